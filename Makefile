@@ -1,0 +1,111 @@
+# fleetpatch: every check CI runs is a target here. `make help` lists them.
+# Each target bootstraps what it needs (uv, the project venv, tool venvs) on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Python 3.13 for the venv and the Lambdas: from PATH, else the pyenv build this machine ships.
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+# A Python to bootstrap uv with (any python3 will do).
+BOOT_PYTHON ?= $(shell command -v python3 2>/dev/null || echo $(PYTHON313))
+UV_VERSION := 0.13.8
+
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/uv/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+
+export UV_PYTHON := $(PYTHON313)
+export UV_PYTHON_DOWNLOADS := never
+export SAM_CLI_TELEMETRY := 0
+# Never reach a real AWS endpoint from a check: a region and dummy credentials for
+# tools that insist on them; tests and the demo talk only to the local cloud.
+export AWS_DEFAULT_REGION ?= eu-central-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+
+PY_SOURCES := layers/fleetpatch/fleetpatch cli localcloud functions tests benchmarks
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- bootstrap ---------------------------------------------------------------------------
+
+$(TOOLS)/uv/bin/uv:
+	$(BOOT_PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(BIN)/python: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+$(SAM): tools/sam-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing $(TOOLS)/sam
+	VIRTUAL_ENV=$(TOOLS)/sam $(UV) pip install --quiet -r tools/sam-requirements.txt
+	@touch $@
+
+$(CHECKOV): tools/checkov-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing $(TOOLS)/checkov
+	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip install --quiet -r tools/checkov-requirements.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(BIN)/python ## create or update the project venv from the lock file
+
+.PHONY: lock
+lock: | $(UV) ## refresh uv.lock and the tool lock files after changing a pin
+	$(UV) lock
+	$(UV) pip compile --quiet --python-version 3.13 --universal tools/sam.in -o tools/sam-requirements.txt
+	$(UV) pip compile --quiet --python-version 3.13 --universal tools/checkov.in -o tools/checkov-requirements.txt
+
+# --- checks ------------------------------------------------------------------------------
+
+.PHONY: test
+test: lint unit workflows ## run every check: lint, unit and workflow tests
+
+.PHONY: unit
+unit: $(BIN)/python ## unit tests (no network)
+	$(BIN)/pytest tests/unit -q
+
+.PHONY: workflows
+workflows: $(BIN)/python ## workflow tests: the real template and ASL on the local cloud
+	$(BIN)/pytest tests/workflows -q
+
+.PHONY: lint
+lint: lint-python lint-template ## every static check: ruff, mypy, cfn-lint, sam validate, statelint, checkov
+
+.PHONY: lint-python
+lint-python: $(BIN)/python
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/mypy
+	@# Every handler module is called app.py: check them one at a time.
+	for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary "$$handler"; done
+
+.PHONY: lint-template
+lint-template: $(BIN)/python $(SAM) $(CHECKOV)
+	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+	$(BIN)/statelint --ignore=FLOAT statemachines/*.asl.json
+	$(CHECKOV) --quiet --compact --framework cloudformation -f template.yaml
+
+.PHONY: fmt
+fmt: $(BIN)/python ## format and autofix the Python sources
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
+
+.PHONY: build
+build: $(SAM) ## sam build (the layer and every function) with Python 3.13 on PATH
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --template template.yaml
+
+.PHONY: demo
+demo: $(BIN)/python ## play scenarios/demo.yaml on the local cloud and print the timeline
+	$(BIN)/fleetpatch local run scenarios/demo.yaml
+
+.PHONY: clean
+clean: ## remove build output, venvs and tool venvs
+	rm -rf .aws-sam $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""fleetpatch: the operators' command-line tool (not shipped in the Lambda layer)."""

@@ -1,0 +1,30 @@
+"""Entry point of the ``fleetpatch`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fleetpatch_cli import events_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetpatch",
+        description="Operate fleetpatch, the event-driven control plane for SSM Patch Manager.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    events_cmd.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

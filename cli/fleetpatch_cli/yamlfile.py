@@ -1,0 +1,94 @@
+"""Load YAML into pydantic models with errors that point at the file and line.
+
+Operators edit the policy and scenario files by hand; an error must say where:
+``policy/fleet.yaml:42: waves.0.batches.1.gate.max_failed: Input should be ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.field}: {self.message}"
+
+
+class InvalidFileError(Exception):
+    """A file failed to load or validate; ``errors`` has one entry per problem."""
+
+    def __init__(self, errors: list[FileError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class _LineIndex:
+    """Maps a pydantic error location to the line of the YAML node it names."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self._root = root
+
+    def line_of(self, loc: tuple[int | str, ...]) -> int | None:
+        node = self._root
+        line = node.start_mark.line + 1 if node is not None else None
+        for part in loc:
+            child = self._child(node, part)
+            if child is None:
+                break
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+    @staticmethod
+    def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    return value
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child: yaml.Node = node.value[part]
+            return child
+        return None
+
+
+def read_yaml(path: Path) -> tuple[Any, _LineIndex]:
+    """Parse ``path``; syntax errors become :class:`InvalidFileError` with their line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidFileError([FileError(str(path), None, "file", f"cannot read ({exc.strerror})")]) from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidFileError([FileError(str(path), line, "yaml", str(problem))]) from exc
+    return data, _LineIndex(root)
+
+
+def load_model[M: BaseModel](path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    """Read ``path`` and validate it as ``model``; every error names its file, line and field."""
+    data, lines = read_yaml(path)
+    try:
+        return model.model_validate(data if data is not None else {}, context=context)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            field = ".".join(str(p) for p in loc) or "file"
+            errors.append(FileError(str(path), lines.line_of(loc), field, error["msg"]))
+        raise InvalidFileError(errors) from exc

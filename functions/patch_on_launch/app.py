@@ -1,0 +1,20 @@
+"""Patch on launch: an Auto Scaling launch lifecycle action or an EC2 instance entering running.
+
+Validates and routes the event; the workflow it starts is built in a later issue, so
+for now it reports the routing decision and does nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.edge import accept_event
+from fleetpatch_lambda.observability import instrumented
+
+from fleetpatch.routing import Route
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    _, decision = accept_event(event, Route.PATCH_ON_LAUNCH)
+    return {"route": decision.route.value, "reason": decision.reason}

@@ -1,0 +1,31 @@
+"""Named domain errors.
+
+Step Functions matches ``Retry``/``Catch`` on the error name, which for a Lambda task is
+the exception's class name: keep these names stable, ASL files refer to them.
+"""
+
+from __future__ import annotations
+
+
+class FleetpatchError(Exception):
+    """Base of every error fleetpatch raises on purpose."""
+
+
+class InvalidEventError(FleetpatchError):
+    """An incoming event failed validation; ``field`` names the first offending field."""
+
+    def __init__(self, field: str, message: str, *, source_name: str | None = None) -> None:
+        self.field = field
+        self.message = message
+        self.source_name = source_name
+        where = f"{source_name}: " if source_name else ""
+        super().__init__(f"{where}{field}: {message}")
+
+
+class MisroutedEventError(FleetpatchError):
+    """A valid event reached a handler that does not own its route (a rule is misconfigured)."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"event routed to {actual!r} reached the {expected!r} handler")

@@ -1,0 +1,350 @@
+"""The event contract: every EventBridge event the control plane consumes.
+
+Events are validated at the edge into these models. ``source`` must match the
+``detail-type`` (a spoofed ``source`` is rejected), ids are constrained to AWS's
+formats, and an unknown ``detail-type`` is rejected rather than ignored. Fields AWS may
+add later are tolerated in ``detail``; fields we read are strict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+
+from fleetpatch.errors import InvalidEventError
+
+# --- constrained ids ----------------------------------------------------------------------
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+InstanceId = Annotated[str, StringConstraints(pattern=r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")]
+# Compliance also reports hybrid (on-premises) managed instances as mi-...
+ManagedInstanceId = Annotated[
+    str, StringConstraints(pattern=r"^(?:i-(?:[0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$")
+]
+WindowId = Annotated[str, StringConstraints(pattern=r"^mw-[0-9a-f]{17}$")]
+Uuid = Annotated[str, StringConstraints(pattern=rf"^{_UUID}$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(?:-[a-z]+)+-[0-9]$")]
+PatchBaselineId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(?:arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:patchbaseline/)?pb-[0-9a-f]{17}$"
+    ),
+]
+AutoScalingGroupName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+LifecycleHookName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_/]{1,255}$")]
+DocumentName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_\-.:/]{3,128}$")]
+
+# --- detail-types and their sources -------------------------------------------------------
+
+LAUNCH_LIFECYCLE_ACTION = "EC2 Instance-launch Lifecycle Action"
+EC2_STATE_CHANGE = "EC2 Instance State-change Notification"
+WINDOW_EXECUTION = "Maintenance Window Execution State-change Notification"
+WINDOW_TASK_EXECUTION = "Maintenance Window Task Execution State-change Notification"
+WINDOW_TARGET_INVOCATION = "Maintenance Window Task Target Invocation State-change Notification"
+COMPLIANCE_CHANGE = "Configuration Compliance State Change"
+COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
+
+# Maintenance window execution, task execution and target invocation share these.
+WindowStatus = Literal[
+    "PENDING",
+    "IN_PROGRESS",
+    "SUCCESS",
+    "FAILED",
+    "TIMED_OUT",
+    "CANCELLING",
+    "CANCELLED",
+    "SKIPPED_OVERLAPPING",
+]
+TERMINAL_WINDOW_STATUSES: frozenset[str] = frozenset(
+    {"SUCCESS", "FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"}
+)
+
+CommandInvocationStatus = Literal[
+    "Pending",
+    "InProgress",
+    "Delayed",
+    "Success",
+    "Cancelling",
+    "Cancelled",
+    "Failed",
+    "TimedOut",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+    "Undeliverable",
+    "Terminated",
+    "InvalidPlatform",
+    "AccessDenied",
+]
+TERMINAL_COMMAND_STATUSES: frozenset[str] = frozenset(
+    {
+        "Success",
+        "Cancelled",
+        "Failed",
+        "TimedOut",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+    }
+)
+# The documents fleetpatch sends; status changes of any other command are not ours.
+PATCH_DOCUMENTS: frozenset[str] = frozenset(
+    {"AWS-RunPatchBaseline", "AWS-RunPatchBaselineWithHooks"}
+)
+
+AutoScalingLocation = Literal["EC2", "AutoScalingGroup", "WarmPool"]
+InstanceState = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
+
+
+class _Detail(BaseModel):
+    # AWS adds fields to events over time; tolerate them, but validate what we read.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class LaunchLifecycleActionDetail(_Detail):
+    lifecycle_action_token: Uuid = Field(alias="LifecycleActionToken")
+    auto_scaling_group_name: AutoScalingGroupName = Field(alias="AutoScalingGroupName")
+    lifecycle_hook_name: LifecycleHookName = Field(alias="LifecycleHookName")
+    instance_id: InstanceId = Field(alias="EC2InstanceId")
+    lifecycle_transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING"] = Field(
+        alias="LifecycleTransition"
+    )
+    notification_metadata: str | None = Field(default=None, alias="NotificationMetadata")
+    # Present with warm pools: EC2 -> WarmPool on the way in, WarmPool -> AutoScalingGroup out.
+    origin: AutoScalingLocation | None = Field(default=None, alias="Origin")
+    destination: AutoScalingLocation | None = Field(default=None, alias="Destination")
+
+
+class InstanceStateChangeDetail(_Detail):
+    instance_id: InstanceId = Field(alias="instance-id")
+    state: InstanceState
+
+
+class WindowExecutionDetail(_Detail):
+    window_id: WindowId = Field(alias="window-id")
+    window_execution_id: Uuid = Field(alias="window-execution-id")
+    status: WindowStatus
+    start_time: datetime | None = Field(default=None, alias="start-time")
+    end_time: datetime | None = Field(default=None, alias="end-time")
+
+
+class WindowTaskExecutionDetail(WindowExecutionDetail):
+    task_execution_id: Uuid = Field(alias="task-execution-id")
+
+
+class WindowTargetInvocationDetail(WindowTaskExecutionDetail):
+    # AWS sends no instance id here: per-instance results come from the Run Command APIs.
+    window_target_id: Uuid = Field(alias="window-target-id")
+    owner_information: str | None = Field(default=None, alias="owner-information")
+
+
+class PatchComplianceDetail(_Detail):
+    resource_type: Literal["managed-instance"] = Field(alias="resource-type")
+    resource_id: ManagedInstanceId = Field(alias="resource-id")
+    compliance_status: Literal["compliant", "non_compliant"] = Field(alias="compliance-status")
+    compliance_type: Literal["Patch"] = Field(alias="compliance-type")
+    patch_baseline_id: PatchBaselineId = Field(alias="patch-baseline-id")
+    severity: str | None = None
+
+
+class AssociationComplianceDetail(_Detail):
+    resource_type: Literal["managed-instance"] = Field(alias="resource-type")
+    resource_id: ManagedInstanceId = Field(alias="resource-id")
+    compliance_status: Literal["compliant", "non_compliant"] = Field(alias="compliance-status")
+    compliance_type: Annotated[str, StringConstraints(pattern=r"^Association:.+$")] = Field(
+        alias="compliance-type"
+    )
+    last_runtime: datetime | None = Field(default=None, alias="last-runtime")
+
+
+def _compliance_variant(value: Any) -> str | None:
+    kind = value.get("compliance-type") if isinstance(value, Mapping) else None
+    if not isinstance(kind, str):
+        return None
+    if kind == "Patch":
+        return "patch"
+    if kind.startswith("Association:"):
+        return "association"
+    return None
+
+
+ComplianceDetail = Annotated[
+    Annotated[PatchComplianceDetail, Tag("patch")]
+    | Annotated[AssociationComplianceDetail, Tag("association")],
+    Discriminator(
+        _compliance_variant,
+        custom_error_type="compliance_type",
+        custom_error_message="compliance-type must be 'Patch' or 'Association:<id>'",
+    ),
+]
+
+
+class CommandInvocationDetail(_Detail):
+    command_id: Uuid = Field(alias="command-id")
+    document_name: DocumentName = Field(alias="document-name")
+    instance_id: ManagedInstanceId = Field(alias="instance-id")
+    requested_date_time: datetime | None = Field(default=None, alias="requested-date-time")
+    status: CommandInvocationStatus
+
+
+# --- the envelope ---------------------------------------------------------------------------
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal["0"]
+    id: Uuid
+    account: AccountId
+    time: datetime
+    region: Region
+    resources: list[str]
+    # Some producers add replay-name (archive replays); accept it, it changes nothing.
+    replay_name: str | None = Field(default=None, alias="replay-name")
+
+
+class LaunchLifecycleActionEvent(_Envelope):
+    detail_type: Literal["EC2 Instance-launch Lifecycle Action"] = Field(alias="detail-type")
+    source: Literal["aws.autoscaling"]
+    detail: LaunchLifecycleActionDetail
+
+
+class InstanceStateChangeEvent(_Envelope):
+    detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
+    source: Literal["aws.ec2"]
+    detail: InstanceStateChangeDetail
+
+
+class WindowExecutionEvent(_Envelope):
+    detail_type: Literal["Maintenance Window Execution State-change Notification"] = Field(
+        alias="detail-type"
+    )
+    source: Literal["aws.ssm"]
+    detail: WindowExecutionDetail
+
+
+class WindowTaskExecutionEvent(_Envelope):
+    detail_type: Literal["Maintenance Window Task Execution State-change Notification"] = Field(
+        alias="detail-type"
+    )
+    source: Literal["aws.ssm"]
+    detail: WindowTaskExecutionDetail
+
+
+class WindowTargetInvocationEvent(_Envelope):
+    detail_type: Literal["Maintenance Window Task Target Invocation State-change Notification"] = (
+        Field(alias="detail-type")
+    )
+    source: Literal["aws.ssm"]
+    detail: WindowTargetInvocationDetail
+
+
+class ComplianceChangeEvent(_Envelope):
+    detail_type: Literal["Configuration Compliance State Change"] = Field(alias="detail-type")
+    source: Literal["aws.ssm"]
+    detail: ComplianceDetail
+
+
+class CommandInvocationEvent(_Envelope):
+    detail_type: Literal["EC2 Command Invocation Status-change Notification"] = Field(
+        alias="detail-type"
+    )
+    source: Literal["aws.ssm"]
+    detail: CommandInvocationDetail
+
+
+FleetEvent = Annotated[
+    LaunchLifecycleActionEvent
+    | InstanceStateChangeEvent
+    | WindowExecutionEvent
+    | WindowTaskExecutionEvent
+    | WindowTargetInvocationEvent
+    | ComplianceChangeEvent
+    | CommandInvocationEvent,
+    Field(discriminator="detail_type"),
+]
+
+_FLEET_EVENT: TypeAdapter[FleetEvent] = TypeAdapter(FleetEvent)
+
+KNOWN_DETAIL_TYPES: tuple[str, ...] = (
+    LAUNCH_LIFECYCLE_ACTION,
+    EC2_STATE_CHANGE,
+    WINDOW_EXECUTION,
+    WINDOW_TASK_EXECUTION,
+    WINDOW_TARGET_INVOCATION,
+    COMPLIANCE_CHANGE,
+    COMMAND_INVOCATION,
+)
+
+
+def _field_path(loc: tuple[int | str, ...], detail_type: str | None) -> str:
+    # Pydantic puts the union tag into the location (e.g. ("EC2 Instance-...", "detail", ...));
+    # operators want the path inside the event, so drop it.
+    parts = [str(p) for p in loc if p != detail_type]
+    return ".".join(parts) if parts else "event"
+
+
+def _first_error(exc: ValidationError, raw: Mapping[str, Any]) -> tuple[str, str]:
+    detail_type = raw.get("detail-type")
+    error = exc.errors(include_url=False)[0]
+    loc = tuple(error["loc"])
+    dt = detail_type if isinstance(detail_type, str) else None
+    if error["type"] == "union_tag_invalid":
+        return "detail-type", (
+            f"unknown detail-type {detail_type!r}; expected one of: {', '.join(KNOWN_DETAIL_TYPES)}"
+        )
+    if error["type"] == "union_tag_not_found":
+        return "detail-type", "field required"
+    path = _field_path(loc, dt)
+    if path == "source" and error["type"] == "literal_error":
+        return "source", (
+            f"{raw.get('source')!r} is not the source of {detail_type!r} events "
+            f"(expected {error.get('ctx', {}).get('expected', '?')})"
+        )
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "field required"
+    elif "input" in error and error["type"] not in {"missing"}:
+        shown = error["input"]
+        if isinstance(shown, str | int | float | bool) or shown is None:
+            message = f"{message} (got {shown!r})"
+    return path, message
+
+
+def parse_event(raw: Any, *, source_name: str | None = None) -> FleetEvent:
+    """Validate a decoded EventBridge event; raise :class:`InvalidEventError` naming the field."""
+    if not isinstance(raw, Mapping):
+        raise InvalidEventError(
+            "event", f"expected a JSON object, got {type(raw).__name__}", source_name=source_name
+        )
+    try:
+        return _FLEET_EVENT.validate_python(raw)
+    except ValidationError as exc:
+        field, message = _first_error(exc, raw)
+        raise InvalidEventError(field, message, source_name=source_name) from exc
+
+
+def parse_event_json(text: str | bytes, *, source_name: str | None = None) -> FleetEvent:
+    """Decode and validate; malformed JSON is reported as an invalid event, not a crash."""
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEventError("event", f"not valid JSON: {exc}", source_name=source_name) from exc
+    return parse_event(raw, source_name=source_name)

@@ -1,0 +1,112 @@
+"""The one router: a valid event maps to exactly one route, with a reason.
+
+Used by the Lambda handlers (each checks that the event is its own) and by the CLI
+(``fleetpatch events check``), so operators see exactly what the control plane would do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, assert_never
+
+from fleetpatch.events import (
+    PATCH_DOCUMENTS,
+    TERMINAL_COMMAND_STATUSES,
+    TERMINAL_WINDOW_STATUSES,
+    CommandInvocationEvent,
+    ComplianceChangeEvent,
+    FleetEvent,
+    InstanceStateChangeEvent,
+    LaunchLifecycleActionEvent,
+    PatchComplianceDetail,
+    WindowExecutionEvent,
+    WindowTargetInvocationEvent,
+    WindowTaskExecutionEvent,
+    parse_event,
+)
+
+
+class Route(StrEnum):
+    PATCH_ON_LAUNCH = "patch-on-launch"
+    BATCH_GATE = "batch-gate"
+    COMPLIANCE_CHANGE = "compliance-change"
+    COMMAND_STATUS = "command-status"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    route: Route
+    reason: str
+
+
+def route_event(event: FleetEvent) -> RouteDecision:
+    """Decide which route owns a validated event, and say why."""
+    match event:
+        case LaunchLifecycleActionEvent(detail=d):
+            transition = f" ({d.origin} -> {d.destination})" if d.origin and d.destination else ""
+            return RouteDecision(
+                Route.PATCH_ON_LAUNCH,
+                f"launch lifecycle action for {d.instance_id} in group "
+                f"{d.auto_scaling_group_name}{transition}",
+            )
+        case InstanceStateChangeEvent(detail=d):
+            if d.state == "running":
+                return RouteDecision(Route.PATCH_ON_LAUNCH, f"instance {d.instance_id} is running")
+            return RouteDecision(
+                Route.IGNORED,
+                f"instance {d.instance_id} is {d.state}; only 'running' starts a patch",
+            )
+        case WindowExecutionEvent(detail=d):
+            if d.status in TERMINAL_WINDOW_STATUSES:
+                return RouteDecision(
+                    Route.BATCH_GATE,
+                    f"window {d.window_id} execution {d.window_execution_id} ended {d.status}",
+                )
+            return RouteDecision(
+                Route.IGNORED,
+                f"window {d.window_id} execution is {d.status}; "
+                "the gate waits for a terminal status",
+            )
+        case WindowTaskExecutionEvent(detail=d) | WindowTargetInvocationEvent(detail=d):
+            return RouteDecision(
+                Route.IGNORED,
+                f"task-level event of window {d.window_id} ({d.status}); "
+                "the gate reads per-instance evidence when the window execution ends",
+            )
+        case ComplianceChangeEvent(detail=d):
+            if isinstance(d, PatchComplianceDetail):
+                return RouteDecision(
+                    Route.COMPLIANCE_CHANGE,
+                    f"patch compliance of {d.resource_id} is {d.compliance_status}",
+                )
+            return RouteDecision(
+                Route.IGNORED,
+                f"association compliance of {d.resource_id} ({d.compliance_type}) "
+                "is not patch compliance",
+            )
+        case CommandInvocationEvent(detail=d):
+            if d.document_name not in PATCH_DOCUMENTS:
+                return RouteDecision(
+                    Route.IGNORED,
+                    f"command {d.command_id} runs {d.document_name}, not a patch document",
+                )
+            if d.status not in TERMINAL_COMMAND_STATUSES:
+                return RouteDecision(
+                    Route.IGNORED,
+                    f"command {d.command_id} on {d.instance_id} is {d.status}; "
+                    "waiting for a final status",
+                )
+            return RouteDecision(
+                Route.COMMAND_STATUS,
+                f"command {d.command_id} on {d.instance_id} ended {d.status}",
+            )
+        case _:
+            assert_never(event)
+
+
+def route_raw(raw: Any, *, source_name: str | None = None) -> tuple[FleetEvent, RouteDecision]:
+    """Validate then route; raises ``InvalidEventError`` naming the field."""
+    event = parse_event(raw, source_name=source_name)
+    return event, route_event(event)

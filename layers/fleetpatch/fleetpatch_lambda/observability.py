@@ -1,0 +1,61 @@
+"""The one place that creates Logger, Metrics and Tracer.
+
+Every handler uses :func:`instrumented`, which applies the decorators in the house order:
+logger context (with the EventBridge event id as correlation id) -> metrics -> tracer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at the time of the write.
+
+    The logger lives for the whole process; binding it to the stdout of the moment it was
+    created would send later logs to a stream that may since have been replaced (the
+    local cloud captures each invocation's output, test runners capture per test).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(stream=_CurrentStdout())  # type: ignore[arg-type]
+metrics = Metrics()
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def _tracing_enabled() -> bool:
+    # Tracer() imports aws_xray_sdk (~240 ms of cold start) even when disabled, so only
+    # build it when tracing is on (it is on in AWS: the template sets Tracing: Active).
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in {"1", "true"}
+
+
+@cache
+def _tracer() -> Any:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
+
+def instrumented(handler: Handler) -> Handler:
+    """Wrap a handler: logger context -> metrics -> tracer (when tracing is on)."""
+    wrapped: Handler = handler
+    if _tracing_enabled():
+        wrapped = _tracer().capture_lambda_handler(wrapped)
+    wrapped = metrics.log_metrics(wrapped)
+    return logger.inject_lambda_context(
+        wrapped, correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True
+    )

@@ -1,0 +1,199 @@
+"""The local cloud: moto in-process plus fleetpatch's extensions, on a simulated clock.
+
+    with LocalCloud() as cloud:              # time factor 0: discrete simulated time
+        stack = cloud.deploy()               # the real template.yaml
+        cloud.put_event(load_event(...))     # EventBridge -> Lambda / Step Functions
+        cloud.settle()                       # play until nothing is left to happen
+
+Every boto3 client in the process talks to moto while the cloud is running (moto's
+``mock_aws``); nothing leaves the machine. Only one LocalCloud runs per process at a time,
+as moto's backends are process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto import mock_aws
+
+from localcloud import clock as sim
+from localcloud.extensions import awslambda, events, stepfunctions
+
+if TYPE_CHECKING:
+    from localcloud.deploy import Stack
+
+LOG = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "eu-central-1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Credentials for the in-process moto: fixed, fake, and never valid anywhere.
+_LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "MOTO_ALLOW_NONEXISTENT_REGION": "false",
+    # The handlers run in-process: tracing has nothing to send to, and importing
+    # aws_xray_sdk would only slow every cold start.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+_active_lock = threading.Lock()
+_active: LocalCloud | None = None
+
+
+class LocalCloud:
+    """One simulated AWS account and region, its fleet and its clock."""
+
+    def __init__(
+        self,
+        *,
+        time_factor: float = 0.0,
+        region: str = DEFAULT_REGION,
+        start: datetime = sim.DEFAULT_START,
+        repo_root: Path = REPO_ROOT,
+    ) -> None:
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.repo_root = repo_root
+        self.clock = sim.SimClock(time_factor, start)
+        self.lambdas = awslambda.LambdaRuntime(region, ACCOUNT_ID)
+        self.delivery = events.EventDelivery(self.lambdas)
+        self.stack: Stack | None = None
+        self._mock: Any = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalCloud:
+        global _active  # noqa: PLW0603 - one simulation per process, by design
+        with _active_lock:
+            if _active is not None:
+                raise RuntimeError("a LocalCloud is already running in this process")
+            _active = self
+        overlay = {**_LOCAL_ENVIRONMENT, "AWS_DEFAULT_REGION": self.region}
+        self._saved_environment = {key: os.environ.get(key) for key in overlay}
+        os.environ.update(overlay)
+        # Never let a stray endpoint setting send a client anywhere but moto.
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            self._saved_environment.setdefault(key, os.environ.pop(key, None))
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        sim.install(self.clock)
+        stepfunctions.install()
+        awslambda.install(self.lambdas)
+        events.install(self.delivery)
+        # moto's ASL interpreter logs every caught failure at ERROR; the execution history
+        # already records them.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        return self
+
+    def stop(self) -> None:
+        global _active  # noqa: PLW0603
+        self.lambdas.close()
+        if self._mock is not None:
+            self.clock.stop()
+            self._mock.stop()
+            self._mock = None
+        sim.uninstall()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        with _active_lock:
+            if _active is self:
+                _active = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- using it -----------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this cloud's region (all clients talk to moto while running)."""
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    def put_event(self, event: dict[str, Any]) -> str:
+        """Put a full EventBridge event (a fixture) on the default bus, as AWS would emit it."""
+        entry: dict[str, Any] = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+            "Time": self.clock.now(),
+        }
+        response = self.client("events").put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+        event_id: str = response["Entries"][0]["EventId"]
+        return event_id
+
+    def emit(
+        self,
+        source: str,
+        detail_type: str,
+        detail: dict[str, Any],
+        resources: list[str] | None = None,
+    ) -> str:
+        """Emit an AWS service event (what the simulators call when state changes)."""
+        return self.put_event(
+            {
+                "source": source,
+                "detail-type": detail_type,
+                "detail": detail,
+                "resources": resources or [],
+            }
+        )
+
+    def settle(self, *, max_seconds: float | None = None) -> None:
+        """Play simulated time until nothing is left to happen (or ``max_seconds`` pass)."""
+        self.clock.run(for_seconds=max_seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Play exactly ``seconds`` of simulated time."""
+        self.clock.run(for_seconds=seconds)
+
+    def deploy(
+        self, template: Path | None = None, parameters: dict[str, str] | None = None
+    ) -> Stack:
+        """Deploy the real SAM template into this cloud (see :mod:`localcloud.deploy`)."""
+        from localcloud.deploy import deploy_template
+
+        self.stack = deploy_template(
+            self, template or self.repo_root / "template.yaml", parameters or {}
+        )
+        return self.stack
+
+
+def active() -> LocalCloud:
+    """The LocalCloud running in this process (for simulators that need its clock or bus)."""
+    if _active is None:
+        raise RuntimeError("no LocalCloud is running")
+    return _active
+
+
+@contextmanager
+def running(**kwargs: Any) -> Iterator[LocalCloud]:
+    with LocalCloud(**kwargs) as cloud:
+        yield cloud

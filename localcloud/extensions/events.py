@@ -1,0 +1,185 @@
+"""EventBridge on the local cloud: delivery to Lambda and Step Functions targets.
+
+moto 5.2.5 matches patterns well but delivers only to SQS, Logs, archives, buses and API
+destinations; a Lambda or Step Functions target makes ``PutEvents`` fail. We take over
+``Rule.send_to_targets`` for those two target kinds and keep moto's delivery for the rest.
+
+Like EventBridge, delivery is asynchronous: it is queued on the simulated clock and
+happens after ``PutEvents`` returns. ``InputPath`` and ``InputTransformer`` are applied
+(moto handles only the transformer), and ``time`` is rendered as EventBridge does
+(``2026-11-07T06:00:00Z``), not as moto's epoch float. A target whose delivery fails
+(function or state machine missing) goes to the target's ``DeadLetterConfig`` queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from localcloud import clock as sim
+from localcloud.extensions.awslambda import LambdaRuntime
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """One event delivered (or not) to one target, for the timeline and tests."""
+
+    rule: str
+    target_arn: str
+    event: Any
+    delivered: bool
+    error: str | None = None
+
+
+def _event_time(value: Any) -> str:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _input_path(event: dict[str, Any], path: str) -> Any:
+    # EventBridge InputPath is a JSONPath into the event; fleetpatch uses dotted paths.
+    if path in {"$", ""}:
+        return event
+    if not path.startswith("$."):
+        raise ValueError(f"unsupported InputPath {path!r}")
+    value: Any = event
+    for part in path[2:].split("."):
+        value = value[part]
+    return value
+
+
+class EventDelivery:
+    """Holds what the patched rule needs: the Lambda runtime and a delivery log."""
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self.runtime = runtime
+        self.deliveries: list[Delivery] = []
+        self.listeners: list[Callable[[Delivery], None]] = []
+
+    def record(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        for listener in self.listeners:
+            listener(delivery)
+
+
+_delivery: EventDelivery | None = None
+_swap_lock = threading.Lock()
+
+
+def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    from moto.events.utils import EventTemplateParser
+
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,  # type: ignore[arg-type]
+        )
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if "InputPath" in target:
+        return _input_path(event, target["InputPath"])
+    return event
+
+
+def _dead_letter(target: dict[str, Any], event: Any, error: str) -> None:
+    import boto3
+
+    arn = target.get("DeadLetterConfig", {}).get("Arn")
+    if not arn:
+        LOG.warning(
+            "event delivery to %s failed (%s) and the target has no DLQ", target["Arn"], error
+        )
+        return
+    _, _, _, region, _account, queue_name = arn.split(":", 5)
+    sqs = boto3.client("sqs", region_name=region)
+    sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+        MessageBody=json.dumps(event),
+        MessageAttributes={
+            "ERROR_CODE": {"DataType": "String", "StringValue": "RESOURCE_NOT_FOUND"},
+            "ERROR_MESSAGE": {"DataType": "String", "StringValue": error[:256]},
+            "RULE_ARN": {"DataType": "String", "StringValue": target.get("_RuleArn", "")},
+            "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+        },
+    )
+
+
+def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
+    import boto3
+
+    assert _delivery is not None
+    arn: str = target["Arn"]
+    service = arn.split(":")[2]
+    try:
+        if service == "lambda":
+            function_name = arn.split(":")[6]
+            if function_name not in _delivery.runtime.functions:
+                raise LookupError(f"function {function_name} does not exist")
+            _delivery.runtime.invoke_async(function_name, payload)
+        else:
+            region = arn.split(":")[3]
+            boto3.client("stepfunctions", region_name=region).start_execution(
+                stateMachineArn=arn, input=json.dumps(payload)
+            )
+    except Exception as exc:
+        _delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
+        _dead_letter(target, payload, str(exc))
+        return
+    _delivery.record(Delivery(rule_name, arn, payload, delivered=True))
+
+
+def _delivery_of(rule_name: str, target: dict[str, Any], payload: Any) -> Callable[[], None]:
+    return lambda: _deliver(rule_name, target, payload)
+
+
+def install(delivery: EventDelivery) -> None:
+    """Take over delivery to Lambda and Step Functions targets (idempotent)."""
+    global _delivery  # noqa: PLW0603 - moto's backends are process-wide too
+    _delivery = delivery
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+    if getattr(original, "_fleetpatch", False):
+        return
+
+    def send_to_targets(
+        self: Any, original_event: dict[str, Any], transform_input: bool = True
+    ) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        event = dict(original_event)
+        event["time"] = _event_time(event.get("time"))
+        event.pop("ingestion-time", None)
+        ours = [t for t in self.targets if t["Arn"].split(":")[2] in {"lambda", "states"}]
+        native = [t for t in self.targets if t not in ours]
+        for target in ours:
+            payload = _render(target, event) if transform_input else event
+            # Asynchronous, like EventBridge: delivered after PutEvents has returned.
+            sim.current().call_later(
+                0,
+                _delivery_of(self.name, dict(target, _RuleArn=self.arn), payload),
+                label=f"deliver:{self.name}",
+            )
+        if native:
+            with _swap_lock:
+                saved = self.targets
+                self.targets = native
+                try:
+                    original(self, original_event, transform_input)  # type: ignore[arg-type]
+                finally:
+                    self.targets = saved
+
+    send_to_targets._fleetpatch = True  # type: ignore[attr-defined]
+    Rule.send_to_targets = send_to_targets  # type: ignore[assignment]

@@ -1,0 +1,330 @@
+"""Step Functions on the local cloud: moto's ASL interpreter, made to behave like AWS.
+
+What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canaries.py):
+
+* JSONata: moto ships it disabled (``_eval_jsonata = None``); we evaluate with
+  jsonata-python and add the Step Functions functions ($partition, $range, $hash,
+  $random, $uuid, $parse). Variable bindings are encoded as real JSON (moto does not
+  escape strings).
+* Simulated time: every thread, event, condition and sleep inside the interpreter goes
+  through :mod:`localcloud.clock`, so Wait states, Retry intervals, task timeouts and
+  task-token timeouts take simulated seconds.
+* StartExecution without a name gets a unique one (EventBridge never passes a name).
+* ``aws-sdk:*`` results are made JSON-safe (datetimes become ISO-8601 strings), and SDK
+  errors are named as AWS names them (``Ssm.InvalidInstanceIdException``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import importlib
+import json
+import math
+import pkgutil
+import random
+import sys
+import threading
+import time as _time
+import types
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import jsonata
+
+from localcloud import clock as sim
+
+# --- clock-aware stand-ins for the interpreter's threading/time/datetime -------------------
+
+
+class _ThreadingShim(types.ModuleType):
+    """Looks like ``threading`` to moto, with the simulated-time primitives swapped in."""
+
+    Thread = sim.ClockThread
+    Event = sim.ClockEvent
+    Condition = sim.ClockCondition
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+class _TimeShim(types.ModuleType):
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        sim.current().sleep(seconds)
+
+    @staticmethod
+    def time() -> float:
+        return sim.current().time()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_time, name)
+
+
+class _SimDatetime(_dt.datetime):
+    @classmethod
+    def now(cls, tz: _dt.tzinfo | None = None) -> _SimDatetime:
+        now = sim.current().now()
+        value = now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+        return cls.fromtimestamp(value.timestamp(), tz)
+
+
+class _DatetimeShim(types.ModuleType):
+    datetime = _SimDatetime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_dt, name)
+
+
+_THREADING = _ThreadingShim("threading")
+_TIME = _TimeShim("time")
+_DATETIME = _DatetimeShim("datetime")
+
+# Modules whose ``datetime.now()`` decides how long to wait (Wait state with a Timestamp).
+_SIMULATED_DATETIME_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp",
+)
+
+
+def _interpreter_modules() -> list[types.ModuleType]:
+    package = importlib.import_module("moto.stepfunctions.parser")
+    modules = []
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if ".antlr" in info.name or ".resource_providers" in info.name:
+            continue
+        try:
+            modules.append(importlib.import_module(info.name))
+        except ImportError:
+            # A few vendored LocalStack modules import LocalStack-only code; moto never
+            # loads them, so neither do we.
+            continue
+    return modules
+
+
+def _patch_time_and_threads(modules: list[types.ModuleType]) -> int:
+    patched = 0
+    for module in modules:
+        names = vars(module)
+        if names.get("threading") is threading:
+            module.threading = _THREADING  # type: ignore[attr-defined]
+            patched += 1
+        if names.get("Thread") is threading.Thread:
+            module.Thread = sim.ClockThread  # type: ignore[attr-defined]
+            patched += 1
+        if names.get("Event") is threading.Event:
+            module.Event = sim.ClockEvent  # type: ignore[attr-defined]
+            patched += 1
+        if names.get("time") is _time:
+            module.time = _TIME  # type: ignore[attr-defined]
+            patched += 1
+        if module.__name__ in _SIMULATED_DATETIME_MODULES and names.get("datetime") is _dt:
+            module.datetime = _DATETIME  # type: ignore[attr-defined]
+            patched += 1
+    return patched
+
+
+# --- JSONata ---------------------------------------------------------------------------------
+
+
+def _partition(array: list[Any] | None, size: float) -> list[list[Any]]:
+    items = list(array or [])
+    step = int(size)
+    if step <= 0:
+        raise ValueError("$partition size must be positive")
+    return [items[i : i + step] for i in range(0, len(items), step)]
+
+
+def _range(start: float, end: float, step: float) -> list[int | float]:
+    if step == 0:
+        raise ValueError("$range step must not be 0")
+    values: list[int | float] = []
+    value = start
+    while (step > 0 and value <= end) or (step < 0 and value >= end):
+        values.append(int(value) if float(value).is_integer() else value)
+        value += step
+    return values
+
+
+def _hash(value: Any, algorithm: str = "SHA-256") -> str:
+    names = {
+        "MD5": "md5",
+        "SHA-1": "sha1",
+        "SHA-256": "sha256",
+        "SHA-384": "sha384",
+        "SHA-512": "sha512",
+    }
+    if algorithm not in names:
+        raise ValueError(f"$hash algorithm {algorithm!r} is not one of {sorted(names)}")
+    data = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return hashlib.new(names[algorithm], data.encode()).hexdigest()
+
+
+def _random(seed: float | None = None) -> float:
+    return random.Random(seed).random() if seed is not None else random.random()  # noqa: S311
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _parse(text: str) -> Any:
+    return json.loads(text)
+
+
+STEP_FUNCTIONS_JSONATA_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "partition": _partition,
+    "range": _range,
+    "hash": _hash,
+    "random": _random,
+    "uuid": _uuid,
+    "parse": _parse,
+}
+
+
+def _to_json_value(value: Any) -> Any:
+    # jsonata-python returns its own sequence type and floats for integers.
+    if isinstance(value, dict):
+        return {str(k): _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json_value(v) for v in value]
+    if (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value.is_integer()
+        and abs(value) < 2**53
+    ):
+        return int(value)
+    return value
+
+
+def evaluate_jsonata(expression: str) -> Any:
+    """Evaluate a composed Step Functions JSONata expression (bindings included)."""
+    compiled = jsonata.Jsonata(expression)
+    for name, function in STEP_FUNCTIONS_JSONATA_FUNCTIONS.items():
+        compiled.register_lambda(name, _adapt(function))
+    return _to_json_value(compiled.evaluate(None))
+
+
+def _adapt(function: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return function(*[_to_json_value(a) for a in args])
+
+    return call
+
+
+def _encode_bindings(bindings: dict[str, Any]) -> str:
+    # moto writes string values as f'"{value}"', which breaks on quotes and newlines;
+    # its own encoder (which knows the context object's datetimes) escapes them properly.
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    return "".join(
+        f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items()
+    )
+
+
+def _patch_jsonata(modules: list[types.ModuleType]) -> None:
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+
+    original_encode = moto_jsonata.encode_jsonata_variable_declarations
+    moto_jsonata._eval_jsonata = evaluate_jsonata
+    for module in modules:
+        if vars(module).get("encode_jsonata_variable_declarations") is original_encode:
+            module.encode_jsonata_variable_declarations = _encode_bindings  # type: ignore[attr-defined]
+
+
+# --- executions, SDK results and SDK error names ---------------------------------------------
+
+_SERVICE_ERROR_NAMES = {
+    "autoscaling": "AutoScaling",
+    "cloudwatch": "CloudWatch",
+    "dynamodb": "DynamoDb",
+    "ec2": "Ec2",
+    "eventbridge": "EventBridge",
+    "events": "EventBridge",
+    "lambda": "Lambda",
+    "s3": "S3",
+    "secretsmanager": "SecretsManager",
+    "sfn": "Sfn",
+    "sns": "Sns",
+    "sqs": "Sqs",
+    "ssm": "Ssm",
+}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        text = value.astimezone(_dt.UTC).isoformat(timespec="milliseconds")
+        return text.replace("+00:00", "Z")
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _patch_executions_and_sdk() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_start = StepFunctionsParserBackend.start_execution
+    if not getattr(original_start, "_fleetpatch", False):
+
+        def start_execution(
+            self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+        ) -> Any:
+            return original_start(
+                self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs
+            )
+
+        start_execution._fleetpatch = True  # type: ignore[attr-defined]
+        StepFunctionsParserBackend.start_execution = start_execution
+
+    sdk = aws_sdk.StateTaskServiceAwsSdk
+    original_eval = sdk._eval_service_task
+    if not getattr(original_eval, "_fleetpatch", False):
+
+        def _eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+            original_eval(self, env, *args, **kwargs)
+            env.stack.append(_json_safe(env.stack.pop()))
+
+        _eval_service_task._fleetpatch = True  # type: ignore[attr-defined]
+        sdk._eval_service_task = _eval_service_task
+
+    def _normalise_service_error_name(service_name: str) -> str:
+        return _SERVICE_ERROR_NAMES.get(
+            service_name.lower(), service_name[:1].upper() + service_name[1:]
+        )
+
+    def _normalise_exception_name(norm_service_name: str, ex: Exception) -> str:
+        code = getattr(ex, "response", {}).get("Error", {}).get("Code") or type(ex).__name__
+        code = code.split(".")[-1]
+        return f"{norm_service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
+
+    sdk._normalise_service_error_name = staticmethod(_normalise_service_error_name)
+    sdk._normalise_exception_name = staticmethod(_normalise_exception_name)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Apply the extensions (idempotent; process-wide, as moto itself is)."""
+    global _installed  # noqa: PLW0603
+    if _installed:
+        return
+    modules = _interpreter_modules()
+    _patch_time_and_threads(modules)
+    _patch_jsonata(modules)
+    _patch_executions_and_sdk()
+    _installed = True
+
+
+def interpreter_module_names() -> list[str]:
+    """For the canary: the interpreter modules currently loaded."""
+    return sorted(name for name in sys.modules if name.startswith("moto.stepfunctions.parser"))

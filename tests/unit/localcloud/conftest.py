@@ -1,0 +1,77 @@
+"""Helpers for local cloud tests: a running cloud and small deployable pieces."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.extensions.awslambda import FunctionSpec
+
+ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud() as running:
+        yield running
+
+
+def role_arn(cloud: LocalCloud) -> str:
+    iam = cloud.client("iam")
+    try:
+        return str(iam.get_role(RoleName="test-role")["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(
+            iam.create_role(RoleName="test-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"][
+                "Arn"
+            ]
+        )
+
+
+def deploy_function(cloud: LocalCloud, name: str, code_dir: Path, **spec: Any) -> str:
+    """Create a function in moto and register its real code with the local runtime."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", "# the local runtime runs the code from its directory\n")
+    cloud.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role_arn(cloud),
+        Handler="app.lambda_handler",
+        Code={"ZipFile": archive.getvalue()},
+    )
+    cloud.lambdas.register(FunctionSpec(name, code_dir, "app.lambda_handler", **spec))
+    return cloud.lambdas.arn(name)
+
+
+def create_state_machine(
+    cloud: LocalCloud, definition: dict[str, Any], name: str = "test-machine"
+) -> str:
+    return str(
+        cloud.client("stepfunctions").create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=role_arn(cloud)
+        )["stateMachineArn"]
+    )
+
+
+def run_to_end(cloud: LocalCloud, machine_arn: str, payload: Any) -> dict[str, Any]:
+    sfn = cloud.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(payload))[
+        "executionArn"
+    ]
+    cloud.settle()
+    return dict(sfn.describe_execution(executionArn=execution))
+
+
+def history_types(cloud: LocalCloud, execution_arn: str) -> list[str]:
+    events = cloud.client("stepfunctions").get_execution_history(executionArn=execution_arn)[
+        "events"
+    ]
+    return [event["type"] for event in events]

@@ -1,0 +1,158 @@
+"""The simulated clock: discrete jumps, ordering, and clock-aware waits."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from localcloud import clock as sim
+
+
+@pytest.fixture
+def clock() -> sim.SimClock:
+    clock = sim.SimClock(0.0)
+    sim.install(clock)
+    yield clock
+    sim.uninstall()
+
+
+def test_timers_fire_in_deadline_order_and_time_jumps(clock: sim.SimClock) -> None:
+    # Given timers scheduled out of order
+    fired: list[tuple[str, float]] = []
+    start = clock.now()
+    for label, delay in [("b", 120.0), ("a", 30.0), ("c", 3600.0)]:
+        clock.call_later(
+            delay, lambda label=label: fired.append((label, (clock.now() - start).total_seconds()))
+        )
+    # When the clock runs until quiet
+    clock.run()
+    # Then they fired in deadline order at their simulated times
+    assert fired == [("a", 30.0), ("b", 120.0), ("c", 3600.0)]
+
+
+def test_cancelled_timer_does_not_fire_or_move_time(clock: sim.SimClock) -> None:
+    handle = clock.call_later(600, lambda: pytest.fail("cancelled timer fired"))
+    handle.cancel()
+    start = clock.now()
+    clock.run()
+    assert clock.now() == start
+
+
+def test_run_for_seconds_stops_at_the_horizon(clock: sim.SimClock) -> None:
+    fired: list[str] = []
+    clock.call_later(10, lambda: fired.append("early"))
+    clock.call_later(100, lambda: fired.append("late"))
+    start = clock.now()
+    clock.run(for_seconds=50)
+    assert fired == ["early"]
+    assert clock.now() == start + timedelta(seconds=50)
+
+
+def test_a_clock_thread_sleeping_lets_time_jump(clock: sim.SimClock) -> None:
+    # Given a simulated actor that sleeps two hours
+    woke_at: list[float] = []
+    start = clock.now()
+
+    def actor() -> None:
+        clock.sleep(7200)
+        woke_at.append((clock.now() - start).total_seconds())
+
+    thread = sim.ClockThread(target=actor)
+    thread.start()
+    # When the clock runs until quiet
+    clock.run()
+    thread.join()
+    # Then it woke after exactly two simulated hours
+    assert woke_at == [7200.0]
+
+
+def test_event_wait_times_out_in_simulated_time(clock: sim.SimClock) -> None:
+    event = sim.ClockEvent()
+    results: list[bool] = []
+    start = clock.now()
+    thread = sim.ClockThread(target=lambda: results.append(event.wait(timeout=300)))
+    thread.start()
+    clock.run()
+    thread.join()
+    assert results == [False]
+    assert clock.now() == start + timedelta(seconds=300)
+
+
+def test_event_set_by_a_timer_wakes_the_waiter_before_its_timeout(clock: sim.SimClock) -> None:
+    event = sim.ClockEvent()
+    results: list[tuple[bool, float]] = []
+    start = clock.now()
+
+    def waiter() -> None:
+        results.append((event.wait(timeout=3600), (clock.now() - start).total_seconds()))
+
+    thread = sim.ClockThread(target=waiter)
+    thread.start()
+    clock.call_later(45, event.set)
+    clock.run()
+    thread.join()
+    assert results == [(True, 45.0)]
+    # The stale timeout did not drag the clock to +3600 s.
+    assert clock.now() == start + timedelta(seconds=45)
+
+
+def test_condition_wait_and_join_count_as_blocked(clock: sim.SimClock) -> None:
+    # A parent joins a child that sleeps; the parent's join must not keep the clock busy.
+    condition = sim.ClockCondition()
+    order: list[str] = []
+
+    def child() -> None:
+        clock.sleep(60)
+        with condition:
+            order.append("child")
+            condition.notify_all()
+
+    def parent() -> None:
+        worker = sim.ClockThread(target=child)
+        worker.start()
+        with condition:
+            condition.wait_for(lambda: "child" in order)
+        worker.join()
+        order.append("parent")
+
+    thread = sim.ClockThread(target=parent)
+    thread.start()
+    clock.run()
+    thread.join()
+    assert order == ["child", "parent"]
+
+
+def test_a_non_participant_sleep_drives_the_clock(clock: sim.SimClock) -> None:
+    fired: list[str] = []
+    clock.call_later(30, lambda: fired.append("timer"))
+    clock.sleep(60)  # the test thread is outside the simulation
+    assert fired == ["timer"]
+
+
+def test_a_busy_actor_that_never_blocks_is_reported(clock: sim.SimClock) -> None:
+    stop = threading.Event()
+    thread = sim.ClockThread(target=stop.wait)  # a real, not clock-aware, wait
+    thread.start()
+    with pytest.raises(sim.ClockStalledError, match="stayed busy"):
+        clock.run(stall_seconds=0.2)
+    stop.set()
+    thread.join()
+
+
+def test_failing_callbacks_are_recorded_not_swallowed(clock: sim.SimClock) -> None:
+    def boom() -> None:
+        raise ValueError("boom")
+
+    clock.call_later(1, boom)
+    clock.run()
+    assert [str(e) for e in clock.callback_errors] == ["boom"]
+
+
+def test_continuous_clock_scales_real_time() -> None:
+    clock = sim.SimClock(0.001)  # one simulated hour = 3.6 real seconds
+    start = clock.now()
+    clock.sleep(100)  # 0.1 real seconds
+    elapsed = (clock.now() - start).total_seconds()
+    assert 100 <= elapsed < 1000

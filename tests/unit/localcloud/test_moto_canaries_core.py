@@ -1,0 +1,101 @@
+"""Canaries: each moto 5.2.5 internal the core extensions patch, checked before we rely on it.
+
+If one fails after a moto upgrade, the extension named in the test must be revisited.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import threading
+import time
+
+from localcloud.extensions import stepfunctions as sfn_ext
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("moto") == "5.2.5"
+
+
+def test_lambda_invocations_funnel_through_invoke_lambda() -> None:
+    # localcloud.extensions.awslambda replaces it.
+    from moto.awslambda import models
+
+    source = inspect.getsource(models)  # the module file: unaffected by our patches
+    assert "def _invoke_lambda(self, event: str | None = None) -> tuple[str, bool, str]:" in source
+    assert "res, errored, logs = self._invoke_lambda(event=body)" in source
+
+
+def test_jsonata_is_disabled_in_moto_and_has_our_hook() -> None:
+    # localcloud.extensions.stepfunctions sets _eval_jsonata.
+    from moto.stepfunctions.parser.asl.jsonata import jsonata
+
+    source = inspect.getsource(jsonata.eval_jsonata_expression)
+    assert "_eval_jsonata" in source
+    assert hasattr(jsonata, "encode_jsonata_variable_declarations")
+    assert hasattr(jsonata, "_eval_jsonata")
+
+
+def test_interpreter_threads_events_and_sleeps_are_module_level_names() -> None:
+    # The simulated clock replaces these module globals; if moto imports them differently,
+    # waits would go back to real time.
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.eval import count_down_latch, environment
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    sfn_ext._patch_time_and_threads([])  # the patcher itself must still import
+    for module, names in [  # names present as module globals (patched or not)
+        (retrier_decl, {"time"}),
+        (wait_function, {"time"}),
+        (execute_state, {"threading", "Thread"}),
+        (environment, {"threading"}),
+        (count_down_latch, {"threading"}),
+        (callback, {"Event"}),
+        (execution_worker, {"Thread"}),
+    ]:
+        present = set(vars(module))
+        assert names <= present, (module.__name__, names - present)
+    assert "env.program_state_event.wait(wait_seconds)" in inspect.getsource(wait_function)
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl)
+    assert "terminated_event.wait(timeout_seconds)" in inspect.getsource(execute_state)
+    assert "self._notify_event.wait(timeout=timeout)" in inspect.getsource(callback)
+    assert "self.lock = threading.Condition()" in inspect.getsource(count_down_latch)
+    # After install() the interpreter's names point at the clock-aware stand-ins.
+    sfn_ext.install()
+    assert retrier_decl.time.sleep is not time.sleep
+    assert execute_state.Thread is not threading.Thread
+
+
+def test_start_execution_and_aws_sdk_hooks_exist() -> None:
+    from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    assert (
+        "    def start_execution(\n        self,\n        state_machine_arn: str,\n        name: Name = None,"
+        in inspect.getsource(models)
+    )
+    for name in (
+        "_eval_service_task",
+        "_normalise_service_error_name",
+        "_normalise_exception_name",
+    ):
+        assert hasattr(StateTaskServiceAwsSdk, name), name
+
+
+def test_events_rule_delivery_point() -> None:
+    from moto.events import models
+
+    source = inspect.getsource(models)
+    assert (
+        "    def send_to_targets(\n        self, original_event: EventMessageType, transform_input: bool = True\n"
+        in source
+    )
+    assert "from .utils import (" in source
+    assert "EventTemplateParser" in source
+    # moto still cannot deliver to Lambda or Step Functions itself (why the extension exists).
+    assert 'raise NotImplementedError(f"Expr not defined for {type(self)}")' in source

@@ -1,0 +1,210 @@
+"""Step Functions on the local cloud: JSONata, simulated waits, names, SDK results and errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from localcloud.cloud import LocalCloud
+from localcloud.extensions.stepfunctions import evaluate_jsonata
+from tests.unit.localcloud.conftest import (
+    create_state_machine,
+    deploy_function,
+    history_types,
+    run_to_end,
+)
+
+HANDLERS = Path(__file__).parent / "handlers"
+
+
+def test_jsonata_step_functions_functions() -> None:
+    result = evaluate_jsonata(
+        '($s := "quote \\" and \\n newline"; {"p": $partition([1,2,3,4,5], 2), "r": $range(0, 10, 5),'
+        ' "h": $hash("abc", "SHA-256"), "parsed": $parse("{\\"a\\": 1}"), "s": $s, "n": 2 * 3})'
+    )
+    assert result == {
+        "p": [[1, 2], [3, 4], [5]],
+        "r": [0, 5, 10],
+        "h": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "parsed": {"a": 1},
+        "s": 'quote " and \n newline',
+        "n": 6,
+    }
+    assert len(evaluate_jsonata("$uuid()")) == 36
+
+
+def test_a_two_hour_wait_plays_in_simulated_time(cloud: LocalCloud) -> None:
+    # Given a JSONata machine that waits two hours then computes its output
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {"Type": "Wait", "Seconds": 7200, "Next": "Compute"},
+                "Compute": {
+                    "Type": "Pass",
+                    "Output": "{% {'doubled': $states.input.n * 2} %}",
+                    "End": True,
+                },
+            },
+        },
+    )
+    start = cloud.clock.now()
+    # When it runs
+    execution = run_to_end(cloud, machine, {"n": 21})
+    # Then it succeeded two simulated hours later
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"]) == {"doubled": 42}
+    assert cloud.clock.now() - start == timedelta(hours=2)
+
+
+def test_executions_without_a_name_get_unique_names(cloud: LocalCloud) -> None:
+    machine = create_state_machine(
+        cloud, {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    )
+    sfn = cloud.client("stepfunctions")
+    first = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    assert first != second
+    assert not first.endswith(":None")
+
+
+def test_lambda_errors_match_retry_by_name_with_simulated_backoff(
+    cloud: LocalCloud, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Given a handler that fails twice with a named error, and a Retry on that name
+    monkeypatch.setattr(
+        "tests.unit.localcloud.handlers.failing.app.CALLS", {"count": 0}, raising=False
+    )
+    deploy_function(cloud, "flaky", HANDLERS / "failing", environment={"FAIL_TIMES": "2"})
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Arguments": {"FunctionName": "flaky", "Payload": {}},
+                    "Retry": [
+                        {
+                            "ErrorEquals": ["PatchLockBusyError"],
+                            "IntervalSeconds": 30,
+                            "BackoffRate": 2,
+                            "MaxAttempts": 3,
+                        }
+                    ],
+                    "Output": "{% $states.result.Payload %}",
+                    "End": True,
+                }
+            },
+        },
+    )
+    start = cloud.clock.now()
+    # When it runs
+    execution = run_to_end(cloud, machine, {})
+    # Then the retries matched the error name and waited 30 s + 60 s of simulated time
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"]) == {"attempts": 3, "function": "flaky"}
+    assert cloud.clock.now() - start == timedelta(seconds=90)
+
+
+def test_an_uncaught_lambda_error_carries_its_name(cloud: LocalCloud) -> None:
+    deploy_function(cloud, "always-fails", HANDLERS / "failing", environment={"FAIL_TIMES": "1000"})
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Arguments": {"FunctionName": "always-fails", "Payload": {}},
+                    "End": True,
+                }
+            },
+        },
+    )
+    execution = run_to_end(cloud, machine, {})
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "PatchLockBusyError"
+
+
+def test_sdk_errors_are_named_like_aws_and_results_are_json(cloud: LocalCloud) -> None:
+    # Given a parameter that exists and one that does not
+    cloud.client("ssm").put_parameter(Name="/fleetpatch/present", Value="v", Type="String")
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Present",
+            "States": {
+                "Present": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:ssm:getParameter",
+                    "Arguments": {"Name": "/fleetpatch/present"},
+                    "Assign": {"modified": "{% $states.result.Parameter.LastModifiedDate %}"},
+                    "Next": "Missing",
+                },
+                "Missing": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:ssm:getParameter",
+                    "Arguments": {"Name": "/fleetpatch/absent"},
+                    "Catch": [
+                        {
+                            "ErrorEquals": ["Ssm.ParameterNotFoundException"],
+                            "Output": "{% {'caught': $states.errorOutput.Error, 'modified': $modified} %}",
+                            "Next": "Done",
+                        }
+                    ],
+                    "Next": "Done",
+                },
+                "Done": {"Type": "Succeed"},
+            },
+        },
+    )
+    # When it runs
+    execution = run_to_end(cloud, machine, {})
+    # Then the SDK error matched AWS's name and the datetime came back as an ISO string
+    assert execution["status"] == "SUCCEEDED", execution
+    output = json.loads(execution["output"])
+    assert output["caught"] == "Ssm.ParameterNotFoundException"
+    assert output["modified"].endswith("Z")
+    assert "T" in output["modified"]
+
+
+def test_task_token_timeout_is_simulated(cloud: LocalCloud) -> None:
+    queue = cloud.client("sqs").create_queue(QueueName="tokens")["QueueUrl"]
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Await",
+            "States": {
+                "Await": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Arguments": {
+                        "QueueUrl": queue,
+                        "MessageBody": "{% $states.context.Task.Token %}",
+                    },
+                    "TimeoutSeconds": 900,
+                    "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "TimedOut"}],
+                    "End": True,
+                },
+                "TimedOut": {"Type": "Pass", "Output": {"fallback": True}, "End": True},
+            },
+        },
+    )
+    start = cloud.clock.now()
+    sfn = cloud.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    cloud.settle()
+    described = sfn.describe_execution(executionArn=execution)
+    assert json.loads(described["output"]) == {"fallback": True}
+    assert cloud.clock.now() - start == timedelta(seconds=900)
+    assert "TaskTimedOut" in history_types(cloud, execution)
