@@ -280,15 +280,18 @@ class SimClock:
         until: Callable[[], bool] | None = None,
         for_seconds: float | None = None,
         stall_seconds: float = 60.0,
+        stop_when_quiet: bool = False,
     ) -> None:
         """Drive a discrete clock from the calling thread.
 
-        Stops when ``until()`` holds, when ``for_seconds`` of simulated time have passed, or
-        when nothing is busy and no timer is left (quiet). For a continuous clock it waits in
-        real time for the same conditions.
+        Stops when ``until()`` holds, or when ``for_seconds`` of simulated time have passed
+        (the clock then reads exactly that much later). Without ``for_seconds``, or with
+        ``stop_when_quiet``, it also stops as soon as nothing is busy and no timer is left
+        (quiet), without moving the clock further. For a continuous clock it waits in real
+        time for the same conditions.
         """
         if not self.discrete:
-            self._run_continuous(until, for_seconds)
+            self._run_continuous(until, for_seconds, stop_when_quiet=stop_when_quiet)
             return
         horizon = self.now() + timedelta(seconds=for_seconds) if for_seconds is not None else None
         with self._lock:
@@ -298,7 +301,7 @@ class SimClock:
                     return
                 item = self._pop_due(horizon)
                 if item is None:
-                    if horizon is not None:
+                    if horizon is not None and not stop_when_quiet:
                         self._now = max(self._now, horizon)
                     return
                 self._now = max(self._now, item.when)
@@ -308,7 +311,13 @@ class SimClock:
                 finally:
                     self._lock.acquire()
 
-    def _run_continuous(self, until: Callable[[], bool] | None, for_seconds: float | None) -> None:
+    def _run_continuous(
+        self,
+        until: Callable[[], bool] | None,
+        for_seconds: float | None,
+        *,
+        stop_when_quiet: bool = False,
+    ) -> None:
         self.start_driver()
         end = self.now() + timedelta(seconds=for_seconds) if for_seconds is not None else None
         while True:
@@ -318,7 +327,7 @@ class SimClock:
                 return
             with self._lock:
                 quiet = self._busy == 0 and self.pending_timers() == 0
-            if end is None and quiet:
+            if quiet and (end is None or stop_when_quiet):
                 return
             _time.sleep(0.01)
 
@@ -360,7 +369,7 @@ class SimClock:
 
 # --- the clock in force ------------------------------------------------------------------------
 
-_REALTIME = SimClock(factor=1.0)
+_REALTIME = SimClock(factor=1.0, start=datetime.now(UTC))
 _current: SimClock = _REALTIME
 
 

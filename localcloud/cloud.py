@@ -31,6 +31,9 @@ from localcloud.extensions import awslambda, events, stepfunctions
 
 if TYPE_CHECKING:
     from localcloud.deploy import Stack
+    from localcloud.extensions.autoscaling import AutoScalingSimulator
+    from localcloud.fleet import FleetSimulator
+    from localcloud.windows import WindowRunner
 
 LOG = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ _LOCAL_ENVIRONMENT = {
     # The handlers run in-process: tracing has nothing to send to, and importing
     # aws_xray_sdk would only slow every cold start.
     "POWERTOOLS_TRACE_DISABLED": "true",
+    # The fleet registers the images it launches; moto's 2,500 stock AMIs only slow EC2.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 _active_lock = threading.Lock()
@@ -72,6 +77,13 @@ class LocalCloud:
         self.lambdas = awslambda.LambdaRuntime(region, ACCOUNT_ID)
         self.delivery = events.EventDelivery(self.lambdas)
         self.stack: Stack | None = None
+        # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
+        # while the cloud runs.
+        self.fleet: FleetSimulator | None = None
+        self.autoscaling: AutoScalingSimulator | None = None
+        self.windows: WindowRunner | None = None
+        self._clients: dict[str, Any] = {}
+        self._session: boto3.Session | None = None
         self._mock: Any = None
         self._saved_environment: dict[str, str | None] = {}
 
@@ -95,6 +107,12 @@ class LocalCloud:
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)
+        from localcloud import fleet, windows
+        from localcloud.extensions import autoscaling
+
+        self.fleet = fleet.install(self)
+        self.autoscaling = autoscaling.install(self)
+        self.windows = windows.install(self)
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
@@ -108,6 +126,9 @@ class LocalCloud:
             self._mock.stop()
             self._mock = None
         sim.uninstall()
+        self._clients.clear()
+        self._session = None
+        self.fleet = self.autoscaling = self.windows = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -131,8 +152,18 @@ class LocalCloud:
     # --- using it -----------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this cloud's region (all clients talk to moto while running)."""
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        """A boto3 client for this cloud's region (all clients talk to moto while running).
+
+        Cached per service: building a client reads botocore's service model, which costs
+        more than most simulated API calls.
+        """
+        cached = self._clients.get(service)
+        if cached is None:
+            if self._session is None:
+                self._session = boto3.Session(region_name=self.region)
+            cached = self._session.client(service)  # type: ignore[call-overload]
+            self._clients[service] = cached
+        return cached
 
     def put_event(self, event: dict[str, Any]) -> str:
         """Put a full EventBridge event (a fixture) on the default bus, as AWS would emit it."""
@@ -168,7 +199,7 @@ class LocalCloud:
 
     def settle(self, *, max_seconds: float | None = None) -> None:
         """Play simulated time until nothing is left to happen (or ``max_seconds`` pass)."""
-        self.clock.run(for_seconds=max_seconds)
+        self.clock.run(for_seconds=max_seconds, stop_when_quiet=True)
 
     def advance(self, seconds: float) -> None:
         """Play exactly ``seconds`` of simulated time."""

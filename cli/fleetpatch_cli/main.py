@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fleetpatch_cli import events_cmd
+from fleetpatch_cli import events_cmd, local_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     events_cmd.register(subparsers)
+    local_cmd.register(subparsers)
     return parser
 
 

@@ -56,7 +56,8 @@ class _LineIndex:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                    return value
+                    found: yaml.Node = value
+                    return found
         if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child: yaml.Node = node.value[part]
             return child
@@ -68,7 +69,9 @@ def read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise InvalidFileError([FileError(str(path), None, "file", f"cannot read ({exc.strerror})")]) from exc
+        raise InvalidFileError(
+            [FileError(str(path), None, "file", f"cannot read ({exc.strerror})")]
+        ) from exc
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -80,7 +83,9 @@ def read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     return data, _LineIndex(root)
 
 
-def load_model[M: BaseModel](path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+def load_model[M: BaseModel](
+    path: Path, model: type[M], *, context: dict[str, Any] | None = None
+) -> M:
     """Read ``path`` and validate it as ``model``; every error names its file, line and field."""
     data, lines = read_yaml(path)
     try:

@@ -1,20 +1,33 @@
-"""Command status: a patch command invocation reached a final status.
-
-Validates and routes the event; the workflow it starts is built in a later issue, so
-for now it reports the routing decision and does nothing else.
-"""
+"""Command status: a patch command invocation reached a final status; resume whoever waits."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
+from pydantic import Field
 
+from fleetpatch import aws
+from fleetpatch.commands import CommandWaiters, InvocationKey
+from fleetpatch.events import CommandInvocationEvent
 from fleetpatch.routing import Route
 
 
+class Config(FunctionConfig):
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+
+
 @instrumented
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    _, decision = accept_event(event, Route.COMMAND_STATUS)
-    return {"route": decision.route.value, "reason": decision.reason}
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parsed, decision = accept_event(event, Route.COMMAND_STATUS)
+    if decision.route is Route.IGNORED:
+        return {"route": decision.route.value, "reason": decision.reason}
+    assert isinstance(parsed, CommandInvocationEvent)
+    waiters = CommandWaiters(
+        load_config(Config).table_name, aws.client("dynamodb"), aws.client("stepfunctions")
+    )
+    key = InvocationKey(parsed.detail.command_id, parsed.detail.instance_id)
+    resumed = waiters.record_status(key, parsed.detail.status)
+    return {"route": decision.route.value, "reason": decision.reason, "resumed": resumed}

@@ -1,20 +1,71 @@
-"""Patch on launch: an Auto Scaling launch lifecycle action or an EC2 instance entering running.
+"""Patch on launch: start patch-new-instance for a launch lifecycle action or a new instance.
 
-Validates and routes the event; the workflow it starts is built in a later issue, so
-for now it reports the routing decision and does nothing else.
+The run is named after the lifecycle action token (or the instance for EC2 ``running``),
+so a duplicate event cannot start a second run.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
-from fleetpatch_lambda.observability import instrumented
+from fleetpatch_lambda.observability import instrumented, logger
+from pydantic import Field, Json
 
+from fleetpatch import aws
+from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
+from fleetpatch.launch import LaunchPolicy, covered_instance, launch_request
 from fleetpatch.routing import Route
+
+
+class Config(FunctionConfig):
+    state_machine_arn: str = Field(
+        alias="FLEETPATCH_PATCH_NEW_INSTANCE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
+    )
+    launch_policy: Json[LaunchPolicy] = Field(alias="FLEETPATCH_LAUNCH_POLICY")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    _, decision = accept_event(event, Route.PATCH_ON_LAUNCH)
-    return {"route": decision.route.value, "reason": decision.reason}
+    parsed, decision = accept_event(event, Route.PATCH_ON_LAUNCH)
+    if decision.route is Route.IGNORED:
+        return {"route": decision.route.value, "reason": decision.reason}
+    assert isinstance(parsed, LaunchLifecycleActionEvent | InstanceStateChangeEvent)
+    config = load_config(Config)
+    if isinstance(parsed, InstanceStateChangeEvent) and not covered_instance(
+        parsed.detail.instance_id, config.launch_policy, aws.client("ec2")
+    ):
+        return {
+            "route": "ignored",
+            "reason": f"{parsed.detail.instance_id} is not covered by the launch policy",
+        }
+    request = launch_request(parsed, config.launch_policy)
+    if request is None:
+        return {
+            "route": "ignored",
+            "reason": "the lifecycle hook is not one the launch policy covers",
+        }
+    sfn = aws.client("stepfunctions")
+    try:
+        started = sfn.start_execution(
+            stateMachineArn=config.state_machine_arn,
+            name=request.execution_name,
+            input=json.dumps(request.input),
+        )
+    except sfn.exceptions.ExecutionAlreadyExists:
+        logger.info(
+            "duplicate event: run already started", extra={"execution": request.execution_name}
+        )
+        return {
+            "route": decision.route.value,
+            "reason": "duplicate: run already started",
+            "execution": request.execution_name,
+        }
+    logger.info("started patch-new-instance", extra={"execution_arn": started["executionArn"]})
+    return {
+        "route": decision.route.value,
+        "reason": decision.reason,
+        "execution": request.execution_name,
+    }

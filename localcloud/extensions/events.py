@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,16 +77,64 @@ _delivery: EventDelivery | None = None
 _swap_lock = threading.Lock()
 
 
-def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
-    from moto.events.utils import EventTemplateParser
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 
+
+def _transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
+    """EventBridge InputTransformer: InputPathsMap values substituted into InputTemplate.
+
+    As EventBridge does: a placeholder outside a JSON string becomes the value's JSON
+    (strings quoted); inside a string it becomes the text; a missing path becomes null /
+    empty. A template that is not JSON is delivered as a string.
+    """
+    values: dict[str, Any] = {
+        name: _input_path_or_none(event, path)
+        for name, path in transformer.get("InputPathsMap", {}).items()
+    }
+    values["aws.events.event.json"] = event
+    values["aws.events.event"] = event
+    values["aws.events.rule-arn"] = event.get("_rule_arn")
+    template: str = transformer.get("InputTemplate") or "<aws.events.event>"
+    out: list[str] = []
+    in_string = False
+    escaped = False
+    index = 0
+    while index < len(template):
+        char = template[index]
+        match = _PLACEHOLDER.match(template, index) if char == "<" else None
+        if match and match.group(1) in values:
+            value = values[match.group(1)]
+            if in_string:
+                text = value if isinstance(value, str) else json.dumps(value)
+                out.append(json.dumps("" if value is None else text)[1:-1])
+            else:
+                out.append(json.dumps(value))
+            index = match.end()
+            continue
+        out.append(char)
+        if in_string and escaped:
+            escaped = False
+        elif in_string and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+        index += 1
+    rendered = "".join(out)
+    if rendered.lstrip()[:1] in {"{", "["}:
+        return json.loads(rendered)
+    return rendered
+
+
+def _input_path_or_none(event: dict[str, Any], path: str) -> Any:
+    try:
+        return _input_path(event, path)
+    except (KeyError, TypeError):
+        return None
+
+
+def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
     if "InputTransformer" in target:
-        transformer = target["InputTransformer"]
-        return EventTemplateParser.parse(
-            input_template=transformer.get("InputTemplate"),
-            input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,  # type: ignore[arg-type]
-        )
+        return _transform(target["InputTransformer"], event)
     if "Input" in target:
         return json.loads(target["Input"])
     if "InputPath" in target:

@@ -82,9 +82,18 @@ _THREADING = _ThreadingShim("threading")
 _TIME = _TimeShim("time")
 _DATETIME = _DatetimeShim("datetime")
 
-# Modules whose ``datetime.now()`` decides how long to wait (Wait state with a Timestamp).
+# Modules whose ``datetime.now()`` reads the simulated clock: how long a Wait with a
+# Timestamp waits, and every date an execution reports (start, stop, history events,
+# $states.context.Execution.StartTime and State.EnteredTime). Each uses ``datetime``
+# only for ``now()`` and ``timezone``, which the shim passes through.
 _SIMULATED_DATETIME_MODULES = (
     "moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp",
+    "moto.stepfunctions.parser.models",
+    "moto.stepfunctions.parser.backend.execution",
+    "moto.stepfunctions.parser.asl.component.state.state",
+    "moto.stepfunctions.parser.asl.eval.event.event_manager",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl",
 )
 
 
@@ -173,6 +182,16 @@ def _parse(text: str) -> Any:
     return json.loads(text)
 
 
+def _now(picture: str | None = None, timezone: str | None = None) -> str:
+    # JSONata's own $now() reads the wall clock; the local cloud runs on simulated time.
+    now = sim.current().now().astimezone(_dt.UTC)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _millis() -> int:
+    return int(sim.current().now().timestamp() * 1000)
+
+
 STEP_FUNCTIONS_JSONATA_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "partition": _partition,
     "range": _range,
@@ -180,6 +199,8 @@ STEP_FUNCTIONS_JSONATA_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "random": _random,
     "uuid": _uuid,
     "parse": _parse,
+    "now": _now,
+    "millis": _millis,
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fleetpatch.errors import InvalidEventError, MisroutedEventError
+from fleetpatch.errors import ConfigurationError, InvalidEventError, MisroutedEventError
 from localcloud.handlers import LambdaHandler, load_handler
 from tests.conftest import REPO_ROOT, load_event
 
@@ -37,12 +37,10 @@ def handler(name: str) -> LambdaHandler:
 @pytest.mark.parametrize(
     ("function", "fixture", "route"),
     [
-        ("patch_on_launch", "aws.autoscaling/launch-lifecycle-action", "patch-on-launch"),
-        ("patch_on_launch", "aws.ec2/instance-running", "patch-on-launch"),
         ("patch_on_launch", "aws.ec2/instance-stopped", "ignored"),
         ("batch_gate", "aws.ssm/maintenance-window-execution-failed", "batch-gate"),
         ("compliance_change", "aws.ssm/compliance-patch-non-compliant", "compliance-change"),
-        ("command_status", "aws.ssm/command-invocation-success", "command-status"),
+        ("command_status", "aws.ssm/command-invocation-in-progress", "ignored"),
     ],
 )
 def test_handler_routes_its_own_events(
@@ -67,6 +65,15 @@ def test_invalid_event_raises_a_named_error(capsys: pytest.CaptureFixture[str]) 
     assert info.value.field == "detail.instance-id"
     logged = capsys.readouterr().out
     assert '"field":"detail.instance-id"' in logged.replace(" ", "")
+
+
+def test_missing_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no state machine ARN in the environment (the template always sets it)
+    monkeypatch.delenv("FLEETPATCH_PATCH_NEW_INSTANCE_ARN", raising=False)
+    with pytest.raises(ConfigurationError, match="FLEETPATCH_PATCH_NEW_INSTANCE_ARN"):
+        handler("patch_on_launch")(
+            load_event("aws.autoscaling/launch-lifecycle-action"), FakeLambdaContext()
+        )
 
 
 def test_an_event_of_another_route_is_refused() -> None:

@@ -29,3 +29,23 @@ class MisroutedEventError(FleetpatchError):
         self.expected = expected
         self.actual = actual
         super().__init__(f"event routed to {actual!r} reached the {expected!r} handler")
+
+
+class ConfigurationError(FleetpatchError):
+    """A function's configuration (environment) is missing or invalid."""
+
+
+class InstanceNotFoundError(FleetpatchError):
+    """The instance does not exist (any more): it may have been terminated."""
+
+
+class ConflictingPatchGroupTagsError(FleetpatchError):
+    """The instance carries both patch group tag keys with different values."""
+
+
+class UnsupportedPlatformError(FleetpatchError):
+    """The instance's platform maps to no operating system Patch Manager patches."""
+
+
+class AwsThrottledError(FleetpatchError):
+    """AWS throttled a call; ASL retries this name with jittered backoff."""

@@ -168,7 +168,8 @@ class AssociationComplianceDetail(_Detail):
     resource_type: Literal["managed-instance"] = Field(alias="resource-type")
     resource_id: ManagedInstanceId = Field(alias="resource-id")
     compliance_status: Literal["compliant", "non_compliant"] = Field(alias="compliance-status")
-    compliance_type: Annotated[str, StringConstraints(pattern=r"^Association:.+$")] = Field(
+    # Real events say "Association"; some carry the association id as "Association:<id>".
+    compliance_type: Annotated[str, StringConstraints(pattern=r"^Association(:.+)?$")] = Field(
         alias="compliance-type"
     )
     last_runtime: datetime | None = Field(default=None, alias="last-runtime")
@@ -180,7 +181,7 @@ def _compliance_variant(value: Any) -> str | None:
         return None
     if kind == "Patch":
         return "patch"
-    if kind.startswith("Association:"):
+    if kind == "Association" or kind.startswith("Association:"):
         return "association"
     return None
 
@@ -191,7 +192,7 @@ ComplianceDetail = Annotated[
     Discriminator(
         _compliance_variant,
         custom_error_type="compliance_type",
-        custom_error_message="compliance-type must be 'Patch' or 'Association:<id>'",
+        custom_error_message="compliance-type must be 'Patch' or 'Association'",
     ),
 ]
 
@@ -294,10 +295,14 @@ KNOWN_DETAIL_TYPES: tuple[str, ...] = (
 )
 
 
+_COMPLIANCE_TAGS = frozenset({"patch", "association"})
+
+
 def _field_path(loc: tuple[int | str, ...], detail_type: str | None) -> str:
     # Pydantic puts the union tag into the location (e.g. ("EC2 Instance-...", "detail", ...));
     # operators want the path inside the event, so drop it.
-    parts = [str(p) for p in loc if p != detail_type]
+    # The compliance variants ("patch", "association") are tags of the same kind.
+    parts = [str(p) for p in loc if p != detail_type and p not in _COMPLIANCE_TAGS]
     return ".".join(parts) if parts else "event"
 
 

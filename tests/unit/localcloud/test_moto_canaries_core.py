@@ -99,3 +99,15 @@ def test_events_rule_delivery_point() -> None:
     assert "EventTemplateParser" in source
     # moto still cannot deliver to Lambda or Step Functions itself (why the extension exists).
     assert 'raise NotImplementedError(f"Expr not defined for {type(self)}")' in source
+
+
+def test_execution_dates_come_from_module_level_datetime() -> None:
+    # localcloud.extensions.stepfunctions swaps these modules' ``datetime`` for one on the
+    # simulated clock; each must import the module (not the class) and call now() on it.
+    import importlib
+
+    for name in sfn_ext._SIMULATED_DATETIME_MODULES:
+        module = importlib.import_module(name)
+        source = inspect.getsource(module)
+        assert "import datetime\n" in source, name
+        assert "datetime.datetime.now(" in source, name

@@ -71,13 +71,8 @@ def test_executions_without_a_name_get_unique_names(cloud: LocalCloud) -> None:
     assert not first.endswith(":None")
 
 
-def test_lambda_errors_match_retry_by_name_with_simulated_backoff(
-    cloud: LocalCloud, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def test_lambda_errors_match_retry_by_name_with_simulated_backoff(cloud: LocalCloud) -> None:
     # Given a handler that fails twice with a named error, and a Retry on that name
-    monkeypatch.setattr(
-        "tests.unit.localcloud.handlers.failing.app.CALLS", {"count": 0}, raising=False
-    )
     deploy_function(cloud, "flaky", HANDLERS / "failing", environment={"FAIL_TIMES": "2"})
     machine = create_state_machine(
         cloud,

@@ -1,0 +1,100 @@
+"""``fleetpatch local``: run the control plane on the local cloud.
+
+``local run SCENARIO`` deploys the real template into the local cloud, plays the
+scenario and prints what happened (a timeline, or one JSON object with ``--json``).
+``local up`` keeps the local cloud running on 127.0.0.1 for ``aws --endpoint-url``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from fleetpatch_cli.yamlfile import InvalidFileError
+
+EXIT_INVALID = 2
+
+
+def run_scenario(
+    path: Path, *, as_json: bool, time_factor: float | None, template: Path | None
+) -> int:
+    from localcloud.runner import play
+    from localcloud.scenario import load_scenario
+    from localcloud.timeline import render_timeline
+
+    # Handlers that publish no metric on a path warn about it on every invocation; in
+    # Lambda that goes to the log, here it would drown the timeline.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    try:
+        scenario = load_scenario(path)
+    except InvalidFileError as exc:
+        for error in exc.errors:
+            print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    result = play(scenario, time_factor=time_factor, template=template, progress=not as_json)
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, sort_keys=False))
+    else:
+        render_timeline(result)
+    return 0
+
+
+def serve(host: str, port: int, time_factor: float, template: Path | None) -> int:
+    from localcloud.server import serve_forever
+
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        print("fleetpatch local up only listens on the loopback interface", file=sys.stderr)
+        return EXIT_INVALID
+    serve_forever(
+        host=host, port=port, time_factor=time_factor, template=template, sleep=time.sleep
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    local = subparsers.add_parser("local", help="run the control plane on the local cloud (no AWS)")
+    actions = local.add_subparsers(dest="action", required=True)
+
+    run = actions.add_parser(
+        "run",
+        help="deploy the template into the local cloud and play a scenario",
+        description="Deploy the real template.yaml into the local cloud, play SCENARIO on a "
+        "simulated fleet and print what happened. Exits 0 when the scenario played "
+        "(whatever the runs' outcomes), 2 for an invalid scenario file.",
+    )
+    run.add_argument("scenario", type=Path, metavar="SCENARIO")
+    run.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the timeline"
+    )
+    run.add_argument(
+        "--time-factor",
+        type=float,
+        default=None,
+        help="real seconds per simulated second (default: the scenario's, 0 = as fast as possible)",
+    )
+    run.add_argument(
+        "--template", type=Path, default=None, help="template to deploy (default: template.yaml)"
+    )
+    run.set_defaults(
+        func=lambda a: run_scenario(
+            a.scenario, as_json=a.json, time_factor=a.time_factor, template=a.template
+        )
+    )
+
+    up = actions.add_parser(
+        "up",
+        help="keep the local cloud running on 127.0.0.1 with the stack deployed",
+        description="Start the local cloud as a server on 127.0.0.1 with the stack deployed, print "
+        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`.",
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument(
+        "--time-factor", type=float, default=1.0, help="real seconds per simulated second"
+    )
+    up.add_argument("--template", type=Path, default=None)
+    up.set_defaults(func=lambda a: serve(a.host, a.port, a.time_factor, a.template))

@@ -1,0 +1,40 @@
+"""Await command: park a workflow's task token until its command invocation finishes.
+
+Invoked by Step Functions with ``lambda:invoke.waitForTaskToken``; the command-status
+route resumes the workflow (see ``fleetpatch.commands`` for the race-free handshake).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetpatch import aws
+from fleetpatch.commands import CommandWaiters, InvocationKey
+from fleetpatch.events import ManagedInstanceId, Uuid
+
+
+class Config(FunctionConfig):
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+
+
+class AwaitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
+    command_id: Uuid = Field(alias="commandId")
+    instance_id: ManagedInstanceId = Field(alias="instanceId")
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = AwaitRequest.model_validate(event)
+    waiters = CommandWaiters(
+        load_config(Config).table_name, aws.client("dynamodb"), aws.client("stepfunctions")
+    )
+    resumed = waiters.register_waiter(
+        InvocationKey(request.command_id, request.instance_id), request.task_token
+    )
+    return {"registered": True, "resumedAtOnce": resumed}

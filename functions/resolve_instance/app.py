@@ -1,0 +1,23 @@
+"""Resolve instance: the OS, patch group and baseline that apply to an instance (workflow task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.observability import instrumented
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetpatch import aws
+from fleetpatch.events import InstanceId
+from fleetpatch.launch import resolve_target
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance_id: InstanceId = Field(alias="instanceId")
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = ResolveRequest.model_validate(event)
+    return resolve_target(request.instance_id, aws.client("ec2"), aws.client("ssm")).as_dict()

@@ -1,0 +1,104 @@
+"""Waiting for Run Command invocations without polling.
+
+A workflow parks on a task token until the command-status route sees the invocation's
+final status. The two sides meet in one DynamoDB item per (command, instance), and each
+writes its half with an atomic update that returns the whole item:
+
+* the waiter stores its task token; if the status is already there (the event won the
+  race), the waiter resumes the workflow itself;
+* the event handler stores the status; if a token is there, it resumes the workflow.
+
+Whichever writes second resumes, so no wake-up is lost; if both do, the second
+``SendTaskSuccess`` fails harmlessly (the token is spent) and is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+# Waiter records outlive any command (48 h max) and are then removed by the table's TTL.
+RECORD_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class InvocationKey:
+    command_id: str
+    instance_id: str
+
+    @property
+    def item_key(self) -> dict[str, dict[str, str]]:
+        return {
+            "pk": {"S": f"COMMAND#{self.command_id}"},
+            "sk": {"S": f"INSTANCE#{self.instance_id}"},
+        }
+
+
+class CommandWaiters:
+    def __init__(self, table_name: str, dynamodb: Any, stepfunctions: Any) -> None:
+        self._table = table_name
+        self._dynamodb = dynamodb
+        self._sfn = stepfunctions
+
+    def register_waiter(self, key: InvocationKey, task_token: str) -> bool:
+        """Store the token; resume at once if the status already arrived. True if resumed."""
+        item = self._update(key, "task_token", task_token)
+        status = item.get("status", {}).get("S")
+        if status is None:
+            return False
+        return self._resume(task_token, key, status, source="recorded-status")
+
+    def record_status(self, key: InvocationKey, status: str) -> bool:
+        """Store the final status; resume the waiting workflow if any. True if resumed."""
+        item = self._update(key, "status", status)
+        token = item.get("task_token", {}).get("S")
+        if token is None:
+            LOG.info("no workflow waits for %s on %s (yet)", key.command_id, key.instance_id)
+            return False
+        return self._resume(token, key, status, source="status-event")
+
+    def _update(self, key: InvocationKey, attribute: str, value: str) -> dict[str, Any]:
+        response = self._dynamodb.update_item(
+            TableName=self._table,
+            Key=key.item_key,
+            UpdateExpression=(
+                "SET #a = :v, expires_at = if_not_exists(expires_at, :ttl), "
+                "command_id = :c, instance_id = :i"
+            ),
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={
+                ":v": {"S": value},
+                ":ttl": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)},
+                ":c": {"S": key.command_id},
+                ":i": {"S": key.instance_id},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        attributes: dict[str, Any] = response.get("Attributes", {})
+        return attributes
+
+    def _resume(self, token: str, key: InvocationKey, status: str, *, source: str) -> bool:
+        output = {
+            "status": status,
+            "commandId": key.command_id,
+            "instanceId": key.instance_id,
+            "source": source,
+        }
+        try:
+            self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        except (
+            self._sfn.exceptions.TaskTimedOut,
+            self._sfn.exceptions.InvalidToken,
+            self._sfn.exceptions.TaskDoesNotExist,
+        ) as exc:
+            # Already resumed by the other side, or the workflow moved on (its fallback ran).
+            LOG.info(
+                "task token for %s on %s no longer waits: %s", key.command_id, key.instance_id, exc
+            )
+            return False
+        return True

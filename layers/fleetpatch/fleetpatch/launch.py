@@ -1,0 +1,262 @@
+"""Patching new instances: the launch policy, the workflow's input, and target resolution."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fleetpatch.errors import (
+    ConflictingPatchGroupTagsError,
+    InstanceNotFoundError,
+    UnsupportedPlatformError,
+)
+from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
+
+PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
+ENVIRONMENT_TAG_KEY = "Environment"
+
+
+class LaunchPolicy(BaseModel):
+    """What to do with new instances (the policy file renders it; see policy/)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    hook_names: list[str] = Field(
+        default=["fleetpatch-launch"],
+        alias="hookNames",
+        min_length=1,
+        description="launch lifecycle hooks whose instances fleetpatch patches",
+    )
+    instance_tag_key: str = Field(default="fleetpatch:patch-on-launch", alias="instanceTagKey")
+    instance_tag_value: str = Field(default="true", alias="instanceTagValue")
+    agent_timeout_seconds: int = Field(
+        default=900, ge=30, le=48 * 3600, alias="agentTimeoutSeconds"
+    )
+    heartbeat_seconds: int = Field(default=1800, ge=30, le=7200, alias="heartbeatSeconds")
+    command_timeout_seconds: int = Field(
+        default=3600, ge=60, le=48 * 3600, alias="commandTimeoutSeconds"
+    )
+    on_failure: Literal["ABANDON", "CONTINUE"] = Field(default="ABANDON", alias="onFailure")
+    reboot_option: Literal["RebootIfNeeded", "NoReboot"] = Field(
+        default="RebootIfNeeded", alias="rebootOption"
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_limits(self) -> LaunchPolicy:
+        if self.heartbeat_seconds > self.command_timeout_seconds + 300:
+            # The command wait re-arms at the heartbeat interval; a longer interval would
+            # let a lost status event hold the instance past the command's own timeout.
+            raise ValueError("heartbeatSeconds must not exceed commandTimeoutSeconds + 300")
+        return self
+
+    def workflow_policy(self) -> dict[str, Any]:
+        """The part of the policy the state machine reads (camelCase, as in ASL)."""
+        return self.model_dump(
+            by_alias=True,
+            include={
+                "agent_timeout_seconds",
+                "heartbeat_seconds",
+                "command_timeout_seconds",
+                "on_failure",
+                "reboot_option",
+            },
+        )
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One patch-new-instance run to start: its idempotent name and input."""
+
+    execution_name: str
+    input: dict[str, Any]
+
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _execution_name(prefix: str, key: str) -> str:
+    # Step Functions names: 1-80 chars of [A-Za-z0-9_-]. The same key gives the same
+    # name, so a duplicate event cannot start a second run (ExecutionAlreadyExists).
+    return f"{prefix}-{_NAME_UNSAFE.sub('_', key)}"[:80]
+
+
+def launch_request(
+    event: LaunchLifecycleActionEvent | InstanceStateChangeEvent, policy: LaunchPolicy
+) -> LaunchRequest | None:
+    """The run an event asks for, or None when the launch policy does not cover it."""
+    if isinstance(event, LaunchLifecycleActionEvent):
+        d = event.detail
+        if d.lifecycle_hook_name not in policy.hook_names:
+            return None
+        trigger = "lifecycle"
+        if d.destination == "WarmPool":
+            trigger = "warm-pool-enter"
+        elif d.origin == "WarmPool":
+            trigger = "warm-pool-exit"
+        return LaunchRequest(
+            _execution_name("launch", d.lifecycle_action_token),
+            {
+                "instanceId": d.instance_id,
+                "trigger": trigger,
+                "lifecycle": {
+                    "groupName": d.auto_scaling_group_name,
+                    "hookName": d.lifecycle_hook_name,
+                    "token": d.lifecycle_action_token,
+                },
+                "policy": policy.workflow_policy(),
+            },
+        )
+    # EC2 running: one run per instance (name keyed by the instance), whatever the duplicates.
+    return LaunchRequest(
+        _execution_name("running", event.detail.instance_id),
+        {
+            "instanceId": event.detail.instance_id,
+            "trigger": "ec2-running",
+            "policy": policy.workflow_policy(),
+        },
+    )
+
+
+# --- resolving the patch target ------------------------------------------------------------------
+
+OperatingSystem = Literal[
+    "AMAZON_LINUX_2",
+    "AMAZON_LINUX_2023",
+    "REDHAT_ENTERPRISE_LINUX",
+    "CENTOS",
+    "SUSE",
+    "UBUNTU",
+    "WINDOWS",
+]
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    instance_id: str
+    operating_system: str
+    platform_name: str
+    patch_group: str | None
+    patch_group_tag_key: str | None
+    baseline_id: str
+    baseline_source: Literal["patch-group", "default"]
+    environment: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "instanceId": self.instance_id,
+            "operatingSystem": self.operating_system,
+            "platformName": self.platform_name,
+            "patchGroup": self.patch_group,
+            "patchGroupTagKey": self.patch_group_tag_key,
+            "baselineId": self.baseline_id,
+            "baselineSource": self.baseline_source,
+            "environment": self.environment,
+        }
+
+
+def operating_system(platform_type: str, platform_name: str, platform_version: str) -> str:
+    """Map SSM's platform description to Patch Manager's OperatingSystem name."""
+    name = platform_name.lower()
+    if platform_type == "Windows":
+        return "WINDOWS"
+    if "amazon linux" in name:
+        return "AMAZON_LINUX_2023" if platform_version.startswith("2023") else "AMAZON_LINUX_2"
+    for needle, os_name in (
+        ("red hat", "REDHAT_ENTERPRISE_LINUX"),
+        ("centos", "CENTOS"),
+        ("suse", "SUSE"),
+        ("sles", "SUSE"),
+        ("ubuntu", "UBUNTU"),
+    ):
+        if needle in name:
+            return os_name
+    raise UnsupportedPlatformError(
+        f"no Patch Manager operating system for platform {platform_name!r}"
+    )
+
+
+def patch_group_of(tags: dict[str, str]) -> tuple[str | None, str | None]:
+    """The instance's patch group and the tag key carrying it (both keys must agree)."""
+    values = {key: tags[key] for key in PATCH_GROUP_TAG_KEYS if key in tags}
+    if len(set(values.values())) > 1:
+        raise ConflictingPatchGroupTagsError(
+            "both 'Patch Group' and 'PatchGroup' tags are set, to "
+            f"{values['Patch Group']!r} and {values['PatchGroup']!r}; "
+            "an instance is in one patch group"
+        )
+    for key, value in values.items():
+        return value, key
+    return None, None
+
+
+def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
+    """Which OS, patch group and baseline apply to ``instance_id`` (read-only calls)."""
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    if not instances or instances[0]["State"]["Name"] in {"shutting-down", "terminated"}:
+        raise InstanceNotFoundError(f"instance {instance_id} does not exist or is terminated")
+    tags = {t["Key"]: t["Value"] for t in instances[0].get("Tags", [])}
+    info = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    )["InstanceInformationList"]
+    if not info:
+        raise InstanceNotFoundError(f"instance {instance_id} is not a managed instance")
+    platform = info[0]
+    os_name = operating_system(
+        platform.get("PlatformType", ""),
+        platform.get("PlatformName", ""),
+        platform.get("PlatformVersion", ""),
+    )
+    patch_group, tag_key = patch_group_of(tags)
+    # GetPatchBaselineForPatchGroup answers with the OS default baseline when nothing is
+    # registered for the group, so the group's own baseline is the one that differs.
+    default_id = str(ssm.get_default_patch_baseline(OperatingSystem=os_name)["BaselineId"])
+    baseline_id = default_id
+    if patch_group is not None:
+        try:
+            response = ssm.get_patch_baseline_for_patch_group(
+                PatchGroup=patch_group, OperatingSystem=os_name
+            )
+            baseline_id = str(response.get("BaselineId") or default_id)
+        except ssm.exceptions.DoesNotExistException:
+            baseline_id = default_id
+    source: Literal["patch-group", "default"] = (
+        "patch-group" if baseline_id != default_id else "default"
+    )
+    return PatchTarget(
+        instance_id=instance_id,
+        operating_system=os_name,
+        platform_name=platform.get("PlatformName", ""),
+        patch_group=patch_group,
+        patch_group_tag_key=tag_key,
+        baseline_id=baseline_id,
+        baseline_source=source,
+        environment=tags.get(ENVIRONMENT_TAG_KEY),
+    )
+
+
+AUTO_SCALING_GROUP_TAG = "aws:autoscaling:groupName"
+
+
+def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
+    """Does the launch policy patch this instance on ``running``?
+
+    Only instances tagged for it and outside Auto Scaling groups: a group's instances are
+    held and patched through their launch lifecycle hook instead.
+    """
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    tags = {
+        t["Key"]: t["Value"]
+        for r in reservations
+        for i in r["Instances"]
+        for t in i.get("Tags", [])
+    }
+    return (
+        tags.get(policy.instance_tag_key) == policy.instance_tag_value
+        and AUTO_SCALING_GROUP_TAG not in tags
+    )

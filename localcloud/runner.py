@@ -1,0 +1,315 @@
+"""Play a scenario on the local cloud: deploy the real template, build the fleet, run the steps.
+
+    result = play(load_scenario(Path("scenarios/demo.yaml")))
+    print(json.dumps(result.as_dict()))
+
+Nothing here decides what the control plane does: the deployed handlers and state machines
+react to the events the simulators emit, exactly as they would in AWS. The runner only
+drives the simulated world (launches, scale-outs, windows, time) and reads back, through
+the AWS APIs, what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from localcloud.cloud import REPO_ROOT, LocalCloud
+from localcloud.fleet import Behaviour
+from localcloud.recorder import Entry, Recorder, as_jsonable
+from localcloud.scenario import (
+    AdvanceStep,
+    BehaviourSpec,
+    GroupSpec,
+    NoteStep,
+    PutEventStep,
+    RunWindowStep,
+    ScaleOutStep,
+    Scenario,
+    SettleStep,
+    Step,
+)
+
+# After the last step the runner waits until the cloud is quiet, for at most this long
+# (simulated): every workflow bounds its own waits well below it.
+FINAL_SETTLE_SECONDS = 48 * 3600
+# Auto Scaling groups need somewhere to launch; the zone does not matter to the simulator.
+_ZONE_SUFFIX = "a"
+
+
+@dataclass
+class ScenarioResult:
+    """What a played scenario led to; ``as_dict`` is the stable ``--json`` output."""
+
+    scenario: str
+    started: datetime
+    simulated_seconds: float
+    real_seconds: float
+    time_factor: float
+    timeline: list[Entry]
+    runs: list[dict[str, Any]]
+    lifecycle_actions: list[dict[str, Any]]
+    commands: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    stack_outputs: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        # Keys scripts depend on: runs, lifecycle_actions, commands, messages. Add, never rename.
+        return {
+            "scenario": self.scenario,
+            "started": self.started.isoformat(),
+            "simulated_seconds": self.simulated_seconds,
+            "real_seconds": round(self.real_seconds, 3),
+            "time_factor": self.time_factor,
+            "runs": as_jsonable(self.runs),
+            "lifecycle_actions": as_jsonable(self.lifecycle_actions),
+            "commands": as_jsonable(self.commands),
+            "messages": as_jsonable(self.messages),
+            "invocations": as_jsonable(self.invocations),
+            "timeline": [entry.as_dict() for entry in self.timeline],
+            "stack_outputs": self.stack_outputs,
+        }
+
+
+def behaviour_of(spec: BehaviourSpec) -> Behaviour:
+    return Behaviour(**spec.model_dump())
+
+
+def play(
+    scenario: Scenario,
+    *,
+    time_factor: float | None = None,
+    template: Path | None = None,
+    progress: bool = False,
+    repo_root: Path = REPO_ROOT,
+) -> ScenarioResult:
+    """Deploy ``template`` (default: the repository's) into a fresh local cloud and play."""
+    factor = scenario.time_factor if time_factor is None else time_factor
+    if factor < 0:
+        raise ValueError("time_factor must be >= 0")
+    real_start = time.monotonic()
+    with LocalCloud(time_factor=factor, start=scenario.start, repo_root=repo_root) as cloud:
+        recorder = Recorder(cloud)
+        recorder.attach()
+        stack = cloud.deploy(template, scenario.parameters)
+        recorder.note("step", f"deployed stack {stack.name} ({len(stack.resources)} resources)")
+        recorder.subscribe_to_topics()
+        _build_fleet(cloud, scenario, recorder)
+        for step in scenario.steps:
+            _play_step(cloud, step, recorder, progress=progress)
+        with _waiting(progress, factor, "waiting until the cloud is quiet"):
+            cloud.settle(max_seconds=FINAL_SETTLE_SECONDS)
+        _note_commands(cloud, recorder)
+        _note_runs(recorder)
+        return ScenarioResult(
+            scenario=scenario.name,
+            started=scenario.start,
+            simulated_seconds=(cloud.clock.now() - scenario.start).total_seconds(),
+            real_seconds=time.monotonic() - real_start,
+            time_factor=factor,
+            timeline=recorder.timeline(),
+            runs=recorder.runs(),
+            lifecycle_actions=[a.as_dict() for a in _autoscaling(cloud).lifecycle_actions],
+            commands=_commands(cloud),
+            messages=recorder.messages(),
+            invocations=recorder.invocations(),
+            stack_outputs=dict(stack.outputs),
+        )
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+def _build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder) -> None:
+    fleet = _fleet(cloud)
+    for spec in scenario.fleet:
+        tags = {"Name": spec.name, **spec.tags}
+        ids = fleet.launch(
+            spec.os, tags=tags, behaviour=behaviour_of(spec.behaviour), count=spec.count
+        )
+        patch_group = spec.tags.get("Patch Group") or spec.tags.get("PatchGroup") or "no group"
+        recorder.note("fleet", f"launched {spec.name} ({spec.os}, {patch_group}): {', '.join(ids)}")
+    for group in scenario.auto_scaling_groups:
+        _create_group(cloud, group)
+        hook = group.lifecycle_hook
+        recorder.note(
+            "fleet",
+            f"Auto Scaling group {group.name} ({group.os})"
+            + (f" with launch hook {hook.name}" if hook else ""),
+        )
+    asg = _autoscaling(cloud)
+    asg.on_instance_launched(
+        lambda instance_id, group: recorder.note("lifecycle", f"{group} launched {instance_id}")
+    )
+
+
+def _create_group(cloud: LocalCloud, group: GroupSpec) -> None:
+    ec2 = cloud.client("ec2")
+    autoscaling = cloud.client("autoscaling")
+    template_name = f"{group.name}-template"
+    ec2.create_launch_template(
+        LaunchTemplateName=template_name,
+        LaunchTemplateData={
+            "ImageId": _fleet(cloud).image_id(group.os),
+            "InstanceType": "t3.micro",
+        },
+    )
+    tags = [
+        {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": group.name}
+        for k, v in {"Name": group.name, **group.tags}.items()
+    ]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=group.name,
+        LaunchTemplate={"LaunchTemplateName": template_name, "Version": "$Latest"},
+        MinSize=group.min_size,
+        MaxSize=group.max_size,
+        DesiredCapacity=0,
+        AvailabilityZones=[f"{cloud.region}{_ZONE_SUFFIX}"],
+        Tags=tags,
+    )
+    if group.lifecycle_hook is not None:
+        hook = group.lifecycle_hook
+        arguments: dict[str, Any] = {
+            "LifecycleHookName": hook.name,
+            "AutoScalingGroupName": group.name,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+            "HeartbeatTimeout": hook.heartbeat_timeout,
+            "DefaultResult": hook.default_result,
+        }
+        if hook.notification_metadata is not None:
+            arguments["NotificationMetadata"] = hook.notification_metadata
+        autoscaling.put_lifecycle_hook(**arguments)
+    if group.warm_pool is not None:
+        autoscaling.put_warm_pool(
+            AutoScalingGroupName=group.name,
+            MinSize=group.warm_pool.min_size,
+            PoolState=group.warm_pool.pool_state,
+        )
+    if group.desired_capacity:
+        autoscaling.set_desired_capacity(
+            AutoScalingGroupName=group.name, DesiredCapacity=group.desired_capacity
+        )
+
+
+def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: bool) -> None:
+    factor = cloud.clock.factor
+    if isinstance(step, ScaleOutStep):
+        spec = step.scale_out
+        for behaviour in spec.behaviours:
+            _fleet(cloud).behaviour_for_next_launch(behaviour_of(behaviour), group=spec.group)
+        recorder.note("step", f"scale out {spec.group} by {spec.count}")
+        _autoscaling(cloud).scale_out(spec.group, spec.count)
+    elif isinstance(step, RunWindowStep):
+        execution = _windows(cloud).run_window(step.run_window.window)
+        recorder.note("step", f"run maintenance window {step.run_window.window} ({execution})")
+    elif isinstance(step, PutEventStep):
+        event = json.loads(step.put_event.file.read_text(encoding="utf-8"))
+        recorder.note("step", f"put event {step.put_event.file.name} ({event.get('detail-type')})")
+        cloud.put_event(event)
+    elif isinstance(step, AdvanceStep):
+        seconds = step.advance.total_seconds
+        recorder.note("step", f"advance {_duration(seconds)}")
+        with _waiting(progress, factor, f"advancing {_duration(seconds)}"):
+            cloud.advance(seconds)
+    elif isinstance(step, SettleStep):
+        recorder.note("step", "wait until quiet")
+        with _waiting(progress, factor, "waiting until the cloud is quiet"):
+            cloud.settle(max_seconds=step.settle.max_hours * 3600)
+    elif isinstance(step, NoteStep):
+        recorder.note("step", step.note.text)
+
+
+# --- reading back what happened --------------------------------------------------------------
+
+
+def _commands(cloud: LocalCloud) -> list[dict[str, Any]]:
+    return [
+        {
+            "command_id": command.command_id,
+            "document": command.request.document_name,
+            "operation": command.patch.operation,
+            "instance_ids": sorted(command.invocations),
+            "status": command.status,
+            "requested": command.requested,
+            "invocations": {
+                instance_id: invocation.status
+                for instance_id, invocation in sorted(command.invocations.items())
+            },
+        }
+        for command in _fleet(cloud).commands()
+    ]
+
+
+def _note_commands(cloud: LocalCloud, recorder: Recorder) -> None:
+    for command in _fleet(cloud).commands():
+        recorder.entries.append(
+            Entry(
+                command.requested,
+                "command",
+                f"{command.request.document_name} {command.patch.operation} on "
+                f"{', '.join(sorted(command.invocations))}: {command.status}",
+            )
+        )
+
+
+def _note_runs(recorder: Recorder) -> None:
+    sfn = recorder.cloud.client("stepfunctions")
+    for run in recorder.runs():
+        execution = sfn.describe_execution(executionArn=run["arn"]) if "arn" in run else None
+        if execution is None:
+            continue
+        recorder.entries.append(
+            Entry(execution["startDate"], "run", f"{run['kind']} run {run['name']} started")
+        )
+        if execution.get("stopDate"):
+            outcome = run["status"]
+            if execution.get("error"):
+                outcome += f" ({execution['error']})"
+            recorder.entries.append(
+                Entry(execution["stopDate"], "run", f"{run['kind']} run {run['name']}: {outcome}")
+            )
+
+
+def _fleet(cloud: LocalCloud) -> Any:
+    if cloud.fleet is None:
+        raise RuntimeError("the local cloud is not running")
+    return cloud.fleet
+
+
+def _autoscaling(cloud: LocalCloud) -> Any:
+    if cloud.autoscaling is None:
+        raise RuntimeError("the local cloud is not running")
+    return cloud.autoscaling
+
+
+def _windows(cloud: LocalCloud) -> Any:
+    if cloud.windows is None:
+        raise RuntimeError("the local cloud is not running")
+    return cloud.windows
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@contextmanager
+def _waiting(progress: bool, factor: float, text: str) -> Iterator[None]:
+    """A spinner for waits that take real time (time factor above 0)."""
+    if not progress or factor <= 0:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text):
+        yield

@@ -1,0 +1,235 @@
+"""Scenario files: a simulated fleet and the steps to play on the local cloud.
+
+    name: demo
+    fleet:
+      - name: db-test-rhel
+        os: REDHAT_ENTERPRISE_LINUX
+        tags: {Patch Group: patch_test_0600_batch_1, Environment: test}
+    auto_scaling_groups:
+      - name: web-test
+        os: AMAZON_LINUX_2023
+        lifecycle_hook: {name: fleetpatch-launch, heartbeat_timeout: 900}
+    steps:
+      - scale_out: {group: web-test, count: 2, behaviours: [{}, {never_online: true}]}
+      - put_event: {file: events/aws.ec2/instance-running.json}
+      - advance: {minutes: 30}
+      - settle: {}
+
+Every step is a mapping with exactly one key, the step's kind.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from fleetpatch_cli.yamlfile import FileError, InvalidFileError, load_model
+
+OperatingSystem = Literal[
+    "AMAZON_LINUX_2",
+    "AMAZON_LINUX_2023",
+    "REDHAT_ENTERPRISE_LINUX",
+    "CENTOS",
+    "SUSE",
+    "UBUNTU",
+    "WINDOWS",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BehaviourSpec(_Strict):
+    """How one simulated instance behaves (defaults: a healthy instance)."""
+
+    agent_delay_seconds: float = Field(default=30.0, ge=0)
+    never_online: bool = False
+    install_fails: bool = False
+    command_times_out: bool = False
+    command_duration_seconds: float = Field(default=180.0, gt=0)
+    reboot_seconds: float = Field(default=60.0, ge=0)
+
+
+class InstanceSpec(_Strict):
+    name: str = Field(min_length=1, max_length=255)
+    os: OperatingSystem
+    tags: dict[str, str] = Field(default_factory=dict)
+    count: int = Field(default=1, ge=1, le=10_000)
+    behaviour: BehaviourSpec = BehaviourSpec()
+
+
+class LifecycleHookSpec(_Strict):
+    name: str = Field(default="fleetpatch-launch", pattern=r"^[A-Za-z0-9\-_/]{1,255}$")
+    heartbeat_timeout: int = Field(default=900, ge=30, le=7200)
+    default_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
+    notification_metadata: str | None = None
+
+
+class WarmPoolSpec(_Strict):
+    min_size: int = Field(default=0, ge=0)
+    pool_state: Literal["Stopped", "Running", "Hibernated"] = "Stopped"
+
+
+class GroupSpec(_Strict):
+    name: str = Field(min_length=1, max_length=255)
+    os: OperatingSystem
+    tags: dict[str, str] = Field(default_factory=dict)
+    min_size: int = Field(default=0, ge=0)
+    max_size: int = Field(default=10, ge=1)
+    desired_capacity: int = Field(default=0, ge=0)
+    lifecycle_hook: LifecycleHookSpec | None = None
+    warm_pool: WarmPoolSpec | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> GroupSpec:
+        if not self.min_size <= self.desired_capacity <= self.max_size:
+            raise ValueError("need min_size <= desired_capacity <= max_size")
+        return self
+
+
+class ScaleOut(_Strict):
+    group: str
+    count: int = Field(ge=1, le=1000)
+    # Behaviours of the instances this scale-out launches, in launch order; the rest healthy.
+    behaviours: list[BehaviourSpec] = Field(default_factory=list)
+
+
+class RunWindow(_Strict):
+    window: str = Field(min_length=1, description="maintenance window name or id")
+
+
+class PutEvent(_Strict):
+    file: Path
+
+
+class Advance(_Strict):
+    seconds: float = Field(default=0, ge=0)
+    minutes: float = Field(default=0, ge=0)
+    hours: float = Field(default=0, ge=0)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds + 60 * self.minutes + 3600 * self.hours
+
+
+class Settle(_Strict):
+    max_hours: float = Field(
+        default=48, gt=0, description="stop waiting after this much simulated time"
+    )
+
+
+class Note(_Strict):
+    text: str
+
+
+class ScaleOutStep(_Strict):
+    scale_out: ScaleOut
+
+
+class RunWindowStep(_Strict):
+    run_window: RunWindow
+
+
+class PutEventStep(_Strict):
+    put_event: PutEvent
+
+
+class AdvanceStep(_Strict):
+    advance: Advance
+
+
+class SettleStep(_Strict):
+    settle: Settle
+
+
+class NoteStep(_Strict):
+    note: Note
+
+
+STEP_KINDS = ("scale_out", "run_window", "put_event", "advance", "settle", "note")
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        kind = next(iter(value))
+        return kind if kind in STEP_KINDS else None
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+Step = Annotated[
+    Annotated[ScaleOutStep, Tag("scale_out")]
+    | Annotated[RunWindowStep, Tag("run_window")]
+    | Annotated[PutEventStep, Tag("put_event")]
+    | Annotated[AdvanceStep, Tag("advance")]
+    | Annotated[SettleStep, Tag("settle")]
+    | Annotated[NoteStep, Tag("note")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message=f"a step is a mapping with exactly one of: {', '.join(STEP_KINDS)}",
+    ),
+]
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    start: datetime = datetime(2026, 11, 7, 4, 0, tzinfo=UTC)
+    time_factor: float = Field(default=0.0, ge=0, description="real seconds per simulated second")
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="template parameter overrides"
+    )
+    fleet: list[InstanceSpec] = Field(default_factory=list)
+    auto_scaling_groups: list[GroupSpec] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        groups = {g.name for g in self.auto_scaling_groups}
+        for index, step in enumerate(self.steps):
+            if isinstance(step, ScaleOutStep) and step.scale_out.group not in groups:
+                raise ValueError(
+                    f"steps.{index}.scale_out.group: "
+                    f"no auto_scaling_groups entry named {step.scale_out.group!r}"
+                )
+        if self.start.tzinfo is None:
+            raise ValueError("start must carry a timezone (e.g. 2026-11-07T04:00:00Z)")
+        return self
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Load and validate a scenario; raises ``InvalidFileError`` naming file, line and field."""
+    scenario = load_model(path, Scenario)
+    base = path.resolve().parent
+    missing = []
+    for index, step in enumerate(scenario.steps):
+        if not isinstance(step, PutEventStep):
+            continue
+        # Event files are relative to the working directory (as in the README), else to
+        # the scenario file or its parent (the repository root for scenarios/).
+        candidates = (
+            [step.put_event.file]
+            if step.put_event.file.is_absolute()
+            else [root / step.put_event.file for root in (Path.cwd(), base, base.parent)]
+        )
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            missing.append(
+                FileError(
+                    str(path),
+                    None,
+                    f"steps.{index}.put_event.file",
+                    f"no such file: {step.put_event.file}",
+                )
+            )
+        else:
+            object.__setattr__(step.put_event, "file", found)
+    if missing:
+        raise InvalidFileError(missing)
+    return scenario

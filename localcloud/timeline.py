@@ -1,0 +1,81 @@
+"""The readable output of ``fleetpatch local run``: a timeline, then what it led to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from localcloud.runner import ScenarioResult
+
+_STYLES = {
+    "step": "bold cyan",
+    "event": "magenta",
+    "lambda": "green",
+    "fleet": "yellow",
+    "lifecycle": "blue",
+    "command": "yellow",
+    "window": "blue",
+    "run": "bold",
+    "message": "bold green",
+}
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"+{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def render_timeline(result: ScenarioResult, console: Console | None = None) -> None:
+    out = console or Console(highlight=False)
+    if console is None and not out.is_terminal:
+        # Piped or in CI: rich would assume 80 columns and fold every line.
+        out.width = 120
+    out.rule(f"[bold]{result.scenario}[/] on the local cloud")
+    out.print(
+        f"simulated {result.simulated_seconds / 60:.0f} min from {result.started.isoformat()} "
+        f"in {result.real_seconds:.1f} s of real time (time factor {result.time_factor:g})"
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("sim time", style="dim", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("")
+    for entry in result.timeline:
+        offset = (entry.at - result.started).total_seconds()
+        table.add_row(
+            _clock(offset), f"[{_STYLES.get(entry.category, '')}]{entry.category}[/]", entry.text
+        )
+    out.print(table)
+
+    if result.runs:
+        out.rule("workflow runs")
+        runs = Table(box=None, header_style="bold")
+        for column in ("kind", "run", "status", "instance", "outcome", "why"):
+            runs.add_column(column)
+        for run in result.runs:
+            for instance in run.get("instances", []) or [{}]:
+                runs.add_row(
+                    run["kind"],
+                    run["name"],
+                    run["status"],
+                    instance.get("instance_id", ""),
+                    str(instance.get("lifecycle_result") or instance.get("outcome") or ""),
+                    str(instance.get("detail") or instance.get("reason") or ""),
+                )
+        out.print(runs)
+    if result.lifecycle_actions:
+        out.rule("lifecycle actions")
+        for action in result.lifecycle_actions:
+            result_text = action["result"] or "waiting"
+            reason = action.get("reason") or ""
+            out.print(f"{action['instance_id']}: {result_text}  {reason}".rstrip())
+    if result.messages:
+        out.rule("messages sent")
+        for message in result.messages:
+            out.print(f"[bold]{message['channel']}[/] {message.get('subject') or ''}")
+    out.rule(
+        f"{len(result.runs)} run(s), {len(result.commands)} command(s), "
+        f"{len(result.lifecycle_actions)} lifecycle action(s), {len(result.messages)} message(s)"
+    )

@@ -1,0 +1,783 @@
+"""The local deploy: a SAM template using every supported type, checked through the AWS APIs.
+
+One deploy per module (about a second): the tests read the deployed stack; the two that
+put events or start executions only add to it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import RECORDED_ONLY_TYPES, SUPPORTED_TYPES, Stack
+
+HANDLERS = Path(__file__).parent / "handlers"
+
+TEMPLATE = """
+AWSTemplateFormatVersion: 2010-09-09
+Transform: AWS::Serverless-2016-10-31
+Description: every resource type the local deploy supports
+
+Parameters:
+  Stage:
+    Type: String
+    AllowedValues: [dev, test, prod]
+    Default: dev
+  RetentionDays:
+    Type: Number
+    Default: 30
+  PatchGroups:
+    Type: CommaDelimitedList
+    Default: "web, db"
+  ApprovalDays:
+    Type: AWS::SSM::Parameter::Value<String>
+    Default: /fleetpatch/approve-after-days
+
+Mappings:
+  StageSettings:
+    dev: {LogLevel: DEBUG}
+    prod: {LogLevel: INFO}
+
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  IsNotProd: !Not [!Condition IsProd]
+  KeepLogs: !Or [!Condition IsProd, !Equals [!Ref RetentionDays, 30]]
+
+Globals:
+  Function:
+    Runtime: python3.13
+    Timeout: 20
+    MemorySize: 256
+    Layers: [!Ref DomainLayer]
+    Environment:
+      Variables:
+        STAGE: !Ref Stage
+        LOG_LEVEL: !FindInMap [StageSettings, !Ref Stage, LogLevel]
+
+Resources:
+  DataKey:
+    Type: AWS::KMS::Key
+    Properties:
+      Description: fleetpatch data
+      EnableKeyRotation: true
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            Action: kms:*
+            Resource: "*"
+  DataKeyAlias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: !Sub alias/fleetpatch-${Stage}
+      TargetKeyId: !Ref DataKey
+
+  ReportsBucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault:
+              SSEAlgorithm: aws:kms
+              KMSMasterKeyID: !GetAtt DataKey.Arn
+            BucketKeyEnabled: true
+      VersioningConfiguration: {Status: Enabled}
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: true
+        BlockPublicPolicy: true
+        IgnorePublicAcls: true
+        RestrictPublicBuckets: true
+      OwnershipControls:
+        Rules: [{ObjectOwnership: BucketOwnerEnforced}]
+      LifecycleConfiguration:
+        Rules:
+          - Id: expire-reports
+            Status: Enabled
+            ExpirationInDays: !Ref RetentionDays
+            NoncurrentVersionExpiration: {NoncurrentDays: 7}
+      NotificationConfiguration:
+        EventBridgeConfiguration: {EventBridgeEnabled: true}
+      Tags: [{Key: app, Value: fleetpatch}]
+  ReportsBucketPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref ReportsBucket
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Deny
+            Principal: "*"
+            Action: s3:*
+            Resource: [!GetAtt ReportsBucket.Arn, !Sub "${ReportsBucket.Arn}/*"]
+            Condition: {Bool: {aws:SecureTransport: false}}
+
+  ReportsTopic:
+    Type: AWS::SNS::Topic
+    Properties:
+      KmsMasterKeyId: alias/aws/sns
+      DisplayName: fleetpatch reports
+  ReportsTopicPolicy:
+    Type: AWS::SNS::TopicPolicy
+    Properties:
+      Topics: [!Ref ReportsTopic]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: states.amazonaws.com}
+            Action: sns:Publish
+            Resource: !Ref ReportsTopic
+  ReportsInbox:
+    Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
+  ReportsInboxPolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref ReportsInbox]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: sns.amazonaws.com}
+            Action: sqs:SendMessage
+            Resource: !GetAtt ReportsInbox.Arn
+            Condition: {ArnEquals: {aws:SourceArn: !Ref ReportsTopic}}
+  ReportsSubscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref ReportsTopic
+      Protocol: sqs
+      Endpoint: !GetAtt ReportsInbox.Arn
+      RawMessageDelivery: true
+      FilterPolicy: {kind: [report]}
+
+  LaunchDeadLetters:
+    Type: AWS::SQS::Queue
+    Properties:
+      MessageRetentionPeriod: 1209600
+      KmsMasterKeyId: !Ref DataKeyAlias
+
+  StateTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+        - {AttributeName: status, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      GlobalSecondaryIndexes:
+        - IndexName: by-status
+          KeySchema: [{AttributeName: status, KeyType: HASH}]
+          Projection: {ProjectionType: ALL}
+      SSESpecification:
+        SSEEnabled: true
+        SSEType: KMS
+        KMSMasterKeyId: !Ref DataKey
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: expires, Enabled: true}
+      PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}
+      DeletionProtectionEnabled: !If [IsProd, true, false]
+
+  DomainLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      LayerName: !Sub fleetpatch-${Stage}
+      ContentUri: layers/domain/
+      CompatibleRuntimes: [python3.13]
+
+  EchoLogs:
+    Type: AWS::Logs::LogGroup
+    Condition: KeepLogs
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${EchoFunction}
+      RetentionInDays: !Ref RetentionDays
+
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          GREETING: !Sub hello from ${AWS::Region}
+          TABLE_NAME: !Ref StateTable
+          TOPIC_ARN: !Ref ReportsTopic
+          KEY_ID: !GetAtt DataKey.KeyId
+          TABLE_STREAM: !GetAtt StateTable.StreamArn
+      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt LaunchDeadLetters.Arn}
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        DestinationConfig:
+          OnFailure: {Type: SQS, Destination: !GetAtt LaunchDeadLetters.Arn}
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: !Ref StateTable}
+        - SNSPublishMessagePolicy: {TopicName: !GetAtt ReportsTopic.TopicName}
+      Events:
+        InstanceRunning:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [aws.ec2]
+              detail-type: [EC2 Instance State-change Notification]
+              detail: {state: [running]}
+            DeadLetterConfig: {Type: SQS}
+            RetryPolicy: {MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 3600}
+
+  WorkflowRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {Service: [states.amazonaws.com, events.amazonaws.com]}
+            Action: sts:AssumeRole
+      ManagedPolicyArns:
+        - !Ref WorkflowPolicy
+        - arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess
+      Policies:
+        - PolicyName: invoke
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: lambda:InvokeFunction
+                Resource: !GetAtt EchoFunction.Arn
+  WorkflowPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: sns:Publish
+            Resource: !Ref ReportsTopic
+  WorkflowLogsPolicy:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: logs
+      Roles: [!Ref WorkflowRole]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: logs:CreateLogDelivery
+            Resource: "*"
+  WorkflowLogs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: 14
+
+  Workflow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachines/workflow.asl.yaml
+      DefinitionSubstitutions:
+        EchoFunctionArn: !GetAtt EchoFunction.Arn
+        ReportsTopicArn: !Ref ReportsTopic
+      Role: !GetAtt WorkflowRole.Arn
+      Logging:
+        Level: ALL
+        IncludeExecutionData: true
+        Destinations:
+          - CloudWatchLogsLogGroup: {LogGroupArn: !GetAtt WorkflowLogs.Arn}
+      Tracing: {Enabled: true}
+
+  AuditMachine:
+    Type: AWS::StepFunctions::StateMachine
+    Properties:
+      StateMachineType: EXPRESS
+      RoleArn: !GetAtt WorkflowRole.Arn
+      Definition:
+        StartAt: Notify
+        States:
+          Notify:
+            Type: Pass
+            Result: {topic: "${TopicArn}"}
+            End: true
+      DefinitionSubstitutions:
+        TopicArn: !Ref ReportsTopic
+      EncryptionConfiguration:
+        Type: CUSTOMER_MANAGED_KMS_KEY
+        KmsKeyId: !GetAtt DataKey.Arn
+        KmsDataKeyReusePeriodSeconds: 300
+
+  StoppedRule:
+    Type: AWS::Events::Rule
+    Properties:
+      Description: stopped instances start the workflow
+      EventPattern:
+        source: [aws.ec2]
+        detail: {state: [stopped]}
+      Targets:
+        - Id: workflow
+          Arn: !Ref Workflow
+          RoleArn: !GetAtt WorkflowRole.Arn
+          InputPath: $.detail
+          DeadLetterConfig: {Arn: !GetAtt LaunchDeadLetters.Arn}
+
+  WebhookSecret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Description: Slack webhook
+      GenerateSecretString:
+        SecretStringTemplate: '{"url": "https://hooks.example.com"}'
+        GenerateStringKey: token
+        PasswordLength: 24
+        ExcludePunctuation: true
+
+  PolicyVersion:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: !Sub /fleetpatch/${Stage}/policy-version
+      Type: String
+      Value: "7"
+      Tags: {app: fleetpatch}
+
+  LinuxBaseline:
+    Type: AWS::SSM::PatchBaseline
+    Properties:
+      Name: !Sub fleetpatch-${Stage}-linux
+      OperatingSystem: AMAZON_LINUX_2
+      ApprovalRules:
+        PatchRules:
+          - ApproveAfterDays: !Ref ApprovalDays
+            ComplianceLevel: CRITICAL
+            PatchFilterGroup:
+              PatchFilters: [{Key: CLASSIFICATION, Values: [Security]}]
+      PatchGroups: !Ref PatchGroups
+      Tags: [{Key: app, Value: fleetpatch}]
+
+  Window:
+    Type: AWS::SSM::MaintenanceWindow
+    Properties:
+      Name: !Sub fleetpatch-${Stage}-batch-1
+      Schedule: cron(0 2 ? * SUN *)
+      ScheduleTimezone: Europe/Berlin
+      Duration: 3
+      Cutoff: 1
+      AllowUnassociatedTargets: false
+  WindowTarget:
+    Type: AWS::SSM::MaintenanceWindowTarget
+    Properties:
+      WindowId: !Ref Window
+      ResourceType: INSTANCE
+      Targets: [{Key: "tag:Patch Group", Values: [!Select [0, !Ref PatchGroups]]}]
+  WindowTask:
+    Type: AWS::SSM::MaintenanceWindowTask
+    Properties:
+      WindowId: !Ref Window
+      TaskArn: AWS-RunPatchBaseline
+      TaskType: RUN_COMMAND
+      Priority: 1
+      MaxConcurrency: 10%
+      MaxErrors: "1"
+      Targets: [{Key: WindowTargetIds, Values: [!Ref WindowTarget]}]
+      LoggingInfo: {S3Bucket: !Ref ReportsBucket, S3Prefix: windows, Region: !Ref AWS::Region}
+      TaskInvocationParameters:
+        MaintenanceWindowRunCommandParameters:
+          Parameters: {Operation: [Install], RebootOption: [RebootIfNeeded]}
+          OutputS3BucketName: !Ref ReportsBucket
+
+  EchoErrors:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{Name: FunctionName, Value: !Ref EchoFunction}]
+      Statistic: Sum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 1
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      AlarmActions: [!Ref ReportsTopic]
+
+  NightlyScan:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: cron(0 1 * * ? *)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !Ref Workflow, RoleArn: !GetAtt WorkflowRole.Arn}
+
+  ProdOnlyQueue:
+    Type: AWS::SQS::Queue
+    Condition: IsProd
+
+Outputs:
+  ReportsTopicArn:
+    Value: !Ref ReportsTopic
+    Export: {Name: !Sub "${AWS::StackName}-reports"}
+  WorkflowArn:
+    Value: !GetAtt Workflow.Arn
+  Bucket:
+    Value: !Join ["/", [s3:/, !Ref ReportsBucket, !Select [1, !Split [",", "a,reports,b"]]]]
+  ProdQueue:
+    Condition: IsProd
+    Value: !Ref ProdOnlyQueue
+"""
+
+WORKFLOW_ASL = """
+QueryLanguage: JSONata
+StartAt: Echo
+States:
+  Echo:
+    Type: Task
+    Resource: arn:aws:states:::lambda:invoke
+    Arguments:
+      FunctionName: ${EchoFunctionArn}
+      Payload: "{% $states.input %}"
+    Output: "{% $states.result.Payload %}"
+    Next: Report
+  Report:
+    Type: Task
+    Resource: arn:aws:states:::sns:publish
+    Arguments:
+      TopicArn: ${ReportsTopicArn}
+      Message: "{% $states.input.event %}"
+      MessageAttributes:
+        kind: {DataType: String, StringValue: report}
+    End: true
+"""
+
+
+def write_app(root: Path, template: str = TEMPLATE, asl: str = WORKFLOW_ASL) -> Path:
+    """A SAM app laid out as in the repository: template, functions, layer, state machine."""
+    shutil.copytree(HANDLERS / "echo", root / "functions" / "echo")
+    (root / "layers" / "domain").mkdir(parents=True)
+    (root / "statemachines").mkdir()
+    (root / "statemachines" / "workflow.asl.yaml").write_text(asl)
+    (root / "template.yaml").write_text(template)
+    return root / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Stack]]:
+    template = write_app(tmp_path_factory.mktemp("app"))
+    with LocalCloud() as cloud:
+        cloud.client("ssm").put_parameter(
+            Name="/fleetpatch/approve-after-days", Type="String", Value="7"
+        )
+        started = time.perf_counter()
+        stack = cloud.deploy(template)
+        assert time.perf_counter() - started < 5  # about a second; generous for slow CI
+        yield cloud, stack
+
+
+@pytest.fixture
+def cloud(deployed: tuple[LocalCloud, Stack]) -> LocalCloud:
+    return deployed[0]
+
+
+@pytest.fixture
+def stack(deployed: tuple[LocalCloud, Stack]) -> Stack:
+    return deployed[1]
+
+
+def test_every_supported_type_is_deployed(stack: Stack) -> None:
+    deployed_types = {resource.resource_type for resource in stack.resources.values()}
+    assert deployed_types == set(SUPPORTED_TYPES) | set(RECORDED_ONLY_TYPES)
+
+
+def test_resources_whose_condition_is_false_are_not_created(stack: Stack) -> None:
+    assert "ProdOnlyQueue" not in stack.resources
+    assert "ProdQueue" not in stack.outputs
+    assert "EchoLogs" in stack.resources  # KeepLogs: RetentionDays is 30
+
+
+def test_names_are_generated_as_cloudformation_does(stack: Stack) -> None:
+    name = stack.function_name("EchoFunction")
+    assert name.startswith("fleetpatch-local-EchoFunction-")
+    assert len(name.rsplit("-", 1)[1]) == 12
+    assert stack.physical_id("ReportsBucket").startswith("fleetpatch-local-reportsbucket-")
+
+
+def test_bucket_is_encrypted_versioned_private_and_expires_reports(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    s3 = cloud.client("s3")
+    bucket = stack.physical_id("ReportsBucket")
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": stack.arn("DataKey"),
+    }
+    assert rule["BucketKeyEnabled"] is True
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert lifecycle["Expiration"] == {"Days": 30}
+    assert lifecycle["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    # The TLS-only statement is conditional: recorded, as moto would deny every request.
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=bucket)
+    [statement] = stack.resource("ReportsBucketPolicy").recorded["ConditionalStatements"]
+    assert statement["Resource"][1] == f"arn:aws:s3:::{bucket}/*"
+    s3.put_object(Bucket=bucket, Key="reports/r.json", Body=b"{}")
+    assert stack.resource("ReportsBucket").recorded == {
+        "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    }
+
+
+def test_table_has_keys_index_encryption_stream_ttl_and_pitr(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    dynamodb = cloud.client("dynamodb")
+    name = stack.physical_id("StateTable")
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-status"]
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert stack.get_att("StateTable", "StreamArn") == table["LatestStreamArn"]
+    assert dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires",
+    }
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_function_has_its_configuration_and_is_registered_with_the_runtime(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    name = stack.function_name("EchoFunction")
+    config = cloud.client("lambda").get_function_configuration(FunctionName=name)
+    environment = config["Environment"]["Variables"]
+    assert environment == {
+        "STAGE": "dev",
+        "LOG_LEVEL": "DEBUG",
+        "GREETING": "hello from eu-central-1",
+        "TABLE_NAME": stack.physical_id("StateTable"),
+        "TOPIC_ARN": stack.physical_id("ReportsTopic"),
+        "KEY_ID": stack.physical_id("DataKey"),
+        "TABLE_STREAM": stack.get_att("StateTable", "StreamArn"),
+    }
+    assert (config["Runtime"], config["Timeout"], config["MemorySize"]) == ("python3.13", 20, 256)
+    assert config["Role"] == stack.arn("EchoFunctionRole")
+    assert [layer["Arn"] for layer in config["Layers"]] == [stack.physical_id("DomainLayer")]
+    spec = cloud.lambdas.functions[name]
+    assert spec.code_dir == stack.resource("EchoFunction").local_path
+    assert (spec.code_dir / "app.py").is_file()
+    assert spec.environment == environment
+    assert spec.timeout_seconds == 20
+    assert spec.dead_letter_arn == stack.arn("LaunchDeadLetters")
+    assert spec.on_failure_arn == stack.arn("LaunchDeadLetters")
+    assert spec.maximum_retry_attempts == 1
+
+
+def test_sam_event_rule_has_pattern_target_retry_policy_and_dlq(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    events = cloud.client("events")
+    rule = stack.physical_id("EchoFunctionInstanceRunning")
+    assert json.loads(events.describe_rule(Name=rule)["EventPattern"]) == {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Instance State-change Notification"],
+        "detail": {"state": ["running"]},
+    }
+    [target] = events.list_targets_by_rule(Rule=rule)["Targets"]
+    assert target["Arn"] == stack.arn("EchoFunction")
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"]["Arn"] == stack.arn("EchoFunctionInstanceRunningQueue")
+
+
+def test_queue_policy_lets_only_its_rule_send_to_the_dlq(cloud: LocalCloud, stack: Stack) -> None:
+    attributes = cloud.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url("EchoFunctionInstanceRunningQueue"), AttributeNames=["Policy"]
+    )["Attributes"]
+    [statement] = json.loads(attributes["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == stack.arn(
+        "EchoFunctionInstanceRunning"
+    )
+
+
+def test_an_event_on_the_bus_reaches_the_deployed_function(cloud: LocalCloud, stack: Stack) -> None:
+    # Given the deployed stack; When EC2 reports an instance running
+    before = len(cloud.lambdas.invocations)
+    cloud.emit(
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+        {"instance-id": "i-0123456789abcdef0", "state": "running"},
+    )
+    cloud.settle()
+    # Then the function ran once, with the environment the template gave it
+    [invocation] = cloud.lambdas.invocations[before:]
+    assert invocation.function_name == stack.function_name("EchoFunction")
+    assert invocation.error_type is None
+    assert invocation.result["greeting"] == "hello from eu-central-1"
+    assert invocation.result["event"]["detail"]["instance-id"] == "i-0123456789abcdef0"
+
+
+def test_state_machine_runs_its_substituted_definition(cloud: LocalCloud, stack: Stack) -> None:
+    # Given the workflow, its YAML definition substituted with the function and topic
+    sfn = cloud.client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn("Workflow"))
+    definition = json.loads(machine["definition"])
+    assert definition["States"]["Echo"]["Arguments"]["FunctionName"] == stack.arn("EchoFunction")
+    assert machine["roleArn"] == stack.arn("WorkflowRole")
+    assert machine["loggingConfiguration"]["destinations"] == [
+        {"cloudWatchLogsLogGroup": {"logGroupArn": stack.arn("WorkflowLogs")}}
+    ]
+    assert machine["tracingConfiguration"] == {"enabled": True}
+    # When an instance stops (the rule passes the event's detail)
+    cloud.emit(
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+        {"instance-id": "i-0fedcba9876543210", "state": "stopped"},
+    )
+    cloud.settle()
+    # Then it ran the function and published the report to the subscribed queue
+    [execution] = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    assert execution["status"] == "SUCCEEDED"
+    sqs = cloud.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=stack.queue_url("ReportsInbox"))["Messages"]
+    assert json.loads(message["Body"]) == {"instance-id": "i-0fedcba9876543210", "state": "stopped"}
+
+
+def test_inline_definition_is_substituted_and_encrypted(cloud: LocalCloud, stack: Stack) -> None:
+    machine = cloud.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack.state_machine_arn("AuditMachine")
+    )
+    definition = json.loads(machine["definition"])
+    assert definition["States"]["Notify"]["Result"] == {"topic": stack.physical_id("ReportsTopic")}
+    assert machine["type"] == "EXPRESS"
+    assert machine["encryptionConfiguration"] == {
+        "type": "CUSTOMER_MANAGED_KMS_KEY",
+        "kmsKeyId": stack.arn("DataKey"),
+        "kmsDataKeyReusePeriodSeconds": 300,
+    }
+    assert stack.resource("AuditMachine").local_path is None
+    workflow_file = stack.resource("Workflow").local_path
+    assert workflow_file is not None
+    assert workflow_file.name == "workflow.asl.yaml"
+
+
+def test_roles_have_inline_and_account_policies_and_record_aws_managed_ones(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    iam = cloud.client("iam")
+    role = stack.physical_id("WorkflowRole")
+    assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == ["invoke", "logs"]
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [stack.physical_id("WorkflowPolicy")]
+    assert stack.resource("WorkflowRole").recorded == {
+        "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"]
+    }
+    function_role = stack.physical_id("EchoFunctionRole")
+    policies = iam.list_role_policies(RoleName=function_role)["PolicyNames"]
+    assert len(policies) == 4  # two policy templates, the DLQ and the on-failure destination
+
+
+def test_kms_sns_logs_secret_and_alarm(cloud: LocalCloud, stack: Stack) -> None:
+    kms = cloud.client("kms")
+    key_id = stack.physical_id("DataKey")
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/fleetpatch-dev"]
+    topic = cloud.client("sns").get_topic_attributes(TopicArn=stack.physical_id("ReportsTopic"))
+    assert topic["Attributes"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert json.loads(topic["Attributes"]["Policy"])["Statement"][0]["Action"] == "sns:Publish"
+    [group] = cloud.client("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/lambda/{stack.function_name('EchoFunction')}"
+    )["logGroups"]
+    assert group["retentionInDays"] == 30
+    secret = cloud.client("secretsmanager").get_secret_value(
+        SecretId=stack.physical_id("WebhookSecret")
+    )
+    document = json.loads(secret["SecretString"])
+    assert document["url"] == "https://hooks.example.com"
+    assert len(document["token"]) == 24
+    [alarm] = cloud.client("cloudwatch").describe_alarms(
+        AlarmNames=[stack.physical_id("EchoErrors")]
+    )["MetricAlarms"]
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": stack.function_name("EchoFunction")}
+    ]
+    assert alarm["AlarmActions"] == [stack.physical_id("ReportsTopic")]
+
+
+def test_ssm_parameter_baseline_and_maintenance_window(cloud: LocalCloud, stack: Stack) -> None:
+    ssm = cloud.client("ssm")
+    assert ssm.get_parameter(Name="/fleetpatch/dev/policy-version")["Parameter"]["Value"] == "7"
+    baseline_id = stack.physical_id("LinuxBaseline")
+    # Besides the AWS-owned default baselines, which every account lists:
+    [baseline] = ssm.describe_patch_baselines(Filters=[{"Key": "OWNER", "Values": ["Self"]}])[
+        "BaselineIdentities"
+    ]
+    assert (baseline["BaselineId"], baseline["BaselineName"]) == (
+        baseline_id,
+        "fleetpatch-dev-linux",
+    )
+    for group in ("web", "db"):
+        registered = ssm.get_patch_baseline_for_patch_group(
+            PatchGroup=group, OperatingSystem="AMAZON_LINUX_2"
+        )
+        assert registered["BaselineId"] == baseline_id
+    assert stack.resource("LinuxBaseline").recorded == {
+        "Tags": [{"Key": "app", "Value": "fleetpatch"}]
+    }
+    window_id = stack.physical_id("Window")
+    window = ssm.get_maintenance_window(WindowId=window_id)
+    assert (window["Schedule"], window["Duration"], window["Cutoff"]) == (
+        "cron(0 2 ? * SUN *)",
+        3,
+        1,
+    )
+    [target] = ssm.describe_maintenance_window_targets(WindowId=window_id)["Targets"]
+    assert target["Targets"] == [{"Key": "tag:Patch Group", "Values": ["web"]}]
+    [task] = ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+    assert task["TaskArn"] == "AWS-RunPatchBaseline"
+    assert task["Targets"] == [{"Key": "WindowTargetIds", "Values": [target["WindowTargetId"]]}]
+    assert task["LoggingInfo"] == {
+        "S3BucketName": stack.physical_id("ReportsBucket"),
+        "S3KeyPrefix": "windows",
+        "S3Region": "eu-central-1",
+    }
+
+
+def test_recorded_only_types_keep_their_properties(stack: Stack) -> None:
+    schedule = stack.resource("NightlyScan")
+    assert schedule.recorded["ScheduleExpression"] == "cron(0 1 * * ? *)"
+    assert schedule.recorded["Target"]["Arn"] == stack.state_machine_arn("Workflow")
+    assert stack.get_att("NightlyScan", "Arn").endswith(f":schedule/default/{schedule.physical_id}")
+    [permission] = stack.of_type("AWS::Lambda::Permission")
+    assert permission.recorded["SourceArn"] == stack.arn("EchoFunctionInstanceRunning")
+
+
+def test_outputs_parameters_and_exports(stack: Stack) -> None:
+    assert stack.output("ReportsTopicArn") == stack.physical_id("ReportsTopic")
+    assert stack.output("WorkflowArn") == stack.state_machine_arn("Workflow")
+    assert stack.output("Bucket") == f"s3://{stack.physical_id('ReportsBucket')}/reports"
+    assert stack.exports == {"fleetpatch-local-reports": stack.physical_id("ReportsTopic")}
+    assert stack.parameters == {
+        "Stage": "dev",
+        "RetentionDays": "30",
+        "PatchGroups": ["web", "db"],
+        "ApprovalDays": "7",
+    }
+    assert stack.stack_id.startswith(
+        "arn:aws:cloudformation:eu-central-1:123456789012:stack/fleetpatch-local/"
+    )
+    assert "AWS::Serverless::Function" not in json.dumps(stack.template)
+
+
+def test_helpers_name_what_is_missing(stack: Stack) -> None:
+    with pytest.raises(KeyError, match="has no resource Nope"):
+        stack.physical_id("Nope")
+    with pytest.raises(TypeError, match="is a AWS::SQS::Queue"):
+        stack.function_name("ReportsInbox")
+    with pytest.raises(KeyError, match="has no output Nope"):
+        stack.output("Nope")

@@ -1,0 +1,81 @@
+"""Canaries: the moto 5.2.5 behaviours localcloud.deploy compensates for, still as they were.
+
+When one of these fails after a moto upgrade, the compensation named in the test can go.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from localcloud.cloud import LocalCloud
+
+
+def test_patch_baselines_cannot_be_tagged() -> None:
+    # deploy records AWS::SSM::PatchBaseline Tags instead of applying them. Read from
+    # moto's source: the SSM extension (installed process-wide once any LocalCloud ran)
+    # fills the gap, so plain moto's behaviour is no longer observable through calls.
+    from moto.ssm import models
+
+    source = inspect.getsource(models.SimpleSystemManagerBackend._validate_resource_type_and_id)
+    assert '"PatchBaseline",' in source
+    assert 'if resource_type == "PatchBaseline"' not in source
+    assert "raise InvalidResourceId()" in source.rsplit("else:", 1)[1]
+
+
+def test_default_patch_baseline_cannot_be_registered() -> None:
+    # deploy records AWS::SSM::PatchBaseline DefaultBaseline (see the test above for why
+    # this reads moto's source).
+    from moto.ssm import responses
+
+    assert "def register_default_patch_baseline" not in inspect.getsource(responses)
+
+
+def test_iam_rejects_policies_without_version(cloud: LocalCloud) -> None:
+    # deploy gives SAM's version-less policy documents Version 2012-10-17.
+    iam = cloud.client("iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    statement = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}
+    with pytest.raises(ClientError, match="MalformedPolicyDocument"):
+        iam.put_role_policy(
+            RoleName="r", PolicyName="p", PolicyDocument=json.dumps({"Statement": [statement]})
+        )
+
+
+def test_aws_managed_policies_are_not_loaded(cloud: LocalCloud) -> None:
+    # deploy records AWS managed policy ARNs of roles instead of attaching them.
+    iam = cloud.client("iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    with pytest.raises(ClientError, match="NoSuchEntity"):
+        iam.attach_role_policy(
+            RoleName="r",
+            PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        )
+
+
+def test_bucket_policy_conditions_are_ignored() -> None:
+    # deploy records conditional bucket policy statements instead of applying them: moto
+    # would apply this "deny unless TLS" statement to every request.
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3.create_bucket(
+            Bucket="canary-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        statement = {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::canary-bucket", "arn:aws:s3:::canary-bucket/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+        s3.put_bucket_policy(
+            Bucket="canary-bucket",
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+        with pytest.raises(ClientError, match=r"403|AccessDenied|Forbidden"):
+            s3.put_object(Bucket="canary-bucket", Key="k", Body=b"over TLS, still denied")

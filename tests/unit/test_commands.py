@@ -1,0 +1,93 @@
+"""The command waiter handshake: whichever side writes second resumes the workflow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fleetpatch.commands import CommandWaiters, InvocationKey
+
+KEY = InvocationKey("5e2f1c1a-8b1e-4c53-9d44-0c2a3f4b5d6e", "i-0a1b2c3d4e5f60718")
+
+
+class RecordingStepFunctions:
+    """Records SendTaskSuccess; a spent token fails like AWS's."""
+
+    def __init__(self, client: Any) -> None:
+        self.exceptions = client.exceptions
+        self.resumed: list[tuple[str, dict[str, Any]]] = []
+        self.spent: set[str] = set()
+
+    def send_task_success(self, taskToken: str, output: str) -> None:
+        if taskToken in self.spent:
+            raise self.exceptions.TaskTimedOut(
+                {"Error": {"Code": "TaskTimedOut", "Message": "spent"}}, "SendTaskSuccess"
+            )
+        self.spent.add(taskToken)
+        self.resumed.append((taskToken, json.loads(output)))
+
+
+@pytest.fixture
+def waiters() -> Iterator[tuple[CommandWaiters, RecordingStepFunctions]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+        dynamodb.create_table(
+            TableName="state",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sfn = RecordingStepFunctions(boto3.client("stepfunctions", region_name="eu-central-1"))
+        yield CommandWaiters("state", dynamodb, sfn), sfn
+
+
+def test_event_after_waiter_resumes_from_the_event(
+    waiters: tuple[CommandWaiters, RecordingStepFunctions],
+) -> None:
+    registry, sfn = waiters
+    assert registry.register_waiter(KEY, "token-1") is False
+    assert registry.record_status(KEY, "Success") is True
+    assert sfn.resumed == [
+        (
+            "token-1",
+            {
+                "status": "Success",
+                "commandId": KEY.command_id,
+                "instanceId": KEY.instance_id,
+                "source": "status-event",
+            },
+        )
+    ]
+
+
+def test_event_before_waiter_resumes_at_registration(
+    waiters: tuple[CommandWaiters, RecordingStepFunctions],
+) -> None:
+    # The status event can win the race against the workflow storing its token.
+    registry, sfn = waiters
+    assert registry.record_status(KEY, "Failed") is False
+    assert registry.register_waiter(KEY, "token-2") is True
+    assert [(token, out["status"], out["source"]) for token, out in sfn.resumed] == [
+        ("token-2", "Failed", "recorded-status")
+    ]
+
+
+def test_duplicate_status_events_resume_once(
+    waiters: tuple[CommandWaiters, RecordingStepFunctions],
+) -> None:
+    registry, sfn = waiters
+    registry.register_waiter(KEY, "token-3")
+    assert registry.record_status(KEY, "Success") is True
+    assert registry.record_status(KEY, "Success") is False  # the token is spent
+    assert len(sfn.resumed) == 1

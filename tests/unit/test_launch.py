@@ -1,0 +1,114 @@
+"""Launch policy, idempotent run names, coverage, and target resolution rules."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from fleetpatch.errors import ConflictingPatchGroupTagsError, UnsupportedPlatformError
+from fleetpatch.events import parse_event
+from fleetpatch.launch import LaunchPolicy, launch_request, operating_system, patch_group_of
+from tests.conftest import load_event
+
+POLICY = LaunchPolicy()
+
+
+def test_lifecycle_action_request_is_named_by_its_token() -> None:
+    event = parse_event(load_event("aws.autoscaling/launch-lifecycle-action"))
+    request = launch_request(event, POLICY)  # type: ignore[arg-type]
+    assert request is not None
+    token = event.detail.lifecycle_action_token  # type: ignore[union-attr]
+    assert request.execution_name == f"launch-{token}"
+    assert request.input["lifecycle"]["token"] == token
+    assert request.input["trigger"] == "lifecycle"
+    assert request.input["policy"] == {
+        "agentTimeoutSeconds": 900,
+        "heartbeatSeconds": 1800,
+        "commandTimeoutSeconds": 3600,
+        "onFailure": "ABANDON",
+        "rebootOption": "RebootIfNeeded",
+    }
+
+
+def test_duplicate_events_give_the_same_run_name() -> None:
+    first = launch_request(
+        parse_event(load_event("aws.autoscaling/launch-lifecycle-action")), POLICY
+    )  # type: ignore[arg-type]
+    second = launch_request(
+        parse_event(load_event("aws.autoscaling/launch-lifecycle-action")), POLICY
+    )  # type: ignore[arg-type]
+    assert first is not None
+    assert second is not None
+    assert first.execution_name == second.execution_name
+
+
+@pytest.mark.parametrize(
+    ("fixture", "trigger"),
+    [
+        ("aws.autoscaling/warm-pool-launch-into-pool", "warm-pool-enter"),
+        ("aws.autoscaling/warm-pool-leave-pool", "warm-pool-exit"),
+    ],
+)
+def test_warm_pool_transitions_are_told_apart(fixture: str, trigger: str) -> None:
+    request = launch_request(parse_event(load_event(fixture)), POLICY)  # type: ignore[arg-type]
+    assert request is not None
+    assert request.input["trigger"] == trigger
+
+
+def test_hooks_outside_the_policy_are_not_patched() -> None:
+    event = parse_event(load_event("aws.autoscaling/launch-lifecycle-action"))
+    assert launch_request(event, LaunchPolicy(hookNames=["another-hook"])) is None  # type: ignore[arg-type]
+
+
+def test_running_instance_request_is_named_by_the_instance() -> None:
+    event = parse_event(load_event("aws.ec2/instance-running"))
+    request = launch_request(event, POLICY)  # type: ignore[arg-type]
+    assert request is not None
+    assert request.execution_name == f"running-{event.detail.instance_id}"  # type: ignore[union-attr]
+    assert "lifecycle" not in request.input
+
+
+def test_policy_rejects_a_heartbeat_longer_than_the_command_can_run() -> None:
+    with pytest.raises(ValidationError, match="heartbeatSeconds"):
+        LaunchPolicy(heartbeatSeconds=7200, commandTimeoutSeconds=600)
+
+
+@pytest.mark.parametrize(
+    ("platform", "name", "version", "expected"),
+    [
+        ("Linux", "Amazon Linux", "2", "AMAZON_LINUX_2"),
+        ("Linux", "Amazon Linux", "2023", "AMAZON_LINUX_2023"),
+        ("Linux", "Red Hat Enterprise Linux Server", "9.4", "REDHAT_ENTERPRISE_LINUX"),
+        ("Linux", "CentOS Linux", "7.9", "CENTOS"),
+        ("Linux", "SLES", "15.5", "SUSE"),
+        ("Linux", "Ubuntu", "22.04", "UBUNTU"),
+        ("Windows", "Microsoft Windows Server 2022 Datacenter", "10.0.20348", "WINDOWS"),
+    ],
+)
+def test_platforms_map_to_patch_manager_operating_systems(
+    platform: str, name: str, version: str, expected: str
+) -> None:
+    assert operating_system(platform, name, version) == expected
+
+
+def test_an_unknown_platform_is_a_named_error() -> None:
+    with pytest.raises(UnsupportedPlatformError, match="Plan 9"):
+        operating_system("Linux", "Plan 9", "4")
+
+
+def test_patch_group_from_either_tag_key() -> None:
+    assert patch_group_of({"Patch Group": "patch_test_0600_batch_1"}) == (
+        "patch_test_0600_batch_1",
+        "Patch Group",
+    )
+    assert patch_group_of({"PatchGroup": "patch_test_0600_batch_1"}) == (
+        "patch_test_0600_batch_1",
+        "PatchGroup",
+    )
+    assert patch_group_of({"Patch Group": "a", "PatchGroup": "a"}) == ("a", "Patch Group")
+    assert patch_group_of({}) == (None, None)
+
+
+def test_conflicting_patch_group_tags_are_refused() -> None:
+    with pytest.raises(ConflictingPatchGroupTagsError, match="one patch group"):
+        patch_group_of({"Patch Group": "a", "PatchGroup": "b"})
