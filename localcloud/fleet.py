@@ -667,7 +667,15 @@ class FleetSimulator:
                 response = self.cloud.client("ec2").run_instances(**arguments)
             finally:
                 self._explicit = None
-        return [i["InstanceId"] for i in response["Instances"]]
+        ids = [i["InstanceId"] for i in response["Instances"]]
+        # EC2 tells EventBridge about every instance entering pending and running (Auto
+        # Scaling launches emit theirs in localcloud.extensions.autoscaling).
+        from localcloud.extensions.autoscaling import emit_instance_state
+
+        for instance_id in ids:
+            emit_instance_state(self.cloud, instance_id, "pending")
+            emit_instance_state(self.cloud, instance_id, "running")
+        return ids
 
     def behaviour_for_next_launch(
         self, behaviour: Behaviour, *, group: str | None = None, image_id: str | None = None

@@ -137,7 +137,7 @@ def _build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder) -> N
         patch_group = spec.tags.get("Patch Group") or spec.tags.get("PatchGroup") or "no group"
         recorder.note("fleet", f"launched {spec.name} ({spec.os}, {patch_group}): {', '.join(ids)}")
     for group in scenario.auto_scaling_groups:
-        _create_group(cloud, group)
+        create_group(cloud, group)
         hook = group.lifecycle_hook
         recorder.note(
             "fleet",
@@ -150,7 +150,7 @@ def _build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder) -> N
     )
 
 
-def _create_group(cloud: LocalCloud, group: GroupSpec) -> None:
+def create_group(cloud: LocalCloud, group: GroupSpec) -> None:
     ec2 = cloud.client("ec2")
     autoscaling = cloud.client("autoscaling")
     template_name = f"{group.name}-template"

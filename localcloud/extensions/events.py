@@ -206,7 +206,8 @@ def install(delivery: EventDelivery) -> None:
     def send_to_targets(
         self: Any, original_event: dict[str, Any], transform_input: bool = True
     ) -> None:
-        if not self.event_pattern.matches_event(original_event):
+        # moto delivers to disabled rules too; EventBridge does not.
+        if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
             return
         event = dict(original_event)
         event["time"] = _event_time(event.get("time"))

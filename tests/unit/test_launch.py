@@ -23,7 +23,7 @@ def test_lifecycle_action_request_is_named_by_its_token() -> None:
     assert request.input["trigger"] == "lifecycle"
     assert request.input["policy"] == {
         "agentTimeoutSeconds": 900,
-        "heartbeatSeconds": 1800,
+        "heartbeatSeconds": 600,
         "commandTimeoutSeconds": 3600,
         "onFailure": "ABANDON",
         "rebootOption": "RebootIfNeeded",

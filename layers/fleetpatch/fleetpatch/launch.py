@@ -35,7 +35,16 @@ class LaunchPolicy(BaseModel):
     agent_timeout_seconds: int = Field(
         default=900, ge=30, le=48 * 3600, alias="agentTimeoutSeconds"
     )
-    heartbeat_seconds: int = Field(default=1800, ge=30, le=7200, alias="heartbeatSeconds")
+    # How often a held instance's lifecycle action is extended (and how long a lost command
+    # status event can delay a run). It must stay below the hook's HeartbeatTimeout, which
+    # is at least 30 s and 3600 s by default: 10 minutes fits every sensible hook.
+    heartbeat_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=7200,
+        alias="heartbeatSeconds",
+        description="seconds between lifecycle heartbeats; below the hook's HeartbeatTimeout",
+    )
     command_timeout_seconds: int = Field(
         default=3600, ge=60, le=48 * 3600, alias="commandTimeoutSeconds"
     )

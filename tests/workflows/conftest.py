@@ -1,0 +1,126 @@
+"""Workflow tests: the real template.yaml, handlers and ASL, deployed into the local cloud.
+
+Each test gets a fresh cloud at time factor 0 (simulated time jumps; a 15-minute agent
+wait takes milliseconds) with the stack deployed and a queue subscribed to every SNS topic,
+so the test can read what operators would receive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pytest_socket import disable_socket
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import Stack
+from localcloud.fleet import Behaviour
+from localcloud.recorder import Recorder
+from localcloud.runner import create_group
+from localcloud.scenario import GroupSpec, LifecycleHookSpec
+
+GROUP = "web-test"
+HOOK = "fleetpatch-launch"
+PATCH_GROUP = "patch_test_0600_batch_1"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup() -> None:
+    # The local cloud is in-process: nothing here needs a socket.
+    disable_socket(allow_unix_socket=True)
+
+
+@dataclass
+class Deployed:
+    cloud: LocalCloud
+    stack: Stack
+    recorder: Recorder
+
+    # --- driving the world ------------------------------------------------------------------
+
+    def auto_scaling_group(self, *, heartbeat_timeout: int = 1800) -> str:
+        create_group(
+            self.cloud,
+            GroupSpec(
+                name=GROUP,
+                os="AMAZON_LINUX_2023",
+                tags={"Patch Group": PATCH_GROUP, "Environment": "test"},
+                max_size=10,
+                lifecycle_hook=LifecycleHookSpec(
+                    name=HOOK, heartbeat_timeout=heartbeat_timeout, default_result="ABANDON"
+                ),
+            ),
+        )
+        return GROUP
+
+    def scale_out(self, *behaviours: Behaviour) -> list[str]:
+        """Launch one instance per behaviour into the group; returns their ids."""
+        assert self.cloud.fleet is not None
+        assert self.cloud.autoscaling is not None
+        for behaviour in behaviours:
+            self.cloud.fleet.behaviour_for_next_launch(behaviour, group=GROUP)
+        return list(self.cloud.autoscaling.scale_out(GROUP, len(behaviours)))
+
+    # --- reading what happened ----------------------------------------------------------------
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.cloud.client("stepfunctions")
+        arn = self.stack.state_machine_arn("PatchNewInstanceStateMachine")
+        return [
+            sfn.describe_execution(executionArn=e["executionArn"])
+            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+        ]
+
+    def execution_for(self, instance_id: str) -> dict[str, Any]:
+        found = [
+            e for e in self.executions() if json.loads(e["input"])["instanceId"] == instance_id
+        ]
+        assert len(found) == 1, f"{len(found)} runs for {instance_id}"
+        return found[0]
+
+    def history(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
+        sfn = self.cloud.client("stepfunctions")
+        events: list[dict[str, Any]] = sfn.get_execution_history(
+            executionArn=execution["executionArn"], maxResults=1000
+        )["events"]
+        return events
+
+    def lifecycle_result(self, instance_id: str) -> str | None:
+        assert self.cloud.autoscaling is not None
+        [action] = [
+            a for a in self.cloud.autoscaling.lifecycle_actions if a.instance_id == instance_id
+        ]
+        return action.result
+
+    def group_state(self, instance_id: str) -> str | None:
+        described = self.cloud.client("autoscaling").describe_auto_scaling_instances(
+            InstanceIds=[instance_id]
+        )["AutoScalingInstances"]
+        return described[0]["LifecycleState"] if described else None
+
+    def ec2_state(self, instance_id: str) -> str:
+        reservations = self.cloud.client("ec2").describe_instances(InstanceIds=[instance_id])
+        return str(reservations["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self.recorder.messages()
+
+    def run_record(self, execution: dict[str, Any]) -> dict[str, str]:
+        item = self.cloud.client("dynamodb").get_item(
+            TableName=self.stack.physical_id("StateTable"),
+            Key={"pk": {"S": f"RUN#{execution['name']}"}, "sk": {"S": "RUN"}},
+        )["Item"]
+        return {key: value["S"] for key, value in item.items()}
+
+
+@pytest.fixture
+def deployed() -> Iterator[Deployed]:
+    with LocalCloud() as cloud:
+        recorder = Recorder(cloud)
+        recorder.attach()
+        stack = cloud.deploy()
+        recorder.subscribe_to_topics()
+        yield Deployed(cloud, stack, recorder)

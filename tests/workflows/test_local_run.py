@@ -1,0 +1,85 @@
+"""``fleetpatch local run``: the demo scenario end to end, its JSON contract, bad scenarios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fleetpatch_cli.main import main
+from tests.conftest import REPO_ROOT
+
+DEMO = REPO_ROOT / "scenarios" / "demo.yaml"
+
+
+def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["local", "run", str(DEMO), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+
+    # The keys scripts depend on.
+    assert {"runs", "lifecycle_actions", "commands", "messages"} <= result.keys()
+    launches = [run for run in result["runs"] if run["kind"] == "launch"]
+    outcomes = sorted((run["status"], run["instances"][0]["lifecycle_result"]) for run in launches)
+    # Three scaled out: two healthy, one never online; Auto Scaling replaces the abandoned one.
+    assert outcomes == [
+        ("FAILED", "ABANDON"),
+        ("SUCCEEDED", "CONTINUE"),
+        ("SUCCEEDED", "CONTINUE"),
+        ("SUCCEEDED", "CONTINUE"),
+    ]
+    [failed] = [run for run in launches if run["status"] == "FAILED"]
+    assert failed["instances"][0]["reason"] == "AgentNeverOnline"
+    actions = {a["instance_id"]: a["result"] for a in result["lifecycle_actions"]}
+    assert actions == {
+        run["instances"][0]["instance_id"]: run["instances"][0]["lifecycle_result"]
+        for run in launches
+    }
+    # One AWS-RunPatchBaseline per patched instance, on exactly that instance.
+    patched = {
+        run["instances"][0]["instance_id"] for run in launches if run["status"] == "SUCCEEDED"
+    }
+    assert sorted(i for c in result["commands"] for i in c["instance_ids"]) == sorted(patched)
+    assert all(c["document"] == "AWS-RunPatchBaseline" for c in result["commands"])
+    # Every run reported.
+    assert sorted(m["message"]["instanceId"] for m in result["messages"]) == sorted(actions)
+    # Events flowed from the simulated fleet into the handlers.
+    functions = {i["function"] for i in result["invocations"]}
+    assert {
+        "fleetpatch-default-patch-on-launch",
+        "fleetpatch-default-resolve-instance",
+        "fleetpatch-default-await-command",
+        "fleetpatch-default-command-status",
+        "fleetpatch-default-compliance-change",
+    } <= functions
+
+
+def test_the_timeline_is_printed_without_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "run", str(DEMO)]) == 0
+    out = capsys.readouterr().out
+    assert "demo on the local cloud" in out
+    assert "workflow runs" in out
+    assert "AgentNeverOnline" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        ("name: x\nsteps:\n  - scale_out: {group: nowhere, count: 1}\n", "scale_out.group"),
+        ("name: x\nfleet:\n  - {name: a, os: BEOS}\n", "fleet.0.os"),
+        ("name: x\nsteps:\n  - explode: {}\n", "steps.0"),
+        ("name: x\nsteps:\n  - put_event: {file: events/nope.json}\n", "steps.0.put_event.file"),
+        ("name: [unclosed\n", "x.yaml"),
+    ],
+)
+def test_an_invalid_scenario_exits_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, field: str
+) -> None:
+    scenario = tmp_path / "x.yaml"
+    scenario.write_text(content)
+    assert main(["local", "run", str(scenario), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert field in captured.err

@@ -1,0 +1,164 @@
+"""patch-new-instance: the real ASL, started by EventBridge from a launch, at time factor 0."""
+
+from __future__ import annotations
+
+import json
+
+from localcloud.fleet import Behaviour
+from tests.workflows.conftest import HOOK, Deployed
+
+
+def states_entered(history: list[dict[str, object]]) -> list[str]:
+    return [
+        str(e["stateEnteredEventDetails"]["name"])  # type: ignore[index]
+        for e in history
+        if "stateEnteredEventDetails" in e
+    ]
+
+
+def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Deployed) -> None:
+    # Given an Auto Scaling group whose launch hook fleetpatch covers
+    deployed.auto_scaling_group()
+    # When it launches an instance whose agent takes 45 s to come online
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=45))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    # Then EventBridge started one run for it, which succeeded
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["input"])["lifecycle"]["hookName"] == HOOK
+    history = deployed.history(execution)
+    types = {e["type"] for e in history}
+    assert {"TaskScheduled", "WaitStateEntered"} <= types
+    # through Lambda tasks, aws-sdk:ssm calls, JSONata and a Wait for the agent
+    scheduled = {
+        (e["taskScheduledEventDetails"]["resourceType"], e["taskScheduledEventDetails"]["resource"])
+        for e in history
+        if "taskScheduledEventDetails" in e
+    }
+    assert {
+        ("lambda", "invoke"),
+        ("lambda", "invoke.waitForTaskToken"),
+        ("aws-sdk:ssm", "describeInstanceInformation"),
+        ("aws-sdk:ssm", "sendCommand"),
+        ("aws-sdk:ssm", "describeInstancePatchStates"),
+        ("aws-sdk:autoscaling", "completeLifecycleAction"),
+    } <= scheduled
+    entered = states_entered(history)
+    assert entered.count("WaitForAgent") >= 1
+    assert (
+        entered.index("CheckAgent")
+        < entered.index("SendPatchCommand")
+        < entered.index("CompleteLifecycleAction")
+    )
+
+    # and the instance was patched (AWS state, not the run's word for it)
+    patch_state = deployed.cloud.client("ssm").describe_instance_patch_states(
+        InstanceIds=[instance]
+    )["InstancePatchStates"][0]
+    assert patch_state["Operation"] == "Install"
+    assert patch_state["MissingCount"] == 0
+    assert patch_state["FailedCount"] == 0
+    # released into service with CONTINUE
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    assert deployed.group_state(instance) == "InService"
+    # recorded and reported
+    record = deployed.run_record(execution)
+    assert (record["outcome"], record["lifecycle_result"]) == ("patched", "CONTINUE")
+    [message] = deployed.messages()
+    assert message["subject"] == f"launch patch done: {instance} patched"
+    assert message["message"]["patchState"]["MissingCount"] == 0
+    assert message["attributes"] == {"kind": "launch", "outcome": "patched", "environment": "test"}
+
+
+def test_an_instance_whose_agent_never_comes_online_is_abandoned(deployed: Deployed) -> None:
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(never_online=True))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "AgentNeverOnline"
+    # It waited the policy's agent timeout (900 s by default), then gave up: no command.
+    assert (execution["stopDate"] - execution["startDate"]).total_seconds() >= 900
+    assert deployed.cloud.fleet is not None
+    assert not [c for c in deployed.cloud.fleet.commands() if instance in c.invocations], (
+        "no patch command for an instance that never came online"
+    )
+    assert deployed.lifecycle_result(instance) == "ABANDON"
+    assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
+    failed = [m for m in deployed.messages() if m["message"]["instanceId"] == instance]
+    assert [m["message"]["reason"] for m in failed] == ["AgentNeverOnline"]
+
+
+def test_a_failed_install_abandons_the_instance(deployed: Deployed) -> None:
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(install_fails=True))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "CommandFailed"
+    assert deployed.lifecycle_result(instance) == "ABANDON"
+    assert deployed.run_record(execution)["reason"] == "CommandFailed"
+
+
+def test_a_duplicate_lifecycle_event_starts_no_second_run(deployed: Deployed) -> None:
+    # EventBridge delivers at least once: the same lifecycle action may arrive twice.
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30))
+    deployed.cloud.settle(max_seconds=60)
+    [delivered] = [
+        d.event
+        for d in deployed.cloud.delivery.deliveries
+        if d.event.get("detail-type") == "EC2 Instance-launch Lifecycle Action"
+    ]
+    deployed.cloud.put_event(delivered)
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    assert len(deployed.executions()) == 1
+    assert deployed.execution_for(instance)["status"] == "SUCCEEDED"
+    # patch-on-launch saw the action twice (the run's name is the action's token)
+    launches = [
+        i
+        for i in deployed.cloud.lambdas.invocations
+        if i.function_name.endswith("patch-on-launch")
+        and isinstance(i.result, dict)
+        and i.result.get("route") == "patch-on-launch"
+    ]
+    assert len(launches) == 2
+    assert {i.result["execution"] for i in launches} == {deployed.executions()[0]["name"]}
+
+
+def test_a_lost_command_status_event_falls_back_to_polling(deployed: Deployed) -> None:
+    # EventBridge sometimes does not deliver: with the command-status rule off, no event
+    # resumes the run, and its bounded wait must end by asking Run Command directly.
+    events = deployed.cloud.client("events")
+    events.disable_rule(Name=deployed.stack.physical_id("CommandInvocationRule"))
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    entered = states_entered(deployed.history(execution))
+    assert "CheckCommand" in entered
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+
+
+def test_an_instance_launched_outside_auto_scaling_is_patched_when_tagged(
+    deployed: Deployed,
+) -> None:
+    assert deployed.cloud.fleet is not None
+    [tagged] = deployed.cloud.fleet.launch(
+        "UBUNTU",
+        tags={"fleetpatch:patch-on-launch": "true", "Patch Group": "patch_test_0600_batch_1"},
+    )
+    [untagged] = deployed.cloud.fleet.launch("UBUNTU")
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(tagged)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["input"])["trigger"] == "ec2-running"
+    assert deployed.run_record(execution)["lifecycle_result"] == "NONE"
+    assert all(json.loads(e["input"])["instanceId"] != untagged for e in deployed.executions())
