@@ -22,6 +22,8 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 
 export UV_PYTHON := $(PYTHON313)
 export UV_PYTHON_DOWNLOADS := never
+# Trust the machine's certificate store (where a proxy's CA lives), not only uv's bundle.
+export UV_SYSTEM_CERTS := 1
 export SAM_CLI_TELEMETRY := 0
 # Never reach a real AWS endpoint from a check: a region and dummy credentials for
 # tools that insist on them; tests and the demo talk only to the local cloud.
