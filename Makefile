@@ -31,7 +31,7 @@ export AWS_DEFAULT_REGION ?= eu-central-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-PY_SOURCES := layers/fleetpatch cli localcloud functions tests benchmarks tools
+PY_SOURCES := $(wildcard layers/fleetpatch cli localcloud functions tests benchmarks tools)
 
 .PHONY: help
 help: ## list the targets
