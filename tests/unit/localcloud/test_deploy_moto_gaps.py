@@ -22,7 +22,10 @@ def test_patch_baselines_cannot_be_tagged() -> None:
     # fills the gap, so plain moto's behaviour is no longer observable through calls.
     from moto.ssm import models
 
-    source = inspect.getsource(models.SimpleSystemManagerBackend._validate_resource_type_and_id)
+    # The module file, not the (possibly patched) method.
+    module_source = inspect.getsource(models)
+    start = module_source.index("    def _validate_resource_type_and_id(")
+    source = module_source[start : module_source.index("\n    def ", start + 1)]
     assert '"PatchBaseline",' in source
     assert 'if resource_type == "PatchBaseline"' not in source
     assert "raise InvalidResourceId()" in source.rsplit("else:", 1)[1]
