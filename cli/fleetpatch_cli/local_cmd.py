@@ -46,12 +46,16 @@ def run_scenario(
 def serve(host: str, port: int, time_factor: float, template: Path | None) -> int:
     from localcloud.server import serve_forever
 
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        print("fleetpatch local up only listens on the loopback interface", file=sys.stderr)
+    try:
+        serve_forever(
+            host=host, port=port, time_factor=time_factor, template=template, sleep=time.sleep
+        )
+    except ValueError as exc:  # a non-loopback host, a time factor of 0
+        print(f"fleetpatch local up: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    serve_forever(
-        host=host, port=port, time_factor=time_factor, template=template, sleep=time.sleep
-    )
+    except OSError as exc:  # the port is taken
+        print(f"fleetpatch local up: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     return 0
 
 
