@@ -81,7 +81,24 @@ workflows: $(BIN)/python ## workflow tests: the real template and ASL on the loc
 	$(BIN)/pytest tests/workflows -q
 
 .PHONY: lint
-lint: lint-python lint-template ## every static check: ruff, mypy, cfn-lint, sam validate, statelint, checkov
+lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, the policy, cfn-lint, sam validate, statelint, checkov
+
+POLICY := policy/fleet.yaml
+RENDERED_POLICY := policy/rendered/fleet-policy.yaml
+POLICY_SCHEMA := policy/fleet.schema.json
+
+.PHONY: policy
+policy: $(BIN)/python ## check the fleet policy, render it for the template and write its JSON Schema
+	$(BIN)/fleetpatch policy check $(POLICY)
+	$(BIN)/fleetpatch policy render $(POLICY) -o $(RENDERED_POLICY)
+	$(BIN)/fleetpatch policy schema -o $(POLICY_SCHEMA)
+
+.PHONY: lint-policy
+lint-policy: $(BIN)/python
+	$(BIN)/fleetpatch policy check $(POLICY) > /dev/null
+	@# The rendered stack and the schema are committed: fail when they lag the policy or the code.
+	$(BIN)/fleetpatch policy render --check $(POLICY) -o $(RENDERED_POLICY)
+	$(BIN)/fleetpatch policy schema --check -o $(POLICY_SCHEMA)
 
 .PHONY: lint-python
 lint-python: $(BIN)/python
@@ -93,12 +110,12 @@ lint-python: $(BIN)/python
 
 .PHONY: lint-template
 lint-template: $(BIN)/python $(SAM) $(CHECKOV)
-	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	$(TOOLS)/sam/bin/cfn-lint template.yaml $(RENDERED_POLICY)
 	$(SAM) validate --lint --template template.yaml
 	@# statelint, plus a syntax check of the JSONata it cannot read in numeric fields (see the script)
 	$(BIN)/python tools/lint_asl.py $(wildcard statemachines/*.asl.json)
 	@# --skip-download: no Prisma Cloud guideline download (offline; skips keep their CKV_ ids)
-	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f $(RENDERED_POLICY)
 
 .PHONY: fmt
 fmt: $(BIN)/python ## format and autofix the Python sources

@@ -108,6 +108,8 @@ class StackResource:
     """Properties kept here but not applied to the cloud (see the resource type)."""
     local_path: Path | None = None
     """The code directory, layer content or definition file the local cloud uses."""
+    nested: Stack | None = None
+    """For an ``AWS::CloudFormation::Stack``: the stack it deployed."""
 
 
 @dataclass
@@ -141,6 +143,12 @@ class Stack:
 
     def physical_id(self, logical_id: str) -> str:
         return self.resource(logical_id).physical_id
+
+    def nested(self, logical_id: str) -> Stack:
+        """The stack a nested-stack resource (``AWS::CloudFormation::Stack``) deployed."""
+        child = self._of_type(logical_id, "AWS::CloudFormation::Stack").nested
+        assert child is not None  # every created nested-stack resource has one
+        return child
 
     def arn(self, logical_id: str) -> str:
         return str(self.get_att(self.resource(logical_id).logical_id, "Arn"))
@@ -309,6 +317,7 @@ def _create(
         properties,
         {**recorded, **created.recorded},
         created.local_path,
+        created.nested,
     )
 
 
@@ -416,6 +425,13 @@ def _s3_location(key: str) -> dict[str, str]:
     return {"Bucket": ARTIFACT_BUCKET, "Key": key}
 
 
+_TEMPLATE_URL_PREFIX = f"https://{ARTIFACT_BUCKET}.s3.amazonaws.com/"
+
+
+def _template_url(key: str) -> str:
+    return _TEMPLATE_URL_PREFIX + key
+
+
 # The properties whose local paths ``sam package`` uploads, and the shape it writes instead.
 _ARTIFACT_PROPERTIES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AWS::Serverless::Function": ("CodeUri", _s3_uri),
@@ -424,6 +440,7 @@ _ARTIFACT_PROPERTIES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "AWS::Lambda::Function": ("Code", _s3_object),
     "AWS::Lambda::LayerVersion": ("Content", _s3_object),
     "AWS::StepFunctions::StateMachine": ("DefinitionS3Location", _s3_location),
+    "AWS::CloudFormation::Stack": ("TemplateURL", _template_url),
 }
 
 
@@ -455,7 +472,7 @@ def _package(template: dict[str, Any], template_dir: Path) -> dict[str, Path]:
 
 
 def _is_local_path(value: Any) -> bool:
-    return isinstance(value, str) and not value.startswith("s3://")
+    return isinstance(value, str) and not value.startswith(("s3://", "https://"))
 
 
 class _NoManagedPolicyLookup:
@@ -534,6 +551,7 @@ class _Created:
     attributes: dict[str, Any] = field(default_factory=dict)
     local_path: Path | None = None
     recorded: dict[str, Any] = field(default_factory=dict)
+    nested: Stack | None = None
 
 
 def _placeholder_zip() -> bytes:
@@ -1379,6 +1397,34 @@ def _camel_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel_keys(item) for item in value]
     return value
+
+
+# --- CloudFormation ------------------------------------------------------------------------
+
+
+@_resource(
+    "AWS::CloudFormation::Stack",
+    applies="TemplateURL Parameters",
+    # Stack-level settings with nothing to act on locally (no notifications, no timeouts).
+    records="TimeoutInMinutes NotificationARNs Tags",
+)
+def _nested_stack(ctx: _Context, res: _Resource) -> _Created:
+    url = str(res.require("TemplateURL"))
+    key = url.removeprefix(_TEMPLATE_URL_PREFIX)
+    if key == url or key not in ctx.artifacts:
+        raise TemplateError(
+            f"TemplateURL {url}: the local cloud deploys nested stacks from local paths "
+            "relative to the template"
+        )
+    parameters = {
+        name: as_text(value, f"Parameters.{name}")
+        for name, value in (res.properties.get("Parameters") or {}).items()
+    }
+    child = deploy_template(
+        ctx.cloud, ctx.artifacts[key], parameters, stack_name=ctx.name(res.logical_id, 128)
+    )
+    outputs = {f"Outputs.{name}": value for name, value in child.outputs.items()}
+    return _Created(child.stack_id, outputs, nested=child)
 
 
 # --- Secrets Manager ------------------------------------------------------------------------

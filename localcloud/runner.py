@@ -101,7 +101,7 @@ def play(
         stack = cloud.deploy(template, scenario.parameters)
         recorder.note("step", f"deployed stack {stack.name} ({len(stack.resources)} resources)")
         recorder.subscribe_to_topics()
-        _build_fleet(cloud, scenario, recorder)
+        build_fleet(cloud, scenario, recorder)
         for step in scenario.steps:
             _play_step(cloud, step, recorder, progress=progress)
         with _waiting(progress, factor, "waiting until the cloud is quiet"):
@@ -127,7 +127,13 @@ def play(
 # --- the world ------------------------------------------------------------------------------
 
 
-def _build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder) -> None:
+def build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder | None = None) -> None:
+    """Launch the scenario's fleet and create its Auto Scaling groups (no steps played)."""
+
+    def note(kind: str, text: str) -> None:
+        if recorder is not None:
+            recorder.note(kind, text)
+
     fleet = _fleet(cloud)
     for spec in scenario.fleet:
         tags = {"Name": spec.name, **spec.tags}
@@ -135,19 +141,20 @@ def _build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder) -> N
             spec.os, tags=tags, behaviour=behaviour_of(spec.behaviour), count=spec.count
         )
         patch_group = spec.tags.get("Patch Group") or spec.tags.get("PatchGroup") or "no group"
-        recorder.note("fleet", f"launched {spec.name} ({spec.os}, {patch_group}): {', '.join(ids)}")
+        note("fleet", f"launched {spec.name} ({spec.os}, {patch_group}): {', '.join(ids)}")
     for group in scenario.auto_scaling_groups:
         create_group(cloud, group)
         hook = group.lifecycle_hook
-        recorder.note(
+        note(
             "fleet",
             f"Auto Scaling group {group.name} ({group.os})"
             + (f" with launch hook {hook.name}" if hook else ""),
         )
-    asg = _autoscaling(cloud)
-    asg.on_instance_launched(
-        lambda instance_id, group: recorder.note("lifecycle", f"{group} launched {instance_id}")
-    )
+    if recorder is not None:
+        asg = _autoscaling(cloud)
+        asg.on_instance_launched(
+            lambda instance_id, group: recorder.note("lifecycle", f"{group} launched {instance_id}")
+        )
 
 
 def create_group(cloud: LocalCloud, group: GroupSpec) -> None:

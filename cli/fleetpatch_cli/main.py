@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fleetpatch_cli import events_cmd, local_cmd
+from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     events_cmd.register(subparsers)
     local_cmd.register(subparsers)
+    policy_cmd.register(subparsers)
+    plan_cmd.register(subparsers)
     return parser
 
 

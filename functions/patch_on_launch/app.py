@@ -16,7 +16,12 @@ from pydantic import Field, Json
 
 from fleetpatch import aws
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
-from fleetpatch.launch import LaunchPolicy, covered_instance, launch_request
+from fleetpatch.launch import (
+    LaunchPolicy,
+    auto_scaling_group_tags,
+    covered_instance,
+    launch_request,
+)
 from fleetpatch.routing import Route
 
 
@@ -41,11 +46,18 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
             "route": "ignored",
             "reason": f"{parsed.detail.instance_id} is not covered by the launch policy",
         }
-    request = launch_request(parsed, config.launch_policy)
+    policy = config.launch_policy
+    group_tags = None
+    if isinstance(parsed, LaunchLifecycleActionEvent) and policy.auto_scaling_group_tags:
+        # Only a tag selector needs the group's tags: one read-only call, not on every launch.
+        group_tags = auto_scaling_group_tags(
+            parsed.detail.auto_scaling_group_name, aws.client("autoscaling")
+        )
+    request = launch_request(parsed, policy, group_tags)
     if request is None:
         return {
             "route": "ignored",
-            "reason": "the lifecycle hook is not one the launch policy covers",
+            "reason": "the launch policy covers neither this lifecycle hook nor this group",
         }
     sfn = aws.client("stepfunctions")
     try:

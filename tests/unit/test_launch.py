@@ -112,3 +112,18 @@ def test_patch_group_from_either_tag_key() -> None:
 def test_conflicting_patch_group_tags_are_refused() -> None:
     with pytest.raises(ConflictingPatchGroupTagsError, match="one patch group"):
         patch_group_of({"Patch Group": "a", "PatchGroup": "b"})
+
+
+def test_groups_by_name_or_tag() -> None:
+    event = parse_event(load_event("aws.autoscaling/launch-lifecycle-action"))
+    group = event.detail.auto_scaling_group_name  # type: ignore[union-attr]
+    by_name = LaunchPolicy(autoScalingGroupNames=[group])
+    assert launch_request(event, by_name) is not None  # type: ignore[arg-type]
+    other = LaunchPolicy(autoScalingGroupNames=["another-group"])
+    assert launch_request(event, other) is None  # type: ignore[arg-type]
+    by_tag = LaunchPolicy(autoScalingGroupTags={"tier": "web"})
+    assert launch_request(event, by_tag, {"tier": "web", "x": "y"}) is not None  # type: ignore[arg-type]
+    assert launch_request(event, by_tag, {"tier": "db"}) is None  # type: ignore[arg-type]
+    assert launch_request(event, by_tag, None) is None  # type: ignore[arg-type]
+    # neither names nor tags: every group whose launch hook is the policy's
+    assert LaunchPolicy().covers_group("anything", None)

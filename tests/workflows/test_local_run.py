@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -37,12 +39,32 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
         run["instances"][0]["instance_id"]: run["instances"][0]["lifecycle_result"]
         for run in launches
     }
-    # One AWS-RunPatchBaseline per patched instance, on exactly that instance.
+    # One AWS-RunPatchBaseline per patched new instance; then the test wave's window
+    # (rendered from policy/fleet.yaml) patches batch 1: the five test Linux hosts and the
+    # web-test instances in service (their group tags them patch_test_0600_batch_1 too).
     patched = {
         run["instances"][0]["instance_id"] for run in launches if run["status"] == "SUCCEEDED"
     }
-    assert sorted(i for c in result["commands"] for i in c["instance_ids"]) == sorted(patched)
     assert all(c["document"] == "AWS-RunPatchBaseline" for c in result["commands"])
+    commands_per_instance = Counter(i for c in result["commands"] for i in c["instance_ids"])
+    fleet = dict(
+        re.fullmatch(r"launched (\S+) \(.*\): (i-\w+)", e["text"]).groups()  # type: ignore[union-attr]
+        for e in result["timeline"]
+        if e["category"] == "fleet" and e["text"].startswith("launched ")
+    )
+    test_linux = {
+        fleet[name]
+        for name in (
+            "db-test-rhel",
+            "app-test-ubuntu",
+            "web-test-al2023",
+            "build-test-centos",
+            "sap-test-suse",
+        )
+    }
+    assert commands_per_instance == Counter(
+        {**dict.fromkeys(patched, 2), **dict.fromkeys(test_linux, 1)}
+    )
     # Every run reported.
     assert sorted(m["message"]["instanceId"] for m in result["messages"]) == sorted(actions)
     # Events flowed from the simulated fleet into the handlers.

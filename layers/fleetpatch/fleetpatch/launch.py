@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +30,16 @@ class LaunchPolicy(BaseModel):
         alias="hookNames",
         min_length=1,
         description="launch lifecycle hooks whose instances fleetpatch patches",
+    )
+    auto_scaling_group_names: list[str] = Field(
+        default_factory=list,
+        alias="autoScalingGroupNames",
+        description="groups whose launches are patched; empty (and no tags): any group",
+    )
+    auto_scaling_group_tags: dict[str, str] = Field(
+        default_factory=dict,
+        alias="autoScalingGroupTags",
+        description="...or groups carrying all of these tags",
     )
     instance_tag_key: str = Field(default="fleetpatch:patch-on-launch", alias="instanceTagKey")
     instance_tag_value: str = Field(default="true", alias="instanceTagValue")
@@ -60,6 +71,22 @@ class LaunchPolicy(BaseModel):
             # let a lost status event hold the instance past the command's own timeout.
             raise ValueError("heartbeatSeconds must not exceed commandTimeoutSeconds + 300")
         return self
+
+    @property
+    def selects_groups(self) -> bool:
+        """Whether only some Auto Scaling groups are covered (by name or tag)."""
+        return bool(self.auto_scaling_group_names or self.auto_scaling_group_tags)
+
+    def covers_group(self, group_name: str, group_tags: Mapping[str, str] | None) -> bool:
+        """Is a launch in ``group_name`` (carrying ``group_tags``) patched?
+
+        ``group_tags`` may be None when no tag lookup was needed (no tag selector).
+        """
+        if not self.selects_groups or group_name in self.auto_scaling_group_names:
+            return True
+        if not self.auto_scaling_group_tags or group_tags is None:
+            return False
+        return all(group_tags.get(k) == v for k, v in self.auto_scaling_group_tags.items())
 
     def workflow_policy(self) -> dict[str, Any]:
         """The part of the policy the state machine reads (camelCase, as in ASL)."""
@@ -93,12 +120,20 @@ def _execution_name(prefix: str, key: str) -> str:
 
 
 def launch_request(
-    event: LaunchLifecycleActionEvent | InstanceStateChangeEvent, policy: LaunchPolicy
+    event: LaunchLifecycleActionEvent | InstanceStateChangeEvent,
+    policy: LaunchPolicy,
+    group_tags: Mapping[str, str] | None = None,
 ) -> LaunchRequest | None:
-    """The run an event asks for, or None when the launch policy does not cover it."""
+    """The run an event asks for, or None when the launch policy does not cover it.
+
+    ``group_tags``: the Auto Scaling group's tags, needed only when the policy selects
+    groups by tag (see :meth:`LaunchPolicy.covers_group`).
+    """
     if isinstance(event, LaunchLifecycleActionEvent):
         d = event.detail
         if d.lifecycle_hook_name not in policy.hook_names:
+            return None
+        if not policy.covers_group(d.auto_scaling_group_name, group_tags):
             return None
         trigger = "lifecycle"
         if d.destination == "WarmPool":
@@ -269,3 +304,14 @@ def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
         tags.get(policy.instance_tag_key) == policy.instance_tag_value
         and AUTO_SCALING_GROUP_TAG not in tags
     )
+
+
+def auto_scaling_group_tags(group_name: str, autoscaling: Any) -> dict[str, str]:
+    """The tags of an Auto Scaling group (read-only ``DescribeTags``)."""
+    tags: dict[str, str] = {}
+    paginator = autoscaling.get_paginator("describe_tags")
+    filters = [{"Name": "auto-scaling-group", "Values": [group_name]}]
+    for page in paginator.paginate(Filters=filters):
+        for tag in page["Tags"]:
+            tags[tag["Key"]] = tag["Value"]
+    return tags

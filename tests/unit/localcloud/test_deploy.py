@@ -414,6 +414,18 @@ Resources:
     Type: AWS::SQS::Queue
     Condition: IsProd
 
+  Policy:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: nested/policy.yaml
+      Parameters: {Stage: !Ref Stage, Days: 3}
+
+  PolicyConsumer:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !GetAtt Policy.Outputs.Launch
+
 Outputs:
   ReportsTopicArn:
     Value: !Ref ReportsTopic
@@ -425,6 +437,27 @@ Outputs:
   ProdQueue:
     Condition: IsProd
     Value: !Ref ProdOnlyQueue
+"""
+
+NESTED = """
+AWSTemplateFormatVersion: 2010-09-09
+Parameters:
+  Stage: {Type: String}
+  Days: {Type: Number}
+Resources:
+  Baseline:
+    Type: AWS::SSM::PatchBaseline
+    Properties:
+      Name: !Sub nested-${Stage}
+      OperatingSystem: UBUNTU
+      ApprovalRules:
+        PatchRules:
+          - PatchFilterGroup: {PatchFilters: [{Key: PRIORITY, Values: [Required]}]}
+            ApproveAfterDays: !Ref Days
+      PatchGroups: [nested-group]
+Outputs:
+  Launch:
+    Value: !Sub '{"stage": "${Stage}", "baseline": "${Baseline}"}'
 """
 
 WORKFLOW_ASL = """
@@ -457,6 +490,8 @@ def write_app(root: Path, template: str = TEMPLATE, asl: str = WORKFLOW_ASL) -> 
     (root / "layers" / "domain").mkdir(parents=True)
     (root / "statemachines").mkdir()
     (root / "statemachines" / "workflow.asl.yaml").write_text(asl)
+    (root / "nested").mkdir()
+    (root / "nested" / "policy.yaml").write_text(NESTED)
     (root / "template.yaml").write_text(template)
     return root / "template.yaml"
 
@@ -487,6 +522,22 @@ def stack(deployed: tuple[LocalCloud, Stack]) -> Stack:
 def test_every_supported_type_is_deployed(stack: Stack) -> None:
     deployed_types = {resource.resource_type for resource in stack.resources.values()}
     assert deployed_types == set(SUPPORTED_TYPES) | set(RECORDED_ONLY_TYPES)
+
+
+def test_a_nested_stack_is_deployed_with_its_parameters_and_outputs(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    child = stack.nested("Policy")
+    # CloudFormation hands nested stacks their parameters as strings
+    assert child.parameters == {"Stage": "dev", "Days": "3"}
+    baseline_id = child.physical_id("Baseline")
+    ssm = cloud.client("ssm")
+    baseline = ssm.get_patch_baseline(BaselineId=baseline_id)
+    assert baseline["Name"] == "nested-dev"
+    assert baseline["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] == 3
+    # the parent reads the child's output through Fn::GetAtt Policy.Outputs.Launch
+    consumer = ssm.get_parameter(Name=stack.physical_id("PolicyConsumer"))["Parameter"]
+    assert json.loads(consumer["Value"]) == {"stage": "dev", "baseline": baseline_id}
 
 
 def test_resources_whose_condition_is_false_are_not_created(stack: Stack) -> None:
@@ -714,9 +765,12 @@ def test_ssm_parameter_baseline_and_maintenance_window(cloud: LocalCloud, stack:
     assert ssm.get_parameter(Name="/fleetpatch/dev/policy-version")["Parameter"]["Value"] == "7"
     baseline_id = stack.physical_id("LinuxBaseline")
     # Besides the AWS-owned default baselines, which every account lists:
-    [baseline] = ssm.describe_patch_baselines(Filters=[{"Key": "OWNER", "Values": ["Self"]}])[
-        "BaselineIdentities"
-    ]
+    [baseline] = ssm.describe_patch_baselines(
+        Filters=[
+            {"Key": "OWNER", "Values": ["Self"]},
+            {"Key": "NAME_PREFIX", "Values": ["fleetpatch-dev-linux"]},
+        ]
+    )["BaselineIdentities"]
     assert (baseline["BaselineId"], baseline["BaselineName"]) == (
         baseline_id,
         "fleetpatch-dev-linux",

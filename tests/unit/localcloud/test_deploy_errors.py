@@ -213,3 +213,33 @@ def test_an_aws_error_names_the_resource(cloud: LocalCloud, tmp_path: Path) -> N
         DeployError, match=r"Window \(AWS::SSM::MaintenanceWindow\) failed to create"
     ):
         cloud.deploy(path)
+
+
+def test_a_nested_stack_needs_its_template_next_to_the_parent(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    path = template(
+        tmp_path,
+        """
+        Resources:
+          Policy:
+            Type: AWS::CloudFormation::Stack
+            Properties: {TemplateURL: policy/missing.yaml}
+        """,
+    )
+    with pytest.raises(
+        TemplateError, match=r"Policy.TemplateURL: policy/missing.yaml does not exist"
+    ):
+        cloud.deploy(path)
+    with pytest.raises(TemplateError, match="deploys nested stacks from local paths"):
+        cloud.deploy(
+            template(
+                tmp_path,
+                """
+                Resources:
+                  Policy:
+                    Type: AWS::CloudFormation::Stack
+                    Properties: {TemplateURL: https://example.com/policy.yaml}
+                """,
+            )
+        )

@@ -1,0 +1,278 @@
+"""``fleetpatch plan``: the dry run before a window. Nothing is changed anywhere.
+
+For each wave (or the one named): the next run times in UTC and local time, the batches in
+order, the instances in each batch with the baseline that patches them, and the instances
+no wave will patch, with the reason. The fleet is read with read-only calls
+(``ec2:DescribeInstances``, ``ssm:DescribeInstanceInformation``) from:
+
+* the account your AWS credentials point at (``--region``, ``--profile``);
+* any AWS-compatible endpoint, e.g. ``fleetpatch local up`` (``--endpoint-url``);
+* a scenario's simulated fleet on an in-process local cloud (``--local-fleet SCENARIO``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleetpatch.placement import InstanceFacts, NotPlaced, Placement, place
+from fleetpatch.policy import FleetPolicy
+from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy
+from fleetpatch_cli.render import baseline_name
+from fleetpatch_cli.yamlfile import InvalidFileError
+
+RUNS_SHOWN = 3
+# DescribeInstanceInformation takes at most 50 instance ids per filter value list.
+_SSM_ID_BATCH = 50
+
+
+# --- reading the fleet (read-only) ----------------------------------------------------------
+
+
+def read_fleet(ec2: Any, ssm: Any) -> list[InstanceFacts]:
+    """Every instance that is not terminated, with its tags and SSM platform (if managed)."""
+    instances: list[dict[str, Any]] = []
+    for page in ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            }
+        ]
+    ):
+        for reservation in page["Reservations"]:
+            instances.extend(reservation["Instances"])
+    ids = [i["InstanceId"] for i in instances]
+    platforms: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _SSM_ID_BATCH):
+        chunk = ids[start : start + _SSM_ID_BATCH]
+        for page in ssm.get_paginator("describe_instance_information").paginate(
+            Filters=[{"Key": "InstanceIds", "Values": chunk}]
+        ):
+            for info in page["InstanceInformationList"]:
+                platforms[info["InstanceId"]] = info
+    facts = []
+    for instance in instances:
+        info = platforms.get(instance["InstanceId"], {})
+        facts.append(
+            InstanceFacts(
+                instance_id=instance["InstanceId"],
+                tags={t["Key"]: t["Value"] for t in instance.get("Tags", [])},
+                state=instance["State"]["Name"],
+                platform_type=info.get("PlatformType"),
+                platform_name=info.get("PlatformName", ""),
+                platform_version=info.get("PlatformVersion", ""),
+            )
+        )
+    return sorted(facts, key=lambda f: (f.name, f.instance_id))
+
+
+@contextmanager
+def aws_fleet(
+    region: str | None, profile: str | None, endpoint_url: str | None
+) -> Iterator[list[InstanceFacts]]:
+    import boto3
+
+    session = boto3.Session(profile_name=profile, region_name=region)
+    yield read_fleet(
+        session.client("ec2", endpoint_url=endpoint_url),
+        session.client("ssm", endpoint_url=endpoint_url),
+    )
+
+
+@contextmanager
+def local_fleet(scenario_path: Path) -> Iterator[tuple[list[InstanceFacts], datetime]]:
+    """A scenario's fleet, launched on a fresh in-process local cloud with the stack deployed."""
+    from localcloud.cloud import LocalCloud
+    from localcloud.runner import build_fleet
+    from localcloud.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    with LocalCloud(time_factor=0, start=scenario.start) as cloud:
+        cloud.deploy(None, scenario.parameters)
+        build_fleet(cloud, scenario)
+        # Agents register a little after launch (per the scenario's behaviours).
+        cloud.settle(max_seconds=3600)
+        yield read_fleet(cloud.client("ec2"), cloud.client("ssm")), scenario.start
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    name: str
+    timezone: str
+    runs: list[datetime]
+    batches: list[tuple[str, str, list[Placement]]]  # name, how it starts, instances
+
+
+def plan(
+    policy: FleetPolicy, fleet: Iterable[InstanceFacts], at: datetime, wave: str | None
+) -> tuple[list[WavePlan], list[NotPlaced]]:
+    placed: list[Placement] = []
+    not_placed: list[NotPlaced] = []
+    for instance in fleet:
+        result = place(policy, instance)
+        if isinstance(result, Placement):
+            placed.append(result)
+        else:
+            not_placed.append(result)
+    waves = []
+    for name, spec in policy.waves.items():
+        if wave is not None and name != wave:
+            continue
+        batches = []
+        for index, batch in enumerate(spec.batches):
+            gate = spec.gate_of(index)
+            start = (
+                "in the window"
+                if gate is None
+                else f"after the gate on {', '.join(spec.gated_batches(index))}"
+            )
+            members = [p for p in placed if p.wave == name and p.batch_index == index]
+            batches.append((batch.name, start, members))
+        runs = spec.schedule.resolved().next_runs(at, RUNS_SHOWN)
+        waves.append(WavePlan(name, spec.schedule.timezone, runs, batches))
+    return waves, not_placed
+
+
+def _instance_json(stage: str, p: Placement) -> dict[str, Any]:
+    return {
+        "instanceId": p.instance.instance_id,
+        "name": p.instance.name,
+        "operatingSystem": p.operating_system,
+        "patchGroup": p.patch_group,
+        "tagKey": p.tag_key,
+        "environment": p.environment,
+        "baseline": f"fleetpatch-{stage}-{baseline_name(p.environment, p.operating_system)}",
+    }
+
+
+def as_json(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> dict[str, Any]:
+    return {
+        "waves": [
+            {
+                "wave": w.name,
+                "nextRuns": [
+                    {"utc": r.astimezone(UTC).isoformat(), "local": r.isoformat()} for r in w.runs
+                ],
+                "batches": [
+                    {
+                        "batch": name,
+                        "starts": start,
+                        "instances": [_instance_json(stage, p) for p in members],
+                    }
+                    for name, start, members in w.batches
+                ],
+            }
+            for w in waves
+        ],
+        "notPatched": [
+            {
+                "instanceId": n.instance.instance_id,
+                "name": n.instance.name,
+                "operatingSystem": n.operating_system,
+                "patchGroup": n.patch_group,
+                "reason": n.reason,
+            }
+            for n in not_placed
+        ],
+    }
+
+
+def as_text(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> list[str]:
+    lines: list[str] = []
+    for w in waves:
+        lines.append(f"wave {w.name}")
+        for run in w.runs:
+            lines.append(
+                f"  run {run.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
+                f"({run:%a %Y-%m-%d %H:%M %Z} {w.timezone})"
+            )
+        for number, (name, start, members) in enumerate(w.batches, start=1):
+            noun = "instance" if len(members) == 1 else "instances"
+            lines.append(f"  batch {number} {name}: {len(members)} {noun}, {start}")
+            for p in members:
+                baseline = f"fleetpatch-{stage}-{baseline_name(p.environment, p.operating_system)}"
+                lines.append(
+                    f"    {p.instance.instance_id}  {p.instance.name:<20} "
+                    f"{p.operating_system:<24} {p.patch_group}  {baseline}"
+                )
+        lines.append("")
+    lines.append(f"not patched by any wave: {len(not_placed)}")
+    for n in not_placed:
+        lines.append(f"  {n.instance.instance_id}  {n.instance.name:<20} {n.reason}")
+    return lines
+
+
+def _parse_at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy)
+    except InvalidFileError as exc:
+        for error in exc.errors:
+            print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    if args.wave is not None and args.wave not in policy.waves:
+        known = ", ".join(policy.waves) or "none"
+        print(f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known})", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        at = _parse_at(args.at)
+    except ValueError:
+        print(f"fleetpatch plan: --at: not an ISO date or time: {args.at!r}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.local_fleet is not None:
+        with local_fleet(args.local_fleet) as (fleet, start):
+            waves, not_placed = plan(policy, fleet, at or start, args.wave)
+    else:
+        with aws_fleet(args.region, args.profile, args.endpoint_url) as fleet:
+            waves, not_placed = plan(policy, fleet, at or datetime.now(UTC), args.wave)
+    if args.json:
+        print(json.dumps(as_json(args.stage, waves, not_placed), indent=2))
+    else:
+        print("\n".join(as_text(args.stage, waves, not_placed)))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what the next windows will patch (read-only)",
+        description="Dry run: the next run times, the batches in order, which instances fall "
+        "in each batch under which baseline, and which instances no wave patches and why. "
+        "Only read-only AWS calls.",
+    )
+    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    parser.add_argument("--wave", help="only this wave")
+    parser.add_argument("--at", help="plan from this date/time (ISO 8601; default: now, UTC)")
+    parser.add_argument("--stage", default="default", help="the deployed stage (baseline names)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--local-fleet",
+        type=Path,
+        metavar="SCENARIO",
+        help="plan on a scenario's simulated fleet (local cloud, in-process)",
+    )
+    source.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. local up's")
+    parser.add_argument("--region")
+    parser.add_argument("--profile")
+    parser.set_defaults(func=run_plan)
+
+
+__all__: Sequence[str] = ["plan", "read_fleet", "register"]
