@@ -149,8 +149,15 @@ class SimClock:
 
     # --- blocking through the clock ---------------------------------------------------------
 
-    def _block(self, waiter: _Waiter) -> None:
-        # Called with the lock held, right after the waiter was registered somewhere.
+    def _block(self, waiter: _Waiter, timeout: float | None = None) -> None:
+        # Called with the lock held, right after the waiter was registered somewhere. The
+        # timeout is scheduled in the same critical section in which the waiter stops
+        # counting as busy: in between, the driver could see everyone idle and jump to a
+        # later deadline, and the timeout would then be counted from there.
+        if timeout is not None and self.discrete:
+            waiter.timeout_timer = self._push(
+                max(0.0, float(timeout)), lambda: self._locked_wake(waiter), "timeout"
+            )
         if waiter.counted:
             self._busy -= 1
             self._changed.notify_all()
@@ -174,21 +181,16 @@ class SimClock:
             self._wake(waiter, timed_out=True)
 
     def _wait(self, waiter: _Waiter, timeout: float | None) -> bool:
-        """Block on ``waiter`` (lock NOT held); True if woken, False if the timeout fired."""
-        if timeout is not None:
-            timeout = max(0.0, float(timeout))
-            if self.discrete:
+        """Block on ``waiter`` (lock NOT held; :meth:`_block` registered it and its timeout).
+
+        True if woken, False if the timeout fired.
+        """
+        if timeout is not None and not self.discrete:
+            real = max(0.0, float(timeout)) * self.factor
+            if not waiter.ready.wait(real):
                 with self._lock:
-                    if not waiter.woken:
-                        waiter.timeout_timer = self._push(
-                            timeout, lambda: self._locked_wake(waiter), "timeout"
-                        )
-            else:
-                real = timeout * self.factor
-                if not waiter.ready.wait(real):
-                    with self._lock:
-                        self._wake(waiter, timed_out=True)
-                return not waiter.timed_out
+                    self._wake(waiter, timed_out=True)
+            return not waiter.timed_out
         if self.discrete and not waiter.counted and self._driver is None:
             # A thread outside the simulation (a test, the CLI) waits on the clock: drive it
             # until the waiter is woken.
@@ -205,7 +207,7 @@ class SimClock:
             return
         waiter = _Waiter(counted=self.is_participant())
         with self._lock:
-            self._block(waiter)
+            self._block(waiter, seconds)
         self._wait(waiter, seconds)
 
     # --- timers ---------------------------------------------------------------------------
@@ -423,7 +425,7 @@ class ClockEvent:
                 return True
             waiter = _Waiter(counted=clock.is_participant())
             self._waiters.append(waiter)
-            clock._block(waiter)
+            clock._block(waiter, timeout)
         clock._wait(waiter, timeout)
         with clock._lock:
             if waiter in self._waiters:
@@ -456,7 +458,7 @@ class ClockCondition:
         with clock._lock:
             waiter = _Waiter(counted=clock.is_participant())
             self._waiters.append(waiter)
-            clock._block(waiter)
+            clock._block(waiter, timeout)
         self._lock.release()
         try:
             woken = clock._wait(waiter, timeout)

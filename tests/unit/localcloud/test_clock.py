@@ -156,3 +156,41 @@ def test_continuous_clock_scales_real_time() -> None:
     clock.sleep(100)  # 0.1 real seconds
     elapsed = (clock.now() - start).total_seconds()
     assert 100 <= elapsed < 1000
+
+
+@pytest.mark.parametrize("wait", ["sleep", "event", "condition"])
+def test_a_timeout_is_scheduled_before_its_waiter_stops_counting_as_busy(
+    clock: sim.SimClock, monkeypatch: pytest.MonkeyPatch, wait: str
+) -> None:
+    # The race this guards against: a participant starts a 10 s wait, stops counting as
+    # busy, and only then schedules its timeout. In between the driver sees nobody busy,
+    # jumps to a later deadline (a lifecycle hook's 30-minute timeout), and the 10 s wait
+    # ends 30 minutes late. Under CPU load that happened in the workflow tests.
+    busy_when_scheduled: list[int] = []
+    push = clock._push
+
+    def recording_push(delay: float, action: object, label: str) -> object:
+        if label == "timeout":
+            busy_when_scheduled.append(clock._busy)
+        return push(delay, action, label)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(clock, "_push", recording_push)
+    clock.call_later(1800, lambda: None, "hook timeout")
+    start = clock.now()
+    woke_at: list[float] = []
+
+    def actor() -> None:
+        if wait == "sleep":
+            clock.sleep(10)
+        elif wait == "event":
+            sim.ClockEvent().wait(10)
+        else:
+            condition = sim.ClockCondition()
+            with condition:
+                condition.wait(10)
+        woke_at.append((clock.now() - start).total_seconds())
+
+    sim.ClockThread(target=actor).start()
+    clock.run()
+    assert woke_at == [10.0]
+    assert busy_when_scheduled == [1]  # the actor itself, still counted
