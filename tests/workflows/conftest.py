@@ -27,6 +27,15 @@ HOOK = "fleetpatch-launch"
 PATCH_GROUP = "patch_test_0600_batch_1"
 
 
+def states_entered(history: list[dict[str, object]]) -> list[str]:
+    """The names of the states an execution entered, in order."""
+    return [
+        str(e["stateEnteredEventDetails"]["name"])  # type: ignore[index]
+        for e in history
+        if "stateEnteredEventDetails" in e
+    ]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup() -> None:
     # The local cloud is in-process: nothing here needs a socket.
@@ -89,11 +98,13 @@ class Deployed:
         return events
 
     def lifecycle_result(self, instance_id: str) -> str | None:
+        """The result of the instance's latest lifecycle action (a warm-pool instance has two)."""
         assert self.cloud.autoscaling is not None
-        [action] = [
+        actions = [
             a for a in self.cloud.autoscaling.lifecycle_actions if a.instance_id == instance_id
         ]
-        return action.result
+        assert actions, f"no lifecycle action for {instance_id}"
+        return actions[-1].result
 
     def group_state(self, instance_id: str) -> str | None:
         described = self.cloud.client("autoscaling").describe_auto_scaling_instances(

@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 
 from localcloud.fleet import Behaviour
-from tests.workflows.conftest import HOOK, Deployed
-
-
-def states_entered(history: list[dict[str, object]]) -> list[str]:
-    return [
-        str(e["stateEnteredEventDetails"]["name"])  # type: ignore[index]
-        for e in history
-        if "stateEnteredEventDetails" in e
-    ]
+from tests.workflows.conftest import HOOK, Deployed, states_entered
 
 
 def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Deployed) -> None:

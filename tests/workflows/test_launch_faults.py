@@ -1,0 +1,187 @@
+"""patch-new-instance under faults, and through warm pools: the real ASL on the local cloud.
+
+Each test asserts on the lifecycle action taken, the instance's patch state or command,
+the DynamoDB run record and the SNS report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from localcloud.fleet import Behaviour
+from localcloud.runner import create_group
+from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
+from tests.workflows.conftest import GROUP, HOOK, PATCH_GROUP, Deployed, states_entered
+
+
+def report_for(deployed: Deployed, instance: str) -> dict[str, Any]:
+    [message] = [m for m in deployed.messages() if m["message"]["instanceId"] == instance]
+    return message
+
+
+def commands_on(deployed: Deployed, instance: str) -> list[dict[str, Any]]:
+    ssm = deployed.cloud.client("ssm")
+    return [c for c in ssm.list_commands()["Commands"] if instance in c["InstanceIds"]]
+
+
+def test_send_command_throttling_is_retried_with_backoff(deployed: Deployed) -> None:
+    assert deployed.cloud.fleet is not None
+    deployed.auto_scaling_group()
+    # SSM throttles the next three SendCommand calls
+    deployed.cloud.fleet.faults.throttle_next("SendCommand", 3)
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    history = deployed.history(execution)
+    failed = [
+        e
+        for e in history
+        if e["type"] == "TaskFailed"
+        and e["taskFailedEventDetails"]["error"] == "Ssm.ThrottlingException"
+    ]
+    assert len(failed) == 3  # each retried by the state's Retry (jittered backoff)
+    assert len(commands_on(deployed, instance)) == 1
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    assert deployed.run_record(execution)["outcome"] == "patched"
+
+
+def test_a_command_that_times_out_abandons_the_instance(deployed: Deployed) -> None:
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30, command_times_out=True))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    # The run gives up at its own bound (the policy's command timeout plus a margin),
+    # before SSM's two-hour execution timeout: the instance is abandoned, not held.
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "FAILED"
+    assert deployed.lifecycle_result(instance) == "ABANDON"
+    record = deployed.run_record(execution)
+    assert record["reason"] == "CommandNeverFinished"
+    assert "still InProgress after its timeout" in record["message"]
+    policy = json.loads(execution["input"])["policy"]
+    ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
+    assert (
+        ran
+        <= policy["agentTimeoutSeconds"]
+        + policy["commandTimeoutSeconds"]
+        + 2 * policy["heartbeatSeconds"]
+    )
+    assert report_for(deployed, instance)["message"]["reason"] == "CommandNeverFinished"
+
+
+def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> None:
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=1200)
+    )
+    deployed.cloud.settle(max_seconds=120)  # agent online, patch command running
+    assert [c["Status"] for c in commands_on(deployed, instance)] == ["InProgress"]
+    deployed.cloud.client("autoscaling").terminate_instance_in_auto_scaling_group(
+        InstanceId=instance, ShouldDecrementDesiredCapacity=True
+    )
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "FAILED"
+    assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
+    record = deployed.run_record(execution)
+    # the next heartbeat finds the lifecycle action gone with the instance: the run stops
+    # holding it, records and reports why, and does not wait for the command
+    assert record["reason"] == "LifecycleActionGone"
+    assert "instance terminated" in record["message"]
+    report = report_for(deployed, instance)["message"]
+    assert (report["outcome"], report["lifecycleResult"]) == ("failed", None)
+
+
+def test_heartbeats_hold_the_hook_through_a_long_patch(deployed: Deployed) -> None:
+    # A hook that times out after 15 minutes, a patch that takes 50: only heartbeats
+    # (every heartbeatSeconds = 600 s) keep the instance held until it is verified.
+    deployed.auto_scaling_group(heartbeat_timeout=900)
+    [instance] = deployed.scale_out(
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=3000)
+    )
+    deployed.cloud.settle(max_seconds=8 * 3600)
+
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    heartbeats = [
+        e
+        for e in deployed.history(execution)
+        if e["type"] == "TaskScheduled"
+        and e["taskScheduledEventDetails"]["resource"] == "recordLifecycleActionHeartbeat"
+    ]
+    assert len(heartbeats) >= 4  # 3000 s of patching at one heartbeat per 600 s
+    assert "HeartbeatWhilePatching" in states_entered(deployed.history(execution))
+
+
+def warm_group(deployed: Deployed) -> None:
+    create_group(
+        deployed.cloud,
+        GroupSpec(
+            name=GROUP,
+            os="AMAZON_LINUX_2023",
+            tags={"Patch Group": PATCH_GROUP, "Environment": "test"},
+            # A pool of one: its size is MaxSize minus the desired capacity.
+            max_size=1,
+            lifecycle_hook=LifecycleHookSpec(name=HOOK, heartbeat_timeout=1800),
+            warm_pool=WarmPoolSpec(min_size=1, pool_state="Stopped"),
+        ),
+    )
+
+
+def runs_by_trigger(deployed: Deployed) -> dict[str, dict[str, Any]]:
+    return {json.loads(e["input"])["trigger"]: e for e in deployed.executions()}
+
+
+def test_warm_pool_instances_are_patched_going_in_and_only_scanned_coming_out(
+    deployed: Deployed,
+) -> None:
+    warm_group(deployed)
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    [entered] = deployed.executions()
+    assert json.loads(entered["input"])["trigger"] == "warm-pool-enter"
+    assert entered["status"] == "SUCCEEDED", entered.get("cause")
+    instance = json.loads(entered["input"])["instanceId"]
+    assert deployed.group_state(instance) == "Warmed:Stopped"
+
+    # Leaving the pool an hour later: nothing new was released, a scan shows it compliant
+    deployed.cloud.advance(3600)
+    assert deployed.cloud.autoscaling is not None
+    assert deployed.cloud.autoscaling.scale_out(GROUP, 1) == [instance]
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    exited = runs_by_trigger(deployed)["warm-pool-exit"]
+    assert exited["status"] == "SUCCEEDED", exited.get("cause")
+    operations = [c["Parameters"]["Operation"] for c in commands_on(deployed, instance)]
+    assert sorted(operations) == [["Install"], ["Scan"]]  # install going in, scan coming out
+    assert deployed.group_state(instance) == "InService"
+    record = deployed.run_record(exited)
+    assert (record["outcome"], record["reason"]) == ("compliant", "AlreadyCompliant")
+    [report] = [m for m in deployed.messages() if m["message"]["runId"] == exited["name"]]
+    assert report["subject"] == f"launch patch done: {instance} compliant"
+
+
+def test_a_warm_pool_instance_that_fell_behind_is_patched_on_the_way_out(
+    deployed: Deployed,
+) -> None:
+    warm_group(deployed)
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    [entered] = deployed.executions()
+    instance = json.loads(entered["input"])["instanceId"]
+    # Twelve days in the pool: the catalogue releases new updates meanwhile, and the test
+    # environment approves them on release (0 days).
+    deployed.cloud.advance(12 * 24 * 3600)
+    assert deployed.cloud.autoscaling is not None
+    assert deployed.cloud.autoscaling.scale_out(GROUP, 1) == [instance]
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    exited = runs_by_trigger(deployed)["warm-pool-exit"]
+    assert exited["status"] == "SUCCEEDED", exited.get("cause")
+    operations = [c["Parameters"]["Operation"] for c in commands_on(deployed, instance)]
+    assert sorted(operations) == [["Install"], ["Install"], ["Scan"]]
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    assert deployed.run_record(exited)["outcome"] == "patched"
