@@ -32,6 +32,7 @@ from localcloud.extensions import awslambda, events, stepfunctions
 if TYPE_CHECKING:
     from localcloud.deploy import Stack
     from localcloud.extensions.autoscaling import AutoScalingSimulator
+    from localcloud.extensions.scheduler import SchedulerSimulator
     from localcloud.fleet import FleetSimulator
     from localcloud.windows import WindowRunner
 
@@ -82,6 +83,7 @@ class LocalCloud:
         self.fleet: FleetSimulator | None = None
         self.autoscaling: AutoScalingSimulator | None = None
         self.windows: WindowRunner | None = None
+        self.scheduler: SchedulerSimulator | None = None
         self._clients: dict[str, Any] = {}
         self._session: boto3.Session | None = None
         self._mock: Any = None
@@ -108,11 +110,12 @@ class LocalCloud:
         awslambda.install(self.lambdas)
         events.install(self.delivery)
         from localcloud import fleet, windows
-        from localcloud.extensions import autoscaling
+        from localcloud.extensions import autoscaling, scheduler
 
         self.fleet = fleet.install(self)
         self.autoscaling = autoscaling.install(self)
         self.windows = windows.install(self)
+        self.scheduler = scheduler.install(self)
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
@@ -128,7 +131,7 @@ class LocalCloud:
         sim.uninstall()
         self._clients.clear()
         self._session = None
-        self.fleet = self.autoscaling = self.windows = None
+        self.fleet = self.autoscaling = self.windows = self.scheduler = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)

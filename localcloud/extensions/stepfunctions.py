@@ -9,6 +9,8 @@ What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canar
 * Simulated time: every thread, event, condition and sleep inside the interpreter goes
   through :mod:`localcloud.clock`, so Wait states, Retry intervals, task timeouts and
   task-token timeouts take simulated seconds.
+* moto's stub declarations of $hash and $uuid (strings saying they are unsupported) are
+  dropped, so the real implementations apply.
 * StartExecution without a name gets a unique one (EventBridge never passes a name).
 * ``aws-sdk:*`` results are made JSON-safe (datetimes become ISO-8601 strings), and SDK
   errors are named as AWS names them (``Ssm.InvalidInstanceIdException``).
@@ -342,8 +344,22 @@ def install() -> None:
     modules = _interpreter_modules()
     _patch_time_and_threads(modules)
     _patch_jsonata(modules)
+    _drop_stub_functions()
     _patch_executions_and_sdk()
     _installed = True
+
+
+# moto prepends JSONata declarations to every expression that mentions these functions;
+# for $hash and $uuid they are stubs returning "Function ... is currently not supported",
+# which would shadow (as variables) the real implementations registered above.
+_STUBBED_FUNCTIONS = ("$hash", "$uuid")
+
+
+def _drop_stub_functions() -> None:
+    from moto.stepfunctions.parser.asl.component.intrinsic import jsonata as declarations
+
+    for name in _STUBBED_FUNCTIONS:
+        declarations._DECLARATION_BY_VARIABLE_REFERENCE.pop(name, None)
 
 
 def interpreter_module_names() -> list[str]:

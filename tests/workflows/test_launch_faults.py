@@ -84,21 +84,28 @@ def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> Non
     )
     deployed.cloud.settle(max_seconds=6 * 3600)
 
+    # Run Command never reports on a terminated instance's invocation: the run stops
+    # waiting at the command's timeout, finds the lifecycle action gone with the instance,
+    # and says so. No instance is left held, no run waits forever.
     execution = deployed.execution_for(instance)
     assert execution["status"] == "FAILED"
     assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
+    policy = json.loads(execution["input"])["policy"]
+    ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
+    assert ran <= policy["commandTimeoutSeconds"] + 600
     record = deployed.run_record(execution)
-    # the next heartbeat finds the lifecycle action gone with the instance: the run stops
-    # holding it, records and reports why, and does not wait for the command
-    assert record["reason"] == "LifecycleActionGone"
-    assert "instance terminated" in record["message"]
+    assert record["reason"] == "CommandNeverFinished"
     report = report_for(deployed, instance)["message"]
-    assert (report["outcome"], report["lifecycleResult"]) == ("failed", None)
+    assert (report["outcome"], report["lifecycleResult"]) == ("failed", "GONE")
+    assert "no longer exists" in report["lifecycleNote"]
+    # the heartbeat schedule was deleted when the run ended
+    assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
 
 
 def test_heartbeats_hold_the_hook_through_a_long_patch(deployed: Deployed) -> None:
-    # A hook that times out after 15 minutes, a patch that takes 50: only heartbeats
-    # (every heartbeatSeconds = 600 s) keep the instance held until it is verified.
+    # A hook that times out after 15 minutes, a patch that takes 50: a heartbeat schedule
+    # (EventBridge Scheduler, every heartbeatSeconds = 600 s) keeps the instance held,
+    # outside the workflow: the run itself records one heartbeat, before patching.
     deployed.auto_scaling_group(heartbeat_timeout=900)
     [instance] = deployed.scale_out(
         Behaviour(agent_delay_seconds=30, command_duration_seconds=3000)
@@ -108,14 +115,40 @@ def test_heartbeats_hold_the_hook_through_a_long_patch(deployed: Deployed) -> No
     execution = deployed.execution_for(instance)
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     assert deployed.lifecycle_result(instance) == "CONTINUE"
-    heartbeats = [
+    in_workflow = [
         e
         for e in deployed.history(execution)
         if e["type"] == "TaskScheduled"
         and e["taskScheduledEventDetails"]["resource"] == "recordLifecycleActionHeartbeat"
     ]
-    assert len(heartbeats) >= 4  # 3000 s of patching at one heartbeat per 600 s
-    assert "HeartbeatWhilePatching" in states_entered(deployed.history(execution))
+    assert len(in_workflow) == 1
+    assert deployed.cloud.scheduler is not None
+    beats = deployed.cloud.scheduler.firings
+    assert len(beats) == 5  # 3000 s of patching at one heartbeat per 600 s
+    assert all(b.error is None for b in beats)
+    assert {b.target for b in beats} == {
+        "arn:aws:scheduler:::aws-sdk:autoscaling:recordLifecycleActionHeartbeat"
+    }
+    assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_a_long_patch_costs_no_more_state_transitions_than_a_short_one(
+    deployed: Deployed,
+) -> None:
+    deployed.auto_scaling_group()
+    short, long = deployed.scale_out(
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=120),
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=3600),
+    )
+    deployed.cloud.settle(max_seconds=8 * 3600)
+
+    def transitions(instance: str) -> int:
+        execution = deployed.execution_for(instance)
+        assert execution["status"] == "SUCCEEDED", execution.get("cause")
+        return len(states_entered(deployed.history(execution)))
+
+    assert transitions(short) == transitions(long)
+    assert transitions(short) <= 30
 
 
 def warm_group(deployed: Deployed) -> None:

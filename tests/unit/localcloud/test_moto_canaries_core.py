@@ -111,3 +111,44 @@ def test_execution_dates_come_from_module_level_datetime() -> None:
         source = inspect.getsource(module)
         assert "import datetime\n" in source, name
         assert "datetime.datetime.now(" in source, name
+
+
+def test_scheduler_backend_stores_schedules_where_the_simulator_reads_them() -> None:
+    # localcloud.extensions.scheduler wraps create/update/delete_schedule and reads the
+    # stored schedules' attributes; moto itself never fires a schedule.
+    from moto.scheduler import models
+
+    source = inspect.getsource(models)  # the module file: unaffected by our patches
+    for line in (
+        "def create_schedule(",
+        "def update_schedule(",
+        "def delete_schedule(self, group_name: str | None, name: str) -> None:",
+        'group = self.schedule_groups[group_name or "default"]',
+        "self.schedules: dict[str, Schedule] = {}",
+        'scheduler_backends = BackendDict(EventBridgeSchedulerBackend, "scheduler")',
+    ):
+        assert line in source, line
+    for attribute in (
+        "self.schedule_expression = schedule_expression",
+        'self.schedule_expression_timezone = schedule_expression_timezone or "UTC"',
+        "self.target = Schedule.validate_target(target)",
+        "self.start_date = self._validate_start_date(start_date)",
+        "self.end_date = end_date",
+        "self.action_after_completion = action_after_completion",
+        'self.state = state or "ENABLED"',
+    ):
+        assert attribute in source, attribute
+    # moto still never runs them
+    assert "def fire" not in source
+    assert "threading" not in source
+
+
+def test_hash_and_uuid_are_stubbed_by_moto_declarations() -> None:
+    # localcloud.extensions.stepfunctions drops these two declarations so that its own
+    # $hash and $uuid apply; moto still ships the stubs.
+    from moto.stepfunctions.parser.asl.component.intrinsic import jsonata as declarations
+
+    source = inspect.getsource(declarations)
+    assert '"Function $hash is currently not supported"' in source
+    assert '"Function $uuid is currently not supported"' in source
+    assert "_DECLARATION_BY_VARIABLE_REFERENCE.get(variable_reference)" in source

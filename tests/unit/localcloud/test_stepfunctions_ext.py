@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -58,6 +60,27 @@ def test_a_two_hour_wait_plays_in_simulated_time(cloud: LocalCloud) -> None:
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {"doubled": 42}
     assert cloud.clock.now() - start == timedelta(hours=2)
+
+
+def test_hash_and_uuid_work_inside_an_execution(cloud: LocalCloud) -> None:
+    # moto declares both as stubs returning "Function ... is currently not supported".
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Compute",
+            "States": {
+                "Compute": {
+                    "Type": "Pass",
+                    "Output": "{% {'hash': $hash($states.input.v, 'SHA-256'), 'uuid': $uuid()} %}",
+                    "End": True,
+                }
+            },
+        },
+    )
+    output = json.loads(run_to_end(cloud, machine, {"v": "fleetpatch"})["output"])
+    assert output["hash"] == hashlib.sha256(b"fleetpatch").hexdigest()
+    assert uuid.UUID(output["uuid"]).version == 4
 
 
 def test_executions_without_a_name_get_unique_names(cloud: LocalCloud) -> None:

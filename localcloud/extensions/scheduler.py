@@ -1,0 +1,200 @@
+"""EventBridge Scheduler on the local cloud: schedules fire on the simulated clock.
+
+moto 5.2.5 stores schedules (CreateSchedule, UpdateSchedule, DeleteSchedule) but never runs
+them. Installed, every ``rate()`` and ``at()`` schedule whose target is a *universal target*
+(``arn:aws:scheduler:::aws-sdk:<service>:<apiAction>``, the target's ``Input`` being the
+call's parameters as JSON) calls that API on the local cloud when it is due:
+
+* ``rate(N minute|minutes|hour|hours|day|days)`` fires every N units from its StartDate (or
+  its creation), ``at(yyyy-mm-ddThh:mm:ss)`` once, in ``ScheduleExpressionTimezone``;
+* nothing fires after ``EndDate``, while the schedule is DISABLED, or once it is deleted;
+  an ``at()`` schedule with ``ActionAfterCompletion`` DELETE deletes itself after firing;
+* a failed call is recorded (``firings``) and not retried (the retry policy is not
+  simulated); cron() schedules and other targets are recorded as unsupported, never fired.
+
+fleetpatch uses it to heartbeat a held launch while its patch runs, without a single state
+transition (see statemachines/patch_new_instance.asl.json).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from localcloud.clock import TimerHandle
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
+
+_UNIVERSAL_TARGET = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One time a schedule came due: what it called and how that went."""
+
+    schedule: str
+    at: datetime
+    target: str
+    error: str | None = None
+
+
+@dataclass
+class SchedulerSimulator:
+    cloud: LocalCloud
+    firings: list[Firing] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    _timers: dict[tuple[str, str], TimerHandle] = field(default_factory=dict)
+    # When each schedule was created, in simulated time (moto stamps real time).
+    _created: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    # --- called from moto's backend -------------------------------------------------------
+
+    def arm(self, schedule: Any, *, created: bool) -> None:
+        """(Re)plan ``schedule``'s next firing after a create or an update."""
+        key = (schedule.group_name, schedule.name)
+        if created or key not in self._created:
+            self._created[key] = self.cloud.clock.now()
+        self.disarm(key)
+        due = self._next_due(key, schedule, after=self.cloud.clock.now(), first=True)
+        if due is not None:
+            self._timers[key] = self.cloud.clock.call_at(
+                due, lambda: self._fire(key), f"scheduler:{schedule.name}"
+            )
+
+    def disarm(self, key: tuple[str, str], *, deleted: bool = False) -> None:
+        if deleted:
+            self._created.pop(key, None)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    # --- firing ---------------------------------------------------------------------------
+
+    def _next_due(
+        self, key: tuple[str, str], schedule: Any, *, after: datetime, first: bool
+    ) -> datetime | None:
+        expression = str(schedule.schedule_expression)
+        end = _date(schedule.end_date)
+        if rate := _RATE.fullmatch(expression):
+            interval = timedelta(seconds=int(rate[1]) * _UNIT_SECONDS[rate[2].rstrip("s")])
+            start = _date(schedule.start_date) or self._created[key]
+            due = start + interval
+            while due <= after or (first and due < start):
+                due += interval
+        elif at := _AT.fullmatch(expression):
+            zone = ZoneInfo(schedule.schedule_expression_timezone or "UTC")
+            due = datetime.fromisoformat(at[1]).replace(tzinfo=zone).astimezone(UTC)
+            if not first or due < after:
+                return None
+        else:
+            self.unsupported.append(f"{schedule.name}: {expression}")
+            return None
+        if not _UNIVERSAL_TARGET.fullmatch(str(schedule.target.get("Arn", ""))):
+            self.unsupported.append(f"{schedule.name}: target {schedule.target.get('Arn')}")
+            return None
+        if end is not None and due > end:
+            return None
+        return due
+
+    def _fire(self, key: tuple[str, str]) -> None:
+        self._timers.pop(key, None)
+        schedule = _stored(self.cloud, key)
+        if schedule is None:  # deleted meanwhile
+            return
+        now = self.cloud.clock.now()
+        if schedule.state == "ENABLED":
+            self.firings.append(self._call(schedule, now))
+        if _AT.fullmatch(str(schedule.schedule_expression)):
+            if schedule.action_after_completion == "DELETE":
+                _backend(self.cloud).delete_schedule(schedule.group_name, schedule.name)
+            return
+        due = self._next_due(key, schedule, after=now, first=False)
+        if due is not None:
+            self._timers[key] = self.cloud.clock.call_at(
+                due, lambda: self._fire(key), f"scheduler:{schedule.name}"
+            )
+
+    def _call(self, schedule: Any, now: datetime) -> Firing:
+        arn = str(schedule.target["Arn"])
+        match = _UNIVERSAL_TARGET.fullmatch(arn)
+        assert match is not None  # only universal targets are armed
+        service, action = match.groups()
+        method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+        try:
+            parameters = json.loads(schedule.target.get("Input") or "{}")
+            getattr(self.cloud.client(service), method)(**parameters)
+        except (ClientError, BotoCoreError, ValueError, TypeError) as exc:
+            return Firing(schedule.name, now, arn, f"{type(exc).__name__}: {exc}")
+        return Firing(schedule.name, now, arn)
+
+
+def _date(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _backend(cloud: LocalCloud) -> Any:
+    from moto.scheduler.models import scheduler_backends
+
+    return scheduler_backends[cloud.account_id][cloud.region]
+
+
+def _stored(cloud: LocalCloud, key: tuple[str, str]) -> Any:
+    group = _backend(cloud).schedule_groups.get(key[0])
+    return None if group is None else group.schedules.get(key[1])
+
+
+_simulator: SchedulerSimulator | None = None
+
+
+def install(cloud: LocalCloud) -> SchedulerSimulator:
+    """Run ``cloud``'s schedules on its clock (patches moto's backend once per process)."""
+    global _simulator  # noqa: PLW0603 - moto's backends are process-wide too
+    _simulator = SchedulerSimulator(cloud)
+    from moto.scheduler.models import EventBridgeSchedulerBackend
+
+    if getattr(EventBridgeSchedulerBackend.create_schedule, "_fleetpatch", False):
+        return _simulator
+    create = EventBridgeSchedulerBackend.create_schedule
+    update = EventBridgeSchedulerBackend.update_schedule
+    delete = EventBridgeSchedulerBackend.delete_schedule
+
+    def create_schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
+        schedule = create(self, *args, **kwargs)
+        if _simulator is not None:
+            _simulator.arm(schedule, created=True)
+        return schedule
+
+    def update_schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
+        schedule = update(self, *args, **kwargs)
+        if _simulator is not None:
+            _simulator.arm(schedule, created=False)
+        return schedule
+
+    def delete_schedule(self: Any, group_name: str | None, name: str) -> None:
+        delete(self, group_name, name)
+        if _simulator is not None:
+            _simulator.disarm((group_name or "default", name), deleted=True)
+
+    for function in (create_schedule, update_schedule, delete_schedule):
+        setattr(function, "_fleetpatch", True)  # noqa: B010 - marks our wrapper for idempotency
+    EventBridgeSchedulerBackend.create_schedule = create_schedule
+    EventBridgeSchedulerBackend.update_schedule = update_schedule
+    EventBridgeSchedulerBackend.delete_schedule = delete_schedule
+    return _simulator

@@ -1,0 +1,82 @@
+"""EventBridge Scheduler on the local cloud: universal targets fire on the simulated clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from localcloud.cloud import LocalCloud
+
+
+def create(cloud: LocalCloud, name: str, expression: str, **extra: object) -> None:
+    cloud.client("scheduler").create_schedule(
+        Name=name,
+        ScheduleExpression=expression,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": "arn:aws:scheduler:::aws-sdk:sqs:sendMessage",
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": json.dumps({"QueueUrl": extra.pop("queue"), "MessageBody": name}),
+        },
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def received(cloud: LocalCloud, queue: str) -> list[str]:
+    sqs = cloud.client("sqs")
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        for m in messages:
+            bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
+
+
+def test_a_rate_schedule_calls_its_target_until_its_end_date(cloud: LocalCloud) -> None:
+    queue = cloud.client("sqs").create_queue(QueueName="beats")["QueueUrl"]
+    start = cloud.clock.now()
+    create(cloud, "beat", "rate(10 minutes)", queue=queue, EndDate=start + timedelta(minutes=45))
+    cloud.advance(3 * 3600)
+    assert received(cloud, queue) == ["beat"] * 4  # at 10, 20, 30 and 40 minutes
+    assert [f.at - start for f in cloud.scheduler.firings] == [  # type: ignore[union-attr]
+        timedelta(minutes=m) for m in (10, 20, 30, 40)
+    ]
+
+
+def test_a_deleted_schedule_stops(cloud: LocalCloud) -> None:
+    queue = cloud.client("sqs").create_queue(QueueName="beats")["QueueUrl"]
+    create(cloud, "beat", "rate(1 minute)", queue=queue)
+    cloud.advance(150)
+    cloud.client("scheduler").delete_schedule(Name="beat")
+    cloud.advance(3600)
+    assert received(cloud, queue) == ["beat", "beat"]
+
+
+def test_an_at_schedule_fires_once_and_deletes_itself(cloud: LocalCloud) -> None:
+    queue = cloud.client("sqs").create_queue(QueueName="once")["QueueUrl"]
+    when = (cloud.clock.now() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    create(cloud, "once", f"at({when})", queue=queue, ActionAfterCompletion="DELETE")
+    cloud.advance(3 * 3600)
+    assert received(cloud, queue) == ["once"]
+    assert cloud.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_a_failing_call_is_recorded(cloud: LocalCloud) -> None:
+    create(
+        cloud,
+        "broken",
+        "rate(5 minutes)",
+        queue="https://sqs.eu-central-1.amazonaws.com/123456789012/missing",
+    )
+    cloud.advance(301)
+    [firing] = cloud.scheduler.firings  # type: ignore[union-attr]
+    assert firing.error is not None
+    assert "QueueDoesNotExist" in firing.error or "NonExistentQueue" in firing.error
+
+
+def test_cron_schedules_are_reported_unsupported(cloud: LocalCloud) -> None:
+    queue = cloud.client("sqs").create_queue(QueueName="cron")["QueueUrl"]
+    create(cloud, "nightly", "cron(0 1 * * ? *)", queue=queue)
+    cloud.advance(2 * 86400)
+    assert received(cloud, queue) == []
+    assert cloud.scheduler.unsupported == ["nightly: cron(0 1 * * ? *)"]  # type: ignore[union-attr]
