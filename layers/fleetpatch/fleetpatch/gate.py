@@ -1,0 +1,144 @@
+"""The gate before a batch: the evidence of the batches it checks, and the decision.
+
+Pure code: the gated-wave workflow gathers the evidence (window status, per-instance
+command results and patch states, CloudWatch alarm states) and this decides, with every
+reason written down. A gate fails closed: missing evidence is a reason to stop, never to
+go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fleetpatch.policy import Gate
+
+WINDOW_SUCCESS = "SUCCESS"
+COMMAND_SUCCESS = "Success"
+
+
+@dataclass(frozen=True)
+class InstanceEvidence:
+    """What one instance of a checked batch shows after its patch run."""
+
+    instance_id: str
+    batch: str
+    command_status: str | None
+    """The final Run Command status (Success, Failed, TimedOut...); None: no command ran."""
+    missing: int | None = None
+    failed: int | None = None
+    pending_reboot: int | None = None
+    """Patch state counts after the run (DescribeInstancePatchStates); None: no patch state."""
+    compliance: str | None = None
+    """The Patch compliance status (COMPLIANT, NON_COMPLIANT); None: not reported."""
+
+    def failure(self) -> str | None:
+        """Why this instance counts as failed, or None."""
+        if self.command_status is None:
+            return "no patch command ran on it"
+        if self.command_status != COMMAND_SUCCESS:
+            return f"AWS-RunPatchBaseline ended {self.command_status}"
+        if self.failed:
+            return f"{self.failed} patch(es) failed to install"
+        return None
+
+    def non_compliance(self) -> str | None:
+        """Why this instance is not compliant after the run, or None."""
+        if self.missing is None or self.failed is None or self.pending_reboot is None:
+            return "no patch state reported after the run"
+        problems = [
+            f"{count} {what}"
+            for count, what in (
+                (self.missing, "missing"),
+                (self.failed, "failed"),
+                (self.pending_reboot, "pending reboot"),
+            )
+            if count
+        ]
+        if problems:
+            return ", ".join(problems)
+        if self.compliance not in (None, "COMPLIANT"):
+            return f"Patch compliance is {self.compliance}"
+        return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reasons: list[str]
+    """Why the gate failed; when it passed, what it checked."""
+    failed_instances: dict[str, str] = field(default_factory=dict)
+    """Instance id -> why it failed or is not compliant."""
+
+
+def evaluate_gate(
+    gate: Gate,
+    evidence: Sequence[InstanceEvidence],
+    *,
+    window_status: str | None,
+    alarm_states: Mapping[str, str],
+) -> GateDecision:
+    """Decide the gate; ``alarm_states`` maps each alarm name found to its state."""
+    reasons: list[str] = []
+    if window_status is not None and window_status != WINDOW_SUCCESS:
+        reasons.append(f"the maintenance window ended {window_status}, not SUCCESS")
+    failed = {e.instance_id: why for e in evidence if (why := e.failure()) is not None}
+    reasons += _allowance(gate, len(failed), len(evidence))
+    not_compliant: dict[str, str] = {}
+    if gate.require_compliant:
+        # Failed instances are the failure allowance's business; every other instance
+        # must really be compliant, whatever its command said.
+        not_compliant = {
+            e.instance_id: why
+            for e in evidence
+            if e.instance_id not in failed and (why := e.non_compliance()) is not None
+        }
+        if not_compliant:
+            reasons.append(
+                f"{len(not_compliant)} of {len(evidence)} instances are not compliant after the run"
+            )
+    reasons += _alarms(gate, alarm_states)
+    failed_instances = {**failed, **not_compliant}
+    if reasons:
+        return GateDecision(False, reasons, failed_instances)
+    return GateDecision(True, _summary(gate, len(failed), len(evidence)), failed_instances)
+
+
+def _allowance(gate: Gate, failed: int, total: int) -> list[str]:
+    reasons = []
+    if gate.max_failed is not None and failed > gate.max_failed:
+        reasons.append(f"{failed} of {total} instances failed; the gate allows {gate.max_failed}")
+    if gate.max_failed_percent is not None and total:
+        percent = 100 * failed / total
+        if percent > gate.max_failed_percent:
+            reasons.append(
+                f"{percent:.0f}% of {total} instances failed; the gate allows "
+                f"{gate.max_failed_percent:g}%"
+            )
+    return reasons
+
+
+def _alarms(gate: Gate, alarm_states: Mapping[str, str]) -> list[str]:
+    reasons = []
+    for alarm in gate.alarms:
+        state = alarm_states.get(alarm)
+        if state is None:
+            reasons.append(f"alarm {alarm} does not exist (a gate cannot check what is not there)")
+        elif state != "OK":
+            reasons.append(f"alarm {alarm} is {state}")
+    return reasons
+
+
+def _summary(gate: Gate, failed: int, total: int) -> list[str]:
+    if not total:
+        summary = ["the batch had no instances"]
+    elif failed:
+        summary = [
+            f"{total - failed} of {total} instances patched and verified; "
+            f"{failed} failed, within the gate's allowance"
+        ]
+    else:
+        summary = [f"{total} instance{'s' if total != 1 else ''} patched and verified"]
+    if gate.alarms:
+        summary.append(f"alarms OK: {', '.join(gate.alarms)}")
+    return summary

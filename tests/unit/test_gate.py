@@ -1,0 +1,138 @@
+"""The gate decision: every rule, every reason, failing closed on missing evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetpatch.gate import InstanceEvidence, evaluate_gate
+from fleetpatch.policy import Gate
+
+
+def ok(instance: str) -> InstanceEvidence:
+    return InstanceEvidence(instance, "linux", "Success", 0, 0, 0, "COMPLIANT")
+
+
+HEALTHY = [ok(f"i-{n}") for n in range(4)]
+
+
+def test_a_healthy_batch_passes() -> None:
+    decision = evaluate_gate(Gate(), HEALTHY, window_status="SUCCESS", alarm_states={})
+    assert decision.passed
+    assert decision.reasons == ["4 instances patched and verified"]
+    assert decision.failed_instances == {}
+
+
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"])
+def test_a_window_that_did_not_succeed_fails_the_gate(status: str) -> None:
+    decision = evaluate_gate(Gate(), HEALTHY, window_status=status, alarm_states={})
+    assert not decision.passed
+    assert decision.reasons == [f"the maintenance window ended {status}, not SUCCESS"]
+
+
+def test_failed_instances_over_the_count() -> None:
+    evidence = [*HEALTHY, InstanceEvidence("i-bad", "linux", "Failed", 0, 2, 0, "NON_COMPLIANT")]
+    decision = evaluate_gate(Gate(max_failed=0), evidence, window_status="SUCCESS", alarm_states={})
+    assert not decision.passed
+    assert decision.reasons == ["1 of 5 instances failed; the gate allows 0"]
+    assert decision.failed_instances == {"i-bad": "AWS-RunPatchBaseline ended Failed"}
+    # one failure is within a gate that allows one: compliance is required of the others
+    allowed = evaluate_gate(Gate(max_failed=1), evidence, window_status="SUCCESS", alarm_states={})
+    assert allowed.passed
+    assert allowed.reasons == [
+        "4 of 5 instances patched and verified; 1 failed, within the gate's allowance"
+    ]
+    assert allowed.failed_instances == {"i-bad": "AWS-RunPatchBaseline ended Failed"}
+
+
+def test_failed_instances_over_the_percentage() -> None:
+    evidence = [*HEALTHY, InstanceEvidence("i-late", "linux", "TimedOut", 3, 0, 0)]
+    gate = Gate(max_failed=None, max_failed_percent=10, require_compliant=False)
+    decision = evaluate_gate(gate, evidence, window_status="SUCCESS", alarm_states={})
+    assert decision.reasons == ["20% of 5 instances failed; the gate allows 10%"]
+    assert evaluate_gate(
+        Gate(max_failed=None, max_failed_percent=20, require_compliant=False),
+        evidence,
+        window_status="SUCCESS",
+        alarm_states={},
+    ).passed
+
+
+@pytest.mark.parametrize(
+    ("evidence", "why"),
+    [
+        (InstanceEvidence("i-x", "linux", "Success", 2, 0, 0), "2 missing"),
+        (InstanceEvidence("i-x", "linux", "Success", 0, 0, 1), "1 pending reboot"),
+        (
+            InstanceEvidence("i-x", "linux", "Success", None, None, None),
+            "no patch state reported after the run",
+        ),
+        (
+            InstanceEvidence("i-x", "linux", "Success", 0, 0, 0, "NON_COMPLIANT"),
+            "Patch compliance is NON_COMPLIANT",
+        ),
+    ],
+)
+def test_compliance_is_required_after_the_run(evidence: InstanceEvidence, why: str) -> None:
+    decision = evaluate_gate(Gate(), [*HEALTHY, evidence], window_status="SUCCESS", alarm_states={})
+    assert not decision.passed
+    assert decision.reasons == ["1 of 5 instances are not compliant after the run"]
+    assert decision.failed_instances == {"i-x": why}
+
+
+def test_an_instance_no_command_reached_counts_as_failed() -> None:
+    decision = evaluate_gate(
+        Gate(),
+        [*HEALTHY, InstanceEvidence("i-skipped", "linux", None)],
+        window_status="SUCCESS",
+        alarm_states={},
+    )
+    assert decision.failed_instances == {"i-skipped": "no patch command ran on it"}
+
+
+def test_alarms_must_exist_and_be_ok() -> None:
+    gate = Gate(alarms=["db-latency", "db-errors", "db-replication"])
+    decision = evaluate_gate(
+        gate,
+        HEALTHY,
+        window_status="SUCCESS",
+        alarm_states={"db-latency": "OK", "db-errors": "ALARM"},
+    )
+    assert decision.reasons == [
+        "alarm db-errors is ALARM",
+        "alarm db-replication does not exist (a gate cannot check what is not there)",
+    ]
+    passed = evaluate_gate(
+        Gate(alarms=["db-latency"]),
+        HEALTHY,
+        window_status="SUCCESS",
+        alarm_states={"db-latency": "OK"},
+    )
+    assert passed.reasons == ["4 instances patched and verified", "alarms OK: db-latency"]
+
+
+def test_insufficient_data_is_not_ok() -> None:
+    decision = evaluate_gate(
+        Gate(alarms=["a"]),
+        HEALTHY,
+        window_status="SUCCESS",
+        alarm_states={"a": "INSUFFICIENT_DATA"},
+    )
+    assert decision.reasons == ["alarm a is INSUFFICIENT_DATA"]
+
+
+def test_every_reason_is_reported_together() -> None:
+    evidence = [InstanceEvidence("i-bad", "linux", "Failed", 1, 1, 0)]
+    decision = evaluate_gate(
+        Gate(alarms=["a"]), evidence, window_status="TIMED_OUT", alarm_states={"a": "ALARM"}
+    )
+    assert decision.reasons == [
+        "the maintenance window ended TIMED_OUT, not SUCCESS",
+        "1 of 1 instances failed; the gate allows 0",
+        "alarm a is ALARM",
+    ]
+
+
+def test_an_empty_batch_passes_and_says_so() -> None:
+    decision = evaluate_gate(Gate(), [], window_status="SUCCESS", alarm_states={})
+    assert decision.passed
+    assert decision.reasons == ["the batch had no instances"]
