@@ -1,4 +1,4 @@
-"""Await command: park a workflow's task token until its command invocation finishes.
+"""Await command: park a workflow's task token until its command (or one invocation) finishes.
 
 Invoked by Step Functions with ``lambda:invoke.waitForTaskToken``; the command-status
 route resumes the workflow (see ``fleetpatch.commands`` for the race-free handshake).
@@ -13,7 +13,7 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
-from fleetpatch.commands import CommandWaiters, InvocationKey
+from fleetpatch.commands import WHOLE_COMMAND, CommandWaiters, InvocationKey
 from fleetpatch.events import ManagedInstanceId, Uuid
 
 
@@ -25,7 +25,9 @@ class AwaitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
     command_id: Uuid = Field(alias="commandId")
-    instance_id: ManagedInstanceId = Field(alias="instanceId")
+    instance_id: ManagedInstanceId | None = Field(
+        default=None, alias="instanceId", description="absent: wait for the whole command"
+    )
 
 
 @instrumented
@@ -35,6 +37,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         load_config(Config).table_name, aws.client("dynamodb"), aws.client("stepfunctions")
     )
     resumed = waiters.register_waiter(
-        InvocationKey(request.command_id, request.instance_id), request.task_token
+        InvocationKey(request.command_id, request.instance_id or WHOLE_COMMAND),
+        request.task_token,
     )
     return {"registered": True, "resumedAtOnce": resumed}

@@ -91,3 +91,17 @@ def test_duplicate_status_events_resume_once(
     assert registry.record_status(KEY, "Success") is True
     assert registry.record_status(KEY, "Success") is False  # the token is spent
     assert len(sfn.resumed) == 1
+
+
+def test_a_whole_command_waiter_is_apart_from_its_invocations(
+    waiters: tuple[CommandWaiters, RecordingStepFunctions],
+) -> None:
+    # A batch waits on the whole command; an invocation's event must not wake it.
+    registry, sfn = waiters
+    whole = InvocationKey(KEY.command_id)
+    assert whole.item_key["sk"] == {"S": "COMMAND"}
+    assert registry.register_waiter(whole, "batch-token") is False
+    assert registry.record_status(KEY, "Success") is False
+    assert sfn.resumed == []
+    assert registry.record_status(whole, "Failed") is True
+    assert [token for token, _ in sfn.resumed] == ["batch-token"]

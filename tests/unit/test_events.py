@@ -165,7 +165,7 @@ def test_a_spoofed_source_is_rejected(name: str, spoofed: str) -> None:
 
 def test_an_unknown_detail_type_is_rejected() -> None:
     raw = load_event("aws.ssm/command-invocation-success")
-    raw["detail-type"] = "EC2 Command Status-change Notification"
+    raw["detail-type"] = "EC2 Spot Instance Interruption Warning"
     error = rejected(raw)
     assert error.field == "detail-type"
     assert "unknown detail-type" in error.message
@@ -195,3 +195,12 @@ def test_new_detail_fields_from_aws_are_tolerated() -> None:
     raw = load_event("aws.ec2/instance-running")
     raw["detail"]["a-field-aws-adds-later"] = "x"
     assert parse_event(raw).detail.state == "running"
+
+
+def test_a_command_status_event_keeps_its_parameters() -> None:
+    event = parse_event(load_event("aws.ssm/command-success"))
+    assert event.detail.status == "Success"  # type: ignore[union-attr]
+    assert event.detail.parameters == {  # type: ignore[union-attr]
+        "Operation": ["Install"],
+        "RebootOption": ["RebootIfNeeded"],
+    }

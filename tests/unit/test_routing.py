@@ -30,6 +30,8 @@ from tests.conftest import load_event
         ("aws.ssm/command-invocation-failed", Route.COMMAND_STATUS),
         ("aws.ssm/command-invocation-timed-out", Route.COMMAND_STATUS),
         ("aws.ssm/command-invocation-in-progress", Route.IGNORED),
+        ("aws.ssm/command-success", Route.COMMAND_STATUS),
+        ("aws.ssm/command-in-progress", Route.IGNORED),
     ],
 )
 def test_fixture_routes(name: str, route: Route) -> None:

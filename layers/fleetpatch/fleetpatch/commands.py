@@ -26,17 +26,22 @@ LOG = logging.getLogger(__name__)
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 
 
+# Waiting for a whole command (every instance it targets), not one invocation: the key's
+# instance. Resumed by the command-level status event.
+WHOLE_COMMAND = "*"
+
+
 @dataclass(frozen=True)
 class InvocationKey:
     command_id: str
-    instance_id: str
+    instance_id: str = WHOLE_COMMAND
 
     @property
     def item_key(self) -> dict[str, dict[str, str]]:
-        return {
-            "pk": {"S": f"COMMAND#{self.command_id}"},
-            "sk": {"S": f"INSTANCE#{self.instance_id}"},
-        }
+        sort_key = (
+            "COMMAND" if self.instance_id == WHOLE_COMMAND else f"INSTANCE#{self.instance_id}"
+        )
+        return {"pk": {"S": f"COMMAND#{self.command_id}"}, "sk": {"S": sort_key}}
 
 
 class CommandWaiters:

@@ -58,6 +58,7 @@ WINDOW_TASK_EXECUTION = "Maintenance Window Task Execution State-change Notifica
 WINDOW_TARGET_INVOCATION = "Maintenance Window Task Target Invocation State-change Notification"
 COMPLIANCE_CHANGE = "Configuration Compliance State Change"
 COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
+COMMAND_STATUS = "EC2 Command Status-change Notification"
 
 # Maintenance window execution, task execution and target invocation share these.
 WindowStatus = Literal[
@@ -205,6 +206,17 @@ class CommandInvocationDetail(_Detail):
     status: CommandInvocationStatus
 
 
+class CommandStatusDetail(_Detail):
+    """A whole command's status (all its invocations): what a batch of instances waits on."""
+
+    command_id: Uuid = Field(alias="command-id")
+    document_name: DocumentName = Field(alias="document-name")
+    expire_after: datetime | None = Field(default=None, alias="expire-after")
+    parameters: dict[str, list[str]] = Field(default_factory=dict)
+    requested_date_time: datetime | None = Field(default=None, alias="requested-date-time")
+    status: CommandInvocationStatus
+
+
 # --- the envelope ---------------------------------------------------------------------------
 
 
@@ -271,6 +283,12 @@ class CommandInvocationEvent(_Envelope):
     detail: CommandInvocationDetail
 
 
+class CommandStatusEvent(_Envelope):
+    detail_type: Literal["EC2 Command Status-change Notification"] = Field(alias="detail-type")
+    source: Literal["aws.ssm"]
+    detail: CommandStatusDetail
+
+
 FleetEvent = Annotated[
     LaunchLifecycleActionEvent
     | InstanceStateChangeEvent
@@ -278,7 +296,8 @@ FleetEvent = Annotated[
     | WindowTaskExecutionEvent
     | WindowTargetInvocationEvent
     | ComplianceChangeEvent
-    | CommandInvocationEvent,
+    | CommandInvocationEvent
+    | CommandStatusEvent,
     Field(discriminator="detail_type"),
 ]
 
@@ -292,6 +311,7 @@ KNOWN_DETAIL_TYPES: tuple[str, ...] = (
     WINDOW_TARGET_INVOCATION,
     COMPLIANCE_CHANGE,
     COMMAND_INVOCATION,
+    COMMAND_STATUS,
 )
 
 

@@ -15,6 +15,7 @@ from fleetpatch.events import (
     TERMINAL_COMMAND_STATUSES,
     TERMINAL_WINDOW_STATUSES,
     CommandInvocationEvent,
+    CommandStatusEvent,
     ComplianceChangeEvent,
     FleetEvent,
     InstanceStateChangeEvent,
@@ -87,23 +88,23 @@ def route_event(event: FleetEvent) -> RouteDecision:
                 "is not patch compliance",
             )
         case CommandInvocationEvent(detail=d):
-            if d.document_name not in PATCH_DOCUMENTS:
-                return RouteDecision(
-                    Route.IGNORED,
-                    f"command {d.command_id} runs {d.document_name}, not a patch document",
-                )
-            if d.status not in TERMINAL_COMMAND_STATUSES:
-                return RouteDecision(
-                    Route.IGNORED,
-                    f"command {d.command_id} on {d.instance_id} is {d.status}; "
-                    "waiting for a final status",
-                )
-            return RouteDecision(
-                Route.COMMAND_STATUS,
-                f"command {d.command_id} on {d.instance_id} ended {d.status}",
-            )
+            return _command_route(d.command_id, d.document_name, d.status, f" on {d.instance_id}")
+        case CommandStatusEvent(detail=d):
+            return _command_route(d.command_id, d.document_name, d.status, " on all its instances")
         case _:
             assert_never(event)
+
+
+def _command_route(command_id: str, document: str, status: str, where: str) -> RouteDecision:
+    if document not in PATCH_DOCUMENTS:
+        return RouteDecision(
+            Route.IGNORED, f"command {command_id} runs {document}, not a patch document"
+        )
+    if status not in TERMINAL_COMMAND_STATUSES:
+        return RouteDecision(
+            Route.IGNORED, f"command {command_id}{where} is {status}; waiting for a final status"
+        )
+    return RouteDecision(Route.COMMAND_STATUS, f"command {command_id}{where} ended {status}")
 
 
 def route_raw(raw: Any, *, source_name: str | None = None) -> tuple[FleetEvent, RouteDecision]:
