@@ -207,6 +207,12 @@ def _run_of(kind: str, execution: dict[str, Any], record: dict[str, str]) -> dic
                 "command_id": record.get("command_id") or None,
             }
         ]
+    elif kind == "wave":
+        # A wave run is reported as a whole: its outcome, and why (the held gate's reasons).
+        run["wave"] = payload.get("wave")
+        run["outcome"] = (output or {}).get("outcome") or execution.get("error")
+        run["detail"] = (output or {}).get("message") or execution.get("cause")
+        run["instances"] = [{"outcome": run["outcome"], "detail": run["detail"]}]
     elif output is not None:
         run["instances"] = output.get("instances", [])
     return run

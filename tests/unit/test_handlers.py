@@ -38,7 +38,7 @@ def handler(name: str) -> LambdaHandler:
     ("function", "fixture", "route"),
     [
         ("patch_on_launch", "aws.ec2/instance-stopped", "ignored"),
-        ("batch_gate", "aws.ssm/maintenance-window-execution-failed", "batch-gate"),
+        ("batch_gate", "aws.ssm/maintenance-window-execution-in-progress", "ignored"),
         ("compliance_change", "aws.ssm/compliance-patch-non-compliant", "compliance-change"),
         ("command_status", "aws.ssm/command-invocation-in-progress", "ignored"),
     ],

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from fleetpatch.schedule import ScheduleError, parse_cron, schedule, zone
+from fleetpatch.schedule import Schedule, ScheduleError, parse_cron, schedule, zone
 
 ZURICH = ZoneInfo("Europe/Zurich")
 JAN_2026 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -82,6 +82,26 @@ def test_an_ambiguous_wall_time_is_its_first_occurrence() -> None:
     assert run.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
 
 
+def test_strictly_after_compares_instants_in_the_repeated_hour() -> None:
+    sched = schedule("cron(30 2 25 10 ? 2026)", "Europe/Zurich")
+    # 02:10, second time round (CET, 01:10 UTC): the 02:30 run (00:30 UTC) is already past,
+    # though its wall clock reads later.
+    assert sched.next_runs(datetime(2026, 10, 25, 2, 10, fold=1, tzinfo=ZURICH), 1) == []
+    # 02:10, first time round (CEST, 00:10 UTC): the run is still ahead.
+    [run] = sched.next_runs(datetime(2026, 10, 25, 2, 10, fold=0, tzinfo=ZURICH), 1)
+    assert run.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def test_wall_times_that_meet_in_the_gap_are_one_run_each_instant_in_order() -> None:
+    # In the gap 02:15 and 03:15 are the same instant (01:15 UTC), 02:30 and 03:30 too.
+    runs = schedule("cron(15,30 2,3 29 3 ? 2026)", "Europe/Zurich").next_runs(JAN_2026, 10)
+    assert [r.astimezone(UTC) for r in runs] == [
+        datetime(2026, 3, 29, 1, 15, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+    ]
+    assert [(r.hour, r.minute) for r in runs] == [(3, 15), (3, 30)]
+
+
 # --- second Tuesday + N days ----------------------------------------------------------------
 
 
@@ -94,6 +114,7 @@ def test_second_tuesday_plus_n_days(offset: int) -> None:
     ]
     assert [r.date() for r in runs] == expected
     assert all((r.hour, r.minute) == (22, 0) for r in runs)  # local wall time, any season
+    assert all(r.tzinfo == ZURICH for r in runs)
 
 
 @pytest.mark.parametrize(
@@ -128,11 +149,18 @@ def test_the_ssm_rewrite_runs_at_the_same_times(offset: int) -> None:
 def test_the_day_of_week_is_rewritten_as_written() -> None:
     ssm = schedule("cron(0 22 ? * 3#2 *)", "UTC", 8).ssm_schedule()
     assert (ssm.expression, ssm.offset_days) == ("cron(0 22 ? * 3#3 *)", 1)
+    ssm = schedule("cron(0 22 ? * tue#2 *)", "UTC", 8).ssm_schedule()
+    assert (ssm.expression, ssm.offset_days) == ("cron(0 22 ? * tue#3 *)", 1)
 
 
 def test_an_offset_past_the_fourth_occurrence_is_refused() -> None:
     with pytest.raises(ScheduleError, match=r"offset_days: TUE#3 \+ 14 days.*5th"):
         schedule("cron(0 22 ? * TUE#3 *)", "UTC", 14).ssm_schedule()
+    with pytest.raises(ScheduleError, match=r"offset_days: TUE#4 \+ 7 days: SSM offsets at most 6"):
+        schedule("cron(0 22 ? * TUE#4 *)", "UTC", 7).ssm_schedule()
+    # a 5th occurrence takes an offset SSM can hold as it is
+    ssm = schedule("cron(0 22 ? * TUE#5 *)", "UTC", 6).ssm_schedule()
+    assert (ssm.expression, ssm.offset_days) == ("cron(0 22 ? * TUE#5 *)", 6)
 
 
 def test_an_offset_needs_an_nth_weekday() -> None:
@@ -140,6 +168,8 @@ def test_an_offset_needs_an_nth_weekday() -> None:
         schedule("cron(0 22 ? * TUE *)", "UTC", 2).ssm_schedule()
     with pytest.raises(ScheduleError, match="offset_days: SSM offsets only"):
         schedule("cron(0 22 L * ? *)", "UTC", 2).ssm_schedule()
+    with pytest.raises(ScheduleError, match="offset_days: SSM offsets only"):
+        schedule("cron(0 22 ? * FRIL *)", "UTC", 9).ssm_schedule()
 
 
 # --- other cron syntax ----------------------------------------------------------------------
@@ -152,6 +182,13 @@ def test_lists_ranges_and_increments() -> None:
     assert cron.matches_date(date(2026, 11, 23))  # Monday
     assert not cron.matches_date(date(2026, 11, 22))  # Sunday
     assert cron.times()[:3] == [time(8, 0), time(8, 15), time(8, 30)]
+    assert sorted(parse_cron("cron(5/20 */12 1 * ? *)").minutes) == [5, 25, 45]
+    assert sorted(parse_cron("cron(5/20 */12 1 * ? *)").hours) == [0, 12]
+
+
+def test_times_are_sorted_whatever_the_order_written() -> None:
+    cron = parse_cron("cron(45,5 9,7 1 * ? *)")
+    assert cron.times() == [time(7, 5), time(7, 45), time(9, 5), time(9, 45)]
 
 
 def test_day_of_week_numbers_count_from_sunday() -> None:
@@ -196,6 +233,28 @@ def test_a_date_that_never_comes_gives_no_runs() -> None:
     assert schedule("cron(0 6 30 2 ? *)").next_runs(JAN_2026, 1) == []
 
 
+def test_a_yearly_schedule_is_followed_for_more_than_the_search_window() -> None:
+    # The search gives up after ~11 years *without a match*, not after 11 years in all.
+    runs = schedule("cron(0 6 1 1 ? *)").next_runs(JAN_2026, 15)
+    assert [r.date() for r in runs] == [date(y, 1, 1) for y in range(2026, 2041)]
+
+
+def test_the_29th_of_february_across_2100() -> None:
+    runs = schedule("cron(0 6 29 2 ? *)").next_runs(datetime(2095, 1, 1, tzinfo=UTC), 3)
+    # 2100 is not a leap year: eight years from 2096 to 2104.
+    assert [r.date() for r in runs] == [date(2096, 2, 29), date(2104, 2, 29), date(2108, 2, 29)]
+
+
+def test_a_year_far_ahead_is_found() -> None:
+    [run] = schedule("cron(0 6 1 1 ? 2150)").next_runs(JAN_2026, 3)
+    assert run.date() == date(2150, 1, 1)
+
+
+def test_the_search_ends_with_2199() -> None:
+    runs = schedule("cron(0 6 1 1 ? *)").next_runs(datetime(2197, 6, 1, tzinfo=UTC), 5)
+    assert [r.date() for r in runs] == [date(2198, 1, 1), date(2199, 1, 1)]
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -215,6 +274,14 @@ def test_a_date_that_never_comes_gives_no_runs() -> None:
         ("cron(0 6 ? * 8 *)", r"day-of-week: 8 is outside 1-7"),
         ("cron(0 6 1 * ? 2200)", r"year: 2200 is outside 1970-2199"),
         ("cron(0 6 ? * SAT#6 *)", r"day-of-week: 'SAT#6': the occurrence after # must be 1-5"),
+        ("cron(0 6 ? * SAT#0 *)", r"day-of-week: 'SAT#0': the occurrence after # must be 1-5"),
+        ("cron(0 6 ? * SAT# *)", r"day-of-week: 'SAT#': the occurrence after # must be 1-5"),
+        ("cron(0 6 ? * 8#1 *)", r"day-of-week: 8 is outside 1-7"),
+        ("cron(0 6 ? * SAT#1,SUN#1 *)", r"day-of-week: 'SAT#1,SUN#1': # takes one weekday"),
+        ("cron(0 6 ? * SOL *)", r"day-of-week: 'SO' is not a number or a name"),
+        ("cron(0 \u00b2 ? * SAT *)", r"hours: '\u00b2' is not a number"),
+        ("cron(0 6 ? * SAT#\u00b2 *)", r"the occurrence after # must be 1-5"),
+        ("cron(0 6 \u0661\u0665W * ? *)", r"day-of-month: '\u0661\u0665W': use L, LW"),
         ("cron(0 6 ? * SATURDAY *)", r"day-of-week: 'SATURDAY' is not a number or a name"),
         ("cron(0 6 1 JANUARY ? *)", r"month: 'JANUARY' is not a number or a name"),
         ("cron(0 6 ? * FRI-MON *)", r"day-of-week: range 'FRI-MON' runs backwards"),
@@ -229,11 +296,14 @@ def test_invalid_cron(expression: str, message: str) -> None:
         parse_cron(expression)
 
 
-def test_unknown_timezone() -> None:
-    with pytest.raises(ScheduleError, match="unknown timezone 'Europe/Zurch'"):
-        zone("Europe/Zurch")
+@pytest.mark.parametrize(
+    "name", ["Europe/Zurch", "../etc/passwd", "/etc/localtime", "Europe", "", "Europe/" + "x" * 300]
+)
+def test_unknown_timezone(name: str) -> None:
+    with pytest.raises(ScheduleError, match=f"unknown timezone {name!r}"):
+        zone(name)
     with pytest.raises(ScheduleError, match="unknown timezone"):
-        schedule("cron(0 6 ? * SAT#1 *)", "../etc/passwd")
+        schedule("cron(0 6 ? * SAT#1 *)", name)
 
 
 @pytest.mark.parametrize("offset", [-1, 15])
@@ -242,9 +312,29 @@ def test_offset_out_of_range(offset: int) -> None:
         schedule("cron(0 22 ? * TUE#2 *)", "UTC", offset)
 
 
+def test_offset_out_of_range_on_a_schedule_built_directly() -> None:
+    with pytest.raises(ScheduleError, match=r"offset_days: 20 is outside 0-14"):
+        Schedule(parse_cron("cron(0 22 ? * TUE#2 *)"), ZURICH, 20)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: datetime calls such a value naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> None:
+        return None
+
+
 def test_naive_datetimes_are_refused() -> None:
-    with pytest.raises(ScheduleError, match="aware datetime"):
+    with pytest.raises(ScheduleError, match="after: give an aware datetime"):
         schedule("cron(0 6 ? * SAT#1 *)").next_runs(datetime(2026, 1, 1))
+    with pytest.raises(ScheduleError, match="after: give an aware datetime"):
+        schedule("cron(0 6 ? * SAT#1 *)").next_runs(datetime(2026, 1, 1, tzinfo=_NoOffset()))
 
 
 def test_an_occurrence_before_the_start_whose_offset_lands_after_it_counts() -> None:

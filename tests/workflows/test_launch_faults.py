@@ -16,7 +16,7 @@ from tests.workflows.conftest import GROUP, HOOK, PATCH_GROUP, Deployed, states_
 
 
 def report_for(deployed: Deployed, instance: str) -> dict[str, Any]:
-    [message] = [m for m in deployed.messages() if m["message"]["instanceId"] == instance]
+    [message] = [m for m in deployed.messages() if m["message"].get("instanceId") == instance]
     return message
 
 

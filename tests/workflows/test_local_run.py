@@ -62,11 +62,22 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
             "sap-test-suse",
         )
     }
+    # ...and when the window ends, the gate passes and the gated wave patches batch 2,
+    # the test Windows host; prod is not touched.
     assert commands_per_instance == Counter(
-        {**dict.fromkeys(patched, 2), **dict.fromkeys(test_linux, 1)}
+        {
+            **dict.fromkeys(patched, 2),
+            **dict.fromkeys(test_linux, 1),
+            fleet["app-test-windows"]: 1,
+        }
     )
+    [wave] = [run for run in result["runs"] if run["kind"] == "wave"]
+    assert (wave["wave"], wave["status"], wave["outcome"]) == ("test", "SUCCEEDED", "completed")
     # Every run reported.
-    assert sorted(m["message"]["instanceId"] for m in result["messages"]) == sorted(actions)
+    launch_reports = [m for m in result["messages"] if m["message"]["kind"] == "launch"]
+    assert sorted(m["message"]["instanceId"] for m in launch_reports) == sorted(actions)
+    [wave_report] = [m for m in result["messages"] if m["message"]["kind"] == "wave"]
+    assert wave_report["subject"] == "test wave: completed"
     # Events flowed from the simulated fleet into the handlers.
     functions = {i["function"] for i in result["invocations"]}
     assert {

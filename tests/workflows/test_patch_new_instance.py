@@ -79,7 +79,7 @@ def test_an_instance_whose_agent_never_comes_online_is_abandoned(deployed: Deplo
     )
     assert deployed.lifecycle_result(instance) == "ABANDON"
     assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
-    failed = [m for m in deployed.messages() if m["message"]["instanceId"] == instance]
+    failed = [m for m in deployed.messages() if m["message"].get("instanceId") == instance]
     assert [m["message"]["reason"] for m in failed] == ["AgentNeverOnline"]
 
 

@@ -12,7 +12,9 @@ crossing the month).
 The time zone applies to the wall clock: "06:00 Europe/Zurich" is 05:00 UTC in winter and
 04:00 UTC in summer. A wall time that does not exist (the spring-forward gap) is read with
 ``fold=0``, as :mod:`zoneinfo` does: 02:30 on the switch day becomes 03:30 local
-(01:30 UTC). A time that exists twice (the fall-back hour) is its first occurrence.
+(01:30 UTC). A time that exists twice (the fall-back hour) is its first occurrence. Two
+wall times that land on the same instant that way (02:15 and 03:15 on the switch day) are
+one run, not two.
 
 SSM's ``ScheduleOffset`` runs a window 1-6 days after a ``#`` occurrence; fleetpatch
 allows 0-14 days and rewrites what SSM cannot express (:meth:`Schedule.ssm_schedule`).
@@ -33,7 +35,8 @@ SSM_MAX_OFFSET_DAYS = 6
 # Every month has a 4th occurrence of each weekday (days 22-28); not every one a 5th.
 _ALWAYS_EXISTS = 4
 _MIN_YEAR, _MAX_YEAR = 1970, 2199
-# How far next_runs looks for the next occurrence before giving up (a cron for 30 February).
+# How many days in a row next_runs looks at without a match before giving up (a cron for
+# 30 February). The longest real gap is a 29 February across a skipped leap year: 8 years.
 _SEARCH_DAYS = 366 * 11
 
 _FIELDS = ("minutes", "hours", "day-of-month", "month", "day-of-week", "year")
@@ -51,11 +54,16 @@ def _aws_weekday(day: date) -> int:
     return (day.weekday() + 1) % 7 + 1
 
 
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts digits such as "²" that int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _number(token: str, field: str, names: dict[str, int] | None, low: int, high: int) -> int:
     upper = token.upper()
     if names is not None and upper in names:
         return names[upper]
-    if not token.isdigit():
+    if not _is_number(token):
         raise ScheduleError(
             f"{field}: {token!r} is not a number"
             + (f" or a name ({', '.join(names)})" if names else "")
@@ -78,7 +86,7 @@ def _values(
         part = item
         if "/" in item:
             part, step_text = item.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not _is_number(step_text) or int(step_text) == 0:
                 raise ScheduleError(f"{field}: increment {step_text!r} must be a positive number")
             step = int(step_text)
         if part == "*":
@@ -212,7 +220,7 @@ def _day_of_month(text: str) -> _DayOfMonth:
         return _DayOfMonth(last=True)
     if upper == "LW":
         return _DayOfMonth(last_weekday=True)
-    match = re.fullmatch(r"(\d{1,2})W", upper)
+    match = re.fullmatch(r"([0-9]{1,2})W", upper)
     if match:
         return _DayOfMonth(nearest_weekday=_number(match[1], "day-of-month", None, 1, 31))
     if "W" in upper or "L" in upper or "#" in upper:
@@ -223,10 +231,16 @@ def _day_of_month(text: str) -> _DayOfMonth:
 def _day_of_week(text: str) -> _DayOfWeek:
     upper = text.upper()
     if "#" in upper:
-        day, _, occurrence = upper.partition("#")
+        if re.search(r"[,\-/*]", upper):
+            raise ScheduleError(
+                f"day-of-week: {text!r}: # takes one weekday, not a list or range (e.g. SAT#1)"
+            )
+        day, _, occurrence = text.partition("#")
         weekday = _number(day, "day-of-week", _DAYS, 1, 7)
-        if not occurrence.isdigit() or not 1 <= int(occurrence) <= 5:
+        if not _is_number(occurrence) or not 1 <= int(occurrence) <= 5:
             raise ScheduleError(f"day-of-week: {text!r}: the occurrence after # must be 1-5")
+        # The token keeps the user's spelling (TUE, tue or 3): ssm_schedule rewrites only the
+        # occurrence.
         return _DayOfWeek(nth=(weekday, int(occurrence)), token=day)
     if upper.endswith("L") and upper != "L":
         return _DayOfWeek(last_of=_number(upper[:-1], "day-of-week", _DAYS, 1, 7), token=text)
@@ -239,7 +253,9 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; :class:`ScheduleError` if there is none."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+    # ValueError: a malformed key (absolute path, ".."); OSError: a directory such as
+    # "Europe", or a name too long for the file system.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ScheduleError(
             f"unknown timezone {name!r} (use an IANA name, e.g. Europe/Zurich)"
         ) from None
@@ -254,37 +270,83 @@ class SsmSchedule:
     offset_days: int | None
 
 
+def _check_offset(offset_days: int) -> None:
+    if not 0 <= offset_days <= MAX_OFFSET_DAYS:
+        raise ScheduleError(f"offset_days: {offset_days} is outside 0-{MAX_OFFSET_DAYS}")
+
+
+def _instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of wall time ``at`` on ``day`` in ``tz``.
+
+    ``fold=0`` (datetime's default) picks the first of a repeated time and reads a missing
+    one with the offset before the change, so it comes out one gap later (02:30 -> 03:30).
+    """
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Schedule:
+    """A cron in a time zone, run ``offset_days`` (0-14) days after each occurrence."""
+
     cron: CronExpression
     timezone: ZoneInfo
     offset_days: int = 0
 
+    def __post_init__(self) -> None:
+        # Checked here as well as in schedule(): a Schedule built directly with an offset
+        # outside 0-14 would make ssm_schedule() rewrite the occurrence into nonsense.
+        _check_offset(self.offset_days)
+
     def next_runs(self, after: datetime, count: int = 3) -> list[datetime]:
-        """The next ``count`` runs strictly after ``after``, in the schedule's time zone."""
-        if after.tzinfo is None:
+        """The next ``count`` runs strictly after ``after``, in order, in the schedule's zone.
+
+        ``after`` must be aware (any zone). Each run is a cron occurrence on a local date,
+        plus ``offset_days`` calendar days, at the same local wall time; see the module
+        docstring for times in the DST gap (fold=0: one gap later) and the repeated hour
+        (the first). Fewer than ``count`` come back when the search reaches 2199 or finds
+        no matching date for ~11 years in a row (a cron for 30 February).
+        """
+        if after.utcoffset() is None:
             raise ScheduleError("after: give an aware datetime (with a time zone)")
+        # Compare instants in UTC: two datetimes sharing a tzinfo compare by wall clock and
+        # ignore fold, which misorders the repeated fall-back hour.
+        last = after.astimezone(UTC)
         runs: list[datetime] = []
         # Start early enough that an occurrence before ``after`` whose offset lands after it
-        # is found too.
+        # is found too (and one day more: the gap moves a run later, never earlier).
         day = after.astimezone(self.timezone).date() - timedelta(days=self.offset_days + 1)
         times = self.cron.times()
-        for _ in range(_SEARCH_DAYS):
-            if len(runs) >= count or day.year > _MAX_YEAR:
-                break
+        idle = 0  # days in a row without a match
+        while len(runs) < count and idle < _SEARCH_DAYS and day.year <= _MAX_YEAR:
+            if day.year not in self.cron.years:
+                # A year the cron excludes: jump to the next one it allows, so a cron for
+                # one year far ahead is found; this is not time without a match.
+                later = [y for y in self.cron.years if y > day.year]
+                if not later:
+                    break
+                day = date(min(later), 1, 1)
+                continue
             if self.cron.matches_date(day):
+                idle = 0
                 run_day = day + timedelta(days=self.offset_days)
-                for at in times:
-                    run = datetime.combine(run_day, at, tzinfo=self.timezone)
-                    # Normalise a wall time in the spring-forward gap (fold=0 semantics).
-                    run = run.astimezone(UTC).astimezone(self.timezone)
-                    if run > after and len(runs) < count:
-                        runs.append(run)
+                # Sorted and deduplicated: read with fold=0, 02:30 in the gap is 03:30 and
+                # comes after 03:15, and 02:15 and 03:15 are the same instant.
+                for instant in sorted({_instant(run_day, at, self.timezone) for at in times}):
+                    if instant > last and len(runs) < count:
+                        runs.append(instant.astimezone(self.timezone))
+                        last = instant
+            else:
+                idle += 1
             day += timedelta(days=1)
         return runs
 
     def ssm_schedule(self) -> SsmSchedule:
-        """How SSM expresses this schedule (ScheduleOffset is 1-6 days, after a # only)."""
+        """How SSM expresses this schedule; :class:`ScheduleError` if it cannot.
+
+        SSM's ScheduleOffset is 1-6 days and only follows a ``X#k`` day-of-week. An offset
+        of 7-14 days moves the occurrence instead: ``X#k`` + 7m + r days is ``X#(k+m)`` + r
+        days, as long as k + m <= 4 (every month has a 4th ``X``, not every one a 5th).
+        """
         if self.offset_days == 0:
             return SsmSchedule(self.cron.text, self.timezone.key, None)
         dow = self.cron.day_of_week
@@ -309,6 +371,5 @@ class Schedule:
 
 def schedule(expression: str, timezone: str = "UTC", offset_days: int = 0) -> Schedule:
     """Parse and validate a schedule: cron, time zone and an offset of 0-14 days."""
-    if not 0 <= offset_days <= MAX_OFFSET_DAYS:
-        raise ScheduleError(f"offset_days: {offset_days} is outside 0-{MAX_OFFSET_DAYS}")
+    _check_offset(offset_days)
     return Schedule(parse_cron(expression), zone(timezone), offset_days)

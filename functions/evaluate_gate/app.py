@@ -1,0 +1,92 @@
+"""Evaluate gate: gather the evidence of the batches a gate checks and decide (workflow task).
+
+Invoked synchronously by the gated-wave workflow. Reads command results, patch states and
+alarms (read-only), records the decision in the state table and returns its summary.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented, logger
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetpatch import aws
+from fleetpatch.gate import evaluate_gate
+from fleetpatch.waves import (
+    RuntimeBatch,
+    RuntimeGate,
+    WaveRecords,
+    alarm_states,
+    batch_instances,
+    command_results,
+    evidence,
+    patch_states,
+    window_command_ids,
+)
+
+# The sample of failed instances the workflow carries (all of them are in the record).
+FAILURE_SAMPLE = 20
+
+
+class Config(FunctionConfig):
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+
+
+class EvaluateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    run_id: str = Field(alias="runId", min_length=1)
+    wave: str = Field(min_length=1)
+    step: int = Field(ge=1, description="the batch the gate guards (len(batches): the end)")
+    gate: RuntimeGate
+    batches: list[RuntimeBatch] = Field(min_length=1)
+    window_execution_id: str | None = Field(default=None, alias="windowExecutionId")
+    window_status: str | None = Field(default=None, alias="windowStatus")
+    commands: dict[str, list[str]] = Field(
+        default_factory=dict, description="batch name -> commands the workflow sent"
+    )
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = EvaluateRequest.model_validate(event)
+    config = load_config(Config)
+    ssm, ec2 = aws.client("ssm"), aws.client("ec2")
+    by_name = {b.name: b for b in request.batches}
+    first = request.batches[0].name
+    found = []
+    for name in request.gate.batches:
+        batch = by_name[name]
+        if name == first and request.window_execution_id:
+            command_ids = window_command_ids(ssm, request.window_execution_id)
+        else:
+            command_ids = request.commands.get(name, [])
+        results = command_results(ssm, command_ids)
+        expected = batch_instances(ec2, batch.patch_groups)
+        states = patch_states(ssm, sorted(set(results) | set(expected)))
+        found += evidence(name, results, expected, states)
+    window_status = request.window_status if first in request.gate.batches else None
+    decision = evaluate_gate(
+        request.gate.policy_gate(),
+        found,
+        window_status=window_status,
+        alarm_states=alarm_states(aws.client("cloudwatch"), request.gate.alarms),
+    )
+    guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
+    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, time.time)
+    records.record_decision(request.step, guarded, decision)
+    logger.info(
+        "gate decided",
+        extra={"wave": request.wave, "batch": guarded, "passed": decision.passed},
+    )
+    sample = dict(sorted(decision.failed_instances.items())[:FAILURE_SAMPLE])
+    return {
+        "passed": decision.passed,
+        "batch": guarded,
+        "reasons": decision.reasons,
+        "instances": len(found),
+        "failedCount": len(decision.failed_instances),
+        "failedInstances": sample,
+    }

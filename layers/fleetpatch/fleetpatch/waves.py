@@ -1,0 +1,284 @@
+"""Gated waves: which wave a window belongs to, a batch's instances, its commands, its evidence.
+
+The gated-wave workflow calls these through two thin functions (evaluate-gate and
+patch-batch). Everything here takes boto3 clients as arguments: no AWS at import time,
+and every call is one the functions' roles allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetpatch.gate import GateDecision, InstanceEvidence
+from fleetpatch.launch import PATCH_GROUP_TAG_KEYS
+from fleetpatch.policy import Gate
+
+# SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
+MAX_IDS_PER_CALL = 50
+PATCH_DOCUMENT = "AWS-RunPatchBaseline"
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class RuntimeGate(_Camel):
+    batches: list[str]
+    max_failed: int | None = Field(default=0, alias="maxFailed")
+    max_failed_percent: float | None = Field(default=None, alias="maxFailedPercent")
+    require_compliant: bool = Field(default=True, alias="requireCompliant")
+    alarms: list[str] = Field(default_factory=list)
+    bake_minutes: int = Field(default=0, alias="bakeMinutes")
+
+    def policy_gate(self) -> Gate:
+        return Gate(
+            batches=self.batches,
+            max_failed=self.max_failed,
+            max_failed_percent=self.max_failed_percent,
+            require_compliant=self.require_compliant,
+            alarms=self.alarms,
+            bake_minutes=self.bake_minutes,
+        )
+
+
+class RuntimeBatch(_Camel):
+    """A batch as the compiled policy (``FleetPolicy.runtime``) describes it."""
+
+    name: str
+    patch_groups: list[str] = Field(alias="patchGroups", min_length=1)
+    max_concurrency: str = Field(alias="maxConcurrency")
+    max_errors: str = Field(alias="maxErrors")
+    operation: str
+    reboot_option: str = Field(alias="rebootOption")
+    gate: RuntimeGate | None = None
+
+
+def wave_of_window(window_name: str, prefix: str, waves: Mapping[str, Any]) -> str | None:
+    """The wave whose first-batch window is ``window_name`` (``<prefix><wave>``), or None."""
+    if not window_name.startswith(prefix):
+        return None
+    wave = window_name.removeprefix(prefix)
+    return wave if wave in waves else None
+
+
+def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- a batch's instances ------------------------------------------------------------------------
+
+
+def batch_instances(ec2: Any, patch_groups: Sequence[str]) -> list[str]:
+    """Running instances in ``patch_groups`` by either tag key, sorted.
+
+    An instance whose two tag keys disagree belongs to no group (the plan reports it), so
+    it is left out rather than patched under a guess.
+    """
+    tags_by_instance: dict[str, dict[str, str]] = {}
+    for key in PATCH_GROUP_TAG_KEYS:
+        paginator = ec2.get_paginator("describe_instances")
+        for page in paginator.paginate(
+            Filters=[
+                {"Name": f"tag:{key}", "Values": list(patch_groups)},
+                {"Name": "instance-state-name", "Values": ["running"]},
+            ]
+        ):
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                    tags_by_instance[instance["InstanceId"]] = tags
+    return sorted(
+        instance_id
+        for instance_id, tags in tags_by_instance.items()
+        if len({tags[k] for k in PATCH_GROUP_TAG_KEYS if k in tags}) == 1
+    )
+
+
+# --- evidence -----------------------------------------------------------------------------------
+
+
+def window_command_ids(ssm: Any, window_execution_id: str) -> list[str]:
+    """The Run Command commands a maintenance window execution sent (its task invocations)."""
+    command_ids: list[str] = []
+    tasks = ssm.describe_maintenance_window_execution_tasks(WindowExecutionId=window_execution_id)
+    for task in tasks["WindowExecutionTaskIdentities"]:
+        if task.get("TaskType", "RUN_COMMAND") != "RUN_COMMAND":
+            continue
+        paginator = ssm.get_paginator("describe_maintenance_window_execution_task_invocations")
+        for page in paginator.paginate(
+            WindowExecutionId=window_execution_id, TaskId=task["TaskExecutionId"]
+        ):
+            for invocation in page["WindowExecutionTaskInvocationIdentities"]:
+                if invocation.get("ExecutionId"):
+                    command_ids.append(invocation["ExecutionId"])
+    return sorted(set(command_ids))
+
+
+def command_results(ssm: Any, command_ids: Iterable[str]) -> dict[str, str]:
+    """Instance id -> the final status of its invocation, over ``command_ids``.
+
+    An instance in several commands keeps its worst result: any failure counts.
+    """
+    results: dict[str, str] = {}
+    paginator = ssm.get_paginator("list_command_invocations")
+    for command_id in command_ids:
+        for page in paginator.paginate(CommandId=command_id):
+            for invocation in page["CommandInvocations"]:
+                instance = invocation["InstanceId"]
+                if results.get(instance, "Success") == "Success":
+                    results[instance] = invocation["Status"]
+    return results
+
+
+def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = {}
+    for chunk in chunked(instance_ids):
+        response = ssm.describe_instance_patch_states(InstanceIds=list(chunk))
+        for state in response["InstancePatchStates"]:
+            states[state["InstanceId"]] = state
+    return states
+
+
+def alarm_states(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in chunked(names, 100):
+        response = cloudwatch.describe_alarms(AlarmNames=list(chunk))
+        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
+            found[alarm["AlarmName"]] = alarm["StateValue"]
+    return found
+
+
+def evidence(
+    batch: str,
+    results: Mapping[str, str],
+    expected: Iterable[str],
+    states: Mapping[str, Mapping[str, Any]],
+) -> list[InstanceEvidence]:
+    """Per-instance evidence: every instance a command ran on, and every expected one."""
+    instances = sorted(set(results) | set(expected))
+    found = []
+    for instance_id in instances:
+        state = states.get(instance_id)
+        found.append(
+            InstanceEvidence(
+                instance_id=instance_id,
+                batch=batch,
+                command_status=results.get(instance_id),
+                missing=state.get("MissingCount") if state else None,
+                failed=state.get("FailedCount") if state else None,
+                pending_reboot=state.get("InstalledPendingRebootCount") if state else None,
+            )
+        )
+    return found
+
+
+# --- patching a batch ---------------------------------------------------------------------------
+
+
+def send_batch(
+    ssm: Any,
+    instance_ids: Sequence[str],
+    batch: RuntimeBatch,
+    *,
+    wave: str,
+    run_id: str,
+    output_bucket: str,
+    timeout_seconds: int,
+    already_sent: Mapping[int, str],
+    record: Callable[[int, str], None],
+) -> list[str]:
+    """One AWS-RunPatchBaseline per 50 instances.
+
+    ``record(chunk, command_id)`` is called right after each send and ``already_sent``
+    (chunk -> command id) is what earlier attempts recorded: a retried call sends only the
+    chunks a failed attempt did not.
+    """
+    command_ids = []
+    for index, chunk in enumerate(chunked(instance_ids)):
+        if index in already_sent:
+            command_ids.append(already_sent[index])
+            continue
+        response = ssm.send_command(
+            DocumentName=PATCH_DOCUMENT,
+            InstanceIds=list(chunk),
+            Parameters={
+                "Operation": [batch.operation],
+                "RebootOption": [batch.reboot_option],
+            },
+            MaxConcurrency=batch.max_concurrency,
+            MaxErrors=batch.max_errors,
+            TimeoutSeconds=timeout_seconds,
+            OutputS3BucketName=output_bucket,
+            OutputS3KeyPrefix=f"command-output/waves/{wave}/{batch.name}",
+            Comment=f"fleetpatch wave {wave} batch {batch.name} ({run_id})"[:100],
+        )
+        command_id = str(response["Command"]["CommandId"])
+        record(index, command_id)
+        command_ids.append(command_id)
+    return command_ids
+
+
+# --- the wave run's records (the state table) ---------------------------------------------------
+
+RECORD_TTL_SECONDS = 400 * 24 * 3600  # a year of waves, for reports and audits
+# A DynamoDB item holds 400 KB: keep at most this many failed instances in a decision.
+MAX_RECORDED_FAILURES = 1000
+
+
+class WaveRecords:
+    """One wave run's items in the state table (``pk = WAVE#<run id>``)."""
+
+    def __init__(self, dynamodb: Any, table: str, run_id: str, now: Callable[[], float]) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._pk = {"S": f"WAVE#{run_id}"}
+        self._now = now
+
+    def _ttl(self) -> dict[str, str]:
+        return {"N": str(int(self._now()) + RECORD_TTL_SECONDS)}
+
+    def sent_chunks(self, step: int) -> dict[int, str]:
+        """Chunk -> command id of the commands an earlier attempt sent for this batch."""
+        response = self._dynamodb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": self._pk, ":prefix": {"S": f"SEND#{step:02d}#"}},
+        )
+        return {
+            int(item["chunk"]["N"]): item["command_id"]["S"] for item in response.get("Items", [])
+        }
+
+    def record_sent(self, step: int, chunk: int, command_id: str) -> None:
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": self._pk,
+                "sk": {"S": f"SEND#{step:02d}#{chunk:05d}"},
+                "chunk": {"N": str(chunk)},
+                "command_id": {"S": command_id},
+                "expires_at": self._ttl(),
+            },
+        )
+
+    def record_decision(self, step: int, batch: str, decision: GateDecision) -> None:
+        """The gate decision before batch ``step`` (its reasons and failed instances)."""
+        failures = dict(sorted(decision.failed_instances.items())[:MAX_RECORDED_FAILURES])
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": self._pk,
+                "sk": {"S": f"GATE#{step:02d}"},
+                "batch": {"S": batch},
+                "passed": {"BOOL": decision.passed},
+                "reasons": {"L": [{"S": r} for r in decision.reasons]},
+                "failed_count": {"N": str(len(decision.failed_instances))},
+                "failed_instances": {"M": {k: {"S": v} for k, v in failures.items()}},
+                "expires_at": self._ttl(),
+            },
+        )
