@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleetpatch import aws
 from fleetpatch.waves import RuntimeBatch, WaveRecords, batch_instances, send_batch
 
-# AWS-RunPatchBaseline's own execution timeout is 2 h; this is how long delivery may take.
-DELIVERY_TIMEOUT_SECONDS = 3600
+# How long an instance may wait for its turn (SendCommand's TimeoutSeconds, the delivery
+# timeout): rate control runs a command's 50 instances a few at a time, and one at a time
+# takes hours. AWS-RunPatchBaseline's own execution timeout (2 h) applies after that. The
+# workflow waits this plus 2 h for a command before asking Run Command once.
+DELIVERY_TIMEOUT_SECONDS = 6 * 3600
 
 
 class Config(FunctionConfig):

@@ -176,3 +176,26 @@ def test_a_window_of_no_wave_is_ignored(deployed: Deployed) -> None:
         "route": "ignored",
         "reason": "window someone-elses-window runs no wave of the fleet policy",
     }
+
+
+def test_a_large_batch_goes_out_fifty_instances_per_command(deployed: Deployed) -> None:
+    fleet = deployed.cloud.fleet
+    assert fleet is not None
+    fleet.launch("UBUNTU", tags={"Name": "db", "Patch Group": LINUX})
+    windows = fleet.launch("WINDOWS", tags={"Name": "app", "Patch Group": WINDOWS}, count=120)
+    deployed.cloud.settle(max_seconds=3600)
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+
+    [run] = wave_runs(deployed)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    wave_commands = [
+        c
+        for c in deployed.cloud.client("ssm").list_commands()["Commands"]
+        if c["Comment"].startswith("fleetpatch wave test batch windows-apps")
+    ]
+    assert sorted(len(c["InstanceIds"]) for c in wave_commands) == [20, 50, 50]  # ceil(120/50)
+    assert sorted(i for c in wave_commands for i in c["InstanceIds"]) == sorted(windows)
+    assert json.loads(run["output"])["message"] == (
+        "every batch ran; last batch: 120 instances patched and verified"
+    )

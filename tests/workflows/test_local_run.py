@@ -64,20 +64,43 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     }
     # ...and when the window ends, the gate passes and the gated wave patches batch 2,
     # the test Windows host; prod is not touched.
-    assert commands_per_instance == Counter(
+    prod_linux = {
+        fleet[name]
+        for name in (
+            "db-prod-rhel",
+            "app-prod-ubuntu",
+            "web-prod-al2023",
+            "build-prod-centos",
+            "sap-prod-suse",
+        )
+    }
+    assert Counter(
+        {i: n for i, n in commands_per_instance.items() if i not in prod_linux}
+    ) == Counter(
         {
             **dict.fromkeys(patched, 2),
             **dict.fromkeys(test_linux, 1),
             fleet["app-test-windows"]: 1,
         }
     )
-    [wave] = [run for run in result["runs"] if run["kind"] == "wave"]
-    assert (wave["wave"], wave["status"], wave["outcome"]) == ("test", "SUCCEEDED", "completed")
+    # The prod window: db-prod-rhel's install fails (MaxErrors 0 stops the rest), the gate
+    # holds batch 2, and prod's Windows host is never touched.
+    assert commands_per_instance[fleet["db-prod-rhel"]] == 1
+    assert fleet["app-prod-windows"] not in commands_per_instance
+    waves = {run["wave"]: run for run in result["runs"] if run["kind"] == "wave"}
+    assert (waves["test"]["status"], waves["test"]["outcome"]) == ("SUCCEEDED", "completed")
+    assert (waves["prod"]["status"], waves["prod"]["outcome"]) == ("FAILED", "GateFailed")
+    assert "the gate before windows-apps failed" in waves["prod"]["detail"]
     # Every run reported.
     launch_reports = [m for m in result["messages"] if m["message"]["kind"] == "launch"]
     assert sorted(m["message"]["instanceId"] for m in launch_reports) == sorted(actions)
-    [wave_report] = [m for m in result["messages"] if m["message"]["kind"] == "wave"]
-    assert wave_report["subject"] == "test wave: completed"
+    wave_reports = {
+        m["message"]["wave"]: m for m in result["messages"] if m["message"]["kind"] == "wave"
+    }
+    assert wave_reports["test"]["subject"] == "test wave: completed"
+    assert wave_reports["prod"]["subject"] == "prod wave: held before windows-apps"
+    held = wave_reports["prod"]["message"]["failedInstances"]
+    assert held[fleet["db-prod-rhel"]] == "AWS-RunPatchBaseline ended Failed"
     # Events flowed from the simulated fleet into the handlers.
     functions = {i["function"] for i in result["invocations"]}
     assert {
