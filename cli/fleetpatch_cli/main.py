@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd
+from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd, wave_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_cmd.register(subparsers)
     policy_cmd.register(subparsers)
     plan_cmd.register(subparsers)
+    wave_cmd.register(subparsers)
     return parser
 
 

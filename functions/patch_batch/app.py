@@ -32,7 +32,7 @@ class PatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
-    step: int = Field(ge=1)
+    step: int = Field(ge=0, description="the batch's index (0: a wave started by hand)")
     batch: RuntimeBatch
 
 

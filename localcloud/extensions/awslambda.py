@@ -119,7 +119,11 @@ class _SharedStdout(io.TextIOBase):
 
     def flush(self) -> None:
         buffer = getattr(self._local, "buffer", None)
-        (buffer or self._real).flush()
+        target = buffer or self._real
+        # The stdout it replaced may be closed by now (pytest's capture after a test):
+        # this object's own finaliser flushes, and must not fail there.
+        if not getattr(target, "closed", False):
+            target.flush()
 
 
 class LambdaRuntime:

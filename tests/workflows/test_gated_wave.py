@@ -199,3 +199,92 @@ def test_a_large_batch_goes_out_fifty_instances_per_command(deployed: Deployed) 
     assert json.loads(run["output"])["message"] == (
         "every batch ran; last batch: 120 instances patched and verified"
     )
+
+
+# --- operator control: fleetpatch wave start|status|resume ------------------------------------
+
+
+def wave_cli(deployed: Deployed, capsys: Any, action: str, **options: Any) -> tuple[int, str]:
+    from argparse import Namespace
+
+    from fleetpatch_cli.wave_cmd import run_wave_command
+
+    args = Namespace(action=action, stage="default", run=None, wave=None, approve=False, reason="")
+    for key, value in options.items():
+        setattr(args, key, value)
+    code = run_wave_command(args, deployed.cloud.client)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_wave_started_by_hand_patches_every_batch_through_its_gate(
+    deployed: Deployed, capsys: Any
+) -> None:
+    ids = launch_fleet(deployed)
+    code, out = wave_cli(deployed, capsys, "start", wave="test")
+    assert code == 0
+    run = out.split()[-1]
+    assert run.startswith("manual-test-")
+    deployed.cloud.settle(max_seconds=12 * 3600)
+
+    [execution] = wave_runs(deployed)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    # batch 1 by the control plane (no window), then the gate, then batch 2
+    for name in ("db-test-rhel", "app-test-ubuntu", "app-test-windows"):
+        [command] = commands_on(deployed, ids[name])
+        assert command["Comment"].startswith("fleetpatch wave test batch")
+    assert commands_on(deployed, ids["app-prod-windows"]) == []
+    code, out = wave_cli(deployed, capsys, "status", run=run)
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        f"{run}: wave test, SUCCEEDED",
+        "  gate before windows-apps: passed",
+        "    2 instances patched and verified",
+    ]
+
+
+def test_a_person_can_override_a_failed_gate_and_it_is_recorded(
+    deployed: Deployed, capsys: Any
+) -> None:
+    ids = launch_fleet(deployed, failing_linux=True)
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+    [held] = wave_runs(deployed)
+    assert held["status"] == "FAILED"
+
+    code, out = wave_cli(deployed, capsys, "resume", run=held["name"], reason="db fixed by hand")
+    assert code == 2
+    assert "--approve" in out
+    code, out = wave_cli(
+        deployed, capsys, "resume", run=held["name"], approve=True, reason="db fixed by hand"
+    )
+    assert code == 0, out
+    deployed.cloud.settle(max_seconds=12 * 3600)
+
+    resumed = next(r for r in wave_runs(deployed) if r["name"] != held["name"])
+    assert resumed["status"] == "SUCCEEDED", resumed.get("cause")
+    [command] = commands_on(deployed, ids["app-test-windows"])
+    assert command["Status"] == "Success"
+    approval = gate_record(deployed, resumed["name"], 1)
+    assert approval["approval_reason"] == {"S": "db fixed by hand"}
+    assert approval["approved_by"]["S"].startswith("arn:aws:")
+    assert approval["overrides_run"] == {"S": held["name"]}
+    # a run that is not held cannot be resumed
+    code, out = wave_cli(
+        deployed, capsys, "resume", run=resumed["name"], approve=True, reason="again"
+    )
+    assert code == 2
+    assert "only a run held by its gate can be resumed" in out
+
+
+def test_wave_commands_name_what_is_wrong(deployed: Deployed, capsys: Any) -> None:
+    code, out = wave_cli(deployed, capsys, "start", wave="staging")
+    assert code == 2
+    assert out.strip() == (
+        "fleetpatch wave start: no wave staging in the deployed policy (waves: prod, test)"
+    )
+    code, out = wave_cli(deployed, capsys, "status", run="wave-nope")
+    assert code == 2
+    assert "no wave run wave-nope in stage default" in out
+    code, out = wave_cli(deployed, capsys, "status")
+    assert (code, out.strip()) == (0, "no wave runs yet")
