@@ -31,6 +31,9 @@ export AWS_DEFAULT_REGION ?= eu-central-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
+# pytest-xdist workers: one per core (the suites are CPU-bound simulations).
+TEST_WORKERS ?= auto
+
 PY_SOURCES := $(wildcard layers/fleetpatch cli localcloud functions tests benchmarks tools)
 
 .PHONY: help
@@ -73,12 +76,12 @@ test: lint unit workflows ## run every check: lint, unit and workflow tests
 
 .PHONY: unit
 unit: $(BIN)/python ## unit tests (no network)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q -n $(TEST_WORKERS)
 
 .PHONY: workflows
 workflows: $(BIN)/python ## workflow tests: the real template and ASL on the local cloud
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
-	$(BIN)/pytest tests/workflows -q
+	$(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
 
 .PHONY: lint
 lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, the policy, cfn-lint, sam validate, statelint, checkov

@@ -75,27 +75,48 @@ def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Seq
 def batch_instances(ec2: Any, patch_groups: Sequence[str]) -> list[str]:
     """Running instances in ``patch_groups`` by either tag key, sorted.
 
-    An instance whose two tag keys disagree belongs to no group (the plan reports it), so
-    it is left out rather than patched under a guess.
+    Reads tags with ``DescribeTags`` and states with ``DescribeInstanceStatus`` rather than
+    ``DescribeInstances``: a batch may hold thousands of instances and neither call returns
+    their whole description. An instance whose two tag keys disagree belongs to no group
+    (the plan reports it), so it is left out rather than patched under a guess.
     """
-    tags_by_instance: dict[str, dict[str, str]] = {}
+    candidates: set[str] = set()
     for key in PATCH_GROUP_TAG_KEYS:
-        paginator = ec2.get_paginator("describe_instances")
-        for page in paginator.paginate(
-            Filters=[
-                {"Name": f"tag:{key}", "Values": list(patch_groups)},
-                {"Name": "instance-state-name", "Values": ["running"]},
-            ]
-        ):
-            for reservation in page["Reservations"]:
-                for instance in reservation["Instances"]:
-                    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-                    tags_by_instance[instance["InstanceId"]] = tags
-    return sorted(
-        instance_id
-        for instance_id, tags in tags_by_instance.items()
-        if len({tags[k] for k in PATCH_GROUP_TAG_KEYS if k in tags}) == 1
-    )
+        candidates |= set(
+            _tagged(
+                ec2,
+                [{"Name": "key", "Values": [key]}, {"Name": "value", "Values": list(patch_groups)}],
+            )
+        )
+    ordered = sorted(candidates)
+    tags: dict[str, dict[str, str]] = {i: {} for i in ordered}
+    for chunk in chunked(ordered, 200):
+        filters = [
+            {"Name": "resource-id", "Values": list(chunk)},
+            {"Name": "key", "Values": list(PATCH_GROUP_TAG_KEYS)},
+        ]
+        for instance_id, key, value in _tag_rows(ec2, filters):
+            tags[instance_id][key] = value
+    agreeing = [i for i in ordered if len(set(tags[i].values())) == 1]
+    running = set()
+    for chunk in chunked(agreeing, 100):
+        statuses = ec2.describe_instance_status(InstanceIds=list(chunk), IncludeAllInstances=True)
+        for status in statuses["InstanceStatuses"]:
+            if status["InstanceState"]["Name"] == "running":
+                running.add(status["InstanceId"])
+    return [i for i in agreeing if i in running]
+
+
+def _tag_rows(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    paginator = ec2.get_paginator("describe_tags")
+    instance_filter = {"Name": "resource-type", "Values": ["instance"]}
+    for page in paginator.paginate(Filters=[instance_filter, *filters]):
+        for tag in page["Tags"]:
+            yield tag["ResourceId"], tag["Key"], tag["Value"]
+
+
+def _tagged(ec2: Any, filters: list[dict[str, Any]]) -> list[str]:
+    return [instance_id for instance_id, _, _ in _tag_rows(ec2, filters)]
 
 
 # --- evidence -----------------------------------------------------------------------------------
