@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetpatch.waves import promotion_input
+
 EXIT_INVALID = 2
 RECENT_RUNS = 10
 
@@ -74,6 +76,7 @@ class ControlPlane:
                     "windowStatus": None,
                     "batches": waves[wave]["batches"],
                     "startStep": 0,
+                    **promotion_input(waves, wave),
                 }
             ),
         )
@@ -136,6 +139,8 @@ class ControlPlane:
                     "windowStatus": None,
                     "batches": batches,
                     "startStep": step,
+                    "promoteFrom": payload.get("promoteFrom"),
+                    "promotions": payload.get("promotions", []),
                     "commands": self._previous_commands(run),
                     "approval": {
                         "step": step,

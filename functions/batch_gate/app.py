@@ -17,7 +17,7 @@ from pydantic import Field
 from fleetpatch import aws
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.routing import Route
-from fleetpatch.waves import wave_of_window
+from fleetpatch.waves import promotion_input, wave_of_window
 
 
 class Config(FunctionConfig):
@@ -58,6 +58,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
                     "windowExecutionId": detail.window_execution_id,
                     "windowStatus": detail.status,
                     "batches": policy["waves"][wave]["batches"],
+                    **promotion_input(policy["waves"], wave),
                 }
             ),
         )

@@ -34,6 +34,9 @@ class PatchRequest(BaseModel):
     wave: str = Field(min_length=1)
     step: int = Field(ge=0, description="the batch's index (0: a wave started by hand)")
     batch: RuntimeBatch
+    install_override_list: str | None = Field(
+        default=None, alias="installOverrideList", pattern=r"^s3://", description="promotion"
+    )
 
 
 @instrumented
@@ -52,6 +55,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         timeout_seconds=DELIVERY_TIMEOUT_SECONDS,
         already_sent=records.sent_chunks(request.step),
         record=lambda chunk, command_id: records.record_sent(request.step, chunk, command_id),
+        install_override_list=request.install_override_list,
     )
     logger.info(
         "batch sent",

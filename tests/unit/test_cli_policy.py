@@ -163,3 +163,26 @@ def test_rendered_stack_shape() -> None:
 
 def test_schema_file_is_current(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "schema", "--check", "-o", str(SCHEMA)]) == 0
+
+
+def test_a_promoted_wave_window_installs_the_override_list() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["waves"]["prod"]["promote_from"] = "test"
+    from fleetpatch.policy import validate_policy
+
+    rendered = yaml.safe_load(
+        render_policy(validate_policy(data), source="fleet.yaml", source_text="")
+    )
+    task = rendered["Resources"]["WindowProdTask"]["Properties"]
+    parameters = task["TaskInvocationParameters"]["MaintenanceWindowRunCommandParameters"][
+        "Parameters"
+    ]
+    assert parameters["InstallOverrideList"] == [
+        {"Fn::Sub": "s3://${ArtifactsBucketName}/promotion/prod/install-override-list.yaml"}
+    ]
+    assert (
+        "InstallOverrideList"
+        not in rendered["Resources"]["WindowTestTask"]["Properties"]["TaskInvocationParameters"][
+            "MaintenanceWindowRunCommandParameters"
+        ]["Parameters"]
+    )

@@ -98,3 +98,34 @@ def test_evidence_covers_instances_no_command_reached() -> None:
         ("i-a", "Success", None),
         ("i-b", None, "no patch command ran on it"),
     ]
+
+
+def test_promotion_inputs_name_source_and_targets() -> None:
+    from fleetpatch.waves import promotion_input
+
+    waves = {"test": {}, "prod": {"promoteFrom": "test"}, "dr": {"promoteFrom": "test"}}
+    assert promotion_input(waves, "test") == {"promoteFrom": None, "promotions": ["dr", "prod"]}
+    assert promotion_input(waves, "prod") == {"promoteFrom": "test", "promotions": []}
+
+
+def test_the_override_list_is_the_union_of_what_was_installed() -> None:
+    import yaml
+
+    from fleetpatch.waves import override_list
+
+    text = override_list(
+        {
+            "i-1": [("KB5046616", "2026-11 Cumulative Update (KB5046616)")],
+            "i-2": [
+                ("KB5046616", "2026-11 Cumulative Update (KB5046616)"),
+                ("curl.amd64", "curl.amd64:0:7.81"),
+            ],
+        }
+    )
+    assert yaml.safe_load(text) == {
+        "patches": [
+            {"id": "KB5046616", "title": "2026-11 Cumulative Update (KB5046616)"},
+            {"id": "curl.amd64", "title": "curl.amd64:0:7.81"},
+        ]
+    }
+    assert yaml.safe_load(override_list({"i-1": []})) == {"patches": []}

@@ -46,19 +46,26 @@ def gate(previous: str, **rules: Any) -> dict[str, Any]:
     } | rules
 
 
-def run_wave(deployed: Deployed, batches: list[dict[str, Any]]) -> dict[str, Any]:
+def run_wave(
+    deployed: Deployed,
+    batches: list[dict[str, Any]],
+    *,
+    wave: str = "custom",
+    **extra: Any,
+) -> dict[str, Any]:
     sfn = deployed.cloud.client("stepfunctions")
     arn = sfn.start_execution(
         stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name="manual-custom",
+        name=f"manual-{wave}",
         input=json.dumps(
             {
-                "wave": "custom",
+                "wave": wave,
                 "windowId": None,
                 "windowExecutionId": None,
                 "windowStatus": None,
                 "batches": batches,
                 "startStep": 0,
+                **extra,
             }
         ),
     )["executionArn"]
@@ -204,3 +211,47 @@ def test_a_thousand_instances_in_one_batch_stay_within_step_functions_limits(
     assert json.loads(execution["output"])["message"].endswith(
         "1000 instances patched and verified"
     )
+
+
+def installed_during(deployed: Deployed, instance: str, run: dict[str, Any]) -> set[str]:
+    """The patches ``run`` installed on ``instance`` (the image's own are older)."""
+    patches = deployed.cloud.client("ssm").describe_instance_patches(
+        InstanceId=instance, Filters=[{"Key": "State", "Values": ["Installed"]}]
+    )["Patches"]
+    return {p["KBId"] for p in patches if p["InstalledTime"] >= run["startDate"]}
+
+
+def test_a_promoted_wave_installs_exactly_what_its_source_installed(deployed: Deployed) -> None:
+    # Test and prod Ubuntu hosts from the same image. Test patches now; prod runs 13 days
+    # later, when the catalogue has released a new update (sudo, day +12) that prod's
+    # baseline would approve. Promoted from test, prod installs test's list, not the update.
+    [test_host] = launch(deployed, "UBUNTU", "test-g")
+    [prod_host] = launch(deployed, "UBUNTU", "prod-g")
+    deployed.cloud.settle(max_seconds=3600)
+    source = run_wave(deployed, [batch("only", "test-g")], wave="test", promotions=["prod"])
+    assert source["status"] == "SUCCEEDED", source.get("cause")
+    installed_by_test = installed_during(deployed, test_host, source)
+    assert installed_by_test, "the source wave installed something"
+    bucket = deployed.stack.physical_id("ArtifactsBucket")
+    listed = (
+        deployed.cloud.client("s3")
+        .get_object(Bucket=bucket, Key="promotion/prod/install-override-list.yaml")["Body"]
+        .read()
+        .decode()
+    )
+    assert {line.split('"')[1] for line in listed.splitlines() if "- id:" in line} == (
+        installed_by_test
+    )
+
+    deployed.cloud.advance(13 * 24 * 3600)
+    promoted = run_wave(deployed, [batch("only", "prod-g")], wave="prod", promoteFrom="test")
+    assert promoted["status"] == "SUCCEEDED", promoted.get("cause")
+    [command] = deployed.cloud.client("ssm").list_commands(InstanceId=prod_host)["Commands"]
+    assert command["Parameters"]["InstallOverrideList"] == [
+        f"s3://{bucket}/promotion/prod/install-override-list.yaml"
+    ]
+    assert installed_during(deployed, prod_host, promoted) == installed_by_test
+    missing = deployed.cloud.client("ssm").describe_instance_patches(
+        InstanceId=prod_host, Filters=[{"Key": "State", "Values": ["Missing"]}]
+    )["Patches"]
+    assert "sudo.amd64" in {p["KBId"] for p in missing}  # released after test's run

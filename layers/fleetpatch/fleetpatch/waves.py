@@ -7,7 +7,9 @@ and every call is one the functions' roles allow.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +64,14 @@ def wave_of_window(window_name: str, prefix: str, waves: Mapping[str, Any]) -> s
         return None
     wave = window_name.removeprefix(prefix)
     return wave if wave in waves else None
+
+
+def promotion_input(waves: Mapping[str, Any], wave: str) -> dict[str, Any]:
+    """The gated-wave input about promotion: the wave it installs from, the waves it feeds."""
+    return {
+        "promoteFrom": waves[wave].get("promoteFrom"),
+        "promotions": sorted(w for w, spec in waves.items() if spec.get("promoteFrom") == wave),
+    }
 
 
 def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Sequence[T]]:
@@ -213,6 +223,7 @@ def send_batch(
     timeout_seconds: int,
     already_sent: Mapping[int, str],
     record: Callable[[int, str], None],
+    install_override_list: str | None = None,
 ) -> list[str]:
     """One AWS-RunPatchBaseline per 50 instances.
 
@@ -231,6 +242,12 @@ def send_batch(
             Parameters={
                 "Operation": [batch.operation],
                 "RebootOption": [batch.reboot_option],
+                # A promoted wave installs exactly what its source installed.
+                **(
+                    {"InstallOverrideList": [install_override_list]}
+                    if install_override_list
+                    else {}
+                ),
             },
             MaxConcurrency=batch.max_concurrency,
             MaxErrors=batch.max_errors,
@@ -303,3 +320,44 @@ class WaveRecords:
                 "expires_at": self._ttl(),
             },
         )
+
+
+# --- exact promotion ----------------------------------------------------------------------------
+
+INSTALLED_STATES = ("Installed", "InstalledPendingReboot")
+
+
+def override_list_key(wave: str) -> str:
+    """Where a promoted wave's InstallOverrideList lives in the artifacts bucket."""
+    return f"promotion/{wave}/install-override-list.yaml"
+
+
+def installed_since(
+    ssm: Any, instance_ids: Sequence[str], since: datetime
+) -> dict[str, list[tuple[str, str]]]:
+    """Per instance, the (id, title) of every patch installed at or after ``since``."""
+    installed: dict[str, list[tuple[str, str]]] = {}
+    paginator = ssm.get_paginator("describe_instance_patches")
+    for instance_id in instance_ids:
+        found = []
+        for page in paginator.paginate(
+            InstanceId=instance_id, Filters=[{"Key": "State", "Values": list(INSTALLED_STATES)}]
+        ):
+            for patch in page["Patches"]:
+                at = patch.get("InstalledTime")
+                if at is not None and at >= since:
+                    found.append((patch["KBId"], patch["Title"]))
+        installed[instance_id] = sorted(found)
+    return installed
+
+
+def override_list(installed: Mapping[str, Sequence[tuple[str, str]]]) -> str:
+    """AWS-RunPatchBaseline's InstallOverrideList: exactly these patches (id and title)."""
+    unique = sorted({patch for patches in installed.values() for patch in patches})
+    lines = ["# fleetpatch: exactly what the source wave installed", "patches:"]
+    if not unique:
+        return "# fleetpatch: the source wave installed nothing\npatches: []\n"
+    for patch_id, title in unique:
+        lines.append(f"  - id: {json.dumps(patch_id)}")
+        lines.append(f"    title: {json.dumps(title)}")
+    return "\n".join(lines) + "\n"
