@@ -39,7 +39,7 @@ def handler(name: str) -> LambdaHandler:
     [
         ("patch_on_launch", "aws.ec2/instance-stopped", "ignored"),
         ("batch_gate", "aws.ssm/maintenance-window-execution-in-progress", "ignored"),
-        ("compliance_change", "aws.ssm/compliance-patch-non-compliant", "compliance-change"),
+        ("compliance_change", "aws.ssm/compliance-association-non-compliant", "ignored"),
         ("command_status", "aws.ssm/command-invocation-in-progress", "ignored"),
     ],
 )

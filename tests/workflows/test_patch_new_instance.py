@@ -154,3 +154,34 @@ def test_an_instance_launched_outside_auto_scaling_is_patched_when_tagged(
     assert json.loads(execution["input"])["trigger"] == "ec2-running"
     assert deployed.run_record(execution)["lifecycle_result"] == "NONE"
     assert all(json.loads(e["input"])["instanceId"] != untagged for e in deployed.executions())
+
+
+def test_compliance_changes_are_recorded_once(deployed: Deployed) -> None:
+    # Patching emits the instance's Patch compliance state: the compliance-change route
+    # keeps it (and its history) in the state table; a redelivered event changes nothing.
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    table = deployed.stack.physical_id("StateTable")
+    dynamodb = deployed.cloud.client("dynamodb")
+    state = dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": f"INSTANCE#{instance}"}, "sk": {"S": "COMPLIANCE"}}
+    )["Item"]
+    assert state["status"]["S"] == "compliant"
+    [delivered] = [
+        d.event
+        for d in deployed.cloud.delivery.deliveries
+        if d.event.get("detail-type") == "Configuration Compliance State Change"
+        and d.event["detail"]["resource-id"] == instance
+    ][-1:]
+    deployed.cloud.put_event(delivered)
+    deployed.cloud.settle(max_seconds=600)
+    results = [
+        i.result["transition"]
+        for i in deployed.cloud.lambdas.invocations
+        if i.function_name.endswith("compliance-change")
+        and isinstance(i.result, dict)
+        and "transition" in i.result
+    ]
+    assert results[-1] == "stale"
+    assert results.count("stale") == 1

@@ -1,0 +1,100 @@
+"""The compliance ledger: transitions, history, digest entries, duplicates and late events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+
+T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger() -> Iterator[tuple[ComplianceLedger, Any]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+        dynamodb.create_table(
+            TableName="state",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield ComplianceLedger(dynamodb, "state", lambda: 1_800_000_000.0), dynamodb
+
+
+def change(status: str, minutes: int, event_id: str | None = None) -> ComplianceChange:
+    return ComplianceChange(
+        instance_id="i-0a1b2c3d4e5f60718",
+        status=status,  # type: ignore[arg-type]
+        baseline_id="pb-0c10e65780EXAMPLE",
+        severity="critical",
+        event_time=T0 + timedelta(minutes=minutes),
+        event_id=event_id or f"event-{minutes}",
+    )
+
+
+def items(dynamodb: Any, pk: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = dynamodb.query(
+        TableName="state",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+    )["Items"]
+    return found
+
+
+def test_drift_recovery_and_repeats(ledger: tuple[ComplianceLedger, Any]) -> None:
+    book, dynamodb = ledger
+    transitions = [
+        book.record(change("compliant", 0)).transition,
+        book.record(change("compliant", 10)).transition,
+        book.record(change("non_compliant", 20)).transition,
+        book.record(change("non_compliant", 30)).transition,
+        book.record(change("compliant", 40)).transition,
+    ]
+    assert transitions == ["first", "unchanged", "drifted", "unchanged", "recovered"]
+    history = [
+        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] != "COMPLIANCE"
+    ]
+    assert [(h["from"]["S"], h["to"]["S"]) for h in history] == [
+        ("", "compliant"),
+        ("compliant", "non_compliant"),
+        ("non_compliant", "compliant"),
+    ]
+    digest = items(dynamodb, "DIGEST")
+    assert [d["transition"]["S"] for d in digest] == ["drifted", "recovered"]
+    [state] = [
+        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+    ]
+    assert state["status"]["S"] == "compliant"
+    assert state["since"]["S"] == (T0 + timedelta(minutes=40)).isoformat()
+
+
+def test_a_first_non_compliant_state_is_drift(ledger: tuple[ComplianceLedger, Any]) -> None:
+    book, _ = ledger
+    recorded = book.record(change("non_compliant", 0))
+    assert (recorded.transition, recorded.notify) == ("drifted", True)
+
+
+def test_duplicates_and_late_events_change_nothing(ledger: tuple[ComplianceLedger, Any]) -> None:
+    book, dynamodb = ledger
+    book.record(change("non_compliant", 20))
+    assert book.record(change("non_compliant", 20)).transition == "stale"  # delivered twice
+    late = book.record(change("compliant", 5))  # an older event arriving after a newer one
+    assert (late.transition, late.notify) == ("stale", False)
+    [state] = [
+        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+    ]
+    assert state["status"]["S"] == "non_compliant"
+    assert len(items(dynamodb, "DIGEST")) == 1
