@@ -27,16 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from fleetpatch_cli.yamlfile import FileError, InvalidFileError, load_model
-
-OperatingSystem = Literal[
-    "AMAZON_LINUX_2",
-    "AMAZON_LINUX_2023",
-    "REDHAT_ENTERPRISE_LINUX",
-    "CENTOS",
-    "SUSE",
-    "UBUNTU",
-    "WINDOWS",
-]
+from localcloud.patches import OperatingSystem  # what the simulated fleet can run
 
 
 class _Strict(BaseModel):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from typing import Any
 
 from fleetpatch.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch.policy import FleetPolicy
-from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy
+from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 from fleetpatch_cli.render import baseline_name
 from fleetpatch_cli.yamlfile import InvalidFileError
 
@@ -224,9 +224,7 @@ def run_plan(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy)
     except InvalidFileError as exc:
-        for error in exc.errors:
-            print(str(error), file=sys.stderr)
-        return EXIT_INVALID
+        return print_errors(exc)
     if args.wave is not None and args.wave not in policy.waves:
         known = ", ".join(policy.waves) or "none"
         print(f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known})", file=sys.stderr)
@@ -273,6 +271,3 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--region")
     parser.add_argument("--profile")
     parser.set_defaults(func=run_plan)
-
-
-__all__: Sequence[str] = ["plan", "read_fleet", "register"]

@@ -46,7 +46,8 @@ def load_policy(path: Path) -> FleetPolicy:
         ) from exc
 
 
-def _print_errors(exc: InvalidFileError) -> int:
+def print_errors(exc: InvalidFileError) -> int:
+    """Every problem of an invalid file on stderr, then their count; the exit code."""
     for error in exc.errors:
         print(str(error), file=sys.stderr)
     count = len(exc.errors)
@@ -144,7 +145,7 @@ def check(path: Path, now: datetime | None = None) -> int:
     try:
         policy = load_policy(path)
     except InvalidFileError as exc:
-        return _print_errors(exc)
+        return print_errors(exc)
     print("\n".join(summary(policy, path, now or datetime.now(UTC))))
     return 0
 
@@ -156,7 +157,7 @@ def render(path: Path, output: Path, *, check_only: bool) -> int:
         policy = load_policy(path)
         text = render_policy(policy, source=path.as_posix(), source_text=path.read_text())
     except InvalidFileError as exc:
-        return _print_errors(exc)
+        return print_errors(exc)
     except RenderError as exc:
         print(f"{path}: cannot render: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -97,6 +97,7 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
                 "Endpoint": address,
             },
         }
+    digest = hashlib.sha256(source_text.encode()).hexdigest()
     launch = json.dumps(
         policy.launch.launch_policy().model_dump(by_alias=True),
         sort_keys=True,
@@ -109,7 +110,7 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
         "Metadata": {
             "fleetpatch": {
                 "source": source,
-                "sourceSha256": hashlib.sha256(source_text.encode()).hexdigest(),
+                "sourceSha256": digest,
             }
         },
         "Parameters": {
@@ -139,7 +140,7 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
             },
             "PolicySha256": {
                 "Description": "the SHA-256 of the policy file this stack was rendered from",
-                "Value": hashlib.sha256(source_text.encode()).hexdigest(),
+                "Value": digest,
             },
         },
     }

@@ -14,18 +14,8 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
-from fleetpatch.gate import evaluate_gate
-from fleetpatch.waves import (
-    RuntimeBatch,
-    RuntimeGate,
-    WaveRecords,
-    alarm_states,
-    batch_instances,
-    command_results,
-    evidence,
-    patch_states,
-    window_command_ids,
-)
+from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.waves import WaveRecords, decide_gate
 
 # The sample of failed instances the workflow carries (all of them are in the record).
 FAILURE_SAMPLE = 20
@@ -53,26 +43,15 @@ class EvaluateRequest(BaseModel):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = EvaluateRequest.model_validate(event)
     config = load_config(Config)
-    ssm, ec2 = aws.client("ssm"), aws.client("ec2")
-    by_name = {b.name: b for b in request.batches}
-    first = request.batches[0].name
-    found = []
-    for name in request.gate.batches:
-        batch = by_name[name]
-        if name == first and request.window_execution_id:
-            command_ids = window_command_ids(ssm, request.window_execution_id)
-        else:
-            command_ids = request.commands.get(name, [])
-        results = command_results(ssm, command_ids)
-        expected = batch_instances(ec2, batch.patch_groups)
-        states = patch_states(ssm, sorted(set(results) | set(expected)))
-        found += evidence(name, results, expected, states)
-    window_status = request.window_status if first in request.gate.batches else None
-    decision = evaluate_gate(
-        request.gate.policy_gate(),
-        found,
-        window_status=window_status,
-        alarm_states=alarm_states(aws.client("cloudwatch"), request.gate.alarms),
+    decision = decide_gate(
+        request.gate,
+        request.batches,
+        window_execution_id=request.window_execution_id,
+        window_status=request.window_status,
+        commands=request.commands,
+        ssm=aws.client("ssm"),
+        ec2=aws.client("ec2"),
+        cloudwatch=aws.client("cloudwatch"),
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
     records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, time.time)
@@ -86,7 +65,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "passed": decision.passed,
         "batch": guarded,
         "reasons": decision.reasons,
-        "instances": len(found),
+        "instances": decision.instances,
         "failedCount": len(decision.failed_instances),
         "failedInstances": sample,
     }

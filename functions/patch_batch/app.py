@@ -14,7 +14,8 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
-from fleetpatch.waves import RuntimeBatch, WaveRecords, batch_instances, send_batch
+from fleetpatch.policy import RuntimeBatch
+from fleetpatch.waves import WaveRecords, batch_instances, send_batch
 
 # How long an instance may wait for its turn (SendCommand's TimeoutSeconds, the delivery
 # timeout): rate control runs a command's 50 instances a few at a time, and one at a time

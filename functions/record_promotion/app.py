@@ -15,13 +15,8 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
-from fleetpatch.waves import (
-    RuntimeBatch,
-    batch_instances,
-    installed_since,
-    override_list,
-    override_list_key,
-)
+from fleetpatch.policy import RuntimeBatch
+from fleetpatch.waves import batch_instances, installed_since, override_list, override_list_key
 
 
 class Config(FunctionConfig):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from fleetpatch.commands import CommandWaiters, InvocationKey
+from tests.unit.conftest import STATE_TABLE
 
 KEY = InvocationKey("5e2f1c1a-8b1e-4c53-9d44-0c2a3f4b5d6e", "i-0a1b2c3d4e5f60718")
 
@@ -33,23 +32,9 @@ class RecordingStepFunctions:
 
 
 @pytest.fixture
-def waiters() -> Iterator[tuple[CommandWaiters, RecordingStepFunctions]]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
-        dynamodb.create_table(
-            TableName="state",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sfn = RecordingStepFunctions(boto3.client("stepfunctions", region_name="eu-central-1"))
-        yield CommandWaiters("state", dynamodb, sfn), sfn
+def waiters(state_table: Any) -> tuple[CommandWaiters, RecordingStepFunctions]:
+    sfn = RecordingStepFunctions(boto3.client("stepfunctions", region_name="eu-central-1"))
+    return CommandWaiters(STATE_TABLE, state_table, sfn), sfn
 
 
 def test_event_after_waiter_resumes_from_the_event(

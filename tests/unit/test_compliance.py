@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from tests.unit.conftest import STATE_TABLE
 
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger() -> Iterator[tuple[ComplianceLedger, Any]]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
-        dynamodb.create_table(
-            TableName="state",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield ComplianceLedger(dynamodb, "state", lambda: 1_800_000_000.0), dynamodb
+def ledger(state_table: Any) -> tuple[ComplianceLedger, Any]:
+    return ComplianceLedger(state_table, STATE_TABLE, lambda: 1_800_000_000.0), state_table
 
 
 def change(status: str, minutes: int, event_id: str | None = None) -> ComplianceChange:
@@ -47,7 +31,7 @@ def change(status: str, minutes: int, event_id: str | None = None) -> Compliance
 
 def items(dynamodb: Any, pk: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = dynamodb.query(
-        TableName="state",
+        TableName=STATE_TABLE,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": pk}},
     )["Items"]

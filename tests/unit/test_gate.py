@@ -20,6 +20,7 @@ def test_a_healthy_batch_passes() -> None:
     assert decision.passed
     assert decision.reasons == ["4 instances patched and verified"]
     assert decision.failed_instances == {}
+    assert decision.instances == 4
 
 
 @pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"])

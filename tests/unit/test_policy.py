@@ -559,3 +559,20 @@ def test_unused_patch_groups_are_noted_not_rejected(example: dict[str, Any]) -> 
     changed = copy.deepcopy(example)
     changed["environments"]["test"]["patch_groups"].append("patch_test_0600_batch_9")
     assert unused_patch_groups(validate_policy(changed)) == ["patch_test_0600_batch_9"]
+
+
+def test_the_compiled_batches_read_back_as_the_workflows_read_them(
+    example: dict[str, Any],
+) -> None:
+    from fleetpatch.policy import RuntimeBatch
+
+    policy = validate_policy(example)
+    for name, wave in policy.runtime()["waves"].items():
+        batches = [RuntimeBatch.model_validate(b) for b in wave["batches"]]
+        assert [b.name for b in batches] == [b.name for b in policy.waves[name].batches]
+        assert batches[0].gate is None
+        gate = batches[1].gate
+        assert gate is not None
+        assert gate.policy_gate() == policy.waves[name].gate_of(1).model_copy(
+            update={"batches": ["linux-databases"]}
+        )

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from fleetpatch.waves import RuntimeBatch, chunked, evidence, send_batch, wave_of_window
+from fleetpatch.policy import RuntimeBatch
+from fleetpatch.waves import chunked, evidence, send_batch, wave_of_window
 
 BATCH = RuntimeBatch.model_validate(
     {

@@ -20,7 +20,7 @@ from localcloud.deploy import Stack
 from localcloud.fleet import Behaviour
 from localcloud.recorder import Recorder
 from localcloud.runner import create_group
-from localcloud.scenario import GroupSpec, LifecycleHookSpec
+from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
 
 GROUP = "web-test"
 HOOK = "fleetpatch-launch"
@@ -50,17 +50,24 @@ class Deployed:
 
     # --- driving the world ------------------------------------------------------------------
 
-    def auto_scaling_group(self, *, heartbeat_timeout: int = 1800) -> str:
+    def auto_scaling_group(
+        self,
+        *,
+        heartbeat_timeout: int = 1800,
+        max_size: int = 10,
+        warm_pool: WarmPoolSpec | None = None,
+    ) -> str:
         create_group(
             self.cloud,
             GroupSpec(
                 name=GROUP,
                 os="AMAZON_LINUX_2023",
                 tags={"Patch Group": PATCH_GROUP, "Environment": "test"},
-                max_size=10,
+                max_size=max_size,
                 lifecycle_hook=LifecycleHookSpec(
                     name=HOOK, heartbeat_timeout=heartbeat_timeout, default_result="ABANDON"
                 ),
+                warm_pool=warm_pool,
             ),
         )
         return GROUP

@@ -10,9 +10,8 @@ import json
 from typing import Any
 
 from localcloud.fleet import Behaviour
-from localcloud.runner import create_group
-from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
-from tests.workflows.conftest import GROUP, HOOK, PATCH_GROUP, Deployed, states_entered
+from localcloud.scenario import WarmPoolSpec
+from tests.workflows.conftest import GROUP, Deployed, states_entered
 
 
 def report_for(deployed: Deployed, instance: str) -> dict[str, Any]:
@@ -152,17 +151,9 @@ def test_a_long_patch_costs_no_more_state_transitions_than_a_short_one(
 
 
 def warm_group(deployed: Deployed) -> None:
-    create_group(
-        deployed.cloud,
-        GroupSpec(
-            name=GROUP,
-            os="AMAZON_LINUX_2023",
-            tags={"Patch Group": PATCH_GROUP, "Environment": "test"},
-            # A pool of one: its size is MaxSize minus the desired capacity.
-            max_size=1,
-            lifecycle_hook=LifecycleHookSpec(name=HOOK, heartbeat_timeout=1800),
-            warm_pool=WarmPoolSpec(min_size=1, pool_state="Stopped"),
-        ),
+    # A pool of one: its size is MaxSize minus the desired capacity.
+    deployed.auto_scaling_group(
+        max_size=1, warm_pool=WarmPoolSpec(min_size=1, pool_state="Stopped")
     )
 
 

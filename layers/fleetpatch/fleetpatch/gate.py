@@ -69,6 +69,8 @@ class GateDecision:
     """Why the gate failed; when it passed, what it checked."""
     failed_instances: dict[str, str] = field(default_factory=dict)
     """Instance id -> why it failed or is not compliant."""
+    instances: int = 0
+    """How many instances the gate judged."""
 
 
 def evaluate_gate(
@@ -100,8 +102,9 @@ def evaluate_gate(
     reasons += _alarms(gate, alarm_states)
     failed_instances = {**failed, **not_compliant}
     if reasons:
-        return GateDecision(False, reasons, failed_instances)
-    return GateDecision(True, _summary(gate, len(failed), len(evidence)), failed_instances)
+        return GateDecision(False, reasons, failed_instances, len(evidence))
+    summary = _summary(gate, len(failed), len(evidence))
+    return GateDecision(True, summary, failed_instances, len(evidence))
 
 
 def _allowance(gate: Gate, failed: int, total: int) -> list[str]:

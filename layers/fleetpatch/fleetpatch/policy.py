@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -58,23 +58,8 @@ OperatingSystem = Literal[
     "RASPBIAN",
     "MACOS",
 ]
-LINUX = frozenset(
-    {
-        "AMAZON_LINUX",
-        "AMAZON_LINUX_2",
-        "AMAZON_LINUX_2022",
-        "AMAZON_LINUX_2023",
-        "UBUNTU",
-        "DEBIAN",
-        "REDHAT_ENTERPRISE_LINUX",
-        "SUSE",
-        "CENTOS",
-        "ORACLE_LINUX",
-        "ROCKY_LINUX",
-        "ALMA_LINUX",
-        "RASPBIAN",
-    }
-)
+# Every Patch Manager OS but these two is a Linux distribution.
+LINUX = frozenset(get_args(OperatingSystem)) - {"WINDOWS", "MACOS"}
 # Debian-family baselines filter on PRIORITY and SECTION, not CLASSIFICATION and SEVERITY.
 DEBIAN_FAMILY = frozenset({"UBUNTU", "DEBIAN", "RASPBIAN"})
 # Alternative patch sources are a yum/zypper/apt repository feature (not AL1, not macOS).
@@ -375,6 +360,46 @@ class Wave(_Strict):
         return gate.batches if gate.batches is not None else [self.batches[index - 1].name]
 
 
+# --- the compiled form the control plane reads ----------------------------------------------
+
+
+class _Compiled(BaseModel):
+    """camelCase, as the workflows read and write it (one shape for both sides)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RuntimeGate(_Compiled):
+    batches: list[str] = Field(min_length=1)
+    max_failed: int | None = Field(default=0, alias="maxFailed")
+    max_failed_percent: float | None = Field(default=None, alias="maxFailedPercent")
+    require_compliant: bool = Field(default=True, alias="requireCompliant")
+    alarms: list[str] = Field(default_factory=list)
+    bake_minutes: int = Field(default=0, alias="bakeMinutes")
+
+    def policy_gate(self) -> Gate:
+        return Gate(
+            batches=self.batches,
+            max_failed=self.max_failed,
+            max_failed_percent=self.max_failed_percent,
+            require_compliant=self.require_compliant,
+            alarms=self.alarms,
+            bake_minutes=self.bake_minutes,
+        )
+
+
+class RuntimeBatch(_Compiled):
+    """A batch as the compiled policy (``FleetPolicy.runtime``) describes it."""
+
+    name: str
+    patch_groups: list[str] = Field(alias="patchGroups", min_length=1)
+    max_concurrency: str = Field(alias="maxConcurrency")
+    max_errors: str = Field(alias="maxErrors")
+    operation: Operation
+    reboot_option: RebootOption = Field(alias="rebootOption")
+    gate: RuntimeGate | None = None
+
+
 # --- launch, compliance, notifications ------------------------------------------------------
 
 
@@ -586,26 +611,25 @@ def _runtime_wave(policy: FleetPolicy, name: str, wave: Wave) -> dict[str, Any]:
     batches = []
     for index, batch in enumerate(wave.batches):
         gate = wave.gate_of(index)
-        batches.append(
-            {
-                "name": batch.name,
-                "patchGroups": batch.patch_groups,
-                "maxConcurrency": batch.max_concurrency,
-                "maxErrors": batch.max_errors,
-                "operation": batch.operation or wave.operation,
-                "rebootOption": batch.reboot or wave.reboot,
-                "gate": None
-                if gate is None
-                else {
-                    "batches": wave.gated_batches(index),
-                    "maxFailed": gate.max_failed,
-                    "maxFailedPercent": gate.max_failed_percent,
-                    "requireCompliant": gate.require_compliant,
-                    "alarms": gate.alarms,
-                    "bakeMinutes": gate.bake_minutes,
-                },
-            }
+        compiled = RuntimeBatch(
+            name=batch.name,
+            patch_groups=batch.patch_groups,
+            max_concurrency=batch.max_concurrency,
+            max_errors=batch.max_errors,
+            operation=batch.operation or wave.operation,
+            reboot_option=batch.reboot or wave.reboot,
+            gate=None
+            if gate is None
+            else RuntimeGate(
+                batches=wave.gated_batches(index),
+                max_failed=gate.max_failed,
+                max_failed_percent=gate.max_failed_percent,
+                require_compliant=gate.require_compliant,
+                alarms=gate.alarms,
+                bake_minutes=gate.bake_minutes,
+            ),
         )
+        batches.append(compiled.model_dump(by_alias=True))
     return {
         "schedule": {
             "cron": wave.schedule.cron,

@@ -12,50 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from fleetpatch.gate import GateDecision, InstanceEvidence
+from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.launch import PATCH_GROUP_TAG_KEYS
-from fleetpatch.policy import Gate
+from fleetpatch.policy import RuntimeBatch, RuntimeGate
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 MAX_IDS_PER_CALL = 50
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"
-
-
-class _Camel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class RuntimeGate(_Camel):
-    batches: list[str]
-    max_failed: int | None = Field(default=0, alias="maxFailed")
-    max_failed_percent: float | None = Field(default=None, alias="maxFailedPercent")
-    require_compliant: bool = Field(default=True, alias="requireCompliant")
-    alarms: list[str] = Field(default_factory=list)
-    bake_minutes: int = Field(default=0, alias="bakeMinutes")
-
-    def policy_gate(self) -> Gate:
-        return Gate(
-            batches=self.batches,
-            max_failed=self.max_failed,
-            max_failed_percent=self.max_failed_percent,
-            require_compliant=self.require_compliant,
-            alarms=self.alarms,
-            bake_minutes=self.bake_minutes,
-        )
-
-
-class RuntimeBatch(_Camel):
-    """A batch as the compiled policy (``FleetPolicy.runtime``) describes it."""
-
-    name: str
-    patch_groups: list[str] = Field(alias="patchGroups", min_length=1)
-    max_concurrency: str = Field(alias="maxConcurrency")
-    max_errors: str = Field(alias="maxErrors")
-    operation: str
-    reboot_option: str = Field(alias="rebootOption")
-    gate: RuntimeGate | None = None
 
 
 def wave_of_window(window_name: str, prefix: str, waves: Mapping[str, Any]) -> str | None:
@@ -207,6 +170,43 @@ def evidence(
             )
         )
     return found
+
+
+def decide_gate(
+    gate: RuntimeGate,
+    batches: Sequence[RuntimeBatch],
+    *,
+    window_execution_id: str | None,
+    window_status: str | None,
+    commands: Mapping[str, Sequence[str]],
+    ssm: Any,
+    ec2: Any,
+    cloudwatch: Any,
+) -> GateDecision:
+    """Gather the evidence of the batches ``gate`` checks and decide it.
+
+    The first batch's commands are the window's (when a window ran it) and only a gate on
+    the first batch judges the window's status; later batches' are the ``commands`` the
+    workflow sent.
+    """
+    by_name = {b.name: b for b in batches}
+    first = batches[0].name
+    found: list[InstanceEvidence] = []
+    for name in gate.batches:
+        if name == first and window_execution_id:
+            command_ids = window_command_ids(ssm, window_execution_id)
+        else:
+            command_ids = list(commands.get(name, []))
+        results = command_results(ssm, command_ids)
+        expected = batch_instances(ec2, by_name[name].patch_groups)
+        states = patch_states(ssm, sorted(set(results) | set(expected)))
+        found += evidence(name, results, expected, states)
+    return evaluate_gate(
+        gate.policy_gate(),
+        found,
+        window_status=window_status if first in gate.batches else None,
+        alarm_states=alarm_states(cloudwatch, gate.alarms),
+    )
 
 
 # --- patching a batch ---------------------------------------------------------------------------
