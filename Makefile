@@ -136,8 +136,17 @@ build: $(SAM) ## sam build (the layer and every function) with Python 3.13 on PA
 	  $(SAM) build --template template.yaml
 
 .PHONY: demo
-demo: $(BIN)/python ## play scenarios/demo.yaml on the local cloud and print the timeline
-	$(BIN)/fleetpatch local run scenarios/demo.yaml
+demo: $(BIN)/python ## play scenarios/demo.yaml on the local cloud: timeline, e-mails, Slack, reports in out/demo-reports
+	$(BIN)/fleetpatch local run scenarios/demo.yaml --reports out/demo-reports
+
+.PHONY: report-screenshot
+report-screenshot: $(BIN)/python ## screenshot a sample run report with headless Chromium (docs/img)
+	@# Chromium draws the page; install it only where it is missing (root, or sudo on CI).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y --no-install-recommends chromium; \
+	fi
+	$(BIN)/python tools/screenshot_report.py --sample -o docs/img/report-sample.png
 
 .PHONY: clean
 clean: ## remove build output, venvs and tool venvs

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto import mock_aws
 
+from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
-from localcloud.extensions import awslambda, events, stepfunctions
+from localcloud.extensions import awslambda, events, sns, stepfunctions
 
 if TYPE_CHECKING:
     from localcloud.deploy import Stack
@@ -77,6 +78,7 @@ class LocalCloud:
         self.clock = sim.SimClock(time_factor, start)
         self.lambdas = awslambda.LambdaRuntime(region, ACCOUNT_ID)
         self.delivery = events.EventDelivery(self.lambdas)
+        self.notifications = sns.NotificationDelivery(self.lambdas)
         self.stack: Stack | None = None
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
@@ -101,14 +103,26 @@ class LocalCloud:
         self._saved_environment = {key: os.environ.get(key) for key in overlay}
         os.environ.update(overlay)
         # Never let a stray endpoint setting send a client anywhere but moto.
-        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        # ... and no proxy between a handler and the local Slack receiver on 127.0.0.1
+        # (slack-sdk takes a proxy from the environment for every URL).
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_PROFILE",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+        ):
             self._saved_environment.setdefault(key, os.environ.pop(key, None))
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         sim.install(self.clock)
+        # The handlers' 'now' (fleetpatch.clock) is the simulated time too.
+        fleetpatch_clock.use(self.clock.time)
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)
+        sns.install(self.notifications)
         from localcloud import fleet, windows
         from localcloud.extensions import autoscaling, scheduler
 
@@ -129,6 +143,7 @@ class LocalCloud:
             self._mock.stop()
             self._mock = None
         sim.uninstall()
+        fleetpatch_clock.use(None)
         self._clients.clear()
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None

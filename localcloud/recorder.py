@@ -18,6 +18,7 @@ from localcloud.extensions.events import Delivery
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
+    from localcloud.slack import SlackWebhookReceiver
 
 MESSAGES_QUEUE = "localcloud-published-messages"
 # A handler's result in the timeline: enough to see what it decided.
@@ -41,7 +42,10 @@ class Entry:
 class Recorder:
     cloud: LocalCloud
     entries: list[Entry] = field(default_factory=list)
+    # The local stand-in for the Slack webhook, when the demo set one up.
+    slack: SlackWebhookReceiver | None = None
     _queue_url: str | None = None
+    _collected: list[dict[str, Any]] = field(default_factory=list)
 
     def attach(self) -> None:
         self.cloud.delivery.listeners.append(self._on_delivery)
@@ -94,16 +98,31 @@ class Recorder:
             sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=queue_arn)
 
     def messages(self) -> list[dict[str, Any]]:
+        """What operators received: every SNS message (read off a queue), then Slack's."""
+        slack = [
+            {
+                "channel": "slack",
+                "topic": None,
+                "subject": request.body.get("text") if isinstance(request.body, dict) else None,
+                "message": request.body,
+                "attributes": {"status": str(request.status)},
+            }
+            for request in (self.slack.messages if self.slack is not None else [])
+        ]
+        return self._sns_messages() + slack
+
+    def _sns_messages(self) -> list[dict[str, Any]]:
+        # Read once and kept: the queue hands each message out a single time.
         if self._queue_url is None:
             return []
         sqs = self.cloud.client("sqs")
-        collected: list[dict[str, Any]] = []
+        collected = self._collected
         while True:
             batch = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
                 "Messages", []
             )
             if not batch:
-                return collected
+                return list(collected)
             for message in batch:
                 envelope = json.loads(message["Body"])
                 body = envelope.get("Message", "")
@@ -195,6 +214,9 @@ def _run_of(kind: str, execution: dict[str, Any], record: dict[str, str]) -> dic
         finished = status in {"SUCCEEDED", "FAILED"}
         lifecycle_result = record.get("lifecycle_result") or (output or {}).get("lifecycleResult")
         run["trigger"] = payload.get("trigger")
+        if payload.get("trigger") == "remediation":
+            # The same workflow, started by compliance drift rather than a launch.
+            run["kind"] = "remediation"
         run["instances"] = [
             {
                 "instance_id": payload.get("instanceId"),

@@ -35,6 +35,7 @@ from localcloud.scenario import (
     SettleStep,
     Step,
 )
+from localcloud.slack import SlackWebhookReceiver
 
 # After the last step the runner waits until the cloud is quiet, for at most this long
 # (simulated): every workflow bounds its own waits well below it.
@@ -59,6 +60,7 @@ class ScenarioResult:
     messages: list[dict[str, Any]]
     invocations: list[dict[str, Any]] = field(default_factory=list)
     stack_outputs: dict[str, str] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         # Keys scripts depend on: runs, lifecycle_actions, commands, messages. Add, never rename.
@@ -75,6 +77,7 @@ class ScenarioResult:
             "invocations": as_jsonable(self.invocations),
             "timeline": [entry.as_dict() for entry in self.timeline],
             "stack_outputs": self.stack_outputs,
+            "reports": self.reports,
         }
 
 
@@ -89,18 +92,23 @@ def play(
     template: Path | None = None,
     progress: bool = False,
     repo_root: Path = REPO_ROOT,
+    reports_dir: Path | None = None,
 ) -> ScenarioResult:
     """Deploy ``template`` (default: the repository's) into a fresh local cloud and play."""
     factor = scenario.time_factor if time_factor is None else time_factor
     if factor < 0:
         raise ValueError("time_factor must be >= 0")
     real_start = time.monotonic()
-    with LocalCloud(time_factor=factor, start=scenario.start, repo_root=repo_root) as cloud:
-        recorder = Recorder(cloud)
+    with (
+        LocalCloud(time_factor=factor, start=scenario.start, repo_root=repo_root) as cloud,
+        SlackWebhookReceiver() as slack,
+    ):
+        recorder = Recorder(cloud, slack=slack)
         recorder.attach()
         stack = cloud.deploy(template, scenario.parameters)
         recorder.note("step", f"deployed stack {stack.name} ({len(stack.resources)} resources)")
         recorder.subscribe_to_topics()
+        _connect_slack(cloud, stack.outputs.get("SlackWebhookSecret", ""), slack, recorder)
         build_fleet(cloud, scenario, recorder)
         for step in scenario.steps:
             _play_step(cloud, step, recorder, progress=progress)
@@ -108,6 +116,7 @@ def play(
             cloud.settle(max_seconds=FINAL_SETTLE_SECONDS)
         _note_commands(cloud, recorder)
         _note_runs(recorder)
+        reports = _save_reports(cloud, stack.physical_id("ArtifactsBucket"), reports_dir)
         return ScenarioResult(
             scenario=scenario.name,
             started=scenario.start,
@@ -121,7 +130,33 @@ def play(
             messages=recorder.messages(),
             invocations=recorder.invocations(),
             stack_outputs=dict(stack.outputs),
+            reports=reports,
         )
+
+
+def _connect_slack(
+    cloud: LocalCloud, secret_name: str, slack: SlackWebhookReceiver, recorder: Recorder
+) -> None:
+    """Store the local receiver's URL where the policy says the webhook secret is."""
+    if not secret_name:
+        return
+    cloud.client("secretsmanager").create_secret(Name=secret_name, SecretString=slack.url)
+    recorder.note("step", f"Slack webhook secret {secret_name} -> local receiver {slack.url}")
+
+
+def _save_reports(cloud: LocalCloud, bucket: str, directory: Path | None) -> list[str]:
+    """Copy the stored HTML reports out of the local bucket, so a browser can open them."""
+    if directory is None:
+        return []
+    s3 = cloud.client("s3")
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/"):
+        for item in page.get("Contents", []):
+            target = directory / Path(item["Key"]).name
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            saved.append(str(target))
+    return sorted(saved)
 
 
 # --- the world ------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -71,11 +74,38 @@ def render_timeline(result: ScenarioResult, console: Console | None = None) -> N
             result_text = action["result"] or "waiting"
             reason = action.get("reason") or ""
             out.print(f"{action['instance_id']}: {result_text}  {reason}".rstrip())
-    if result.messages:
-        out.rule("messages sent")
-        for message in result.messages:
-            out.print(f"[bold]{message['channel']}[/] {message.get('subject') or ''}")
+    _render_messages(result, out)
     out.rule(
         f"{len(result.runs)} run(s), {len(result.commands)} command(s), "
         f"{len(result.lifecycle_actions)} lifecycle action(s), {len(result.messages)} message(s)"
     )
+
+
+def _render_messages(result: ScenarioResult, out: Console) -> None:
+    """What operators received: each e-mail in full, each Slack message, the reports."""
+    sns = [m for m in result.messages if m["channel"] == "sns"]
+    slack = [m for m in result.messages if m["channel"] == "slack"]
+    if sns:
+        out.rule("e-mail (SNS, as a subscribed queue received it)")
+        for message in sns:
+            out.print(f"[bold]Subject: {escape(message.get('subject') or '')}[/]")
+            attributes = ", ".join(f"{k}={v}" for k, v in sorted(message["attributes"].items()))
+            out.print(f"[dim]attributes: {escape(attributes)}[/]")
+            body = message["message"]
+            text = body if isinstance(body, str) else json.dumps(body, indent=1)
+            out.print(escape(text.rstrip()), soft_wrap=True)
+            out.print()
+    if slack:
+        out.rule("Slack (the local webhook receiver)")
+        for message in slack:
+            body = message["message"] if isinstance(message["message"], dict) else {}
+            blocks = body.get("blocks", [])
+            out.print(
+                f"[bold]{escape(message.get('subject') or '')}[/] "
+                f"[dim]({len(blocks)} blocks, HTTP {message['attributes'].get('status')})[/]"
+            )
+    if result.reports:
+        out.rule("reports")
+        for path in result.reports:
+            if path.endswith(".html"):
+                out.print(f"file://{Path(path).resolve()}", soft_wrap=True)

@@ -20,7 +20,12 @@ EXIT_INVALID = 2
 
 
 def run_scenario(
-    path: Path, *, as_json: bool, time_factor: float | None, template: Path | None
+    path: Path,
+    *,
+    as_json: bool,
+    time_factor: float | None,
+    template: Path | None,
+    reports_dir: Path | None = None,
 ) -> int:
     from localcloud.runner import play
     from localcloud.scenario import load_scenario
@@ -35,7 +40,13 @@ def run_scenario(
         for error in exc.errors:
             print(str(error), file=sys.stderr)
         return EXIT_INVALID
-    result = play(scenario, time_factor=time_factor, template=template, progress=not as_json)
+    result = play(
+        scenario,
+        time_factor=time_factor,
+        template=template,
+        progress=not as_json,
+        reports_dir=reports_dir,
+    )
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=False))
     else:
@@ -75,6 +86,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", help="print one JSON object instead of the timeline"
     )
     run.add_argument(
+        "--reports",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy every run's stored report (HTML and JSON) from the local bucket into DIR",
+    )
+    run.add_argument(
         "--time-factor",
         type=float,
         default=None,
@@ -85,7 +103,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.set_defaults(
         func=lambda a: run_scenario(
-            a.scenario, as_json=a.json, time_factor=a.time_factor, template=a.template
+            a.scenario,
+            as_json=a.json,
+            time_factor=a.time_factor,
+            template=a.template,
+            reports_dir=a.reports,
         )
     )
 

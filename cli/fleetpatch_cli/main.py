@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd, wave_cmd
+from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd, reports_cmd, wave_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cmd.register(subparsers)
     plan_cmd.register(subparsers)
     wave_cmd.register(subparsers)
+    reports_cmd.register(subparsers)
     return parser
 
 

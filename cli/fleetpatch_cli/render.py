@@ -98,6 +98,7 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
             },
         }
     digest = hashlib.sha256(source_text.encode()).hexdigest()
+    slack_secret, slack_secret_arn = _slack_secret(policy)
     launch = json.dumps(
         policy.launch.launch_policy().model_dump(by_alias=True),
         sort_keys=True,
@@ -142,8 +143,37 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
                 "Description": "the SHA-256 of the policy file this stack was rendered from",
                 "Value": digest,
             },
+            "SlackWebhookSecret": {
+                "Description": "the Secrets Manager secret holding the Slack webhook URL "
+                "(empty: Slack is off)",
+                "Value": slack_secret,
+            },
+            "SlackWebhookSecretArn": {
+                "Description": "the ARN (pattern) the notifier alone may read: the secret above",
+                "Value": slack_secret_arn,
+            },
         },
     }
+
+
+def _slack_secret(policy: FleetPolicy) -> tuple[str, Any]:
+    """The webhook secret's name and the ARN pattern IAM grants (a name matches any suffix).
+
+    Without Slack, the pattern names a secret fleetpatch never creates, so the notifier's
+    role grants nothing that exists.
+    """
+    slack = policy.notifications.slack
+    if slack is None:
+        name, pattern = "", "fleetpatch-slack-is-not-configured-??????"
+    elif slack.webhook_secret.startswith("arn:"):
+        return slack.webhook_secret, slack.webhook_secret
+    else:
+        name, pattern = slack.webhook_secret, f"{slack.webhook_secret}-??????"
+    arn = {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+        + pattern
+    }
+    return name, arn
 
 
 # --- baselines ------------------------------------------------------------------------------

@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fleetpatch.waves import promotion_input
+from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
 
 EXIT_INVALID = 2
 RECENT_RUNS = 10
-
-Clients = Callable[[str], Any]
 
 
 class WaveError(Exception):
@@ -105,7 +103,7 @@ class ControlPlane:
         return [_plain(item) for item in items]
 
     def _state_table(self) -> str:
-        return f"fleetpatch-{self.stage}-state"  # the template names it so
+        return state_table_name(self.stage)
 
     def resume(self, run: str, *, reason: str, now: datetime) -> str:
         execution = self.run(run)
@@ -189,20 +187,6 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 # --- the command line ---------------------------------------------------------------------------
 
 
-def _boto_clients(args: argparse.Namespace) -> Clients:
-    import boto3
-
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    cache: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        if service not in cache:
-            cache[service] = session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
-        return cache[service]
-
-    return client
-
-
 def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
     if run is None:
         runs = plane.runs()
@@ -229,7 +213,7 @@ def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
 
 
 def run_wave_command(args: argparse.Namespace, clients: Clients | None = None) -> int:
-    plane = ControlPlane(clients or _boto_clients(args), args.stage)
+    plane = ControlPlane(clients or boto_clients(args), args.stage)
     now = datetime.now(UTC)
     try:
         if args.action == "start":
@@ -253,10 +237,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = wave.add_subparsers(dest="action", required=True)
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--stage", default="default", help="the deployed stage")
-        parser.add_argument("--endpoint-url", help="an AWS-compatible endpoint")
-        parser.add_argument("--region")
-        parser.add_argument("--profile")
+        add_aws_options(parser)
         parser.set_defaults(func=run_wave_command)
 
     start = actions.add_parser("start", help="start a wave now, first batch included")

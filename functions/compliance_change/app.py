@@ -1,13 +1,15 @@
-"""Compliance change: record an instance's patch compliance state and its transitions.
+"""Compliance change: record an instance's patch compliance state; digest and remediate drift.
 
 Each change of state is kept in the state table's history; drift and recovery also wait
-there for the digest (see ``fleetpatch.compliance``). Duplicates and late events change
-nothing.
+there for the digest (see ``fleetpatch.compliance``), which the first of them schedules.
+Drift starts the remediation the policy allows for the instance's environment (see
+``fleetpatch.remediation``): a patch-instance run named after the event, so a redelivered
+event starts nothing. Duplicates and late events change nothing.
 """
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
@@ -15,14 +17,22 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
-from fleetpatch import aws
-from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from fleetpatch import aws, clock, remediation
+from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestScheduler
 from fleetpatch.events import ComplianceChangeEvent, PatchComplianceDetail
+from fleetpatch.launch import instance_patch_group
 from fleetpatch.routing import Route
 
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
+    digest_function_arn: str = Field(alias="FLEETPATCH_DIGEST_FUNCTION_ARN", min_length=20)
+    digest_role_arn: str = Field(alias="FLEETPATCH_DIGEST_ROLE_ARN", min_length=20)
+    digest_schedule_prefix: str = Field(alias="FLEETPATCH_DIGEST_SCHEDULE_PREFIX", min_length=1)
+    remediation_state_machine_arn: str = Field(
+        alias="FLEETPATCH_REMEDIATION_STATE_MACHINE_ARN", min_length=20
+    )
 
 
 @instrumented
@@ -33,7 +43,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     assert isinstance(parsed, ComplianceChangeEvent)
     detail = parsed.detail
     assert isinstance(detail, PatchComplianceDetail)
-    ledger = ComplianceLedger(aws.client("dynamodb"), load_config(Config).table_name, time.time)
+    config = load_config(Config)
+    policy = _policy(config.policy_parameter)
+    patch_group = instance_patch_group(aws.client("ec2"), detail.resource_id)
+    environment = policy.get("patchGroups", {}).get(patch_group) if patch_group else None
+    ledger = ComplianceLedger(aws.client("dynamodb"), config.table_name, clock.time)
     recorded = ledger.record(
         ComplianceChange(
             instance_id=detail.resource_id,
@@ -42,15 +56,81 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             severity=detail.severity,
             event_time=parsed.time,
             event_id=parsed.id,
+            patch_group=patch_group,
+            environment=environment,
         )
     )
-    logger.info(
-        "compliance recorded",
-        extra={"instance": detail.resource_id, "transition": recorded.transition},
-    )
-    return {
+    result: dict[str, Any] = {
         "route": decision.route.value,
         "reason": decision.reason,
         "transition": recorded.transition,
         "notify": recorded.notify,
+        "environment": environment,
     }
+    if recorded.notify:
+        scheduled = DigestScheduler(
+            dynamodb=aws.client("dynamodb"),
+            scheduler=aws.client("scheduler"),
+            table=config.table_name,
+            target_arn=config.digest_function_arn,
+            role_arn=config.digest_role_arn,
+            name_prefix=config.digest_schedule_prefix,
+            now=clock.time,
+        ).ensure(int(policy.get("compliance", {}).get("digestMinutes", 60)))
+        result["digestScheduled"] = scheduled.isoformat() if scheduled else None
+    if recorded.transition == "drifted":
+        result["remediation"] = _remediate(
+            config, policy, detail.resource_id, environment, parsed.id
+        )
+    logger.info(
+        "compliance recorded",
+        extra={"instance": detail.resource_id, "transition": recorded.transition, **result},
+    )
+    return result
+
+
+def _remediate(
+    config: Config,
+    policy: dict[str, Any],
+    instance_id: str,
+    environment: str | None,
+    event_id: str,
+) -> dict[str, Any] | None:
+    now = clock.now()
+    plan = remediation.plan(policy, environment, now)
+    if plan is None:
+        return None
+    name = remediation.execution_name(instance_id, event_id)
+    busy = remediation.blocked(
+        instance_id,
+        ec2=aws.client("ec2"),
+        autoscaling=aws.client("autoscaling"),
+        ssm=aws.client("ssm"),
+    )
+    if busy is not None:
+        logger.info("remediation skipped", extra={"instance": instance_id, "why": busy})
+        return {"execution": None, "operation": plan.operation, "skipped": busy}
+    stepfunctions = aws.client("stepfunctions")
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=config.remediation_state_machine_arn,
+            name=name,
+            input=json.dumps(
+                {
+                    "instanceId": instance_id,
+                    "trigger": "remediation",
+                    "operation": plan.operation,
+                    "reason": plan.reason,
+                    "policy": policy["launch"],
+                }
+            ),
+        )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        return {"execution": name, "operation": plan.operation, "duplicate": True}
+    return {"execution": name, "operation": plan.operation, "reason": plan.reason}
+
+
+def _policy(parameter: str) -> dict[str, Any]:
+    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    policy: dict[str, Any] = json.loads(value)
+    return policy

@@ -6,14 +6,13 @@ alarms (read-only), records the decision in the state table and returns its summ
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws
+from fleetpatch import aws, clock
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
 from fleetpatch.waves import WaveRecords, decide_gate
 
@@ -54,7 +53,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         cloudwatch=aws.client("cloudwatch"),
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
-    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, time.time)
+    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
     records.record_decision(request.step, guarded, decision)
     logger.info(
         "gate decided",

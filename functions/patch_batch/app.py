@@ -6,14 +6,13 @@ retry: each command is recorded as it is sent, and a retry sends only the rest.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws
+from fleetpatch import aws, clock
 from fleetpatch.policy import RuntimeBatch
 from fleetpatch.waves import WaveRecords, batch_instances, send_batch
 
@@ -44,7 +43,7 @@ class PatchRequest(BaseModel):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = PatchRequest.model_validate(event)
     config = load_config(Config)
-    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, time.time)
+    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
     instances = batch_instances(aws.client("ec2"), request.batch.patch_groups)
     command_ids = send_batch(
         aws.client("ssm"),

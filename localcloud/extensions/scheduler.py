@@ -1,16 +1,28 @@
 """EventBridge Scheduler on the local cloud: schedules fire on the simulated clock.
 
 moto 5.2.5 stores schedules (CreateSchedule, UpdateSchedule, DeleteSchedule) but never runs
-them. Installed, every ``rate()`` and ``at()`` schedule whose target is a *universal target*
-(``arn:aws:scheduler:::aws-sdk:<service>:<apiAction>``, the target's ``Input`` being the
-call's parameters as JSON) calls that API on the local cloud when it is due:
+them. Installed, every ``rate()`` and ``at()`` schedule with one of these targets acts on
+the local cloud when it is due:
+
+* a *universal target* (``arn:aws:scheduler:::aws-sdk:<service>:<apiAction>``, the
+  target's ``Input`` being the call's parameters as JSON) calls that API;
+* a *templated Lambda target* (the function's ARN, ``Invoke``) invokes the function
+  asynchronously, as Scheduler does (``InvocationType=Event``), with the target's
+  ``Input`` parsed as JSON as the event, or ``{}`` without one. The invocation is
+  queued on the clock with Lambda's asynchronous retries and the function's DLQ.
+
+Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
+``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>`` and
+``<aws.scheduler.attempt-number>`` in ``Input`` are replaced as Scheduler does. Timing:
 
 * ``rate(N minute|minutes|hour|hours|day|days)`` fires every N units from its StartDate (or
   its creation), ``at(yyyy-mm-ddThh:mm:ss)`` once, in ``ScheduleExpressionTimezone``;
 * nothing fires after ``EndDate``, while the schedule is DISABLED, or once it is deleted;
   an ``at()`` schedule with ``ActionAfterCompletion`` DELETE deletes itself after firing;
-* a failed call is recorded (``firings``) and not retried (the retry policy is not
-  simulated); cron() schedules and other targets are recorded as unsupported, never fired.
+* a failed call (for a Lambda target: a function that does not exist or an ``Input``
+  that is not JSON) is recorded (``firings``) and not retried (Scheduler's retry policy
+  and dead-letter queue are not simulated); cron() schedules and other targets are
+  recorded as unsupported, never fired.
 
 fleetpatch uses it to heartbeat a held launch while its patch runs, without a single state
 transition (see statemachines/patch_new_instance.asl.json).
@@ -20,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +46,14 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 _UNIVERSAL_TARGET = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$")
+# A templated Lambda target: the function's ARN, optionally with a version or an alias
+# (the local runtime runs one version of each function).
+_LAMBDA_TARGET = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]+)(?::[A-Za-z0-9_$-]+)?$"
+)
+_CONTEXT_ATTRIBUTE = re.compile(
+    r"<aws\.scheduler\.(schedule-arn|scheduled-time|execution-id|attempt-number)>"
+)
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -99,7 +120,7 @@ class SchedulerSimulator:
         else:
             self.unsupported.append(f"{schedule.name}: {expression}")
             return None
-        if not _UNIVERSAL_TARGET.fullmatch(str(schedule.target.get("Arn", ""))):
+        if not _supported_target(str(schedule.target.get("Arn", ""))):
             self.unsupported.append(f"{schedule.name}: target {schedule.target.get('Arn')}")
             return None
         if end is not None and due > end:
@@ -107,13 +128,16 @@ class SchedulerSimulator:
         return due
 
     def _fire(self, key: tuple[str, str]) -> None:
-        self._timers.pop(key, None)
+        timer = self._timers.pop(key, None)
         schedule = _stored(self.cloud, key)
         if schedule is None:  # deleted meanwhile
             return
         now = self.cloud.clock.now()
+        # <aws.scheduler.scheduled-time> is when the schedule was due, not when it ran
+        # (the two differ on a continuous clock).
+        scheduled = timer.when if timer is not None else now
         if schedule.state == "ENABLED":
-            self.firings.append(self._call(schedule, now))
+            self.firings.append(self._call(schedule, now, scheduled))
         if _AT.fullmatch(str(schedule.schedule_expression)):
             if schedule.action_after_completion == "DELETE":
                 _backend(self.cloud).delete_schedule(schedule.group_name, schedule.name)
@@ -124,18 +148,47 @@ class SchedulerSimulator:
                 due, lambda: self._fire(key), f"scheduler:{schedule.name}"
             )
 
-    def _call(self, schedule: Any, now: datetime) -> Firing:
+    def _call(self, schedule: Any, now: datetime, scheduled: datetime) -> Firing:
         arn = str(schedule.target["Arn"])
-        match = _UNIVERSAL_TARGET.fullmatch(arn)
-        assert match is not None  # only universal targets are armed
-        service, action = match.groups()
-        method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
         try:
-            parameters = json.loads(schedule.target.get("Input") or "{}")
+            text = _with_context(schedule.target.get("Input"), schedule, scheduled)
+            if function := _LAMBDA_TARGET.fullmatch(arn):
+                # Scheduler's Input is the event; without one the function gets {}.
+                self._invoke(function[1], json.loads(text) if text else {})
+                return Firing(schedule.name, now, arn)
+            match = _UNIVERSAL_TARGET.fullmatch(arn)
+            assert match is not None  # only supported targets are armed
+            service, action = match.groups()
+            method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+            parameters = json.loads(text or "{}")
             getattr(self.cloud.client(service), method)(**parameters)
-        except (ClientError, BotoCoreError, ValueError, TypeError) as exc:
+        except (ClientError, BotoCoreError, LookupError, ValueError, TypeError) as exc:
             return Firing(schedule.name, now, arn, f"{type(exc).__name__}: {exc}")
         return Firing(schedule.name, now, arn)
+
+    def _invoke(self, function_name: str, event: Any) -> None:
+        # Scheduler invokes with InvocationType=Event: Lambda accepts the event at once and
+        # runs (and retries) it on its own; only a missing function fails the call.
+        if function_name not in self.cloud.lambdas.functions:
+            raise LookupError(f"ResourceNotFoundException: function {function_name} not found")
+        self.cloud.lambdas.invoke_async(function_name, event)
+
+
+def _supported_target(arn: str) -> bool:
+    return bool(_UNIVERSAL_TARGET.fullmatch(arn) or _LAMBDA_TARGET.fullmatch(arn))
+
+
+def _with_context(text: str | None, schedule: Any, scheduled: datetime) -> str | None:
+    """``Input`` with Scheduler's context attributes replaced (one attempt: number 1)."""
+    if text is None:
+        return None
+    values = {
+        "schedule-arn": str(schedule.arn),
+        "scheduled-time": scheduled.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "execution-id": uuid.uuid4().hex[:16],
+        "attempt-number": "1",
+    }
+    return _CONTEXT_ATTRIBUTE.sub(lambda m: values[m[1]], text)
 
 
 def _date(value: Any) -> datetime | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pytest_socket import disable_socket
+from pytest_socket import socket_allow_hosts
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Stack
@@ -38,8 +38,8 @@ def states_entered(history: list[dict[str, object]]) -> list[str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup() -> None:
-    # The local cloud is in-process: nothing here needs a socket.
-    disable_socket(allow_unix_socket=True)
+    # The local cloud is in-process; the only socket is the local Slack receiver's.
+    socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
 
 
 @dataclass
@@ -125,6 +125,26 @@ class Deployed:
 
     def messages(self) -> list[dict[str, Any]]:
         return self.recorder.messages()
+
+    def messages_about(self, instance_id: str) -> list[dict[str, Any]]:
+        """The reports topic's messages whose subject names ``instance_id``."""
+        return [m for m in self.messages() if instance_id in (m["subject"] or "")]
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        """A run's stored report (JSON), found through the state table's report index."""
+        index = self.cloud.client("dynamodb").get_item(
+            TableName=self.stack.physical_id("StateTable"),
+            Key={"pk": {"S": f"REPORT#{run_id}"}, "sk": {"S": "REPORT"}},
+        )["Item"]
+        body = (
+            self.cloud.client("s3")
+            .get_object(
+                Bucket=self.stack.physical_id("ArtifactsBucket"), Key=index["json_key"]["S"]
+            )["Body"]
+            .read()
+        )
+        report: dict[str, Any] = json.loads(body)
+        return report
 
     def run_record(self, execution: dict[str, Any]) -> dict[str, str]:
         item = self.cloud.client("dynamodb").get_item(

@@ -62,7 +62,7 @@ def gate_record(deployed: Deployed, run: str, step: int) -> dict[str, Any]:
 
 
 def wave_report(deployed: Deployed) -> dict[str, Any]:
-    [message] = [m for m in deployed.messages() if m["message"].get("kind") == "wave"]
+    [message] = [m for m in deployed.messages() if m["attributes"].get("kind") == "wave"]
     return message
 
 
@@ -85,7 +85,7 @@ def test_a_passed_gate_patches_the_next_batch(deployed: Deployed) -> None:
     # no other wave's instance was touched
     assert commands_on(deployed, ids["app-prod-windows"]) == []
     report = wave_report(deployed)
-    assert report["subject"] == "test wave: completed"
+    assert report["subject"] == "test wave: done, 3 instances patched in 2 batches"
     assert report["attributes"]["outcome"] == "completed"
 
 
@@ -110,10 +110,14 @@ def test_a_failed_linux_host_holds_the_windows_batch(deployed: Deployed) -> None
         ids["db-test-rhel"]: {"S": "AWS-RunPatchBaseline ended Failed"}
     }
     report = wave_report(deployed)
-    assert report["subject"] == "test wave: held before windows-apps"
-    assert report["message"]["failedInstances"] == {
-        ids["db-test-rhel"]: "AWS-RunPatchBaseline ended Failed"
-    }
+    assert report["subject"] == "test wave: windows-apps held, 1 of 2 instances failed"
+    stored = deployed.report(run["name"])
+    linux, windows = stored["batches"]
+    assert {
+        i["instance_id"]: i["reason"] for i in linux["instances"] if i["outcome"] == "failed"
+    } == {ids["db-test-rhel"]: "AWS-RunPatchBaseline ended Failed"}
+    assert windows["status"] == "held"
+    assert [i["outcome"] for i in windows["instances"]] == ["not-run"]
 
 
 def test_a_window_that_did_not_succeed_stops_the_wave(deployed: Deployed) -> None:

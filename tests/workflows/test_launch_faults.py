@@ -15,7 +15,7 @@ from tests.workflows.conftest import GROUP, Deployed, states_entered
 
 
 def report_for(deployed: Deployed, instance: str) -> dict[str, Any]:
-    [message] = [m for m in deployed.messages() if m["message"].get("instanceId") == instance]
+    [message] = deployed.messages_about(instance)
     return message
 
 
@@ -68,7 +68,9 @@ def test_a_command_that_times_out_abandons_the_instance(deployed: Deployed) -> N
         + policy["commandTimeoutSeconds"]
         + 2 * policy["heartbeatSeconds"]
     )
-    assert report_for(deployed, instance)["message"]["reason"] == "CommandNeverFinished"
+    assert report_for(deployed, instance)["subject"] == (
+        f"launch of {instance}: failed (CommandNeverFinished) [test]"
+    )
 
 
 def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> None:
@@ -94,9 +96,11 @@ def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> Non
     assert ran <= policy["commandTimeoutSeconds"] + 600
     record = deployed.run_record(execution)
     assert record["reason"] == "CommandNeverFinished"
-    report = report_for(deployed, instance)["message"]
-    assert (report["outcome"], report["lifecycleResult"]) == ("failed", "GONE")
-    assert "no longer exists" in report["lifecycleNote"]
+    assert report_for(deployed, instance)["attributes"]["outcome"] == "failed"
+    report = deployed.report(execution["name"])
+    assert (report["outcome"], report["reason"]) == ("failed", "CommandNeverFinished")
+    [note] = report["notes"]
+    assert note.startswith("lifecycle action GONE: the lifecycle action no longer exists")
     # the heartbeat schedule was deleted when the run ended
     assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
 
@@ -185,8 +189,8 @@ def test_warm_pool_instances_are_patched_going_in_and_only_scanned_coming_out(
     assert deployed.group_state(instance) == "InService"
     record = deployed.run_record(exited)
     assert (record["outcome"], record["reason"]) == ("compliant", "AlreadyCompliant")
-    [report] = [m for m in deployed.messages() if m["message"]["runId"] == exited["name"]]
-    assert report["subject"] == f"launch patch done: {instance} compliant"
+    [report] = [m for m in deployed.messages() if m["attributes"]["run"] == exited["name"]]
+    assert report["subject"] == f"launch of {instance}: already compliant [test]"
 
 
 def test_a_warm_pool_instance_that_fell_behind_is_patched_on_the_way_out(

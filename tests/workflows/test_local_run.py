@@ -84,23 +84,36 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
         }
     )
     # The prod window: db-prod-rhel's install fails (MaxErrors 0 stops the rest), the gate
-    # holds batch 2, and prod's Windows host is never touched.
-    assert commands_per_instance[fleet["db-prod-rhel"]] == 1
+    # holds batch 2, and prod's Windows host is never touched. The failed install is drift:
+    # prod remediates by scanning (one more command, a Scan), and the digest reports it.
+    assert commands_per_instance[fleet["db-prod-rhel"]] == 2
+    [remediation] = [run for run in result["runs"] if run["kind"] == "remediation"]
+    assert remediation["instances"][0]["instance_id"] == fleet["db-prod-rhel"]
+    assert remediation["instances"][0]["outcome"] == "scanned"
+    digests = [m for m in result["messages"] if m["attributes"].get("kind") == "compliance-digest"]
+    assert [m["subject"] for m in digests] == ["compliance digest: 1 instance drifted (prod)"]
+    slack = [m for m in result["messages"] if m["channel"] == "slack"]
+    assert len(slack) == len([m for m in result["messages"] if m["channel"] == "sns"])
     assert fleet["app-prod-windows"] not in commands_per_instance
     waves = {run["wave"]: run for run in result["runs"] if run["kind"] == "wave"}
     assert (waves["test"]["status"], waves["test"]["outcome"]) == ("SUCCEEDED", "completed")
     assert (waves["prod"]["status"], waves["prod"]["outcome"]) == ("FAILED", "GateFailed")
     assert "the gate before windows-apps failed" in waves["prod"]["detail"]
     # Every run reported.
-    launch_reports = [m for m in result["messages"] if m["message"]["kind"] == "launch"]
-    assert sorted(m["message"]["instanceId"] for m in launch_reports) == sorted(actions)
+    launch_reports = [m for m in result["messages"] if m["attributes"].get("kind") == "launch"]
+    assert sorted(m["subject"].split()[2].rstrip(":") for m in launch_reports) == sorted(actions)
     wave_reports = {
-        m["message"]["wave"]: m for m in result["messages"] if m["message"]["kind"] == "wave"
+        m["subject"].split()[0]: m
+        for m in result["messages"]
+        if m["attributes"].get("kind") == "wave"
     }
-    assert wave_reports["test"]["subject"] == "test wave: completed"
-    assert wave_reports["prod"]["subject"] == "prod wave: held before windows-apps"
-    held = wave_reports["prod"]["message"]["failedInstances"]
-    assert held[fleet["db-prod-rhel"]] == "AWS-RunPatchBaseline ended Failed"
+    assert wave_reports["test"]["subject"].startswith("test wave: done, ")
+    assert (
+        wave_reports["prod"]["subject"]
+        == "prod wave: windows-apps held, 1 of 5 instances failed, 4 not reached"
+    )
+    assert f"{fleet['db-prod-rhel']:<20} failed" in wave_reports["prod"]["message"]
+    assert "AWS-RunPatchBaseline ended Failed" in wave_reports["prod"]["message"]
     # Events flowed from the simulated fleet into the handlers.
     functions = {i["function"] for i in result["invocations"]}
     assert {

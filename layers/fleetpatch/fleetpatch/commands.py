@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
+
+from fleetpatch import clock
 
 LOG = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class CommandWaiters:
             ExpressionAttributeNames={"#a": attribute},
             ExpressionAttributeValues={
                 ":v": {"S": value},
-                ":ttl": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)},
+                ":ttl": {"N": str(int(clock.time()) + RECORD_TTL_SECONDS)},
                 ":c": {"S": key.command_id},
                 ":i": {"S": key.instance_id},
             },

@@ -12,13 +12,18 @@ duplicate or a late event changes nothing and notifies nobody.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+from fleetpatch.reports import DigestReport, DriftEntry
 
 Status = Literal["compliant", "non_compliant"]
 Transition = Literal["first", "drifted", "recovered", "unchanged", "stale"]
+
+FLEET_INDEX = "COMPLIANCE"
 
 # History and digest entries outlive any digest interval, then TTL removes them.
 HISTORY_TTL_SECONDS = 90 * 24 * 3600
@@ -32,6 +37,8 @@ class ComplianceChange:
     severity: str | None
     event_time: datetime
     event_id: str
+    patch_group: str | None = None
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,8 @@ class ComplianceLedger:
                 Key={"pk": {"S": f"INSTANCE#{change.instance_id}"}, "sk": {"S": "COMPLIANCE"}},
                 UpdateExpression=(
                     "SET #status = :status, baseline_id = :baseline, event_time = :time, "
-                    "event_id = :id, severity = :severity, "
+                    "event_id = :id, severity = :severity, patch_group = :group, "
+                    "environment = :environment, gsi1pk = :index, gsi1sk = :position, "
                     "since = if_not_exists(since, :time)"
                 ),
                 ConditionExpression="attribute_not_exists(event_time) OR event_time < :time",
@@ -70,6 +78,14 @@ class ComplianceLedger:
                     ":time": {"S": when},
                     ":id": {"S": change.event_id},
                     ":severity": {"S": change.severity or ""},
+                    ":group": {"S": change.patch_group or ""},
+                    ":environment": {"S": change.environment or ""},
+                    # The fleet's compliance, by environment and patch group, in one query.
+                    ":index": {"S": FLEET_INDEX},
+                    ":position": {
+                        "S": f"{change.environment or '-'}#{change.patch_group or '-'}#"
+                        f"{change.instance_id}"
+                    },
                 },
                 ReturnValues="ALL_OLD",
             )
@@ -132,6 +148,209 @@ class ComplianceLedger:
                 "transition": {"S": kind},
                 "severity": {"S": change.severity or ""},
                 "baseline_id": {"S": change.baseline_id},
+                "patch_group": {"S": change.patch_group or ""},
+                "environment": {"S": change.environment or ""},
+                "at": {"S": change.event_time.isoformat()},
                 "expires_at": self._ttl(),
             },
         )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def fleet(self) -> list[dict[str, str]]:
+        """Every instance's latest compliance state, ordered by environment and patch group."""
+        found: list[dict[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": FLEET_INDEX}},
+        }
+        while True:
+            page = self._dynamodb.query(**kwargs)
+            for item in page.get("Items", []):
+                found.append(
+                    {
+                        "instance_id": item["pk"]["S"].removeprefix("INSTANCE#"),
+                        **{
+                            key: item[key]["S"]
+                            for key in (
+                                "status",
+                                "environment",
+                                "patch_group",
+                                "baseline_id",
+                                "severity",
+                                "since",
+                                "event_time",
+                            )
+                            if key in item
+                        },
+                    }
+                )
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- the digest -------------------------------------------------------------------------------
+
+DIGEST_PENDING_KEY = {"pk": {"S": "DIGEST_PENDING"}, "sk": {"S": "DIGEST"}}
+
+
+class DigestScheduler:
+    """At most one digest per interval, and only when something drifted or recovered.
+
+    The first entry after a digest schedules the next one (a one-time EventBridge Scheduler
+    schedule, ``digest_minutes`` later, that deletes itself). A marker in the state table,
+    written under a condition, makes sure 200 drifting instances schedule it once. A marker
+    older than two intervals means its schedule was lost: the next entry schedules anew.
+    """
+
+    def __init__(
+        self,
+        *,
+        dynamodb: Any,
+        scheduler: Any,
+        table: str,
+        target_arn: str,
+        role_arn: str,
+        name_prefix: str,
+        now: Callable[[], float],
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._scheduler = scheduler
+        self._table = table
+        self._target_arn = target_arn
+        self._role_arn = role_arn
+        self._prefix = name_prefix
+        self._now = now
+
+    def ensure(self, digest_minutes: int) -> datetime | None:
+        """Schedule the next digest unless one is pending; returns when it was scheduled for."""
+        now = datetime.fromtimestamp(self._now(), UTC)
+        due = (now + timedelta(minutes=digest_minutes)).replace(microsecond=0)
+        stale = now - timedelta(minutes=2 * digest_minutes)
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    **DIGEST_PENDING_KEY,
+                    "due": {"S": due.isoformat()},
+                    "expires_at": {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #due < :stale",
+                ExpressionAttributeNames={"#due": "due"},
+                ExpressionAttributeValues={":stale": {"S": stale.isoformat()}},
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return None
+        name = f"{self._prefix}{due:%Y%m%dT%H%M%S}"
+        try:
+            self._scheduler.create_schedule(
+                Name=name,
+                ScheduleExpression=f"at({due.replace(tzinfo=None).isoformat()})",
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                Target={
+                    "Arn": self._target_arn,
+                    "RoleArn": self._role_arn,
+                    "Input": json.dumps({"kind": "compliance-digest", "due": due.isoformat()}),
+                    "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
+                },
+            )
+        except self._scheduler.exceptions.ConflictException:
+            pass  # a retry of this very call created it already
+        except Exception:
+            # No schedule, no digest: give the marker back so the next entry tries again.
+            self._dynamodb.delete_item(TableName=self._table, Key=DIGEST_PENDING_KEY)
+            raise
+        return due
+
+
+class DigestCollector:
+    """The entries a digest carries, collapsed per instance, and their removal once sent."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    def release(self) -> None:
+        """Drop the pending marker first: an entry written from now on schedules a new digest."""
+        self._dynamodb.delete_item(TableName=self._table, Key=DIGEST_PENDING_KEY)
+
+    def entries(self, until: datetime) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk <= :until",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": "DIGEST"},
+                ":until": {"S": until.isoformat() + "~"},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._dynamodb.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def remove(self, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), 25):
+            requests = [
+                {"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+                for item in items[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self._table: requests}
+            for _ in range(8):
+                response = self._dynamodb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+
+
+def digest_report(
+    items: list[dict[str, Any]],
+    *,
+    sent_at: datetime,
+    include_recoveries: bool,
+    digest_id: str | None = None,
+) -> DigestReport | None:
+    """One digest from its entries: per instance the latest transition and how many there were."""
+    latest: dict[str, dict[str, Any]] = {}
+    earliest: dict[str, datetime] = {}
+    changes: dict[str, int] = {}
+    for item in sorted(items, key=lambda i: i["sk"]["S"]):
+        instance = item["instance_id"]["S"]
+        latest[instance] = item
+        earliest.setdefault(instance, datetime.fromisoformat(item["sk"]["S"].rsplit("#", 1)[0]))
+        changes[instance] = changes.get(instance, 0) + 1
+    entries = []
+    for instance, item in sorted(latest.items()):
+        transition = item["transition"]["S"]
+        if transition == "recovered" and not include_recoveries:
+            continue
+        entries.append(
+            DriftEntry(
+                instance_id=instance,
+                transition=transition,
+                at=datetime.fromisoformat(item["sk"]["S"].rsplit("#", 1)[0]),
+                environment=item.get("environment", {}).get("S") or None,
+                patch_group=item.get("patch_group", {}).get("S") or None,
+                severity=item.get("severity", {}).get("S") or None,
+                baseline_id=item.get("baseline_id", {}).get("S") or None,
+                changes=changes[instance],
+            )
+        )
+    if not entries:
+        return None
+    # The first change the digest carries (an instance's earlier changes included).
+    first = min(earliest[e.instance_id] for e in entries)
+    return DigestReport(
+        run_id=digest_id or f"digest-{sent_at.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+        started_at=first,
+        ended_at=sent_at,
+        entries=entries,
+    )

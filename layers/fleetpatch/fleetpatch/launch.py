@@ -236,6 +236,21 @@ def patch_group_of(tags: dict[str, str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def instance_patch_group(ec2: Any, instance_id: str) -> str | None:
+    """The patch group an instance's tags put it in (None: no tag, or the two tags disagree)."""
+    response = ec2.describe_tags(
+        Filters=[
+            {"Name": "resource-id", "Values": [instance_id]},
+            {"Name": "key", "Values": list(PATCH_GROUP_TAG_KEYS)},
+        ]
+    )
+    tags = {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+    try:
+        return patch_group_of(tags)[0]
+    except ConflictingPatchGroupTagsError:
+        return None
+
+
 def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     """Which OS, patch group and baseline apply to ``instance_id`` (read-only calls)."""
     reservations = ec2.describe_instances(

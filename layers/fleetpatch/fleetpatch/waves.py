@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -112,20 +113,47 @@ def window_command_ids(ssm: Any, window_execution_id: str) -> list[str]:
     return sorted(set(command_ids))
 
 
-def command_results(ssm: Any, command_ids: Iterable[str]) -> dict[str, str]:
-    """Instance id -> the final status of its invocation, over ``command_ids``.
+@dataclass(frozen=True)
+class Invocation:
+    """One instance's part of a Run Command command."""
+
+    command_id: str
+    status: str
+    output: str | None = None
+    """Where the output went (``s3://bucket/prefix/command/instance/``), when S3 output is on."""
+
+
+def command_invocations(
+    ssm: Any, command_ids: Iterable[str], *, with_output: bool = False
+) -> dict[str, Invocation]:
+    """Instance id -> its invocation over ``command_ids`` (and, asked, where its output is).
 
     An instance in several commands keeps its worst result: any failure counts.
     """
-    results: dict[str, str] = {}
+    found: dict[str, Invocation] = {}
     paginator = ssm.get_paginator("list_command_invocations")
     for command_id in command_ids:
+        bucket = prefix = None
+        if with_output:
+            command = ssm.list_commands(CommandId=command_id)["Commands"]
+            bucket = command[0].get("OutputS3BucketName") if command else None
+            prefix = command[0].get("OutputS3KeyPrefix") if command else None
         for page in paginator.paginate(CommandId=command_id):
             for invocation in page["CommandInvocations"]:
                 instance = invocation["InstanceId"]
-                if results.get(instance, "Success") == "Success":
-                    results[instance] = invocation["Status"]
-    return results
+                if instance in found and found[instance].status != "Success":
+                    continue
+                output = None
+                if bucket:
+                    parts = [p.strip("/") for p in (prefix or "", command_id, instance) if p]
+                    output = f"s3://{bucket}/{'/'.join(parts)}/"
+                found[instance] = Invocation(command_id, invocation["Status"], output)
+    return found
+
+
+def command_results(ssm: Any, command_ids: Iterable[str]) -> dict[str, str]:
+    """Instance id -> the final status of its invocation (the worst), over ``command_ids``."""
+    return {i: inv.status for i, inv in command_invocations(ssm, command_ids).items()}
 
 
 def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -129,6 +129,7 @@ def test_scheduler_backend_stores_schedules_where_the_simulator_reads_them() -> 
     ):
         assert line in source, line
     for attribute in (
+        'self.arn = f"arn:{get_partition(region)}:scheduler:{region}:{account_id}:schedule/{group_name}/{name}"',
         "self.schedule_expression = schedule_expression",
         'self.schedule_expression_timezone = schedule_expression_timezone or "UTC"',
         "self.target = Schedule.validate_target(target)",
@@ -152,3 +153,64 @@ def test_hash_and_uuid_are_stubbed_by_moto_declarations() -> None:
     assert '"Function $hash is currently not supported"' in source
     assert '"Function $uuid is currently not supported"' in source
     assert "_DECLARATION_BY_VARIABLE_REFERENCE.get(variable_reference)" in source
+
+
+def test_sns_lambda_delivery_point() -> None:
+    # localcloud.extensions.sns replaces Subscription.publish for protocol "lambda" and
+    # repeats the two steps moto's publish takes before it looks at the protocol.
+    from moto.sns import models
+
+    source = inspect.getsource(models)  # the module file: unaffected by our patches
+    assert (
+        "    def publish(\n"
+        "        self,\n"
+        "        message: str,\n"
+        "        message_id: str,\n"
+        "        subject: str | None = None,\n"
+        "        message_attributes: dict[str, Any] | None = None,\n"
+        "        group_id: str | None = None,\n"
+        "        deduplication_id: str | None = None,\n"
+        "        message_structure: str | None = None,\n"
+        "    ) -> None:\n"
+        "        if self._filter_policy_matcher is not None:\n"
+        "            if not self._filter_policy_matcher.matches(message_attributes, message):\n"
+        "                return\n"
+        "\n"
+        '        if message_structure == "json":\n'
+        "            message = self._parse_message_structure(message, self.protocol)\n"
+    ) in source
+    # Topic.publish hands every subscription the message id and the attributes.
+    assert (
+        "            subscription.publish(\n                message,\n                message_id,\n"
+        in source
+    )
+    assert "                message_attributes=message_attributes,\n" in source
+    # What we read from a subscription.
+    for attribute in (
+        "self.topic = topic",
+        "self.endpoint = endpoint",
+        "self.protocol = protocol",
+        "self.arn = make_arn_for_subscription(self.topic.arn)",
+    ):
+        assert attribute in source, attribute
+    # moto still sends Lambda a canned, synchronous event (why the extension exists).
+    assert 'elif self.protocol == "lambda":' in source
+    assert ").send_sns_message(" in source
+    from moto.awslambda import models as lambda_models
+
+    lambda_source = inspect.getsource(lambda_models.LambdaBackend.send_sns_message)
+    assert '"TopicArn": "arn:aws:sns:EXAMPLE"' in lambda_source
+    assert "func.invoke(json.dumps(event), {}, {})" in lambda_source
+
+
+def test_sns_publish_transforms_message_attributes_to_the_lambda_shape() -> None:
+    # localcloud.extensions.sns passes moto's parsed attributes on as Lambda's
+    # {"Type", "Value"} (binary values base64), relying on this transformation.
+    from moto.sns import responses
+
+    source = inspect.getsource(responses.SNSResponse._transform_message_attributes)
+    assert 'transform_value = base64.b64encode(value["BinaryValue"]).decode()' in source
+    assert '"Type": data_type,\n                "Value": transform_value,' in source
+    assert "message_attributes = self._parse_message_attributes()" in inspect.getsource(
+        responses.SNSResponse.publish
+    )

@@ -1,11 +1,13 @@
-"""EventBridge Scheduler on the local cloud: universal targets fire on the simulated clock."""
+"""EventBridge Scheduler on the local cloud: universal and Lambda targets fire on the simulated clock."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from localcloud.cloud import LocalCloud
+from tests.unit.localcloud.conftest import deploy_function
 
 
 def create(cloud: LocalCloud, name: str, expression: str, **extra: object) -> None:
@@ -80,3 +82,63 @@ def test_cron_schedules_are_reported_unsupported(cloud: LocalCloud) -> None:
     cloud.advance(2 * 86400)
     assert received(cloud, queue) == []
     assert cloud.scheduler.unsupported == ["nightly: cron(0 1 * * ? *)"]  # type: ignore[union-attr]
+
+
+# --- templated Lambda targets --------------------------------------------------------------
+
+HANDLERS = Path(__file__).parent / "handlers"
+
+
+def lambda_schedule(cloud: LocalCloud, name: str, expression: str, **target: object) -> None:
+    cloud.client("scheduler").create_schedule(
+        Name=name,
+        ScheduleExpression=expression,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": cloud.lambdas.arn("echo"),
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            **target,
+        },
+        ActionAfterCompletion="DELETE",
+    )
+
+
+def test_an_at_schedule_invokes_its_lambda_target_once_with_the_input(cloud: LocalCloud) -> None:
+    # Given a function and a one-time schedule for it two hours from now
+    deploy_function(cloud, "echo", HANDLERS / "echo")
+    due = cloud.clock.now() + timedelta(hours=2)
+    lambda_schedule(
+        cloud,
+        "wake",
+        f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})",
+        Input=json.dumps({"instance": "i-1", "at": "<aws.scheduler.scheduled-time>", "n": 1}),
+    )
+    # When simulated time passes the due time (and well beyond)
+    cloud.advance(3600)
+    assert cloud.lambdas.invocations == []
+    cloud.advance(5 * 3600)
+    # Then the handler ran once, asynchronously, at the due time, with the Input as event
+    [invocation] = cloud.lambdas.invocations
+    assert invocation.asynchronous
+    assert invocation.started == due.isoformat()
+    assert invocation.result["event"] == {"instance": "i-1", "at": "2026-11-07T06:00:00Z", "n": 1}
+    [firing] = cloud.scheduler.firings  # type: ignore[union-attr]
+    assert (firing.at, firing.target, firing.error) == (due, cloud.lambdas.arn("echo"), None)
+    # and the schedule deleted itself
+    assert cloud.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_a_lambda_target_without_input_gets_an_empty_object(cloud: LocalCloud) -> None:
+    deploy_function(cloud, "echo", HANDLERS / "echo")
+    lambda_schedule(cloud, "tick", "rate(1 hour)")
+    cloud.advance(2.5 * 3600)
+    assert [i.result["event"] for i in cloud.lambdas.invocations] == [{}, {}]
+
+
+def test_a_missing_function_is_a_failed_firing(cloud: LocalCloud) -> None:
+    lambda_schedule(cloud, "orphan", "rate(5 minutes)", Input="{}")
+    cloud.advance(301)
+    [firing] = cloud.scheduler.firings  # type: ignore[union-attr]
+    assert firing.error is not None
+    assert "ResourceNotFoundException" in firing.error
+    assert cloud.lambdas.invocations == []

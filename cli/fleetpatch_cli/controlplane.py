@@ -1,0 +1,65 @@
+"""What the commands that act on a deployed stage share: AWS clients, options, resource names.
+
+A stage's resources have fixed names (``template.yaml``): the state table
+``fleetpatch-<stage>-state`` and the artifacts bucket
+``fleetpatch-<stage>-artifacts-<account>-<region>``. The commands reach them in the account
+your AWS credentials point at (``--region``, ``--profile``) or on any AWS-compatible
+endpoint (``--endpoint-url``, e.g. ``fleetpatch local up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Clients = Callable[[str], Any]
+"""A boto3 client by service name (``clients("dynamodb")``), one per service."""
+
+
+def boto_clients(args: argparse.Namespace) -> Clients:
+    """Clients for the options of :func:`add_aws_options`, created on first use."""
+    import boto3
+
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    cache: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in cache:
+            cache[service] = session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
+        return cache[service]
+
+    return client
+
+
+def add_aws_options(parser: argparse.ArgumentParser) -> None:
+    """--stage, --endpoint-url, --region and --profile, as every stage command takes them."""
+    parser.add_argument("--stage", default="default", help="the deployed stage")
+    parser.add_argument("--endpoint-url", help="an AWS-compatible endpoint")
+    parser.add_argument("--region")
+    parser.add_argument("--profile")
+
+
+def state_table_name(stage: str) -> str:
+    return f"fleetpatch-{stage}-state"  # the template names it so
+
+
+class Stage:
+    """A deployed stage's shared resources, by the names the template gives them."""
+
+    def __init__(self, clients: Clients, name: str) -> None:
+        self.clients = clients
+        self.name = name
+
+    @property
+    def state_table(self) -> str:
+        return state_table_name(self.name)
+
+    @property
+    def region(self) -> str:
+        region: str = self.clients("s3").meta.region_name
+        return region
+
+    def artifacts_bucket(self) -> str:
+        account = self.clients("sts").get_caller_identity()["Account"]
+        return f"fleetpatch-{self.name}-artifacts-{account}-{self.region}"

@@ -1,0 +1,109 @@
+"""Publish report: the last task of every run (workflow task), and the compliance digest.
+
+Builds the run's report (a wave's evidence is gathered again: every batch, every
+instance), stores it as JSON and HTML in the artifacts bucket, indexes it and announces it
+once on the reports topic. The workflows catch any failure here and fall back to a bare
+SNS message, so a run never ends unreported.
+
+Invoked by the one-time digest schedule (``{"kind": "compliance-digest"}``), it sends the
+drift and recovery recorded since the last digest as one report, then removes what it sent.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented, logger
+from pydantic import Field
+
+from fleetpatch import aws, clock
+from fleetpatch.compliance import DigestCollector, digest_report
+from fleetpatch.publishing import ReportPublisher
+from fleetpatch.reports import InstanceRunSummary, WaveRunSummary, instance_report, wave_report
+
+
+class Config(FunctionConfig):
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+    bucket: str = Field(alias="FLEETPATCH_BUCKET_NAME", min_length=3)
+    topic_arn: str = Field(alias="FLEETPATCH_REPORTS_TOPIC_ARN", min_length=20)
+    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    config = load_config(Config)
+    ended_at = clock.now()
+    publisher = _publisher(config)
+    if event.get("kind") == "compliance-digest":
+        return _digest(config, publisher, ended_at, event.get("due"))
+    if event.get("kind") == "wave":
+        wave_run = WaveRunSummary.model_validate(event)
+        report = wave_report(
+            wave_run,
+            ended_at=ended_at,
+            patch_group_environments=_patch_group_environments(config.policy_parameter),
+            ssm=aws.client("ssm"),
+            ec2=aws.client("ec2"),
+        )
+    else:
+        run = InstanceRunSummary.model_validate(event)
+        report = instance_report(run, ended_at=ended_at, bucket=config.bucket)
+    published = publisher.publish(report)
+    logger.info(
+        "report published",
+        extra={"run": report.run_id, "outcome": report.outcome, "duplicate": published.duplicate},
+    )
+    return published.as_dict()
+
+
+def _digest(
+    config: Config, publisher: ReportPublisher, now: datetime, due: str | None
+) -> dict[str, Any]:
+    collector = DigestCollector(aws.client("dynamodb"), config.table_name)
+    collector.release()
+    items = collector.entries(until=now)
+    policy = _policy(config.policy_parameter)
+    digest = digest_report(
+        items,
+        sent_at=now,
+        # A retried invocation of the same schedule is the same digest (announced once).
+        digest_id=f"digest-{datetime.fromisoformat(due):%Y%m%dT%H%M%SZ}" if due else None,
+        include_recoveries=bool(policy.get("compliance", {}).get("notifyRecoveries", True)),
+    )
+    if digest is None:
+        collector.remove(items)
+        logger.info("nothing to digest", extra={"entries": len(items)})
+        return {"runId": None, "entries": len(items)}
+    published = publisher.publish(digest)
+    collector.remove(items)
+    logger.info("digest published", extra={"run": digest.run_id, "instances": len(digest.entries)})
+    return {**published.as_dict(), "entries": len(items)}
+
+
+def _publisher(config: Config) -> ReportPublisher:
+    return ReportPublisher(
+        s3=aws.client("s3"),
+        sns=aws.client("sns"),
+        dynamodb=aws.client("dynamodb"),
+        table=config.table_name,
+        bucket=config.bucket,
+        topic_arn=config.topic_arn,
+        region=config.region,
+        now=clock.time,
+        log=lambda message, extra: logger.warning(message, extra=extra),
+    )
+
+
+def _policy(parameter: str) -> dict[str, Any]:
+    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    policy: dict[str, Any] = json.loads(value)
+    return policy
+
+
+def _patch_group_environments(parameter: str) -> dict[str, str]:
+    groups: dict[str, str] = _policy(parameter).get("patchGroups", {})
+    return groups

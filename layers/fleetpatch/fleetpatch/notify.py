@@ -1,0 +1,136 @@
+"""The Slack notifier's work: read SNS notifications, find their reports, post them.
+
+See :mod:`fleetpatch.slack_message` for the messages and the webhook client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleetpatch import slack_message
+from fleetpatch.errors import InvalidEventError
+from fleetpatch.publishing import load_report
+
+
+class _SnsAttribute(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    type: str = Field(alias="Type")
+    value: str = Field(alias="Value")
+
+
+class SnsNotification(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    message_id: str = Field(alias="MessageId")
+    topic_arn: str = Field(alias="TopicArn")
+    subject: str | None = Field(default=None, alias="Subject")
+    message: str = Field(alias="Message")
+    message_attributes: dict[str, _SnsAttribute] = Field(
+        default_factory=dict, alias="MessageAttributes"
+    )
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {k: v.value for k, v in self.message_attributes.items()}
+
+
+def sns_notifications(event: Mapping[str, Any]) -> list[SnsNotification]:
+    """The notifications of an SNS-to-Lambda event; a malformed one names its field."""
+    records = event.get("Records")
+    if not isinstance(records, list) or not records:
+        raise InvalidEventError("Records", "an SNS event has a non-empty Records list")
+    found = []
+    for index, record in enumerate(records):
+        try:
+            found.append(SnsNotification.model_validate(record.get("Sns")))
+        except (ValidationError, AttributeError) as exc:
+            field = f"Records[{index}].Sns"
+            location = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ()
+            if location:
+                field += "." + ".".join(str(p) for p in location)
+            raise InvalidEventError(field, "not an SNS notification") from None
+    return found
+
+
+@dataclass(frozen=True)
+class Sent:
+    run_id: str
+    fallback: bool
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        secrets: Any,
+        bucket: str,
+        secret_id: str,
+        region: str,
+        cache: dict[str, tuple[float, str]],
+        now: Callable[[], float],
+        ttl_seconds: float,
+        log: Callable[[str, dict[str, Any]], None],
+        client_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._s3 = s3
+        self._secrets = secrets
+        self._bucket = bucket
+        self._secret_id = secret_id
+        self._region = region
+        self._cache = cache
+        self._now = now
+        self._ttl = ttl_seconds
+        self._log = log
+        self._client_factory = client_factory
+
+    def notify(self, notification: SnsNotification) -> Sent:
+        attributes = notification.attributes
+        report = None
+        key = attributes.get("report")
+        if key:
+            try:
+                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+                report = load_report(body)
+            except (ClientError, BotoCoreError, ValueError) as exc:
+                self._log(
+                    "report unreadable, sending the notification text",
+                    {"key": key, "error": str(exc)},
+                )
+        if report is not None:
+            html_key = key.removesuffix(".json") + ".html" if key else None
+            message = slack_message.message_for(report, report_url=self._console_url(html_key))
+            run_id = report.run_id
+        else:
+            message = slack_message.fallback_message(
+                notification.subject or "fleetpatch", notification.message, attributes
+            )
+            run_id = attributes.get("run", notification.message_id)
+        slack_message.send(self._webhook_url(), message, client_factory=self._client_factory)
+        return Sent(run_id, fallback=report is None)
+
+    def _webhook_url(self) -> str:
+        cached = self._cache.get(self._secret_id)
+        if cached is not None and self._now() - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            secret = self._secrets.get_secret_value(SecretId=self._secret_id)["SecretString"]
+        except (ClientError, BotoCoreError, KeyError) as exc:
+            raise slack_message.SlackNotConfigured(
+                f"cannot read the Slack webhook secret {self._secret_id}: {type(exc).__name__}"
+            ) from None
+        url = slack_message.webhook_url(secret)
+        self._cache[self._secret_id] = (self._now(), url)
+        return url
+
+    def _console_url(self, key: str | None) -> str | None:
+        if not key:
+            return None
+        return (
+            f"https://{self._region}.console.aws.amazon.com/s3/object/{self._bucket}"
+            f"?region={self._region}&prefix={key}"
+        )

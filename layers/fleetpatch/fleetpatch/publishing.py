@@ -1,0 +1,223 @@
+"""Publishing a report: store it (JSON and HTML), index it, announce it once on SNS.
+
+Every run ends here, and so does the compliance digest. The order keeps operators
+informed when part of it fails: a report that cannot be stored is still announced (the
+e-mail says so and carries the text), an index that cannot be written does not stop the
+announcement, and a retried publish does not announce a run twice (the index records the
+SNS message id under a condition).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleetpatch import reports
+from fleetpatch.report_html import render_digest_html, render_run_html
+from fleetpatch.reports import DigestReport, ReportIndex, RunReport
+
+Report = RunReport | DigestReport
+
+
+@dataclass(frozen=True)
+class Published:
+    run_id: str
+    subject: str
+    json_key: str | None
+    html_key: str | None
+    message_id: str | None
+    duplicate: bool = False
+    store_error: str | None = None
+    index_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "subject": self.subject,
+            "report": self.json_key,
+            "html": self.html_key,
+            "messageId": self.message_id,
+            "duplicate": self.duplicate,
+            "storeError": self.store_error,
+            "indexError": self.index_error,
+        }
+
+
+class ReportPublisher:
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        sns: Any,
+        dynamodb: Any,
+        table: str,
+        bucket: str,
+        topic_arn: str,
+        region: str,
+        now: Callable[[], float],
+        log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
+    ) -> None:
+        self._s3 = s3
+        self._sns = sns
+        self._index = ReportIndex(dynamodb, table, now)
+        self._bucket = bucket
+        self._topic_arn = topic_arn
+        self._region = region
+        self._log = log
+
+    def publish(self, report: Report) -> Published:
+        keys = reports.report_keys(report.run_id)
+        store_error = self._store(report, *keys)
+        # A report that was not stored has no location to give.
+        json_key, html_key = (None, None) if store_error is not None else keys
+        subject_line = subject_of(report)
+        index_error = None
+        try:
+            self._index.record(
+                report,
+                subject_line=subject_line,
+                json_key=json_key,
+                html_key=html_key,
+                store_error=store_error,
+            )
+            already = self._index.published(report.run_id)
+        except (ClientError, BotoCoreError) as exc:
+            index_error = f"{type(exc).__name__}: {exc}"
+            self._log("report not indexed", {"run": report.run_id, "error": index_error})
+            already = None
+        if already is not None:
+            return Published(
+                report.run_id, subject_line, json_key, html_key, already, duplicate=True
+            )
+        body = body_of(
+            report,
+            report_url=self._console_object_url(html_key) if html_key else None,
+            region=self._region,
+        )
+        if store_error is not None:
+            body += f"\nThe report could not be stored: {store_error}\n"
+        response = self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=subject_line,
+            Message=body,
+            MessageAttributes=attributes_of(report, report_key=json_key),
+        )
+        message_id = str(response["MessageId"])
+        if index_error is None:
+            self._index.mark_published(report.run_id, message_id)
+        return Published(
+            report.run_id,
+            subject_line,
+            json_key,
+            html_key,
+            message_id,
+            store_error=store_error,
+            index_error=index_error,
+        )
+
+    def _store(self, report: Report, json_key: str, html_key: str) -> str | None:
+        html = (
+            render_run_html(report) if isinstance(report, RunReport) else render_digest_html(report)
+        )
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=json_key,
+                Body=report.model_dump_json(indent=1).encode(),
+                ContentType="application/json",
+            )
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=html_key,
+                Body=html.encode(),
+                ContentType="text/html; charset=utf-8",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._log("report not stored", {"run": report.run_id, "error": error})
+            return error
+        return None
+
+    def _console_object_url(self, key: str) -> str:
+        return (
+            f"https://{self._region}.console.aws.amazon.com/s3/object/{self._bucket}"
+            f"?region={self._region}&prefix={key}"
+        )
+
+
+# --- the message, for either kind of report ---------------------------------------------------
+
+
+def subject_of(report: Report) -> str:
+    if isinstance(report, RunReport):
+        return reports.subject(report)
+    drifted, recovered = len(report.drifted), len(report.recovered)
+    parts = []
+    if drifted:
+        parts.append(f"{drifted} instance{'s' if drifted != 1 else ''} drifted")
+    if recovered:
+        parts.append(f"{recovered} recovered")
+    where = f" ({report.environment})" if report.environment else ""
+    return reports._clip(
+        f"compliance digest: {', '.join(parts) or 'no change'}{where}", reports.SUBJECT_LIMIT
+    )
+
+
+def body_of(report: Report, *, report_url: str | None, region: str) -> str:
+    if isinstance(report, RunReport):
+        return reports.email_body(
+            report,
+            report_url=report_url,
+            console_url=reports.console_url(region, report.execution_arn),
+        )
+    lines = [
+        subject_of(report),
+        "",
+        f"Changes of Patch compliance from {report.started_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+        f"to {report.ended_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.",
+    ]
+    for title, entries in (("Drifted", report.drifted), ("Recovered", report.recovered)):
+        if not entries:
+            continue
+        lines += ["", f"{title} ({len(entries)}):"]
+        for entry in entries[: reports.LISTED_INSTANCES]:
+            where = "/".join(x for x in (entry.environment, entry.patch_group) if x) or "-"
+            detail = f" severity {entry.severity}" if entry.severity else ""
+            flaps = f", {entry.changes} changes" if entry.changes > 1 else ""
+            lines.append(
+                f"  {entry.instance_id:<20} {where}{detail} "
+                f"since {entry.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC{flaps}"
+            )
+        if len(entries) > reports.LISTED_INSTANCES:
+            lines.append(f"  ... and {len(entries) - reports.LISTED_INSTANCES} more in the report")
+    lines.append("")
+    if report_url:
+        lines.append(f"Report: {report_url}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def attributes_of(report: Report, *, report_key: str | None) -> dict[str, dict[str, str]]:
+    if isinstance(report, RunReport):
+        return reports.attributes(report, report_key=report_key)
+    values = {
+        "kind": report.kind,
+        "environment": report.environment or "unknown",
+        "outcome": report.outcome,
+        "run": report.run_id,
+    }
+    if report_key:
+        values["report"] = report_key
+    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
+
+
+def load_report(document: bytes | str) -> Report:
+    """A stored report (JSON), as its model."""
+    data = json.loads(document)
+    if data.get("kind") == "compliance-digest":
+        return DigestReport.model_validate(data)
+    return RunReport.model_validate(data)

@@ -1,0 +1,150 @@
+"""Remediation of compliance drift, as the policy allows per environment.
+
+``never``: record and notify only. ``scan``: run AWS-RunPatchBaseline with Operation=Scan
+on the drifting instance, so its compliance is fresh evidence. ``install``: install, but
+only inside the environment's maintenance window (a wave patching that environment is
+running its window now); outside it the instance is scanned and the install is left to
+the next window, which the report names. Remediation runs are patch-instance runs (the
+same workflow as a launch), so they are held to the same checks and reported the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from fleetpatch.schedule import schedule
+
+Operation = Literal["Scan", "Install"]
+
+
+@dataclass(frozen=True)
+class RemediationPlan:
+    operation: Operation
+    reason: str
+
+
+def environment_waves(runtime: Mapping[str, Any], environment: str) -> list[str]:
+    """The waves whose batches patch ``environment``'s patch groups."""
+    groups = runtime.get("patchGroups", {})
+    return sorted(
+        name
+        for name, wave in runtime.get("waves", {}).items()
+        if any(
+            groups.get(group) == environment
+            for batch in wave.get("batches", [])
+            for group in batch.get("patchGroups", [])
+        )
+    )
+
+
+def open_window(
+    runtime: Mapping[str, Any], environment: str, now: datetime
+) -> tuple[str, datetime, datetime] | None:
+    """(wave, start, end) of a window of ``environment`` open at ``now``, if any."""
+    for name in environment_waves(runtime, environment):
+        wave = runtime["waves"][name]
+        spec = wave["schedule"]
+        hours = float(wave.get("windowHours", 0))
+        if hours <= 0:
+            continue
+        runs = schedule(spec["cron"], spec["timezone"], spec.get("offsetDays", 0)).next_runs(
+            now - timedelta(hours=hours), count=1
+        )
+        if not runs:
+            continue
+        # Elapsed hours, not wall-clock ones: a window across a DST change lasts its hours.
+        start = runs[0]
+        end = (start.astimezone(UTC) + timedelta(hours=hours)).astimezone(start.tzinfo)
+        if start <= now < end:
+            return name, start, end
+    return None
+
+
+def next_window(
+    runtime: Mapping[str, Any], environment: str, now: datetime
+) -> tuple[str, datetime] | None:
+    found = []
+    for name in environment_waves(runtime, environment):
+        spec = runtime["waves"][name]["schedule"]
+        runs = schedule(spec["cron"], spec["timezone"], spec.get("offsetDays", 0)).next_runs(
+            now, count=1
+        )
+        if runs:
+            found.append((runs[0], name))
+    if not found:
+        return None
+    when, name = min(found)
+    return name, when
+
+
+def plan(
+    runtime: Mapping[str, Any], environment: str | None, now: datetime
+) -> RemediationPlan | None:
+    """What to run on an instance of ``environment`` that just drifted (None: nothing)."""
+    if environment is None:
+        return None
+    mode = runtime.get("compliance", {}).get("remediation", {}).get(environment, "never")
+    if mode == "scan":
+        return RemediationPlan("Scan", f"{environment} remediates by scanning")
+    if mode != "install":
+        return None
+    window = open_window(runtime, environment, now)
+    if window is not None:
+        wave, _, end = window
+        return RemediationPlan(
+            "Install", f"inside the {wave} window, open until {end:%Y-%m-%d %H:%M %Z}"
+        )
+    upcoming = next_window(runtime, environment, now)
+    later = (
+        f"; the {upcoming[0]} window at {upcoming[1]:%Y-%m-%d %H:%M %Z} installs"
+        if upcoming
+        else ""
+    )
+    return RemediationPlan("Scan", f"outside {environment}'s window: scan only{later}")
+
+
+def execution_name(instance_id: str, event_id: str) -> str:
+    """One remediation per drift event: a redelivered event starts nothing new."""
+    digest = hashlib.sha256(event_id.encode()).hexdigest()[:16]
+    return f"remediate-{instance_id}-{digest}"[:80]
+
+
+_BUSY_STATUSES = {"Pending", "InProgress", "Delayed", "Cancelling"}
+
+
+def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | None:
+    """Why remediating ``instance_id`` now would do harm (None: it may go ahead).
+
+    Drift reported in the middle of another patch run is that run's business: an instance
+    held by a launch hook or leaving a warm pool is patched by the launch workflow, and a
+    patch command still running on it must not meet a second one.
+    """
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ec2.exceptions.ClientError as exc:
+        if "NotFound" in str(exc) or "Malformed" in str(exc):
+            return "it is not an EC2 instance of this account (or no longer exists)"
+        raise
+    instances = [i for r in reservations for i in r["Instances"]]
+    state = instances[0]["State"]["Name"] if instances else "gone"
+    if state != "running":
+        return f"it is {state}"
+    groups = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])
+    for member in groups.get("AutoScalingInstances", []):
+        if member["LifecycleState"] != "InService":
+            return (
+                f"it is {member['LifecycleState']} in Auto Scaling group "
+                f"{member['AutoScalingGroupName']}: the launch workflow patches it"
+            )
+    commands = ssm.list_commands(InstanceId=instance_id, MaxResults=50).get("Commands", [])
+    for command in commands:
+        if (
+            command.get("DocumentName") == "AWS-RunPatchBaseline"
+            and command.get("Status") in _BUSY_STATUSES
+        ):
+            return f"patch command {command['CommandId']} is still {command['Status']} on it"
+    return None

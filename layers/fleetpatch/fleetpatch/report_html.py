@@ -1,0 +1,769 @@
+"""Run reports and compliance digests as one self-contained HTML page each.
+
+The page is what an operator opens from S3 or from a link in a mail: a header that says
+the outcome, a chart of instances by outcome, the patch totals, then per batch the gate
+before it and a table of every instance. Inline CSS and an inline SVG chart only: no
+external fonts, scripts or images, no JavaScript. Everything a report carries is escaped
+(instance ids, reasons and names come from tags and command output). Pure functions: the
+same report renders to the same bytes.
+
+The chart grows with batches (or, in a digest, with patch groups), never with instances.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from fleetpatch.reports import (
+    BatchResult,
+    DigestReport,
+    DriftEntry,
+    GateSummary,
+    InstanceResult,
+    RunReport,
+)
+
+__all__ = [
+    "GENERATOR",
+    "OUTCOMES",
+    "OUTCOME_COLOURS",
+    "ChartRow",
+    "chart_rows",
+    "render_digest_html",
+    "render_run_html",
+]
+
+GENERATOR = "fleetpatch report v1"
+
+OUTCOMES: tuple[str, ...] = ("patched", "compliant", "non-compliant", "failed", "not-run")
+"""Every instance outcome, in the order the chart stacks them."""
+
+# Okabe-Ito: told apart with every common colour-vision deficiency. Labels carry the counts,
+# so nothing depends on colour alone.
+OUTCOME_COLOURS: Mapping[str, str] = {
+    "patched": "#009E73",  # bluish green
+    "compliant": "#56B4E9",  # sky blue
+    "non-compliant": "#E69F00",  # orange
+    "failed": "#D55E00",  # vermilion
+    "not-run": "#999999",  # grey
+}
+
+# A digest carries transitions, not run outcomes: drift is non-compliance, recovery compliance.
+_DIGEST_LABELS: Mapping[str, str] = {"non-compliant": "drifted", "compliant": "recovered"}
+_FAILED = ("failed", "non-compliant")
+_STATUS_TEXT = {"ran": "ran", "held": "held", "not-reached": "not reached"}
+_SEVERITY_RANK = {
+    "critical": 0,
+    "high": 1,
+    "important": 1,
+    "medium": 2,
+    "moderate": 2,
+    "low": 3,
+    "informational": 4,
+}
+
+# --- chart geometry (SVG user units; the SVG scales to the page width) -------------------------
+_CHART_WIDTH = 960
+_LEGEND_HEIGHT = 40
+_ROW_HEIGHT = 66
+_BAR_OFFSET = 26  # from the top of a row to the top of its bar
+_BAR_HEIGHT = 30
+_MIN_SEGMENT = 4.0  # a single failed instance in a thousand still shows
+_CHAR_WIDTH = 7.4  # average advance of a 13px sans-serif character, for layout estimates
+_NAME_CHARS = 60
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One bar of the chart: a batch, a whole run, or a digest's patch group."""
+
+    label: str
+    note: str
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def chart_rows(report: RunReport | DigestReport) -> list[ChartRow]:
+    """The chart's bars: per batch for a wave, one for a launch or remediation, per
+    environment and patch group for a digest. Counts are keyed by outcome, in stacking order."""
+    if isinstance(report, DigestReport):
+        groups: dict[str, Counter[str]] = {}
+        for entry in report.entries:
+            outcome = "non-compliant" if entry.transition == "drifted" else "compliant"
+            groups.setdefault(_group_label(entry), Counter())[outcome] += 1
+        return [ChartRow(label, "", _ordered(counts)) for label, counts in sorted(groups.items())]
+    if report.kind == "wave":
+        return [
+            ChartRow(batch.name, _STATUS_TEXT[batch.status], _ordered(batch.counts()))
+            for batch in report.batches
+        ]
+    return [ChartRow(report.title, report.kind, _ordered(report.counts()))]
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def render_run_html(report: RunReport, *, report_json_url: str | None = None) -> str:
+    """A run report (launch, wave or remediation) as one self-contained HTML page."""
+    counts = report.counts()
+    total = sum(counts.values())
+    failed = sum(counts.get(o, 0) for o in _FAILED)
+    outcome = report.outcome + (f": {report.reason}" if report.reason else "")
+    facts: list[tuple[str, str]] = [
+        ("Outcome", _e(outcome)),
+        ("Run", _code(report.run_id)),
+        ("Environment", _e(report.environment or "-")),
+        ("Trigger", _e(report.trigger or "-")),
+        ("Started", _e(_stamp(report.started_at))),
+        ("Ended", _e(_stamp(report.ended_at))),
+        ("Duration", _e(_duration(report.duration_seconds))),
+        ("Instances", _e(f"{total} ({failed} failed or non-compliant)")),
+    ]
+    if report.window_execution_id:
+        facts.append(("Window execution", _code(report.window_execution_id)))
+    if report.execution_arn:
+        facts.append(("Execution", _code(report.execution_arn)))
+    if report_json_url:
+        facts.append(("Report JSON", _link(report_json_url)))
+
+    rows = chart_rows(report)
+    chart_title = "Compliance by batch" if report.kind == "wave" else "Compliance"
+    body = [
+        _header(
+            kicker=f"fleetpatch {report.kind} report",
+            title=report.title,
+            outcome=report.outcome,
+            badge=_run_badge(report),
+            summary=report.summary,
+            facts=facts,
+        ),
+        "<main>",
+        _section("chart", chart_title, _chart(rows, _chart_caption(report), labels={})),
+        _section("patches", "Patches", _totals(report.patch_totals())),
+        '<section id="batches">',
+        f"<h2>Batches ({len(report.batches)})</h2>",
+        *(
+            _batch(batch, index, len(report.batches))
+            for index, batch in enumerate(report.batches, 1)
+        ),
+        "</section>",
+        "</main>",
+        _footer(report_json_url),
+    ]
+    return _page(
+        run_id=report.run_id,
+        kind=report.kind,
+        title=f"{report.title}: {report.outcome}",
+        body=body,
+    )
+
+
+def render_digest_html(digest: DigestReport) -> str:
+    """A compliance digest (drift and recovery since the last one) as one HTML page."""
+    drifted = sorted(digest.drifted, key=_drift_order)
+    recovered = sorted(digest.recovered, key=_recovery_order)
+    summary = (
+        f"{_plural(len(drifted), 'instance')} drifted out of compliance and "
+        f"{len(recovered)} recovered between {_stamp(digest.started_at)} and "
+        f"{_stamp(digest.ended_at)}."
+    )
+    severities = Counter(e.severity or "unspecified" for e in drifted)
+    facts: list[tuple[str, str]] = [
+        ("Outcome", _e(digest.outcome)),
+        ("Digest", _code(digest.run_id)),
+        ("Environment", _e(digest.environment or "-")),
+        ("First change", _e(_stamp(digest.started_at))),
+        ("Sent", _e(_stamp(digest.ended_at))),
+        ("Period", _e(_duration((digest.ended_at - digest.started_at).total_seconds()))),
+        ("Drifted", _e(str(len(drifted)))),
+        ("Recovered", _e(str(len(recovered)))),
+    ]
+    if severities:
+        by_severity = sorted(severities.items(), key=lambda kv: (_severity_rank(kv[0]), kv[0]))
+        facts.append(("Drift by severity", _e(", ".join(f"{n} {s}" for s, n in by_severity))))
+    caption = "Compliance changes by environment and patch group"
+    body = [
+        _header(
+            kicker="fleetpatch compliance digest",
+            title=digest.title,
+            outcome=digest.outcome,
+            badge="amber" if digest.drifted else "green",
+            summary=summary,
+            facts=facts,
+        ),
+        "<main>",
+        _section(
+            "chart",
+            "Changes by environment and patch group",
+            _chart(chart_rows(digest), caption, labels=_DIGEST_LABELS),
+        ),
+        _section("drifted", f"Drifted ({len(drifted)})", _drift_table(drifted, "none drifted")),
+        _section(
+            "recovered",
+            f"Recovered ({len(recovered)})",
+            _drift_table(recovered, "none recovered"),
+        ),
+        "</main>",
+        _footer(None),
+    ]
+    return _page(
+        run_id=digest.run_id,
+        kind=digest.kind,
+        title=f"{digest.title}: {digest.outcome}",
+        body=body,
+    )
+
+
+# --- page parts -----------------------------------------------------------------------------
+
+_CSS = """
+:root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0;
+  --panel: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #fff; color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  "Liberation Sans", "DejaVu Sans", sans-serif; }
+.page { max-width: 1400px; margin: 0 auto; padding: 20px 24px 40px; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono",
+  "DejaVu Sans Mono", monospace; font-size: 12.5px; }
+header.top { border-bottom: 1px solid var(--line); padding-bottom: 14px; }
+.kicker { text-transform: uppercase; letter-spacing: .06em; font-size: 12px; font-weight: 600;
+  color: var(--muted); }
+h1 { font-size: 26px; line-height: 1.25; margin: 4px 0 8px; overflow-wrap: anywhere; }
+h1 .badge { vertical-align: 4px; margin-left: 10px; }
+.badge { display: inline-block; font-size: 13px; font-weight: 700; line-height: 1.2;
+  padding: 4px 12px; border-radius: 999px; border: 1px solid; text-transform: uppercase;
+  letter-spacing: .04em; white-space: nowrap; }
+.badge-green { background: #dafbe1; color: #0f5323; border-color: #4ac26b; }
+.badge-red { background: #ffebe9; color: #82071e; border-color: #ff8182; }
+.badge-amber { background: #fff8c5; color: #6c4400; border-color: #d4a72c; }
+.summary { font-size: 16px; margin: 0 0 12px; max-width: 70em; }
+dl.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr));
+  gap: 6px 24px; margin: 0; }
+dl.facts dt { font-size: 11px; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--muted); }
+dl.facts dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+dl.facts .wide { grid-column: span 2; }
+h2 { font-size: 18px; margin: 22px 0 10px; }
+h3 { font-size: 16px; margin: 0 0 6px; overflow-wrap: anywhere; }
+.chart-figure { margin: 0; }
+.chart svg { display: block; width: 100%; height: auto; }
+.chart text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  "Liberation Sans", "DejaVu Sans", sans-serif; font-size: 13px; fill: #1f2328; }
+.chart text.name { font-weight: 700; font-size: 14px; }
+.chart text.note, .chart text.sum { fill: #404850; }
+.chart tspan.note.held { fill: #b42318; font-weight: 700; }
+.chart text.seg { font-weight: 700; fill: #000; }
+.tiles { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
+.tile { border: 1px solid var(--line); border-radius: 8px; padding: 6px 14px;
+  background: var(--panel); }
+.tile .n { display: block; font-size: 22px; font-weight: 700; line-height: 1.2; }
+.tile .l { display: block; font-size: 12px; text-transform: uppercase; letter-spacing: .05em;
+  color: var(--muted); }
+.tile.bad .n { color: #b42318; }
+section.batch { border-top: 3px solid var(--line); margin: 18px 0 0; padding: 10px 0 0; }
+section.batch.held { border-top-color: #ff8182; }
+.pill { display: inline-block; font-size: 12px; font-weight: 700; padding: 1px 9px;
+  border-radius: 999px; margin-left: 6px; vertical-align: 2px; white-space: nowrap; }
+.status-ran { background: #ddf4ff; color: #0a3069; }
+.status-held { background: #ffebe9; color: #82071e; }
+.status-not-reached { background: #eaeef2; color: #424a53; }
+.meta { color: var(--muted); margin: 0 0 8px; }
+.gate { border-left: 4px solid var(--line); background: var(--panel); padding: 6px 12px;
+  margin: 8px 0 12px; }
+.gate.passed { border-left-color: #1a7f37; }
+.gate.failed { border-left-color: #cf222e; }
+.gate ul { margin: 4px 0; padding-left: 20px; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; min-width: 1100px; table-layout: fixed;
+  font-size: 12px; }
+th, td { padding: 4px 5px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: top; overflow-wrap: anywhere; }
+th { position: sticky; top: 0; background: #eef1f4; font-size: 11px; line-height: 1.2;
+  vertical-align: bottom; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { overflow-wrap: normal; }
+th.num { white-space: normal; }
+td.id code { font-size: 12px; }
+td.out code { font-size: 11px; }
+tr.bad td { background: #fff4f2; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+  margin-right: 6px; }
+.outcome { white-space: nowrap; }
+.muted { color: var(--muted); }
+footer { margin-top: 28px; padding-top: 10px; border-top: 1px solid var(--line);
+  color: var(--muted); font-size: 12px; }
+@media print { th { position: static; } section.batch { break-inside: avoid-page; } }
+"""
+
+
+def _page(*, run_id: str, kind: str, title: str, body: Iterable[str]) -> str:
+    head = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="{GENERATOR}">',
+        f'<meta name="fleetpatch-run" content="{_e(run_id)}">',
+        f'<meta name="fleetpatch-kind" content="{_e(kind)}">',
+        f"<title>{_e(title)} - fleetpatch</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        '<div class="page">',
+    ]
+    return "\n".join([*head, *body, "</div>", "</body>", "</html>"]) + "\n"
+
+
+_WIDE = ' class="wide"'
+_WIDE_FACTS = frozenset({"Execution", "Report JSON", "Drift by severity"})
+
+
+def _header(
+    *,
+    kicker: str,
+    title: str,
+    outcome: str,
+    badge: str,
+    summary: str,
+    facts: Sequence[tuple[str, str]],
+) -> str:
+    """``facts`` values are HTML already (escaped by the caller)."""
+    items = "".join(
+        f"<div{_WIDE if k in _WIDE_FACTS else ''}><dt>{_e(k)}</dt><dd>{v}</dd></div>"
+        for k, v in facts
+    )
+    return (
+        '<header class="top">'
+        f'<div class="kicker">{_e(kicker)}</div>'
+        f'<h1>{_e(title)}<span class="badge badge-{badge}" id="outcome">{_e(outcome)}</span></h1>'
+        f'<p class="summary">{_e(summary)}</p>'
+        f'<dl class="facts">{items}</dl>'
+        "</header>"
+    )
+
+
+def _section(ident: str, heading: str, content: str) -> str:
+    return f'<section id="{ident}" class="{ident}"><h2>{_e(heading)}</h2>{content}</section>'
+
+
+def _footer(report_json_url: str | None) -> str:
+    json_link = f" · report JSON: {_link(report_json_url)}" if report_json_url else ""
+    return f"<footer>Generated by {GENERATOR}; times are UTC{json_link}.</footer>"
+
+
+def _run_badge(report: RunReport) -> str:
+    """green: healthy; red: failed or held; amber: any other ending, or healthy with failures."""
+    if report.outcome in ("failed", "held") or report.outcome.startswith("failed"):
+        return "red"
+    if report.healthy and not report.failed_instances():
+        return "green"
+    return "amber"
+
+
+def _chart_caption(report: RunReport) -> str:
+    if report.kind == "wave":
+        return "Instances by outcome per batch"
+    return f"Instances by outcome ({report.kind})"
+
+
+def _totals(totals: Mapping[str, int]) -> str:
+    tiles = []
+    for key, label in (
+        ("installed", "installed"),
+        ("missing", "missing"),
+        ("failed", "failed"),
+        ("pending_reboot", "pending reboot"),
+    ):
+        value = totals.get(key, 0)
+        bad = " bad" if key != "installed" and value else ""
+        tiles.append(
+            f'<div class="tile{bad}" id="total-{key}"><span class="n">{value}</span>'
+            f'<span class="l">{_e(label)}</span></div>'
+        )
+    return f'<div class="tiles">{"".join(tiles)}</div>'
+
+
+# --- the chart ----------------------------------------------------------------------------
+
+
+def _chart(rows: Sequence[ChartRow], caption: str, *, labels: Mapping[str, str]) -> str:
+    """A horizontal stacked bar per row, each as wide as the chart (shares of its row)."""
+    shown = [o for o in OUTCOMES if o in labels] if labels else list(OUTCOMES)
+    totals = Counter[str]()
+    for row in rows:
+        totals.update(row.counts)
+    described = [
+        f"{row.label}{f' ({row.note})' if row.note else ''}: {_describe(row, labels)}"
+        for row in rows
+    ]
+    label = f"{caption}. " + (". ".join(described) if rows else "No instances") + "."
+    height = _LEGEND_HEIGHT + max(1, len(rows)) * _ROW_HEIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" id="chart-svg" '
+        f'viewBox="0 0 {_CHART_WIDTH} {height}" width="{_CHART_WIDTH}" height="{height}" '
+        f'preserveAspectRatio="xMinYMin meet" aria-label="{_e(label)}">',
+        f"<title>{_e(label)}</title>",
+        _legend(shown, totals, labels),
+    ]
+    if not rows:
+        y = _LEGEND_HEIGHT + _BAR_OFFSET
+        parts.append(
+            f'<rect x="0" y="{y}" width="{_CHART_WIDTH}" height="{_BAR_HEIGHT}" fill="#f6f8fa" '
+            f'stroke="#d1d9e0" shape-rendering="crispEdges"/>'
+            f'<text class="note" x="{_CHART_WIDTH / 2:.1f}" y="{y + 20}" '
+            f'text-anchor="middle">nothing to show</text>'
+        )
+    for index, (row, text) in enumerate(zip(rows, described, strict=True)):
+        parts.append(_bar(row, text, _LEGEND_HEIGHT + index * _ROW_HEIGHT, labels))
+    parts.append("</svg>")
+    return f'<figure class="chart-figure">{"".join(parts)}</figure>'
+
+
+def _legend(shown: Sequence[str], totals: Mapping[str, int], labels: Mapping[str, str]) -> str:
+    parts = ['<g class="legend">']
+    x = 0.0
+    for outcome in shown:
+        text = f"{labels.get(outcome, outcome)} ({totals.get(outcome, 0)})"
+        parts.append(
+            f'<g class="legend-item" data-outcome="{outcome}">'
+            f'<rect x="{x:.1f}" y="8" width="14" height="14" rx="2" '
+            f'fill="{OUTCOME_COLOURS[outcome]}"/>'
+            f'<text x="{x + 20:.1f}" y="20">{_e(text)}</text></g>'
+        )
+        x += 20 + _text_width(text) + 26
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _bar(row: ChartRow, text: str, top: int, labels: Mapping[str, str]) -> str:
+    bar_top = top + _BAR_OFFSET
+    name = _clip(row.label, _NAME_CHARS)
+    summary = _row_summary(row, labels)
+    parts = [
+        f'<g class="bar" data-label="{_e(row.label)}" data-total="{row.total}">',
+        f"<title>{_e(text)}</title>",
+        f'<text class="name" x="0" y="{top + 18}">{_e(name)}',
+    ]
+    if row.note:
+        status = " held" if row.note == "held" else ""
+        parts.append(f'<tspan class="note{status}" dx="8" font-weight="400">{_e(row.note)}</tspan>')
+    parts.append("</text>")
+    parts.append(
+        f'<text class="sum" x="{_CHART_WIDTH}" y="{top + 18}" text-anchor="end">'
+        f"{_e(summary)}</text>"
+    )
+    parts.append(
+        f'<rect class="track" x="0" y="{bar_top}" width="{_CHART_WIDTH}" '
+        f'height="{_BAR_HEIGHT}" fill="#f6f8fa" stroke="#d1d9e0" shape-rendering="crispEdges"/>'
+    )
+    if not row.total:
+        parts.append(
+            f'<text class="note" x="{_CHART_WIDTH / 2:.1f}" y="{bar_top + 20}" '
+            f'text-anchor="middle">no instances</text>'
+        )
+    for outcome, x, width, count in _segments(row.counts, _CHART_WIDTH):
+        word = labels.get(outcome, outcome)
+        parts.append(
+            f'<rect class="seg" data-outcome="{outcome}" data-count="{count}" x="{x:.1f}" '
+            f'y="{bar_top}" width="{width:.1f}" height="{_BAR_HEIGHT}" '
+            f'fill="{OUTCOME_COLOURS[outcome]}" shape-rendering="crispEdges">'
+            f"<title>{count} {_e(word)}</title></rect>"
+        )
+        long, short = f"{count} {word}", str(count)
+        inner = long if _text_width(long) + 14 <= width else short
+        if _text_width(inner) + 8 <= width:
+            parts.append(
+                f'<text class="seg" data-outcome="{outcome}" x="{x + width / 2:.1f}" '
+                f'y="{bar_top + 20}" text-anchor="middle">{_e(inner)}</text>'
+            )
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def _segments(counts: Mapping[str, int], width: float) -> list[tuple[str, float, float, int]]:
+    """(outcome, x, width, count) per non-empty outcome; none narrower than _MIN_SEGMENT."""
+    present = [(o, counts[o]) for o in OUTCOMES if counts.get(o, 0) > 0]
+    total = sum(n for _, n in present)
+    if not total:
+        return []
+    widths = [max(_MIN_SEGMENT, width * n / total) for _, n in present]
+    excess = sum(widths) - width
+    if excess > 0:
+        widest = max(range(len(widths)), key=lambda i: (widths[i], -i))
+        widths[widest] -= excess
+    segments = []
+    edge = 0.0
+    for (outcome, count), share in zip(present, widths, strict=True):
+        start, end = round(edge, 1), round(edge + share, 1)
+        segments.append((outcome, start, round(end - start, 1), count))
+        edge += share
+    return segments
+
+
+def _describe(row: ChartRow, labels: Mapping[str, str]) -> str:
+    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
+    return ", ".join([_plural(row.total, "instance"), *parts])
+
+
+def _row_summary(row: ChartRow, labels: Mapping[str, str]) -> str:
+    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
+    return " · ".join([*parts, _plural(row.total, "instance")])
+
+
+# --- batches and instances -------------------------------------------------------------------
+
+_NUMERIC = ' class="num"'
+# (heading, numeric, share of the table's width in percent: a fixed layout, so a table of
+# thousands of rows is laid out from its first row and reads the same on every row)
+_INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
+    ("Instance", False, 12.2),
+    ("Patch group", False, 9),
+    ("Outcome", False, 9),
+    ("Reason", False, 10.4),
+    ("Command", False, 6),
+    ("Installed", True, 5.6),
+    ("Missing", True, 5),
+    ("Failed", True, 4.2),
+    ("Pending reboot", True, 5.2),
+    ("Operation", False, 5.8),
+    ("Reboot option", False, 9),
+    ("Duration", True, 5.4),
+    ("Output", False, 13.2),
+)
+
+
+def _batch(batch: BatchResult, index: int, count: int) -> str:
+    status = _STATUS_TEXT[batch.status]
+    counts = _ordered(batch.counts())
+    described = ", ".join(f"{n} {o}" for o, n in counts.items()) or "no instances"
+    groups = ", ".join(batch.patch_groups) or "-"
+    held = " held" if batch.status == "held" else ""
+    parts = [
+        f'<section class="batch{held}" id="batch-{index}" data-status="{batch.status}">',
+        f"<h3>Batch {index} of {count}: {_e(batch.name)}"
+        f'<span class="pill status-{batch.status}">{_e(status)}</span></h3>',
+        f'<p class="meta">{_plural(len(batch.instances), "instance")}: {_e(described)}'
+        f" · patch groups: {_e(groups)}</p>",
+        _gate(batch.gate, batch.name),
+    ]
+    base = _output_base(batch.instances)
+    if base:
+        parts.append(
+            f'<p class="meta">Output prefixes below start with <code>{_e(base)}</code> '
+            "(shown as \u2026/).</p>"
+        )
+    parts += [
+        _instance_table(batch.instances, base),
+        "</section>",
+    ]
+    return "".join(parts)
+
+
+def _gate(gate: GateSummary | None, batch: str) -> str:
+    if gate is None:
+        return f'<div class="gate none">No gate before {_e(batch)}.</div>'
+    verdict = "passed" if gate.passed else "failed"
+    heading = "passed" if gate.passed else "FAILED: the batch was held"
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in gate.reasons) or "<li>no reasons given</li>"
+    extra = []
+    if gate.checked:
+        extra.append(f"judged: {_e(', '.join(gate.checked))}")
+    if gate.approved_by:
+        extra.append(f"approved by <strong>{_e(gate.approved_by)}</strong>")
+    more = f'<div class="muted">{" · ".join(extra)}</div>' if extra else ""
+    return (
+        f'<div class="gate {verdict}"><strong>Gate before {_e(batch)} {heading}</strong>'
+        f"<ul>{reasons}</ul>{more}</div>"
+    )
+
+
+def _output_base(instances: Sequence[InstanceResult]) -> str | None:
+    """The folder (at least ``s3://bucket/``) all of a batch's output prefixes share, when
+    two or more instances have one: the table then shows only the rest of each prefix."""
+    outputs = [i.output for i in instances if i.output]
+    if len(outputs) < 2:
+        return None
+    shared: list[str] = []
+    for parts in zip(*(o.split("/")[:-1] for o in outputs), strict=False):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    # at least "s3:", "", the bucket
+    if len(shared) < 3 or shared[:2] != ["s3:", ""]:
+        return None
+    base = "/".join(shared) + "/"
+    return None if base in outputs else base
+
+
+def _instance_table(instances: Sequence[InstanceResult], output_base: str | None) -> str:
+    if not instances:
+        return '<p class="muted">No instances.</p>'
+    columns = "".join(f'<col style="width:{share:g}%">' for _, _, share in _INSTANCE_COLUMNS)
+    head = "".join(
+        f'<th scope="col"{_NUMERIC if numeric else ""}>{_e(name)}</th>'
+        for name, numeric, _ in _INSTANCE_COLUMNS
+    )
+    rows = [_instance_row(i, output_base) for i in sorted(instances, key=_instance_order)]
+    return (
+        '<div class="table-wrap"><table class="instances">'
+        f"<colgroup>{columns}</colgroup><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
+    bad = ' class="bad"' if instance.outcome in _FAILED else ""
+    command = f' title="command {_e(instance.command_id)}"' if instance.command_id else ""
+    duration = instance.duration_seconds
+    timing = ""
+    if instance.started_at is not None and instance.ended_at is not None:
+        timing = f' title="{_e(_stamp(instance.started_at))} to {_e(_stamp(instance.ended_at))}"'
+    cells = [
+        f'<td class="id"><code>{_e(instance.instance_id)}</code></td>',
+        f"<td>{_e(instance.patch_group or '-')}</td>",
+        f'<td><span class="outcome"><span class="swatch" '
+        f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
+        f"{_e(instance.outcome)}</span></td>",
+        f"<td>{_e(instance.reason or '')}</td>",
+        f"<td{command}>{_e(instance.command_status or '-')}</td>",
+        _count_cell(instance.installed),
+        _count_cell(instance.missing),
+        _count_cell(instance.failed),
+        _count_cell(instance.pending_reboot),
+        f"<td>{_e(instance.operation or '-')}</td>",
+        f"<td>{_e(instance.reboot_option or '-')}</td>",
+        f'<td class="num"{timing}>{_e(_duration(duration) if duration is not None else "-")}</td>',
+        _output_cell(instance.output, output_base),
+    ]
+    return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(cells)}</tr>'
+
+
+def _output_cell(output: str | None, base: str | None) -> str:
+    if not output:
+        return '<td class="out muted">-</td>'
+    if base and output.startswith(base):
+        shown = "\u2026/" + output[len(base) :]
+        return f'<td class="out"><code title="{_e(output)}">{_e(shown)}</code></td>'
+    return f'<td class="out"><code>{_e(output)}</code></td>'
+
+
+def _count_cell(value: int | None) -> str:
+    return f'<td class="num">{"-" if value is None else value}</td>'
+
+
+def _drift_table(entries: Sequence[DriftEntry], empty: str) -> str:
+    if not entries:
+        return f'<p class="muted">{_e(empty.capitalize())}.</p>'
+    head = "".join(
+        f'<th scope="col"{css}>{name}</th>'
+        for name, css in (
+            ("Instance", ""),
+            ("Environment", ""),
+            ("Patch group", ""),
+            ("Severity", ""),
+            ("Baseline", ""),
+            ("At", ""),
+            ("Changes", _NUMERIC),
+        )
+    )
+    rows = "".join(
+        f'<tr data-transition="{e.transition}">'
+        f'<td class="id"><code>{_e(e.instance_id)}</code></td>'
+        f"<td>{_e(e.environment or '-')}</td>"
+        f"<td>{_e(e.patch_group or '-')}</td>"
+        f"<td>{_e(e.severity or '-')}</td>"
+        f"<td>{_code(e.baseline_id) if e.baseline_id else '-'}</td>"
+        f'<td class="num">{_e(_stamp(e.at))}</td>'
+        f'<td class="num">{e.changes}</td>'
+        "</tr>"
+        for e in entries
+    )
+    return (
+        '<div class="table-wrap"><table class="drift">'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _code(value: str) -> str:
+    return f"<code>{_e(value)}</code>"
+
+
+def _link(url: str) -> str:
+    """A link for http(s) and relative URLs; anything else (javascript:, data:) as text."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https", ""):
+        return f'<a href="{_e(url)}">{_e(_clip(url, 80))}</a>'
+    return _code(url)
+
+
+def _ordered(counts: Mapping[str, int]) -> dict[str, int]:
+    return {o: counts[o] for o in OUTCOMES if counts.get(o)}
+
+
+def _group_label(entry: DriftEntry) -> str:
+    return f"{entry.environment or '-'} / {entry.patch_group or '-'}"
+
+
+def _severity_rank(severity: str | None) -> int:
+    return _SEVERITY_RANK.get((severity or "").lower(), 5)
+
+
+def _drift_order(entry: DriftEntry) -> tuple[int, str, str, str]:
+    return (
+        _severity_rank(entry.severity),
+        entry.environment or "",
+        entry.patch_group or "",
+        entry.instance_id,
+    )
+
+
+def _recovery_order(entry: DriftEntry) -> tuple[str, str, str]:
+    return (entry.environment or "", entry.patch_group or "", entry.instance_id)
+
+
+def _instance_order(instance: InstanceResult) -> int:
+    """Failed first, then non-compliant; otherwise the report's order (the sort is stable)."""
+    return {"failed": 0, "non-compliant": 1}.get(instance.outcome, 2)
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _text_width(text: str) -> float:
+    return len(text) * _CHAR_WIDTH

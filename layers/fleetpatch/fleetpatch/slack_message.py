@@ -1,0 +1,262 @@
+"""Slack: Block Kit messages for run reports and digests, sent through an incoming webhook.
+
+The notifier function is subscribed to the reports topic. For each notification it reads
+the stored report (its key is the ``report`` message attribute) and builds the message
+from it; when the report could not be stored it falls back to the notification's subject
+and text. The webhook URL comes from Secrets Manager and never appears in a log or an
+error. Sending uses slack-sdk's ``WebhookClient`` with its retry handlers (connection
+errors, 429 with Retry-After, 5xx); what still fails raises :class:`SlackNotDelivered`,
+so Lambda retries the notification and then parks it in the notifier's dead-letter queue.
+A patch run never waits on, or fails because of, Slack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from typing import Any
+
+from fleetpatch import reports
+from fleetpatch.errors import FleetpatchError
+from fleetpatch.reports import DigestReport, RunReport
+
+LISTED = 10  # instances named in a message; the report has them all
+_SECTION_LIMIT = 2900  # Slack allows 3,000 characters in a section's text
+_HEADER_LIMIT = 150
+
+_EMOJI = {
+    "patched": ":white_check_mark:",
+    "compliant": ":white_check_mark:",
+    "completed": ":white_check_mark:",
+    "recovered": ":white_check_mark:",
+    "completed-with-failures": ":warning:",
+    "drift": ":warning:",
+    "held": ":octagonal_sign:",
+    "failed": ":x:",
+}
+
+
+class SlackNotDelivered(FleetpatchError):
+    """Slack did not accept the message after the client's retries."""
+
+
+class SlackNotConfigured(FleetpatchError):
+    """The webhook secret is missing, empty or not a URL."""
+
+
+def message_for(report: RunReport | DigestReport, *, report_url: str | None) -> dict[str, Any]:
+    if isinstance(report, DigestReport):
+        return _digest_message(report, report_url)
+    return _run_message(report, report_url)
+
+
+def fallback_message(subject: str, text: str, attributes: Mapping[str, str]) -> dict[str, Any]:
+    """The message when no stored report can be read: the notification as it was sent."""
+    outcome = attributes.get("outcome", "")
+    return {
+        "text": subject,
+        "blocks": [
+            _header(f"{_EMOJI.get(outcome, ':information_source:')} {subject}"),
+            {
+                "type": "section",
+                "text": _mrkdwn(f"```{_clip(_escape(text), _SECTION_LIMIT - 6)}```"),
+            },
+            _context(
+                " | ".join(
+                    f"{k}: {attributes[k]}"
+                    for k in ("kind", "environment", "run")
+                    if k in attributes
+                )
+                or "fleetpatch"
+            ),
+        ],
+    }
+
+
+def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
+    subject = reports.subject(report)
+    counts = report.counts()
+    totals = report.patch_totals()
+    described = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "none"
+    blocks: list[dict[str, Any]] = [
+        _header(f"{_EMOJI.get(report.outcome, ':information_source:')} {subject}"),
+        {"type": "section", "text": _mrkdwn(_clip(_escape(report.summary), _SECTION_LIMIT))},
+        {
+            "type": "section",
+            "fields": [
+                _mrkdwn(
+                    f"*Outcome*\n{report.outcome}"
+                    + (f" ({_escape(report.reason)})" if report.reason else "")
+                ),
+                _mrkdwn(f"*Environment*\n{report.environment or '-'}"),
+                _mrkdwn(f"*Instances*\n{described}"),
+                _mrkdwn(
+                    f"*Patches*\n{totals['installed']} installed, {totals['missing']} missing, "
+                    f"{totals['failed']} failed, {totals['pending_reboot']} pending reboot"
+                ),
+                _mrkdwn(f"*Run*\n`{report.run_id}`"),
+                _mrkdwn(f"*Duration*\n{reports._duration(report.duration_seconds)}"),
+            ],
+        },
+    ]
+    if report.kind == "wave":
+        lines = []
+        for batch in report.batches:
+            status = {"ran": "ran", "held": "*held*", "not-reached": "not reached"}[batch.status]
+            batch_counts = ", ".join(f"{n} {o}" for o, n in sorted(batch.counts().items()))
+            line = f"*{_escape(batch.name)}*: {status} ({batch_counts or 'no instances'})"
+            if batch.gate is not None:
+                verdict = "passed" if batch.gate.passed else "failed"
+                line += f"\n    gate {verdict}: {_escape('; '.join(batch.gate.reasons))}"
+            lines.append(line)
+        blocks.append({"type": "section", "text": _mrkdwn(_clip("\n".join(lines), _SECTION_LIMIT))})
+    failed = report.failed_instances()
+    if failed:
+        listed = [
+            f"`{i.instance_id}` {i.outcome}: {_escape(i.reason or '-')}" for i in failed[:LISTED]
+        ]
+        if len(failed) > LISTED:
+            listed.append(f"... and {len(failed) - LISTED} more in the report")
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    _clip(f"*Failed ({len(failed)})*\n" + "\n".join(listed), _SECTION_LIMIT)
+                ),
+            }
+        )
+    blocks.append(_context(_where(report.run_id, report_url)))
+    return {"text": subject, "blocks": blocks}
+
+
+def _digest_message(digest: DigestReport, report_url: str | None) -> dict[str, Any]:
+    from fleetpatch.publishing import subject_of
+
+    subject = subject_of(digest)
+    blocks: list[dict[str, Any]] = [
+        _header(f"{_EMOJI.get(digest.outcome, ':information_source:')} {subject}"),
+        {
+            "type": "section",
+            "text": _mrkdwn(
+                f"Patch compliance changes from {digest.started_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+                f"to {digest.ended_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
+            ),
+        },
+    ]
+    for title, entries in (("Drifted", digest.drifted), ("Recovered", digest.recovered)):
+        if not entries:
+            continue
+        lines = [
+            f"`{e.instance_id}` {_escape(_where_is(e.environment, e.patch_group))}"
+            + (f" severity {e.severity}" if e.severity else "")
+            for e in entries[:LISTED]
+        ]
+        if len(entries) > LISTED:
+            lines.append(f"... and {len(entries) - LISTED} more in the report")
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    _clip(f"*{title} ({len(entries)})*\n" + "\n".join(lines), _SECTION_LIMIT)
+                ),
+            }
+        )
+    blocks.append(_context(_where(digest.run_id, report_url)))
+    return {"text": subject, "blocks": blocks}
+
+
+def _where_is(environment: str | None, patch_group: str | None) -> str:
+    return "/".join(x for x in (environment, patch_group) if x) or "-"
+
+
+def _where(run_id: str, report_url: str | None) -> str:
+    text = f"fleetpatch run `{run_id}`"
+    return text + (f" | <{report_url}|report>" if report_url else "")
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _clip(text, _HEADER_LIMIT), "emoji": True},
+    }
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _escape(text: str) -> str:
+    """Slack's three control characters, so a reason cannot ping @channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# --- the webhook ------------------------------------------------------------------------------
+
+
+def webhook_url(secret_string: str) -> str:
+    """The URL from the secret: the URL itself, or JSON with ``webhook_url`` (or ``url``)."""
+    value = secret_string.strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise SlackNotConfigured("the Slack secret is neither a URL nor JSON") from None
+        value = str(data.get("webhook_url") or data.get("url") or "")
+    if not value.startswith(("https://", "http://")):
+        # Never echo the value: it may be a token pasted in the wrong place.
+        raise SlackNotConfigured("the Slack secret holds no webhook URL")
+    return value
+
+
+def send(
+    url: str,
+    message: Mapping[str, Any],
+    *,
+    client_factory: Callable[[str], Any] | None = None,
+) -> int:
+    """Post ``message``; returns Slack's status. Raises :class:`SlackNotDelivered`."""
+    client = (client_factory or _client)(url)
+    try:
+        response = client.send(text=message.get("text"), blocks=message.get("blocks"))
+    except Exception as exc:
+        raise SlackNotDelivered(f"Slack webhook failed: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise SlackNotDelivered(
+            f"Slack webhook answered {response.status_code}: {str(response.body)[:200]}"
+        )
+    return int(response.status_code)
+
+
+def _client(url: str) -> Any:
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import (
+        BackoffRetryIntervalCalculator,
+    )
+    from slack_sdk.webhook import WebhookClient
+
+    # Short in-call retries (0.25 s and 0.5 s, plus up to 1 s of slack-sdk's jitter) for
+    # blips; a longer outage is Lambda's to retry (minutes apart) and then the dead-letter
+    # queue's to keep. 429 waits for Retry-After.
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.25)
+    return WebhookClient(
+        url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
+        ],
+    )

@@ -1,0 +1,351 @@
+"""Remediation of drift: what the policy allows when, and when an instance must be left alone."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from fleetpatch.policy import validate_policy
+from fleetpatch.remediation import (
+    RemediationPlan,
+    blocked,
+    environment_waves,
+    execution_name,
+    next_window,
+    open_window,
+    plan,
+)
+
+REGION = "eu-central-1"
+POLICY = Path(__file__).parents[2] / "policy" / "fleet.yaml"
+ZURICH = ZoneInfo("Europe/Zurich")
+INSTANCE = "i-0a1b2c3d4e5f60718"
+
+
+@pytest.fixture(scope="module")
+def fleet_runtime() -> dict[str, Any]:
+    """policy/fleet.yaml as the control plane reads it (test installs, prod scans)."""
+    return validate_policy(yaml.safe_load(POLICY.read_text())).runtime()
+
+
+@pytest.fixture
+def runtime(fleet_runtime: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(fleet_runtime)
+
+
+def zurich(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZURICH)
+
+
+# The test wave: first Saturday of the month, 06:00 in Zurich, a four-hour window.
+DECEMBER_WINDOW = zurich(2026, 12, 5, 6, 0)
+
+
+def test_the_policy_is_what_these_tests_assume(runtime: dict[str, Any]) -> None:
+    assert runtime["compliance"]["remediation"] == {"test": "install", "prod": "scan"}
+    assert runtime["waves"]["test"]["schedule"]["cron"] == "cron(0 6 ? * SAT#1 *)"
+    assert runtime["waves"]["test"]["windowHours"] == 4
+    assert environment_waves(runtime, "test") == ["test"]
+    assert environment_waves(runtime, "prod") == ["prod"]
+    assert environment_waves(runtime, "qa") == []
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+def test_no_environment_no_remediation(runtime: dict[str, Any]) -> None:
+    assert plan(runtime, None, DECEMBER_WINDOW) is None
+
+
+def test_an_environment_the_policy_does_not_name_is_never_remediated(
+    runtime: dict[str, Any],
+) -> None:
+    assert plan(runtime, "qa", DECEMBER_WINDOW) is None
+
+
+def test_never_records_and_notifies_only(runtime: dict[str, Any]) -> None:
+    runtime["compliance"]["remediation"]["prod"] = "never"
+    assert plan(runtime, "prod", DECEMBER_WINDOW) is None
+
+
+def test_scan_remediates_by_scanning_at_any_time(runtime: dict[str, Any]) -> None:
+    expected = RemediationPlan("Scan", "prod remediates by scanning")
+    assert plan(runtime, "prod", zurich(2026, 12, 19, 7, 0)) == expected  # in prod's window
+    assert plan(runtime, "prod", zurich(2026, 12, 1, 12, 0)) == expected
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        DECEMBER_WINDOW,
+        zurich(2026, 12, 5, 7, 30),
+        zurich(2026, 12, 5, 9, 59),
+        datetime(2026, 12, 5, 6, 30, tzinfo=UTC),  # 07:30 in Zurich
+    ],
+    ids=["opening", "inside", "last-minute", "utc"],
+)
+def test_install_inside_the_window_names_the_wave(runtime: dict[str, Any], now: datetime) -> None:
+    assert plan(runtime, "test", now) == RemediationPlan(
+        "Install", "inside the test window, open until 2026-12-05 10:00 CET"
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "next_run"),
+    [
+        (zurich(2026, 12, 5, 10, 0), "2027-01-02 06:00 CET"),  # the window has closed
+        (zurich(2026, 12, 5, 5, 59), "2026-12-05 06:00 CET"),  # not yet open
+        (zurich(2026, 12, 10, 12, 0), "2027-01-02 06:00 CET"),
+        (zurich(2026, 4, 20, 12, 0), "2026-05-02 06:00 CEST"),
+    ],
+    ids=["closed", "not-yet", "mid-month", "summer"],
+)
+def test_install_outside_the_window_scans_and_names_the_next_window(
+    runtime: dict[str, Any], now: datetime, next_run: str
+) -> None:
+    assert plan(runtime, "test", now) == RemediationPlan(
+        "Scan", f"outside test's window: scan only; the test window at {next_run} installs"
+    )
+
+
+def test_install_without_a_wave_scans_and_names_no_window(runtime: dict[str, Any]) -> None:
+    runtime["compliance"]["remediation"]["qa"] = "install"
+    assert plan(runtime, "qa", DECEMBER_WINDOW) == RemediationPlan(
+        "Scan", "outside qa's window: scan only"
+    )
+    assert next_window(runtime, "qa", DECEMBER_WINDOW) is None
+
+
+def test_a_wave_without_a_window_length_has_no_open_window(runtime: dict[str, Any]) -> None:
+    runtime["waves"]["test"]["windowHours"] = 0
+    assert open_window(runtime, "test", DECEMBER_WINDOW + timedelta(minutes=1)) is None
+
+
+# --- windows and daylight saving time -----------------------------------------------------------
+
+
+def test_the_window_follows_zurich_time_across_the_change_to_summer_time(
+    runtime: dict[str, Any],
+) -> None:
+    # 7 March 2026 (CET, UTC+1) and 4 April 2026 (CEST, UTC+2): both open at 06:00 local.
+    march = open_window(runtime, "test", datetime(2026, 3, 7, 5, 0, tzinfo=UTC))
+    assert march == ("test", zurich(2026, 3, 7, 6, 0), zurich(2026, 3, 7, 10, 0))
+    assert open_window(runtime, "test", datetime(2026, 3, 7, 4, 59, tzinfo=UTC)) is None
+    april = open_window(runtime, "test", datetime(2026, 4, 4, 4, 0, tzinfo=UTC))
+    assert april == ("test", zurich(2026, 4, 4, 6, 0), zurich(2026, 4, 4, 10, 0))
+    assert open_window(runtime, "test", datetime(2026, 4, 4, 8, 0, tzinfo=UTC)) is None
+    assert open_window(runtime, "test", datetime(2026, 4, 4, 7, 59, tzinfo=UTC)) is not None
+
+
+def sunday_night(runtime: dict[str, Any]) -> dict[str, Any]:
+    """The test wave moved to 01:00 every Sunday: its window spans the clock change."""
+    runtime["waves"]["test"]["schedule"]["cron"] = "cron(0 1 ? * SUN *)"
+    return runtime
+
+
+def test_a_window_spanning_the_change_to_summer_time_lasts_its_hours(
+    runtime: dict[str, Any],
+) -> None:
+    # 01:00 CET = 00:00 UTC; four hours later is 04:00 UTC (06:00 CEST).
+    found = open_window(sunday_night(runtime), "test", datetime(2026, 3, 29, 3, 30, tzinfo=UTC))
+    assert found is not None
+    wave, start, end = found
+    assert (wave, start) == ("test", datetime(2026, 3, 29, 0, 0, tzinfo=UTC))
+    assert end == datetime(2026, 3, 29, 4, 0, tzinfo=UTC)
+
+
+def test_a_window_spanning_the_change_to_winter_time_lasts_its_hours(
+    runtime: dict[str, Any],
+) -> None:
+    # 01:00 CEST = 23:00 UTC the day before; four hours later is 03:00 UTC (04:00 CET).
+    found = open_window(sunday_night(runtime), "test", datetime(2026, 10, 25, 2, 30, tzinfo=UTC))
+    assert found is not None
+    assert found[2] == datetime(2026, 10, 25, 3, 0, tzinfo=UTC)
+
+
+def test_a_window_spanning_the_change_to_winter_time_closes_on_time(
+    runtime: dict[str, Any],
+) -> None:
+    # 03:00 UTC is four hours after 01:00 CEST: the window is closed from then on.
+    found = open_window(sunday_night(runtime), "test", datetime(2026, 10, 25, 3, 15, tzinfo=UTC))
+    assert found is None
+
+
+def test_next_window_is_the_earliest_of_the_environments_waves(runtime: dict[str, Any]) -> None:
+    # A second wave patching test's groups, on the second Saturday.
+    runtime["waves"]["test-late"] = copy.deepcopy(runtime["waves"]["test"])
+    runtime["waves"]["test-late"]["schedule"]["cron"] = "cron(0 6 ? * SAT#2 *)"
+    assert next_window(runtime, "test", zurich(2026, 12, 6, 0, 0)) == (
+        "test-late",
+        zurich(2026, 12, 12, 6, 0),
+    )
+    assert next_window(runtime, "test", zurich(2026, 12, 1, 0, 0)) == (
+        "test",
+        DECEMBER_WINDOW,
+    )
+
+
+# --- execution names ----------------------------------------------------------------------------
+
+
+def test_an_execution_name_is_stable_per_event() -> None:
+    name = execution_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
+    assert name == execution_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
+    assert name.startswith(f"remediate-{INSTANCE}-")
+    assert len(name) <= 80
+    assert name != execution_name(INSTANCE, "another-event")
+    assert name != execution_name("i-0ffffffffffffffff", "7bf73129-1428-4cd3-a780-95db273d1602")
+
+
+def test_an_execution_name_fits_step_functions_for_any_id() -> None:
+    name = execution_name("mi-" + "0" * 200, "e" * 500)
+    assert len(name) == 80
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+# --- blocked ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clients:
+    ec2: Any
+    autoscaling: Any
+    ssm: Any
+
+    def blocked(self, instance_id: str, **fakes: Any) -> str | None:
+        clients = {"ec2": self.ec2, "autoscaling": self.autoscaling, "ssm": self.ssm} | fakes
+        return blocked(instance_id, **clients)
+
+    def launch(self) -> str:
+        response = self.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+        return str(response["Instances"][0]["InstanceId"])
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Clients]:
+    """One moto account for the module (each test launches its own instances): moto's EC2
+    is slow to start and to reset."""
+    with mock_aws():
+        yield Clients(
+            boto3.client("ec2", region_name=REGION),
+            boto3.client("autoscaling", region_name=REGION),
+            boto3.client("ssm", region_name=REGION),
+        )
+
+
+class FakeAutoScaling:
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def describe_auto_scaling_instances(self, InstanceIds: list[str]) -> dict[str, Any]:
+        return {
+            "AutoScalingInstances": [
+                {
+                    "InstanceId": i,
+                    "AutoScalingGroupName": "web-prod",
+                    "LifecycleState": self.state,
+                }
+                for i in InstanceIds
+            ]
+        }
+
+
+class FakeSsm:
+    def __init__(self, commands: list[dict[str, Any]]) -> None:
+        self.commands = commands
+        self.asked: list[dict[str, Any]] = []
+
+    def list_commands(self, **request: Any) -> dict[str, Any]:
+        self.asked.append(request)
+        return {"Commands": self.commands}
+
+
+def test_a_free_running_instance_may_be_remediated(aws: Clients) -> None:
+    instance_id = aws.launch()
+    # A finished patch command on it is no obstacle.
+    aws.ssm.send_command(
+        DocumentName="AWS-RunPatchBaseline",
+        InstanceIds=[instance_id],
+        Parameters={"Operation": ["Scan"]},
+    )
+    assert aws.blocked(instance_id) is None
+
+
+def test_a_stopped_instance_is_left_alone(aws: Clients) -> None:
+    instance_id = aws.launch()
+    aws.ec2.stop_instances(InstanceIds=[instance_id])
+    assert aws.blocked(instance_id) == "it is stopped"
+
+
+def test_an_instance_that_does_not_exist_is_left_alone(aws: Clients) -> None:
+    assert aws.blocked("i-0123456789abcdef0") == (
+        "it is not an EC2 instance of this account (or no longer exists)"
+    )
+
+
+def test_an_instance_in_standby_is_left_to_the_launch_workflow(aws: Clients) -> None:
+    aws.ec2.create_launch_template(
+        LaunchTemplateName="web-prod",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
+    aws.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web-prod",
+        LaunchTemplate={"LaunchTemplateName": "web-prod"},
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    [member] = aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]
+    instance_id = member["InstanceId"]
+    assert aws.blocked(instance_id) is None  # InService
+    aws.autoscaling.enter_standby(
+        InstanceIds=[instance_id],
+        AutoScalingGroupName="web-prod",
+        ShouldDecrementDesiredCapacity=True,
+    )
+    assert aws.blocked(instance_id) == (
+        "it is Standby in Auto Scaling group web-prod: the launch workflow patches it"
+    )
+
+
+@pytest.mark.parametrize("state", ["Pending:Wait", "Warmed:Pending:Wait"])
+def test_an_instance_held_by_a_launch_hook_is_left_to_the_launch_workflow(
+    aws: Clients, state: str
+) -> None:
+    instance_id = aws.launch()
+    assert aws.blocked(instance_id, autoscaling=FakeAutoScaling(state)) == (
+        f"it is {state} in Auto Scaling group web-prod: the launch workflow patches it"
+    )
+
+
+@pytest.mark.parametrize("status", ["Pending", "InProgress", "Delayed", "Cancelling"])
+def test_a_running_patch_command_blocks_a_second_one(aws: Clients, status: str) -> None:
+    instance_id = aws.launch()
+    ssm = FakeSsm(
+        [
+            {"CommandId": "cmd-other", "DocumentName": "AWS-RunShellScript", "Status": status},
+            {"CommandId": "cmd-done", "DocumentName": "AWS-RunPatchBaseline", "Status": "Success"},
+            {"CommandId": "cmd-busy", "DocumentName": "AWS-RunPatchBaseline", "Status": status},
+        ]
+    )
+    assert aws.blocked(instance_id, ssm=ssm) == f"patch command cmd-busy is still {status} on it"
+    assert ssm.asked == [{"InstanceId": instance_id, "MaxResults": 50}]
+
+
+def test_other_documents_running_do_not_block(aws: Clients) -> None:
+    instance_id = aws.launch()
+    ssm = FakeSsm(
+        [{"CommandId": "cmd-1", "DocumentName": "AWS-RunShellScript", "Status": "InProgress"}]
+    )
+    assert aws.blocked(instance_id, ssm=ssm) is None

@@ -1,0 +1,625 @@
+"""The HTML report pages: well formed, complete, escaped, and a chart that says the numbers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from fleetpatch.report_html import (
+    OUTCOME_COLOURS,
+    chart_rows,
+    render_digest_html,
+    render_run_html,
+)
+from fleetpatch.reports import (
+    BatchResult,
+    DigestReport,
+    DriftEntry,
+    GateSummary,
+    InstanceResult,
+    RunReport,
+)
+
+T0 = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+HOSTILE_ID = 'i-<script>alert("id")</script>'
+HOSTILE_REASON = "<img src=x onerror=alert(1)> & 'quoted'"
+HOSTILE_BATCH = 'linux"><script>alert(2)</script>'
+BUCKET = "s3://fleetpatch-artifacts-123456789012/run-command/cmd-1"
+
+# --- a small DOM: html.parser, strict about nesting ------------------------------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            if isinstance(child, Node):
+                yield from child.walk()
+
+    def find_all(self, tag: str, **attrs: str) -> list[Node]:
+        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
+        return [
+            n
+            for n in self.walk()
+            if n.tag == tag
+            and all(
+                (v in n.attrs.get(k, "").split()) if k == "class" else n.attrs.get(k) == v
+                for k, v in wanted.items()
+            )
+        ]
+
+    def find(self, tag: str, **attrs: str) -> Node:
+        [found] = self.find_all(tag, **attrs)
+        return found
+
+
+class StrictParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+        self.errors: list[str] = []
+        self.doctype: str | None = None
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            self.errors.append(f"end tag for void element {tag}")
+        elif self.stack[-1].tag != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1].tag}>")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse(page: str) -> Node:
+    parser = StrictParser()
+    parser.feed(page)
+    parser.close()
+    assert parser.errors == []
+    assert [n.tag for n in parser.stack] == ["#document"], "unclosed elements"
+    assert parser.doctype is not None
+    assert parser.doctype.lower() == "doctype html"
+    for tag in ("html", "head", "body", "main", "style", "header", "footer"):
+        assert len(parser.root.find_all(tag)) == 1, tag
+    assert len(parser.root.find("head").find_all("title")) == 1
+    # self-contained: nothing loaded, nothing run
+    for tag in ("script", "img", "link", "iframe", "object", "embed"):
+        assert parser.root.find_all(tag) == [], tag
+    return parser.root
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def instance(
+    instance_id: str,
+    outcome: str,
+    *,
+    group: str = "prod-linux-web",
+    reason: str | None = None,
+    installed: int | None = 12,
+    missing: int | None = 0,
+    failed: int | None = 0,
+    output: bool = True,
+) -> InstanceResult:
+    ran = outcome != "not-run"
+    return InstanceResult(
+        instance_id=instance_id,
+        outcome=outcome,  # type: ignore[arg-type]
+        reason=reason,
+        patch_group=group,
+        command_id="cmd-1" if ran else None,
+        command_status=("Failed" if outcome == "failed" else "Success") if ran else None,
+        operation="Install" if ran else None,
+        installed=installed if ran else None,
+        pending_reboot=0 if ran else None,
+        missing=missing if ran else None,
+        failed=failed if ran else None,
+        reboot_option="RebootIfNeeded" if ran else None,
+        started_at=T0 + timedelta(minutes=1) if ran else None,
+        ended_at=T0 + timedelta(minutes=7, seconds=13) if ran else None,
+        output=f"{BUCKET}/{instance_id}/" if ran and output else None,
+    )
+
+
+def held_wave(linux: int = 6, windows: int = 3, batch_name: str = "linux-web") -> RunReport:
+    """Six Linux instances, the fourth failed; the gate held the Windows batch."""
+    linux_instances = [
+        instance(
+            f"i-0a1b2c3d4e5f6{n:04d}",
+            "failed" if n == 3 else "patched",
+            reason="AWS-RunPatchBaseline ended Failed" if n == 3 else None,
+            installed=0 if n == 3 else 10 + n,
+            missing=3 if n == 3 else 0,
+            failed=2 if n == 3 else 0,
+        )
+        for n in range(linux)
+    ]
+    windows_instances = [
+        instance(
+            f"i-0f9e8d7c6b5a4{n:04d}",
+            "not-run",
+            group="prod-windows-apps",
+            reason="its batch was held by a gate",
+        )
+        for n in range(windows)
+    ]
+    return RunReport(
+        kind="wave",
+        run_id="wave-prod-20261124T0400Z",
+        title="prod wave",
+        outcome="held",
+        reason="gate before windows-apps failed",
+        summary="prod wave held before windows-apps: 1 of 6 instances failed.",
+        environment="prod",
+        trigger="schedule",
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=21, seconds=5),
+        execution_arn="arn:aws:states:eu-central-1:123456789012:execution:wave:run-1",
+        window_execution_id="e7a1c0d2-3b4c-4d5e-9f60-718293a4b5c6",
+        batches=[
+            BatchResult(
+                name=batch_name,
+                patch_groups=["prod-linux-web"],
+                status="ran",
+                instances=linux_instances,
+            ),
+            BatchResult(
+                name="windows-apps",
+                patch_groups=["prod-windows-apps"],
+                status="held",
+                gate=GateSummary(
+                    passed=False,
+                    reasons=["1 of 6 instances failed; the gate allows 0"],
+                    checked=[batch_name],
+                ),
+                instances=windows_instances,
+            ),
+        ],
+    )
+
+
+def launch(outcome: str = "patched", instance_outcome: str = "patched") -> RunReport:
+    return RunReport(
+        kind="launch",
+        run_id="launch-i-0abc-20261124T0412Z",
+        title="launch of i-0abcdef1234567890",
+        outcome=outcome,
+        summary="i-0abcdef1234567890 was patched before it entered service.",
+        environment="prod",
+        trigger="autoscaling lifecycle hook",
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=9, seconds=2),
+        batches=[
+            BatchResult(
+                name="launch",
+                status="ran",
+                instances=[
+                    instance("i-0abcdef1234567890", instance_outcome, installed=27, output=True)
+                ],
+            )
+        ],
+    )
+
+
+def digest(drifted: int = 200, recovered: int = 5) -> DigestReport:
+    entries = []
+    for n in range(drifted):
+        linux = n % 5 != 0  # 160 Linux, 40 Windows
+        entries.append(
+            DriftEntry(
+                instance_id=f"i-{n:017x}",
+                transition="drifted",
+                at=T0 + timedelta(seconds=n),
+                environment="prod",
+                patch_group="prod-linux-web" if linux else "prod-windows-apps",
+                severity=["Critical", "High", "Medium"][n % 3],
+                baseline_id="pb-0c10e65780EXAMPLE",
+                changes=1 + n % 3,
+            )
+        )
+    entries += [
+        DriftEntry(
+            instance_id=f"i-recovered{n:08d}",
+            transition="recovered",
+            at=T0 + timedelta(hours=1, minutes=n),
+            environment="test",
+            patch_group="test-linux",
+        )
+        for n in range(recovered)
+    ]
+    return DigestReport(
+        run_id="digest-20261124T0600Z",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=2),
+        entries=entries,
+    )
+
+
+def segments(bar: Node) -> dict[str, Node]:
+    return {r.attrs["data-outcome"]: r for r in bar.find_all("rect", class_="seg")}
+
+
+def badge(root: Node) -> Node:
+    return root.find("span", id="outcome")
+
+
+# --- run reports ------------------------------------------------------------------------------
+
+
+def test_held_wave_page_is_well_formed_and_identified() -> None:
+    report = held_wave()
+    root = parse(render_run_html(report))
+    metas = {m.attrs.get("name"): m.attrs.get("content") for m in root.find_all("meta")}
+    assert metas["generator"] == "fleetpatch report v1"
+    assert metas["fleetpatch-run"] == "wave-prod-20261124T0400Z"
+    assert root.find("head").find("title").text().startswith("prod wave: held")
+    header = root.find("header").text()
+    for fact in (
+        "wave-prod-20261124T0400Z",
+        "prod",
+        "schedule",
+        "2026-11-24 04:00:00 UTC",
+        "2026-11-24 04:21:05 UTC",
+        "21m 05s",
+        report.summary,
+        "e7a1c0d2-3b4c-4d5e-9f60-718293a4b5c6",
+    ):
+        assert fact in header
+
+
+def test_held_wave_badge_is_red_and_says_held() -> None:
+    root = parse(render_run_html(held_wave()))
+    assert badge(root).text() == "held"
+    assert "badge-red" in badge(root).attrs["class"].split()
+
+
+@pytest.mark.parametrize(
+    ("report", "text", "colour"),
+    [
+        (launch("patched"), "patched", "green"),
+        (launch("compliant", "compliant"), "compliant", "green"),
+        (launch("failed", "failed"), "failed", "red"),
+        # a healthy ending with failed instances (a tolerant gate) is not green
+        (held_wave().model_copy(update={"outcome": "completed"}), "completed", "amber"),
+        (
+            held_wave().model_copy(update={"outcome": "completed-with-failures"}),
+            "completed-with-failures",
+            "amber",
+        ),
+    ],
+)
+def test_outcome_badge(report: RunReport, text: str, colour: str) -> None:
+    found = badge(parse(render_run_html(report)))
+    assert found.text() == text
+    assert f"badge-{colour}" in found.attrs["class"].split()
+
+
+def test_every_instance_is_listed_with_its_fields() -> None:
+    report = held_wave()
+    root = parse(render_run_html(report))
+    tables = root.find_all("table", class_="instances")
+    assert len(tables) == 2
+    for batch, table in zip(report.batches, tables, strict=True):
+        rows = table.find("tbody").find_all("tr")
+        ids = [r.find_all("td")[0].text() for r in rows]
+        assert sorted(ids) == sorted(i.instance_id for i in batch.instances)
+        assert all(len(r.find_all("td")) == 13 for r in rows)
+    failed_row = tables[0].find("tbody").find_all("tr")[0]  # failed instances come first
+    cells = [c.text() for c in failed_row.find_all("td")]
+    assert cells[0] == "i-0a1b2c3d4e5f60003"
+    assert cells[1:5] == [
+        "prod-linux-web",
+        "failed",
+        "AWS-RunPatchBaseline ended Failed",
+        "Failed",
+    ]
+    assert cells[5:9] == ["0", "3", "2", "0"]  # installed, missing, failed, pending reboot
+    assert cells[9:12] == ["Install", "RebootIfNeeded", "6m 13s"]
+    assert failed_row.attrs["class"] == "bad"
+    # every instance's full output prefix is on the page, the shared part once per batch
+    for inst in report.batches[0].instances:
+        assert root.find_all("code", title=inst.output or "")
+        assert f"\u2026/{inst.instance_id}/" in root.text()
+    shared = root.find("section", id="batch-1").find_all("p", class_="meta")[1]
+    assert shared.find("code").text() == f"{BUCKET}/"
+
+
+def test_an_output_no_other_instance_shares_is_shown_whole() -> None:
+    report = launch()
+    root = parse(render_run_html(report))
+    [cell] = root.find_all("td", class_="out")
+    assert cell.text() == f"{BUCKET}/i-0abcdef1234567890/"
+
+
+def test_patch_totals() -> None:
+    report = held_wave()
+    root = parse(render_run_html(report))
+    totals = report.patch_totals()
+    assert totals == {"installed": 62, "missing": 3, "failed": 2, "pending_reboot": 0}
+    for key, value in totals.items():
+        assert root.find("div", id=f"total-{key}").find("span", class_="n").text() == str(value)
+
+
+def test_gates_with_reasons_and_approver() -> None:
+    report = held_wave()
+    passed = report.batches[1].model_copy(
+        update={
+            "status": "ran",
+            "gate": GateSummary(
+                passed=True, reasons=["0 of 6 failed"], checked=["linux-web"], approved_by="alice"
+            ),
+        }
+    )
+    root = parse(render_run_html(report))
+    held = root.find("section", id="batch-2")
+    assert held.attrs["data-status"] == "held"
+    gate = held.find("div", class_="gate")
+    assert "failed" in gate.attrs["class"].split()
+    assert "FAILED" in gate.text()
+    assert [li.text() for li in gate.find_all("li")] == [
+        "1 of 6 instances failed; the gate allows 0"
+    ]
+    assert "no gate" in root.find("section", id="batch-1").text().lower()
+
+    approved = report.model_copy(update={"batches": [report.batches[0], passed]})
+    gate = parse(render_run_html(approved)).find("section", id="batch-2").find("div", class_="gate")
+    assert "passed" in gate.attrs["class"].split()
+    assert "approved by alice" in gate.text()
+
+
+def test_chart_has_a_bar_per_batch_with_the_counts() -> None:
+    report = held_wave()
+    root = parse(render_run_html(report))
+    svg = root.find("svg")
+    assert svg.attrs["role"] == "img"
+    label = svg.attrs["aria-label"]
+    assert "linux-web (ran): 6 instances, 5 patched, 1 failed" in label
+    assert "windows-apps (held): 3 instances, 3 not-run" in label
+    assert svg.find_all("title")[0].text() == label
+
+    bars = svg.find_all("g", class_="bar")
+    assert [b.attrs["data-label"] for b in bars] == ["linux-web", "windows-apps"]
+    linux, windows = bars
+    assert {o: r.attrs["data-count"] for o, r in segments(linux).items()} == {
+        "patched": "5",
+        "failed": "1",
+    }
+    assert {o: r.attrs["data-count"] for o, r in segments(windows).items()} == {"not-run": "3"}
+    widths = {o: float(r.attrs["width"]) for o, r in segments(linux).items()}
+    assert widths["patched"] == pytest.approx(960 * 5 / 6, abs=0.2)
+    assert widths["failed"] == pytest.approx(960 / 6, abs=0.2)
+    assert float(segments(linux)["failed"].attrs["x"]) == pytest.approx(widths["patched"], abs=0.2)
+    assert segments(linux)["failed"].attrs["fill"] == OUTCOME_COLOURS["failed"]
+    assert segments(linux)["patched"].attrs["fill"] == OUTCOME_COLOURS["patched"]
+    assert segments(windows)["not-run"].attrs["fill"] == OUTCOME_COLOURS["not-run"]
+    # the counts as text, in the bars and beside them
+    assert [t.text() for t in linux.find_all("text", class_="seg")] == ["5 patched", "1 failed"]
+    assert "5 patched · 1 failed · 6 instances" in linux.find("text", class_="sum").text()
+    assert [t.text() for t in windows.find_all("text", class_="seg")] == ["3 not-run"]
+    # a legend for every outcome, with its total
+    legend = [t.text() for t in svg.find("g", class_="legend").find_all("text")]
+    assert legend == [
+        "patched (5)",
+        "compliant (0)",
+        "non-compliant (0)",
+        "failed (1)",
+        "not-run (3)",
+    ]
+
+
+def test_launch_has_one_bar() -> None:
+    root = parse(render_run_html(launch()))
+    [bar] = root.find("svg").find_all("g", class_="bar")
+    assert bar.attrs["data-label"] == "launch of i-0abcdef1234567890"
+    assert {o: r.attrs["data-count"] for o, r in segments(bar).items()} == {"patched": "1"}
+    assert float(segments(bar)["patched"].attrs["width"]) == 960
+
+
+def test_colours_are_distinct_and_fixed() -> None:
+    assert list(OUTCOME_COLOURS) == ["patched", "compliant", "non-compliant", "failed", "not-run"]
+    assert len(set(OUTCOME_COLOURS.values())) == 5
+
+
+def test_a_single_failure_among_many_still_shows() -> None:
+    report = held_wave(linux=1000, windows=0)
+    [linux, _] = parse(render_run_html(report)).find("svg").find_all("g", class_="bar")
+    widths = {o: float(r.attrs["width"]) for o, r in segments(linux).items()}
+    assert widths["failed"] >= 4
+    assert sum(widths.values()) == pytest.approx(960, abs=0.3)
+
+
+def test_the_chart_grows_with_batches_not_instances() -> None:
+    small = parse(render_run_html(held_wave(linux=6, windows=3))).find("svg")
+    large_page = render_run_html(held_wave(linux=1200, windows=400))
+    large_root = parse(large_page)
+    large = large_root.find("svg")
+    for tag in ("g", "rect", "title"):
+        assert len(large.find_all(tag)) == len(small.find_all(tag)), tag
+    assert large.attrs["viewbox"] == small.attrs["viewbox"]  # the parser lowercases names
+    ids = [r.find_all("td")[0].text() for r in large_root.find_all("tr") if r.find_all("td")]
+    assert len(ids) == len(set(ids)) == 1600
+    assert "1199 patched · 1 failed · 1200 instances" in large.text()
+
+
+def test_hostile_text_is_escaped() -> None:
+    report = held_wave(batch_name=HOSTILE_BATCH)
+    bad = instance(HOSTILE_ID, "failed", reason=HOSTILE_REASON)
+    first = report.batches[0]
+    report = report.model_copy(
+        update={
+            "title": "<b>prod</b> wave",
+            "summary": "</p><script>alert(3)</script>",
+            "environment": '"><svg onload=alert(4)>',
+            "batches": [
+                first.model_copy(update={"instances": [*first.instances, bad]}),
+                report.batches[1],
+            ],
+        }
+    )
+    page = render_run_html(report, report_json_url="https://example.com/r.json?a=1&b=<2>")
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "<b>" not in page
+    assert "onload=alert(4)>" not in page
+    root = parse(page)  # also: no script, img or stray elements, all nesting intact
+    assert root.find_all("svg", onload="alert(4)") == []
+    assert len(root.find_all("svg")) == 1
+    assert HOSTILE_ID in [c.text() for c in root.find_all("td", class_="id")]
+    assert HOSTILE_REASON in root.text()
+    assert root.find("h1").text().startswith("<b>prod</b> wave")
+    assert root.find("p", class_="summary").text() == "</p><script>alert(3)</script>"
+    bars = root.find("svg").find_all("g", class_="bar")
+    assert bars[0].attrs["data-label"] == HOSTILE_BATCH
+    assert HOSTILE_BATCH in root.find("svg").attrs["aria-label"]
+    assert root.find_all("a", href="https://example.com/r.json?a=1&b=<2>")
+    assert "&amp;b=&lt;2&gt;" in page
+
+
+def test_only_web_links_are_links() -> None:
+    page = render_run_html(launch(), report_json_url="javascript:alert(1)")
+    root = parse(page)
+    assert not [a for a in root.find_all("a") if a.attrs["href"].startswith("javascript")]
+    assert "javascript:alert(1)" in root.text()
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_run_html(held_wave()) == render_run_html(held_wave())
+    assert render_digest_html(digest()) == render_digest_html(digest())
+    shuffled = digest().model_copy(update={"entries": list(reversed(digest().entries))})
+    assert render_digest_html(shuffled) == render_digest_html(digest())
+
+
+def test_not_reached_batches_have_an_empty_bar() -> None:
+    report = held_wave()
+    report = report.model_copy(
+        update={
+            "batches": [
+                *report.batches,
+                BatchResult(name="db", status="not-reached", instances=[]),
+            ]
+        }
+    )
+    root = parse(render_run_html(report))
+    bars = root.find("svg").find_all("g", class_="bar")
+    assert len(bars) == 3
+    assert segments(bars[2]) == {}
+    assert "no instances" in bars[2].text()
+    assert root.find("section", id="batch-3").attrs["data-status"] == "not-reached"
+
+
+# --- the digest -----------------------------------------------------------------------------
+
+
+def test_digest_lists_every_instance_and_charts_per_patch_group() -> None:
+    report = digest()
+    root = parse(render_digest_html(report))
+    metas = {m.attrs.get("name"): m.attrs.get("content") for m in root.find_all("meta")}
+    assert metas["fleetpatch-run"] == "digest-20261124T0600Z"
+    assert metas["generator"] == "fleetpatch report v1"
+    assert badge(root).text() == "drift"
+    assert "badge-amber" in badge(root).attrs["class"].split()
+
+    drifted = root.find("section", id="drifted").find("tbody").find_all("tr")
+    recovered = root.find("section", id="recovered").find("tbody").find_all("tr")
+    assert sorted(r.find_all("td")[0].text() for r in drifted) == sorted(
+        e.instance_id for e in report.drifted
+    )
+    assert len(drifted) == 200
+    assert [r.find_all("td")[0].text() for r in recovered] == [
+        f"i-recovered{n:08d}" for n in range(5)
+    ]
+    first = [c.text() for c in drifted[0].find_all("td")]
+    assert first[1:4] == ["prod", "prod-linux-web", "Critical"]  # most severe first
+    assert re.fullmatch(r"2026-11-24 \d\d:\d\d:\d\d UTC", first[5])
+    assert first[6] in {"1", "2", "3"}
+
+    svg = root.find("svg")
+    bars = svg.find_all("g", class_="bar")
+    assert [b.attrs["data-label"] for b in bars] == [
+        "prod / prod-linux-web",
+        "prod / prod-windows-apps",
+        "test / test-linux",
+    ]
+    counts = [{o: r.attrs["data-count"] for o, r in segments(b).items()} for b in bars]
+    assert counts == [{"non-compliant": "160"}, {"non-compliant": "40"}, {"compliant": "5"}]
+    label = svg.attrs["aria-label"]
+    assert "prod / prod-linux-web: 160 instances, 160 drifted" in label
+    assert "prod / prod-windows-apps: 40 instances, 40 drifted" in label
+    assert "test / test-linux: 5 instances, 5 recovered" in label
+    legend = [t.text() for t in svg.find("g", class_="legend").find_all("text")]
+    assert legend == ["recovered (5)", "drifted (200)"]
+    assert "200 instances drifted out of compliance and 5 recovered" in root.text()
+
+
+def test_a_digest_of_recoveries_is_green() -> None:
+    root = parse(render_digest_html(digest(drifted=0, recovered=3)))
+    assert badge(root).text() == "recovered"
+    assert "badge-green" in badge(root).attrs["class"].split()
+    assert "None drifted" in root.find("section", id="drifted").text()
+
+
+def test_digest_escapes_hostile_text() -> None:
+    report = DigestReport(
+        run_id='digest-"><script>x</script>',
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=1),
+        entries=[
+            DriftEntry(
+                instance_id=HOSTILE_ID,
+                transition="drifted",
+                at=T0,
+                environment="<i>prod</i>",
+                patch_group=HOSTILE_BATCH,
+                severity="<b>critical</b>",
+            )
+        ],
+    )
+    page = render_digest_html(report)
+    assert "<script" not in page
+    assert "<i>" not in page
+    root = parse(page)
+    metas = {m.attrs.get("name"): m.attrs.get("content") for m in root.find_all("meta")}
+    assert metas["fleetpatch-run"] == 'digest-"><script>x</script>'
+    cells = [c.text() for c in root.find("section", id="drifted").find("tbody").find_all("td")]
+    assert cells[:4] == [HOSTILE_ID, "<i>prod</i>", HOSTILE_BATCH, "<b>critical</b>"]
+    [bar] = root.find("svg").find_all("g", class_="bar")
+    assert bar.attrs["data-label"] == f"<i>prod</i> / {HOSTILE_BATCH}"
+
+
+def test_chart_rows() -> None:
+    rows = chart_rows(held_wave())
+    assert [(r.label, r.note, dict(r.counts), r.total) for r in rows] == [
+        ("linux-web", "ran", {"patched": 5, "failed": 1}, 6),
+        ("windows-apps", "held", {"not-run": 3}, 3),
+    ]
+    assert [r.total for r in chart_rows(digest())] == [160, 40, 5]

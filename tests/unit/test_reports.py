@@ -1,0 +1,823 @@
+"""Run reports: subjects, the e-mail body, outcomes, attributes, the index and the builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fleetpatch.reports import (
+    SUBJECT_LIMIT,
+    BatchResult,
+    GateSummary,
+    InstanceResult,
+    InstanceRunSummary,
+    ReportIndex,
+    RunReport,
+    WaveRunSummary,
+    attributes,
+    console_url,
+    email_body,
+    instance_outcome,
+    instance_report,
+    instance_result,
+    subject,
+    wave_report,
+)
+
+REGION = "eu-central-1"
+TABLE = "state"
+T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+INSTANCE = "i-0a1b2c3d4e5f60718"
+EXECUTION = "arn:aws:states:eu-central-1:123456789012:execution:fleetpatch-gated-wave:wave-prod-1"
+HELD_REASON = "1 instance failed in linux-databases (max 0)"
+
+
+def clean(operation: str = "Install", installed: int = 0, **counts: Any) -> dict[str, Any]:
+    """A patch state as DescribeInstancePatchStates reports it."""
+    return {
+        "Operation": operation,
+        "InstalledCount": installed,
+        "InstalledOtherCount": 0,
+        "InstalledPendingRebootCount": 0,
+        "MissingCount": 0,
+        "FailedCount": 0,
+        **counts,
+    }
+
+
+def patched(instance_id: str, installed: int) -> InstanceResult:
+    return instance_result(
+        instance_id,
+        command_status="Success",
+        state=clean(installed=installed),
+        command_id="cmd-linux-1",
+    )
+
+
+def held_wave() -> RunReport:
+    """prod wave: linux-databases ran (one of six failed), the gate held windows-apps."""
+    linux = [
+        patched("i-0db00000000000001", 4),
+        patched("i-0db00000000000002", 2),
+        instance_result(
+            "i-0db00000000000003", command_status="Failed", state=None, command_id="cmd-linux-1"
+        ),
+        patched("i-0db00000000000004", 3),
+        patched("i-0db00000000000005", 0),
+        patched("i-0db00000000000006", 1),
+    ]
+    windows = [
+        instance_result(f"i-0ap0000000000000{n}", command_status=None, state=None, ran=False)
+        for n in (1, 2)
+    ]
+    return RunReport(
+        kind="wave",
+        run_id="wave-prod-20261121T0500Z",
+        title="prod wave",
+        outcome="held",
+        reason="gate failed",
+        summary="The gate before windows-apps failed: 1 instance failed in linux-databases.",
+        environment="prod",
+        trigger="window",
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=42, seconds=30),
+        execution_arn=EXECUTION,
+        window_execution_id="6a0fd8c1-1d3c-4f4b-9a5e-0b1c2d3e4f50",
+        batches=[
+            BatchResult(
+                name="linux-databases",
+                patch_groups=["patch_prod_0600_batch_1"],
+                status="ran",
+                instances=linux,
+            ),
+            BatchResult(
+                name="windows-apps",
+                patch_groups=["patch_prod_0600_batch_2"],
+                status="held",
+                gate=GateSummary(passed=False, reasons=[HELD_REASON], checked=["linux-databases"]),
+                instances=windows,
+            ),
+        ],
+    )
+
+
+def wave(outcome: str, per_batch: list[list[str]], title: str = "prod wave") -> RunReport:
+    """A wave whose batches all ran, with the given instance outcomes."""
+    return RunReport(
+        kind="wave",
+        run_id="wave-1",
+        title=title,
+        outcome=outcome,
+        summary="-",
+        environment="prod",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=1),
+        batches=[
+            BatchResult(
+                name=f"batch-{b}",
+                status="ran",
+                instances=[
+                    InstanceResult(instance_id=f"i-{b}{n:016x}", outcome=o)  # type: ignore[arg-type]
+                    for n, o in enumerate(outcomes)
+                ],
+            )
+            for b, outcomes in enumerate(per_batch)
+        ],
+    )
+
+
+def run_summary(**fields: Any) -> InstanceRunSummary:
+    base: dict[str, Any] = {
+        "runId": "launch-i-0a1b2c3d4e5f60718-1",
+        "instanceId": INSTANCE,
+        "trigger": "launch",
+        "outcome": "patched",
+        "reason": "Patched",
+        "summary": "patched on launch",
+        "startedAt": "2026-11-21T05:00:00Z",
+        "target": {"patchGroup": "patch_test_0600_batch_1", "environment": "test"},
+    }
+    return InstanceRunSummary.model_validate(base | fields)
+
+
+def launch(**fields: Any) -> RunReport:
+    return instance_report(
+        run_summary(**fields), ended_at=T0 + timedelta(minutes=9), bucket="fleetpatch-artifacts"
+    )
+
+
+# --- subjects -----------------------------------------------------------------------------------
+
+
+def test_a_held_wave_names_the_held_batch_and_the_failures_that_held_it() -> None:
+    assert subject(held_wave()) == "prod wave: windows-apps held, 1 of 6 instances failed"
+
+
+def test_a_wave_done_says_how_many_instances_in_how_many_batches() -> None:
+    report = wave("completed", [["patched"] * 3, ["patched", "compliant"]])
+    assert subject(report) == "prod wave: done, 5 instances patched in 2 batches"
+    assert subject(wave("completed", [["patched"]])) == (
+        "prod wave: done, 1 instance patched in 1 batch"
+    )
+
+
+def test_a_wave_done_with_failures_counts_failed_and_non_compliant() -> None:
+    report = wave(
+        "completed-with-failures", [["patched", "failed", "patched"], ["non-compliant", "patched"]]
+    )
+    assert subject(report) == "prod wave: done with failures, 2 of 5 instances failed"
+
+
+def test_instances_no_command_reached_are_counted_apart_from_failures() -> None:
+    done = wave("completed", [["patched", "not-run", "patched"]])
+    assert subject(done) == "prod wave: done with failures, 0 of 3 instances failed, 1 not reached"
+    held = wave("held", [["failed", "not-run", "patched"]])
+    assert subject(held) == "prod wave: next batch held, 1 of 3 instances failed, 1 not reached"
+
+
+def test_a_patched_launch_says_how_many_patches_and_the_environment() -> None:
+    report = launch(
+        operation="Install",
+        commandId="cmd-1",
+        commandStatus="Success",
+        patchState=clean(installed=12),
+    )
+    assert subject(report) == f"launch of {INSTANCE}: patched, 12 installed [test]"
+
+
+def test_a_failed_launch_gives_its_reason() -> None:
+    report = launch(
+        outcome="failed",
+        reason="InstanceNotManaged",
+        summary="the SSM agent did not register within 15 minutes",
+        target={"patchGroup": "patch_prod_0600_batch_1", "environment": "prod"},
+    )
+    assert subject(report) == f"launch of {INSTANCE}: failed (InstanceNotManaged) [prod]"
+
+
+def test_a_remediation_scan_says_how_many_patches_are_missing() -> None:
+    report = launch(
+        runId="remediate-i-0a1b2c3d4e5f60718-7b409f932d2c88e9",
+        trigger="remediation",
+        outcome="scanned",
+        reason="Scanned",
+        summary="scanned: 3 patches missing",
+        operation="Scan",
+        commandId="cmd-scan",
+        commandStatus="Success",
+        patchState=clean("Scan", installed=40, MissingCount=3),
+        target={"patchGroup": "patch_prod_0600_batch_1", "environment": "prod"},
+    )
+    assert subject(report) == f"remediation of {INSTANCE}: scanned, 3 missing [prod]"
+
+
+def test_a_warm_pool_instance_that_needs_nothing_is_already_compliant() -> None:
+    report = launch(
+        trigger="warm-pool",
+        outcome="compliant",
+        reason="AlreadyCompliant",
+        operation="Scan",
+        commandId="cmd-scan",
+        commandStatus="Success",
+        patchState=clean("Scan", installed=40),
+    )
+    assert subject(report) == f"launch of {INSTANCE}: already compliant [test]"
+
+
+def test_a_launch_without_environment_has_no_brackets() -> None:
+    report = launch(outcome="failed", reason="InstanceNotFound", summary="gone", target=None)
+    assert subject(report) == f"launch of {INSTANCE}: failed (InstanceNotFound)"
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        wave("held", [["failed"]], title="w" * 150 + " wave"),
+        wave("completed", [["patched"]], title="w" * 150 + " wave"),
+        wave("completed", [["failed"]], title="w" * 150 + " wave"),
+    ],
+    ids=["held", "done", "done-with-failures"],
+)
+def test_a_subject_never_exceeds_the_sns_limit(report: RunReport) -> None:
+    text = subject(report)
+    assert len(text) == SUBJECT_LIMIT
+    assert text.startswith("wwww")
+    assert text.endswith("\u2026")
+
+
+# --- the e-mail body ----------------------------------------------------------------------------
+
+
+def test_the_email_body_of_a_held_wave() -> None:
+    report = held_wave()
+    body = email_body(
+        report,
+        report_url="https://example.com/reports/wave-prod-20261121T0500Z.html",
+        console_url=console_url(REGION, report.execution_arn),
+    )
+    assert body == (
+        "prod wave: windows-apps held, 1 of 6 instances failed\n"
+        "\n"
+        "The gate before windows-apps failed: 1 instance failed in linux-databases.\n"
+        "\n"
+        "Outcome:     held (gate failed)\n"
+        "Run:         wave-prod-20261121T0500Z\n"
+        "Environment: prod\n"
+        "Trigger:     window\n"
+        "Started:     2026-11-21 05:00:00 UTC\n"
+        "Ended:       2026-11-21 05:42:30 UTC (42m 30s)\n"
+        "Window:      6a0fd8c1-1d3c-4f4b-9a5e-0b1c2d3e4f50\n"
+        "Patches:     10 installed, 0 missing, 0 failed, 0 pending reboot\n"
+        "\n"
+        "Batch linux-databases (6 instances: 1 failed, 5 patched)\n"
+        "  i-0db00000000000003  failed        - AWS-RunPatchBaseline ended Failed\n"
+        "  i-0db00000000000001  patched       installed 4, missing 0, failed 0, pending reboot 0\n"
+        "  i-0db00000000000002  patched       installed 2, missing 0, failed 0, pending reboot 0\n"
+        "  i-0db00000000000004  patched       installed 3, missing 0, failed 0, pending reboot 0\n"
+        "  i-0db00000000000005  patched       installed 0, missing 0, failed 0, pending reboot 0\n"
+        "  i-0db00000000000006  patched       installed 1, missing 0, failed 0, pending reboot 0\n"
+        "\n"
+        "Batch windows-apps (2 instances: 2 not-run) - HELD, not run\n"
+        "  gate FAILED: 1 instance failed in linux-databases (max 0)\n"
+        "  i-0ap00000000000001  not-run       - its batch was held by a gate\n"
+        "  i-0ap00000000000002  not-run       - its batch was held by a gate\n"
+        "\n"
+        "Report: https://example.com/reports/wave-prod-20261121T0500Z.html\n"
+        "Execution: https://eu-central-1.console.aws.amazon.com/states/home?region=eu-central-1"
+        f"#/v2/executions/details/{EXECUTION}\n"
+    )
+
+
+def test_the_email_body_lists_25_instances_per_batch_failed_first() -> None:
+    instances = [patched(f"i-{n:017x}", 1) for n in range(40)] + [
+        instance_result("i-fff00000000000000", command_status="TimedOut", state=None)
+    ]
+    report = RunReport(
+        kind="wave",
+        run_id="wave-1",
+        title="test wave",
+        outcome="completed-with-failures",
+        summary="-",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=2, minutes=5),
+        batches=[BatchResult(name="all", status="ran", instances=instances)],
+    )
+    body = email_body(report, report_url=None, console_url=None)
+    listed = [line for line in body.splitlines() if line.startswith("  i-")]
+    assert len(listed) == 25
+    assert listed[0].startswith("  i-fff00000000000000  failed")
+    assert "  ... and 16 more in the report" in body.splitlines()
+    assert "Ended:       2026-11-21 07:05:00 UTC (2h 05m)" in body
+    assert "Environment: -" in body
+    assert "Report:" not in body
+    assert "Execution:" not in body
+    assert body.endswith("more in the report\n")
+
+
+# --- instance outcomes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "ran", "expected"),
+    [
+        ("Success", clean(installed=3), True, ("patched", None)),
+        ("Success", clean("Scan", installed=30), True, ("compliant", None)),
+        ("Success", clean("Scan", MissingCount=3), True, ("non-compliant", "3 missing")),
+        (
+            "Success",
+            clean(MissingCount=2, InstalledPendingRebootCount=1),
+            True,
+            ("non-compliant", "2 missing, 1 pending reboot"),
+        ),
+        (
+            "Success",
+            clean(FailedCount=2, MissingCount=1),
+            True,
+            ("failed", "2 patch(es) failed to install"),
+        ),
+        ("Failed", clean(), True, ("failed", "AWS-RunPatchBaseline ended Failed")),
+        ("TimedOut", None, True, ("failed", "AWS-RunPatchBaseline ended TimedOut")),
+        (None, None, True, ("not-run", "no patch command reached it")),
+        ("Success", None, True, ("non-compliant", "no patch state reported after the run")),
+        ("Success", clean(), False, ("not-run", "its batch was held by a gate")),
+        (None, None, False, ("not-run", "its batch was held by a gate")),
+    ],
+    ids=[
+        "install-clean",
+        "scan-clean",
+        "scan-missing",
+        "missing-and-reboot",
+        "patch-failed",
+        "command-failed",
+        "command-timed-out",
+        "no-command",
+        "no-patch-state",
+        "held",
+        "held-no-command",
+    ],
+)
+def test_instance_outcome(
+    status: str | None, state: dict[str, Any] | None, ran: bool, expected: tuple[str, str | None]
+) -> None:
+    assert instance_outcome(status, state, ran=ran) == expected
+
+
+def test_an_instance_result_carries_the_patch_state() -> None:
+    result = instance_result(
+        INSTANCE,
+        command_status="Success",
+        state=clean(
+            installed=5,
+            InstalledOtherCount=100,
+            RebootOption="RebootIfNeeded",
+            PatchGroup="patch_test_0600_batch_1",
+            OperationStartTime=datetime(2026, 11, 21, 5, 1),  # naive: read as UTC
+            OperationEndTime="2026-11-21T05:04:30Z",
+        ),
+        command_id="cmd-1",
+        output="s3://bucket/prefix/cmd-1/i-0a1b2c3d4e5f60718/",
+    )
+    assert result.model_dump(exclude_none=True) == {
+        "instance_id": INSTANCE,
+        "outcome": "patched",
+        "patch_group": "patch_test_0600_batch_1",
+        "command_id": "cmd-1",
+        "command_status": "Success",
+        "operation": "Install",
+        "installed": 5,
+        "installed_other": 100,
+        "pending_reboot": 0,
+        "missing": 0,
+        "failed": 0,
+        "reboot_option": "RebootIfNeeded",
+        "started_at": datetime(2026, 11, 21, 5, 1, tzinfo=UTC),
+        "ended_at": datetime(2026, 11, 21, 5, 4, 30, tzinfo=UTC),
+        "output": "s3://bucket/prefix/cmd-1/i-0a1b2c3d4e5f60718/",
+    }
+    assert result.duration_seconds == 210.0
+
+
+# --- attributes ---------------------------------------------------------------------------------
+
+
+def test_attributes_subscribers_filter_on() -> None:
+    assert attributes(held_wave(), report_key="reports/wave-prod-20261121T0500Z.json") == {
+        "kind": {"DataType": "String", "StringValue": "wave"},
+        "environment": {"DataType": "String", "StringValue": "prod"},
+        "outcome": {"DataType": "String", "StringValue": "held"},
+        "run": {"DataType": "String", "StringValue": "wave-prod-20261121T0500Z"},
+        "report": {"DataType": "String", "StringValue": "reports/wave-prod-20261121T0500Z.json"},
+    }
+
+
+def test_attributes_without_environment_or_stored_report() -> None:
+    report = launch(outcome="failed", reason="InstanceNotFound", summary="gone", target=None)
+    found = attributes(report, report_key=None)
+    assert "report" not in found
+    assert found["environment"] == {"DataType": "String", "StringValue": "unknown"}
+    assert found["kind"]["StringValue"] == "launch"
+
+
+# --- the index ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def indexed_table() -> Iterator[Any]:
+    """A DynamoDB client (moto) with the state table and its gsi1, as in template.yaml."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi1",
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield dynamodb
+
+
+def ended(run_id: str, at: datetime) -> RunReport:
+    return wave("completed", [["patched"]]).model_copy(update={"run_id": run_id, "ended_at": at})
+
+
+def test_the_index_records_a_report(indexed_table: Any) -> None:
+    index = ReportIndex(indexed_table, TABLE, lambda: 1_800_000_000.0)
+    report = held_wave()
+    index.record(
+        report,
+        subject_line=subject(report),
+        json_key="reports/wave-prod-20261121T0500Z.json",
+        html_key="reports/wave-prod-20261121T0500Z.html",
+    )
+    assert index.get(report.run_id) == {
+        "pk": "REPORT#wave-prod-20261121T0500Z",
+        "sk": "REPORT",
+        "gsi1pk": "REPORTS",
+        "gsi1sk": "2026-11-21T05:42:30+00:00#wave-prod-20261121T0500Z",
+        "run_id": "wave-prod-20261121T0500Z",
+        "kind": "wave",
+        "title": "prod wave",
+        "outcome": "held",
+        "subject": "prod wave: windows-apps held, 1 of 6 instances failed",
+        "environment": "prod",
+        "started_at": "2026-11-21T05:00:00+00:00",
+        "ended_at": "2026-11-21T05:42:30+00:00",
+        "instances": 8,
+        "failed": 1,
+        "json_key": "reports/wave-prod-20261121T0500Z.json",
+        "html_key": "reports/wave-prod-20261121T0500Z.html",
+        "store_error": "",
+        "expires_at": 1_800_000_000 + 400 * 24 * 3600,
+    }
+    assert index.get("wave-unknown") is None
+
+
+def test_a_run_is_marked_published_once(indexed_table: Any) -> None:
+    index = ReportIndex(indexed_table, TABLE, lambda: 1_800_000_000.0)
+    report = held_wave()
+    index.record(report, subject_line="s", json_key=None, html_key=None)
+    assert index.published(report.run_id) is None
+    assert index.mark_published(report.run_id, "message-1") is True
+    assert index.mark_published(report.run_id, "message-2") is False
+    assert index.published(report.run_id) == "message-1"
+    # A retried publish rewrites the record and keeps the message id.
+    index.record(report, subject_line="s", json_key="reports/x.json", html_key="reports/x.html")
+    assert index.published(report.run_id) == "message-1"
+    assert index.get(report.run_id)["json_key"] == "reports/x.json"  # type: ignore[index]
+
+
+def test_the_index_lists_reports_newest_first_since_a_time(indexed_table: Any) -> None:
+    index = ReportIndex(indexed_table, TABLE, lambda: 1_800_000_000.0)
+    for run_id, minutes in (("wave-a", 0), ("wave-c", 120), ("wave-b", 60)):
+        report = ended(run_id, T0 + timedelta(minutes=minutes, microseconds=500))
+        index.record(report, subject_line=subject(report), json_key=None, html_key=None)
+    assert [r["run_id"] for r in index.list()] == ["wave-c", "wave-b", "wave-a"]
+    assert [r["run_id"] for r in index.list(since=T0 + timedelta(minutes=60))] == [
+        "wave-c",
+        "wave-b",
+    ]
+    # ``since`` in another zone is the same instant.
+    zurich = (T0 + timedelta(minutes=61)).astimezone(ZoneInfo("Europe/Zurich"))
+    assert [r["run_id"] for r in index.list(since=zurich)] == ["wave-c"]
+    assert [r["run_id"] for r in index.list(limit=1)] == ["wave-c"]
+    assert index.list(since=T0 + timedelta(hours=3)) == []
+
+
+# --- building the reports -----------------------------------------------------------------------
+
+
+class MotoEvidenceSsm:
+    """moto's SSM client, with what moto 5.2.5 lacks or gets wrong built from what it has.
+
+    moto's SendCommand lists every instance of the region as the command's (its target
+    lookup with no Targets matches all), and it has no ListCommandInvocations nor
+    DescribeInstancePatchStates. The invocations here are of the instances a command was
+    sent to, with moto's GetCommandInvocation status; the patch states are those the test
+    sets (none by default: moto reports none).
+    """
+
+    def __init__(self, ssm: Any) -> None:
+        self._ssm = ssm
+        self.sent: dict[str, list[str]] = {}
+        self.states: dict[str, dict[str, Any]] = {}
+        self.patch_state_calls: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ssm, name)
+
+    def send_command(self, **request: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self._ssm.send_command(**request)
+        self.sent[response["Command"]["CommandId"]] = list(request["InstanceIds"])
+        return response
+
+    def describe_instance_patch_states(self, InstanceIds: list[str]) -> dict[str, Any]:
+        self.patch_state_calls.append(InstanceIds)
+        return {
+            "InstancePatchStates": [
+                {"InstanceId": i, **self.states[i]} for i in InstanceIds if i in self.states
+            ]
+        }
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "list_command_invocations":
+            return self._ssm.get_paginator(operation)
+        ssm, sent = self._ssm, self.sent
+
+        class Invocations:
+            def paginate(self, CommandId: str) -> list[dict[str, Any]]:
+                return [
+                    {
+                        "CommandInvocations": [
+                            {
+                                "CommandId": CommandId,
+                                "InstanceId": instance,
+                                "Status": ssm.get_command_invocation(
+                                    CommandId=CommandId, InstanceId=instance
+                                )["Status"],
+                            }
+                            for instance in sent[CommandId]
+                        ]
+                    }
+                ]
+
+        return Invocations()
+
+
+def launch_tagged(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
+    response = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=count,
+        MaxCount=count,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ],
+    )
+    return sorted(i["InstanceId"] for i in response["Instances"])
+
+
+WAVE_BATCHES = [
+    {"name": "linux-databases", "patchGroups": ["patch_prod_0600_batch_1"]},
+    {
+        "name": "windows-apps",
+        "patchGroups": ["patch_prod_0600_batch_2"],
+        "gate": {"batches": ["linux-databases"], "maxFailed": 0},
+    },
+]
+ENVIRONMENTS = {"patch_prod_0600_batch_1": "prod", "patch_prod_0600_batch_2": "prod"}
+
+
+@pytest.fixture
+def fleet() -> Iterator[tuple[Any, MotoEvidenceSsm, dict[str, list[str]]]]:
+    """moto: four Linux instances (one stopped), two Windows instances (the other tag key)."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        ssm = MotoEvidenceSsm(boto3.client("ssm", region_name=REGION))
+        linux = launch_tagged(ec2, 4, {"Patch Group": "patch_prod_0600_batch_1"})
+        ec2.stop_instances(InstanceIds=[linux[3]])
+        # Tag keys that disagree: in no batch, so not in the report.
+        launch_tagged(
+            ec2, 1, {"Patch Group": "patch_prod_0600_batch_1", "PatchGroup": "patch_test_0600_x"}
+        )
+        windows = launch_tagged(ec2, 2, {"PatchGroup": "patch_prod_0600_batch_2"})
+        yield ec2, ssm, {"linux": linux[:3], "stopped": linux[3:], "windows": windows}
+
+
+def send(ssm: MotoEvidenceSsm, instances: list[str], batch: str) -> str:
+    return str(
+        ssm.send_command(
+            DocumentName="AWS-RunPatchBaseline",
+            InstanceIds=instances,
+            Parameters={"Operation": ["Install"], "RebootOption": ["RebootIfNeeded"]},
+            OutputS3BucketName="fleetpatch-artifacts",
+            OutputS3KeyPrefix=f"command-output/waves/prod/{batch}",
+        )["Command"]["CommandId"]
+    )
+
+
+def test_a_held_wave_report_gathers_each_batch_from_tags_and_commands(
+    fleet: tuple[Any, MotoEvidenceSsm, dict[str, list[str]]],
+) -> None:
+    ec2, ssm, ids = fleet
+    first, second, third = ids["linux"]
+    # The command reached two of the three running Linux instances; one reported its state.
+    command = send(ssm, [first, second], "linux-databases")
+    ssm.states[first] = clean(installed=4, PatchGroup="patch_prod_0600_batch_1")
+    run = WaveRunSummary.model_validate(
+        {
+            "runId": "wave-prod-1",
+            "kind": "wave",
+            "wave": "prod",
+            "outcome": "held",
+            "reason": "gate failed",
+            "summary": "The gate before windows-apps failed.",
+            "startedAt": "2026-11-21T05:00:00Z",
+            "executionArn": EXECUTION,
+            "step": 1,
+            "batches": WAVE_BATCHES,
+            "decisions": [{"batch": "windows-apps", "passed": False, "reasons": [HELD_REASON]}],
+            "commands": {"linux-databases": [command]},
+        }
+    )
+    report = wave_report(
+        run,
+        ended_at=T0 + timedelta(minutes=40),
+        patch_group_environments=ENVIRONMENTS,
+        ssm=ssm,
+        ec2=ec2,
+    )
+    assert (report.kind, report.title, report.environment, report.trigger) == (
+        "wave",
+        "prod wave",
+        "prod",
+        "manual",
+    )
+    linux, windows = report.batches
+    assert (linux.status, windows.status) == ("ran", "held")
+    assert [(i.instance_id, i.outcome, i.reason) for i in linux.instances] == [
+        (first, "patched", None),
+        (second, "non-compliant", "no patch state reported after the run"),
+        (third, "not-run", "no patch command reached it"),
+    ]
+    assert linux.instances[0].output == (
+        f"s3://fleetpatch-artifacts/command-output/waves/prod/linux-databases/{command}/{first}/"
+    )
+    assert linux.instances[0].installed == 4
+    assert {i.patch_group for i in linux.instances} == {"patch_prod_0600_batch_1"}
+    assert linux.instances[2].command_id is None
+    assert [(i.instance_id, i.outcome) for i in windows.instances] == [
+        (w, "not-run") for w in ids["windows"]
+    ]
+    assert windows.gate == GateSummary(
+        passed=False, reasons=[HELD_REASON], checked=["linux-databases"], approved_by=None
+    )
+    assert linux.gate is None
+    # Patch states are read for the batch that ran, not for the held one.
+    assert ssm.patch_state_calls == [[first, second, third]]
+    # The instance no command reached is not counted as failed: the subject says so apart.
+    assert subject(report) == (
+        "prod wave: windows-apps held, 1 of 3 instances failed, 1 not reached"
+    )
+
+
+def test_a_completed_wave_report_names_who_overrode_a_gate(
+    fleet: tuple[Any, MotoEvidenceSsm, dict[str, list[str]]],
+) -> None:
+    ec2, ssm, ids = fleet
+    commands = {
+        "linux-databases": [send(ssm, ids["linux"], "linux-databases")],
+        "windows-apps": [send(ssm, ids["windows"], "windows-apps")],
+    }
+    ssm.states.update({i: clean(installed=1) for i in ids["linux"] + ids["windows"]})
+    run = WaveRunSummary.model_validate(
+        {
+            "runId": "wave-prod-2",
+            "wave": "prod",
+            "outcome": "completed",
+            "summary": "all batches ran",
+            "startedAt": "2026-11-21T05:00:00Z",
+            "windowExecutionId": None,
+            "step": 2,
+            "batches": WAVE_BATCHES,
+            "decisions": [
+                {
+                    "batch": "windows-apps",
+                    "passed": True,
+                    "approved": True,
+                    "reasons": ["gate overridden by alice: known flaky host", HELD_REASON],
+                }
+            ],
+            "commands": commands,
+        }
+    )
+    report = wave_report(
+        run,
+        ended_at=T0 + timedelta(hours=1),
+        patch_group_environments=ENVIRONMENTS,
+        ssm=ssm,
+        ec2=ec2,
+    )
+    assert [b.status for b in report.batches] == ["ran", "ran"]
+    assert report.counts() == {"patched": 5}
+    assert report.batches[1].gate is not None
+    assert report.batches[1].gate.approved_by == "alice"
+    assert report.patch_totals()["installed"] == 5
+    assert subject(report) == "prod wave: done, 5 instances patched in 2 batches"
+
+
+def test_a_failed_launch_without_a_command_is_reported_from_the_summary() -> None:
+    report = launch(
+        outcome="failed",
+        reason="InstanceNotManaged",
+        summary="the SSM agent did not register within 15 minutes",
+        target={"patchGroup": "patch_prod_0600_batch_1", "environment": "prod"},
+        executionArn="arn:aws:states:eu-central-1:123456789012:execution:patch-new:launch-1",
+    )
+    assert (report.kind, report.title, report.outcome, report.reason) == (
+        "launch",
+        f"launch of {INSTANCE}",
+        "failed",
+        "InstanceNotManaged",
+    )
+    [batch] = report.batches
+    assert (batch.name, batch.patch_groups, batch.status) == (
+        "patch_prod_0600_batch_1",
+        ["patch_prod_0600_batch_1"],
+        "ran",
+    )
+    assert batch.instances == [
+        InstanceResult(
+            instance_id=INSTANCE,
+            outcome="failed",
+            reason="the SSM agent did not register within 15 minutes",
+            patch_group="patch_prod_0600_batch_1",
+        )
+    ]
+    assert report.ended_at - report.started_at == timedelta(minutes=9)
+    assert report.notes == []
+
+
+def test_the_workflows_failed_verdict_stands_over_a_clean_patch_state() -> None:
+    report = launch(
+        outcome="failed",
+        reason="CommandTimedOut",
+        summary="the command did not finish in 60 minutes",
+        commandId="cmd-1",
+        commandStatus="Success",
+        patchState=clean(installed=2),
+    )
+    [instance] = report.instances()
+    assert (instance.outcome, instance.reason) == (
+        "failed",
+        "the command did not finish in 60 minutes",
+    )
+    assert instance.output == (
+        "s3://fleetpatch-artifacts/command-output/launch/launch-i-0a1b2c3d4e5f60718-1/cmd-1/"
+        f"{INSTANCE}/"
+    )
+
+
+def test_a_patched_launch_is_not_given_a_reason() -> None:
+    report = launch(commandId="cmd-1", commandStatus="Success", patchState=clean(installed=2))
+    assert (report.outcome, report.reason, report.healthy) == ("patched", None, True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "notes"),
+    [
+        (
+            {"lifecycleResult": "CONTINUE", "lifecycleNote": "released to the warm pool"},
+            ["lifecycle action CONTINUE: released to the warm pool"],
+        ),
+        ({"lifecycleResult": "ABANDON"}, ["lifecycle action ABANDON"]),
+        ({}, []),
+    ],
+    ids=["with-note", "without-note", "no-hook"],
+)
+def test_a_launch_report_notes_its_lifecycle_action(
+    fields: dict[str, Any], notes: list[str]
+) -> None:
+    report = launch(commandId="cmd-1", commandStatus="Success", patchState=clean(), **fields)
+    assert report.notes == notes
+    body = email_body(report, report_url=None, console_url=None)
+    for note in notes:
+        assert f"Note:        {note}\n" in body
