@@ -38,7 +38,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     detail = parsed.detail
     ssm = aws.client("ssm")
     window = ssm.get_maintenance_window(WindowId=detail.window_id)
-    policy = json.loads(ssm.get_parameter(Name=config.policy_parameter)["Parameter"]["Value"])
+    policy = aws.compiled_policy(config.policy_parameter)
     wave = wave_of_window(window["Name"], config.window_prefix, policy["waves"])
     if wave is None:
         return {

@@ -44,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = parsed.detail
     assert isinstance(detail, PatchComplianceDetail)
     config = load_config(Config)
-    policy = _policy(config.policy_parameter)
+    policy = aws.compiled_policy(config.policy_parameter)
     patch_group = instance_patch_group(aws.client("ec2"), detail.resource_id)
     environment = policy.get("patchGroups", {}).get(patch_group) if patch_group else None
     ledger = ComplianceLedger(aws.client("dynamodb"), config.table_name, clock.time)
@@ -128,9 +128,3 @@ def _remediate(
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         return {"execution": name, "operation": plan.operation, "duplicate": True}
     return {"execution": name, "operation": plan.operation, "reason": plan.reason}
-
-
-def _policy(parameter: str) -> dict[str, Any]:
-    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    policy: dict[str, Any] = json.loads(value)
-    return policy

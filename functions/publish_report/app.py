@@ -11,7 +11,6 @@ drift and recovery recorded since the last digest as one report, then removes wh
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +65,7 @@ def _digest(
     collector = DigestCollector(aws.client("dynamodb"), config.table_name)
     collector.release()
     items = collector.entries(until=now)
-    policy = _policy(config.policy_parameter)
+    policy = aws.compiled_policy(config.policy_parameter)
     digest = digest_report(
         items,
         sent_at=now,
@@ -98,12 +97,6 @@ def _publisher(config: Config) -> ReportPublisher:
     )
 
 
-def _policy(parameter: str) -> dict[str, Any]:
-    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    policy: dict[str, Any] = json.loads(value)
-    return policy
-
-
 def _patch_group_environments(parameter: str) -> dict[str, str]:
-    groups: dict[str, str] = _policy(parameter).get("patchGroups", {})
+    groups: dict[str, str] = aws.compiled_policy(parameter).get("patchGroups", {})
     return groups

@@ -69,6 +69,9 @@ class Invocation:
     started: str
     asynchronous: bool = False
     attempt: int = 1
+    duration_ms: float = 0.0
+    """Real time the handler ran (in-process: no cold start, no network), for benchmarks."""
+    memory_mb: int = 0
 
 
 class LambdaContext:
@@ -207,6 +210,7 @@ class LambdaRuntime:
         error_message: str | None = None
         stack: list[str] = []
         with self._environment_lock, self._captured() as output, self._environment(spec):
+            began = time.perf_counter()
             try:
                 handler = self._handler(spec)
                 result = handler(event, LambdaContext(spec, self.arn(function_name), request_id))
@@ -216,6 +220,7 @@ class LambdaRuntime:
                 error_message = str(exc)
                 stack = traceback.format_exception(exc)
                 LOG.debug("%s failed: %s", function_name, error_message)
+            duration_ms = (time.perf_counter() - began) * 1000
         logs = output.getvalue() + ("".join(stack) if stack else "")
         invocation = Invocation(
             function_name,
@@ -228,6 +233,8 @@ class LambdaRuntime:
             started,
             asynchronous,
             attempt,
+            duration_ms,
+            spec.memory_mb,
         )
         self._record(invocation)
         return invocation

@@ -5,6 +5,7 @@ Tests and the local cloud call :func:`reset_clients` when the environment change
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -19,3 +20,10 @@ def client(service: str) -> Any:
 
 def reset_clients() -> None:
     client.cache_clear()
+
+
+def compiled_policy(parameter: str) -> dict[str, Any]:
+    """The compiled fleet policy (``FleetPolicy.runtime()``) from its SSM parameter."""
+    value = client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    policy: dict[str, Any] = json.loads(value)
+    return policy

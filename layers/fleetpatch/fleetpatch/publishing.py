@@ -163,7 +163,7 @@ def subject_of(report: Report) -> str:
     if recovered:
         parts.append(f"{recovered} recovered")
     where = f" ({report.environment})" if report.environment else ""
-    return reports._clip(
+    return reports.clip(
         f"compliance digest: {', '.join(parts) or 'no change'}{where}", reports.SUBJECT_LIMIT
     )
 
@@ -202,17 +202,7 @@ def body_of(report: Report, *, report_url: str | None, region: str) -> str:
 
 
 def attributes_of(report: Report, *, report_key: str | None) -> dict[str, dict[str, str]]:
-    if isinstance(report, RunReport):
-        return reports.attributes(report, report_key=report_key)
-    values = {
-        "kind": report.kind,
-        "environment": report.environment or "unknown",
-        "outcome": report.outcome,
-        "run": report.run_id,
-    }
-    if report_key:
-        values["report"] = report_key
-    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
+    return reports.attributes(report, report_key=report_key)
 
 
 def load_report(document: bytes | str) -> Report:

@@ -16,7 +16,6 @@ import html
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from fleetpatch.reports import (
@@ -26,6 +25,10 @@ from fleetpatch.reports import (
     GateSummary,
     InstanceResult,
     RunReport,
+    clip,
+    format_duration,
+    format_stamp,
+    plural,
 )
 
 __all__ = [
@@ -122,9 +125,9 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ("Run", _code(report.run_id)),
         ("Environment", _e(report.environment or "-")),
         ("Trigger", _e(report.trigger or "-")),
-        ("Started", _e(_stamp(report.started_at))),
-        ("Ended", _e(_stamp(report.ended_at))),
-        ("Duration", _e(_duration(report.duration_seconds))),
+        ("Started", _e(format_stamp(report.started_at))),
+        ("Ended", _e(format_stamp(report.ended_at))),
+        ("Duration", _e(format_duration(report.duration_seconds))),
         ("Instances", _e(f"{total} ({failed} failed or non-compliant)")),
     ]
     if report.window_execution_id:
@@ -171,18 +174,18 @@ def render_digest_html(digest: DigestReport) -> str:
     drifted = sorted(digest.drifted, key=_drift_order)
     recovered = sorted(digest.recovered, key=_recovery_order)
     summary = (
-        f"{_plural(len(drifted), 'instance')} drifted out of compliance and "
-        f"{len(recovered)} recovered between {_stamp(digest.started_at)} and "
-        f"{_stamp(digest.ended_at)}."
+        f"{plural(len(drifted), 'instance')} drifted out of compliance and "
+        f"{len(recovered)} recovered between {format_stamp(digest.started_at)} and "
+        f"{format_stamp(digest.ended_at)}."
     )
     severities = Counter(e.severity or "unspecified" for e in drifted)
     facts: list[tuple[str, str]] = [
         ("Outcome", _e(digest.outcome)),
         ("Digest", _code(digest.run_id)),
         ("Environment", _e(digest.environment or "-")),
-        ("First change", _e(_stamp(digest.started_at))),
-        ("Sent", _e(_stamp(digest.ended_at))),
-        ("Period", _e(_duration((digest.ended_at - digest.started_at).total_seconds()))),
+        ("First change", _e(format_stamp(digest.started_at))),
+        ("Sent", _e(format_stamp(digest.ended_at))),
+        ("Period", _e(format_duration((digest.ended_at - digest.started_at).total_seconds()))),
         ("Drifted", _e(str(len(drifted)))),
         ("Recovered", _e(str(len(recovered)))),
     ]
@@ -447,7 +450,7 @@ def _legend(shown: Sequence[str], totals: Mapping[str, int], labels: Mapping[str
 
 def _bar(row: ChartRow, text: str, top: int, labels: Mapping[str, str]) -> str:
     bar_top = top + _BAR_OFFSET
-    name = _clip(row.label, _NAME_CHARS)
+    name = clip(row.label, _NAME_CHARS)
     summary = _row_summary(row, labels)
     parts = [
         f'<g class="bar" data-label="{_e(row.label)}" data-total="{row.total}">',
@@ -512,12 +515,12 @@ def _segments(counts: Mapping[str, int], width: float) -> list[tuple[str, float,
 
 def _describe(row: ChartRow, labels: Mapping[str, str]) -> str:
     parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
-    return ", ".join([_plural(row.total, "instance"), *parts])
+    return ", ".join([plural(row.total, "instance"), *parts])
 
 
 def _row_summary(row: ChartRow, labels: Mapping[str, str]) -> str:
     parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
-    return " · ".join([*parts, _plural(row.total, "instance")])
+    return " · ".join([*parts, plural(row.total, "instance")])
 
 
 # --- batches and instances -------------------------------------------------------------------
@@ -552,7 +555,7 @@ def _batch(batch: BatchResult, index: int, count: int) -> str:
         f'<section class="batch{held}" id="batch-{index}" data-status="{batch.status}">',
         f"<h3>Batch {index} of {count}: {_e(batch.name)}"
         f'<span class="pill status-{batch.status}">{_e(status)}</span></h3>',
-        f'<p class="meta">{_plural(len(batch.instances), "instance")}: {_e(described)}'
+        f'<p class="meta">{plural(len(batch.instances), "instance")}: {_e(described)}'
         f" · patch groups: {_e(groups)}</p>",
         _gate(batch.gate, batch.name),
     ]
@@ -627,7 +630,9 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
     duration = instance.duration_seconds
     timing = ""
     if instance.started_at is not None and instance.ended_at is not None:
-        timing = f' title="{_e(_stamp(instance.started_at))} to {_e(_stamp(instance.ended_at))}"'
+        span = f"{format_stamp(instance.started_at)} to {format_stamp(instance.ended_at)}"
+        timing = f' title="{_e(span)}"'
+    shown = format_duration(duration) if duration is not None else "-"
     cells = [
         f'<td class="id"><code>{_e(instance.instance_id)}</code></td>',
         f"<td>{_e(instance.patch_group or '-')}</td>",
@@ -642,7 +647,7 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         _count_cell(instance.pending_reboot),
         f"<td>{_e(instance.operation or '-')}</td>",
         f"<td>{_e(instance.reboot_option or '-')}</td>",
-        f'<td class="num"{timing}>{_e(_duration(duration) if duration is not None else "-")}</td>',
+        f'<td class="num"{timing}>{_e(shown)}</td>',
         _output_cell(instance.output, output_base),
     ]
     return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(cells)}</tr>'
@@ -683,7 +688,7 @@ def _drift_table(entries: Sequence[DriftEntry], empty: str) -> str:
         f"<td>{_e(e.patch_group or '-')}</td>"
         f"<td>{_e(e.severity or '-')}</td>"
         f"<td>{_code(e.baseline_id) if e.baseline_id else '-'}</td>"
-        f'<td class="num">{_e(_stamp(e.at))}</td>'
+        f'<td class="num">{_e(format_stamp(e.at))}</td>'
         f'<td class="num">{e.changes}</td>'
         "</tr>"
         for e in entries
@@ -709,7 +714,7 @@ def _link(url: str) -> str:
     """A link for http(s) and relative URLs; anything else (javascript:, data:) as text."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https", ""):
-        return f'<a href="{_e(url)}">{_e(_clip(url, 80))}</a>'
+        return f'<a href="{_e(url)}">{_e(clip(url, 80))}</a>'
     return _code(url)
 
 
@@ -741,28 +746,6 @@ def _recovery_order(entry: DriftEntry) -> tuple[str, str, str]:
 def _instance_order(instance: InstanceResult) -> int:
     """Failed first, then non-compliant; otherwise the report's order (the sort is stable)."""
     return {"failed": 0, "non-compliant": 1}.get(instance.outcome, 2)
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _text_width(text: str) -> float:

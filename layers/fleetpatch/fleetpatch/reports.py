@@ -276,16 +276,16 @@ def subject(report: RunReport) -> str:
             held = next((b.name for b in report.batches if b.status == "held"), "next batch")
             text = (
                 f"{report.title}: {held} held, {failed} of "
-                f"{_count(len(judged), 'instance')} failed{missed}"
+                f"{plural(len(judged), 'instance')} failed{missed}"
             )
         elif failed or unreached:
             text = (
                 f"{report.title}: done with failures, "
-                f"{failed} of {_count(len(judged), 'instance')} failed{missed}"
+                f"{failed} of {plural(len(judged), 'instance')} failed{missed}"
             )
         else:
             text = (
-                f"{report.title}: done, {_count(len(judged), 'instance')} patched in "
+                f"{report.title}: done, {plural(len(judged), 'instance')} patched in "
                 f"{len(ran)} batch{'es' if len(ran) != 1 else ''}"
             )
     else:
@@ -300,7 +300,7 @@ def subject(report: RunReport) -> str:
             text += f", {instance.installed} installed"
         if report.environment:
             text += f" [{report.environment}]"
-    return _clip(text, SUBJECT_LIMIT)
+    return clip(text, SUBJECT_LIMIT)
 
 
 def email_body(report: RunReport, *, report_url: str | None, console_url: str | None) -> str:
@@ -311,8 +311,8 @@ def email_body(report: RunReport, *, report_url: str | None, console_url: str | 
         ("Run", report.run_id),
         ("Environment", report.environment or "-"),
         ("Trigger", report.trigger or "-"),
-        ("Started", _stamp(report.started_at)),
-        ("Ended", f"{_stamp(report.ended_at)} ({_duration(report.duration_seconds)})"),
+        ("Started", format_stamp(report.started_at)),
+        ("Ended", f"{format_stamp(report.ended_at)} ({format_duration(report.duration_seconds)})"),
     ]
     if report.window_execution_id:
         rows.append(("Window", report.window_execution_id))
@@ -348,7 +348,9 @@ def email_body(report: RunReport, *, report_url: str | None, console_url: str | 
     return "\n".join(lines).rstrip() + "\n"
 
 
-def attributes(report: RunReport, *, report_key: str | None) -> dict[str, dict[str, str]]:
+def attributes(
+    report: RunReport | DigestReport, *, report_key: str | None
+) -> dict[str, dict[str, str]]:
     """SNS message attributes subscribers filter on (kind, environment, outcome)."""
     values = {
         "kind": report.kind,
@@ -365,10 +367,10 @@ def _batch_heading(batch: BatchResult) -> str:
     counts = batch.counts()
     described = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no instances"
     status = {"ran": "", "held": " - HELD, not run", "not-reached": " - not reached"}[batch.status]
-    return f"Batch {batch.name} ({_count(len(batch.instances), 'instance')}: {described}){status}"
+    return f"Batch {batch.name} ({plural(len(batch.instances), 'instance')}: {described}){status}"
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -387,11 +389,13 @@ def _failed_first(instance: InstanceResult) -> tuple[int, str]:
     return (0 if instance.outcome in _FAILED_OUTCOMES else 1, instance.instance_id)
 
 
-def _stamp(when: datetime) -> str:
+def format_stamp(when: datetime) -> str:
+    """One way to show a time in every report: UTC, to the second."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """'2h 05m', '3m 07s', '42s'."""
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:
@@ -401,7 +405,7 @@ def _duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 

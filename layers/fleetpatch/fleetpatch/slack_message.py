@@ -19,7 +19,7 @@ from typing import Any
 
 from fleetpatch import reports
 from fleetpatch.errors import FleetpatchError
-from fleetpatch.reports import DigestReport, RunReport
+from fleetpatch.reports import DigestReport, RunReport, clip
 
 LISTED = 10  # instances named in a message; the report has them all
 _SECTION_LIMIT = 2900  # Slack allows 3,000 characters in a section's text
@@ -60,7 +60,7 @@ def fallback_message(subject: str, text: str, attributes: Mapping[str, str]) -> 
             _header(f"{_EMOJI.get(outcome, ':information_source:')} {subject}"),
             {
                 "type": "section",
-                "text": _mrkdwn(f"```{_clip(_escape(text), _SECTION_LIMIT - 6)}```"),
+                "text": _mrkdwn(f"```{clip(_escape(text), _SECTION_LIMIT - 6)}```"),
             },
             _context(
                 " | ".join(
@@ -81,7 +81,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
     described = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "none"
     blocks: list[dict[str, Any]] = [
         _header(f"{_EMOJI.get(report.outcome, ':information_source:')} {subject}"),
-        {"type": "section", "text": _mrkdwn(_clip(_escape(report.summary), _SECTION_LIMIT))},
+        {"type": "section", "text": _mrkdwn(clip(_escape(report.summary), _SECTION_LIMIT))},
         {
             "type": "section",
             "fields": [
@@ -96,7 +96,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                     f"{totals['failed']} failed, {totals['pending_reboot']} pending reboot"
                 ),
                 _mrkdwn(f"*Run*\n`{report.run_id}`"),
-                _mrkdwn(f"*Duration*\n{reports._duration(report.duration_seconds)}"),
+                _mrkdwn(f"*Duration*\n{reports.format_duration(report.duration_seconds)}"),
             ],
         },
     ]
@@ -110,7 +110,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                 verdict = "passed" if batch.gate.passed else "failed"
                 line += f"\n    gate {verdict}: {_escape('; '.join(batch.gate.reasons))}"
             lines.append(line)
-        blocks.append({"type": "section", "text": _mrkdwn(_clip("\n".join(lines), _SECTION_LIMIT))})
+        blocks.append({"type": "section", "text": _mrkdwn(clip("\n".join(lines), _SECTION_LIMIT))})
     failed = report.failed_instances()
     if failed:
         listed = [
@@ -122,7 +122,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
             {
                 "type": "section",
                 "text": _mrkdwn(
-                    _clip(f"*Failed ({len(failed)})*\n" + "\n".join(listed), _SECTION_LIMIT)
+                    clip(f"*Failed ({len(failed)})*\n" + "\n".join(listed), _SECTION_LIMIT)
                 ),
             }
         )
@@ -158,7 +158,7 @@ def _digest_message(digest: DigestReport, report_url: str | None) -> dict[str, A
             {
                 "type": "section",
                 "text": _mrkdwn(
-                    _clip(f"*{title} ({len(entries)})*\n" + "\n".join(lines), _SECTION_LIMIT)
+                    clip(f"*{title} ({len(entries)})*\n" + "\n".join(lines), _SECTION_LIMIT)
                 ),
             }
         )
@@ -178,7 +178,7 @@ def _where(run_id: str, report_url: str | None) -> str:
 def _header(text: str) -> dict[str, Any]:
     return {
         "type": "header",
-        "text": {"type": "plain_text", "text": _clip(text, _HEADER_LIMIT), "emoji": True},
+        "text": {"type": "plain_text", "text": clip(text, _HEADER_LIMIT), "emoji": True},
     }
 
 
@@ -193,10 +193,6 @@ def _mrkdwn(text: str) -> dict[str, str]:
 def _escape(text: str) -> str:
     """Slack's three control characters, so a reason cannot ping @channel or fake a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 # --- the webhook ------------------------------------------------------------------------------
