@@ -139,6 +139,10 @@ build: $(SAM) ## sam build (the layer and every function) with Python 3.13 on PA
 demo: $(BIN)/python ## play scenarios/demo.yaml on the local cloud: timeline, e-mails, Slack, reports in out/demo-reports
 	$(BIN)/fleetpatch local run scenarios/demo.yaml --reports out/demo-reports
 
+.PHONY: bench
+bench: $(BIN)/python ## measure cost, latency, scale and cold start on the local cloud (table; BENCH_JSON=file for JSON)
+	$(BIN)/python -m benchmarks.run $(if $(BENCH_JSON),--json $(BENCH_JSON)) $(BENCH_ARGS)
+
 .PHONY: report-screenshot
 report-screenshot: $(BIN)/python ## screenshot a sample run report with headless Chromium (docs/img)
 	@# Chromium draws the page; install it only where it is missing (root, or sudo on CI).

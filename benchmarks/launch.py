@@ -216,6 +216,15 @@ def cost_figures() -> list[Figure]:
         figures.append(
             Figure(
                 "launch run",
+                f"Lambda invocations, {name}",
+                cost.invocations,
+                "invocations",
+                "every handler invocation the run set off (synchronous and asynchronous)",
+            )
+        )
+        figures.append(
+            Figure(
+                "launch run",
                 f"Lambda GB-seconds, {name}",
                 round(cost.gb_seconds, 4),
                 "GB-s",

@@ -15,9 +15,7 @@ from fleetpatch.errors import (
     UnsupportedPlatformError,
 )
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
-
-PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
-ENVIRONMENT_TAG_KEY = "Environment"
+from fleetpatch.tags import ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
 
 
 class LaunchPolicy(BaseModel):

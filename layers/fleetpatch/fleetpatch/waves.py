@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
-from fleetpatch.launch import PATCH_GROUP_TAG_KEYS
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.tags import PATCH_GROUP_TAG_KEYS
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 MAX_IDS_PER_CALL = 50
