@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto import mock_aws
 
+from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud.extensions import awslambda, events, sns, stepfunctions
@@ -119,6 +120,8 @@ class LocalCloud:
         sim.install(self.clock)
         # The handlers' 'now' (fleetpatch.clock) is the simulated time too.
         fleetpatch_clock.use(self.clock.time)
+        # A new account for the handlers: no client or cached policy from an earlier one.
+        fleetpatch_aws.reset_clients()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

@@ -14,6 +14,10 @@ from pytest_socket import disable_socket
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup() -> None:
     disable_socket(allow_unix_socket=True)
+    # Each test is a new account: no boto3 client or cached policy from the last one.
+    from fleetpatch import aws
+
+    aws.reset_clients()
 
 
 STATE_TABLE = "state"

@@ -19,11 +19,27 @@ def client(service: str) -> Any:
 
 
 def reset_clients() -> None:
+    """Forget clients and the cached policy (a new account, region or simulation)."""
     client.cache_clear()
+    _policies.clear()
+
+
+# A warm container re-reads the compiled policy at most this often: a burst of 10,000
+# compliance events must not become 10,000 GetParameter calls (SSM's default is 40 a
+# second), and a redeployed policy is still seen within a minute.
+POLICY_CACHE_SECONDS = 60.0
+_policies: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def compiled_policy(parameter: str) -> dict[str, Any]:
     """The compiled fleet policy (``FleetPolicy.runtime()``) from its SSM parameter."""
+    from fleetpatch import clock
+
+    now = clock.time()
+    cached = _policies.get(parameter)
+    if cached is not None and 0 <= now - cached[0] < POLICY_CACHE_SECONDS:
+        return cached[1]
     value = client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
     policy: dict[str, Any] = json.loads(value)
+    _policies[parameter] = (now, policy)
     return policy
