@@ -9,7 +9,6 @@ event starts nothing. Duplicates and late events change nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
@@ -79,52 +78,20 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ).ensure(int(policy.get("compliance", {}).get("digestMinutes", 60)))
         result["digestScheduled"] = scheduled.isoformat() if scheduled else None
     if recorded.transition == "drifted":
-        result["remediation"] = _remediate(
-            config, policy, detail.resource_id, environment, parsed.id
+        result["remediation"] = remediation.remediate(
+            policy,
+            instance_id=detail.resource_id,
+            environment=environment,
+            event_id=parsed.id,
+            now=clock.now(),
+            state_machine_arn=config.remediation_state_machine_arn,
+            stepfunctions=aws.client("stepfunctions"),
+            ec2=aws.client("ec2"),
+            autoscaling=aws.client("autoscaling"),
+            ssm=aws.client("ssm"),
         )
     logger.info(
         "compliance recorded",
         extra={"instance": detail.resource_id, "transition": recorded.transition, **result},
     )
     return result
-
-
-def _remediate(
-    config: Config,
-    policy: dict[str, Any],
-    instance_id: str,
-    environment: str | None,
-    event_id: str,
-) -> dict[str, Any] | None:
-    now = clock.now()
-    plan = remediation.plan(policy, environment, now)
-    if plan is None:
-        return None
-    name = remediation.execution_name(instance_id, event_id)
-    busy = remediation.blocked(
-        instance_id,
-        ec2=aws.client("ec2"),
-        autoscaling=aws.client("autoscaling"),
-        ssm=aws.client("ssm"),
-    )
-    if busy is not None:
-        logger.info("remediation skipped", extra={"instance": instance_id, "why": busy})
-        return {"execution": None, "operation": plan.operation, "skipped": busy}
-    stepfunctions = aws.client("stepfunctions")
-    try:
-        stepfunctions.start_execution(
-            stateMachineArn=config.remediation_state_machine_arn,
-            name=name,
-            input=json.dumps(
-                {
-                    "instanceId": instance_id,
-                    "trigger": "remediation",
-                    "operation": plan.operation,
-                    "reason": plan.reason,
-                    "policy": policy["launch"],
-                }
-            ),
-        )
-    except stepfunctions.exceptions.ExecutionAlreadyExists:
-        return {"execution": name, "operation": plan.operation, "duplicate": True}
-    return {"execution": name, "operation": plan.operation, "reason": plan.reason}

@@ -28,6 +28,7 @@ class Config(FunctionConfig):
 
 # The webhook URL, cached for warm invocations; re-read after this long (a rotated secret).
 _SECRET_TTL_SECONDS = 300
+_CACHE: dict[str, tuple[float, str]] = {}
 
 
 @instrumented
@@ -55,6 +56,3 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "runs": [s.run_id for s in sent],
         "fallback": [s.fallback for s in sent],
     }
-
-
-_CACHE: dict[str, tuple[float, str]] = {}

@@ -29,6 +29,7 @@ from fleetpatch.reports import (
 )
 from fleetpatch_cli.main import build_parser, main
 from fleetpatch_cli.wave_cmd import run_wave_command
+from tests.unit.conftest import create_state_table
 
 REGION: Final = "eu-central-1"
 ACCOUNT = "123456789012"  # moto's
@@ -77,28 +78,7 @@ def stage() -> Iterator[Stage]:
     """The default stage's state table (with gsi1) and artifacts bucket, as the template has them."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("pk", "sk", "gsi1pk", "gsi1sk")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, TABLE)
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield Stage(dynamodb, s3)

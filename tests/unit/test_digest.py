@@ -23,6 +23,7 @@ from fleetpatch.compliance import (
     digest_report,
 )
 from fleetpatch.reports import DriftEntry
+from tests.unit.conftest import create_state_table
 
 REGION = "eu-central-1"
 TABLE = "state"
@@ -106,27 +107,7 @@ class Digest:
 def digest() -> Iterator[Digest]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, TABLE)
         scheduler = boto3.client("scheduler", region_name=REGION)
         yield Digest(dynamodb, scheduler, [T0.timestamp()])
 

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from fleetpatch import reports
 from fleetpatch.publishing import (
     ReportPublisher,
-    attributes_of,
     body_of,
     load_report,
     subject_of,
@@ -30,6 +30,7 @@ from fleetpatch.reports import (
     RunReport,
     email_body,
 )
+from tests.unit.conftest import create_state_table
 
 REGION: Final = "eu-central-1"
 TABLE = "state"
@@ -164,30 +165,6 @@ class Cloud:
                 )
 
 
-def create_state_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 @pytest.fixture
 def cloud() -> Iterator[Cloud]:
     with mock_aws():
@@ -202,7 +179,7 @@ def cloud() -> Iterator[Cloud]:
         ]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        create_state_table(dynamodb)
+        create_state_table(dynamodb, TABLE)
         yield Cloud(s3, sns, sqs, dynamodb, topic_arn, queue_url)
 
 
@@ -424,7 +401,7 @@ def test_a_large_digest_body_lists_25_per_section() -> None:
 
 
 def test_the_digest_attributes() -> None:
-    assert attributes_of(digest(2, 1), report_key="reports/digest-20261121T0600Z.json") == {
+    assert reports.attributes(digest(2, 1), report_key="reports/digest-20261121T0600Z.json") == {
         "kind": {"DataType": "String", "StringValue": "compliance-digest"},
         "environment": {"DataType": "String", "StringValue": "prod,test"},
         "outcome": {"DataType": "String", "StringValue": "drift"},
@@ -434,7 +411,9 @@ def test_the_digest_attributes() -> None:
             "StringValue": "reports/digest-20261121T0600Z.json",
         },
     }
-    assert attributes_of(digest(0, 1), report_key=None)["outcome"]["StringValue"] == "recovered"
+    assert (
+        reports.attributes(digest(0, 1), report_key=None)["outcome"]["StringValue"] == "recovered"
+    )
 
 
 def test_a_digest_is_published_like_a_run(cloud: Cloud) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from fleetpatch.remediation import (
     next_window,
     open_window,
     plan,
+    remediate,
 )
 
 REGION = "eu-central-1"
@@ -349,3 +351,87 @@ def test_other_documents_running_do_not_block(aws: Clients) -> None:
         [{"CommandId": "cmd-1", "DocumentName": "AWS-RunShellScript", "Status": "InProgress"}]
     )
     assert aws.blocked(instance_id, ssm=ssm) is None
+
+
+# --- remediate ----------------------------------------------------------------------------------
+
+
+def test_drift_starts_one_remediation_run_per_event(aws: Clients, runtime: dict[str, Any]) -> None:
+    instance_id = aws.launch()
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="patch-new-instance",
+        definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+
+    def drift(event_id: str) -> dict[str, Any] | None:
+        return remediate(
+            runtime,
+            instance_id=instance_id,
+            environment="prod",
+            event_id=event_id,
+            now=zurich(2026, 11, 10, 12, 0),
+            state_machine_arn=machine,
+            stepfunctions=sfn,
+            ec2=aws.ec2,
+            autoscaling=aws.autoscaling,
+            ssm=aws.ssm,
+        )
+
+    name = execution_name(instance_id, "event-1")
+    assert drift("event-1") == {
+        "execution": name,
+        "operation": "Scan",
+        "reason": "prod remediates by scanning",
+    }
+    # EventBridge delivers the same event again: StartExecution with the same name and input
+    # is idempotent, so the same run is named and nothing new starts.
+    assert drift("event-1")["execution"] == name  # type: ignore[index]
+    [started] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    described = sfn.describe_execution(executionArn=started["executionArn"])
+    assert json.loads(described["input"]) == {
+        "instanceId": instance_id,
+        "trigger": "remediation",
+        "operation": "Scan",
+        "reason": "prod remediates by scanning",
+        "policy": runtime["launch"],
+    }
+
+
+def test_drift_of_a_busy_instance_starts_nothing(aws: Clients, runtime: dict[str, Any]) -> None:
+    instance_id = aws.launch()
+    aws.ec2.stop_instances(InstanceIds=[instance_id])
+
+    class NoStepFunctions:
+        def start_execution(self, **_: Any) -> None:
+            raise AssertionError("a blocked remediation must not start a run")
+
+    assert remediate(
+        runtime,
+        instance_id=instance_id,
+        environment="prod",
+        event_id="event-2",
+        now=zurich(2026, 11, 10, 12, 0),
+        state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:x",
+        stepfunctions=NoStepFunctions(),
+        ec2=aws.ec2,
+        autoscaling=aws.autoscaling,
+        ssm=aws.ssm,
+    ) == {"execution": None, "operation": "Scan", "skipped": "it is stopped"}
+    # An environment that never remediates does not even look at the instance.
+    assert (
+        remediate(
+            runtime,
+            instance_id=instance_id,
+            environment="nowhere",
+            event_id="event-3",
+            now=zurich(2026, 11, 10, 12, 0),
+            state_machine_arn="unused",
+            stepfunctions=NoStepFunctions(),
+            ec2=None,
+            autoscaling=None,
+            ssm=None,
+        )
+        is None
+    )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fleetpatch import slack_message
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.publishing import load_report
+from fleetpatch.reports import report_console_url
 
 
 class _SnsAttribute(BaseModel):
@@ -103,7 +104,9 @@ class SlackNotifier:
                 )
         if report is not None:
             html_key = key.removesuffix(".json") + ".html" if key else None
-            message = slack_message.message_for(report, report_url=self._console_url(html_key))
+            message = slack_message.message_for(
+                report, report_url=report_console_url(self._region, self._bucket, html_key)
+            )
             run_id = report.run_id
         else:
             message = slack_message.fallback_message(
@@ -126,11 +129,3 @@ class SlackNotifier:
         url = slack_message.webhook_url(secret)
         self._cache[self._secret_id] = (self._now(), url)
         return url
-
-    def _console_url(self, key: str | None) -> str | None:
-        if not key:
-            return None
-        return (
-            f"https://{self._region}.console.aws.amazon.com/s3/object/{self._bucket}"
-            f"?region={self._region}&prefix={key}"
-        )

@@ -96,7 +96,7 @@ class ReportPublisher:
             )
         body = body_of(
             report,
-            report_url=self._console_object_url(html_key) if html_key else None,
+            report_url=reports.report_console_url(self._region, self._bucket, html_key),
             region=self._region,
         )
         if store_error is not None:
@@ -105,7 +105,7 @@ class ReportPublisher:
             TopicArn=self._topic_arn,
             Subject=subject_line,
             Message=body,
-            MessageAttributes=attributes_of(report, report_key=json_key),
+            MessageAttributes=reports.attributes(report, report_key=json_key),
         )
         message_id = str(response["MessageId"])
         if index_error is None:
@@ -142,12 +142,6 @@ class ReportPublisher:
             self._log("report not stored", {"run": report.run_id, "error": error})
             return error
         return None
-
-    def _console_object_url(self, key: str) -> str:
-        return (
-            f"https://{self._region}.console.aws.amazon.com/s3/object/{self._bucket}"
-            f"?region={self._region}&prefix={key}"
-        )
 
 
 # --- the message, for either kind of report ---------------------------------------------------
@@ -199,10 +193,6 @@ def body_of(report: Report, *, report_url: str | None, region: str) -> str:
     if report_url:
         lines.append(f"Report: {report_url}")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def attributes_of(report: Report, *, report_key: str | None) -> dict[str, dict[str, str]]:
-    return reports.attributes(report, report_key=report_key)
 
 
 def load_report(document: bytes | str) -> Report:

@@ -11,6 +11,7 @@ same workflow as a launch), so they are held to the same checks and reported the
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,3 +149,47 @@ def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | 
         ):
             return f"patch command {command['CommandId']} is still {command['Status']} on it"
     return None
+
+
+def remediate(
+    runtime: Mapping[str, Any],
+    *,
+    instance_id: str,
+    environment: str | None,
+    event_id: str,
+    now: datetime,
+    state_machine_arn: str,
+    stepfunctions: Any,
+    ec2: Any,
+    autoscaling: Any,
+    ssm: Any,
+) -> dict[str, Any] | None:
+    """Start the remediation the policy allows for a drift event (None: it allows none).
+
+    A patch-new-instance run with trigger ``remediation``, named after the event: a
+    redelivered event finds the run started and starts nothing.
+    """
+    remediation = plan(runtime, environment, now)
+    if remediation is None:
+        return None
+    busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm)
+    if busy is not None:
+        return {"execution": None, "operation": remediation.operation, "skipped": busy}
+    name = execution_name(instance_id, event_id)
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=name,
+            input=json.dumps(
+                {
+                    "instanceId": instance_id,
+                    "trigger": "remediation",
+                    "operation": remediation.operation,
+                    "reason": remediation.reason,
+                    "policy": runtime["launch"],
+                }
+            ),
+        )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        return {"execution": name, "operation": remediation.operation, "duplicate": True}
+    return {"execution": name, "operation": remediation.operation, "reason": remediation.reason}

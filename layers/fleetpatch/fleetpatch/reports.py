@@ -20,6 +20,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.waves import (
+    batch_instances,
+    command_invocations,
+    output_prefix,
+    patch_states,
+    window_command_ids,
+)
+
 REPORT_VERSION = 1
 SUBJECT_LIMIT = 99  # SNS allows 100 characters; e-mail clients show fewer.
 # Instances listed in an e-mail or a Slack message (failed ones first); the stored report
@@ -234,16 +242,6 @@ def instance_result(
     )
 
 
-def output_prefix(
-    bucket: str | None, key_prefix: str | None, command_id: str, instance: str
-) -> str | None:
-    """Where Run Command wrote an invocation's output (``<prefix>/<command>/<instance>/``)."""
-    if not bucket:
-        return None
-    parts = [p.strip("/") for p in (key_prefix or "", command_id, instance) if p]
-    return f"s3://{bucket}/{'/'.join(parts)}/"
-
-
 def _when(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
@@ -407,6 +405,15 @@ def format_duration(seconds: float) -> str:
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def report_console_url(region: str, bucket: str, key: str | None) -> str | None:
+    """Where a person opens a stored report: the S3 console (a presigned URL would expire)."""
+    if not key:
+        return None
+    return (
+        f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
+    )
 
 
 def console_url(region: str, execution_arn: str | None) -> str | None:
@@ -682,12 +689,6 @@ def wave_report(
     ec2: Any,
 ) -> RunReport:
     """The report of a gated-wave run: the evidence of every batch, gathered again now."""
-    from fleetpatch.waves import (
-        batch_instances,
-        command_invocations,
-        patch_states,
-        window_command_ids,
-    )
 
     names = [str(b["name"]) for b in run.batches]
     statuses = batch_statuses(names, run.step, run.outcome == "held")

@@ -123,6 +123,16 @@ class Invocation:
     """Where the output went (``s3://bucket/prefix/command/instance/``), when S3 output is on."""
 
 
+def output_prefix(
+    bucket: str | None, key_prefix: str | None, command_id: str, instance: str
+) -> str | None:
+    """Where Run Command wrote an invocation's output (``<prefix>/<command>/<instance>/``)."""
+    if not bucket:
+        return None
+    parts = [p.strip("/") for p in (key_prefix or "", command_id, instance) if p]
+    return f"s3://{bucket}/{'/'.join(parts)}/"
+
+
 def command_invocations(
     ssm: Any, command_ids: Iterable[str], *, with_output: bool = False
 ) -> dict[str, Invocation]:
@@ -143,10 +153,7 @@ def command_invocations(
                 instance = invocation["InstanceId"]
                 if instance in found and found[instance].status != "Success":
                     continue
-                output = None
-                if bucket:
-                    parts = [p.strip("/") for p in (prefix or "", command_id, instance) if p]
-                    output = f"s3://{bucket}/{'/'.join(parts)}/"
+                output = output_prefix(bucket, prefix, command_id, instance)
                 found[instance] = Invocation(command_id, invocation["Status"], output)
     return found
 
