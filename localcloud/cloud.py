@@ -29,7 +29,7 @@ from moto import mock_aws
 from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
-from localcloud.extensions import awslambda, events, sns, stepfunctions
+from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
 
 if TYPE_CHECKING:
     from localcloud.deploy import Stack
@@ -122,6 +122,8 @@ class LocalCloud:
         fleetpatch_clock.use(self.clock.time)
         # A new account for the handlers: no client or cached policy from an earlier one.
         fleetpatch_aws.reset_clients()
+        # moto's by-id lookups and per-request costs, without changing its answers.
+        lookups.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

@@ -82,3 +82,17 @@ def test_duplicates_and_late_events_change_nothing(ledger: tuple[ComplianceLedge
     ]
     assert state["status"]["S"] == "non_compliant"
     assert len(items(dynamodb, "DIGEST")) == 1
+
+def test_a_repeated_state_keeps_when_it_began(ledger: tuple[ComplianceLedger, Any]) -> None:
+    book, dynamodb = ledger
+    book.record(change("compliant", 0))
+    book.record(change("non_compliant", 20))
+    assert book.record(change("non_compliant", 30)).transition == "unchanged"
+    [state] = [
+        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+    ]
+    # the latest event is recorded, but the instance has drifted since minute 20
+    assert (state["event_id"]["S"], state["since"]["S"]) == (
+        "event-30",
+        (T0 + timedelta(minutes=20)).isoformat(),
+    )

@@ -6,7 +6,9 @@ writes its half with an atomic update that returns the whole item:
 
 * the waiter stores its task token; if the status is already there (the event won the
   race), the waiter resumes the workflow itself;
-* the event handler stores the status; if a token is there, it resumes the workflow.
+* the event handler stores the status; if a token is there, it resumes the workflow. When
+  nothing is there yet it creates the item with one conditional put instead (the usual case
+  for a wave's per-instance events, which no workflow waits on).
 
 Whichever writes second resumes, so no wake-up is lost; if both do, the second
 ``SendTaskSuccess`` fails harmlessly (the token is spent) and is ignored.
@@ -61,12 +63,39 @@ class CommandWaiters:
 
     def record_status(self, key: InvocationKey, status: str) -> bool:
         """Store the final status; resume the waiting workflow if any. True if resumed."""
+        if self._first_to_arrive(key, status):
+            # No waiter yet (or ever: a wave waits on its whole command, not on each of the
+            # instances it reports): the status waits here for one that registers later.
+            LOG.info("no workflow waits for %s on %s (yet)", key.command_id, key.instance_id)
+            return False
         item = self._update(key, "status", status)
         token = item.get("task_token", {}).get("S")
         if token is None:
             LOG.info("no workflow waits for %s on %s (yet)", key.command_id, key.instance_id)
             return False
         return self._resume(token, key, status, source="status-event")
+
+    def _first_to_arrive(self, key: InvocationKey, status: str) -> bool:
+        """Create the record with the status if nothing is there yet: one cheap put.
+
+        A wave's batch of N instances sends N invocation events nobody waits on, so this is
+        the usual case at scale; when a waiter got there first, the update below meets it.
+        """
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    **key.item_key,
+                    "status": {"S": status},
+                    "expires_at": {"N": str(int(clock.time()) + RECORD_TTL_SECONDS)},
+                    "command_id": {"S": key.command_id},
+                    "instance_id": {"S": key.instance_id},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _update(self, key: InvocationKey, attribute: str, value: str) -> dict[str, Any]:
         response = self._dynamodb.update_item(

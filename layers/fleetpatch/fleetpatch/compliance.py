@@ -59,34 +59,47 @@ class ComplianceLedger:
         self._now = now
 
     def record(self, change: ComplianceChange) -> Recorded:
-        when = change.event_time.isoformat()
+        # A change of state (or a first report) replaces the record in one conditional put, and
+        # "since" starts now. Only a repeat of the same state, or a stale event, falls back to
+        # the update that keeps "since" (a put cannot keep an attribute it does not know).
+        # One write instead of two for the common case: a wave reports every instance once.
+        try:
+            response = self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    **self._record_key(change),
+                    **self._record_fields(change),
+                    "since": {"S": change.event_time.isoformat()},
+                },
+                ConditionExpression=(
+                    "(attribute_not_exists(event_time) OR event_time < :time) "
+                    "AND (attribute_not_exists(#status) OR #status <> :status)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":time": {"S": change.event_time.isoformat()},
+                    ":status": {"S": change.status},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return self._record_same_state(change)
+        previous = response.get("Attributes", {}).get("status", {}).get("S")
+        return self._transition(change, previous)
+
+    def _record_same_state(self, change: ComplianceChange) -> Recorded:
+        """The event repeats the recorded state, or is older than it (stale)."""
+        fields = self._record_fields(change)
         try:
             response = self._dynamodb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"INSTANCE#{change.instance_id}"}, "sk": {"S": "COMPLIANCE"}},
-                UpdateExpression=(
-                    "SET #status = :status, baseline_id = :baseline, event_time = :time, "
-                    "event_id = :id, severity = :severity, patch_group = :group, "
-                    "environment = :environment, gsi1pk = :index, gsi1sk = :position, "
-                    "since = if_not_exists(since, :time)"
-                ),
-                ConditionExpression="attribute_not_exists(event_time) OR event_time < :time",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":status": {"S": change.status},
-                    ":baseline": {"S": change.baseline_id},
-                    ":time": {"S": when},
-                    ":id": {"S": change.event_id},
-                    ":severity": {"S": change.severity or ""},
-                    ":group": {"S": change.patch_group or ""},
-                    ":environment": {"S": change.environment or ""},
-                    # The fleet's compliance, by environment and patch group, in one query.
-                    ":index": {"S": FLEET_INDEX},
-                    ":position": {
-                        "S": f"{change.environment or '-'}#{change.patch_group or '-'}#"
-                        f"{change.instance_id}"
-                    },
-                },
+                Key=self._record_key(change),
+                UpdateExpression="SET "
+                + ", ".join(f"#{name} = :{name}" for name in fields)
+                + ", since = if_not_exists(since, :event_time)",
+                ConditionExpression="attribute_not_exists(event_time) OR event_time < :event_time",
+                ExpressionAttributeNames={f"#{name}": name for name in fields},
+                ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
                 ReturnValues="ALL_OLD",
             )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
@@ -94,6 +107,11 @@ class ComplianceLedger:
         previous = response.get("Attributes", {}).get("status", {}).get("S")
         if previous == change.status:
             return Recorded("unchanged", previous)
+        # Another event changed the state between our two writes: ours is a transition too.
+        self._since(change)
+        return self._transition(change, previous)
+
+    def _transition(self, change: ComplianceChange, previous: str | None) -> Recorded:
         transition: Transition
         if change.status == "non_compliant":
             transition = "drifted"
@@ -101,12 +119,32 @@ class ComplianceLedger:
             transition = "recovered"
         else:
             transition = "first"
-        self._since(change)
         self._history(change, previous, transition)
         recorded = Recorded(transition, previous)
         if recorded.notify:
             self._digest_entry(change, transition)
         return recorded
+
+    @staticmethod
+    def _record_key(change: ComplianceChange) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"INSTANCE#{change.instance_id}"}, "sk": {"S": "COMPLIANCE"}}
+
+    @staticmethod
+    def _record_fields(change: ComplianceChange) -> dict[str, dict[str, str]]:
+        return {
+            "status": {"S": change.status},
+            "baseline_id": {"S": change.baseline_id},
+            "event_time": {"S": change.event_time.isoformat()},
+            "event_id": {"S": change.event_id},
+            "severity": {"S": change.severity or ""},
+            "patch_group": {"S": change.patch_group or ""},
+            "environment": {"S": change.environment or ""},
+            # The fleet's compliance, by environment and patch group, in one query.
+            "gsi1pk": {"S": FLEET_INDEX},
+            "gsi1sk": {
+                "S": f"{change.environment or '-'}#{change.patch_group or '-'}#{change.instance_id}"
+            },
+        }
 
     def _ttl(self) -> dict[str, str]:
         return {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)}
@@ -115,7 +153,7 @@ class ComplianceLedger:
         # A change of state restarts "since" (how long an instance has been drifting).
         self._dynamodb.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"INSTANCE#{change.instance_id}"}, "sk": {"S": "COMPLIANCE"}},
+            Key=self._record_key(change),
             UpdateExpression="SET since = :time",
             ConditionExpression="event_id = :id",
             ExpressionAttributeValues={

@@ -1,0 +1,199 @@
+"""Canaries: the moto 5.2.5 internals localcloud.extensions.lookups speeds up, and proof that
+each fast path answers exactly what moto's own code answers on the same account.
+
+If one fails after a moto upgrade, revisit localcloud/extensions/lookups.py.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localcloud.extensions import lookups
+
+REGION = "eu-central-1"
+
+
+@pytest.fixture
+def ec2() -> Iterator[Any]:
+    with mock_aws():
+        lookups.install()
+        client = boto3.client("ec2", region_name=REGION)
+        yield client
+
+
+def _backend() -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends["123456789012"][REGION]
+
+
+def _original(owner: type, name: str) -> Any:
+    return getattr(owner, name)._fleetpatch_original
+
+
+def _launch(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
+    response = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=count,
+        MaxCount=count,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+        ],
+    )
+    return [i["InstanceId"] for i in response["Instances"]]
+
+
+def test_the_moto_internals_read_are_where_the_fast_paths_expect_them() -> None:
+    from moto.dynamodb.parsing import validators
+    from moto.ec2.models import core, instances, tags
+    from moto.s3.models import S3Backend
+
+    assert "self.tags.copy().items()" in inspect.getsource(tags.TagBackend.describe_tags)
+    assert hasattr(tags.TagBackend, "VALID_TAG_FILTERS")
+    # every instance's tags are one describe_tags by resource-id: the N^2 this removes
+    assert 'describe_tags(filters={"resource-id": [self.id]})' in inspect.getsource(
+        core.TaggedEC2Resource.get_tags
+    )
+    backend = inspect.getsource(instances.InstanceBackend.__init__)
+    assert "self.reservations: dict[str, Reservation] = OrderedDict()" in backend
+    assert "reservations = filter_reservations(reservations, filters)" in inspect.getsource(
+        instances.InstanceBackend.all_reservations
+    )
+    for name in (
+        "get_instance",
+        "get_instance_by_id",
+        "get_multi_instances_by_id",
+        "get_reservations_by_instance_ids",
+        "all_reservations",
+    ):
+        assert name in vars(instances.InstanceBackend), name
+    # a cached UpdateExpression tree is safe only because moto validates a deep copy
+    assert "self.node_to_validate = deepcopy(expression)" in inspect.getsource(
+        validators.Validator.__init__
+    )
+    assert isinstance(vars(S3Backend)["_url_module"], property)
+
+
+def test_describe_tags_by_resource_id_answers_as_moto_does(ec2: Any) -> None:
+    from moto.ec2.models.tags import TagBackend
+
+    ids = _launch(ec2, 5, {"Patch Group": "g1", "Name": "web"})
+    backend = _backend()
+    original = _original(TagBackend, "describe_tags")
+    for filters in (
+        {"resource-id": [ids[2]]},
+        {"resource-id": [ids[0], ids[3], "i-00000000000000000"], "key": ["Patch Group"]},
+        {"resource-id": [ids[1]], "key": ["Patch*"], "value": ["g1"]},
+        {"resource-id": ["i-*"]},  # a pattern: moto's own scan
+        {"key": ["Name"]},
+    ):
+        assert backend.describe_tags(filters) == original(backend, filters), filters
+    described = ec2.describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [ids[4]]}, {"Name": "key", "Values": ["Name"]}]
+    )["Tags"]
+    assert described == [
+        {"ResourceId": ids[4], "ResourceType": "instance", "Key": "Name", "Value": "web"}
+    ]
+
+
+def test_instance_lookups_answer_as_moto_does(ec2: Any) -> None:
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models.instances import InstanceBackend
+
+    first = _launch(ec2, 3, {"Patch Group": "g1"})
+    second = _launch(ec2, 2, {"Patch Group": "g2"})
+    ec2.terminate_instances(InstanceIds=[first[1]])
+    backend = _backend()
+
+    def same(name: str, *args: Any) -> None:
+        fast = getattr(backend, name)(*args)
+        slow = _original(InstanceBackend, name)(backend, *args)
+        if isinstance(fast, list) and fast and hasattr(fast[0], "instances"):
+            fast = [(r.id, [i.id for i in r.instances]) for r in fast]
+            slow = [(r.id, [i.id for i in r.instances]) for r in slow]
+        assert fast == slow, (name, args)
+
+    same("get_instance", second[1])
+    same("get_instance_by_id", first[1])
+    same("get_instance_by_id", "i-00000000000000000")
+    same("get_multi_instances_by_id", [second[0], first[2]])
+    same(
+        "get_multi_instances_by_id",
+        [first[0], first[1]],
+        [{"name": "instance-state-name", "values": ["terminated"]}],
+    )
+    same("get_reservations_by_instance_ids", [second[1], first[0], first[2]])
+    same("get_reservations_by_instance_ids", [first[1]], {"instance-state-name": ["running"]})
+    same("all_reservations", {"instance-id": [first[2], second[0], "i-00000000000000000"]})
+    same("all_reservations", {"instance-id": ["i-*"]})
+    same("all_reservations", {"tag:Patch Group": ["g2"]})
+    same("all_reservations")
+    with pytest.raises(InvalidInstanceIdError):
+        backend.get_instance("i-00000000000000000")
+    with pytest.raises(InvalidInstanceIdError):
+        backend.get_reservations_by_instance_ids([first[0], "i-00000000000000000"])
+
+    # what the handlers see
+    described = ec2.describe_instances(InstanceIds=[second[1]])["Reservations"]
+    assert [[i["InstanceId"] for i in r["Instances"]] for r in described] == [[second[1]]]
+    assert described[0]["Instances"][0]["Tags"] == [{"Key": "Patch Group", "Value": "g2"}]
+    filtered = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [first[1]]}])
+    assert filtered["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+
+
+def test_update_expressions_are_parsed_once_and_never_shared_between_items() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    with mock_aws():
+        lookups.install()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        expression = "SET #v = :v, n = if_not_exists(n, :zero) + :one"
+        for key, value in (("a", "1"), ("b", "2"), ("a", "3")):
+            dynamodb.update_item(
+                TableName="t",
+                Key={"pk": {"S": key}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={
+                    ":v": {"S": value},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+            )
+        items = {
+            i["pk"]["S"]: (i["value"]["S"], i["n"]["N"])
+            for i in dynamodb.scan(TableName="t")["Items"]
+        }
+        assert items == {"a": ("3", "2"), "b": ("2", "1")}
+        assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+
+
+def test_s3_requests_reuse_the_url_module() -> None:
+    from moto.s3.models import S3Backend
+
+    with mock_aws():
+        lookups.install()
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(
+            Bucket="fleetpatch-canary", CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        s3.put_object(Bucket="fleetpatch-canary", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="fleetpatch-canary", Key="k")["Body"].read() == b"x"
+        backend = object.__new__(S3Backend)
+        assert backend._url_module is backend._url_module
+        assert backend.url_bases  # moto still routes S3 from it
