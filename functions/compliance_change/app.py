@@ -4,7 +4,8 @@ Each change of state is kept in the state table's history; drift and recovery al
 there for the digest (see ``fleetpatch.compliance``), which the first of them schedules.
 Drift starts the remediation the policy allows for the instance's environment (see
 ``fleetpatch.remediation``): a patch-instance run named after the event, so a redelivered
-event starts nothing. Duplicates and late events change nothing.
+event starts nothing. Duplicates and late events change nothing; a retry after a failure
+half way does what the failed attempt did not (see ``fleetpatch.compliance``).
 """
 
 from __future__ import annotations
@@ -47,18 +48,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     patch_group = instance_patch_group(aws.client("ec2"), detail.resource_id)
     environment = policy.get("patchGroups", {}).get(patch_group) if patch_group else None
     ledger = ComplianceLedger(aws.client("dynamodb"), config.table_name, clock.time)
-    recorded = ledger.record(
-        ComplianceChange(
-            instance_id=detail.resource_id,
-            status=detail.compliance_status,
-            baseline_id=detail.patch_baseline_id,
-            severity=detail.severity,
-            event_time=parsed.time,
-            event_id=parsed.id,
-            patch_group=patch_group,
-            environment=environment,
-        )
+    change = ComplianceChange(
+        instance_id=detail.resource_id,
+        status=detail.compliance_status,
+        baseline_id=detail.patch_baseline_id,
+        severity=detail.severity,
+        event_time=parsed.time,
+        event_id=parsed.id,
+        patch_group=patch_group,
+        environment=environment,
     )
+    recorded = ledger.record(change)
     result: dict[str, Any] = {
         "route": decision.route.value,
         "reason": decision.reason,
@@ -90,6 +90,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             autoscaling=aws.client("autoscaling"),
             ssm=aws.client("ssm"),
         )
+    if recorded.notify:
+        # Last: a failure above leaves the event pending, and Lambda's retry finishes it.
+        # Only drift and recovery have parts a duplicate must not redo (the digest entry,
+        # the remediation); a first report or a repeat left pending is redone harmlessly by
+        # a duplicate (its history entry is keyed by the event), and settling those would
+        # cost a write per instance of every wave.
+        ledger.settle(change)
     logger.info(
         "compliance recorded",
         extra={"instance": detail.resource_id, "transition": recorded.transition, **result},

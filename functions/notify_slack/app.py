@@ -5,6 +5,10 @@ stored report the notification points to (or from the notification itself when t
 none) and posts it with slack-sdk's retrying webhook client. A failure raises, so Lambda
 retries the notification and then keeps it in this function's dead-letter queue; the
 patch runs never depend on Slack.
+
+SNS delivers at least once, and a Slack webhook has no idempotency key: each SNS message
+id is posted once (powertools idempotency in the state table, see
+``fleetpatch_lambda.idempotency``). A post that fails is not recorded, so the retry posts.
 """
 
 from __future__ import annotations
@@ -13,22 +17,30 @@ import time
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.idempotency import once
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
 from fleetpatch import aws
-from fleetpatch.notify import SlackNotifier, sns_notifications
+from fleetpatch.notify import SlackNotifier, SnsNotification, sns_notifications
 
 
 class Config(FunctionConfig):
     bucket: str = Field(alias="FLEETPATCH_BUCKET_NAME", min_length=3)
     webhook_secret: str = Field(default="", alias="FLEETPATCH_SLACK_WEBHOOK_SECRET")
     region: str = Field(alias="AWS_REGION", min_length=1)
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+    function_name: str = Field(alias="AWS_LAMBDA_FUNCTION_NAME", min_length=1)
 
 
 # The webhook URL, cached for warm invocations; re-read after this long (a rotated secret).
 _SECRET_TTL_SECONDS = 300
 _CACHE: dict[str, tuple[float, str]] = {}
+
+# How long a message id is remembered: SNS redelivers within minutes and Lambda's own
+# retries of an SNS event end within MaximumEventAgeInSeconds (an hour); a day covers both
+# with room, and the table's TTL removes the record after it.
+POSTED_TTL_SECONDS = 24 * 3600
 
 
 @instrumented
@@ -49,10 +61,35 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ttl_seconds=_SECRET_TTL_SECONDS,
         log=lambda message, extra: logger.warning(message, extra=extra),
     )
-    sent = [notifier.notify(n) for n in notifications]
-    logger.info("sent to Slack", extra={"messages": len(sent), "runs": [s.run_id for s in sent]})
+
+    def post(notification: SnsNotification) -> dict[str, Any]:
+        sent = notifier.notify(notification)
+        return {"run": sent.run_id, "fallback": sent.fallback}
+
+    post_once = once(
+        post,
+        what="slack-post",
+        key="message_id",
+        table_name=config.table_name,
+        function_name=config.function_name,
+        dynamodb=aws.client("dynamodb"),
+        lambda_context=context,
+        expires_after_seconds=POSTED_TTL_SECONDS,
+    )
+    sent: list[dict[str, Any]] = []
+    repeated: list[dict[str, Any]] = []
+    for notification in notifications:
+        result, again = post_once(notification)
+        (repeated if again else sent).append(result)
+        if again:
+            logger.info(
+                "duplicate delivery: already posted to Slack",
+                extra={"message_id": notification.message_id, "run": result["run"]},
+            )
+    logger.info("sent to Slack", extra={"messages": len(sent), "runs": [s["run"] for s in sent]})
     return {
         "sent": len(sent),
-        "runs": [s.run_id for s in sent],
-        "fallback": [s.fallback for s in sent],
+        "duplicates": len(repeated),
+        "runs": [s["run"] for s in sent],
+        "fallback": [s["fallback"] for s in sent],
     }

@@ -6,7 +6,8 @@ once on the reports topic. The workflows catch any failure here and fall back to
 SNS message, so a run never ends unreported.
 
 Invoked by the one-time digest schedule (``{"kind": "compliance-digest"}``), it sends the
-drift and recovery recorded since the last digest as one report, then removes what it sent.
+drift and recovery recorded since the last digest as one report, then removes what it sent
+(``fleetpatch.publishing.send_digest``; a repeated invocation sends nothing twice).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
 from fleetpatch import aws, clock
-from fleetpatch.compliance import DigestCollector, digest_report
-from fleetpatch.publishing import ReportPublisher
+from fleetpatch.compliance import DigestCollector
+from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import InstanceRunSummary, WaveRunSummary, instance_report, wave_report
 
 
@@ -62,25 +63,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _digest(
     config: Config, publisher: ReportPublisher, now: datetime, due: str | None
 ) -> dict[str, Any]:
-    collector = DigestCollector(aws.client("dynamodb"), config.table_name)
-    collector.release()
-    items = collector.entries(until=now)
     policy = aws.compiled_policy(config.policy_parameter)
-    digest = digest_report(
-        items,
-        sent_at=now,
-        # A retried invocation of the same schedule is the same digest (announced once).
-        digest_id=f"digest-{datetime.fromisoformat(due):%Y%m%dT%H%M%SZ}" if due else None,
+    sent = send_digest(
+        DigestCollector(aws.client("dynamodb"), config.table_name),
+        publisher,
+        now=now,
+        due=datetime.fromisoformat(due) if due else None,
         include_recoveries=bool(policy.get("compliance", {}).get("notifyRecoveries", True)),
     )
-    if digest is None:
-        collector.remove(items)
-        logger.info("nothing to digest", extra={"entries": len(items)})
-        return {"runId": None, "entries": len(items)}
-    published = publisher.publish(digest)
-    collector.remove(items)
-    logger.info("digest published", extra={"run": digest.run_id, "instances": len(digest.entries)})
-    return {**published.as_dict(), "entries": len(items)}
+    logger.info("digest sent", extra=sent)
+    return sent
 
 
 def _publisher(config: Config) -> ReportPublisher:

@@ -74,7 +74,9 @@ def test_a_first_non_compliant_state_is_drift(ledger: tuple[ComplianceLedger, An
 def test_duplicates_and_late_events_change_nothing(ledger: tuple[ComplianceLedger, Any]) -> None:
     book, dynamodb = ledger
     book.record(change("non_compliant", 20))
+    book.settle(change("non_compliant", 20))  # the function did all the event asked
     assert book.record(change("non_compliant", 20)).transition == "stale"  # delivered twice
+    assert book.record(change("non_compliant", 20)).transition == "stale"  # and three times
     late = book.record(change("compliant", 5))  # an older event arriving after a newer one
     assert (late.transition, late.notify) == ("stale", False)
     [state] = [
@@ -96,3 +98,42 @@ def test_a_repeated_state_keeps_when_it_began(ledger: tuple[ComplianceLedger, An
         "event-30",
         (T0 + timedelta(minutes=20)).isoformat(),
     )
+
+
+def test_a_retry_of_an_unsettled_event_redoes_its_part_once(
+    ledger: tuple[ComplianceLedger, Any],
+) -> None:
+    book, dynamodb = ledger
+    book.record(change("compliant", 0))
+    book.settle(change("compliant", 0))
+    # The drift is recorded, then the invocation fails before it settles: Lambda retries.
+    first = book.record(change("non_compliant", 20))
+    retried = book.record(change("non_compliant", 20))
+    # The retry sees the same transition (from the status the event replaced) ...
+    assert (first.transition, first.previous) == ("drifted", "compliant")
+    assert (retried.transition, retried.previous) == ("drifted", "compliant")
+    # ... and its history and digest entry are keyed by the event: still one of each.
+    history = [
+        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] != "COMPLIANCE"
+    ]
+    assert [(h["from"]["S"], h["to"]["S"]) for h in history] == [
+        ("", "compliant"),
+        ("compliant", "non_compliant"),
+    ]
+    assert len(items(dynamodb, "DIGEST")) == 1
+    book.settle(change("non_compliant", 20))
+    assert book.record(change("non_compliant", 20)).transition == "stale"
+
+
+def test_only_the_pending_event_itself_is_a_retry(ledger: tuple[ComplianceLedger, Any]) -> None:
+    book, _ = ledger
+    book.record(change("non_compliant", 20))  # pending: not settled yet
+    # An older event (even one claiming the pending event's id) is late, not a retry.
+    assert book.record(change("compliant", 5, event_id="event-20")).transition == "stale"
+    # A newer event takes over; settling the older one then leaves the newer one pending.
+    book.record(change("compliant", 30))
+    book.settle(change("non_compliant", 20))
+    assert book.record(change("compliant", 30)).transition == "recovered"
+    book.settle(change("compliant", 30))
+    assert book.record(change("compliant", 30)).transition == "stale"
+

@@ -86,11 +86,15 @@ class Digest:
     def collector(self) -> DigestCollector:
         return DigestCollector(self.dynamodb, TABLE)
 
-    def record(self, recorded_change: ComplianceChange) -> tuple[Recorded, datetime | None]:
+    def record(
+        self, recorded_change: ComplianceChange, scheduler: Any = None
+    ) -> tuple[Recorded, datetime | None]:
         """As the compliance-change function does: the event's time is now."""
         self.at(recorded_change.event_time)
         recorded = self.ledger.record(recorded_change)
-        due = self.digest_scheduler().ensure(DIGEST_MINUTES) if recorded.notify else None
+        due = self.digest_scheduler(scheduler).ensure(DIGEST_MINUTES) if recorded.notify else None
+        if recorded.transition != "stale":
+            self.ledger.settle(recorded_change)
         return recorded, due
 
     def schedules(self) -> list[str]:
@@ -222,6 +226,24 @@ def test_a_schedule_that_cannot_be_created_gives_the_marker_back(digest: Digest)
     _, due = digest.record(change(1, "non_compliant", T0 + timedelta(seconds=5)))
     assert due == T0 + timedelta(hours=1, seconds=5)
     assert digest.schedules() == [f"{PREFIX}20261121T060005"]
+
+
+def test_a_retry_after_the_schedule_failed_schedules_the_digest(digest: Digest) -> None:
+    # The first attempt records the drift, then cannot schedule: Lambda retries the event.
+    drift = change(1, "non_compliant", T0, event_id="evt-1")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        digest.record(drift, RefusingScheduler(digest.scheduler))
+    assert digest.schedules() == []
+    # The retry is the same event: not stale, it schedules the digest the drift is owed.
+    again, due = digest.record(drift)
+    assert (again.transition, due) == ("drifted", T0 + timedelta(hours=1))
+    assert digest.schedules() == [f"{PREFIX}20261121T060000"]
+    [entry] = digest.collector.entries(until=T0 + timedelta(hours=1))
+    assert entry["instance_id"]["S"] == instance(1)
+    # Settled now: a third delivery is a duplicate.
+    third, due = digest.record(drift)
+    assert (third.transition, due) == ("stale", None)
+    assert len(digest.collector.entries(until=T0 + timedelta(hours=1))) == 1
 
 
 def test_a_retry_that_finds_its_schedule_created_succeeds(digest: Digest) -> None:

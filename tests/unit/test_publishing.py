@@ -14,10 +14,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from fleetpatch import reports
+from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestCollector
 from fleetpatch.publishing import (
     ReportPublisher,
     body_of,
     load_report,
+    send_digest,
     subject_of,
 )
 from fleetpatch.reports import (
@@ -435,3 +437,68 @@ def test_a_digest_is_published_like_a_run(cloud: Cloud) -> None:
         200,
     )
     assert record["message_id"] == published.message_id
+
+
+# --- the digest, sent once however often its schedule fires -------------------------------------
+
+
+def drift(ledger: ComplianceLedger, n: int, at: datetime) -> None:
+    """Instance ``n`` drifted at ``at`` (recorded at the ledger's now)."""
+    change = ComplianceChange(
+        instance_id=f"i-{n:017x}",
+        status="non_compliant",
+        baseline_id="pb-0c10e65780EXAMPLE",
+        severity="critical",
+        event_time=at,
+        event_id=f"event-{n}",
+    )
+    ledger.record(change)
+    ledger.settle(change)
+
+
+def test_a_repeated_digest_is_sent_once_and_keeps_later_drift_for_the_next(cloud: Cloud) -> None:
+    clock = [T0.timestamp()]
+    ledger = ComplianceLedger(cloud.dynamodb, TABLE, lambda: clock[0])
+    collector = DigestCollector(cloud.dynamodb, TABLE)
+    due = T0 + timedelta(hours=1)
+    for n, minutes in ((1, 5), (2, 10)):
+        clock[0] = (T0 + timedelta(minutes=minutes)).timestamp()
+        drift(ledger, n, T0 + timedelta(minutes=minutes))
+    first = send_digest(collector, cloud.publisher(), now=due, due=due, include_recoveries=True)
+    # Drift after the digest was cut, and a late event (it happened before the cut, it
+    # arrived after); then the schedule fires again (Scheduler and Lambda both deliver at
+    # least once): twice more.
+    clock[0] = (due + timedelta(minutes=1)).timestamp()
+    drift(ledger, 3, due + timedelta(minutes=1))
+    drift(ledger, 4, T0 + timedelta(minutes=30))
+    repeats = [
+        send_digest(
+            collector,
+            cloud.publisher(),
+            now=due + timedelta(minutes=m),
+            due=due,
+            include_recoveries=True,
+        )
+        for m in (2, 3)
+    ]
+    [message] = cloud.announced()
+    assert message["Subject"] == "compliance digest: 2 instances drifted"
+    assert (first["runId"], first["duplicate"], first["entries"]) == (
+        "digest-20261121T060000Z",
+        False,
+        2,
+    )
+    assert [(r["duplicate"], r["entries"]) for r in repeats] == [(True, 0), (True, 0)]
+    # The later drift and the late event wait for the next digest.
+    left = collector.entries(until=due + timedelta(hours=1))
+    assert sorted(e["instance_id"]["S"] for e in left) == [f"i-{3:017x}", f"i-{4:017x}"]
+    nxt = send_digest(
+        collector,
+        cloud.publisher(),
+        now=due + timedelta(hours=1),
+        due=due + timedelta(hours=1),
+        include_recoveries=True,
+    )
+    assert (nxt["runId"], nxt["entries"]) == ("digest-20261121T070000Z", 2)
+    [later] = cloud.announced()
+    assert later["Subject"] == "compliance digest: 2 instances drifted"

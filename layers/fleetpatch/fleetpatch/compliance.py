@@ -8,10 +8,18 @@ for 200 drifting instances, not 200.
 EventBridge delivers at least once and out of order. The state is written only by an
 event newer than the one that wrote it (a conditional update on the event time), so a
 duplicate or a late event changes nothing and notifies nobody.
+
+Lambda retries an invocation that failed half way (the state written, the digest not yet
+scheduled): the state item keeps the event as ``pending`` (with the status it replaced)
+until the caller has done everything the event asks and calls :meth:`ComplianceLedger.settle`.
+A retry of a pending event does the rest again, each part keyed (history and digest
+entries by event, the digest schedule by its marker, remediation by its run name); a
+duplicate of a settled event does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,59 +67,55 @@ class ComplianceLedger:
         self._now = now
 
     def record(self, change: ComplianceChange) -> Recorded:
-        # A change of state (or a first report) replaces the record in one conditional put, and
-        # "since" starts now. Only a repeat of the same state, or a stale event, falls back to
-        # the update that keeps "since" (a put cannot keep an attribute it does not know).
-        # One write instead of two for the common case: a wave reports every instance once.
-        try:
-            response = self._dynamodb.put_item(
-                TableName=self._table,
-                Item={
-                    **self._record_key(change),
-                    **self._record_fields(change),
-                    "since": {"S": change.event_time.isoformat()},
-                },
-                ConditionExpression=(
-                    "(attribute_not_exists(event_time) OR event_time < :time) "
-                    "AND (attribute_not_exists(#status) OR #status <> :status)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":time": {"S": change.event_time.isoformat()},
-                    ":status": {"S": change.status},
-                },
-                ReturnValues="ALL_OLD",
-            )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return self._record_same_state(change)
-        previous = response.get("Attributes", {}).get("status", {}).get("S")
-        return self._transition(change, previous)
-
-    def _record_same_state(self, change: ComplianceChange) -> Recorded:
-        """The event repeats the recorded state, or is older than it (stale)."""
-        fields = self._record_fields(change)
+        """Record the change; ``stale`` for a late event or a duplicate of a settled one."""
+        when = change.event_time.isoformat()
         try:
             response = self._dynamodb.update_item(
                 TableName=self._table,
-                Key=self._record_key(change),
-                UpdateExpression="SET "
-                + ", ".join(f"#{name} = :{name}" for name in fields)
-                + ", since = if_not_exists(since, :event_time)",
-                ConditionExpression="attribute_not_exists(event_time) OR event_time < :event_time",
-                ExpressionAttributeNames={f"#{name}": name for name in fields},
-                ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
+                Key=_state_key(change.instance_id),
+                # Every operand reads the item as it was before this update: ``previous``
+                # is the status this event replaces, kept for a retry to find.
+                UpdateExpression=(
+                    "SET #status = :status, baseline_id = :baseline, event_time = :time, "
+                    "event_id = :id, severity = :severity, patch_group = :group, "
+                    "environment = :environment, gsi1pk = :index, gsi1sk = :position, "
+                    "since = if_not_exists(since, :time), pending = :id, "
+                    "previous = if_not_exists(#status, :none)"
+                ),
+                ConditionExpression="attribute_not_exists(event_time) OR event_time < :time",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":none": {"S": ""},
+                    ":status": {"S": change.status},
+                    ":baseline": {"S": change.baseline_id},
+                    ":time": {"S": when},
+                    ":id": {"S": change.event_id},
+                    ":severity": {"S": change.severity or ""},
+                    ":group": {"S": change.patch_group or ""},
+                    ":environment": {"S": change.environment or ""},
+                    # The fleet's compliance, by environment and patch group, in one query.
+                    ":index": {"S": FLEET_INDEX},
+                    ":position": {
+                        "S": f"{change.environment or '-'}#{change.patch_group or '-'}#"
+                        f"{change.instance_id}"
+                    },
+                },
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return Recorded("stale", None)
-        previous = response.get("Attributes", {}).get("status", {}).get("S")
+        except self._dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            current = exc.response.get("Item", {})
+            if (current.get("pending", {}).get("S"), current.get("event_time", {}).get("S")) != (
+                change.event_id,
+                when,
+            ):
+                return Recorded("stale", None)
+            # A retry of this very event, whose first attempt did not finish: do the rest.
+            previous = current.get("previous", {}).get("S") or None
+        else:
+            previous = response.get("Attributes", {}).get("status", {}).get("S")
         if previous == change.status:
             return Recorded("unchanged", previous)
-        # Another event changed the state between our two writes: ours is a transition too.
-        self._since(change)
-        return self._transition(change, previous)
-
-    def _transition(self, change: ComplianceChange, previous: str | None) -> Recorded:
         transition: Transition
         if change.status == "non_compliant":
             transition = "drifted"
@@ -119,32 +123,25 @@ class ComplianceLedger:
             transition = "recovered"
         else:
             transition = "first"
+        self._since(change)
         self._history(change, previous, transition)
         recorded = Recorded(transition, previous)
         if recorded.notify:
             self._digest_entry(change, transition)
         return recorded
 
-    @staticmethod
-    def _record_key(change: ComplianceChange) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"INSTANCE#{change.instance_id}"}, "sk": {"S": "COMPLIANCE"}}
-
-    @staticmethod
-    def _record_fields(change: ComplianceChange) -> dict[str, dict[str, str]]:
-        return {
-            "status": {"S": change.status},
-            "baseline_id": {"S": change.baseline_id},
-            "event_time": {"S": change.event_time.isoformat()},
-            "event_id": {"S": change.event_id},
-            "severity": {"S": change.severity or ""},
-            "patch_group": {"S": change.patch_group or ""},
-            "environment": {"S": change.environment or ""},
-            # The fleet's compliance, by environment and patch group, in one query.
-            "gsi1pk": {"S": FLEET_INDEX},
-            "gsi1sk": {
-                "S": f"{change.environment or '-'}#{change.patch_group or '-'}#{change.instance_id}"
-            },
-        }
+    def settle(self, change: ComplianceChange) -> None:
+        """Everything ``change`` asked for is done: a duplicate of it now changes nothing."""
+        # The condition fails when a newer event is recorded (and pending) by now: that
+        # one is not this one's to settle.
+        with contextlib.suppress(self._dynamodb.exceptions.ConditionalCheckFailedException):
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_state_key(change.instance_id),
+                UpdateExpression="REMOVE pending",
+                ConditionExpression="pending = :id",
+                ExpressionAttributeValues={":id": {"S": change.event_id}},
+            )
 
     def _ttl(self) -> dict[str, str]:
         return {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)}
@@ -153,7 +150,7 @@ class ComplianceLedger:
         # A change of state restarts "since" (how long an instance has been drifting).
         self._dynamodb.update_item(
             TableName=self._table,
-            Key=self._record_key(change),
+            Key=_state_key(change.instance_id),
             UpdateExpression="SET since = :time",
             ConditionExpression="event_id = :id",
             ExpressionAttributeValues={
@@ -189,6 +186,8 @@ class ComplianceLedger:
                 "patch_group": {"S": change.patch_group or ""},
                 "environment": {"S": change.environment or ""},
                 "at": {"S": change.event_time.isoformat()},
+                # When it was written (not when it happened): which digest could see it.
+                "written_at": {"N": repr(self._now())},
                 "expires_at": self._ttl(),
             },
         )
@@ -228,6 +227,10 @@ class ComplianceLedger:
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _state_key(instance_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"INSTANCE#{instance_id}"}, "sk": {"S": "COMPLIANCE"}}
 
 
 # --- the digest -------------------------------------------------------------------------------
@@ -317,7 +320,14 @@ class DigestCollector:
         """Drop the pending marker first: an entry written from now on schedules a new digest."""
         self._dynamodb.delete_item(TableName=self._table, Key=DIGEST_PENDING_KEY)
 
-    def entries(self, until: datetime) -> list[dict[str, Any]]:
+    def entries(
+        self, until: datetime, written_before: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries of changes up to ``until``; only those written before ``written_before``.
+
+        A digest cut at a time carried the entries there were then; a late event (one that
+        happened before the cut and arrived after it) is left for the next digest.
+        """
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -330,7 +340,13 @@ class DigestCollector:
         }
         while True:
             page = self._dynamodb.query(**kwargs)
-            items += page.get("Items", [])
+            items += [
+                item
+                for item in page.get("Items", [])
+                if written_before is None
+                # Strictly before: at the very instant of the cut, a repeat beats a loss.
+                or float(item.get("written_at", {}).get("N", "0")) < written_before.timestamp()
+            ]
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetpatch import reports
+from fleetpatch.compliance import DigestCollector, digest_report
 from fleetpatch.report_html import render_digest_html, render_run_html
 from fleetpatch.reports import DigestReport, ReportIndex, RunReport
 
@@ -120,6 +121,13 @@ class ReportPublisher:
             index_error=index_error,
         )
 
+    def announced_until(self, run_id: str) -> datetime | None:
+        """The end of the report a run was announced with (None: not announced yet)."""
+        record = self._index.get(run_id)
+        if record is None or not record.get("message_id"):
+            return None
+        return datetime.fromisoformat(record["ended_at"])
+
     def _store(self, report: Report, json_key: str, html_key: str) -> str | None:
         html = (
             render_run_html(report) if isinstance(report, RunReport) else render_digest_html(report)
@@ -142,6 +150,46 @@ class ReportPublisher:
             self._log("report not stored", {"run": report.run_id, "error": error})
             return error
         return None
+
+
+# --- the compliance digest ---------------------------------------------------------------------
+
+
+def send_digest(
+    collector: DigestCollector,
+    publisher: ReportPublisher,
+    *,
+    now: datetime,
+    due: datetime | None,
+    include_recoveries: bool,
+) -> dict[str, Any]:
+    """Send the drift and recovery recorded since the last digest as one report, once.
+
+    A digest fired by its schedule is named after its due time, so a retried or repeated
+    invocation of that schedule is the same digest. One that was announced already only
+    removes what it carried (the entries written before it was cut), never entries
+    written since, late events included: those belong to the next digest, which their
+    marker has scheduled.
+    """
+    # A retry of the same schedule is the same digest (announced once).
+    digest_id = f"digest-{due.astimezone(UTC):%Y%m%dT%H%M%SZ}" if due else None
+    announced_until = publisher.announced_until(digest_id) if digest_id else None
+    if digest_id and announced_until is not None:
+        # Not released again: the marker now is a newer entry's, for the next digest.
+        carried = collector.entries(until=announced_until, written_before=announced_until)
+        collector.remove(carried)
+        return {"runId": digest_id, "duplicate": True, "entries": len(carried)}
+    collector.release()
+    items = collector.entries(until=now)
+    digest = digest_report(
+        items, sent_at=now, digest_id=digest_id, include_recoveries=include_recoveries
+    )
+    if digest is None:
+        collector.remove(items)
+        return {"runId": None, "entries": len(items)}
+    published = publisher.publish(digest)
+    collector.remove(items)
+    return {**published.as_dict(), "entries": len(items)}
 
 
 # --- the message, for either kind of report ---------------------------------------------------
