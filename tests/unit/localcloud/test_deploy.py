@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -503,9 +502,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCl
         cloud.client("ssm").put_parameter(
             Name="/fleetpatch/approve-after-days", Type="String", Value="7"
         )
-        started = time.perf_counter()
         stack = cloud.deploy(template)
-        assert time.perf_counter() - started < 5  # about a second; generous for slow CI
         yield cloud, stack
 
 

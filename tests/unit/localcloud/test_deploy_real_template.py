@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.skipif(not TEMPLATE.exists(), reason="template.yaml doe
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[tuple[LocalCloud, Stack]]:
     with LocalCloud() as cloud:
-        started = time.perf_counter()
         stack = cloud.deploy()
-        assert time.perf_counter() - started < 5  # about a second; generous for slow CI
         yield cloud, stack
 
 
