@@ -70,14 +70,17 @@ class LocalCloud:
         *,
         time_factor: float = 0.0,
         region: str = DEFAULT_REGION,
+        account_id: str = ACCOUNT_ID,
         start: datetime = sim.DEFAULT_START,
         repo_root: Path = REPO_ROOT,
     ) -> None:
+        if not (len(account_id) == 12 and account_id.isdigit()):
+            raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
         self.region = region
-        self.account_id = ACCOUNT_ID
+        self.account_id = account_id
         self.repo_root = repo_root
         self.clock = sim.SimClock(time_factor, start)
-        self.lambdas = awslambda.LambdaRuntime(region, ACCOUNT_ID)
+        self.lambdas = awslambda.LambdaRuntime(region, account_id)
         self.delivery = events.EventDelivery(self.lambdas)
         self.notifications = sns.NotificationDelivery(self.lambdas)
         self.stack: Stack | None = None
@@ -100,7 +103,13 @@ class LocalCloud:
             if _active is not None:
                 raise RuntimeError("a LocalCloud is already running in this process")
             _active = self
-        overlay = {**_LOCAL_ENVIRONMENT, "AWS_DEFAULT_REGION": self.region}
+        # moto answers every request as the account in MOTO_ACCOUNT_ID (multi-account tests
+        # deploy the same template into several accounts, one cloud after another).
+        overlay = {
+            **_LOCAL_ENVIRONMENT,
+            "AWS_DEFAULT_REGION": self.region,
+            "MOTO_ACCOUNT_ID": self.account_id,
+        }
         self._saved_environment = {key: os.environ.get(key) for key in overlay}
         os.environ.update(overlay)
         # Never let a stray endpoint setting send a client anywhere but moto.

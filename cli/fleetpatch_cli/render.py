@@ -152,8 +152,30 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
                 "Description": "the ARN (pattern) the notifier alone may read: the secret above",
                 "Value": slack_secret_arn,
             },
+            "LaunchGroupArns": {
+                "Description": "the Auto Scaling groups (ARN patterns, comma-separated) whose "
+                "lifecycle actions the control plane may heartbeat and complete",
+                "Value": _launch_group_arns(policy),
+            },
         },
     }
+
+
+_GROUP_ARN = (
+    "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}"
+    ":autoScalingGroup:*:autoScalingGroupName/"
+)
+
+
+def _launch_group_arns(policy: FleetPolicy) -> Any:
+    """IAM resources for the launch policy's groups: by name when it names them.
+
+    A policy that selects groups by tag (or not at all) covers groups whose names are not
+    known when the stack is rendered, so it gets every group of the account and region.
+    """
+    selector = policy.launch.auto_scaling_groups
+    names = ["*"] if selector.tags or not selector.names else selector.names
+    return {"Fn::Join": [",", [{"Fn::Sub": _GROUP_ARN + name} for name in names]]}
 
 
 def _slack_secret(policy: FleetPolicy) -> tuple[str, Any]:

@@ -214,3 +214,13 @@ def test_sns_publish_transforms_message_attributes_to_the_lambda_shape() -> None
     assert "message_attributes = self._parse_message_attributes()" in inspect.getsource(
         responses.SNSResponse.publish
     )
+
+
+def test_moto_answers_as_the_account_in_moto_account_id() -> None:
+    # LocalCloud(account_id=...) sets MOTO_ACCOUNT_ID so one template deploys into several
+    # accounts (tests/workflows/test_multi_account.py); moto must read it per request.
+    from moto.core import responses
+
+    source = inspect.getsource(responses.BaseResponse.get_current_account)
+    assert 'if "MOTO_ACCOUNT_ID" in os.environ:' in source
+    assert 'return os.environ["MOTO_ACCOUNT_ID"]' in source

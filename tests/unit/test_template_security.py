@@ -1,0 +1,552 @@
+"""Security properties of template.yaml and the rendered policy stack, checked structurally.
+
+Each check is a function that returns the violations it finds, so every test runs it twice:
+on the real template (no violations) and on a mutated copy (the violation it exists to
+catch). docs/security.md explains the properties; this file keeps them true.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from localcloud.cloud import REPO_ROOT
+from localcloud.deploy import load_template
+
+Template = dict[str, Any]
+Check = Callable[[Template], list[str]]
+
+KEY = "FleetpatchKey"
+KEY_ARN = {"Fn::GetAtt": [KEY, "Arn"]}
+KEY_REF = {"Ref": KEY}
+PATCH_DOCUMENT = "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPatchBaseline"
+INSTANCES = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
+PATCH_GROUP_TAG_CONDITIONS = {"ssm:resourceTag/Patch Group", "ssm:resourceTag/PatchGroup"}
+
+# Actions granted on Resource "*", and why: each has no resource-level permission in IAM
+# (the Service Authorization Reference lists no resource type for it), and all but the
+# log-delivery ones only read. Anything else on "*" fails the suite.
+ACTIONS_WITHOUT_RESOURCE_LEVEL = {
+    "ec2:DescribeInstances": "read-only; EC2 Describe* calls take no resource",
+    "ec2:DescribeTags": "read-only; EC2 Describe* calls take no resource",
+    "ec2:DescribeInstanceStatus": "read-only; EC2 Describe* calls take no resource",
+    "autoscaling:DescribeTags": "read-only; Auto Scaling Describe* calls take no resource",
+    "autoscaling:DescribeAutoScalingInstances": "read-only; no resource-level permission",
+    "ssm:DescribeInstanceInformation": "read-only; no resource-level permission",
+    "ssm:DescribeInstancePatchStates": "read-only; patch state of named instances",
+    "ssm:DescribeInstancePatches": "read-only; installed patches of one instance",
+    "ssm:GetDefaultPatchBaseline": "read-only; the account's default baseline id",
+    "ssm:ListCommands": "read-only; command status when its event never came",
+    "ssm:ListCommandInvocations": "read-only; per-instance command status",
+    "ssm:GetCommandInvocation": "read-only; one instance's command result",
+    "cloudwatch:DescribeAlarms": "read-only; gate alarms named in the policy",
+    # Step Functions vended log delivery (to the state machine's own log group).
+    "logs:CreateLogDelivery": "vended logs: no resource-level permission",
+    "logs:GetLogDelivery": "vended logs: no resource-level permission",
+    "logs:UpdateLogDelivery": "vended logs: no resource-level permission",
+    "logs:DeleteLogDelivery": "vended logs: no resource-level permission",
+    "logs:ListLogDeliveries": "vended logs: no resource-level permission",
+    "logs:PutResourcePolicy": "vended logs: no resource-level permission",
+    "logs:DescribeResourcePolicies": "vended logs: no resource-level permission",
+    "logs:DescribeLogGroups": "vended logs: no resource-level permission",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(REPO_ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def policy_stack() -> Template:
+    return load_template(REPO_ROOT / "policy" / "rendered" / "fleet-policy.yaml")
+
+
+# --- reading the template ---------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resources(template: Template, resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == resource_type:
+            yield logical_id, resource.get("Properties") or {}
+
+
+def _statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A policy's statements, with both branches of a conditional statement."""
+    for statement in _as_list(document["Statement"]):
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            yield from (s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"})
+        else:
+            yield statement
+
+
+def identity_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role, statement) for every inline statement of every role in the template."""
+    for role, properties in _resources(template, "AWS::IAM::Role"):
+        for policy in properties.get("Policies", []):
+            for statement in _statements(policy["PolicyDocument"]):
+                yield role, statement
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    return [str(a) for a in _as_list(statement["Action"])]
+
+
+def resource_policies(template: Template) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(resource type, logical id, document) of every bucket, queue and topic policy."""
+    for kind in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+        for logical_id, properties in _resources(template, kind):
+            yield kind, logical_id, properties["PolicyDocument"]
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def wildcard_actions(template: Template) -> list[str]:
+    return [
+        f"{role}: {action}"
+        for role, statement in identity_statements(template)
+        for action in actions(statement)
+        if "*" in action
+    ]
+
+
+def unjustified_star_resources(template: Template) -> list[str]:
+    found = []
+    for role, statement in identity_statements(template):
+        if "*" not in _as_list(statement["Resource"]):
+            continue
+        found += [
+            f"{role}: {a} on *"
+            for a in actions(statement)
+            if a not in ACTIONS_WITHOUT_RESOURCE_LEVEL
+        ]
+    return found
+
+
+def unscoped_send_command(template: Template) -> list[str]:
+    """ssm:SendCommand only for AWS-RunPatchBaseline, and only to patch-group-tagged instances."""
+    found = []
+    grants: dict[str, set[str]] = {}
+    for role, statement in identity_statements(template):
+        if "ssm:SendCommand" not in actions(statement):
+            continue
+        if actions(statement) != ["ssm:SendCommand"]:
+            found.append(f"{role}: SendCommand shares a statement with {actions(statement)}")
+        resources = _as_list(statement["Resource"])
+        condition = statement.get("Condition", {})
+        if resources == [{"Fn::Sub": PATCH_DOCUMENT}] and not condition:
+            grants.setdefault(role, set()).add("document")
+        elif resources == [{"Fn::Sub": INSTANCES}] and list(condition) == ["StringLike"]:
+            # Exactly one tag key, and "?*": the tag is present with a non-empty value.
+            tags = condition["StringLike"]
+            [key] = list(tags)[:1] or [""]
+            if len(tags) == 1 and key in PATCH_GROUP_TAG_CONDITIONS and tags[key] == "?*":
+                grants.setdefault(role, set()).add(key)
+                continue
+            found.append(f"{role}: SendCommand on instances with condition {condition}")
+        else:
+            found.append(f"{role}: SendCommand on {resources} with {condition or 'no condition'}")
+    for role, granted in grants.items():
+        if granted != {"document", *PATCH_GROUP_TAG_CONDITIONS}:
+            found.append(f"{role}: SendCommand grants {sorted(granted)}")
+    return found
+
+
+def loose_event_patterns(template: Template) -> list[str]:
+    found = []
+    for rule, properties in _resources(template, "AWS::Events::Rule"):
+        pattern = properties["EventPattern"]
+        for field in ("source", "detail-type"):
+            values = pattern.get(field)
+            if not values or not all(isinstance(v, str) and "*" not in v for v in values):
+                found.append(f"{rule}: {field} is {values!r}, not a list of exact names")
+        if not all(str(s).startswith("aws.") for s in pattern.get("source") or []):
+            found.append(f"{rule}: source {pattern.get('source')!r} is not an AWS service")
+    return found
+
+
+def unencrypted_stores(template: Template) -> list[str]:
+    found = []
+    for queue, properties in _resources(template, "AWS::SQS::Queue"):
+        if properties.get("KmsMasterKeyId") not in (KEY_REF, KEY_ARN):
+            found.append(f"{queue}: not encrypted with {KEY}")
+    for topic, properties in _resources(template, "AWS::SNS::Topic"):
+        if properties.get("KmsMasterKeyId") not in (KEY_REF, KEY_ARN):
+            found.append(f"{topic}: not encrypted with {KEY}")
+    for table, properties in _resources(template, "AWS::DynamoDB::Table"):
+        sse = properties.get("SSESpecification", {})
+        if sse != {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": KEY_ARN}:
+            found.append(f"{table}: SSE is {sse}")
+        pitr = properties.get("PointInTimeRecoverySpecification", {})
+        if pitr.get("PointInTimeRecoveryEnabled") is not True:
+            found.append(f"{table}: no point-in-time recovery")
+    for group, properties in _resources(template, "AWS::Logs::LogGroup"):
+        if properties.get("KmsKeyId") != KEY_ARN:
+            found.append(f"{group}: not encrypted with {KEY}")
+    for bucket, properties in _resources(template, "AWS::S3::Bucket"):
+        [rule] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        default = rule["ServerSideEncryptionByDefault"]
+        # The access-log bucket is the one exception: S3 server access logging cannot write
+        # to a bucket whose default encryption is a customer managed key.
+        is_access_log_target = bucket == "AccessLogsBucket"
+        wanted = (
+            {"SSEAlgorithm": "AES256"}
+            if is_access_log_target
+            else {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_ARN}
+        )
+        if default != wanted or (not is_access_log_target and not rule.get("BucketKeyEnabled")):
+            found.append(f"{bucket}: encryption is {rule}")
+        block = properties.get("PublicAccessBlockConfiguration", {})
+        if sorted(block.values()) != [True] * 4:
+            found.append(f"{bucket}: public access is not blocked: {block}")
+    if template["Globals"]["Function"].get("KmsKeyArn") != KEY_ARN:
+        found.append(f"function environments are not encrypted with {KEY}")
+    key = template["Resources"][KEY]["Properties"]
+    if key.get("EnableKeyRotation") is not True:
+        found.append(f"{KEY}: rotation is off")
+    return found
+
+
+def _denies_insecure_transport(document: dict[str, Any], resource: Any) -> bool:
+    for statement in _statements(document):
+        if (
+            statement["Effect"] == "Deny"
+            and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            and (statement.get("Principal") in ("*", {"AWS": "*"}))
+            and resource in _as_list(statement["Resource"])
+        ):
+            return True
+    return False
+
+
+def stores_without_tls_only_policy(template: Template) -> list[str]:
+    """Every bucket, queue and topic has a policy denying requests without TLS."""
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for _, _, document in resource_policies(template):
+        for statement in _statements(document):
+            for resource in _as_list(statement["Resource"]):
+                policies.setdefault(repr(resource), []).append(document)
+    found = []
+    owners = [
+        ("AWS::S3::Bucket", lambda i: {"Fn::GetAtt": [i, "Arn"]}),
+        ("AWS::SQS::Queue", lambda i: {"Fn::GetAtt": [i, "Arn"]}),
+        ("AWS::SNS::Topic", lambda i: {"Ref": i}),
+    ]
+    for kind, arn_of in owners:
+        for logical_id, _ in _resources(template, kind):
+            arn = arn_of(logical_id)
+            documents = policies.get(repr(arn), [])
+            if not any(_denies_insecure_transport(d, arn) for d in documents):
+                found.append(f"{logical_id}: no policy denies aws:SecureTransport false")
+    return found
+
+
+def open_resource_policies(template: Template) -> list[str]:
+    """An Allow to every principal must be narrowed to the organization or a source ARN."""
+    narrowing = {"aws:PrincipalOrgID", "aws:SourceArn", "aws:SourceAccount"}
+    found = []
+    for _, logical_id, document in resource_policies(template):
+        for statement in _statements(document):
+            if statement["Effect"] != "Allow" or statement.get("Principal") not in (
+                "*",
+                {"AWS": "*"},
+            ):
+                continue
+            keys = {k for test in statement.get("Condition", {}).values() for k in test}
+            if not keys & narrowing:
+                found.append(f"{logical_id}: allows everyone {statement['Action']}")
+    return found
+
+
+def secret_readers(template: Template) -> list[str]:
+    """Only the Slack notifier reads the webhook secret, and only that secret."""
+    found = []
+    for role, statement in identity_statements(template):
+        granted = [a for a in actions(statement) if a.startswith("secretsmanager:")]
+        if not granted:
+            continue
+        secret = {"Fn::GetAtt": ["FleetPolicy", "Outputs.SlackWebhookSecretArn"]}
+        if role != "NotifySlackFunctionRole" or granted != ["secretsmanager:GetSecretValue"]:
+            found.append(f"{role}: {granted}")
+        elif _as_list(statement["Resource"]) != [secret]:
+            found.append(f"{role}: reads {statement['Resource']}")
+    return found
+
+
+_KMS_USERS = {  # an action on an encrypted store -> the service that uses the key for it
+    "sqs:SendMessage": "sqs",
+    "sns:Publish": "sns",
+    "dynamodb:PutItem": "dynamodb",
+    "dynamodb:UpdateItem": "dynamodb",
+    "dynamodb:GetItem": "dynamodb",
+    "dynamodb:Query": "dynamodb",
+    "s3:PutObject": "s3",
+    "s3:GetObject": "s3",
+}
+
+
+def _via_services(statement: dict[str, Any]) -> set[str]:
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", [])
+    return {str(v["Fn::Sub"]).split(".")[0] for v in _as_list(via)}
+
+
+def key_grants(template: Template) -> list[str]:
+    """Key use is granted on the key only, through the services that need it, to the roles
+    that touch an encrypted store through them (and to no others)."""
+    found = []
+    needed: dict[str, set[str]] = {}
+    granted: dict[str, set[str]] = {}
+    for role, statement in identity_statements(template):
+        for action in actions(statement):
+            if action in _KMS_USERS:
+                needed.setdefault(role, set()).add(_KMS_USERS[action])
+        kms = [a for a in actions(statement) if a.startswith("kms:")]
+        if not kms:
+            continue
+        if set(kms) - {"kms:Decrypt", "kms:GenerateDataKey"}:
+            found.append(f"{role}: {kms}")
+        if _as_list(statement["Resource"]) != [KEY_ARN]:
+            found.append(f"{role}: key actions on {statement['Resource']}")
+        via = _via_services(statement)
+        if not via:
+            found.append(f"{role}: key use not limited by kms:ViaService")
+        granted.setdefault(role, set()).update(via)
+    for role, services in needed.items():
+        missing = services - granted.get(role, set())
+        if missing:
+            found.append(f"{role}: uses encrypted {sorted(missing)} without the key")
+    return found
+
+
+CHECKS: list[Check] = [
+    wildcard_actions,
+    unjustified_star_resources,
+    unscoped_send_command,
+    loose_event_patterns,
+    unencrypted_stores,
+    stores_without_tls_only_policy,
+    open_resource_policies,
+    secret_readers,
+    key_grants,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_the_template_has_no_violations(template: Template, check: Check) -> None:
+    assert check(template) == []
+
+
+# --- every check catches what it is for ----------------------------------------------------
+
+
+def _role_statements(template: Template, role: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = template["Resources"][role]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    return statements
+
+
+def _add_statement(role: str, statement: dict[str, Any]) -> Callable[[Template], None]:
+    def mutate(template: Template) -> None:
+        _role_statements(template, role).append(statement)
+
+    return mutate
+
+
+def _drop_tag_condition(template: Template) -> None:
+    for statement in _role_statements(template, "PatchBatchFunctionRole"):
+        if statement.get("Sid") == "SendToInstancesWithPatchGroupTag":
+            del statement["Condition"]
+
+
+def _any_document(template: Template) -> None:
+    for statement in _role_statements(template, "PatchNewInstanceStateMachineRole"):
+        if statement.get("Sid") == "SendPatchBaselineDocument":
+            statement["Resource"] = {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}::document/*"
+            }
+
+
+def _prefix_source(template: Template) -> None:
+    pattern = template["Resources"]["InstanceRunningRule"]["Properties"]["EventPattern"]
+    pattern["source"] = [{"prefix": "aws."}]
+
+
+def _unencrypted_queue(template: Template) -> None:
+    del template["Resources"]["PatchOnLaunchFunctionDeadLetterQueue"]["Properties"][
+        "KmsMasterKeyId"
+    ]
+
+
+def _no_pitr(template: Template) -> None:
+    del template["Resources"]["StateTable"]["Properties"]["PointInTimeRecoverySpecification"]
+
+
+def _s3_managed_artifacts(template: Template) -> None:
+    [rule] = template["Resources"]["ArtifactsBucket"]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ]
+    rule["ServerSideEncryptionByDefault"] = {"SSEAlgorithm": "AES256"}
+
+
+def _no_tls_deny_on_queue(template: Template) -> None:
+    document = template["Resources"]["WindowExecutionEventsDeadLetterQueuePolicy"]["Properties"][
+        "PolicyDocument"
+    ]
+    document["Statement"] = [s for s in document["Statement"] if s.get("Effect") != "Deny"]
+
+
+def _topic_open_to_everyone(template: Template) -> None:
+    document = template["Resources"]["ReportsTopicPolicy"]["Properties"]["PolicyDocument"]
+    document["Statement"].append(
+        {"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "x"}
+    )
+
+
+def _publisher_without_key(template: Template) -> None:
+    statements = _role_statements(template, "EvaluateGateFunctionRole")
+    statements[:] = [s for s in statements if not any(a.startswith("kms:") for a in actions(s))]
+
+
+MUTATIONS: list[tuple[str, Check, Callable[[Template], None]]] = [
+    (
+        "action wildcard",
+        wildcard_actions,
+        _add_statement(
+            "BatchGateFunctionRole", {"Effect": "Allow", "Action": "ssm:*", "Resource": "x"}
+        ),
+    ),
+    (
+        "write on star",
+        unjustified_star_resources,
+        _add_statement(
+            "BatchGateFunctionRole",
+            {"Effect": "Allow", "Action": "ssm:StartAutomationExecution", "Resource": "*"},
+        ),
+    ),
+    ("SendCommand to untagged instances", unscoped_send_command, _drop_tag_condition),
+    ("SendCommand of any document", unscoped_send_command, _any_document),
+    ("prefix source", loose_event_patterns, _prefix_source),
+    ("unencrypted queue", unencrypted_stores, _unencrypted_queue),
+    ("no point-in-time recovery", unencrypted_stores, _no_pitr),
+    ("S3-managed artifacts", unencrypted_stores, _s3_managed_artifacts),
+    ("queue without TLS deny", stores_without_tls_only_policy, _no_tls_deny_on_queue),
+    ("topic open to everyone", open_resource_policies, _topic_open_to_everyone),
+    (
+        "a second secret reader",
+        secret_readers,
+        _add_statement(
+            "PublishReportFunctionRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Fn::GetAtt": ["FleetPolicy", "Outputs.SlackWebhookSecretArn"]},
+            },
+        ),
+    ),
+    (
+        "key use through any service",
+        key_grants,
+        _add_statement(
+            "RecordPromotionFunctionRole",
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN},
+        ),
+    ),
+    ("table writer without the key", key_grants, _publisher_without_key),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "mutate"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS]
+)
+def test_each_check_catches_its_violation(
+    template: Template, check: Check, mutate: Callable[[Template], None]
+) -> None:
+    mutated = copy.deepcopy(template)
+    mutate(mutated)
+    assert check(mutated) != []
+
+
+# --- roles, the key policy and the policy stack ------------------------------------------------
+
+
+def test_every_function_has_its_own_role_from_this_template(template: Template) -> None:
+    # SAM's Policies property would generate statements these checks never see.
+    roles = []
+    for function, properties in _resources(template, "AWS::Serverless::Function"):
+        assert "Policies" not in properties, function
+        role = properties["Role"]
+        assert role == {"Fn::GetAtt": [f"{function}Role", "Arn"]}, function
+        roles.append(role)
+    assert len(roles) == len({repr(r) for r in roles})
+
+
+def test_service_principals_use_the_key_only_for_this_stage(template: Template) -> None:
+    statements = template["Resources"][KEY]["Properties"]["KeyPolicy"]["Statement"]
+    for statement in statements:
+        principal = statement["Principal"]
+        if "Service" in principal:
+            # A service may use the key only on behalf of this stage's resources.
+            conditions = statement["Condition"]
+            keys = {k for test in conditions.values() for k in test}
+            assert keys & {"aws:SourceArn", "kms:EncryptionContext:aws:logs:arn"}, statement["Sid"]
+        else:
+            # The account root: lets IAM policies (the roles above) grant use of the key.
+            assert principal == {
+                "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            }
+
+
+def test_the_organization_may_subscribe_only_when_named(template: Template) -> None:
+    statements = template["Resources"]["ReportsTopicPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    [shared] = [s for s in statements if "Fn::If" in s]
+    condition, allow, otherwise = shared["Fn::If"]
+    assert condition == "SharesReportsWithOrganization"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert allow["Action"] == "sns:Subscribe"
+    assert allow["Condition"]["StringEquals"]["sns:Protocol"] == ["sqs", "lambda"]
+    assert template["Parameters"]["ReportsOrganizationId"]["Default"] == ""
+
+
+def test_the_policy_stack_grants_nothing_and_runs_only_the_patch_document(
+    policy_stack: Template,
+) -> None:
+    kinds = {r["Type"] for r in policy_stack["Resources"].values()}
+    assert not {k for k in kinds if k.startswith("AWS::IAM::")}
+    tasks = list(_resources(policy_stack, "AWS::SSM::MaintenanceWindowTask"))
+    assert tasks
+    for task, properties in tasks:
+        assert properties["TaskArn"] == "AWS-RunPatchBaseline", task
+        assert properties["TaskType"] == "RUN_COMMAND", task
+        # No service role: Run Command tasks run under the Systems Manager service-linked role.
+        assert "ServiceRoleArn" not in properties, task
+
+
+def test_lifecycle_actions_are_limited_to_the_launch_policy_groups(
+    template: Template, policy_stack: Template
+) -> None:
+    groups = {"Fn::Split": [",", {"Fn::GetAtt": ["FleetPolicy", "Outputs.LaunchGroupArns"]}]}
+    lifecycle = [
+        (role, s)
+        for role, s in identity_statements(template)
+        if any(a.startswith("autoscaling:") and "Lifecycle" in a for a in actions(s))
+    ]
+    assert {role for role, _ in lifecycle} == {
+        "PatchNewInstanceStateMachineRole",
+        "LaunchHeartbeatSchedulerRole",
+    }
+    assert all(s["Resource"] == groups for _, s in lifecycle)
+    # policy/fleet.yaml names its groups: the ARNs name them too.
+    joined = policy_stack["Outputs"]["LaunchGroupArns"]["Value"]["Fn::Join"][1]
+    names = [str(arn["Fn::Sub"]).rsplit("/", 1)[1] for arn in joined]
+    assert names == ["web-test", "web-prod"]
