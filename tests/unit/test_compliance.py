@@ -85,6 +85,7 @@ def test_duplicates_and_late_events_change_nothing(ledger: tuple[ComplianceLedge
     assert state["status"]["S"] == "non_compliant"
     assert len(items(dynamodb, "DIGEST")) == 1
 
+
 def test_a_repeated_state_keeps_when_it_began(ledger: tuple[ComplianceLedger, Any]) -> None:
     book, dynamodb = ledger
     book.record(change("compliant", 0))
@@ -136,4 +137,3 @@ def test_only_the_pending_event_itself_is_a_retry(ledger: tuple[ComplianceLedger
     assert book.record(change("compliant", 30)).transition == "recovered"
     book.settle(change("compliant", 30))
     assert book.record(change("compliant", 30)).transition == "stale"
-
