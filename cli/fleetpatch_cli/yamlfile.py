@@ -78,8 +78,17 @@ def read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        position = getattr(exc, "position", None)  # a reader error: a character, no mark
+        if line is None and isinstance(position, int):
+            line = text.count("\n", 0, position) + 1
+        # One line per problem: the reader's own text goes on with "in <unicode string>".
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidFileError([FileError(str(path), line, "yaml", str(problem))]) from exc
+    except RecursionError as exc:
+        # The YAML composer recurses per nesting level; no policy or scenario nests deeply.
+        raise InvalidFileError(
+            [FileError(str(path), None, "yaml", "nested too deeply to read")]
+        ) from exc
     return data, _LineIndex(root)
 
 

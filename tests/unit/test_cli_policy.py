@@ -95,6 +95,27 @@ def test_yaml_syntax_error_has_its_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err.startswith(f"{broken}:")
 
 
+def test_a_control_character_is_one_error_line_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "fleet.yaml"
+    broken.write_text("version: 1\nenvironments: \x98\n")
+    assert main(["policy", "check", str(broken)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{broken}:2: yaml: unacceptable character #x0098: special characters are not allowed",
+        "1 error",
+    ]
+
+
+def test_yaml_nested_too_deeply_is_an_error_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "fleet.yaml"
+    broken.write_text("- " * 5000 + "x")
+    assert main(["policy", "check", str(broken)]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == f"{broken}: yaml: nested too deeply to read"
+
+
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read" in capsys.readouterr().err

@@ -181,8 +181,89 @@ def test_an_unknown_compliance_type_is_rejected() -> None:
     raw = load_event("aws.ssm/compliance-patch-compliant")
     raw["detail"]["compliance-type"] = "Custom:Inventory"
     error = rejected(raw)
-    assert error.field == "detail"
-    assert "compliance-type" in error.message
+    assert error.field == "detail.compliance-type"
+    assert "'Custom:Inventory'" in error.message
+
+
+@pytest.mark.parametrize("detail", [None, [], "Patch"])
+def test_a_compliance_detail_that_is_not_an_object_is_named(detail: Any) -> None:
+    raw = load_event("aws.ssm/compliance-patch-compliant")
+    raw["detail"] = detail
+    error = rejected(raw)
+    assert (error.field, error.message) == (
+        "detail",
+        f"expected a JSON object, got {type(detail).__name__}",
+    )
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        1_700_000_000,  # epoch seconds: AWS writes text
+        "1700000000",
+        "2026-11-14",  # a date, not an instant
+        "2026-11-14T06:41:07",  # no zone
+        "2026-11-14 06:41:07Z",
+    ],
+)
+def test_an_event_time_must_be_iso_text_with_a_zone(time: Any) -> None:
+    raw = load_event("aws.ssm/compliance-patch-compliant")
+    raw["time"] = time
+    assert rejected(raw).field == "time"
+
+
+def test_event_times_are_kept_in_utc() -> None:
+    # The ledger orders changes by their time as ISO text: one zone for all of them.
+    raw = load_event("aws.ssm/compliance-patch-compliant")
+    raw["time"] = "2026-11-14T07:39:30+02:00"
+    assert parse_event(raw).time.isoformat() == "2026-11-14T05:39:30+00:00"
+
+
+def test_a_parameter_named_like_a_compliance_variant_keeps_its_path() -> None:
+    raw = load_event("aws.ssm/command-success")
+    raw["detail"]["parameters"]["patch"] = "Install"
+    raw["detail"]["parameters"]["association"] = ["ok"]
+    assert rejected(raw).field == "detail.parameters.patch"
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "limit"),
+    [
+        ("aws.autoscaling/launch-lifecycle-action", ("detail", "NotificationMetadata"), 1023),
+        ("aws.ssm/compliance-patch-compliant", ("detail", "severity"), 64),
+        (
+            "aws.ssm/maintenance-window-task-target-invocation-success",
+            ("detail", "owner-information"),
+            128,
+        ),
+        ("aws.ec2/instance-running", ("replay-name",), 64),
+    ],
+)
+def test_free_text_longer_than_aws_allows_is_named(
+    name: str, path: tuple[str, ...], limit: int
+) -> None:
+    raw = load_event(name)
+    parent = raw
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = "a" * limit
+    parse_event(raw)
+    parent[path[-1]] = "a" * (limit + 1)
+    assert rejected(raw).field == ".".join(path)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 100_000])
+def test_json_nested_too_deeply_is_an_invalid_event(text: str) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        parse_event_json(text)
+    assert (info.value.field, info.value.message) == ("event", "not valid JSON: nested too deeply")
+
+
+@pytest.mark.parametrize("value", [None, 42, {"version": "0"}])
+def test_json_that_is_not_text_is_an_invalid_event(value: Any) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        parse_event_json(value)
+    assert info.value.field == "event"
 
 
 def test_an_unexpected_envelope_field_is_rejected() -> None:

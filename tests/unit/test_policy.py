@@ -345,9 +345,53 @@ def test_secret_arn_is_accepted(example: dict[str, Any]) -> None:
 
 def test_email_addresses_are_checked(example: dict[str, Any]) -> None:
     def change(d: dict[str, Any]) -> None:
-        d["notifications"]["sns"]["email"] = ["patching-at-example.com"]
+        d["notifications"]["sns"]["email"] = ["ops@example.com", "patching-at-example.com"]
 
-    assert only(problems(example, change)).startswith("notifications.sns.email: ")
+    assert only(problems(example, change)) == (
+        "notifications.sns.email.1: 'patching-at-example.com' is not an e-mail address"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("waves", "test", "batches", 1, "gate", "bake_minutes"), True),  # YAML `yes`
+        (("waves", "test", "batches", 1, "gate", "max_failed"), False),
+        (("waves", "test", "batches", 1, "gate", "max_failed_percent"), True),
+        (("waves", "test", "batches", 1, "gate", "require_compliant"), 0),
+        (("waves", "test", "batches", 1, "gate", "require_compliant"), "yes"),
+        (("environments", "test", "approve_after_days"), True),
+        (("launch", "heartbeat_seconds"), "600"),
+        (("compliance", "notify_recoveries"), 1),
+        (("version",), True),
+    ],
+)
+def test_a_count_is_a_number_and_a_switch_is_true_or_false(
+    example: dict[str, Any], path: tuple[str | int, ...], value: Any
+) -> None:
+    def change(d: dict[str, Any]) -> None:
+        parent: Any = d
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+
+    assert only(problems(example, change)).startswith(".".join(map(str, path)) + ": ")
+
+
+def test_a_whole_number_is_a_percentage(example: dict[str, Any]) -> None:
+    changed = copy.deepcopy(example)
+    changed["waves"]["test"]["batches"][1]["gate"]["max_failed_percent"] = 5
+    validate_policy(changed)
+
+
+@pytest.mark.parametrize("cron", ["cron(0 6 30 2 ? *)", "cron(0 6 31 4,6,9,11 ? *)"])
+def test_a_cron_that_never_runs(example: dict[str, Any], cron: str) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["waves"]["test"]["schedule"]["cron"] = cron
+
+    assert only(problems(example, change)) == (
+        f"waves.test.schedule.cron: {cron} matches no date: the wave's window would never open"
+    )
 
 
 def test_launch_policy_rules_apply(example: dict[str, Any]) -> None:
@@ -535,6 +579,27 @@ def test_naming_with_an_unknown_placeholder(example: dict[str, Any]) -> None:
         d["patch_group_naming"] = "patch_{env}_{batch}"
 
     assert "unknown placeholder {env}" in only(problems(example, change))
+
+
+@pytest.mark.parametrize(
+    ("naming", "message"),
+    [
+        ("patch_{batch}_{batch}", "{batch} appears twice"),
+        ("{environment}{environment}", "{environment} appears twice"),
+        ("patch_{}_{batch}", "a { or } that is not part of"),
+        ("patch_{environment_{batch}", "a { or } that is not part of"),
+        ("patch_environment}_{batch}", "a { or } that is not part of"),
+    ],
+)
+def test_naming_with_repeated_placeholders_or_stray_braces(
+    example: dict[str, Any], naming: str, message: str
+) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["patch_group_naming"] = naming
+
+    found = only(problems(example, change))
+    assert found.startswith("patch_group_naming: ")
+    assert message in found
 
 
 def test_remediation_of_an_unknown_environment(example: dict[str, Any]) -> None:

@@ -9,13 +9,17 @@ add later are tolerated in ``detail``; fields we read are strict.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -49,6 +53,43 @@ PatchBaselineId = Annotated[
 AutoScalingGroupName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 LifecycleHookName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-_/]{1,255}$")]
 DocumentName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_\-.:/]{3,128}$")]
+
+# --- times --------------------------------------------------------------------------------
+
+# EventBridge and SSM write instants as ISO 8601 text with a zone ("2026-11-14T06:41:07Z").
+# Pydantic alone would also take epoch numbers, a bare date or a time without a zone: none
+# comes from AWS, and a naive time cannot be ordered against the aware ones we store.
+_ISO_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _iso_instant_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value  # built in code (tests, the CLI), not read from an event
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected ISO 8601 text such as 2026-11-14T06:41:07Z, got {type(value).__name__}"
+        )
+    if not _ISO_INSTANT.fullmatch(value):
+        raise ValueError("expected ISO 8601 with a time zone, such as 2026-11-14T06:41:07Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    # One zone for every stored time: ledger rows compare event times as ISO text.
+    return value.astimezone(UTC)
+
+
+EventTime = Annotated[AwareDatetime, BeforeValidator(_iso_instant_text), AfterValidator(_in_utc)]
+
+
+# Free text AWS bounds (lifecycle hook metadata 1023, SSM owner information 128, archive
+# replay names 64): longer is not an AWS event, and would only fail later, at a table write.
+NotificationMetadata = Annotated[str, StringConstraints(max_length=1023)]
+OwnerInformation = Annotated[str, StringConstraints(max_length=128)]
+Severity = Annotated[str, StringConstraints(max_length=64)]
+ReplayName = Annotated[str, StringConstraints(max_length=64)]
 
 # --- detail-types and their sources -------------------------------------------------------
 
@@ -128,7 +169,9 @@ class LaunchLifecycleActionDetail(_Detail):
     lifecycle_transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING"] = Field(
         alias="LifecycleTransition"
     )
-    notification_metadata: str | None = Field(default=None, alias="NotificationMetadata")
+    notification_metadata: NotificationMetadata | None = Field(
+        default=None, alias="NotificationMetadata"
+    )
     # Present with warm pools: EC2 -> WarmPool on the way in, WarmPool -> AutoScalingGroup out.
     origin: AutoScalingLocation | None = Field(default=None, alias="Origin")
     destination: AutoScalingLocation | None = Field(default=None, alias="Destination")
@@ -143,8 +186,8 @@ class WindowExecutionDetail(_Detail):
     window_id: WindowId = Field(alias="window-id")
     window_execution_id: Uuid = Field(alias="window-execution-id")
     status: WindowStatus
-    start_time: datetime | None = Field(default=None, alias="start-time")
-    end_time: datetime | None = Field(default=None, alias="end-time")
+    start_time: EventTime | None = Field(default=None, alias="start-time")
+    end_time: EventTime | None = Field(default=None, alias="end-time")
 
 
 class WindowTaskExecutionDetail(WindowExecutionDetail):
@@ -154,7 +197,7 @@ class WindowTaskExecutionDetail(WindowExecutionDetail):
 class WindowTargetInvocationDetail(WindowTaskExecutionDetail):
     # AWS sends no instance id here: per-instance results come from the Run Command APIs.
     window_target_id: Uuid = Field(alias="window-target-id")
-    owner_information: str | None = Field(default=None, alias="owner-information")
+    owner_information: OwnerInformation | None = Field(default=None, alias="owner-information")
 
 
 class PatchComplianceDetail(_Detail):
@@ -163,7 +206,7 @@ class PatchComplianceDetail(_Detail):
     compliance_status: Literal["compliant", "non_compliant"] = Field(alias="compliance-status")
     compliance_type: Literal["Patch"] = Field(alias="compliance-type")
     patch_baseline_id: PatchBaselineId = Field(alias="patch-baseline-id")
-    severity: str | None = None
+    severity: Severity | None = None
 
 
 class AssociationComplianceDetail(_Detail):
@@ -174,7 +217,7 @@ class AssociationComplianceDetail(_Detail):
     compliance_type: Annotated[str, StringConstraints(pattern=r"^Association(:.+)?$")] = Field(
         alias="compliance-type"
     )
-    last_runtime: datetime | None = Field(default=None, alias="last-runtime")
+    last_runtime: EventTime | None = Field(default=None, alias="last-runtime")
 
 
 def _compliance_variant(value: Any) -> str | None:
@@ -203,7 +246,7 @@ class CommandInvocationDetail(_Detail):
     command_id: Uuid = Field(alias="command-id")
     document_name: DocumentName = Field(alias="document-name")
     instance_id: ManagedInstanceId = Field(alias="instance-id")
-    requested_date_time: datetime | None = Field(default=None, alias="requested-date-time")
+    requested_date_time: EventTime | None = Field(default=None, alias="requested-date-time")
     status: CommandInvocationStatus
 
 
@@ -212,9 +255,9 @@ class CommandStatusDetail(_Detail):
 
     command_id: Uuid = Field(alias="command-id")
     document_name: DocumentName = Field(alias="document-name")
-    expire_after: datetime | None = Field(default=None, alias="expire-after")
+    expire_after: EventTime | None = Field(default=None, alias="expire-after")
     parameters: dict[str, list[str]] = Field(default_factory=dict)
-    requested_date_time: datetime | None = Field(default=None, alias="requested-date-time")
+    requested_date_time: EventTime | None = Field(default=None, alias="requested-date-time")
     status: CommandInvocationStatus
 
 
@@ -227,11 +270,11 @@ class _Envelope(BaseModel):
     version: Literal["0"]
     id: Uuid
     account: AccountId
-    time: datetime
+    time: EventTime
     region: Region
     resources: list[str]
     # Some producers add replay-name (archive replays); accept it, it changes nothing.
-    replay_name: str | None = Field(default=None, alias="replay-name")
+    replay_name: ReplayName | None = Field(default=None, alias="replay-name")
 
 
 class LaunchLifecycleActionEvent(_Envelope):
@@ -325,11 +368,21 @@ _COMPLIANCE_TAGS = frozenset({"patch", "association"})
 
 
 def _field_path(loc: tuple[int | str, ...], detail_type: str | None) -> str:
-    # Pydantic puts the union tag into the location (e.g. ("EC2 Instance-...", "detail", ...));
-    # operators want the path inside the event, so drop it.
-    # The compliance variants ("patch", "association") are tags of the same kind.
-    parts = [str(p) for p in loc if p != detail_type and p not in _COMPLIANCE_TAGS]
-    return ".".join(parts) if parts else "event"
+    # Pydantic puts the union tags into the location: the detail-type first (e.g.
+    # ("EC2 Instance-...", "detail", ...)), and for compliance the variant ("patch",
+    # "association") after "detail". Operators want the path inside the event, so drop
+    # them there and only there: a key of the event may be spelled like a tag.
+    parts = list(loc)
+    if parts and parts[0] == detail_type:
+        parts = parts[1:]
+    if (
+        detail_type == COMPLIANCE_CHANGE
+        and len(parts) >= 2
+        and parts[0] == "detail"
+        and parts[1] in _COMPLIANCE_TAGS
+    ):
+        del parts[1]
+    return ".".join(str(p) for p in parts) if parts else "event"
 
 
 def _first_error(exc: ValidationError, raw: Mapping[str, Any]) -> tuple[str, str]:
@@ -344,6 +397,12 @@ def _first_error(exc: ValidationError, raw: Mapping[str, Any]) -> tuple[str, str
     if error["type"] == "union_tag_not_found":
         return "detail-type", "field required"
     path = _field_path(loc, dt)
+    if error["type"] == "compliance_type":
+        detail = raw.get("detail")
+        if not isinstance(detail, Mapping):
+            return "detail", f"expected a JSON object, got {type(detail).__name__}"
+        kind = detail.get("compliance-type")
+        return "detail.compliance-type", f"must be 'Patch' or 'Association' (got {kind!r})"
     if path == "source" and error["type"] == "literal_error":
         return "source", (
             f"{raw.get('source')!r} is not the source of {detail_type!r} events "
@@ -374,8 +433,17 @@ def parse_event(raw: Any, *, source_name: str | None = None) -> FleetEvent:
 
 def parse_event_json(text: str | bytes, *, source_name: str | None = None) -> FleetEvent:
     """Decode and validate; malformed JSON is reported as an invalid event, not a crash."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise InvalidEventError(
+            "event", f"expected JSON text, got {type(text).__name__}", source_name=source_name
+        )
     try:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEventError("event", f"not valid JSON: {exc}", source_name=source_name) from exc
+    except RecursionError as exc:
+        # json recurses per nesting level; no event nests more than a few levels.
+        raise InvalidEventError(
+            "event", "not valid JSON: nested too deeply", source_name=source_name
+        ) from exc
     return parse_event(raw, source_name=source_name)

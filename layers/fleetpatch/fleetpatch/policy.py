@@ -21,14 +21,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -115,6 +117,18 @@ def _text(value: Any) -> Any:
 
 RateValue = Annotated[str, BeforeValidator(_text)]
 
+# YAML reads `yes`, `on` and `true` as true, and pydantic would take true as the count 1
+# and 0 as false: in a policy file a count is a number and a switch is true or false.
+Count = Annotated[int, Strict()]
+Percent = Annotated[float, Strict()]  # a whole number is a percentage too
+Switch = Annotated[bool, Strict()]
+
+
+def _version_number(value: Any) -> Any:
+    if isinstance(value, bool):  # `version: true` is not version 1
+        raise ValueError(f"the version is a number, not {str(value).lower()}")
+    return value
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -140,7 +154,7 @@ class ApprovalRule(_Strict):
     sections: list[str] = Field(
         default_factory=list, description="SECTION values (Ubuntu/Debian only)"
     )
-    approve_after_days: int | None = Field(
+    approve_after_days: Count | None = Field(
         default=None,
         ge=0,
         le=MAX_APPROVE_AFTER_DAYS,
@@ -151,7 +165,7 @@ class ApprovalRule(_Strict):
         default=None, description="approve patches released on or before this date"
     )
     compliance_level: ComplianceLevel = "UNSPECIFIED"
-    enable_non_security: bool = Field(
+    enable_non_security: Switch = Field(
         default=False, description="also install non-security updates (Linux only)"
     )
 
@@ -179,7 +193,7 @@ class Baseline(_Strict):
         default_factory=list, max_length=MAX_PATCH_LIST
     )
     approved_patches_compliance_level: ComplianceLevel = "UNSPECIFIED"
-    approved_patches_enable_non_security: bool = False
+    approved_patches_enable_non_security: Switch = False
     rejected_patches: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=MAX_PATCH_LIST
     )
@@ -197,7 +211,7 @@ class Environment(_Strict):
     """An environment (test, prod...): its baselines per OS and the patch groups they cover."""
 
     description: str | None = None
-    approve_after_days: int | None = Field(
+    approve_after_days: Count | None = Field(
         default=None,
         ge=0,
         le=MAX_APPROVE_AFTER_DAYS,
@@ -217,7 +231,7 @@ class WaveSchedule(_Strict):
 
     cron: str = Field(description="AWS cron, e.g. cron(0 6 ? * SAT#1 *) for the first Saturday")
     timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Zurich")
-    offset_days: int = Field(
+    offset_days: Count = Field(
         default=0,
         ge=0,
         le=14,
@@ -228,9 +242,13 @@ class WaveSchedule(_Strict):
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
-            schedule(value)
+            parsed = schedule(value)
         except ScheduleError as exc:
             raise ValueError(str(exc)) from exc
+        # SSM accepts a cron for 30 February; its window would never open. (From 1970, not
+        # from now: whether a policy is valid must not depend on the day it is checked.)
+        if not parsed.next_runs(datetime(1970, 1, 1, tzinfo=UTC), count=1):
+            raise ValueError(f"{value} matches no date: the wave's window would never open")
         return value
 
     @field_validator("timezone")
@@ -264,8 +282,8 @@ class WaveSchedule(_Strict):
 class Window(_Strict):
     """The maintenance window the wave's first batch runs in."""
 
-    duration_hours: int = Field(default=4, ge=1, le=24)
-    cutoff_hours: int = Field(
+    duration_hours: Count = Field(default=4, ge=1, le=24)
+    cutoff_hours: Count = Field(
         default=1, ge=0, le=23, description="no new task starts in the last cutoff_hours"
     )
 
@@ -283,19 +301,19 @@ class Gate(_Strict):
         default=None,
         description="earlier batches whose results this gate checks (default: the one before)",
     )
-    max_failed: int | None = Field(
+    max_failed: Count | None = Field(
         default=0, ge=0, description="most instances that may fail (count)"
     )
-    max_failed_percent: float | None = Field(
+    max_failed_percent: Percent | None = Field(
         default=None, ge=0, le=100, description="most instances that may fail (percentage)"
     )
-    require_compliant: bool = Field(
+    require_compliant: Switch = Field(
         default=True, description="every checked instance must report COMPLIANT afterwards"
     )
     alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
         default_factory=list, max_length=100, description="CloudWatch alarms that must be OK"
     )
-    bake_minutes: int = Field(
+    bake_minutes: Count = Field(
         default=0, ge=0, le=7 * 24 * 60, description="wait this long before checking"
     )
 
@@ -426,9 +444,9 @@ class Launch(_Strict):
         default=InstanceSelector(),
         description="standalone instances (no Auto Scaling group) patched when running",
     )
-    agent_timeout_minutes: int = Field(default=15, ge=1, le=48 * 60)
-    heartbeat_seconds: int = Field(default=600, ge=30, le=7200)
-    command_timeout_minutes: int = Field(default=60, ge=1, le=48 * 60)
+    agent_timeout_minutes: Count = Field(default=15, ge=1, le=48 * 60)
+    heartbeat_seconds: Count = Field(default=600, ge=30, le=7200)
+    command_timeout_minutes: Count = Field(default=60, ge=1, le=48 * 60)
     on_failure: Literal["abandon", "continue"] = "abandon"
     reboot: RebootOption = "RebootIfNeeded"
 
@@ -460,10 +478,10 @@ Remediation = Literal["never", "scan", "install"]
 
 
 class Compliance(_Strict):
-    digest_minutes: int = Field(
+    digest_minutes: Count = Field(
         default=60, ge=5, le=24 * 60, description="drift is notified at most this often"
     )
-    notify_recoveries: bool = True
+    notify_recoveries: Switch = True
     remediation: dict[str, Remediation] = Field(
         default_factory=dict,
         description="per environment: never, scan, or install (inside the environment's "
@@ -497,18 +515,17 @@ class Slack(_Strict):
         return value
 
 
+def _email_address(address: str) -> str:
+    if not _EMAIL.fullmatch(address):
+        raise ValueError(f"{address!r} is not an e-mail address")
+    return address
+
+
 class Sns(_Strict):
-    email: list[str] = Field(
+    # Checked one by one, so the error names the address's index.
+    email: list[Annotated[str, AfterValidator(_email_address)]] = Field(
         default_factory=list, description="addresses subscribed to the reports topic"
     )
-
-    @field_validator("email")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not _EMAIL.fullmatch(address):
-                raise ValueError(f"{address!r} is not an e-mail address")
-        return value
 
 
 class Notifications(_Strict):
@@ -529,7 +546,9 @@ class FleetPolicy(_Strict):
         json_schema_extra={"patternProperties": {"^x-": {}}},
     )
 
-    version: Literal[1] = Field(description="the policy file format version")
+    version: Annotated[Literal[1], BeforeValidator(_version_number)] = Field(
+        description="the policy file format version"
+    )
     patch_group_naming: str | None = Field(
         default=DEFAULT_NAMING,
         description="the naming convention of patch groups, with {environment}, {hhmm} "
@@ -658,15 +677,27 @@ _PLACEHOLDERS = {
 
 def _naming_pattern(naming: str) -> re.Pattern[str]:
     pattern = ""
-    for literal, placeholder in re.findall(r"([^{]*)(?:\{([^}]*)\})?", naming):
+    used: set[str] = set()
+    for literal, placeholder in re.findall(r"([^{}]*)(?:\{([^{}]*)\})?", naming):
         pattern += re.escape(literal)
+        if placeholder in used:
+            # Each placeholder is one named group: a second would make no regular expression.
+            raise ValueError(f"{{{placeholder}}} appears twice; each placeholder names one part")
         if placeholder:
             if placeholder not in _PLACEHOLDERS:
                 raise ValueError(
                     f"unknown placeholder {{{placeholder}}}; use {{environment}}, {{hhmm}} "
                     "or {batch}"
                 )
+            used.add(placeholder)
             pattern += _PLACEHOLDERS[placeholder]
+    # What the placeholders did not take: an empty {} or a brace without its partner.
+    rest = re.sub(r"\{(?:environment|hhmm|batch)\}", "", naming)
+    if "{" in rest or "}" in rest:
+        raise ValueError(
+            "a { or } that is not part of {environment}, {hhmm} or {batch}; "
+            "patch group names cannot contain braces"
+        )
     return re.compile(pattern)
 
 

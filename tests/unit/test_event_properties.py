@@ -1,0 +1,553 @@
+"""Bad input, generated: every real fixture mutated into malformed events, each rejected by name.
+
+Each case starts from one event of ``events/<source>/<scenario>.json`` and breaks it one way
+(a field dropped or nulled, a wrong type, a bad id, time or enumeration value, an oversized
+string, a spoofed source, an unknown detail-type or envelope key, junk inside lists and
+maps). The edge must raise :class:`InvalidEventError` (never a ``ValueError``,
+``KeyError``, ``TypeError`` or pydantic ``ValidationError``) naming the field the mutation
+broke, both for the decoded event and for its JSON text. Tolerated changes (key order,
+fields AWS may add to ``detail``) must still parse to the same event.
+
+The contract below (which detail fields AWS always sends, which are ids, times and
+enumerations) is written out here, from docs/aws-facts.md, not read from the models: a
+model that silently loosened a field would fail these properties.
+
+Runs are derandomized (CI is stable) and each test checks it ran its quota of examples:
+``MALFORMED_EVENTS_PER_RUN`` malformed events in all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from fleetpatch import events
+from fleetpatch.errors import InvalidEventError
+from fleetpatch.events import KNOWN_DETAIL_TYPES, parse_event, parse_event_json
+from fleetpatch.routing import route_raw
+from tests.conftest import EVENTS_DIR, load_event
+
+FIXTURES: dict[str, dict[str, Any]] = {
+    p.relative_to(EVENTS_DIR).with_suffix("").as_posix(): load_event(
+        p.relative_to(EVENTS_DIR).with_suffix("").as_posix()
+    )
+    for p in sorted(EVENTS_DIR.glob("*/*.json"))
+}
+
+# Deterministic: the same examples on every run and machine (no example database). No
+# shrinking: a failure shows the case as generated, with its mutation and expected field,
+# and shrinking several distinct failures took minutes.
+PROPERTY = settings(
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+QUOTAS = {"malformed": 1000, "junk_json": 200, "non_object": 100}
+# Junk text that happens to decode to an object is not counted as junk: draw a margin.
+JUNK_JSON_EXAMPLES = 250
+MALFORMED_EVENTS_PER_RUN = sum(QUOTAS.values())
+
+# --- the contract -----------------------------------------------------------------------------
+
+ENVELOPE_REQUIRED = (
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+)
+# What AWS always sends in ``detail``, per detail-type (compliance: per variant).
+DETAIL_REQUIRED: dict[str, tuple[str, ...]] = {
+    events.LAUNCH_LIFECYCLE_ACTION: (
+        "LifecycleActionToken",
+        "AutoScalingGroupName",
+        "LifecycleHookName",
+        "EC2InstanceId",
+        "LifecycleTransition",
+    ),
+    events.EC2_STATE_CHANGE: ("instance-id", "state"),
+    events.WINDOW_EXECUTION: ("window-id", "window-execution-id", "status"),
+    events.WINDOW_TASK_EXECUTION: (
+        "window-id",
+        "window-execution-id",
+        "task-execution-id",
+        "status",
+    ),
+    events.WINDOW_TARGET_INVOCATION: (
+        "window-id",
+        "window-execution-id",
+        "task-execution-id",
+        "window-target-id",
+        "status",
+    ),
+    "Patch": (
+        "resource-type",
+        "resource-id",
+        "compliance-status",
+        "compliance-type",
+        "patch-baseline-id",
+    ),
+    "Association": ("resource-type", "resource-id", "compliance-status", "compliance-type"),
+    events.COMMAND_INVOCATION: ("command-id", "document-name", "instance-id", "status"),
+    events.COMMAND_STATUS: ("command-id", "document-name", "status"),
+}
+
+# Ids and names in AWS's formats: junk characters, a wrong length or nothing is not an id.
+ID_FIELDS = frozenset(
+    {
+        "id",
+        "account",
+        "region",
+        "LifecycleActionToken",
+        "EC2InstanceId",
+        "LifecycleHookName",
+        "instance-id",
+        "window-id",
+        "window-execution-id",
+        "task-execution-id",
+        "window-target-id",
+        "resource-id",
+        "patch-baseline-id",
+        "command-id",
+        "document-name",
+    }
+)
+# Free text AWS bounds: longer than AWS allows is not an AWS event.
+TEXT_LIMITS = {
+    "AutoScalingGroupName": 255,
+    "NotificationMetadata": 1023,
+    "owner-information": 128,
+    "severity": 64,
+    "replay-name": 64,
+}
+ENUM_FIELDS = frozenset(
+    {
+        "version",
+        "source",
+        "detail-type",
+        "state",
+        "status",
+        "LifecycleTransition",
+        "Origin",
+        "Destination",
+        "resource-type",
+        "compliance-status",
+        "compliance-type",
+    }
+)
+TIME_FIELDS = frozenset(
+    {"time", "start-time", "end-time", "requested-date-time", "expire-after", "last-runtime"}
+)
+# EventBridge and SSM write ISO 8601 with a zone (Z), always as text.
+ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+
+
+def _literals() -> frozenset[str]:
+    values: set[str] = {*KNOWN_DETAIL_TYPES, "aws.autoscaling", "aws.ec2", "aws.ssm", "0"}
+    for alias in (
+        events.WindowStatus,
+        events.CommandInvocationStatus,
+        events.AutoScalingLocation,
+        events.InstanceState,
+    ):
+        values.update(get_args(alias))
+    values.update({"managed-instance", "compliant", "non_compliant", "Patch", "Association"})
+    values.add("autoscaling:EC2_INSTANCE_LAUNCHING")
+    return frozenset(values)
+
+
+ALLOWED_LITERALS = _literals()
+
+
+def required_detail(raw: dict[str, Any]) -> tuple[str, ...]:
+    detail_type = raw["detail-type"]
+    if detail_type == events.COMPLIANCE_CHANGE:
+        kind = raw["detail"]["compliance-type"]
+        return DETAIL_REQUIRED["Patch" if kind == "Patch" else "Association"]
+    return DETAIL_REQUIRED[detail_type]
+
+
+# --- generated values -------------------------------------------------------------------------
+
+# JSON values of no string type (a number is not an id, a time or a name).
+not_a_string = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=6,
+)
+# Characters no AWS id or name contains: quotes, spaces, control characters, non-ASCII.
+junk = st.text(alphabet=" !\"$%&'()*;<>?[\\]^`{|}~\n\t\x00éß€", min_size=1, max_size=8)
+
+
+def bad_id(valid: str) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.just(""),
+        junk.map(lambda j: valid + j),
+        junk.map(lambda j: j + valid),
+        st.integers(1, max(1, len(valid) - 1)).map(lambda n: valid[:n] + "!" + valid[n:]),
+        st.integers(300, 5000).map(lambda n: valid + "a" * n),  # longer than any id or name
+    )
+
+
+def bad_enum(valid: str) -> st.SearchStrategy[str]:
+    near_misses = [valid.upper(), valid.lower(), valid + " ", " " + valid, valid + "X", ""]
+    return st.one_of(
+        st.sampled_from([v for v in near_misses if v not in ALLOWED_LITERALS]),
+        st.text(max_size=40).filter(
+            # "Association:<id>" is how some compliance events name the association.
+            lambda s: s not in ALLOWED_LITERALS and not s.startswith("Association:")
+        ),
+    )
+
+
+bad_time = st.one_of(
+    st.sampled_from(
+        [
+            "yesterday",
+            "",
+            "2026-11-14",  # a date is not an instant
+            "2026-11-14T06:41:07",  # no zone: which 06:41?
+            "2026-13-14T06:41:07Z",
+            "2026-11-31T06:41:07Z",
+            "2026-11-14T25:41:07Z",
+            "1700000000",  # epoch seconds as text
+            "14/11/2026 06:41",
+        ]
+    ),
+    st.integers(-(2**40), 2**40),  # epoch seconds: AWS writes ISO text
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30).filter(lambda s: not ISO_INSTANT.fullmatch(s)),
+)
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    fixture: str
+    mutation: str
+    raw: Any
+    field: str | None  # the field the error must name; None: any field under ``prefix``
+    prefix: str = ""
+
+
+def _set(raw: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    parent = raw
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+
+
+def _get(raw: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = raw
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _fields(raw: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Every envelope and detail field the fixture has, as paths."""
+    return [(k,) for k in raw] + [("detail", k) for k in raw["detail"]]
+
+
+@st.composite
+def malformed_events(draw: st.DrawFn) -> Case:
+    name = draw(st.sampled_from(sorted(FIXTURES)))
+    raw = copy.deepcopy(FIXTURES[name])
+    mutation = draw(
+        st.sampled_from(
+            [
+                "drop-required",
+                "null-required",
+                "wrong-type",
+                "bad-value",
+                "oversized-text",
+                "spoofed-source",
+                "unknown-detail-type",
+                "unknown-envelope-key",
+                "junk-in-resources",
+                "junk-in-parameters",
+                "detail-not-an-object",
+                "empty-detail",
+            ]
+        )
+    )
+    required = [(k,) for k in ENVELOPE_REQUIRED] + [("detail", k) for k in required_detail(raw)]
+    return _mutate(draw, name, raw, mutation, required)
+
+
+def _mutate(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], mutation: str, required: list[tuple[str, ...]]
+) -> Case:
+    def case(path: tuple[str, ...] | str | None, prefix: str = "") -> Case:
+        field = ".".join(path) if isinstance(path, tuple) else path
+        return Case(name, mutation, raw, field, prefix)
+
+    match mutation:
+        case "drop-required":
+            path = draw(st.sampled_from(required))
+            del _get(raw, path[:-1])[path[-1]]
+            return case(path)
+        case "null-required":
+            path = draw(st.sampled_from(required))
+            _set(raw, path, None)
+            return case(path)
+        case "wrong-type":
+            path = draw(st.sampled_from(_fields(raw)))
+            current = _get(raw, path)
+            if isinstance(current, list):  # resources
+                value = draw(st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
+            elif isinstance(current, dict):  # detail, parameters
+                value = draw(st.one_of(st.text(max_size=10), st.integers(), st.lists(any_json)))
+            else:
+                value = draw(not_a_string)
+            _set(raw, path, value)
+            return case(path)
+        case "bad-value":
+            candidates = [p for p in _fields(raw) if p[-1] in ID_FIELDS | ENUM_FIELDS | TIME_FIELDS]
+            path = draw(st.sampled_from(candidates))
+            key = path[-1]
+            current = _get(raw, path)
+            if key in ID_FIELDS:
+                value: Any = draw(bad_id(current))
+            elif key in TIME_FIELDS:
+                value = draw(bad_time)
+            else:
+                value = draw(bad_enum(current))
+            _set(raw, path, value)
+            # An unknown detail-type is reported as one, whatever else the event says.
+            return case(path)
+        case "oversized-text":
+            candidates = [p for p in _fields(raw) if p[-1] in TEXT_LIMITS]
+            path = draw(st.sampled_from([*candidates, ("replay-name",)]))
+            limit = TEXT_LIMITS[path[-1]]
+            _set(raw, path, "a" * draw(st.integers(limit + 1, limit + 4096)))
+            return case(path)
+        case "spoofed-source":
+            raw["source"] = draw(
+                st.one_of(
+                    st.sampled_from(["aws.autoscaling", "aws.ec2", "aws.ssm", "aws.events"]),
+                    st.text(max_size=30),
+                ).filter(lambda s: s != FIXTURES[name]["source"])
+            )
+            return case("source")
+        case "unknown-detail-type":
+            raw["detail-type"] = draw(bad_enum(raw["detail-type"]))
+            return case("detail-type")
+        case "unknown-envelope-key":
+            key = draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in raw))
+            # replay-name is part of the envelope (archive replays); anything else is not.
+            if key == "replay-name":
+                key = "replay-name-2"
+            raw[key] = draw(any_json)
+            return case(key)
+        case "junk-in-resources":
+            index = draw(st.integers(0, len(raw["resources"])))
+            raw["resources"].insert(index, draw(not_a_string | st.none()))
+            return case(("resources", str(index)))
+        case "junk-in-parameters":
+            if "parameters" not in raw["detail"]:
+                # Only command status events carry parameters; others: a nested null instead.
+                path = draw(st.sampled_from([p for p in required if p[0] == "detail"]))
+                _set(raw, path, None)
+                return case(path)
+            key = draw(st.text(min_size=1, max_size=12))
+            if draw(st.booleans()):
+                raw["detail"]["parameters"][key] = draw(not_a_string.filter(_not_a_list))
+                return case(("detail", "parameters", key))
+            values = draw(st.lists(st.text(max_size=5), max_size=3))
+            index = draw(st.integers(0, len(values)))
+            values.insert(index, draw(not_a_string | st.none()))
+            raw["detail"]["parameters"][key] = values
+            return case(("detail", "parameters", key, str(index)))
+        case "detail-not-an-object":
+            raw["detail"] = draw(st.one_of(st.none(), not_a_string.filter(_not_a_dict)))
+            return case("detail")
+        case "empty-detail":
+            raw["detail"] = {}
+            return case(None, prefix="detail.")
+        case _:  # pragma: no cover - the list above is the whole catalogue
+            raise AssertionError(mutation)
+
+
+def _not_a_list(value: Any) -> bool:
+    return not isinstance(value, list)
+
+
+def _not_a_dict(value: Any) -> bool:
+    return not isinstance(value, dict)
+
+
+# --- the properties ---------------------------------------------------------------------------
+
+
+def rejected(parse: Callable[[], Any]) -> InvalidEventError:
+    """The error ``parse`` raised; anything but InvalidEventError fails the test as it is."""
+    with pytest.raises(InvalidEventError) as raised:
+        parse()
+    error = raised.value
+    assert error.message, "an error must say what is wrong"
+    assert str(error) == f"{error.field}: {error.message}"
+    return error
+
+
+def assert_names(error: InvalidEventError, case: Case) -> None:
+    if case.field is not None:
+        assert error.field == case.field, (case.mutation, case.fixture, error)
+    else:
+        assert error.field.startswith(case.prefix), (case.mutation, case.fixture, error)
+
+
+class Count:
+    """Examples a property ran: hypothesis stops early when a strategy runs out of cases."""
+
+    def __init__(self) -> None:
+        self.examples = 0
+        self.by_mutation: dict[str, int] = {}
+
+    def add(self, mutation: str = "") -> None:
+        self.examples += 1
+        self.by_mutation[mutation] = self.by_mutation.get(mutation, 0) + 1
+
+
+def test_malformed_events_are_rejected_naming_the_mutated_field() -> None:
+    count = Count()
+
+    @settings(PROPERTY, max_examples=QUOTAS["malformed"])
+    @given(malformed_events())
+    def check(case: Case) -> None:
+        count.add(case.mutation)
+        # The decoded event (what Lambda hands a handler) through the edge's router...
+        assert_names(rejected(lambda: route_raw(case.raw)), case)
+        # ... and its JSON text (what `fleetpatch events check` reads) alike.
+        text = json.dumps(case.raw)
+        assert_names(rejected(lambda: parse_event_json(text)), case)
+
+    check()
+    assert count.examples >= QUOTAS["malformed"]
+    # Every kind of mutation was tried, on a fair share of the examples.
+    assert len(count.by_mutation) == 12, count.by_mutation
+    # (empty-detail has one case per fixture: 20.)
+    assert min(count.by_mutation.values()) >= 15, count.by_mutation
+
+
+junk_text = st.one_of(
+    st.text(max_size=200),
+    st.binary(max_size=200),
+    # A real event's text cut short or with one byte changed.
+    st.tuples(st.sampled_from(sorted(FIXTURES)), st.integers(0, 10**6)).map(
+        lambda c: json.dumps(FIXTURES[c[0]])[: c[1] % len(json.dumps(FIXTURES[c[0]]))]
+    ),
+    st.tuples(
+        st.sampled_from(sorted(FIXTURES)), st.integers(0, 10**6), st.binary(min_size=1, max_size=1)
+    ).map(lambda c: _replace_byte(json.dumps(FIXTURES[c[0]]).encode(), c[1], c[2])),
+    # Nesting deeper than a JSON decoder recurses.
+    st.integers(1, 200_000).map(lambda n: "[" * n),
+    st.integers(1, 200_000).map(lambda n: '{"a":' * n),
+)
+
+
+def _replace_byte(text: bytes, position: int, byte: bytes) -> bytes:
+    position %= len(text)
+    return text[:position] + byte + text[position + 1 :]
+
+
+def test_junk_json_text_is_rejected_as_an_invalid_event() -> None:
+    count = Count()
+
+    @settings(PROPERTY, max_examples=JUNK_JSON_EXAMPLES)
+    @given(junk_text)
+    def check(text: str | bytes) -> None:
+        try:
+            decoded = json.loads(text)
+        except (ValueError, RecursionError):
+            decoded = None
+        if isinstance(decoded, dict):
+            # A changed byte inside a value may leave a valid event (another hex digit of an
+            # id): parsed, or rejected by name, never a crash; not counted as malformed.
+            with contextlib.suppress(InvalidEventError):
+                parse_event_json(text)
+            return
+        count.add()
+        # Not JSON, or JSON that is not an object: the event as a whole is the problem.
+        assert rejected(lambda: parse_event_json(text)).field == "event"
+
+    check()
+    assert count.examples >= QUOTAS["junk_json"]
+
+
+def test_what_is_not_an_object_is_rejected_as_the_event() -> None:
+    count = Count()
+
+    @settings(PROPERTY, max_examples=QUOTAS["non_object"])
+    @given(any_json.filter(_not_a_dict))
+    def check(value: Any) -> None:
+        count.add()
+        assert rejected(lambda: parse_event(value)).field == "event"
+        if not isinstance(value, str):
+            # A caller that hands parse_event_json something that is not text at all.
+            assert rejected(lambda: parse_event_json(value)).field == "event"
+
+    check()
+    assert count.examples >= QUOTAS["non_object"]
+
+
+def _shuffled(value: Any, order: list[int]) -> Any:
+    """``value`` with every mapping's keys in another order (rotated by the drawn amounts)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        shift = order[len(items) % len(order)] % max(1, len(items))
+        return {k: _shuffled(v, order) for k, v in items[shift:] + items[:shift]}
+    if isinstance(value, list):
+        return [_shuffled(v, order) for v in value]
+    return value
+
+
+def test_tolerated_changes_parse_to_the_same_event() -> None:
+    count = Count()
+
+    @settings(PROPERTY, max_examples=150)
+    @given(
+        st.sampled_from(sorted(FIXTURES)),
+        st.lists(st.integers(0, 50), min_size=1, max_size=5),
+        st.dictionaries(st.text(min_size=1, max_size=15), any_json, max_size=4),
+    )
+    def check(name: str, order: list[int], additions: dict[str, Any]) -> None:
+        count.add()
+        original = parse_event(FIXTURES[name])
+        raw = _shuffled(copy.deepcopy(FIXTURES[name]), order)
+        # Fields AWS may add to detail later are ignored, not errors.
+        for key, value in additions.items():
+            raw["detail"].setdefault(f"x-added-{key}", value)
+        assert parse_event(raw) == original
+        assert parse_event_json(json.dumps(raw)) == original
+
+    check()
+    assert count.examples >= 150
+
+
+def test_the_quotas_add_up_to_a_thousand_malformed_events() -> None:
+    assert MALFORMED_EVENTS_PER_RUN >= 1000
