@@ -6,8 +6,9 @@ recovery, an entry the digest will send (``DIGEST`` / ``<time>#<instance>``): on
 for 200 drifting instances, not 200.
 
 EventBridge delivers at least once and out of order. The state is written only by an
-event newer than the one that wrote it (a conditional update on the event time), so a
-duplicate or a late event changes nothing and notifies nobody.
+event newer than the one that wrote it (read, compare event times, then a put conditional
+on the event that was read), so a duplicate or a late event changes nothing and notifies
+nobody.
 
 Lambda retries an invocation that failed half way (the state written, the digest not yet
 scheduled): the state item keeps the event as ``pending`` (with the status it replaced)
@@ -26,12 +27,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.errors import ComplianceWriteConflictError
 from fleetpatch.reports import DigestReport, DriftEntry
 
 Status = Literal["compliant", "non_compliant"]
 Transition = Literal["first", "drifted", "recovered", "unchanged", "stale"]
 
 FLEET_INDEX = "COMPLIANCE"
+
+# Concurrent events for one instance: read and write again this many times, then fail (and
+# let Lambda retry) rather than lose one.
+WRITE_ATTEMPTS = 5
 
 # History and digest entries outlive any digest interval, then TTL removes them.
 HISTORY_TTL_SECONDS = 90 * 24 * 3600
@@ -68,52 +74,78 @@ class ComplianceLedger:
 
     def record(self, change: ComplianceChange) -> Recorded:
         """Record the change; ``stale`` for a late event or a duplicate of a settled one."""
+        # Read, then put the whole record on the condition that nobody wrote it in between
+        # (optimistic: a concurrent event makes us read again). Two cheap calls instead of
+        # a long conditional update plus a second one to restart "since" on a transition:
+        # a wave reports every instance it patched, so this runs once per instance.
+        for _ in range(WRITE_ATTEMPTS):
+            current = self._dynamodb.get_item(
+                TableName=self._table, Key=_state_key(change.instance_id), ConsistentRead=True
+            ).get("Item")
+            outcome = self._replace(change, current)
+            if outcome is not None:
+                return self._after(change, outcome)
+        raise ComplianceWriteConflictError(
+            f"the compliance record of {change.instance_id} changed under {WRITE_ATTEMPTS} "
+            "writes in a row; Lambda retries the event"
+        )
+
+    def _replace(
+        self, change: ComplianceChange, current: dict[str, Any] | None
+    ) -> tuple[str | None, bool] | None:
+        """(previous status, whether to act) after writing; None if someone wrote first."""
         when = change.event_time.isoformat()
-        try:
-            response = self._dynamodb.update_item(
-                TableName=self._table,
-                Key=_state_key(change.instance_id),
-                # Every operand reads the item as it was before this update: ``previous``
-                # is the status this event replaces, kept for a retry to find.
-                UpdateExpression=(
-                    "SET #status = :status, baseline_id = :baseline, event_time = :time, "
-                    "event_id = :id, severity = :severity, patch_group = :group, "
-                    "environment = :environment, gsi1pk = :index, gsi1sk = :position, "
-                    "since = if_not_exists(since, :time), pending = :id, "
-                    "previous = if_not_exists(#status, :none)"
-                ),
-                ConditionExpression="attribute_not_exists(event_time) OR event_time < :time",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":none": {"S": ""},
-                    ":status": {"S": change.status},
-                    ":baseline": {"S": change.baseline_id},
-                    ":time": {"S": when},
-                    ":id": {"S": change.event_id},
-                    ":severity": {"S": change.severity or ""},
-                    ":group": {"S": change.patch_group or ""},
-                    ":environment": {"S": change.environment or ""},
-                    # The fleet's compliance, by environment and patch group, in one query.
-                    ":index": {"S": FLEET_INDEX},
-                    ":position": {
-                        "S": f"{change.environment or '-'}#{change.patch_group or '-'}#"
-                        f"{change.instance_id}"
-                    },
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException as exc:
-            current = exc.response.get("Item", {})
-            if (current.get("pending", {}).get("S"), current.get("event_time", {}).get("S")) != (
+        if current is not None and current["event_time"]["S"] >= when:
+            # Late or a duplicate, unless it is a retry of this very event whose first
+            # attempt did not finish (still pending): then do the rest again.
+            retry = (current.get("pending", {}).get("S"), current["event_time"]["S"]) == (
                 change.event_id,
                 when,
-            ):
-                return Recorded("stale", None)
-            # A retry of this very event, whose first attempt did not finish: do the rest.
-            previous = current.get("previous", {}).get("S") or None
-        else:
-            previous = response.get("Attributes", {}).get("status", {}).get("S")
+            )
+            return (current.get("previous", {}).get("S") or None, retry)
+        previous = current.get("status", {}).get("S") if current else None
+        item = {
+            **_state_key(change.instance_id),
+            "status": {"S": change.status},
+            "baseline_id": {"S": change.baseline_id},
+            "event_time": {"S": when},
+            "event_id": {"S": change.event_id},
+            "severity": {"S": change.severity or ""},
+            "patch_group": {"S": change.patch_group or ""},
+            "environment": {"S": change.environment or ""},
+            # The fleet's compliance, by environment and patch group, in one query.
+            "gsi1pk": {"S": FLEET_INDEX},
+            "gsi1sk": {
+                "S": f"{change.environment or '-'}#{change.patch_group or '-'}#{change.instance_id}"
+            },
+            # A change of state restarts "since" (how long an instance has been drifting).
+            "since": current["since"] if current and previous == change.status else {"S": when},
+            # Kept until the caller settles the event: a retry finds what it replaced.
+            "pending": {"S": change.event_id},
+            "previous": {"S": previous or ""},
+        }
+        try:
+            if current is None:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            else:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="event_id = :seen",
+                    ExpressionAttributeValues={":seen": current["event_id"]},
+                )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return None
+        return (previous, True)
+
+    def _after(self, change: ComplianceChange, outcome: tuple[str | None, bool]) -> Recorded:
+        previous, act = outcome
+        if not act:
+            return Recorded("stale", None)
         if previous == change.status:
             return Recorded("unchanged", previous)
         transition: Transition
@@ -123,7 +155,6 @@ class ComplianceLedger:
             transition = "recovered"
         else:
             transition = "first"
-        self._since(change)
         self._history(change, previous, transition)
         recorded = Recorded(transition, previous)
         if recorded.notify:
@@ -145,19 +176,6 @@ class ComplianceLedger:
 
     def _ttl(self) -> dict[str, str]:
         return {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)}
-
-    def _since(self, change: ComplianceChange) -> None:
-        # A change of state restarts "since" (how long an instance has been drifting).
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key=_state_key(change.instance_id),
-            UpdateExpression="SET since = :time",
-            ConditionExpression="event_id = :id",
-            ExpressionAttributeValues={
-                ":time": {"S": change.event_time.isoformat()},
-                ":id": {"S": change.event_id},
-            },
-        )
 
     def _history(self, change: ComplianceChange, previous: str | None, kind: str) -> None:
         self._dynamodb.put_item(

@@ -49,3 +49,7 @@ class UnsupportedPlatformError(FleetpatchError):
 
 class AwsThrottledError(FleetpatchError):
     """AWS throttled a call; ASL retries this name with jittered backoff."""
+
+
+class ComplianceWriteConflictError(FleetpatchError):
+    """A compliance record kept changing under our conditional writes; Lambda retries."""
