@@ -83,6 +83,21 @@ workflows: $(BIN)/python ## workflow tests: the real template and ASL on the loc
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
 	$(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
 
+FAULTS_OUT := out/faults
+
+.PHONY: faults
+faults: $(BIN)/python ## the fault suite alone (tests/workflows/test_fault_suite.py), then its table of observed results
+	rm -rf $(FAULTS_OUT)
+	FLEETPATCH_FAULTS_OUT=$(FAULTS_OUT) $(BIN)/pytest tests/workflows/test_fault_suite.py -q -n $(TEST_WORKERS)
+	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)
+
+.PHONY: soak
+soak: $(BIN)/python ## a longer fault sweep (throttling + duplicates over 5 seeds, bigger fleets); not in make test
+	rm -rf $(FAULTS_OUT)-soak
+	FLEETPATCH_SOAK=1 FLEETPATCH_FAULTS_BURST=$${FLEETPATCH_FAULTS_BURST:-10} FLEETPATCH_FAULTS_OUT=$(FAULTS_OUT)-soak \
+	  $(BIN)/pytest tests/workflows/test_fault_suite.py -q -n $(TEST_WORKERS) -k "soak or throttled or duplicate"
+	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)-soak
+
 .PHONY: lint
 lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, the policy, cfn-lint, sam validate, statelint, checkov
 

@@ -29,6 +29,7 @@ from moto import mock_aws
 from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
+from localcloud import faults as fault_injection
 from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class LocalCloud:
         self.lambdas = awslambda.LambdaRuntime(region, account_id)
         self.delivery = events.EventDelivery(self.lambdas)
         self.notifications = sns.NotificationDelivery(self.lambdas)
+        # What goes wrong on purpose (lost and duplicate events, crashes, API errors).
+        self.faults = fault_injection.FaultInjector()
+        self.delivery.faults = self.lambdas.faults = self.faults
         self.stack: Stack | None = None
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
@@ -137,6 +141,7 @@ class LocalCloud:
         awslambda.install(self.lambdas)
         events.install(self.delivery)
         sns.install(self.notifications)
+        fault_injection.install(self.faults)
         from localcloud import fleet, windows
         from localcloud.extensions import autoscaling, scheduler
 
@@ -157,6 +162,7 @@ class LocalCloud:
             self._mock.stop()
             self._mock = None
         sim.uninstall()
+        fault_injection.uninstall()
         fleetpatch_clock.use(None)
         self._clients.clear()
         self._session = None

@@ -29,10 +29,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcloud import clock as sim
 from localcloud.handlers import LambdaHandler, load_handler
+
+if TYPE_CHECKING:
+    from localcloud.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -144,6 +147,8 @@ class LambdaRuntime:
         self._handlers: dict[str, LambdaHandler] = {}
         self._listeners: list[Callable[[Invocation], None]] = []
         self._stdout: _SharedStdout | None = None
+        # Scripted crashes (a handler raising once): see localcloud.faults.
+        self.faults: FaultInjector | None = None
 
     def register(self, spec: FunctionSpec) -> None:
         self.functions[spec.function_name] = spec
@@ -213,6 +218,8 @@ class LambdaRuntime:
             began = time.perf_counter()
             try:
                 handler = self._handler(spec)
+                if self.faults is not None:
+                    self.faults.before_invoke(function_name)
                 result = handler(event, LambdaContext(spec, self.arn(function_name), request_id))
                 json.dumps(result)  # Lambda fails on a result it cannot serialise
             except Exception as exc:

@@ -20,10 +20,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcloud import clock as sim
 from localcloud.extensions.awslambda import LambdaRuntime
+
+if TYPE_CHECKING:
+    from localcloud.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class EventDelivery:
         self.runtime = runtime
         self.deliveries: list[Delivery] = []
         self.listeners: list[Callable[[Delivery], None]] = []
+        # Scripted delivery faults (drop, duplicate, reorder): see localcloud.faults.
+        self.faults: FaultInjector | None = None
 
     def record(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
@@ -214,14 +219,17 @@ def install(delivery: EventDelivery) -> None:
         event.pop("ingestion-time", None)
         ours = [t for t in self.targets if t["Arn"].split(":")[2] in {"lambda", "states"}]
         native = [t for t in self.targets if t not in ours]
+        faults = _delivery.faults if _delivery is not None else None
         for target in ours:
             payload = _render(target, event) if transform_input else event
-            # Asynchronous, like EventBridge: delivered after PutEvents has returned.
-            sim.current().call_later(
-                0,
-                _delivery_of(self.name, dict(target, _RuleArn=self.arn), payload),
-                label=f"deliver:{self.name}",
-            )
+            # Asynchronous, like EventBridge: delivered after PutEvents has returned; at
+            # least once and in no particular order when faults say so.
+            for delay in faults.delivery_delays(event) if faults is not None else [0.0]:
+                sim.current().call_later(
+                    delay,
+                    _delivery_of(self.name, dict(target, _RuleArn=self.arn), payload),
+                    label=f"deliver:{self.name}",
+                )
         if native:
             with _swap_lock:
                 saved = self.targets

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 
 @cache
@@ -43,3 +44,33 @@ def compiled_policy(parameter: str) -> dict[str, Any]:
     policy: dict[str, Any] = json.loads(value)
     _policies[parameter] = (now, policy)
     return policy
+
+
+# The error codes AWS throttles with (botocore's list of throttled codes): a call that still
+# fails with one after botocore's own retries is worth retrying later, not a failure.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+
+
+def is_throttling(error: BaseException) -> bool:
+    """True for a ClientError AWS throttled with (see :data:`THROTTLING_CODES`)."""
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in THROTTLING_CODES
+    )

@@ -6,6 +6,7 @@ logger context (with the EventBridge event id as correlation id) -> metrics -> t
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +15,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
+
+from fleetpatch import aws
+from fleetpatch.errors import AwsThrottledError
 
 
 class _CurrentStdout:
@@ -50,9 +54,31 @@ def _tracer() -> Any:
     return Tracer()
 
 
+def _throttling_named(handler: Handler) -> Handler:
+    """AWS throttling that outlasted botocore's retries leaves as ``AwsThrottledError``.
+
+    Step Functions matches Retry on the error name: a bare ``ClientError`` would fail the
+    task (an instance abandoned because SSM was busy); this name is retried with backoff.
+    """
+
+    @functools.wraps(handler)
+    def call(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except Exception as exc:
+            if aws.is_throttling(exc):
+                raise AwsThrottledError(f"AWS throttled a call: {exc}") from exc
+            raise
+
+    return call
+
+
 def instrumented(handler: Handler) -> Handler:
-    """Wrap a handler: logger context -> metrics -> tracer (when tracing is on)."""
-    wrapped: Handler = handler
+    """Wrap a handler: logger context -> metrics -> tracer (when tracing is on).
+
+    Innermost, throttling is renamed so workflows retry it (:func:`_throttling_named`).
+    """
+    wrapped: Handler = _throttling_named(handler)
     if _tracing_enabled():
         wrapped = _tracer().capture_lambda_handler(wrapped)
     wrapped = metrics.log_metrics(wrapped)
