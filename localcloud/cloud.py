@@ -16,14 +16,16 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.endpoint
 from moto import mock_aws
 
 from fleetpatch import aws as fleetpatch_aws
@@ -31,6 +33,10 @@ from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
 from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
+
+# What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
+# is used there (the retry backoff), and it returns at once.
+_NO_BACKOFF = SimpleNamespace(sleep=lambda seconds: None)
 
 if TYPE_CHECKING:
     from localcloud.deploy import Stack
@@ -130,6 +136,10 @@ class LocalCloud:
             self._saved_environment.setdefault(key, os.environ.pop(key, None))
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        # botocore backs off between retries with a real time.sleep (up to seconds per
+        # throttled call); on the local cloud a wait is the simulated clock's business, so
+        # the retry goes again at once. Restored on stop.
+        botocore.endpoint.time = _NO_BACKOFF  # type: ignore[attr-defined]
         sim.install(self.clock)
         # The handlers' 'now' (fleetpatch.clock) is the simulated time too.
         fleetpatch_clock.use(self.clock.time)
@@ -160,6 +170,7 @@ class LocalCloud:
         if self._mock is not None:
             self.clock.stop()
             self._mock.stop()
+            botocore.endpoint.time = time  # type: ignore[attr-defined]
             self._mock = None
         sim.uninstall()
         fault_injection.uninstall()

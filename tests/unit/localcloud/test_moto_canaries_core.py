@@ -224,3 +224,19 @@ def test_moto_answers_as_the_account_in_moto_account_id() -> None:
     source = inspect.getsource(responses.BaseResponse.get_current_account)
     assert 'if "MOTO_ACCOUNT_ID" in os.environ:' in source
     assert 'return os.environ["MOTO_ACCOUNT_ID"]' in source
+
+
+def test_botocore_backs_off_only_through_endpoint_time_sleep() -> None:
+    # LocalCloud swaps botocore.endpoint's ``time`` for one whose sleep returns at once.
+    import inspect
+
+    import botocore.endpoint
+
+    source = inspect.getsource(botocore.endpoint)
+    assert "time.sleep(handler_response)" in inspect.getsource(
+        botocore.endpoint.Endpoint._needs_retry
+    )
+    uses = {
+        line.strip() for line in source.splitlines() if "time." in line and "datetime." not in line
+    }
+    assert uses == {"time.sleep(handler_response)"}, uses
