@@ -250,7 +250,8 @@ def test_drift_whose_first_attempt_failed_half_way_is_digested_once(
     later = sns_messages(deployed, "compliance-digest")[1]["attributes"]["run"]
     assert [e["instance_id"] for e in deployed.report(later)["entries"]] == ["i-0000000000000000b"]
     assert [m["text"] for m in slack.delivered] == ["compliance digest: 1 instance drifted"] * 2
-    # The one failure: the throttled first attempt, which Lambda retried.
+    # The one failure: the throttled first attempt (named as throttling by the handlers'
+    # edge, so a workflow's Retry could match it), which Lambda retried.
     assert errors(deployed) == [
-        (deployed.stack.physical_id("ComplianceChangeFunction"), "ClientError")
+        (deployed.stack.physical_id("ComplianceChangeFunction"), "AwsThrottledError")
     ]

@@ -82,28 +82,32 @@ class ComplianceLedger:
             current = self._dynamodb.get_item(
                 TableName=self._table, Key=_state_key(change.instance_id), ConsistentRead=True
             ).get("Item")
-            outcome = self._replace(change, current)
-            if outcome is not None:
-                return self._after(change, outcome)
+            recorded = self._replace(change, current)
+            if recorded is not None:
+                return recorded
         raise ComplianceWriteConflictError(
             f"the compliance record of {change.instance_id} changed under {WRITE_ATTEMPTS} "
             "writes in a row; Lambda retries the event"
         )
 
-    def _replace(
-        self, change: ComplianceChange, current: dict[str, Any] | None
-    ) -> tuple[str | None, bool] | None:
-        """(previous status, whether to act) after writing; None if someone wrote first."""
+    def _replace(self, change: ComplianceChange, current: dict[str, Any] | None) -> Recorded | None:
+        """What the change was, once written; None if another event wrote first."""
         when = change.event_time.isoformat()
         if current is not None and current["event_time"]["S"] >= when:
             # Late or a duplicate, unless it is a retry of this very event whose first
             # attempt did not finish (still pending): then do the rest again.
-            retry = (current.get("pending", {}).get("S"), current["event_time"]["S"]) == (
+            if (current.get("pending", {}).get("S"), current["event_time"]["S"]) != (
                 change.event_id,
                 when,
-            )
-            return (current.get("previous", {}).get("S") or None, retry)
+            ):
+                return Recorded("stale", None)
+            return self._notify(change, current.get("previous", {}).get("S") or None)
         previous = current.get("status", {}).get("S") if current else None
+        recorded = Recorded(_transition(change.status, previous), previous)
+        if recorded.transition == "first":
+            # Written before the state: once the state is in, a retry or a duplicate is
+            # stale and has nothing left to do (the entry is keyed by the event).
+            self._history(change, previous, recorded.transition)
         item = {
             **_state_key(change.instance_id),
             "status": {"S": change.status},
@@ -120,10 +124,12 @@ class ComplianceLedger:
             },
             # A change of state restarts "since" (how long an instance has been drifting).
             "since": current["since"] if current and previous == change.status else {"S": when},
-            # Kept until the caller settles the event: a retry finds what it replaced.
-            "pending": {"S": change.event_id},
             "previous": {"S": previous or ""},
         }
+        if recorded.notify:
+            # Kept until the caller settles the event (digest entry and remediation done):
+            # a retry finds it, with what it replaced, and does the rest again.
+            item["pending"] = {"S": change.event_id}
         try:
             if current is None:
                 self._dynamodb.put_item(
@@ -140,25 +146,13 @@ class ComplianceLedger:
                 )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             return None
-        return (previous, True)
+        return self._notify(change, previous) if recorded.notify else recorded
 
-    def _after(self, change: ComplianceChange, outcome: tuple[str | None, bool]) -> Recorded:
-        previous, act = outcome
-        if not act:
-            return Recorded("stale", None)
-        if previous == change.status:
-            return Recorded("unchanged", previous)
-        transition: Transition
-        if change.status == "non_compliant":
-            transition = "drifted"
-        elif previous == "non_compliant":
-            transition = "recovered"
-        else:
-            transition = "first"
-        self._history(change, previous, transition)
-        recorded = Recorded(transition, previous)
-        if recorded.notify:
-            self._digest_entry(change, transition)
+    def _notify(self, change: ComplianceChange, previous: str | None) -> Recorded:
+        """History and the digest entry of drift or recovery (both keyed by the event)."""
+        recorded = Recorded(_transition(change.status, previous), previous)
+        self._history(change, previous, recorded.transition)
+        self._digest_entry(change, recorded.transition)
         return recorded
 
     def settle(self, change: ComplianceChange) -> None:
@@ -245,6 +239,16 @@ class ComplianceLedger:
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _transition(status: str, previous: str | None) -> Transition:
+    if previous == status:
+        return "unchanged"
+    if status == "non_compliant":
+        return "drifted"
+    if previous == "non_compliant":
+        return "recovered"
+    return "first"
 
 
 def _state_key(instance_id: str) -> dict[str, dict[str, str]]:
