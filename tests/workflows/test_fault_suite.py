@@ -488,7 +488,6 @@ def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
 
 
 def test_slack_down(deployed: Deployed, slack: SlackWebhookReceiver, observed: Observed) -> None:
-    # The full case (retries, the dead-letter message) is in test_reports.py.
     observed.scenario = "8. Slack down"
     observed.injected = "the Slack webhook answers 500 to every call"
     slack.fail_next(100, status=500)
@@ -499,15 +498,29 @@ def test_slack_down(deployed: Deployed, slack: SlackWebhookReceiver, observed: O
     figures = launch_accounting(deployed, instances)
     assert figures["released"] == 1
     assert slack.delivered == []
+    # The run and its e-mail do not depend on Slack.
+    [instance] = instances
+    assert deployed.execution_for(instance)["status"] == "SUCCEEDED"
+    [email] = [m for m in deployed.messages_about(instance) if m["channel"] != "slack"]
+    assert email["attributes"]["outcome"] == "patched"
+    # Three invocations (Lambda's two async retries), each with slack-sdk's two retries ...
     attempts = [
         i for i in deployed.cloud.lambdas.invocations if i.function_name.endswith("notify-slack")
     ]
-    assert {i.error_type for i in attempts} == {"SlackNotDelivered"}
+    assert [i.error_type for i in attempts] == ["SlackNotDelivered"] * 3
+    assert len(slack.messages) == 9
+    # ... and the notification waits in the notifier's dead-letter queue, with the reason.
     sqs = deployed.cloud.client("sqs")
     queue = deployed.stack.physical_id("NotifySlackFunctionDeadLetterQueue")
     url = sqs.get_queue_url(QueueName=queue.rsplit("/", 1)[-1])["QueueUrl"]
-    parked = sqs.receive_message(QueueUrl=url)["Messages"]
+    parked = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
     assert len(parked) == 1
+    assert json.loads(parked[0]["Body"])["Records"][0]["Sns"]["Subject"].startswith(
+        f"launch of {instance}: patched"
+    )
+    assert parked[0]["MessageAttributes"]["ErrorMessage"]["StringValue"].startswith(
+        "SlackNotDelivered: Slack webhook answered 500"
+    )
     observed.figures = figures | {"Slack attempts": len(attempts), "parked in DLQ": len(parked)}
 
 

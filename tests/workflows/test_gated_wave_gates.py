@@ -178,11 +178,12 @@ def test_three_batches_chain_in_order(deployed: Deployed) -> None:
     ]
 
 
-def test_a_thousand_instances_in_one_batch_stay_within_step_functions_limits(
+def test_hundreds_of_instances_in_one_batch_stay_within_step_functions_limits(
     deployed: Deployed,
 ) -> None:
+    # 400 here; `make bench` measures the same wave at 100, 1,000 and 10,000 instances.
     launch(deployed, "UBUNTU", "g1")
-    fleet = launch(deployed, "UBUNTU", "g2", 1000, command_duration_seconds=60, reboot_seconds=0)
+    fleet = launch(deployed, "UBUNTU", "g2", 400, command_duration_seconds=60, reboot_seconds=0)
     deployed.cloud.settle(max_seconds=3600)
     execution = run_wave(deployed, [batch("one", "g1"), batch("two", "g2", gate=gate("one"))])
 
@@ -192,7 +193,7 @@ def test_a_thousand_instances_in_one_batch_stay_within_step_functions_limits(
         for c in deployed.cloud.client("ssm").list_commands(MaxResults=50)["Commands"]
         if c["Comment"].startswith("fleetpatch wave custom batch two")
     ]
-    assert len(commands) == 20  # ceil(1000 / 50)
+    assert len(commands) == 8  # ceil(400 / 50)
     assert sorted(i for c in commands for i in c["InstanceIds"]) == sorted(fleet)
     sfn = deployed.cloud.client("stepfunctions")
     history: list[dict[str, Any]] = []
@@ -201,6 +202,8 @@ def test_a_thousand_instances_in_one_batch_stay_within_step_functions_limits(
     ):
         history += page["events"]
     assert len(history) < MAX_HISTORY_EVENTS
+    # The history grows with the commands, not the instances (no state per instance).
+    assert len(history) < 100 + 20 * len(commands)
     largest = max(
         len(json.dumps(details).encode())
         for event in history
@@ -209,7 +212,7 @@ def test_a_thousand_instances_in_one_batch_stay_within_step_functions_limits(
     )
     assert largest < MAX_PAYLOAD_BYTES
     assert json.loads(execution["output"])["message"].endswith(
-        "1000 instances patched and verified"
+        "400 instances patched and verified"
     )
 
 

@@ -175,37 +175,6 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
     assert instance in html
 
 
-def test_slack_down_is_retried_and_parked_and_never_fails_the_run(
-    deployed: Deployed, slack: SlackWebhookReceiver
-) -> None:
-    slack.fail_next(100, status=500)
-    deployed.auto_scaling_group()
-    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30))
-    deployed.cloud.settle(max_seconds=6 * 3600)
-
-    # The run and its e-mail do not depend on Slack.
-    execution = deployed.execution_for(instance)
-    assert execution["status"] == "SUCCEEDED"
-    assert [m["attributes"]["outcome"] for m in sns_messages(deployed, "launch")] == ["patched"]
-    # Three invocations (Lambda's two async retries), each with slack-sdk's two retries.
-    attempts = [
-        i for i in deployed.cloud.lambdas.invocations if i.function_name.endswith("notify-slack")
-    ]
-    assert [i.error_type for i in attempts] == ["SlackNotDelivered"] * 3
-    assert len(slack.messages) == 9
-    # ... and the notification waits in the notifier's dead-letter queue, with the reason.
-    sqs = deployed.cloud.client("sqs")
-    queue = deployed.stack.physical_id("NotifySlackFunctionDeadLetterQueue")
-    url = sqs.get_queue_url(QueueName=queue.rsplit("/", 1)[-1])["QueueUrl"]
-    [parked] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
-    assert json.loads(parked["Body"])["Records"][0]["Sns"]["Subject"].startswith(
-        f"launch of {instance}: patched"
-    )
-    assert parked["MessageAttributes"]["ErrorMessage"]["StringValue"].startswith(
-        "SlackNotDelivered: Slack webhook answered 500"
-    )
-
-
 def test_drift_of_200_instances_is_one_digest_and_recoveries_the_next(
     deployed: Deployed, slack: SlackWebhookReceiver
 ) -> None:
