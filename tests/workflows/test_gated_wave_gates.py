@@ -211,9 +211,7 @@ def test_hundreds_of_instances_in_one_batch_stay_within_step_functions_limits(
         if key.endswith("EventDetails")
     )
     assert largest < MAX_PAYLOAD_BYTES
-    assert json.loads(execution["output"])["message"].endswith(
-        "400 instances patched and verified"
-    )
+    assert json.loads(execution["output"])["message"].endswith("400 instances patched and verified")
 
 
 def installed_during(deployed: Deployed, instance: str, run: dict[str, Any]) -> set[str]:
