@@ -31,6 +31,9 @@ def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> 
     # second core it runs there while the rest is measured, so `make bench` prints every
     # figure, 10,000 instances included, in one sitting. --serial runs one thing at a time.
     largest = max(sizes) if sizes else None
+    # Import times first, alone on the machine: a fresh interpreter's import is what a
+    # second busy core disturbs most.
+    import_figures = cold_start.measure(import_runs)
     background: Future[dict[str, Any]] | None = None
     pool = ThreadPoolExecutor(max_workers=1)
     if overlap and largest is not None and (os.cpu_count() or 1) >= 2:
@@ -40,7 +43,6 @@ def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> 
         results = [
             wave_scale.run_child(size) for size in sizes if background is None or size != largest
         ]
-        import_figures = cold_start.measure(import_runs)
         if background is not None:
             results.append(background.result())
     finally:
