@@ -21,6 +21,7 @@ from localcloud.fleet import Behaviour
 from localcloud.recorder import Recorder
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
+from localcloud.slack import SlackWebhookReceiver
 
 GROUP = "web-test"
 HOOK = "fleetpatch-launch"
@@ -162,3 +163,15 @@ def deployed() -> Iterator[Deployed]:
         stack = cloud.deploy()
         recorder.subscribe_to_topics()
         yield Deployed(cloud, stack, recorder)
+
+
+@pytest.fixture
+def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
+    """A local Slack webhook, its URL in the secret the policy names (as an operator stores it)."""
+    with SlackWebhookReceiver() as receiver:
+        deployed.cloud.client("secretsmanager").create_secret(
+            Name=deployed.stack.outputs["SlackWebhookSecret"],
+            SecretString=json.dumps({"webhook_url": receiver.url}),
+        )
+        deployed.recorder.slack = receiver
+        yield receiver

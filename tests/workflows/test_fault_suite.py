@@ -476,17 +476,6 @@ def test_dynamodb_conflicts_during_a_gated_wave(deployed: Deployed, observed: Ob
 # --- 8. Slack down ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
-    with SlackWebhookReceiver() as receiver:
-        deployed.cloud.client("secretsmanager").create_secret(
-            Name=deployed.stack.outputs["SlackWebhookSecret"],
-            SecretString=json.dumps({"webhook_url": receiver.url}),
-        )
-        deployed.recorder.slack = receiver
-        yield receiver
-
-
 def test_slack_down(deployed: Deployed, slack: SlackWebhookReceiver, observed: Observed) -> None:
     observed.scenario = "8. Slack down"
     observed.injected = "the Slack webhook answers 500 to every call"

@@ -9,8 +9,6 @@ Lambda's own retries do.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,17 +20,6 @@ from localcloud.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed, states_entered
 from tests.workflows.test_reports import compliance_event, sns_messages
-
-
-@pytest.fixture
-def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
-    with SlackWebhookReceiver() as receiver:
-        deployed.cloud.client("secretsmanager").create_secret(
-            Name=deployed.stack.outputs["SlackWebhookSecret"],
-            SecretString=json.dumps({"webhook_url": receiver.url}),
-        )
-        deployed.recorder.slack = receiver
-        yield receiver
 
 
 def redeliver(deployed: Deployed, logical_id: str, event: Any, times: int) -> None:

@@ -7,11 +7,8 @@ on 127.0.0.1, its URL stored in the local Secrets Manager under the policy's sec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from localcloud.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
@@ -19,17 +16,6 @@ from tests.workflows.conftest import Deployed
 
 # The test wave's window: first Saturday of November 2026, 06:00-10:00 Europe/Zurich.
 TEST_WINDOW_OPENS = datetime(2026, 11, 7, 5, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
-    with SlackWebhookReceiver() as receiver:
-        secret = deployed.stack.outputs["SlackWebhookSecret"]
-        deployed.cloud.client("secretsmanager").create_secret(
-            Name=secret, SecretString=json.dumps({"webhook_url": receiver.url})
-        )
-        deployed.recorder.slack = receiver
-        yield receiver
 
 
 def sns_messages(deployed: Deployed, kind: str) -> list[dict[str, Any]]:
