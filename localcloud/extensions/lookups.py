@@ -153,20 +153,14 @@ def _reservations_of(entries: list[tuple[Any, Any, int]], backend: Any) -> list[
     return copies
 
 
-def _get_instance(original: Callable[..., Any]) -> Callable[..., Any]:
-    def get_instance(self: Any, instance_id: str) -> Any:
+def _one_instance(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_instance`` and ``get_instance_by_id``: the same lookup, moto's own miss."""
+
+    def lookup(self: Any, instance_id: str) -> Any:
         entries = _index(self).find(self, [instance_id])
         return entries[0][1] if entries else original(self, instance_id)
 
-    return get_instance
-
-
-def _get_instance_by_id(original: Callable[..., Any]) -> Callable[..., Any]:
-    def get_instance_by_id(self: Any, instance_id: str) -> Any:
-        entries = _index(self).find(self, [instance_id])
-        return entries[0][1] if entries else original(self, instance_id)
-
-    return get_instance_by_id
+    return lookup
 
 
 def _get_multi_instances_by_id(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -250,8 +244,8 @@ def install() -> None:
     from moto.s3.models import S3Backend
 
     _wrap(TagBackend, "describe_tags", _describe_tags)
-    _wrap(InstanceBackend, "get_instance", _get_instance)
-    _wrap(InstanceBackend, "get_instance_by_id", _get_instance_by_id)
+    _wrap(InstanceBackend, "get_instance", _one_instance)
+    _wrap(InstanceBackend, "get_instance_by_id", _one_instance)
     _wrap(InstanceBackend, "get_multi_instances_by_id", _get_multi_instances_by_id)
     _wrap(InstanceBackend, "get_reservations_by_instance_ids", _get_reservations_by_instance_ids)
     _wrap(InstanceBackend, "all_reservations", _all_reservations)

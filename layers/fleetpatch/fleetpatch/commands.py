@@ -63,13 +63,11 @@ class CommandWaiters:
 
     def record_status(self, key: InvocationKey, status: str) -> bool:
         """Store the final status; resume the waiting workflow if any. True if resumed."""
-        if self._first_to_arrive(key, status):
-            # No waiter yet (or ever: a wave waits on its whole command, not on each of the
-            # instances it reports): the status waits here for one that registers later.
-            LOG.info("no workflow waits for %s on %s (yet)", key.command_id, key.instance_id)
-            return False
-        item = self._update(key, "status", status)
-        token = item.get("task_token", {}).get("S")
+        # First to arrive (no waiter yet, or ever: a wave waits on its whole command, not on
+        # each instance it reports), the status waits in a new item for one that registers.
+        token = None
+        if not self._first_to_arrive(key, status):
+            token = self._update(key, "status", status).get("task_token", {}).get("S")
         if token is None:
             LOG.info("no workflow waits for %s on %s (yet)", key.command_id, key.instance_id)
             return False

@@ -113,21 +113,23 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _mrkdwn(clip("\n".join(lines), _SECTION_LIMIT))})
     failed = report.failed_instances()
     if failed:
-        listed = [
-            f"`{i.instance_id}` {i.outcome}: {_escape(i.reason or '-')}" for i in failed[:LISTED]
-        ]
-        if len(failed) > LISTED:
-            listed.append(f"... and {len(failed) - LISTED} more in the report")
         blocks.append(
-            {
-                "type": "section",
-                "text": _mrkdwn(
-                    clip(f"*Failed ({len(failed)})*\n" + "\n".join(listed), _SECTION_LIMIT)
-                ),
-            }
+            _listed(
+                "Failed",
+                [f"`{i.instance_id}` {i.outcome}: {_escape(i.reason or '-')}" for i in failed],
+            )
         )
     blocks.append(_context(_where(report.run_id, report_url)))
     return {"text": subject, "blocks": blocks}
+
+
+def _listed(title: str, lines: list[str]) -> dict[str, Any]:
+    """A section of at most LISTED lines under a counted title; the rest are in the report."""
+    shown = lines[:LISTED]
+    if len(lines) > LISTED:
+        shown.append(f"... and {len(lines) - LISTED} more in the report")
+    text = f"*{title} ({len(lines)})*\n" + "\n".join(shown)
+    return {"type": "section", "text": _mrkdwn(clip(text, _SECTION_LIMIT))}
 
 
 def _digest_message(digest: DigestReport, report_url: str | None) -> dict[str, Any]:
@@ -145,23 +147,17 @@ def _digest_message(digest: DigestReport, report_url: str | None) -> dict[str, A
         },
     ]
     for title, entries in (("Drifted", digest.drifted), ("Recovered", digest.recovered)):
-        if not entries:
-            continue
-        lines = [
-            f"`{e.instance_id}` {_escape(_where_is(e.environment, e.patch_group))}"
-            + (f" severity {e.severity}" if e.severity else "")
-            for e in entries[:LISTED]
-        ]
-        if len(entries) > LISTED:
-            lines.append(f"... and {len(entries) - LISTED} more in the report")
-        blocks.append(
-            {
-                "type": "section",
-                "text": _mrkdwn(
-                    clip(f"*{title} ({len(entries)})*\n" + "\n".join(lines), _SECTION_LIMIT)
-                ),
-            }
-        )
+        if entries:
+            blocks.append(
+                _listed(
+                    title,
+                    [
+                        f"`{e.instance_id}` {_escape(_where_is(e.environment, e.patch_group))}"
+                        + (f" severity {e.severity}" if e.severity else "")
+                        for e in entries
+                    ],
+                )
+            )
     blocks.append(_context(_where(digest.run_id, report_url)))
     return {"text": subject, "blocks": blocks}
 
