@@ -78,10 +78,23 @@ test: lint unit workflows ## run every check: lint, unit and workflow tests
 unit: $(BIN)/python ## unit tests (no network)
 	$(BIN)/pytest tests/unit -q -n $(TEST_WORKERS)
 
+IAM_LOG := out/iam
+
 .PHONY: workflows
-workflows: $(BIN)/python ## workflow tests: the real template and ASL on the local cloud
+workflows: $(BIN)/python ## workflow tests: the real template and ASL on the local cloud (IAM enforced)
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
-	$(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
+	@# Every IAM decision of the run goes to $(IAM_LOG), for iam-check and iam-report.
+	rm -rf $(IAM_LOG)
+	FLEETPATCH_IAM_LOG=$(IAM_LOG) $(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
+
+.PHONY: iam-check
+iam-check: $(BIN)/python ## after make workflows: fail on a template grant no test used and docs/security.md does not explain
+	$(BIN)/python tools/iam_report.py --check $(IAM_LOG) > $(IAM_LOG)/report.md
+	@echo "IAM report: $(IAM_LOG)/report.md"
+
+.PHONY: iam-report
+iam-report: workflows ## every (role, action, resource) the workflow tests exercised, and the grants none used
+	$(BIN)/python tools/iam_report.py $(IAM_LOG)
 
 FAULTS_OUT := out/faults
 

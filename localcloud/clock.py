@@ -25,6 +25,7 @@ start a :class:`ClockThread`.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import logging
@@ -498,6 +499,9 @@ class ClockThread(threading.Thread):
         self._finished = ClockEvent()
 
     def start(self) -> None:
+        # The thread works for whoever started it: it runs in a copy of the starter's
+        # context (the IAM principal of localcloud.iam.principal lives there).
+        self._sim_context = contextvars.copy_context()
         # Count it busy before it exists, so the clock cannot jump in between.
         self._sim_clock._enter()
         try:
@@ -510,7 +514,7 @@ class ClockThread(threading.Thread):
         clock = self._sim_clock
         clock._local.participant = True
         try:
-            super().run()
+            self._sim_context.run(super().run)
         finally:
             clock._local.participant = False
             with clock._lock:

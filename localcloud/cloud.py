@@ -33,6 +33,7 @@ from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
 from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
+from localcloud.iam import enforcer as iam_enforcer
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
 # is used there (the retry backoff), and it returns at once.
@@ -80,6 +81,8 @@ class LocalCloud:
         account_id: str = ACCOUNT_ID,
         start: datetime = sim.DEFAULT_START,
         repo_root: Path = REPO_ROOT,
+        iam: bool | None = None,
+        organization_id: str | None = None,
     ) -> None:
         if not (len(account_id) == 12 and account_id.isdigit()):
             raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
@@ -92,6 +95,14 @@ class LocalCloud:
         self.notifications = sns.NotificationDelivery(self.lambdas)
         # What goes wrong on purpose (lost and duplicate events, crashes, API errors).
         self.faults = fault_injection.FaultInjector()
+        # IAM: every call a function, state machine or schedule makes is authorized as AWS
+        # would (localcloud.iam); on unless turned off for one debugging run.
+        self.iam = iam_enforcer.IamEnforcer(
+            region,
+            account_id,
+            enabled=iam_enforcer.enabled_by_default() if iam is None else iam,
+            org_id=organization_id,
+        )
         self.delivery.faults = self.lambdas.faults = self.faults
         self.stack: Stack | None = None
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
@@ -143,6 +154,7 @@ class LocalCloud:
         sim.install(self.clock)
         # The handlers' 'now' (fleetpatch.clock) is the simulated time too.
         fleetpatch_clock.use(self.clock.time)
+        iam_enforcer.install(self.iam)
         # A new account for the handlers: no client or cached policy from an earlier one.
         fleetpatch_aws.reset_clients()
         # moto's by-id lookups and per-request costs, without changing its answers.
@@ -174,6 +186,7 @@ class LocalCloud:
             self._mock = None
         sim.uninstall()
         fault_injection.uninstall()
+        iam_enforcer.uninstall(self.iam)
         fleetpatch_clock.use(None)
         self._clients.clear()
         self._session = None

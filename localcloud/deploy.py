@@ -1057,8 +1057,9 @@ def _attach(ctx: _Context, role: str, policy_arns: list[str]) -> list[str]:
     """Attach managed policies to a role; return the AWS managed ones, which are recorded.
 
     moto 5 holds AWS managed policies only when ``iam.load_aws_managed_policies`` is set
-    (which costs every cloud a fifth of a second, and moto does not enforce IAM anyway), so
-    AWS managed policies are kept on the stack; the account's own policies are attached.
+    (which costs every cloud a fifth of a second), so AWS managed policies are kept on the
+    stack and handed to the cloud's IAM enforcement (which reads their documents from moto's
+    data); the account's own policies are attached.
     """
     aws_managed = [arn for arn in policy_arns if _AWS_MANAGED_POLICY.fullmatch(arn)]
     for arn in policy_arns:
@@ -1093,6 +1094,7 @@ def _role(ctx: _Context, res: _Resource) -> _Created:
             PolicyDocument=_identity_policy(policy["PolicyDocument"]),
         )
     aws_managed = _attach(ctx, name, p.get("ManagedPolicyArns", []))
+    ctx.cloud.iam.register_role(role["Arn"], res.logical_id, aws_managed)
     return _Created(
         name,
         {"Arn": role["Arn"], "RoleId": role["RoleId"]},
@@ -1241,6 +1243,7 @@ def _function(ctx: _Context, res: _Resource) -> _Created:
             timeout_seconds=int(p.get("Timeout", 3)),
             memory_mb=int(p.get("MemorySize", 128)),
             dead_letter_arn=(p.get("DeadLetterConfig") or {}).get("TargetArn"),
+            role_arn=p.get("Role"),
         )
     )
     return _Created(name, {"Arn": arn}, local_path=code_dir)
@@ -1278,10 +1281,24 @@ def _event_invoke_config(ctx: _Context, res: _Resource) -> _Created:
     return _Created(ctx.name(res.logical_id, 128))
 
 
-@_recorded_only("AWS::Lambda::Permission")
+@_resource(
+    "AWS::Lambda::Permission",
+    passes="SourceArn SourceAccount EventSourceToken PrincipalOrgID FunctionUrlAuthType",
+    applies="FunctionName Action Principal",
+)
 def _permission(ctx: _Context, res: _Resource) -> _Created:
-    """Recorded only: resource policies are not enforced locally (any caller may invoke)."""
-    return _Created(ctx.name(res.logical_id, 128))
+    """A statement of the function's resource policy (what EventBridge and SNS deliver by)."""
+    statement_id = ctx.name(res.logical_id, 100)
+    ctx.call(
+        "lambda",
+        "add_permission",
+        FunctionName=res.require("FunctionName"),
+        StatementId=statement_id,
+        Action=res.require("Action"),
+        Principal=res.require("Principal"),
+        **res.passed,
+    )
+    return _Created(statement_id)
 
 
 # --- EventBridge and Scheduler --------------------------------------------------------------

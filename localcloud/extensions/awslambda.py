@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud import clock as sim
 from localcloud.handlers import LambdaHandler, load_handler
+from localcloud.iam import enforcer
+from localcloud.iam.principal import Principal, acting_as
 
 if TYPE_CHECKING:
     from localcloud.faults import FaultInjector
@@ -56,6 +58,8 @@ class FunctionSpec:
     dead_letter_arn: str | None = None
     on_failure_arn: str | None = None
     maximum_retry_attempts: int = 2
+    # The execution role the handler's AWS calls are made as (None: not authorized).
+    role_arn: str | None = None
 
 
 @dataclass
@@ -220,7 +224,10 @@ class LambdaRuntime:
                 handler = self._handler(spec)
                 if self.faults is not None:
                     self.faults.before_invoke(function_name)
-                result = handler(event, LambdaContext(spec, self.arn(function_name), request_id))
+                with acting_as(self._principal(spec)):
+                    result = handler(
+                        event, LambdaContext(spec, self.arn(function_name), request_id)
+                    )
                 json.dumps(result)  # Lambda fails on a result it cannot serialise
             except Exception as exc:
                 error_type = type(exc).__name__
@@ -245,6 +252,13 @@ class LambdaRuntime:
         )
         self._record(invocation)
         return invocation
+
+    @staticmethod
+    def _principal(spec: FunctionSpec) -> Principal | None:
+        iam = enforcer.active()
+        if iam is None or spec.role_arn is None:
+            return None
+        return iam.assume(spec.role_arn, "lambda.amazonaws.com")
 
     @contextlib.contextmanager
     def _captured(self) -> Iterator[io.StringIO]:
@@ -301,6 +315,12 @@ class LambdaRuntime:
         queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         # The shape Lambda uses for a dead-letter queue: the event as the body, the error
         # in message attributes.
+        # Lambda writes to the dead-letter queue with the function's execution role.
+        with acting_as(self._principal(spec) if spec else None):
+            self._send_dead_letter(sqs, queue_url, invocation)
+
+    @staticmethod
+    def _send_dead_letter(sqs: Any, queue_url: str, invocation: Invocation) -> None:
         sqs.send_message(
             QueueUrl=queue_url,
             MessageBody=json.dumps(invocation.event),

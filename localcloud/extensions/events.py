@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from localcloud import clock as sim
 from localcloud.extensions.awslambda import LambdaRuntime
+from localcloud.iam import enforcer
+from localcloud.iam.principal import acting_as
 
 if TYPE_CHECKING:
     from localcloud.faults import FaultInjector
@@ -158,8 +162,27 @@ def _dead_letter(target: dict[str, Any], event: Any, error: str) -> None:
         return
     _, _, _, region, _account, queue_name = arn.split(":", 5)
     sqs = boto3.client("sqs", region_name=region)
+    queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    # EventBridge writes to the dead-letter queue as itself, for the rule: the queue's
+    # policy (and the key's, for an encrypted queue) must let it.
+    iam = enforcer.active()
+    principal = iam.service("events.amazonaws.com", target.get("_RuleArn", "")) if iam else None
+    try:
+        with acting_as(principal):
+            _send_dead_letter(sqs, queue_url, target, event, error)
+    except ClientError as exc:
+        # EventBridge cannot write either: the event is dropped (AWS counts it in the
+        # rule's InvocationsFailedToBeSentToDlq metric).
+        LOG.warning(
+            "event for %s dropped: its dead-letter queue refused it (%s)", target["Arn"], exc
+        )
+
+
+def _send_dead_letter(
+    sqs: Any, queue_url: str, target: dict[str, Any], event: Any, error: str
+) -> None:
     sqs.send_message(
-        QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+        QueueUrl=queue_url,
         MessageBody=json.dumps(event),
         MessageAttributes={
             "ERROR_CODE": {"DataType": "String", "StringValue": "RESOURCE_NOT_FOUND"},
@@ -176,17 +199,31 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
     assert _delivery is not None
     arn: str = target["Arn"]
     service = arn.split(":")[2]
+    iam = enforcer.active()
     try:
         if service == "lambda":
             function_name = arn.split(":")[6]
             if function_name not in _delivery.runtime.functions:
                 raise LookupError(f"function {function_name} does not exist")
+            # EventBridge invokes as itself: the function's resource policy must allow the rule.
+            if iam is not None:
+                principal = iam.service("events.amazonaws.com", target.get("_RuleArn", ""))
+                iam.require(principal, "lambda", "Invoke", {"FunctionName": arn})
             _delivery.runtime.invoke_async(function_name, payload)
         else:
             region = arn.split(":")[3]
-            boto3.client("stepfunctions", region_name=region).start_execution(
-                stateMachineArn=arn, input=json.dumps(payload)
-            )
+            # A Step Functions target is started with the target's role.
+            role = None
+            if iam is not None:
+                if not target.get("RoleArn"):
+                    raise LookupError(f"target {arn} has no RoleArn to start executions with")
+                role = iam.assume(
+                    target["RoleArn"], "events.amazonaws.com", source_arn=target.get("_RuleArn")
+                )
+            with acting_as(role):
+                boto3.client("stepfunctions", region_name=region).start_execution(
+                    stateMachineArn=arn, input=json.dumps(payload)
+                )
     except Exception as exc:
         _delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
         _dead_letter(target, payload, str(exc))

@@ -41,6 +41,8 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.clock import TimerHandle
+from localcloud.iam.enforcer import AccessDenied
+from localcloud.iam.principal import acting_as
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -151,9 +153,14 @@ class SchedulerSimulator:
     def _call(self, schedule: Any, now: datetime, scheduled: datetime) -> Firing:
         arn = str(schedule.target["Arn"])
         try:
+            # Scheduler calls the target as the schedule's role.
+            role = self.cloud.iam.assume(
+                str(schedule.target["RoleArn"]), "scheduler.amazonaws.com", source_arn=schedule.arn
+            )
             text = _with_context(schedule.target.get("Input"), schedule, scheduled)
             if function := _LAMBDA_TARGET.fullmatch(arn):
                 # Scheduler's Input is the event; without one the function gets {}.
+                self.cloud.iam.require(role, "lambda", "Invoke", {"FunctionName": arn})
                 self._invoke(function[1], json.loads(text) if text else {})
                 return Firing(schedule.name, now, arn)
             match = _UNIVERSAL_TARGET.fullmatch(arn)
@@ -161,8 +168,16 @@ class SchedulerSimulator:
             service, action = match.groups()
             method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
             parameters = json.loads(text or "{}")
-            getattr(self.cloud.client(service), method)(**parameters)
-        except (ClientError, BotoCoreError, LookupError, ValueError, TypeError) as exc:
+            with acting_as(role):
+                getattr(self.cloud.client(service), method)(**parameters)
+        except (
+            AccessDenied,
+            ClientError,
+            BotoCoreError,
+            LookupError,
+            ValueError,
+            TypeError,
+        ) as exc:
             return Firing(schedule.name, now, arn, f"{type(exc).__name__}: {exc}")
         return Firing(schedule.name, now, arn)
 

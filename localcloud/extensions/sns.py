@@ -37,6 +37,8 @@ from typing import Any
 
 from localcloud import clock as sim
 from localcloud.extensions.awslambda import LambdaRuntime
+from localcloud.iam import enforcer
+from localcloud.iam.enforcer import AccessDenied
 
 LOG = logging.getLogger(__name__)
 
@@ -181,7 +183,18 @@ def _deliver_to_lambda(
             notification.error,
         )
     else:
-        _delivery.runtime.invoke_async(function_name, event)
+        # SNS invokes as itself: the function's resource policy must allow the topic.
+        iam = enforcer.active()
+        try:
+            if iam is not None:
+                principal = iam.service("sns.amazonaws.com", subscription.topic.arn)
+                iam.require(principal, "lambda", "Invoke", {"FunctionName": subscription.endpoint})
+        except AccessDenied as exc:
+            notification.delivered = False
+            notification.error = str(exc)
+            LOG.warning("SNS delivery from %s refused: %s", subscription.topic.arn, exc)
+        else:
+            _delivery.runtime.invoke_async(function_name, event)
     _delivery.record(notification)
 
 

@@ -308,6 +308,30 @@ def _patch_executions_and_sdk() -> None:
         start_execution._fleetpatch = True  # type: ignore[attr-defined]
         StepFunctionsParserBackend.start_execution = start_execution
 
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_execution_start = Execution.start
+    if not getattr(original_execution_start, "_fleetpatch", False):
+
+        def execution_start(self: Any) -> None:
+            # Every task of the execution calls AWS as the state machine's role (its threads
+            # copy this context when they start).
+            from localcloud.iam import enforcer
+            from localcloud.iam.principal import acting_as
+
+            iam = enforcer.active()
+            if iam is None:
+                original_execution_start(self)
+                return
+            role = iam.assume(
+                self.role_arn, "states.amazonaws.com", source_arn=self.state_machine_arn
+            )
+            with acting_as(role):
+                original_execution_start(self)
+
+        execution_start._fleetpatch = True  # type: ignore[attr-defined]
+        Execution.start = execution_start
+
     sdk = aws_sdk.StateTaskServiceAwsSdk
     original_eval = sdk._eval_service_task
     if not getattr(original_eval, "_fleetpatch", False):

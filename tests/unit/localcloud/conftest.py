@@ -14,7 +14,30 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.extensions.awslambda import FunctionSpec
 
-ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
+# The test role: every service that runs code here may assume it, and it may do anything
+# (these tests are about the local cloud's mechanics; least privilege is the template's).
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {
+                    "Service": [
+                        "lambda.amazonaws.com",
+                        "states.amazonaws.com",
+                        "scheduler.amazonaws.com",
+                        "events.amazonaws.com",
+                    ]
+                },
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+ANYTHING = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
 
 
 @pytest.fixture
@@ -28,11 +51,11 @@ def role_arn(cloud: LocalCloud) -> str:
     try:
         return str(iam.get_role(RoleName="test-role")["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
-        return str(
-            iam.create_role(RoleName="test-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"][
-                "Arn"
-            ]
-        )
+        arn = iam.create_role(RoleName="test-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"][
+            "Arn"
+        ]
+        iam.put_role_policy(RoleName="test-role", PolicyName="anything", PolicyDocument=ANYTHING)
+        return str(arn)
 
 
 def deploy_function(cloud: LocalCloud, name: str, code_dir: Path, **spec: Any) -> str:
@@ -47,6 +70,17 @@ def deploy_function(cloud: LocalCloud, name: str, code_dir: Path, **spec: Any) -
         Handler="app.lambda_handler",
         Code={"ZipFile": archive.getvalue()},
     )
+    # EventBridge rules and SNS topics of the account may invoke it (as SAM's event sources
+    # allow their own rule or topic).
+    for service in ("events.amazonaws.com", "sns.amazonaws.com"):
+        cloud.client("lambda").add_permission(
+            FunctionName=name,
+            StatementId=service.split(".")[0],
+            Action="lambda:InvokeFunction",
+            Principal=service,
+            SourceAccount=cloud.account_id,
+        )
+    spec.setdefault("role_arn", role_arn(cloud))
     cloud.lambdas.register(FunctionSpec(name, code_dir, "app.lambda_handler", **spec))
     return cloud.lambdas.arn(name)
 

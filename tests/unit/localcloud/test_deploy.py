@@ -273,6 +273,10 @@ Resources:
           - Effect: Allow
             Action: logs:CreateLogDelivery
             Resource: "*"
+          # The stopped-instance rule starts the workflow with this role.
+          - Effect: Allow
+            Action: states:StartExecution
+            Resource: !Ref Workflow
   WorkflowLogs:
     Type: AWS::Logs::LogGroup
     Properties:
@@ -804,8 +808,22 @@ def test_recorded_only_types_keep_their_properties(stack: Stack) -> None:
     assert schedule.recorded["ScheduleExpression"] == "cron(0 1 * * ? *)"
     assert schedule.recorded["Target"]["Arn"] == stack.state_machine_arn("Workflow")
     assert stack.get_att("NightlyScan", "Arn").endswith(f":schedule/default/{schedule.physical_id}")
+
+
+def test_a_lambda_permission_is_a_statement_of_the_functions_policy(
+    cloud: LocalCloud, stack: Stack
+) -> None:
     [permission] = stack.of_type("AWS::Lambda::Permission")
-    assert permission.recorded["SourceArn"] == stack.arn("EchoFunctionInstanceRunning")
+    policy = json.loads(
+        cloud.client("lambda").get_policy(FunctionName=stack.function_name("EchoFunction"))[
+            "Policy"
+        ]
+    )
+    [statement] = [s for s in policy["Statement"] if s["Sid"] == permission.physical_id]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == stack.arn(
+        "EchoFunctionInstanceRunning"
+    )
 
 
 def test_outputs_parameters_and_exports(stack: Stack) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from localcloud.cloud import LocalCloud
 from tests.conftest import load_event
-from tests.unit.localcloud.conftest import create_state_machine, deploy_function
+from tests.unit.localcloud.conftest import create_state_machine, deploy_function, role_arn
 
 HANDLERS = Path(__file__).parent / "handlers"
 
@@ -96,7 +96,12 @@ def test_event_starts_a_state_machine_target(cloud: LocalCloud) -> None:
             },
         },
     )
-    add_rule(cloud, "to-sfn", {"source": ["aws.ec2"]}, [{"Id": "sm", "Arn": machine}])
+    add_rule(
+        cloud,
+        "to-sfn",
+        {"source": ["aws.ec2"]},
+        [{"Id": "sm", "Arn": machine, "RoleArn": role_arn(cloud)}],
+    )
     cloud.put_event(load_event("aws.ec2/instance-running"))
     cloud.put_event(load_event("aws.ec2/instance-running"))  # at-least-once: duplicates start again
     cloud.settle()
@@ -143,12 +148,63 @@ def test_a_failing_async_invocation_is_retried_then_dead_lettered(
     )
 
 
+def allow_rules(cloud: LocalCloud, queue_url: str, queue_arn: str) -> None:
+    """The queue policy a rule's dead-letter queue needs: EventBridge writes as itself."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": cloud.account_id}},
+            }
+        ],
+    }
+    cloud.client("sqs").set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)}
+    )
+
+
+def test_a_rule_dlq_without_a_policy_for_eventbridge_gets_nothing(cloud: LocalCloud) -> None:
+    # Given a rule whose dead-letter queue does not let EventBridge write
+    cloud.iam.denials_expected = True
+    sqs = cloud.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="closed-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    add_rule(
+        cloud,
+        "dangling",
+        {"source": ["aws.ec2"]},
+        [
+            {
+                "Id": "gone",
+                "Arn": cloud.lambdas.arn("deleted-function"),
+                "DeadLetterConfig": {"Arn": dlq_arn},
+            }
+        ],
+    )
+    # When its delivery fails
+    cloud.put_event(load_event("aws.ec2/instance-running"))
+    cloud.settle()
+    # Then the event is dropped, as EventBridge drops it, and the refusal is on record
+    assert "Messages" not in sqs.receive_message(QueueUrl=dlq_url)
+    assert any(
+        d.action == "sqs:SendMessage" and d.principal == "events.amazonaws.com"
+        for d in cloud.iam.denials()
+    )
+
+
 def test_delivery_to_a_missing_target_goes_to_the_rule_dlq(cloud: LocalCloud) -> None:
     sqs = cloud.client("sqs")
     dlq_url = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    allow_rules(cloud, dlq_url, dlq_arn)
     add_rule(
         cloud,
         "dangling",

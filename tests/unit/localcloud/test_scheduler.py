@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from localcloud.cloud import LocalCloud
-from tests.unit.localcloud.conftest import deploy_function
+from tests.unit.localcloud.conftest import deploy_function, role_arn
 
 
 def create(cloud: LocalCloud, name: str, expression: str, **extra: object) -> None:
@@ -17,7 +17,7 @@ def create(cloud: LocalCloud, name: str, expression: str, **extra: object) -> No
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
             "Arn": "arn:aws:scheduler:::aws-sdk:sqs:sendMessage",
-            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "RoleArn": role_arn(cloud),
             "Input": json.dumps({"QueueUrl": extra.pop("queue"), "MessageBody": name}),
         },
         **extra,  # type: ignore[arg-type]
@@ -96,7 +96,7 @@ def lambda_schedule(cloud: LocalCloud, name: str, expression: str, **target: obj
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
             "Arn": cloud.lambdas.arn("echo"),
-            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "RoleArn": role_arn(cloud),
             **target,
         },
         ActionAfterCompletion="DELETE",
