@@ -121,6 +121,22 @@ def test_optimized_integration_error_hooks_exist() -> None:
     assert "    def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:" in source
 
 
+def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
+    # localcloud.extensions.cloudwatch filters DescribeAlarms' result by AlarmTypes and
+    # routes PutCompositeAlarm to PutMetricAlarm (which reads AlarmRule).
+    from moto.cloudwatch import responses
+
+    source = inspect.getsource(responses.CloudWatchResponse.describe_alarms)
+    assert 'result = {"MetricAlarms": metric_alarms, "CompositeAlarms": composite_alarms}' in source
+    assert "return ActionResult(result)" in source
+    assert 'rule = self._get_param("AlarmRule")' in inspect.getsource(
+        responses.CloudWatchResponse.put_metric_alarm
+    )
+    # moto still ignores AlarmTypes and lacks PutCompositeAlarm (why the extension exists).
+    assert "AlarmTypes" not in inspect.getsource(responses)
+    assert "def put_composite_alarm" not in inspect.getsource(responses)
+
+
 def test_events_rule_delivery_point() -> None:
     from moto.events import models
 
