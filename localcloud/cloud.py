@@ -32,7 +32,7 @@ from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
-from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
+from localcloud.extensions import awslambda, cloudwatch, events, lookups, sns, stepfunctions
 from localcloud.iam import enforcer as iam_enforcer
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
@@ -159,6 +159,7 @@ class LocalCloud:
         fleetpatch_aws.reset_clients()
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
+        cloudwatch.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

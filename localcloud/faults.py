@@ -54,6 +54,7 @@ _PROTOCOLS = {
     "autoscaling": "query",
     "ec2": "ec2",
 }
+_CLIENT_NAMES = {"auto-scaling": "autoscaling", "sfn": "stepfunctions"}
 
 
 class InjectedCrash(RuntimeError):
@@ -249,7 +250,10 @@ class FaultInjector:
         parts = event_name.split(".")
         if len(parts) < 3:
             return None
-        service, operation = parts[1], parts[2]
+        # botocore names the event after the service id (``auto-scaling``, ``sfn``), not the
+        # client's name (``autoscaling``, ``stepfunctions``) that rules use.
+        service = _CLIENT_NAMES.get(parts[1], parts[1])
+        operation = parts[2]
         with self._lock:
             for rule in self._api:
                 if not rule.matches(service, operation, request):

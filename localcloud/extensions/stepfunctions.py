@@ -13,7 +13,8 @@ What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canar
   dropped, so the real implementations apply.
 * StartExecution without a name gets a unique one (EventBridge never passes a name).
 * ``aws-sdk:*`` results are made JSON-safe (datetimes become ISO-8601 strings), and SDK
-  errors are named as AWS names them (``Ssm.InvalidInstanceIdException``).
+  errors are named as AWS names them (``Ssm.InvalidInstanceIdException``); so are the
+  optimized Lambda, DynamoDB and SNS integrations' errors (:mod:`.sfn_errors`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 import jsonata
 
 from localcloud import clock as sim
+from localcloud.extensions import sfn_errors
 
 # --- clock-aware stand-ins for the interpreter's threading/time/datetime -------------------
 
@@ -259,22 +261,6 @@ def _patch_jsonata(modules: list[types.ModuleType]) -> None:
 
 # --- executions, SDK results and SDK error names ---------------------------------------------
 
-_SERVICE_ERROR_NAMES = {
-    "autoscaling": "AutoScaling",
-    "cloudwatch": "CloudWatch",
-    "dynamodb": "DynamoDb",
-    "ec2": "Ec2",
-    "eventbridge": "EventBridge",
-    "events": "EventBridge",
-    "lambda": "Lambda",
-    "s3": "S3",
-    "secretsmanager": "SecretsManager",
-    "sfn": "Sfn",
-    "sns": "Sns",
-    "sqs": "Sqs",
-    "ssm": "Ssm",
-}
-
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
@@ -343,18 +329,66 @@ def _patch_executions_and_sdk() -> None:
         _eval_service_task._fleetpatch = True  # type: ignore[attr-defined]
         sdk._eval_service_task = _eval_service_task
 
-    def _normalise_service_error_name(service_name: str) -> str:
-        return _SERVICE_ERROR_NAMES.get(
-            service_name.lower(), service_name[:1].upper() + service_name[1:]
-        )
+    sdk._normalise_service_error_name = staticmethod(sfn_errors.aws_sdk_service_name)  # type: ignore[assignment]
+    sdk._normalise_exception_name = staticmethod(_aws_sdk_exception_name)
+    _patch_optimized_error_names()
 
-    def _normalise_exception_name(norm_service_name: str, ex: Exception) -> str:
-        code = getattr(ex, "response", {}).get("Error", {}).get("Code") or type(ex).__name__
-        code = code.split(".")[-1]
-        return f"{norm_service_name}.{code if code.endswith('Exception') else code + 'Exception'}"
 
-    sdk._normalise_service_error_name = staticmethod(_normalise_service_error_name)
-    sdk._normalise_exception_name = staticmethod(_normalise_exception_name)
+_SERVICE_BY_ERROR_NAME = {
+    name: service for service, name in sfn_errors.AWS_SDK_SERVICE_NAMES.items()
+}
+
+
+def _error_code(ex: Exception) -> str:
+    code = getattr(ex, "response", {}).get("Error", {}).get("Code") or type(ex).__name__
+    return str(code).split(".")[-1].split("#")[-1]
+
+
+def _aws_sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
+    service = _SERVICE_BY_ERROR_NAME.get(norm_service_name, norm_service_name)
+    return sfn_errors.aws_sdk_error_name(service, _error_code(ex))
+
+
+def _patch_optimized_error_names() -> None:
+    """Lambda, DynamoDB and SNS tasks name errors as AWS does (see sfn_errors)."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as dynamodb,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as awslambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sns as sns,
+    )
+
+    for cls, service in (
+        (dynamodb.StateTaskServiceDynamoDB, "dynamodb"),
+        (awslambda.StateTaskServiceLambda, "lambda"),
+    ):
+        original = cls._error_cause_from_client_error
+        if getattr(original, "_fleetpatch", False):
+            continue
+
+        def named(client_error: ClientError, _o: Any = original, _s: str = service) -> Any:
+            _, cause = _o(client_error)
+            return sfn_errors.optimized_error_name(_s, _error_code(client_error)), cause
+
+        named._fleetpatch = True  # type: ignore[attr-defined]
+        cls._error_cause_from_client_error = staticmethod(named)
+
+    original_sns = sns.StateTaskServiceSns._from_error
+    if not getattr(original_sns, "_fleetpatch", False):
+        # moto names SNS errors code + "Exception"; the code is rewritten to the name's
+        # stem first, so its failure event (cause and all) carries AWS's name.
+        def from_error(self: Any, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                name = sfn_errors.optimized_error_name("sns", _error_code(ex))
+                ex.response["Error"]["Code"] = name.removeprefix("SNS.").removesuffix("Exception")
+            return original_sns(self, env, ex)
+
+        from_error._fleetpatch = True  # type: ignore[attr-defined]
+        sns.StateTaskServiceSns._from_error = from_error
 
 
 _installed = False

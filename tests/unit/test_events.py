@@ -285,3 +285,25 @@ def test_a_command_status_event_keeps_its_parameters() -> None:
         "Operation": ["Install"],
         "RebootOption": ["RebootIfNeeded"],
     }
+
+
+@pytest.mark.parametrize(
+    ("fixture", "field"),
+    [
+        ("aws.autoscaling/launch-lifecycle-action", "LifecycleActionToken"),
+        ("aws.ssm/maintenance-window-execution-success", "window-execution-id"),
+        ("aws.ssm/maintenance-window-task-execution-success", "task-execution-id"),
+        ("aws.ssm/maintenance-window-task-target-invocation-success", "window-target-id"),
+        ("aws.ssm/command-success", "command-id"),
+        ("aws.ssm/command-invocation-success", "command-id"),
+    ],
+)
+def test_upper_case_ids_are_accepted_as_aws_accepts_them(fixture: str, field: str) -> None:
+    # Given a real event whose UUID id is written in upper case (the SSM API's patterns
+    # are [0-9a-fA-F]; command ids and lifecycle tokens have no pattern, only a length)
+    raw = load_event(fixture)
+    raw["detail"][field] = raw["detail"][field].upper()
+    # When it is parsed
+    event = parse_event(raw)
+    # Then it is valid, and the id is kept exactly as AWS wrote it
+    assert raw["detail"][field] in event.model_dump_json(by_alias=True)

@@ -25,6 +25,8 @@ def test_lifecycle_action_request_is_named_by_its_token() -> None:
         "agentTimeoutSeconds": 900,
         "heartbeatSeconds": 600,
         "commandTimeoutSeconds": 3600,
+        # delivery timeout + AWS-RunPatchBaseline's 2 h execution timeout + 5 min
+        "commandWaitSeconds": 3600 + 7200 + 300,
         "onFailure": "ABANDON",
         "rebootOption": "RebootIfNeeded",
     }

@@ -52,25 +52,75 @@ def test_a_command_that_times_out_abandons_the_instance(deployed: Deployed) -> N
     [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=30, command_times_out=True))
     deployed.cloud.settle(max_seconds=6 * 3600)
 
-    # The run gives up at its own bound (the policy's command timeout plus a margin),
-    # before SSM's two-hour execution timeout: the instance is abandoned, not held.
+    # Run Command reports the invocation TimedOut at AWS-RunPatchBaseline's two-hour
+    # execution timeout; the run, still waiting then (its bound is the delivery plus the
+    # execution timeout), abandons the instance at once rather than holding it.
     execution = deployed.execution_for(instance)
     assert execution["status"] == "FAILED"
     assert deployed.lifecycle_result(instance) == "ABANDON"
     record = deployed.run_record(execution)
-    assert record["reason"] == "CommandNeverFinished"
-    assert "still InProgress after its timeout" in record["message"]
+    assert record["reason"] == "CommandTimedOut"
+    assert record["message"].endswith(f"on {instance} ended TimedOut")
     policy = json.loads(execution["input"])["policy"]
     ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
-    assert (
-        ran
-        <= policy["agentTimeoutSeconds"]
-        + policy["commandTimeoutSeconds"]
-        + 2 * policy["heartbeatSeconds"]
-    )
+    assert 7200 < ran <= policy["agentTimeoutSeconds"] + 7200 + policy["heartbeatSeconds"]
     assert report_for(deployed, instance)["subject"] == (
-        f"launch of {instance}: failed (CommandNeverFinished) [test]"
+        f"launch of {instance}: failed (CommandTimedOut) [test]"
     )
+
+
+def test_a_patch_longer_than_the_delivery_timeout_is_waited_for(deployed: Deployed) -> None:
+    # Given a launch whose patch runs 90 minutes: past the command's delivery timeout
+    # (the policy's 60 minutes) plus 5, within AWS-RunPatchBaseline's 2 h execution
+    # timeout, so Run Command lets it finish (events delivered, the hook heartbeated)
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=5400)
+    )
+
+    # When the fleet runs until everything settles
+    deployed.cloud.settle(max_seconds=8 * 3600)
+
+    # Then the run waited for the patch and released the instance patched
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert [c["Status"] for c in commands_on(deployed, instance)] == ["Success"]
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    assert deployed.run_record(execution)["outcome"] == "patched"
+    policy = json.loads(execution["input"])["policy"]
+    ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
+    assert policy["commandTimeoutSeconds"] + 300 < 5400 < ran < policy["commandWaitSeconds"]
+
+
+def test_a_long_patch_is_waited_for_even_when_its_status_events_are_lost(
+    deployed: Deployed,
+) -> None:
+    # Given the same 90-minute patch, and EventBridge losing every Run Command event
+    deployed.auto_scaling_group()
+    for detail_type in (
+        "EC2 Command Status-change Notification",
+        "EC2 Command Invocation Status-change Notification",
+    ):
+        deployed.cloud.faults.drop_events(detail_type)
+    [instance] = deployed.scale_out(
+        Behaviour(agent_delay_seconds=30, command_duration_seconds=5400)
+    )
+
+    # When the fleet runs until everything settles
+    deployed.cloud.settle(max_seconds=8 * 3600)
+
+    # Then the run asked Run Command at the end of each wait and, the patch still running
+    # the first time, waited again: the instance is released patched
+    execution = deployed.execution_for(instance)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    checks = [
+        e
+        for e in deployed.history(execution)
+        if e["type"] == "TaskScheduled"
+        and e["taskScheduledEventDetails"]["resource"] == "getCommandInvocation"
+    ]
+    assert len(checks) == 2
 
 
 def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> None:
@@ -85,20 +135,21 @@ def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> Non
     )
     deployed.cloud.settle(max_seconds=6 * 3600)
 
-    # Run Command never reports on a terminated instance's invocation: the run stops
-    # waiting at the command's timeout, finds the lifecycle action gone with the instance,
-    # and says so. No instance is left held, no run waits forever.
+    # Nothing reports back from a terminated instance until Run Command times its
+    # invocation out (the execution timeout): the run waits that long at most, finds the
+    # lifecycle action gone with the instance, and says so. No instance is left held, no
+    # run waits forever.
     execution = deployed.execution_for(instance)
     assert execution["status"] == "FAILED"
     assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
     policy = json.loads(execution["input"])["policy"]
     ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
-    assert ran <= policy["commandTimeoutSeconds"] + 600
+    assert ran <= policy["commandWaitSeconds"]
     record = deployed.run_record(execution)
-    assert record["reason"] == "CommandNeverFinished"
+    assert record["reason"] == "CommandTimedOut"
     assert report_for(deployed, instance)["attributes"]["outcome"] == "failed"
     report = deployed.report(execution["name"])
-    assert (report["outcome"], report["reason"]) == ("failed", "CommandNeverFinished")
+    assert (report["outcome"], report["reason"]) == ("failed", "CommandTimedOut")
     [note] = report["notes"]
     assert note.startswith("lifecycle action GONE: the lifecycle action no longer exists")
     # the heartbeat schedule was deleted when the run ended

@@ -33,7 +33,15 @@ from fleetpatch.errors import InvalidEventError
 
 # --- constrained ids ----------------------------------------------------------------------
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Command ids, window execution / task / target ids and lifecycle action tokens are UUIDs.
+# AWS accepts either case: the SSM API's patterns are [0-9a-fA-F] (MaintenanceWindowExecutionId
+# and the other window ids; CommandId and Auto Scaling's LifecycleActionToken only fix the
+# length at 36), https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_MaintenanceWindowExecution.html
+# Ids are kept as AWS wrote them, not lower-cased: they go back to AWS verbatim
+# (CompleteLifecycleAction, GetCommandInvocation), and the execution names and waiter keys
+# built from them meet only ids from the same AWS source, which repeats them byte for byte
+# (a duplicate event carries the same token; a command's events carry SendCommand's id).
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 InstanceId = Annotated[str, StringConstraints(pattern=r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")]
 # Compliance also reports hybrid (on-premises) managed instances as mi-...

@@ -17,6 +17,18 @@ from fleetpatch.errors import (
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.tags import ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
 
+# How long Run Command lets AWS-RunPatchBaseline run once delivered: its steps'
+# ``timeoutSeconds`` (2 h; the document has no executionTimeout parameter). An invocation
+# can wait for delivery up to SendCommand's TimeoutSeconds (the policy's command timeout)
+# and then run this long before Run Command reports it TimedOut, so the launch waits for
+# both, plus a margin for the status event. The fleet simulator restates the 2 h on purpose
+# (localcloud/fleet.py), as an independent oracle.
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/patch-manager-aws-runpatchbaseline.html
+# SendCommand TimeoutSeconds:
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html
+PATCH_EXECUTION_TIMEOUT_SECONDS = 7200
+COMMAND_WAIT_MARGIN_SECONDS = 300
+
 
 class LaunchPolicy(BaseModel):
     """What to do with new instances (the policy file renders it; see policy/)."""
@@ -86,9 +98,18 @@ class LaunchPolicy(BaseModel):
             return False
         return all(group_tags.get(k) == v for k, v in self.auto_scaling_group_tags.items())
 
+    @property
+    def command_wait_seconds(self) -> int:
+        """How long Run Command may take over the patch: delivery, then execution, + margin."""
+        return (
+            self.command_timeout_seconds
+            + PATCH_EXECUTION_TIMEOUT_SECONDS
+            + COMMAND_WAIT_MARGIN_SECONDS
+        )
+
     def workflow_policy(self) -> dict[str, Any]:
         """The part of the policy the state machine reads (camelCase, as in ASL)."""
-        return self.model_dump(
+        policy = self.model_dump(
             by_alias=True,
             include={
                 "agent_timeout_seconds",
@@ -98,6 +119,7 @@ class LaunchPolicy(BaseModel):
                 "reboot_option",
             },
         )
+        return {**policy, "commandWaitSeconds": self.command_wait_seconds}
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,12 @@ def alarm_states(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     for chunk in chunked(names, 100):
-        response = cloudwatch.describe_alarms(AlarmNames=list(chunk))
+        # Without AlarmTypes DescribeAlarms returns metric alarms only: a gate naming a
+        # composite alarm would never find it and never pass (CloudWatch API reference,
+        # DescribeAlarms). Composite alarms also need the permission on "*" (template).
+        response = cloudwatch.describe_alarms(
+            AlarmNames=list(chunk), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        )
         for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
             found[alarm["AlarmName"]] = alarm["StateValue"]
     return found

@@ -85,6 +85,22 @@ def test_an_api_error_is_the_real_client_error(cloud: LocalCloud) -> None:
     assert cloud.faults.api_failures("s3", "PutObject") == 1
 
 
+def test_an_auto_scaling_error_is_injected_by_its_client_name(cloud: LocalCloud) -> None:
+    # Given a fault on Auto Scaling, named as its client is ("autoscaling"; botocore's
+    # events say "auto-scaling")
+    cloud.faults.fail_api(
+        "autoscaling", "DescribeAutoScalingGroups", "AccessDenied", status=403, times=1
+    )
+    autoscaling = cloud.client("autoscaling")
+    # When the API is called twice
+    with pytest.raises(ClientError) as denied:
+        autoscaling.describe_auto_scaling_groups()
+    autoscaling.describe_auto_scaling_groups()
+    # Then the first call failed with the injected code, the second went through
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert cloud.faults.api_failures("autoscaling", "DescribeAutoScalingGroups") == 1
+
+
 def test_a_dynamodb_error_is_the_modelled_exception_for_the_next_n_calls(
     cloud: LocalCloud,
 ) -> None:

@@ -87,6 +87,57 @@ def test_start_execution_and_aws_sdk_hooks_exist() -> None:
         assert hasattr(StateTaskServiceAwsSdk, name), name
 
 
+def test_optimized_integration_error_hooks_exist() -> None:
+    # localcloud.extensions.stepfunctions renames the errors of the optimized Lambda and
+    # DynamoDB integrations through _error_cause_from_client_error (a staticmethod taking
+    # the ClientError, returning (error, cause)), and SNS's by rewriting the code that
+    # _from_error reads before it appends "Exception".
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as dynamodb,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as awslambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sns as sns,
+    )
+
+    for module, cls in (
+        (dynamodb, dynamodb.StateTaskServiceDynamoDB),
+        (awslambda, awslambda.StateTaskServiceLambda),
+    ):
+        source = inspect.getsource(module)
+        assert (
+            "    def _error_cause_from_client_error(client_error: ClientError) -> tuple[str, str]:"
+            in source
+        ), module.__name__
+        assert "self._error_cause_from_client_error(ex)" in source, module.__name__
+        assert isinstance(
+            inspect.getattr_static(cls, "_error_cause_from_client_error"), staticmethod
+        )
+    source = inspect.getsource(sns)
+    assert 'error_code = ex.response["Error"]["Code"]' in source
+    assert 'error_name = f"SNS.{exception_name}"' in source
+    assert "    def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:" in source
+
+
+def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
+    # localcloud.extensions.cloudwatch filters DescribeAlarms' result by AlarmTypes and
+    # routes PutCompositeAlarm to PutMetricAlarm (which reads AlarmRule).
+    from moto.cloudwatch import responses
+
+    # The module's source as shipped (install() may already have wrapped the methods).
+    source = inspect.getsource(responses)
+    assert "    def describe_alarms(self) -> ActionResult:" in source
+    assert 'result = {"MetricAlarms": metric_alarms, "CompositeAlarms": composite_alarms}' in source
+    assert "        return ActionResult(result)" in source
+    assert "    def put_metric_alarm(self) -> ActionResult:" in source
+    assert 'rule = self._get_param("AlarmRule")' in source
+    # moto still ignores AlarmTypes and lacks PutCompositeAlarm (why the extension exists).
+    assert "AlarmTypes" not in source
+    assert "def put_composite_alarm" not in source
+
+
 def test_events_rule_delivery_point() -> None:
     from moto.events import models
 
