@@ -12,15 +12,13 @@ Where AWS's current documentation differs from older figures (Lambda asynchronou
 EventBridge entries and SQS messages went from 256 KiB to 1 MiB), the table follows the
 current AWS documentation and the service model botocore 1.44.5 ships.
 
-moto internals wrapped (canaries in tests/unit/localcloud/test_moto_canaries_quotas.py):
-``StepFunctionsParserBackend.start_execution``, ``is_within_size_quota`` as imported by the
-three interpreter modules that use it, ``Environment.__init__``, ``EventManager.add_event``,
-``InlineIterationComponent._eval_body``, ``LambdaBackend.invoke``,
-``LambdaFunction._invoke_lambda``, ``EventsBackend.put_events``, ``SNSBackend.publish``,
-``SQSBackend.send_message`` (which ``send_message_batch`` calls), ``LimitedSizeDict.__setitem__``
-(DynamoDB), ``SimpleSystemManagerBackend.put_parameter``,
-``SimpleSystemManagerResponse.send_command``, ``EventBridgeSchedulerBackend.create_schedule``
-and ``S3Backend.put_object`` / ``copy_object`` / ``create_multipart_upload``.
+moto internals wrapped or replaced (canaries: tests/unit/localcloud/test_moto_canaries_quotas.py):
+Step Functions ``start_execution``, ``is_within_size_quota`` (three importers),
+``Environment.__init__``, ``EventManager.add_event``, ``InlineIterationComponent`` and
+``ErrorEqualsDecl._eval_body``; Lambda ``LambdaBackend.invoke``, ``_invoke_lambda`` and
+``responses.sys``; ``put_events``; SNS ``publish``; SQS ``send_message``; DynamoDB
+``LimitedSizeDict.__setitem__``; SSM ``put_parameter`` and the ``send_command`` response;
+Scheduler ``create_schedule``; S3 ``put_object``, ``copy_object``, ``create_multipart_upload``.
 """
 
 from __future__ import annotations
@@ -38,9 +36,8 @@ _MARK = "_fleetpatch_quotas"
 class Quota:
     """One AWS limit the local cloud enforces."""
 
-    what: str
+    what: str  # and the unit of value
     value: int
-    unit: str
     failure: str
     source: str
 
@@ -48,134 +45,116 @@ class Quota:
 _SFN_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html"
 QUOTAS: dict[str, Quota] = {
     "sfn_payload": Quota(
-        "Step Functions state input/output (and execution input)",
+        "Step Functions state input/output (and execution input), bytes (UTF-8)",
         262_144,
-        "bytes (UTF-8)",
-        "a state's result: the execution fails with States.DataLimitExceeded (catchable); "
+        "state data: States.DataLimitExceeded, terminal (States.ALL does not catch it); "
         "StartExecution input: ValidationException",
         _SFN_QUOTAS,
     ),
     "sfn_history": Quota(
-        "Step Functions execution history",
+        "Step Functions execution history, events",
         25_000,
-        "events",
         "the execution fails with States.Runtime, 'The execution reached the maximum "
         "number of history events (25000).'; event 25,000 is ExecutionFailed",
         _SFN_QUOTAS,
     ),
     "sfn_execution_name": Quota(
-        "Step Functions execution name",
+        "Step Functions execution name, characters",
         80,
-        "characters",
         "StartExecution: ValidationException (length); InvalidName (forbidden characters)",
         "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html",
     ),
     "sfn_inline_map_concurrency": Quota(
-        "Step Functions inline Map concurrent iterations",
+        "Step Functions inline Map concurrent iterations, iterations",
         40,
-        "iterations",
         "not a failure: iterations beyond 40 wait (MaxConcurrency 0 or above 40 runs 40)",
         "https://docs.aws.amazon.com/step-functions/latest/dg/state-map-inline.html",
     ),
     "lambda_sync_payload": Quota(
-        "Lambda Invoke request payload, synchronous",
+        "Lambda Invoke request payload, synchronous, bytes",
         6_291_456,
-        "bytes",
         "Invoke: 413 RequestEntityTooLargeException",
         "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
     ),
     "lambda_async_payload": Quota(
-        "Lambda Invoke request payload, asynchronous (InvocationType Event)",
+        "Lambda Invoke request payload, asynchronous (InvocationType Event), bytes",
         1_048_576,
-        "bytes",
         "Invoke: 413 RequestEntityTooLargeException",
         "https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html",
     ),
     "lambda_response": Quota(
-        "Lambda response payload, synchronous",
+        "Lambda response payload, synchronous, bytes",
         6_291_556,
-        "bytes",
         "the invocation fails: FunctionError Unhandled, errorType Function.ResponseSizeTooLarge",
         "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
     ),
     "eventbridge_entries": Quota(
-        "EventBridge PutEvents total entry size (per request)",
+        "EventBridge PutEvents total entry size (per request), bytes, must stay below",
         1_048_576,
-        "bytes, must stay below",
         "PutEvents: ValidationException 'Total size of the entries in the request is over "
         "the limit.'",
         "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html",
     ),
     "sns_message": Quota(
-        "SNS Publish message",
+        "SNS Publish message, bytes (UTF-8)",
         262_144,
-        "bytes (UTF-8)",
         "Publish: InvalidParameter 'Invalid parameter: Message too long'",
         "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
     ),
     "sns_subject": Quota(
-        "SNS Publish subject",
+        "SNS Publish subject, characters",
         100,
-        "characters",
         "Publish: InvalidParameter (moto's own check, kept)",
         "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
     ),
     "sqs_message": Quota(
-        "SQS message (body and attributes), default queue MaximumMessageSize",
+        "SQS message (body and attributes), default queue MaximumMessageSize, bytes",
         1_048_576,
-        "bytes",
         "SendMessage: InvalidParameterValue 'One or more parameters are invalid. Reason: "
         "Message must be shorter than N bytes.'",
         "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
     ),
     "dynamodb_item": Quota(
-        "DynamoDB item (attribute names and values)",
+        "DynamoDB item (attribute names and values), bytes",
         409_600,
-        "bytes",
         "PutItem: ValidationException 'Item size has exceeded the maximum allowed size'; "
         "UpdateItem: '... Item size to update has exceeded ...'",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html",
     ),
     "ssm_parameter_standard": Quota(
-        "SSM parameter value, Standard tier",
+        "SSM parameter value, Standard tier, characters",
         4_096,
-        "characters",
         "PutParameter: ValidationException 'Standard tier parameters support a maximum "
         "parameter value of 4096 characters. ...'",
         "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html",
     ),
     "ssm_parameter_advanced": Quota(
-        "SSM parameter value, Advanced (and Intelligent-Tiering) tier",
+        "SSM parameter value, Advanced (and Intelligent-Tiering) tier, characters",
         8_192,
-        "characters",
         "PutParameter: ValidationException",
         "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html",
     ),
     "ssm_send_command_instances": Quota(
-        "SendCommand InstanceIds",
+        "SendCommand InstanceIds, ids",
         50,
-        "ids",
         "SendCommand: ValidationException (constraint 'length less than or equal to 50')",
         "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html",
     ),
     "ssm_send_command_comment": Quota(
-        "SendCommand Comment",
+        "SendCommand Comment, characters",
         100,
-        "characters",
         "SendCommand: ValidationException (constraint 'length less than or equal to 100')",
         "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html",
     ),
     "scheduler_name": Quota(
-        "EventBridge Scheduler schedule name",
+        "EventBridge Scheduler schedule name, characters",
         64,
-        "characters",
         "CreateSchedule: ValidationException (constraint 'length less than or equal to 64')",
         "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html",
     ),
     "s3_key": Quota(
-        "S3 object key",
+        "S3 object key, bytes (UTF-8)",
         1_024,
-        "bytes (UTF-8)",
         "PutObject, CopyObject, CreateMultipartUpload: 400 KeyTooLongError 'Your key is too long'",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html",
     ),
@@ -242,6 +221,7 @@ def _install_step_functions() -> None:
     import importlib
 
     from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
         inline_iteration_component as inline,
     )
@@ -321,6 +301,22 @@ def _install_step_functions() -> None:
         return eval_body
 
     _wrap(inline.InlineIterationComponent, "_eval_body", inline_map)
+
+    def error_equals(original: Callable[..., Any]) -> Callable[..., Any]:
+        # States.DataLimitExceeded is terminal: States.ALL neither retries nor catches it
+        # (naming it does). moto's States.ALL matches every error.
+        def eval_body(self: Any, env: Any) -> None:
+            names = {getattr(name, "error_name", None) for name in self.error_names}
+            error = getattr(env.stack[-1], "error_name", None)
+            if error == "States.DataLimitExceeded" and names == {"States.ALL"}:
+                env.stack.pop()
+                env.stack.append(False)
+                return
+            original(self, env)
+
+        return eval_body
+
+    _wrap(error_equals_decl.ErrorEqualsDecl, "_eval_body", error_equals)
 
 
 def _history_error() -> dict[str, str]:

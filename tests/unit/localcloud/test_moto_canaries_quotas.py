@@ -51,6 +51,14 @@ def test_step_functions_internals_the_quotas_wrap() -> None:
     )
     assert "eval_input = env.stack.pop()" in inline
     assert "if max_concurrency == DEFAULT_MAX_CONCURRENCY_VALUE" in inline
+    # States.ALL: moto matches every error with it, the terminal ones included.
+    error_equals = source(
+        "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl"
+    )
+    assert "error_name: ErrorName = env.stack.pop()" in error_equals
+    assert "if ErrorEqualsDecl._STATE_ALL_ERROR in self.error_names:\n            res = True" in (
+        error_equals
+    )
 
 
 def test_lambda_internals_the_quotas_wrap() -> None:

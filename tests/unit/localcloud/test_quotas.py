@@ -69,6 +69,45 @@ def test_a_state_output_of_256_kib_passes_and_one_byte_more_fails_with_data_limi
     assert failed["error"] == "States.DataLimitExceeded"
 
 
+def catching_big_result(function_arn: str, error_equals: list[str]) -> dict[str, Any]:
+    return {
+        "StartAt": "Big",
+        "States": {
+            "Big": {
+                "Type": "Task",
+                "Resource": function_arn,
+                "Catch": [{"ErrorEquals": error_equals, "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+def test_a_task_result_over_256_kib_is_not_caught_by_states_all(
+    cloud: LocalCloud, padded: str
+) -> None:
+    # Given a task whose Lambda returns 256 KiB + 1, caught by States.ALL, or by name
+    function_arn = cloud.lambdas.arn(padded)
+    by_all = create_state_machine(
+        cloud, catching_big_result(function_arn, ["States.ALL"]), name="catch-all"
+    )
+    by_name = create_state_machine(
+        cloud,
+        catching_big_result(function_arn, ["States.DataLimitExceeded"]),
+        name="catch-by-name",
+    )
+
+    # When both run
+    uncaught = run_to_end(cloud, by_all, {"size": 256 * KIB + 1})
+    caught = run_to_end(cloud, by_name, {"size": 256 * KIB + 1})
+
+    # Then States.ALL lets the terminal error fail the execution; naming it catches it
+    assert uncaught["status"] == "FAILED"
+    assert uncaught["error"] == "States.DataLimitExceeded"
+    assert caught["status"] == "SUCCEEDED"
+
+
 def test_an_execution_input_over_256_kib_is_refused_by_start_execution(cloud: LocalCloud) -> None:
     # Given a machine and an input of exactly 256 KiB ({"a": "xx..."} is 9 bytes plus the x's)
     machine = create_state_machine(cloud, pass_returning(4), name="input-size")
