@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -199,12 +200,8 @@ _SIZE_QUOTA_USERS = (
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
 )
-_TERMINAL_EVENTS = {
-    "ExecutionFailed",
-    "ExecutionSucceeded",
-    "ExecutionAborted",
-    "ExecutionTimedOut",
-}
+_HISTORY_LOCK = threading.Lock()
+_TERMINAL_EVENTS = {f"Execution{end}" for end in ("Failed", "Succeeded", "Aborted", "TimedOut")}
 HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events ({})."
 
 
@@ -221,10 +218,6 @@ def _install_step_functions() -> None:
     import importlib
 
     from moto.stepfunctions.exceptions import ValidationException
-    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        inline_iteration_component as inline,
-    )
     from moto.stepfunctions.parser.asl.eval import environment
     from moto.stepfunctions.parser.asl.eval.event import event_manager
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -273,14 +266,17 @@ def _install_step_functions() -> None:
         def add(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
             kind = str(getattr(event_type, "value", event_type))
             root = getattr(self, "_fleetpatch_root", None)
-            reached = len(self._history_event_list) >= limit("sfn_history") - 1
-            if root is not None and kind not in _TERMINAL_EVENTS and reached:
+            with _HISTORY_LOCK:  # Map iterations and branches add events from many threads
+                reached = len(self._history_event_list) >= limit("sfn_history") - 1
+                if root is None or not reached:
+                    return int(original(self, context, event_type, *args, **kwargs))
+            if kind not in _TERMINAL_EVENTS:
                 # AWS ends the execution here: its last event (number 25,000) is
                 # ExecutionFailed; nothing the states do afterwards is recorded.
                 if root.is_running():
                     root.set_error(_history_error())
                 return len(self._history_event_list)
-            if root is not None and kind == "ExecutionFailed" and reached:
+            if kind == "ExecutionFailed":
                 root.set_error(_history_error())  # whatever a state raised meanwhile
                 details = {"executionFailedEventDetails": _history_error()}
                 return int(original(self, context, event_type, details))
@@ -289,6 +285,13 @@ def _install_step_functions() -> None:
         return add
 
     _wrap(event_manager.EventManager, "add_event", add_event)
+
+
+def _install_step_functions_flow() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component as inline,
+    )
 
     def inline_map(original: Callable[..., Any]) -> Callable[..., Any]:
         def eval_body(self: Any, env: Any) -> None:
@@ -587,6 +590,7 @@ def install() -> None:
     Install after the other extensions: some checks wrap methods they replace.
     """
     _install_step_functions()
+    _install_step_functions_flow()
     _install_lambda()
     _install_messaging()
     _install_dynamodb_and_ssm()
