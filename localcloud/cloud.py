@@ -32,6 +32,7 @@ from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
+from localcloud import quotas
 from localcloud.extensions import awslambda, cloudwatch, events, lookups, sns, stepfunctions
 from localcloud.iam import enforcer as iam_enforcer
 
@@ -172,6 +173,7 @@ class LocalCloud:
         self.autoscaling = autoscaling.install(self)
         self.windows = windows.install(self)
         self.scheduler = scheduler.install(self)
+        quotas.install()  # AWS's quotas, last: it wraps methods the extensions replace
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
