@@ -32,6 +32,7 @@ from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
+from localcloud import ratelimits
 from localcloud.extensions import awslambda, events, lookups, sns, stepfunctions
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
@@ -93,6 +94,8 @@ class LocalCloud:
         # What goes wrong on purpose (lost and duplicate events, crashes, API errors).
         self.faults = fault_injection.FaultInjector()
         self.delivery.faults = self.lambdas.faults = self.faults
+        # AWS's API rate limits, on by default (cloud.rate_limits.enabled = False: off).
+        self.rate_limits = ratelimits.RateLimiter(account_id, region)
         self.stack: Stack | None = None
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
@@ -152,6 +155,7 @@ class LocalCloud:
         events.install(self.delivery)
         sns.install(self.notifications)
         fault_injection.install(self.faults)
+        ratelimits.install(self.rate_limits)
         from localcloud import fleet, windows
         from localcloud.extensions import autoscaling, scheduler
 

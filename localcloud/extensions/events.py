@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud import clock as sim
+from localcloud import ratelimits
 from localcloud.extensions.awslambda import LambdaRuntime
 
 if TYPE_CHECKING:
@@ -184,9 +185,11 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
             _delivery.runtime.invoke_async(function_name, payload)
         else:
             region = arn.split(":")[3]
-            boto3.client("stepfunctions", region_name=region).start_execution(
-                stateMachineArn=arn, input=json.dumps(payload)
-            )
+            # EventBridge's own call for the account (it retries throttled ones on AWS).
+            with ratelimits.on_behalf_of_aws():
+                boto3.client("stepfunctions", region_name=region).start_execution(
+                    stateMachineArn=arn, input=json.dumps(payload)
+                )
     except Exception as exc:
         _delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
         _dead_letter(target, payload, str(exc))

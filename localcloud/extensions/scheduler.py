@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud import ratelimits
 from localcloud.clock import TimerHandle
 
 if TYPE_CHECKING:
@@ -161,7 +162,9 @@ class SchedulerSimulator:
             service, action = match.groups()
             method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
             parameters = json.loads(text or "{}")
-            getattr(self.cloud.client(service), method)(**parameters)
+            # Scheduler's own call for the account (it retries throttled ones on AWS).
+            with ratelimits.on_behalf_of_aws():
+                getattr(self.cloud.client(service), method)(**parameters)
         except (ClientError, BotoCoreError, LookupError, ValueError, TypeError) as exc:
             return Firing(schedule.name, now, arn, f"{type(exc).__name__}: {exc}")
         return Firing(schedule.name, now, arn)
