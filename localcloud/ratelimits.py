@@ -211,6 +211,11 @@ _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _EC2_PAGED_OR_FILTERED = re.compile(r"(?:^|&)(?:Filter\.\d|MaxResults=|NextToken=)")
 
 
+# The simulated clock counts whole microseconds: a token due after 1/300 s is due after
+# 3,333 of them.
+_RESOLUTION = 1e-3
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -299,9 +304,9 @@ class RateLimiter:
         elapsed = max(0.0, now - bucket.stamp)
         bucket.tokens = min(burst, bucket.tokens + elapsed * refill)
         bucket.stamp = now
-        if bucket.tokens < 1:
+        if bucket.tokens < 1 - _RESOLUTION:
             return False
-        bucket.tokens -= 1
+        bucket.tokens = max(0.0, bucket.tokens - 1)
         return True
 
 
