@@ -58,6 +58,16 @@ _PROTOCOLS = {
 }
 
 
+# botocore names events after the service id ("before-send.sfn.StartExecution"), which is
+# not always the client's name.
+_CLIENT_NAMES = {"sfn": "stepfunctions", "auto-scaling": "autoscaling"}
+
+
+def client_name(service_id: str) -> str:
+    """The boto3 client name for a service id as botocore's event names spell it."""
+    return _CLIENT_NAMES.get(service_id, service_id)
+
+
 class InjectedCrash(RuntimeError):
     """An unhandled error a fault made a handler raise (not a bug in the handler)."""
 
@@ -251,7 +261,7 @@ class FaultInjector:
         parts = event_name.split(".")
         if len(parts) < 3:
             return None
-        service, operation = parts[1], parts[2]
+        service, operation = client_name(parts[1]), parts[2]
         with self._lock:
             for rule in self._api:
                 if not rule.matches(service, operation, request):

@@ -205,8 +205,6 @@ LIMITS: tuple[Limit, ...] = (
     EC2_UNFILTERED_LIMIT,
 )
 
-# botocore's event names use the service id, not the client name.
-_SERVICE_NAMES = {"sfn": "stepfunctions", "auto-scaling": "autoscaling"}
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _EC2_PAGED_OR_FILTERED = re.compile(r"(?:^|&)(?:Filter\.\d|MaxResults=|NextToken=)")
 
@@ -273,7 +271,7 @@ class RateLimiter:
         parts = event_name.split(".")
         if len(parts) < 3 or not self.enabled or getattr(_local, "aws", False):
             return None
-        service = _SERVICE_NAMES.get(parts[1], parts[1])
+        service = faults.client_name(parts[1])
         operation = parts[2]
         limit = _limit_for(service, operation, request)
         if limit is None:
