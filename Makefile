@@ -105,10 +105,11 @@ faults: $(BIN)/python ## the fault suite alone (tests/workflows/test_fault_suite
 	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)
 
 .PHONY: soak
-soak: $(BIN)/python ## a longer fault sweep (throttling + duplicates over 5 seeds, bigger fleets); not in make test
+soak: $(BIN)/python ## a longer fault sweep (throttling + duplicates over 5 seeds, bigger fleets, 200 launches under AWS's rate limits); not in make test
 	rm -rf $(FAULTS_OUT)-soak
 	FLEETPATCH_SOAK=1 FLEETPATCH_FAULTS_BURST=$${FLEETPATCH_FAULTS_BURST:-10} FLEETPATCH_FAULTS_OUT=$(FAULTS_OUT)-soak \
-	  $(BIN)/pytest tests/workflows/test_fault_suite.py -q -n $(TEST_WORKERS) -k "soak or throttled or duplicate"
+	  $(BIN)/pytest tests/workflows/test_fault_suite.py tests/workflows/test_rate_limits.py -q -n $(TEST_WORKERS) \
+	  -k "soak or throttled or duplicate or scale_out_of_200"
 	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)-soak
 
 .PHONY: lint

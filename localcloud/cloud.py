@@ -32,7 +32,7 @@ from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
-from localcloud import quotas
+from localcloud import quotas, ratelimits
 from localcloud.extensions import awslambda, cloudwatch, events, lookups, sns, stepfunctions
 from localcloud.iam import enforcer as iam_enforcer
 
@@ -105,6 +105,8 @@ class LocalCloud:
             org_id=organization_id,
         )
         self.delivery.faults = self.lambdas.faults = self.faults
+        # AWS's API rate limits, on by default (cloud.rate_limits.enabled = False: off).
+        self.rate_limits = ratelimits.RateLimiter(account_id, region)
         self.stack: Stack | None = None
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
@@ -166,6 +168,7 @@ class LocalCloud:
         events.install(self.delivery)
         sns.install(self.notifications)
         fault_injection.install(self.faults)
+        ratelimits.install(self.rate_limits)
         from localcloud import fleet, windows
         from localcloud.extensions import autoscaling, scheduler
 

@@ -25,7 +25,9 @@ SSM throttling has its own switch (``cloud.fleet.throttle``), as SSM is simulate
 
 moto internal touched (canary in tests/unit/localcloud/test_moto_canaries_faults.py):
 ``moto.core.botocore_stubber.BotocoreStubber.__call__(event_name, request)``, the
-``before-send`` handler every client runs while ``mock_aws`` is active; wrapped.
+``before-send`` handler every client runs while ``mock_aws`` is active; wrapped once. The
+same wrapper consults the API rate limits (:mod:`localcloud.ratelimits`, set with
+:func:`limit_rates`) after the scripted faults.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ _PROTOCOLS = {
     "autoscaling": "query",
     "ec2": "ec2",
 }
-_CLIENT_NAMES = {"auto-scaling": "autoscaling", "sfn": "stepfunctions"}
+# botocore names events after the service id ("before-send.sfn.StartExecution"), which is
+# not always the client's name.
+_CLIENT_NAMES = {"sfn": "stepfunctions", "auto-scaling": "autoscaling"}
+
+
+def client_name(service_id: str) -> str:
+    """The boto3 client name for a service id as botocore's event names spell it."""
+    return _CLIENT_NAMES.get(service_id, service_id)
 
 
 class InjectedCrash(RuntimeError):
@@ -250,10 +259,7 @@ class FaultInjector:
         parts = event_name.split(".")
         if len(parts) < 3:
             return None
-        # botocore names the event after the service id (``auto-scaling``, ``sfn``), not the
-        # client's name (``autoscaling``, ``stepfunctions``) that rules use.
-        service = _CLIENT_NAMES.get(parts[1], parts[1])
-        operation = parts[2]
+        service, operation = client_name(parts[1]), parts[2]
         with self._lock:
             for rule in self._api:
                 if not rule.matches(service, operation, request):
@@ -269,38 +275,57 @@ class FaultInjector:
 
 
 def _error_response(request: Any, rule: _ApiRule) -> AWSResponse:
-    protocol = _PROTOCOLS[rule.service]
+    return error_response(
+        request,
+        protocol=_PROTOCOLS[rule.service],
+        code=rule.code,
+        status=rule.status,
+        message=rule.message,
+        json_prefix=_JSON_PREFIXES.get(rule.service),
+    )
+
+
+def error_response(
+    request: Any,
+    *,
+    protocol: str,
+    code: str,
+    status: int,
+    message: str,
+    json_prefix: str | None = None,
+) -> AWSResponse:
+    """A service's error document for ``request``, in its wire ``protocol`` (botocore's name:
+    json, rest-json, rest-xml, ec2, query), as botocore parses it into a ``ClientError``."""
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id}
     if protocol in {"json", "rest-json"}:
-        prefix = _JSON_PREFIXES.get(rule.service)
-        error_type = f"{prefix}#{rule.code}" if prefix else rule.code
-        body = json.dumps({"__type": error_type, "message": rule.message}).encode()
-        headers |= {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": rule.code}
+        error_type = f"{json_prefix}#{code}" if json_prefix else code
+        body = json.dumps({"__type": error_type, "message": message}).encode()
+        headers |= {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
     elif protocol == "rest-xml":
         body = (
-            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{rule.code}</Code>"
-            f"<Message>{rule.message}</Message><RequestId>{request_id}</RequestId></Error>"
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+            f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
         headers["Content-Type"] = "application/xml"
     elif protocol == "ec2":
         body = (
-            f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{rule.code}"
-            f"</Code><Message>{rule.message}</Message></Error></Errors>"
+            f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}"
+            f"</Code><Message>{message}</Message></Error></Errors>"
             f"<RequestID>{request_id}</RequestID></Response>"
         ).encode()
         headers["Content-Type"] = "text/xml"
     else:  # query
         body = (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{rule.code}</Code>"
-            f"<Message>{rule.message}</Message></Error><RequestId>{request_id}</RequestId>"
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
             "</ErrorResponse>"
         ).encode()
         headers["Content-Type"] = "text/xml"
     http_headers = HTTPHeaders()
     for name, value in headers.items():
         http_headers[name] = value
-    return AWSResponse(request.url, rule.status, http_headers, _Raw(body))
+    return AWSResponse(request.url, status, http_headers, _Raw(body))
 
 
 class _Raw(io.BytesIO):
@@ -314,12 +339,27 @@ class _Raw(io.BytesIO):
 
 
 _injector: FaultInjector | None = None
+# The rate limits' check (localcloud.ratelimits): an error response for a call over its
+# bucket, or None.
+BeforeSend = Callable[[str, Any], AWSResponse | None]
+_limiter: BeforeSend | None = None
 
 
 def install(injector: FaultInjector) -> None:
     """Answer API calls with ``injector``'s errors (wraps moto's before-send hook once)."""
     global _injector  # noqa: PLW0603 - moto's backends are process-wide too
     _injector = injector
+    _wrap_before_send()
+
+
+def limit_rates(check: BeforeSend | None) -> None:
+    """Consult ``check`` for every call the scripted faults let through (None: no limits)."""
+    global _limiter  # noqa: PLW0603 - moto's backends are process-wide too
+    _limiter = check
+    _wrap_before_send()
+
+
+def _wrap_before_send() -> None:
     from moto.core.botocore_stubber import BotocoreStubber
 
     original: Callable[..., Any] = BotocoreStubber.__call__
@@ -327,10 +367,11 @@ def install(injector: FaultInjector) -> None:
         return
 
     def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
-        if self.enabled and _injector is not None:
-            response = _injector.api_error(event_name, request)
-            if response is not None:
-                return response
+        if self.enabled:
+            for check in (_injector.api_error if _injector else None, _limiter):
+                response = check(event_name, request) if check else None
+                if response is not None:
+                    return response
         return original(self, event_name, request, **kwargs)
 
     __call__._fleetpatch_faults = True  # type: ignore[attr-defined]
@@ -338,6 +379,7 @@ def install(injector: FaultInjector) -> None:
 
 
 def uninstall() -> None:
-    """No injector: calls reach moto untouched (the wrapper stays, inert)."""
-    global _injector  # noqa: PLW0603
+    """No injector and no rate limits: calls reach moto untouched (the wrapper stays, inert)."""
+    global _injector, _limiter  # noqa: PLW0603
     _injector = None
+    _limiter = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from localcloud import clock as sim
+from localcloud import ratelimits
 from localcloud.extensions.awslambda import LambdaRuntime
 from localcloud.iam import enforcer
 from localcloud.iam.principal import acting_as
@@ -220,7 +221,8 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
                 role = iam.assume(
                     target["RoleArn"], "events.amazonaws.com", source_arn=target.get("_RuleArn")
                 )
-            with acting_as(role):
+            # EventBridge's own call for the account (it retries throttled ones on AWS).
+            with acting_as(role), ratelimits.on_behalf_of_aws():
                 boto3.client("stepfunctions", region_name=region).start_execution(
                     stateMachineArn=arn, input=json.dumps(payload)
                 )

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud import ratelimits
 from localcloud.clock import TimerHandle
 from localcloud.iam.enforcer import AccessDenied
 from localcloud.iam.principal import acting_as
@@ -168,7 +169,8 @@ class SchedulerSimulator:
             service, action = match.groups()
             method = re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
             parameters = json.loads(text or "{}")
-            with acting_as(role):
+            # Scheduler's own call for the account (it retries throttled ones on AWS).
+            with acting_as(role), ratelimits.on_behalf_of_aws():
                 getattr(self.cloud.client(service), method)(**parameters)
         except (
             AccessDenied,

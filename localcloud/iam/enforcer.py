@@ -145,7 +145,10 @@ class IamEnforcer:
         if not self.enabled:
             return principal
         caller = Principal.service(service, self.account, source_arn)
-        trust = self._cached(("trust", role_arn), lambda: self._trust_policy(role_arn))
+        from localcloud import ratelimits
+
+        with acting_as(None), ratelimits.on_behalf_of_aws():
+            trust = self._cached(("trust", role_arn), lambda: self._trust_policy(role_arn))
         context = policy.ConditionContext(self._service_keys(caller))
         decision = policy.evaluate(
             caller, policy.Request("sts:AssumeRole", role_arn, context), [], trust
@@ -399,7 +402,11 @@ class IamEnforcer:
         self, principal: Principal, service: str, operation: str, params: Mapping[str, Any]
     ) -> AccessDenied | None:
         """None if every question of the request is allowed; else the error to answer with."""
-        with acting_as(None):
+        from localcloud import ratelimits
+
+        # The lookups below are IAM reading its own state, not calls of the account's: no
+        # principal, and nothing charged to the account's rate limits.
+        with acting_as(None), ratelimits.on_behalf_of_aws():
             checks = requests.checks_for(service, operation, params, self)
             base = self._service_keys(principal)
             for check in checks:

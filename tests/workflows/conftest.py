@@ -86,9 +86,11 @@ class Deployed:
     def executions(self) -> list[dict[str, Any]]:
         sfn = self.cloud.client("stepfunctions")
         arn = self.stack.state_machine_arn("PatchNewInstanceStateMachine")
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
         return [
             sfn.describe_execution(executionArn=e["executionArn"])
-            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+            for page in pages  # 100 a page: a scale-out has more
+            for e in page["executions"]
         ]
 
     def execution_for(self, instance_id: str) -> dict[str, Any]:

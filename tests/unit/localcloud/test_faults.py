@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -125,6 +126,33 @@ def test_a_dynamodb_error_is_the_modelled_exception_for_the_next_n_calls(
             dynamodb.update_item(**update)
     dynamodb.update_item(**update)
     assert dynamodb.get_item(TableName="state", Key={"pk": {"S": "a"}})["Item"]["v"] == {"S": "x"}
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "call"),
+    [
+        (
+            "stepfunctions",
+            "ListStateMachines",
+            lambda cloud: cloud.client("stepfunctions").list_state_machines(),
+        ),
+        (
+            "autoscaling",
+            "DescribeAutoScalingGroups",
+            lambda cloud: cloud.client("autoscaling").describe_auto_scaling_groups(),
+        ),
+    ],
+)
+def test_api_errors_reach_services_whose_event_names_differ_from_their_client_names(
+    cloud: LocalCloud, service: str, operation: str, call: Any
+) -> None:
+    # Given an error scripted under the client's name (botocore's events say sfn, auto-scaling)
+    cloud.faults.fail_api(service, operation, "InternalFailure", status=500, times=1)
+    cloud.rate_limits.enabled = False
+    # When the API is called (botocore retries a 500: the one injected error is absorbed)
+    call(cloud)
+    # Then the error was injected
+    assert cloud.faults.api_failures(service, operation) == 1
 
 
 def test_probabilistic_api_errors_are_seeded() -> None:
