@@ -72,7 +72,7 @@ lock: | $(UV) ## refresh uv.lock and the tool lock files after changing a pin
 # --- checks ------------------------------------------------------------------------------
 
 .PHONY: test
-test: lint unit workflows ## run every check: lint, unit and workflow tests
+test: lint unit workflows iam-check ## run every check: lint, unit and workflow tests, unused IAM grants
 
 .PHONY: unit
 unit: $(BIN)/python ## unit tests (no network)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from fleetpatch.launch import LaunchPolicy
 from fleetpatch.policy import validate_policy
 from fleetpatch.remediation import (
     RemediationPlan,
@@ -395,8 +396,10 @@ def test_drift_starts_one_remediation_run_per_event(aws: Clients, runtime: dict[
         "trigger": "remediation",
         "operation": "Scan",
         "reason": "prod remediates by scanning",
-        "policy": runtime["launch"],
+        # what a launch run gets: the command wait included (the ASL reads it)
+        "policy": LaunchPolicy.model_validate(runtime["launch"]).workflow_policy(),
     }
+    assert json.loads(described["input"])["policy"]["commandWaitSeconds"] > 3600
 
 
 def test_drift_of_a_busy_instance_starts_nothing(aws: Clients, runtime: dict[str, Any]) -> None:

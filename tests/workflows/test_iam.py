@@ -106,20 +106,31 @@ def test_the_gate_and_the_report_may_read_a_windows_task_evidence(
 
 
 @pytest.mark.parametrize("role", ["PatchBatchFunctionRole", "PatchNewInstanceStateMachineRole"])
-def test_patch_commands_may_write_their_output_and_reach_hybrid_nodes(
-    deployed: Deployed, role: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("tag", ["Patch Group", "PatchGroup"])
+@pytest.mark.parametrize("node", ["i-0123456789abcdef0", "mi-0123456789abcdef0"])
+def test_patch_commands_may_write_their_output_to_nodes_of_either_tag_spelling(
+    deployed: Deployed, role: str, tag: str, node: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a hybrid node with a patch group (the fleet simulator registers no hybrid nodes,
-    # and moto refuses tags for unknown ones: the tag lookup answers for it)
-    monkeypatch.setattr(
-        deployed.cloud.iam,
-        "managed_node_tags",
-        lambda node: {"Patch Group": "patch_test_0600_batch_1"},
-    )
+    # Given an EC2 instance or a hybrid node with a patch group under either tag key (Patch
+    # Manager reads both). The fleet simulator registers no hybrid nodes and moto refuses
+    # tags for unknown ones, so the tag lookups answer for the node.
+    tags = {tag: "patch_test_0600_batch_1"}
+    monkeypatch.setattr(deployed.cloud.iam, "managed_node_tags", lambda node_id: tags)
+    monkeypatch.setattr(deployed.cloud.iam, "instance_tags", lambda ids: {i: tags for i in ids})
     # When a patch command with output to the artifacts bucket goes to it
-    hybrid = send_command(deployed, role, ["mi-0123456789abcdef0"])
-    # Then IAM allows it (SSM itself then refuses an unknown node)
-    assert hybrid != "AccessDeniedException"
+    code = send_command(deployed, role, [node])
+    # Then IAM allows it (SSM itself then refuses a node it does not know)
+    assert code != "AccessDeniedException"
+
+
+def test_a_node_without_a_patch_group_cannot_be_sent_a_patch_command(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deployed.cloud.iam, "instance_tags", lambda ids: {i: {} for i in ids})
+    deployed.cloud.iam.denials_expected = True
+    assert send_command(deployed, "PatchBatchFunctionRole", ["i-0123456789abcdef0"]) == (
+        "AccessDeniedException"
+    )
 
 
 def test_the_template_before_issue_15_is_refused_as_aws_refuses_it(deployed: Deployed) -> None:

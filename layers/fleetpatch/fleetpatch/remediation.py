@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import schedule
 
 Operation = Literal["Scan", "Install"]
@@ -186,7 +187,8 @@ def remediate(
                     "trigger": "remediation",
                     "operation": remediation.operation,
                     "reason": remediation.reason,
-                    "policy": runtime["launch"],
+                    # The same workflow policy a launch run gets (the command wait included).
+                    "policy": LaunchPolicy.model_validate(runtime["launch"]).workflow_policy(),
                 }
             ),
         )

@@ -49,6 +49,21 @@ def role(
     return cloud.iam.assume(arn, "lambda.amazonaws.com")
 
 
+def machine_role(cloud: LocalCloud, name: str) -> str:
+    """A role only Step Functions may assume, with no permissions."""
+    trust = {
+        **TRUST_LAMBDA,
+        "Statement": [
+            {**TRUST_LAMBDA["Statement"][0], "Principal": {"Service": "states.amazonaws.com"}}
+        ],
+    }
+    return str(
+        cloud.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
+    )
+
+
 def error_of(call: Any, **params: Any) -> dict[str, Any]:
     with pytest.raises(ClientError) as raised:
         call(**params)
@@ -183,19 +198,7 @@ def test_a_request_whose_resources_the_local_cloud_does_not_know_is_an_error_not
 
 
 def test_a_role_that_does_not_trust_the_service_cannot_be_assumed(cloud: LocalCloud) -> None:
-    trust_states = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = cloud.client("iam").create_role(
-        RoleName="sfn", AssumeRolePolicyDocument=json.dumps(trust_states)
-    )["Role"]["Arn"]
+    arn = machine_role(cloud, "sfn")
     assert cloud.iam.assume(arn, "states.amazonaws.com").role_name == "sfn"
     with pytest.raises(
         AccessDenied, match=r"lambda\.amazonaws\.com is not authorized to perform: sts:AssumeRole"
@@ -215,19 +218,7 @@ def test_threads_of_the_simulated_clock_work_for_whoever_started_them(cloud: Loc
 
 def test_a_state_machine_task_runs_as_the_state_machines_role(cloud: LocalCloud) -> None:
     # Given a state machine whose role may not read the parameter its task reads
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = cloud.client("iam").create_role(
-        RoleName="machine", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
+    arn = machine_role(cloud, "machine")
     cloud.client("ssm").put_parameter(Name="/p", Value="1", Type="String")
     definition = {
         "StartAt": "Read",
