@@ -283,7 +283,8 @@ class RateLimiter:
             # One bucket per API ("each API is evaluated individually", EC2_THROTTLING);
             # EC2's unfiltered calls draw on a second, smaller one.
             bucket = operation + (" unfiltered" if limit is EC2_UNFILTERED_LIMIT else "")
-            if self._take((self.account_id, region, service, bucket), burst, refill):
+            credit = refill * _retry_backoff_seconds(request)
+            if self._take((self.account_id, region, service, bucket), burst, refill, credit):
                 return None
             self._refused[(service, operation)] = self._refused.get((service, operation), 0) + 1
         return faults.error_response(
@@ -294,7 +295,10 @@ class RateLimiter:
             message=limit.message,
         )
 
-    def _take(self, key: tuple[str, str, str, str], burst: float, refill: float) -> bool:
+    def _take(
+        self, key: tuple[str, str, str, str], burst: float, refill: float, credit: float = 0.0
+    ) -> bool:
+        """Take a token; ``credit``: tokens a retry may borrow from the refill to come."""
         now = sim.current().time()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -302,10 +306,29 @@ class RateLimiter:
         elapsed = max(0.0, now - bucket.stamp)
         bucket.tokens = min(burst, bucket.tokens + elapsed * refill)
         bucket.stamp = now
-        if bucket.tokens < 1 - _RESOLUTION:
+        if bucket.tokens + credit < 1 - _RESOLUTION:
             return False
-        bucket.tokens = max(0.0, bucket.tokens - 1)
+        # A borrowed token leaves the bucket in debt, repaid by the refill.
+        bucket.tokens -= 1
         return True
+
+
+def _retry_backoff_seconds(request: Any) -> float:
+    """How long botocore would have waited before this retry, at most (0 for a first try).
+
+    On the local cloud botocore's backoff takes no time (a handler cannot block the
+    simulated clock), so a retry arrives at once. On AWS it arrives after its backoff, when
+    the bucket has refilled that long: the retry may borrow that refill. Both retry modes
+    back off at most ``2 ** (attempt - 1)`` seconds before ``attempt`` (standard mode caps
+    it at 20 s).
+    """
+    header = request.headers.get("amz-sdk-request") if hasattr(request, "headers") else None
+    if not header:
+        return 0.0
+    text = header.decode() if isinstance(header, bytes) else str(header)
+    match = re.search(r"attempt=(\d+)", text)
+    attempt = int(match.group(1)) if match else 1
+    return 0.0 if attempt <= 1 else float(min(20, 2 ** (attempt - 1)))
 
 
 def _row(service: str, operation: str) -> Limit | None:

@@ -129,6 +129,7 @@ class IamEnforcer:
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
         self._clients: dict[str, Any] = {}
+        self._session: Any = None
 
     # --- roles --------------------------------------------------------------------------------
 
@@ -166,11 +167,15 @@ class IamEnforcer:
     # --- lookups (the cloud as IAM sees it; never authorized) ---------------------------------
 
     def _client(self, service: str) -> Any:
+        # A session of its own: IAM reading the account is not a call of the account's
+        # (the default session's hooks, such as the benchmarks' call count, never see it).
         client = self._clients.get(service)
         if client is None:
             import boto3
 
-            client = self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            if self._session is None:
+                self._session = boto3.Session(region_name=self.region)
+            client = self._clients[service] = self._session.client(service)
         return client
 
     def _cached(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:

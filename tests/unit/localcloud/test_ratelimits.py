@@ -214,3 +214,22 @@ def test_botocore_retries_a_throttled_call_as_on_aws(cloud: LocalCloud) -> None:
     # Then botocore retried it (no simulated time passes between attempts here)
     assert refused.value.response["ResponseMetadata"]["RetryAttempts"] == 2
     assert cloud.rate_limits.throttled("ssm", "ListCommands") == 3
+
+
+def test_a_retry_may_borrow_what_the_bucket_refills_during_its_backoff(cloud: LocalCloud) -> None:
+    # Given a bucket of one call that refills one token a second, and botocore's retries
+    cloud.rate_limits.set("ssm", "ListCommands", burst=1, refill=1.0)
+    ssm = boto3.client("ssm", region_name=cloud.region, config=Config(retries={"mode": "standard"}))
+    ssm.list_commands()
+    # When the next call is throttled at once
+    answer = ssm.list_commands()
+    # Then its retry gets through: on AWS it would have come after a backoff of up to 2 s,
+    # by when the bucket had refilled (botocore's backoff takes no time on the local cloud)
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+    assert cloud.rate_limits.throttled("ssm", "ListCommands") == 1
+    # and the borrowed token is owed: a first try right after is refused
+    first_try_only = boto3.client(
+        "ssm", region_name=cloud.region, config=Config(retries={"total_max_attempts": 1})
+    )
+    with pytest.raises(first_try_only.exceptions.ThrottlingException):
+        first_try_only.list_commands()
