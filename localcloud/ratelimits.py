@@ -30,6 +30,7 @@ errors stay as they are; the buckets come in addition.
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
 from collections.abc import Iterator
@@ -283,7 +284,7 @@ class RateLimiter:
             # One bucket per API ("each API is evaluated individually", EC2_THROTTLING);
             # EC2's unfiltered calls draw on a second, smaller one.
             bucket = operation + (" unfiltered" if limit is EC2_UNFILTERED_LIMIT else "")
-            credit = refill * _retry_backoff_seconds(request)
+            credit = refill * (_retry_backoff_seconds(request) + _handler_elapsed())
             if self._take((self.account_id, region, service, bucket), burst, refill, credit):
                 return None
             self._refused[(service, operation)] = self._refused.get((service, operation), 0) + 1
@@ -311,6 +312,39 @@ class RateLimiter:
         # A borrowed token leaves the bucket in debt, repaid by the refill.
         bucket.tokens -= 1
         return True
+
+
+# How long one AWS API call takes a handler on AWS (an estimate: tens of milliseconds), and
+# so how far into its run the n-th call of one invocation comes.
+CALL_SECONDS = 0.05
+
+_elapsed: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "fleetpatch_ratelimits_elapsed", default=None
+)
+
+
+@contextmanager
+def invocation() -> Iterator[None]:
+    """One handler run: its calls come one after another, not all at one instant.
+
+    A handler's run takes no simulated time on the local cloud, so its hundredth call would
+    find the bucket as its first did. On AWS each call takes time, and the bucket refills
+    meanwhile: the n-th call of an invocation may borrow what ``n * CALL_SECONDS`` refill.
+    """
+    token = _elapsed.set([0.0])
+    try:
+        yield
+    finally:
+        _elapsed.reset(token)
+
+
+def _handler_elapsed() -> float:
+    holder = _elapsed.get()
+    if holder is None:
+        return 0.0
+    elapsed = holder[0]
+    holder[0] += CALL_SECONDS
+    return elapsed
 
 
 def _retry_backoff_seconds(request: Any) -> float:

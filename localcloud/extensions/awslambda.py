@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud import clock as sim
+from localcloud import ratelimits
 from localcloud.handlers import LambdaHandler, load_handler
 from localcloud.iam import enforcer
 from localcloud.iam.principal import Principal, acting_as
@@ -224,7 +225,7 @@ class LambdaRuntime:
                 handler = self._handler(spec)
                 if self.faults is not None:
                     self.faults.before_invoke(function_name)
-                with acting_as(self._principal(spec)):
+                with acting_as(self._principal(spec)), ratelimits.invocation():
                     result = handler(
                         event, LambdaContext(spec, self.arn(function_name), request_id)
                     )

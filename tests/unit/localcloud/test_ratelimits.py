@@ -233,3 +233,22 @@ def test_a_retry_may_borrow_what_the_bucket_refills_during_its_backoff(cloud: Lo
     )
     with pytest.raises(first_try_only.exceptions.ThrottlingException):
         first_try_only.list_commands()
+
+
+def test_the_calls_of_one_handler_run_come_one_after_another(cloud: LocalCloud) -> None:
+    # Given a bucket of one call refilling 20 a second, and no botocore retries
+    from localcloud import ratelimits
+
+    cloud.rate_limits.set("ssm", "ListCommands", burst=1, refill=20.0)
+    ssm = boto3.client(
+        "ssm", region_name=cloud.region, config=Config(retries={"total_max_attempts": 1})
+    )
+    # When one handler run makes ten calls (each takes it about CALL_SECONDS on AWS)
+    with ratelimits.invocation():
+        for _ in range(10):
+            ssm.list_commands()
+    # Then none is refused: the bucket refilled while the run went on
+    assert cloud.rate_limits.throttled("ssm", "ListCommands") == 0
+    # while ten calls at one instant outside a handler run find it empty
+    with pytest.raises(ssm.exceptions.ThrottlingException):
+        ssm.list_commands()
