@@ -122,7 +122,9 @@ def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed 
                     d["statements"]
                 )
 
-    print(f"# IAM report: {len(decisions)} authorization questions\n")
+    from localcloud.iam import sar
+
+    print(f"# IAM report: {len(decisions)} authorization questions ({sar.source()})\n")
     print("## Exercised (principal, action, resource: allowed/denied)\n")
     rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for (who, action, resource, allowed), count in exercised.items():

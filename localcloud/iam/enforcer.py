@@ -24,6 +24,7 @@ moto/botocore internals touched (canaries in tests/unit/localcloud/test_moto_can
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -528,9 +529,7 @@ def take_unexpected_denials() -> list[DecisionRecord]:
 
 
 def _aws_managed(arn: str) -> dict[str, Any]:
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    policies = _aws_managed_documents(aws_managed_policies_data)
+    policies = _aws_managed_documents()
     name = arn.rsplit("/", 1)[-1]
     if name not in policies:
         raise policy.PolicyModelError(f"{arn} is not an AWS managed policy moto knows")
@@ -538,13 +537,12 @@ def _aws_managed(arn: str) -> dict[str, Any]:
     return document
 
 
-_MANAGED: dict[str, Any] = {}
+@functools.cache
+def _aws_managed_documents() -> dict[str, Any]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-
-def _aws_managed_documents(data: str) -> dict[str, Any]:
-    if not _MANAGED:
-        _MANAGED.update(json.loads(data))
-    return _MANAGED
+    documents: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return documents
 
 
 # --- the botocore hook ------------------------------------------------------------------------

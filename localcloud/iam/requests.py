@@ -181,12 +181,7 @@ def _send_command(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
 @_model("ssm:DescribeInstancePatchStates", "ssm:DescribeInstancePatches")
 def _instance_patch_states(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     ids = params.get("InstanceIds") or ([params["InstanceId"]] if params.get("InstanceId") else [])
-    action = (
-        "ssm:DescribeInstancePatches"
-        if "InstanceId" in params
-        else "ssm:DescribeInstancePatchStates"
-    )
-    return [Check(action, _instance_targets(lookups, list(ids)))]
+    return [Check("", _instance_targets(lookups, list(ids)))]
 
 
 @_model("ssm:GetMaintenanceWindow", "ssm:DescribeMaintenanceWindowExecutions")
@@ -287,20 +282,13 @@ def _leading_keys(items: list[Mapping[str, Any]], hash_key: str) -> list[str]:
 
 
 def _query_leading_key(params: Mapping[str, Any], hash_key: str) -> list[str] | None:
-    expression = str(params.get("KeyConditionExpression", ""))
-    names = {v: k for k, v in (params.get("ExpressionAttributeNames") or {}).items()}
+    """The partition key value a Query's ``KeyConditionExpression`` compares to."""
+    names = params.get("ExpressionAttributeNames") or {}
     values = params.get("ExpressionAttributeValues") or {}
+    expression = str(params.get("KeyConditionExpression", ""))
     for left, right in re.findall(r"([#\w]+)\s*=\s*(:\w+)", expression):
-        if (
-            names.get(left, left) == hash_key
-            or left == hash_key
-            or (
-                left.startswith("#")
-                and (params.get("ExpressionAttributeNames") or {}).get(left) == hash_key
-            )
-        ):
-            value = values.get(right) or {}
-            return [str(v) for v in value.values()][:1]
+        if names.get(left, left) == hash_key:
+            return [str(v) for v in (values.get(right) or {}).values()][:1]
     return None
 
 
@@ -353,33 +341,26 @@ def _s3_object(params: Mapping[str, Any], lookups: Lookups) -> str:
     return f"arn:{lookups.partition}:s3:::{params.get('Bucket', '')}/{params.get('Key', '')}"
 
 
+def _object(
+    params: Mapping[str, Any], lookups: Lookups, action: str, key_action: str, key: str | None
+) -> list[Check]:
+    bucket = str(params.get("Bucket", ""))
+    target = Target("object", _s3_object(params, lookups))
+    checks = [Check(action, [target], resource_policy=("s3", bucket))]
+    key = key or lookups.bucket_key(bucket)
+    return checks + _kms(lookups, key, "s3", (key_action,), "the bucket's key")
+
+
 @_model("s3:PutObject")
 def _put_object(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
-    bucket = str(params.get("Bucket", ""))
-    checks = [
-        Check(
-            "s3:PutObject",
-            [Target("object", _s3_object(params, lookups))],
-            resource_policy=("s3", bucket),
-        )
-    ]
-    key = params.get("SSEKMSKeyId") or lookups.bucket_key(bucket)
-    return checks + _kms(lookups, key, "s3", ("kms:GenerateDataKey",), "the bucket's key")
+    return _object(
+        params, lookups, "s3:PutObject", "kms:GenerateDataKey", params.get("SSEKMSKeyId")
+    )
 
 
 @_model("s3:GetObject")
 def _get_object(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
-    bucket = str(params.get("Bucket", ""))
-    checks = [
-        Check(
-            "s3:GetObject",
-            [Target("object", _s3_object(params, lookups))],
-            resource_policy=("s3", bucket),
-        )
-    ]
-    return checks + _kms(
-        lookups, lookups.bucket_key(bucket), "s3", ("kms:Decrypt",), "the bucket's key"
-    )
+    return _object(params, lookups, "s3:GetObject", "kms:Decrypt", None)
 
 
 @_model("s3:ListBucket")

@@ -23,8 +23,6 @@ class UnknownActionError(LookupError):
 class ResourceType:
     name: str
     required: bool
-    arn_format: str
-    condition_keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -32,8 +30,6 @@ class Action:
     service: str
     name: str
     resource_types: tuple[ResourceType, ...]
-    # condition keys that apply to the request as a whole
-    request_condition_keys: tuple[str, ...]
     access_level: str = ""
 
     @property
@@ -84,44 +80,9 @@ def action(qualified: str) -> Action:
             f"{qualified}: no such action in the Service Authorization Reference"
         )
     privilege = privileges[canonical]
-    types: list[ResourceType] = []
-    request_keys: tuple[str, ...] = ()
-    for type_name, spec in privilege["resource_types"].items():
-        if type_name == "":
-            request_keys = tuple(spec.get("condition_keys", ()))
-            continue
-        resource = _resource_spec(entry, type_name)
-        types.append(
-            ResourceType(
-                type_name,
-                bool(spec.get("required")),
-                resource.get("arn", ""),
-                tuple(resource.get("condition_keys", ())),
-            )
-        )
-    return Action(
-        entry["prefix"], canonical, tuple(types), request_keys, privilege.get("access_level", "")
+    types = tuple(
+        ResourceType(name, bool(spec.get("required")))
+        for name, spec in privilege["resource_types"].items()
+        if name  # "" holds the condition keys of the request as a whole
     )
-
-
-def _resource_spec(entry: dict[str, Any], type_name: str) -> dict[str, Any]:
-    resources = entry.get("resources", {})
-    if type_name in resources:
-        return dict(resources[type_name])
-    lower = entry.get("resources_lower_name", {}).get(type_name.lower())
-    return dict(resources.get(lower, {})) if lower else {}
-
-
-def actions_matching(pattern: str) -> list[str]:
-    """Every action a statement's ``Action`` pattern (``ssm:Describe*``) names."""
-    from fnmatch import fnmatchcase
-
-    service, _, name = pattern.lower().partition(":")
-    entry = _database().get(service)
-    if entry is None:
-        return []
-    return sorted(
-        f"{entry['prefix']}:{canonical}"
-        for lower, canonical in entry["privileges_lower_name"].items()
-        if fnmatchcase(lower, name)
-    )
+    return Action(entry["prefix"], canonical, types, privilege.get("access_level", ""))

@@ -148,33 +148,30 @@ def test_a_failing_async_invocation_is_retried_then_dead_lettered(
     )
 
 
-def allow_rules(cloud: LocalCloud, queue_url: str, queue_arn: str) -> None:
-    """The queue policy a rule's dead-letter queue needs: EventBridge writes as itself."""
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": cloud.account_id}},
-            }
-        ],
-    }
-    cloud.client("sqs").set_queue_attributes(
-        QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)}
-    )
+def rule_to_a_missing_function(cloud: LocalCloud, *, eventbridge_may_write: bool) -> str:
+    """A rule whose target is gone, with a dead-letter queue; the queue's URL.
 
-
-def test_a_rule_dlq_without_a_policy_for_eventbridge_gets_nothing(cloud: LocalCloud) -> None:
-    # Given a rule whose dead-letter queue does not let EventBridge write
-    cloud.iam.denials_expected = True
+    EventBridge writes to the queue as itself: only a queue policy lets it.
+    """
     sqs = cloud.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="closed-dlq")["QueueUrl"]
+    dlq_url = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    if eventbridge_may_write:
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": dlq_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": cloud.account_id}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"Policy": json.dumps(policy)})
     add_rule(
         cloud,
         "dangling",
@@ -187,11 +184,18 @@ def test_a_rule_dlq_without_a_policy_for_eventbridge_gets_nothing(cloud: LocalCl
             }
         ],
     )
+    return str(dlq_url)
+
+
+def test_a_rule_dlq_without_a_policy_for_eventbridge_gets_nothing(cloud: LocalCloud) -> None:
+    # Given a rule whose dead-letter queue does not let EventBridge write
+    cloud.iam.denials_expected = True
+    dlq_url = rule_to_a_missing_function(cloud, eventbridge_may_write=False)
     # When its delivery fails
     cloud.put_event(load_event("aws.ec2/instance-running"))
     cloud.settle()
     # Then the event is dropped, as EventBridge drops it, and the refusal is on record
-    assert "Messages" not in sqs.receive_message(QueueUrl=dlq_url)
+    assert "Messages" not in cloud.client("sqs").receive_message(QueueUrl=dlq_url)
     assert any(
         d.action == "sqs:SendMessage" and d.principal == "events.amazonaws.com"
         for d in cloud.iam.denials()
@@ -199,26 +203,10 @@ def test_a_rule_dlq_without_a_policy_for_eventbridge_gets_nothing(cloud: LocalCl
 
 
 def test_delivery_to_a_missing_target_goes_to_the_rule_dlq(cloud: LocalCloud) -> None:
-    sqs = cloud.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="rule-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    allow_rules(cloud, dlq_url, dlq_arn)
-    add_rule(
-        cloud,
-        "dangling",
-        {"source": ["aws.ec2"]},
-        [
-            {
-                "Id": "gone",
-                "Arn": cloud.lambdas.arn("deleted-function"),
-                "DeadLetterConfig": {"Arn": dlq_arn},
-            }
-        ],
-    )
+    dlq_url = rule_to_a_missing_function(cloud, eventbridge_may_write=True)
     cloud.put_event(load_event("aws.ec2/instance-running"))
     cloud.settle()
+    sqs = cloud.client("sqs")
     [message] = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"])["Messages"]
     assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "RESOURCE_NOT_FOUND"
     assert [d.delivered for d in cloud.delivery.deliveries] == [False]
