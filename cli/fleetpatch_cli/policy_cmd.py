@@ -134,6 +134,10 @@ def _gate_text(checked: list[str], gate: Gate) -> str:
         rules.append(f"<= {gate.max_failed_percent:g}% failed")
     if gate.require_compliant:
         rules.append("all compliant")
+    if gate.min_instances is not None:
+        rules.append(f">= {gate.min_instances} patched")
+    if gate.allow_empty:
+        rules.append("may be empty")
     if gate.alarms:
         rules.append(f"alarms OK: {', '.join(gate.alarms)}")
     if gate.bake_minutes:

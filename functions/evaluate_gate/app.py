@@ -6,6 +6,7 @@ alarms (read-only), records the decision in the state table and returns its summ
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
@@ -36,24 +37,28 @@ class EvaluateRequest(BaseModel):
     commands: dict[str, list[str]] = Field(
         default_factory=dict, description="batch name -> commands the workflow sent"
     )
+    started_at: datetime = Field(alias="startedAt", description="when the wave run started")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = EvaluateRequest.model_validate(event)
     config = load_config(Config)
+    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
     decision = decide_gate(
         request.gate,
         request.batches,
         window_execution_id=request.window_execution_id,
         window_status=request.window_status,
         commands=request.commands,
+        plans=lambda step: records.batch(step).plan(),
+        since=request.started_at,
         ssm=aws.client("ssm"),
         ec2=aws.client("ec2"),
+        autoscaling=aws.client("autoscaling"),
         cloudwatch=aws.client("cloudwatch"),
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
-    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
     records.record_decision(request.step, guarded, decision)
     logger.info(
         "gate decided",
@@ -67,4 +72,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "instances": decision.instances,
         "failedCount": len(decision.failed_instances),
         "failedInstances": sample,
+        "notCounted": len(decision.not_counted),
     }

@@ -1,11 +1,13 @@
-"""Patch batch: send AWS-RunPatchBaseline to a batch's instances, 50 per command (workflow task).
+"""Patch batch: send one round of AWS-RunPatchBaseline to a batch's ready members (workflow task).
 
-Invoked synchronously by the gated-wave workflow once the batch's gate has passed. Safe to
-retry: each command is recorded as it is sent, and a retry sends only the rest.
+Invoked synchronously by the gated-wave workflow once the batch's gate has passed, once per
+round (``fleetpatch.batch_run``). Safe to retry: the plan and each command are recorded as
+they are made, and a retry sends only the rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
@@ -13,8 +15,9 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws, clock
+from fleetpatch.batch_run import PATCH_DOCUMENT, make_plan, send_round
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.waves import WaveRecords, batch_instances, send_batch
+from fleetpatch.waves import WaveRecords
 
 # How long an instance may wait for its turn (SendCommand's TimeoutSeconds, the delivery
 # timeout): rate control runs a command's 50 instances a few at a time, and one at a time
@@ -33,6 +36,7 @@ class PatchRequest(BaseModel):
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
     step: int = Field(ge=0, description="the batch's index (0: a wave started by hand)")
+    round: int = Field(default=0, ge=0, description="the batch's sending round")
     batch: RuntimeBatch
     install_override_list: str | None = Field(
         default=None, alias="installOverrideList", pattern=r"^s3://", description="promotion"
@@ -43,22 +47,58 @@ class PatchRequest(BaseModel):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = PatchRequest.model_validate(event)
     config = load_config(Config)
-    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
-    instances = batch_instances(aws.client("ec2"), request.batch.patch_groups)
-    command_ids = send_batch(
-        aws.client("ssm"),
-        instances,
-        request.batch,
-        wave=request.wave,
-        run_id=request.run_id,
-        output_bucket=config.artifacts_bucket,
-        timeout_seconds=DELIVERY_TIMEOUT_SECONDS,
-        already_sent=records.sent_chunks(request.step),
-        record=lambda chunk, command_id: records.record_sent(request.step, chunk, command_id),
-        install_override_list=request.install_override_list,
-    )
+    ssm = aws.client("ssm")
+    records = WaveRecords(
+        aws.client("dynamodb"), config.table_name, request.run_id, clock.time
+    ).batch(request.step)
+    plan = records.plan()
+    if plan is None:
+        plan = make_plan(
+            request.batch, ec2=aws.client("ec2"), ssm=ssm, autoscaling=aws.client("autoscaling")
+        )
+        records.record_plan(plan)
+    batch = request.batch
+
+    def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
+        response = ssm.send_command(
+            DocumentName=PATCH_DOCUMENT,
+            InstanceIds=list(instance_ids),
+            Parameters={
+                "Operation": [batch.operation],
+                "RebootOption": [batch.reboot_option],
+                # A promoted wave installs exactly what its source installed.
+                **(
+                    {"InstallOverrideList": [request.install_override_list]}
+                    if request.install_override_list
+                    else {}
+                ),
+            },
+            MaxConcurrency=concurrency,
+            MaxErrors=errors,
+            TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
+            OutputS3BucketName=config.artifacts_bucket,
+            OutputS3KeyPrefix=f"command-output/waves/{request.wave}/{batch.name}",
+            Comment=f"fleetpatch wave {request.wave} batch {batch.name} ({request.run_id})"[:100],
+        )
+        return str(response["Command"]["CommandId"])
+
+    sent = send_round(ssm, records, plan, batch, request.round, send=send)
     logger.info(
-        "batch sent",
-        extra={"batch": request.batch.name, "instances": len(instances), "commands": command_ids},
+        "batch round sent",
+        extra={
+            "batch": batch.name,
+            "round": request.round,
+            "ready": len(plan.ready),
+            "skipped": len(plan.skipped),
+            "commands": sent.command_ids,
+            "stopped": sent.stopped,
+        },
     )
-    return {"batch": request.batch.name, "instances": len(instances), "commandIds": command_ids}
+    return {
+        "batch": batch.name,
+        "instances": len(plan.ready),
+        "skipped": len(plan.skipped),
+        "commandIds": sent.command_ids,
+        "more": sent.more,
+        "stopped": sent.stopped,
+    }

@@ -133,7 +133,30 @@ def test_every_reason_is_reported_together() -> None:
     ]
 
 
-def test_an_empty_batch_passes_and_says_so() -> None:
+def test_an_empty_batch_holds_unless_the_policy_allows_it() -> None:
+    # Fail closed: a batch nobody was patched in tested nothing.
     decision = evaluate_gate(Gate(), [], window_status="SUCCESS", alarm_states={})
-    assert decision.passed
-    assert decision.reasons == ["the batch had no instances"]
+    assert not decision.passed
+    assert decision.reasons[0].startswith("the batch had no instances: nothing was tested")
+    allowed = evaluate_gate(Gate(allow_empty=True), [], window_status="SUCCESS", alarm_states={})
+    assert allowed.passed
+    assert allowed.reasons == ["the batch had no instances (allowed: allow_empty)"]
+
+
+def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
+    patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
+    joined = InstanceEvidence("i-b", "one", None, state="joined")
+    busy = InstanceEvidence("i-c", "one", None, state="busy", note="its launch run patches it")
+    decision = evaluate_gate(Gate(), [patched, joined, busy], window_status=None, alarm_states={})
+    assert decision.passed and decision.instances == 1
+    assert set(decision.not_counted) == {"i-b", "i-c"}
+    assert decision.not_counted["i-c"] == "not counted: its launch run patches it"
+
+
+def test_a_canary_below_its_minimum_holds() -> None:
+    patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
+    decision = evaluate_gate(
+        Gate(min_instances=2), [patched], window_status=None, alarm_states={}
+    )
+    assert not decision.passed
+    assert decision.reasons == ["1 instance patched; the gate needs at least 2"]

@@ -89,6 +89,8 @@ def test_runtime_policy_carries_batches_gates_and_launch(example: dict[str, Any]
         "requireCompliant": True,
         "alarms": [],
         "bakeMinutes": 30,
+        "allowEmpty": False,
+        "minInstances": None,
     }
     assert runtime["launch"]["agentTimeoutSeconds"] == 900
     assert runtime["launch"]["autoScalingGroupNames"] == ["web-test", "web-prod"]

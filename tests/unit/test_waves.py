@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.waves import chunked, evidence, send_batch, wave_of_window
+from fleetpatch.batch_run import Plan, Round, send_round
+from fleetpatch.gate import InstanceEvidence
+from fleetpatch.waves import chunked, wave_of_window
 
 BATCH = RuntimeBatch.model_validate(
     {
@@ -23,9 +25,16 @@ BATCH = RuntimeBatch.model_validate(
 
 
 class FakeSsm:
-    def __init__(self, fail_on_call: int | None = None) -> None:
+    """SendCommand (optionally failing on one call) and ListCommands' ErrorCount."""
+
+    class exceptions:  # noqa: N801 - botocore's shape
+        class InvalidInstanceId(Exception):
+            pass
+
+    def __init__(self, fail_on_call: int | None = None, errors: int = 0) -> None:
         self.sent: list[dict[str, Any]] = []
         self.fail_on_call = fail_on_call
+        self.errors = errors
 
     def send_command(self, **request: Any) -> dict[str, Any]:
         if self.fail_on_call is not None and len(self.sent) == self.fail_on_call:
@@ -33,21 +42,37 @@ class FakeSsm:
         self.sent.append(request)
         return {"Command": {"CommandId": f"cmd-{len(self.sent)}"}}
 
+    def list_commands(self, CommandId: str) -> dict[str, Any]:  # noqa: N803
+        return {"Commands": [{"CommandId": CommandId, "ErrorCount": self.errors}]}
+
+
+class FakeRecords:
+    def __init__(self) -> None:
+        self.recorded: dict[int, list[str]] = {}
+
+    def sent(self) -> dict[int, list[str]]:
+        return dict(self.recorded)
+
+    def record_sent(self, chunk: int, command_ids: list[str]) -> None:
+        self.recorded[chunk] = list(command_ids)
+
 
 def send(
-    ssm: FakeSsm, ids: list[str], already: dict[int, str], recorded: dict[int, str]
-) -> list[str]:
-    return send_batch(
-        ssm,
-        ids,
-        BATCH,
-        wave="test",
-        run_id="wave-1",
-        output_bucket="bucket",
-        timeout_seconds=600,
-        already_sent=already,
-        record=recorded.__setitem__,
-    )
+    ssm: FakeSsm,
+    ids: list[str],
+    records: FakeRecords,
+    round_index: int = 0,
+    batch: RuntimeBatch = BATCH,
+    skipped: dict[str, tuple[str, str, str | None]] | None = None,
+) -> Round:
+    def one(instance_ids: Any, concurrency: str, errors: str) -> str:
+        response = ssm.send_command(
+            InstanceIds=list(instance_ids), MaxConcurrency=concurrency, MaxErrors=errors
+        )
+        return str(response["Command"]["CommandId"])
+
+    plan = Plan(ids, skipped or {})
+    return send_round(ssm, records, plan, batch, round_index, send=one)  # type: ignore[arg-type]
 
 
 def test_the_wave_of_a_window_is_in_its_name() -> None:
@@ -64,41 +89,65 @@ def test_chunks_of_fifty() -> None:
     assert list(chunked([])) == []
 
 
-def test_each_command_carries_the_batch_settings() -> None:
-    ssm, recorded = FakeSsm(), {}
-    ids = [f"i-{n:017x}" for n in range(51)]
-    assert send(ssm, ids, {}, recorded) == ["cmd-1", "cmd-2"]
-    first = ssm.sent[0]
-    assert first["InstanceIds"] == ids[:50]
-    assert first["Parameters"] == {"Operation": ["Install"], "RebootOption": ["RebootIfNeeded"]}
-    assert (first["MaxConcurrency"], first["MaxErrors"]) == ("10%", "1")
-    assert first["OutputS3KeyPrefix"] == "command-output/waves/test/windows-apps"
-    assert recorded == {0: "cmd-1", 1: "cmd-2"}
+def test_one_round_carries_the_whole_batch_rate_control() -> None:
+    # 10% of 120 instances is 12 at once: one command of 50 a round, MaxConcurrency 12,
+    # MaxErrors "1" for the batch (one command in the round gets it all).
+    ssm, records = FakeSsm(), FakeRecords()
+    ids = [f"i-{n:017x}" for n in range(120)]
+    first = send(ssm, ids, records)
+    assert first.command_ids == ["cmd-1"] and first.more
+    assert ssm.sent[0]["InstanceIds"] == ids[:50]
+    assert (ssm.sent[0]["MaxConcurrency"], ssm.sent[0]["MaxErrors"]) == ("12", "1")
+    last = send(ssm, ids, records, round_index=2)
+    assert last.command_ids == ["cmd-2"] and not last.more
+    assert ssm.sent[1]["InstanceIds"] == ids[100:]
+
+
+def test_a_round_shares_the_concurrency_between_its_commands() -> None:
+    ssm, records = FakeSsm(), FakeRecords()
+    wide = BATCH.model_copy(update={"max_concurrency": "75", "max_errors": "4"})
+    ids = [f"i-{n:017x}" for n in range(120)]
+    sent = send(ssm, ids, records, batch=wide)
+    assert sent.command_ids == ["cmd-1", "cmd-2"] and sent.more
+    assert [(c["MaxConcurrency"], c["MaxErrors"]) for c in ssm.sent] == [("50", "2"), ("25", "2")]
+
+
+def test_no_round_goes_once_the_batch_errors_exceed_max_errors() -> None:
+    ssm, records = FakeSsm(errors=2), FakeRecords()
+    ids = [f"i-{n:017x}" for n in range(120)]
+    send(ssm, ids, records)
+    stopped = send(ssm, ids, records, round_index=1)
+    assert stopped.command_ids == [] and not stopped.more
+    assert stopped.stopped is not None and "max_errors" in stopped.stopped
+    assert len(ssm.sent) == 1
+
+
+def test_busy_members_commands_are_awaited_with_the_first_round() -> None:
+    ssm, records = FakeSsm(), FakeRecords()
+    skipped = {"i-busy": ("busy", "its launch run patches it", "cmd-launch")}
+    sent = send(ssm, ["i-a"], records, skipped=skipped)
+    assert sent.command_ids == ["cmd-launch", "cmd-1"]
 
 
 def test_a_retry_sends_only_what_the_failed_attempt_did_not() -> None:
     ids = [f"i-{n:017x}" for n in range(120)]
-    recorded: dict[int, str] = {}
-    failing = FakeSsm(fail_on_call=1)
+    records = FakeRecords()
+    every = BATCH.model_copy(update={"max_concurrency": "100%"})
     with pytest.raises(RuntimeError):
-        send(failing, ids, {}, recorded)
-    assert recorded == {0: "cmd-1"}  # the first chunk went out before the failure
+        send(FakeSsm(fail_on_call=1), ids, records, batch=every)
+    assert records.recorded == {0: ["cmd-1"]}  # the first chunk went out before the failure
     retry = FakeSsm()
-    assert send(retry, ids, dict(recorded), recorded) == ["cmd-1", "cmd-1", "cmd-2"]
+    assert send(retry, ids, records, batch=every).command_ids == ["cmd-1", "cmd-1", "cmd-2"]
     assert [c["InstanceIds"][0] for c in retry.sent] == [ids[50], ids[100]]
 
 
-def test_evidence_covers_instances_no_command_reached() -> None:
-    found = evidence(
-        "linux",
-        {"i-a": "Success"},
-        ["i-a", "i-b"],
-        {"i-a": {"MissingCount": 0, "FailedCount": 0, "InstalledPendingRebootCount": 0}},
-    )
-    assert [(e.instance_id, e.command_status, e.failure()) for e in found] == [
-        ("i-a", "Success", None),
-        ("i-b", None, "no patch command ran on it"),
-    ]
+def test_a_member_not_reached_counts_with_its_reason() -> None:
+    found = InstanceEvidence("i-b", "linux", None, state="stopped", note="it is stopped")
+    assert found.counted and found.failure() == "not reached: it is stopped"
+    joined = InstanceEvidence("i-c", "linux", None, state="joined")
+    assert not joined.counted
+    gone = InstanceEvidence("i-d", "linux", "Success", state="terminated")
+    assert not gone.counted
 
 
 def test_promotion_inputs_name_source_and_targets() -> None:

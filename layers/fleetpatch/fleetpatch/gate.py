@@ -31,10 +31,32 @@ class InstanceEvidence:
     """Patch state counts after the run (DescribeInstancePatchStates); None: no patch state."""
     compliance: str | None = None
     """The Patch compliance status (COMPLIANT, NON_COMPLIANT); None: not reported."""
+    state: str = "ready"
+    """Its batch membership state (``fleetpatch.membership.MemberState``)."""
+    note: str | None = None
+    """Why it was not sent the batch's patch (its membership state's reason)."""
+
+    @property
+    def counted(self) -> bool:
+        """Whether the gate judges it: a member the batch reached, or should have reached.
+
+        Not counted, and reported apart: a member that joined after the batch was sent
+        without a patch run of its own, one another run is still patching, one gone since.
+        """
+        if self.command_status is not None:
+            return self.state != "terminated"
+        return self.state in ("ready", "not-managed", "stopped")
+
+    @property
+    def patched(self) -> bool:
+        """A patch command ran on it to success (evidence that the batch was tested)."""
+        return self.counted and self.command_status == COMMAND_SUCCESS
 
     def failure(self) -> str | None:
         """Why this instance counts as failed, or None."""
         if self.command_status is None:
+            if self.note:
+                return f"not reached: {self.note}"
             return "no patch command ran on it"
         if self.command_status != COMMAND_SUCCESS:
             return f"AWS-RunPatchBaseline ended {self.command_status}"
@@ -71,6 +93,8 @@ class GateDecision:
     """Instance id -> why it failed or is not compliant."""
     instances: int = 0
     """How many instances the gate judged."""
+    not_counted: dict[str, str] = field(default_factory=dict)
+    """Members the gate did not judge (joined later, still busy, gone), with the reason."""
 
 
 def evaluate_gate(
@@ -84,6 +108,8 @@ def evaluate_gate(
     reasons: list[str] = []
     if window_status is not None and window_status != WINDOW_SUCCESS:
         reasons.append(f"the maintenance window ended {window_status}, not SUCCESS")
+    not_counted = {e.instance_id: _not_counted(e) for e in evidence if not e.counted}
+    evidence = [e for e in evidence if e.counted]
     failed = {e.instance_id: why for e in evidence if (why := e.failure()) is not None}
     reasons += _allowance(gate, len(failed), len(evidence))
     not_compliant: dict[str, str] = {}
@@ -99,12 +125,38 @@ def evaluate_gate(
             reasons.append(
                 f"{len(not_compliant)} of {len(evidence)} instances are not compliant after the run"
             )
+    reasons += _tested(gate, sum(e.patched for e in evidence), len(evidence))
     reasons += _alarms(gate, alarm_states)
     failed_instances = {**failed, **not_compliant}
     if reasons:
-        return GateDecision(False, reasons, failed_instances, len(evidence))
+        return GateDecision(False, reasons, failed_instances, len(evidence), not_counted)
     summary = _summary(gate, len(failed), len(evidence))
-    return GateDecision(True, summary, failed_instances, len(evidence))
+    return GateDecision(True, summary, failed_instances, len(evidence), not_counted)
+
+
+def _not_counted(evidence: InstanceEvidence) -> str:
+    if evidence.state == "terminated":
+        return "terminated since the batch was sent"
+    if evidence.state == "busy":
+        return f"not counted: {evidence.note or 'another run is patching it'}"
+    return "joined the batch after it was sent; no patch run of its own covered it yet"
+
+
+def _tested(gate: Gate, patched: int, total: int) -> list[str]:
+    """Fail closed on missing evidence: a batch nobody was patched in tested nothing."""
+    if not total:
+        if gate.allow_empty:
+            return []
+        return [
+            "the batch had no instances: nothing was tested before the next batch "
+            "(a gate passes an empty batch only with allow_empty)"
+        ]
+    if gate.min_instances is not None and patched < gate.min_instances:
+        return [
+            f"{patched} instance{'s' if patched != 1 else ''} patched; the gate needs at "
+            f"least {gate.min_instances}"
+        ]
+    return []
 
 
 def _allowance(gate: Gate, failed: int, total: int) -> list[str]:
@@ -134,7 +186,7 @@ def _alarms(gate: Gate, alarm_states: Mapping[str, str]) -> list[str]:
 
 def _summary(gate: Gate, failed: int, total: int) -> list[str]:
     if not total:
-        summary = ["the batch had no instances"]
+        summary = ["the batch had no instances (allowed: allow_empty)"]
     elif failed:
         summary = [
             f"{total - failed} of {total} instances patched and verified; "

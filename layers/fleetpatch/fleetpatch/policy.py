@@ -316,6 +316,15 @@ class Gate(_Strict):
     bake_minutes: Count = Field(
         default=0, ge=0, le=7 * 24 * 60, description="wait this long before checking"
     )
+    allow_empty: Switch = Field(
+        default=False,
+        description="pass when the checked batches had no instance to patch (default: hold)",
+    )
+    min_instances: Count | None = Field(
+        default=None,
+        ge=1,
+        description="hold unless at least this many instances were patched (a canary's size)",
+    )
 
 
 Operation = Literal["Install", "Scan"]
@@ -394,6 +403,8 @@ class RuntimeGate(_Compiled):
     require_compliant: bool = Field(default=True, alias="requireCompliant")
     alarms: list[str] = Field(default_factory=list)
     bake_minutes: int = Field(default=0, alias="bakeMinutes")
+    allow_empty: bool = Field(default=False, alias="allowEmpty")
+    min_instances: int | None = Field(default=None, alias="minInstances")
 
     def policy_gate(self) -> Gate:
         return Gate(
@@ -403,6 +414,8 @@ class RuntimeGate(_Compiled):
             require_compliant=self.require_compliant,
             alarms=self.alarms,
             bake_minutes=self.bake_minutes,
+            allow_empty=self.allow_empty,
+            min_instances=self.min_instances,
         )
 
 
@@ -646,6 +659,8 @@ def _runtime_wave(policy: FleetPolicy, name: str, wave: Wave) -> dict[str, Any]:
                 require_compliant=gate.require_compliant,
                 alarms=gate.alarms,
                 bake_minutes=gate.bake_minutes,
+                allow_empty=gate.allow_empty,
+                min_instances=gate.min_instances,
             ),
         )
         batches.append(compiled.model_dump(by_alias=True))

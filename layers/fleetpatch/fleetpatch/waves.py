@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from fleetpatch.batch_run import BatchRecords, Plan, batch_evidence
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
+from fleetpatch.membership import ec2_states, tagged
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
-from fleetpatch.tags import PATCH_GROUP_TAG_KEYS
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 MAX_IDS_PER_CALL = 50
@@ -47,50 +48,10 @@ def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Seq
 
 
 def batch_instances(ec2: Any, patch_groups: Sequence[str]) -> list[str]:
-    """Running instances in ``patch_groups`` by either tag key, sorted.
-
-    Reads tags with ``DescribeTags`` and states with ``DescribeInstanceStatus`` rather than
-    ``DescribeInstances``: a batch may hold thousands of instances and neither call returns
-    their whole description. An instance whose two tag keys disagree belongs to no group
-    (the plan reports it), so it is left out rather than patched under a guess.
-    """
-    candidates: set[str] = set()
-    for key in PATCH_GROUP_TAG_KEYS:
-        candidates |= set(
-            _tagged(
-                ec2,
-                [{"Name": "key", "Values": [key]}, {"Name": "value", "Values": list(patch_groups)}],
-            )
-        )
-    ordered = sorted(candidates)
-    tags: dict[str, dict[str, str]] = {i: {} for i in ordered}
-    for chunk in chunked(ordered, 200):
-        filters = [
-            {"Name": "resource-id", "Values": list(chunk)},
-            {"Name": "key", "Values": list(PATCH_GROUP_TAG_KEYS)},
-        ]
-        for instance_id, key, value in _tag_rows(ec2, filters):
-            tags[instance_id][key] = value
-    agreeing = [i for i in ordered if len(set(tags[i].values())) == 1]
-    running = set()
-    for chunk in chunked(agreeing, 100):
-        statuses = ec2.describe_instance_status(InstanceIds=list(chunk), IncludeAllInstances=True)
-        for status in statuses["InstanceStatuses"]:
-            if status["InstanceState"]["Name"] == "running":
-                running.add(status["InstanceId"])
-    return [i for i in agreeing if i in running]
-
-
-def _tag_rows(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
-    paginator = ec2.get_paginator("describe_tags")
-    instance_filter = {"Name": "resource-type", "Values": ["instance"]}
-    for page in paginator.paginate(Filters=[instance_filter, *filters]):
-        for tag in page["Tags"]:
-            yield tag["ResourceId"], tag["Key"], tag["Value"]
-
-
-def _tagged(ec2: Any, filters: list[dict[str, Any]]) -> list[str]:
-    return [instance_id for instance_id, _, _ in _tag_rows(ec2, filters)]
+    """Running instances in ``patch_groups`` by either tag key (conflicting tags excluded)."""
+    agreeing, _ = tagged(ec2, patch_groups)
+    states = ec2_states(ec2, agreeing)
+    return [i for i in agreeing if states.get(i) == "running"]
 
 
 # --- evidence -----------------------------------------------------------------------------------
@@ -188,30 +149,6 @@ def alarm_states(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def evidence(
-    batch: str,
-    results: Mapping[str, str],
-    expected: Iterable[str],
-    states: Mapping[str, Mapping[str, Any]],
-) -> list[InstanceEvidence]:
-    """Per-instance evidence: every instance a command ran on, and every expected one."""
-    instances = sorted(set(results) | set(expected))
-    found = []
-    for instance_id in instances:
-        state = states.get(instance_id)
-        found.append(
-            InstanceEvidence(
-                instance_id=instance_id,
-                batch=batch,
-                command_status=results.get(instance_id),
-                missing=state.get("MissingCount") if state else None,
-                failed=state.get("FailedCount") if state else None,
-                pending_reboot=state.get("InstalledPendingRebootCount") if state else None,
-            )
-        )
-    return found
-
-
 def decide_gate(
     gate: RuntimeGate,
     batches: Sequence[RuntimeBatch],
@@ -219,87 +156,67 @@ def decide_gate(
     window_execution_id: str | None,
     window_status: str | None,
     commands: Mapping[str, Sequence[str]],
+    plans: Callable[[int], Plan | None],
+    since: datetime,
     ssm: Any,
     ec2: Any,
+    autoscaling: Any,
     cloudwatch: Any,
 ) -> GateDecision:
     """Gather the evidence of the batches ``gate`` checks and decide it.
 
-    The first batch's commands are the window's (when a window ran it) and only a gate on
-    the first batch judges the window's status; later batches' are the ``commands`` the
-    workflow sent.
+    Every member of each checked batch is judged by its membership state
+    (``fleetpatch.batch_run.batch_evidence``); ``plans(step)`` is what the batch's first
+    round recorded. The first batch's commands are the window's when a window ran it, and
+    only a gate on the first batch judges the window's status.
     """
     by_name = {b.name: b for b in batches}
+    index = {b.name: i for i, b in enumerate(batches)}
     first = batches[0].name
     found: list[InstanceEvidence] = []
+    conflicting: dict[str, str] = {}
     for name in gate.batches:
         if name == first and window_execution_id:
             command_ids = window_command_ids(ssm, window_execution_id)
         else:
             command_ids = list(commands.get(name, []))
-        results = command_results(ssm, command_ids)
-        expected = batch_instances(ec2, by_name[name].patch_groups)
-        states = patch_states(ssm, sorted(set(results) | set(expected)))
-        found += evidence(name, results, expected, states)
-    return evaluate_gate(
+        invocations = {
+            i: (inv.command_id, inv.status)
+            for i, inv in command_invocations(ssm, command_ids).items()
+        }
+        members, excluded = batch_evidence(
+            by_name[name],
+            plans(index[name]),
+            invocations,
+            since=since,
+            ssm=ssm,
+            ec2=ec2,
+            autoscaling=autoscaling,
+            own_commands=command_ids,
+        )
+        conflicting.update(excluded)
+        states = patch_states(ssm, [m.instance_id for m in members if m.command_status])
+        found += [with_patch_state(m, states.get(m.instance_id)) for m in members]
+    decision = evaluate_gate(
         gate.policy_gate(),
         found,
         window_status=window_status if first in gate.batches else None,
         alarm_states=alarm_states(cloudwatch, gate.alarms),
     )
+    return replace(decision, not_counted={**decision.not_counted, **conflicting})
 
 
-# --- patching a batch ---------------------------------------------------------------------------
-
-
-def send_batch(
-    ssm: Any,
-    instance_ids: Sequence[str],
-    batch: RuntimeBatch,
-    *,
-    wave: str,
-    run_id: str,
-    output_bucket: str,
-    timeout_seconds: int,
-    already_sent: Mapping[int, str],
-    record: Callable[[int, str], None],
-    install_override_list: str | None = None,
-) -> list[str]:
-    """One AWS-RunPatchBaseline per 50 instances.
-
-    ``record(chunk, command_id)`` is called right after each send and ``already_sent``
-    (chunk -> command id) is what earlier attempts recorded: a retried call sends only the
-    chunks a failed attempt did not.
-    """
-    command_ids = []
-    for index, chunk in enumerate(chunked(instance_ids)):
-        if index in already_sent:
-            command_ids.append(already_sent[index])
-            continue
-        response = ssm.send_command(
-            DocumentName=PATCH_DOCUMENT,
-            InstanceIds=list(chunk),
-            Parameters={
-                "Operation": [batch.operation],
-                "RebootOption": [batch.reboot_option],
-                # A promoted wave installs exactly what its source installed.
-                **(
-                    {"InstallOverrideList": [install_override_list]}
-                    if install_override_list
-                    else {}
-                ),
-            },
-            MaxConcurrency=batch.max_concurrency,
-            MaxErrors=batch.max_errors,
-            TimeoutSeconds=timeout_seconds,
-            OutputS3BucketName=output_bucket,
-            OutputS3KeyPrefix=f"command-output/waves/{wave}/{batch.name}",
-            Comment=f"fleetpatch wave {wave} batch {batch.name} ({run_id})"[:100],
-        )
-        command_id = str(response["Command"]["CommandId"])
-        record(index, command_id)
-        command_ids.append(command_id)
-    return command_ids
+def with_patch_state(
+    evidence: InstanceEvidence, state: Mapping[str, Any] | None
+) -> InstanceEvidence:
+    if state is None:
+        return evidence
+    return replace(
+        evidence,
+        missing=state.get("MissingCount"),
+        failed=state.get("FailedCount"),
+        pending_reboot=state.get("InstalledPendingRebootCount"),
+    )
 
 
 # --- the wave run's records (the state table) ---------------------------------------------------
@@ -315,34 +232,19 @@ class WaveRecords:
     def __init__(self, dynamodb: Any, table: str, run_id: str, now: Callable[[], float]) -> None:
         self._dynamodb = dynamodb
         self._table = table
+        self._run_id = run_id
         self._pk = {"S": f"WAVE#{run_id}"}
         self._now = now
 
     def _ttl(self) -> dict[str, str]:
-        return {"N": str(int(self._now()) + RECORD_TTL_SECONDS)}
+        return {"N": self.expires_at()}
 
-    def sent_chunks(self, step: int) -> dict[int, str]:
-        """Chunk -> command id of the commands an earlier attempt sent for this batch."""
-        response = self._dynamodb.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": self._pk, ":prefix": {"S": f"SEND#{step:02d}#"}},
-        )
-        return {
-            int(item["chunk"]["N"]): item["command_id"]["S"] for item in response.get("Items", [])
-        }
+    def expires_at(self) -> str:
+        return str(int(self._now()) + RECORD_TTL_SECONDS)
 
-    def record_sent(self, step: int, chunk: int, command_id: str) -> None:
-        self._dynamodb.put_item(
-            TableName=self._table,
-            Item={
-                "pk": self._pk,
-                "sk": {"S": f"SEND#{step:02d}#{chunk:05d}"},
-                "chunk": {"N": str(chunk)},
-                "command_id": {"S": command_id},
-                "expires_at": self._ttl(),
-            },
-        )
+    def batch(self, step: int) -> BatchRecords:
+        """The plan and sends of batch ``step`` of this run."""
+        return BatchRecords(self._dynamodb, self._table, self._run_id, step, self.expires_at)
 
     def record_decision(self, step: int, batch: str, decision: GateDecision) -> None:
         """The gate decision before batch ``step`` (its reasons and failed instances)."""
@@ -357,6 +259,12 @@ class WaveRecords:
                 "reasons": {"L": [{"S": r} for r in decision.reasons]},
                 "failed_count": {"N": str(len(decision.failed_instances))},
                 "failed_instances": {"M": {k: {"S": v} for k, v in failures.items()}},
+                "not_counted": {
+                    "M": {
+                        k: {"S": v}
+                        for k, v in sorted(decision.not_counted.items())[:MAX_RECORDED_FAILURES]
+                    }
+                },
                 "expires_at": self._ttl(),
             },
         )

@@ -1,0 +1,354 @@
+"""Patching one batch of a wave, in rounds under one rate control, and the batch's evidence.
+
+A batch is sent in rounds. The first round fixes the batch's plan from its members
+(``fleetpatch.membership``): the ready members are sent the patch, the others are recorded
+with their state. ``max_concurrency`` and ``max_errors`` hold across the whole batch, whatever
+its size: a round sends as many 50-instance commands as the concurrency needs (their
+``MaxConcurrency`` adding up to it), the workflow waits for them, and the next round goes
+only while the errors of the rounds before are within ``max_errors`` (each command gets its
+share of what is left). As with one Run Command command, errors may exceed ``max_errors`` by
+the instances already in flight when the limit is reached.
+
+Everything is recorded as it happens (the plan, each command), so a retried round sends
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fleetpatch.gate import InstanceEvidence
+from fleetpatch.membership import (
+    MemberState,
+    ec2_states,
+    own_runs_commands,
+    ping_statuses,
+    roster,
+)
+from fleetpatch.policy import RuntimeBatch
+
+MAX_IDS_PER_CALL = 50  # SendCommand's InstanceIds
+PATCH_DOCUMENT = "AWS-RunPatchBaseline"
+PLAN_IDS_PER_ITEM = 1000  # ~25 KB of ids per DynamoDB item (an item holds 400 KB)
+
+
+def absolute(value: str, total: int, *, minimum: int) -> int:
+    """Run Command's MaxConcurrency/MaxErrors (``"10"`` or ``"10%"``) for ``total`` targets."""
+    if value.endswith("%"):
+        return max(minimum, math.floor(total * float(value[:-1]) / 100))
+    return max(minimum, int(value))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the first round decided: who is sent the patch, who was skipped and why."""
+
+    ready: list[str]
+    skipped: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    """Instance id -> (member state, reason, the other run's command when busy)."""
+
+    def chunks(self) -> list[list[str]]:
+        size = MAX_IDS_PER_CALL
+        return [self.ready[i : i + size] for i in range(0, len(self.ready), size)]
+
+    def adopted(self) -> list[str]:
+        """Other runs' commands on busy members: the batch waits for them as its own."""
+        return sorted({c for _, _, c in self.skipped.values() if c})
+
+    def rate(self, batch: RuntimeBatch) -> tuple[int, int, int]:
+        """(concurrency, errors allowed, commands per round) across the whole batch."""
+        total = len(self.ready)
+        concurrency = absolute(batch.max_concurrency, total, minimum=1)
+        errors = absolute(batch.max_errors, total, minimum=0)
+        per_round = max(1, math.ceil(concurrency / MAX_IDS_PER_CALL))
+        return concurrency, errors, per_round
+
+
+class BatchRecords:
+    """A batch's plan and sends in the state table (``pk = WAVE#<run id>``)."""
+
+    def __init__(
+        self, dynamodb: Any, table: str, run_id: str, step: int, ttl: Callable[[], str]
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._pk = {"S": f"WAVE#{run_id}"}
+        self._step = step
+        self._ttl = ttl
+
+    def _query(self, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": self._pk,
+                ":prefix": {"S": f"{prefix}#{self._step:02d}#"},
+            },
+        }
+        while True:
+            response = self._dynamodb.query(**kwargs)
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def plan(self) -> Plan | None:
+        items = self._query("PLAN")
+        if not items:
+            return None
+        ready: list[str] = []
+        skipped: dict[str, tuple[str, str, str | None]] = {}
+        for item in items:
+            ready += [v["S"] for v in item.get("ready", {}).get("L", [])]
+            for instance, entry in item.get("skipped", {}).get("M", {}).items():
+                parts = [p["S"] for p in entry["L"]]
+                skipped[instance] = (parts[0], parts[1], parts[2] or None)
+        return Plan(ready, skipped)
+
+    def record_plan(self, plan: Plan) -> None:
+        skipped = list(plan.skipped.items())
+        parts = max(
+            math.ceil(len(plan.ready) / PLAN_IDS_PER_ITEM),
+            math.ceil(len(skipped) / PLAN_IDS_PER_ITEM),
+            1,
+        )
+        for part in range(parts):
+            window = slice(part * PLAN_IDS_PER_ITEM, (part + 1) * PLAN_IDS_PER_ITEM)
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": self._pk,
+                    "sk": {"S": f"PLAN#{self._step:02d}#{part:04d}"},
+                    "ready": {"L": [{"S": i} for i in plan.ready[window]]},
+                    "skipped": {
+                        "M": {
+                            i: {"L": [{"S": state}, {"S": reason}, {"S": command or ""}]}
+                            for i, (state, reason, command) in skipped[window]
+                        }
+                    },
+                    "expires_at": {"N": self._ttl()},
+                },
+            )
+
+    def sent(self) -> dict[int, list[str]]:
+        """Chunk -> the command ids sent for it (several when a chunk had to be split)."""
+        return {
+            int(item["chunk"]["N"]): [v["S"] for v in item["command_ids"]["L"]]
+            for item in self._query("SEND")
+        }
+
+    def record_sent(self, chunk: int, command_ids: Sequence[str]) -> None:
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": self._pk,
+                "sk": {"S": f"SEND#{self._step:02d}#{chunk:05d}"},
+                "chunk": {"N": str(chunk)},
+                "command_ids": {"L": [{"S": c} for c in command_ids]},
+                "expires_at": {"N": self._ttl()},
+            },
+        )
+
+
+def make_plan(batch: RuntimeBatch, *, ec2: Any, ssm: Any, autoscaling: Any) -> Plan:
+    members = roster(batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling)
+    skipped = {
+        m.instance_id: (m.state.value, m.reason or m.state.value, m.command_id)
+        for m in members.members
+        if m.state not in (MemberState.READY, MemberState.TERMINATED)
+    }
+    return Plan(members.ready, skipped)
+
+
+@dataclass(frozen=True)
+class Round:
+    command_ids: list[str]
+    more: bool
+    plan: Plan
+    stopped: str | None = None
+    """Why sending stopped before the plan's end (the batch's max_errors), or None."""
+
+
+def send_round(
+    ssm: Any,
+    records: BatchRecords,
+    plan: Plan,
+    batch: RuntimeBatch,
+    round_index: int,
+    *,
+    send: Callable[[Sequence[str], str, str], str],
+) -> Round:
+    """Send round ``round_index`` of the batch; ``send(ids, concurrency, errors)`` -> command."""
+    chunks = plan.chunks()
+    concurrency, errors_allowed, per_round = plan.rate(batch)
+    first = round_index * per_round
+    indices = list(range(first, min(first + per_round, len(chunks))))
+    sent = records.sent()
+    errors = _errors(ssm, [c for i in range(first) for c in sent.get(i, [])])
+    adopted = plan.adopted() if round_index == 0 else []
+    if errors > errors_allowed:
+        why = (
+            f"{errors} instance(s) failed, more than the batch's max_errors ({batch.max_errors}, "
+            f"{errors_allowed} of {len(plan.ready)}): the rest of the batch was not sent"
+        )
+        return Round(adopted, False, plan, why)
+    left = errors_allowed - errors
+    command_ids: list[str] = list(adopted)
+    room = concurrency
+    for index in indices:
+        if index in sent:
+            command_ids += sent[index]
+            continue
+        share = min(MAX_IDS_PER_CALL, max(1, room))
+        room -= share
+        allowed = str(left // max(1, len(indices)))
+        ids = _send_chunk(ssm, chunks[index], functools.partial(_send_with, send, share, allowed))
+        records.record_sent(index, ids)
+        command_ids += ids
+    return Round(command_ids, first + per_round < len(chunks), plan)
+
+
+def _send_with(
+    send: Callable[[Sequence[str], str, str], str],
+    concurrency: int,
+    errors: str,
+    instance_ids: Sequence[str],
+) -> str:
+    return send(instance_ids, str(concurrency), errors)
+
+
+def _send_chunk(ssm: Any, ids: Sequence[str], send: Callable[[Sequence[str]], str]) -> list[str]:
+    """One command for the chunk; an agent lost since the plan costs only itself.
+
+    SendCommand refuses the whole call (``InvalidInstanceId``) when one instance is not a
+    managed, Online instance: ask which are still Online and send to those; if it refuses
+    again, one command per instance, skipping the refused.
+    """
+    try:
+        return [send(ids)]
+    except ssm.exceptions.InvalidInstanceId:
+        pings = ping_statuses(ssm, ids)
+        online = [i for i in ids if pings.get(i) == "Online"]
+    if online and len(online) < len(ids):
+        try:
+            return [send(online)]
+        except ssm.exceptions.InvalidInstanceId:
+            pass
+    sent = []
+    for instance_id in online:
+        try:
+            sent.append(send([instance_id]))
+        except ssm.exceptions.InvalidInstanceId:
+            continue
+    return sent
+
+
+def _errors(ssm: Any, command_ids: Sequence[str]) -> int:
+    total = 0
+    for command_id in command_ids:
+        for command in ssm.list_commands(CommandId=command_id).get("Commands", []):
+            total += int(command.get("ErrorCount", 0))
+            total += int(command.get("DeliveryTimedOutCount", 0))
+    return total
+
+
+# --- the batch's evidence ---------------------------------------------------------------------
+
+
+def batch_evidence(
+    batch: RuntimeBatch,
+    plan: Plan | None,
+    invocations: Mapping[str, tuple[str, str]],
+    *,
+    since: datetime,
+    ssm: Any,
+    ec2: Any,
+    autoscaling: Any,
+    own_commands: Sequence[str],
+) -> tuple[list[InstanceEvidence], dict[str, str]]:
+    """Every member of the batch with its evidence, and the instances the rule excludes.
+
+    ``invocations``: instance id -> (command id, final status) over the batch's commands.
+    """
+    now = roster(
+        batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling, own_commands=own_commands
+    )
+    members = {m.instance_id: m for m in now.members}
+    planned = set(plan.ready) if plan else set()
+    skipped = plan.skipped if plan else {}
+    gone = set(invocations) - set(members)
+    left = ec2_states(ec2, sorted(gone)) if gone else {}
+    found: list[InstanceEvidence] = []
+    unsent_ready = [
+        i
+        for i, m in members.items()
+        if i not in invocations and i not in planned and m.state is MemberState.READY
+    ]
+    own_runs = own_runs_commands(ssm, unsent_ready, since=since) if unsent_ready else {}
+    own_results = _statuses(ssm, own_runs)
+    for instance_id in sorted(set(members) | set(invocations) | planned | set(skipped)):
+        member = members.get(instance_id)
+        if instance_id in invocations:
+            _, status = invocations[instance_id]
+            state = "ready"
+            if member is None:
+                state = (
+                    "terminated"
+                    if left.get(instance_id, "terminated")
+                    in (
+                        "terminated",
+                        "shutting-down",
+                    )
+                    else "left"
+                )
+            elif instance_id in skipped:
+                state = skipped[instance_id][0]
+            found.append(_evidence(batch.name, instance_id, status, state, None))
+        elif instance_id in planned:
+            note = (
+                "the batch stopped sending (max_errors) before its turn"
+                if member is None or member.state is not MemberState.TERMINATED
+                else None
+            )
+            vanished = member is not None and member.state is MemberState.TERMINATED
+            state = "terminated" if vanished else "ready"
+            found.append(_evidence(batch.name, instance_id, None, state, note))
+        elif instance_id in own_results:
+            found.append(
+                _evidence(batch.name, instance_id, own_results[instance_id], "joined", None)
+            )
+        elif member is not None:
+            state = member.state.value
+            if state == "ready":
+                state = "joined"
+            elif instance_id in skipped and state != "terminated":
+                state, note, _ = skipped[instance_id]
+                state = "busy" if state == "busy" else state
+            found.append(_evidence(batch.name, instance_id, None, state, member.reason))
+        else:
+            state, reason, _ = skipped[instance_id]
+            found.append(_evidence(batch.name, instance_id, None, "terminated", reason))
+    return found, now.conflicting
+
+
+def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for instance_id, command_id in commands.items():
+        response = ssm.list_command_invocations(CommandId=command_id, InstanceId=instance_id)
+        for invocation in response.get("CommandInvocations", []):
+            found[instance_id] = invocation["Status"]
+    return found
+
+
+def _evidence(
+    batch: str, instance_id: str, status: str | None, state: str, note: str | None
+) -> InstanceEvidence:
+    return InstanceEvidence(
+        instance_id=instance_id, batch=batch, command_status=status, state=state, note=note
+    )
