@@ -8,6 +8,7 @@ error naming the field (down to the value's index) and the closest valid value.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +110,7 @@ def test_a_value_valid_on_another_os_is_not_valid_here(example: dict[str, Any]) 
         ("AMAZON_LINUX", "products"),
     ],
 )
-def test_the_wildcard_matches_all_values(
-    example: dict[str, Any], os_name: str, field: str
-) -> None:
+def test_the_wildcard_matches_all_values(example: dict[str, Any], os_name: str, field: str) -> None:
     valid_with(example, os_name, {field: ["*"]})
 
 
@@ -153,3 +152,51 @@ def test_policy_check_prints_the_typo_with_its_line_and_no_traceback(
         for env in ("test", "prod")
     ] + ["2 errors"]
     assert "Traceback" not in captured.err + captured.out
+
+
+# --- the data file ------------------------------------------------------------------------------
+
+
+def test_the_data_file_covers_every_os_of_the_schema_and_names_its_sources() -> None:
+    from datetime import date
+    from typing import get_args
+
+    from fleetpatch import patch_properties
+    from fleetpatch.policy import OperatingSystem
+
+    data = patch_properties.catalogue()
+    # It ships in the layer (template.yaml: ContentUri layers/fleetpatch), in the package
+    # that reads it.
+    layer_copy = (
+        EXAMPLE.parents[1] / "layers" / "fleetpatch" / "fleetpatch" / "patch_properties.json"
+    )
+    assert Path(patch_properties.__file__).parent / patch_properties.DATA_FILE == layer_copy
+    assert json.loads(layer_copy.read_text()) == data
+    date.fromisoformat(data["retrieved"])
+    assert data["wildcard"] == patch_properties.WILDCARD
+    assert set(data["operating_systems"]) == set(get_args(OperatingSystem))
+    known_keys = {*patch_properties.RULE_FILTERS.values(), "MSRC_SEVERITY"}
+    for os_name, keys in data["operating_systems"].items():
+        assert "PRODUCT" in keys, os_name
+        assert set(keys) <= known_keys, os_name
+        for key, entry in keys.items():
+            assert entry["sources"], (os_name, key)
+            assert set(entry["sources"]) <= set(data["sources"]), (os_name, key)
+            values = entry["values"]
+            if values is None:
+                assert entry["note"], (os_name, key)  # why any value is accepted
+                continue
+            assert values, (os_name, key)
+            assert len(set(values)) == len(values), (os_name, key)
+            assert all(0 < len(v) <= 64 and v != "*" for v in values), (os_name, key)
+            assert set(entry.get("hints", {}).values()) <= set(values), (os_name, key)
+    assert all(s["url"].startswith("https://") for s in data["sources"].values())
+
+
+def test_the_rendered_keys_are_the_os_keys_of_the_data_file() -> None:
+    from fleetpatch.patch_properties import filter_key, filter_keys
+
+    assert filter_key("severities", "WINDOWS") == "MSRC_SEVERITY"
+    assert filter_key("severities", "SUSE") == "SEVERITY"
+    assert filter_keys("UBUNTU") == {"PRODUCT", "PRIORITY", "SECTION"}
+    assert filter_keys("WINDOWS") == {"PRODUCT", "CLASSIFICATION", "MSRC_SEVERITY"}
