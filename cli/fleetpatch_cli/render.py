@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from fleetpatch.patch_properties import RULE_FILTERS, filter_key
 from fleetpatch.policy import ApprovalRule, Baseline, FleetPolicy, Wave
 from fleetpatch.schedule import SsmSchedule
 
@@ -240,17 +241,10 @@ def _baseline(
 
 
 def _patch_rule(operating_system: str, rule: ApprovalRule) -> dict[str, Any]:
-    severity_key = "MSRC_SEVERITY" if operating_system == "WINDOWS" else "SEVERITY"
     filters = [
-        {"Key": key, "Values": list(values)}
-        for key, values in (
-            ("PRODUCT", rule.products),
-            ("CLASSIFICATION", rule.classifications),
-            (severity_key, rule.severities),
-            ("PRIORITY", rule.priorities),
-            ("SECTION", rule.sections),
-        )
-        if values
+        {"Key": filter_key(field, operating_system), "Values": list(getattr(rule, field))}
+        for field in RULE_FILTERS
+        if getattr(rule, field)
     ]
     if not any(f["Key"] == "PRODUCT" for f in filters):
         # A rule with no product filter would match nothing on some OSes: say "all" outright.

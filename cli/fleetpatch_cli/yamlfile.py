@@ -23,7 +23,16 @@ class FileError:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.field}: {self.message}"
+        return one_line(f"{where}: {self.field}: {self.message}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with each unprintable character escaped as Python writes it in a string.
+
+    One problem, one line: a key or value from the file may hold a control or line-breaking
+    character (YAML allows some).
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class InvalidFileError(Exception):

@@ -107,6 +107,21 @@ def test_a_control_character_is_one_error_line_with_its_line(
     ]
 
 
+def test_a_key_with_a_line_breaking_character_stays_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "\x1c" (a file separator) ends a line for str.splitlines(); YAML allows it in a key.
+    broken = tmp_path / "fleet.yaml"
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["launch"]["on\x1cfailure"] = "abandon"
+    broken.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["policy", "check", str(broken)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(": launch.on\\x1cfailure: Extra inputs are not permitted")
+    assert lines[1] == "1 error"
+
+
 def test_yaml_nested_too_deeply_is_an_error_not_a_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

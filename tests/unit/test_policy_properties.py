@@ -3,8 +3,9 @@
 Each case starts from the real policy and breaks it one way, in its structure (an unknown
 key, a wrong type, a required key dropped) or in its meaning (a bad cron or time zone, an
 offset SSM cannot express, a gate on itself or on an unknown batch, a promotion cycle, a
-patch group no environment has or two places claim, approval delays out of range, a URL
-or token where a secret's name belongs, bad rate controls, names and naming conventions).
+patch group no environment has or two places claim, approval delays out of range, an
+approval-rule value AWS does not list for the baseline's OS, a URL or token where a secret's
+name belongs, bad rate controls, names and naming conventions).
 :func:`validate_policy` must raise :class:`InvalidPolicyError` (never a ``ValueError``,
 ``re.error``, pydantic ``ValidationError`` or anything else) with a problem located at the
 mutated field; ``fleetpatch policy check`` must print it as ``FILE:LINE: path: message``
@@ -32,8 +33,16 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from fleetpatch.patch_properties import (
+    RULE_FILTERS,
+    WILDCARD,
+    allowed_values,
+    filter_key,
+    filter_keys,
+)
 from fleetpatch.policy import InvalidPolicyError, validate_policy
 from fleetpatch_cli import policy_cmd
+from fleetpatch_cli.yamlfile import one_line
 
 EXAMPLE = Path(__file__).parents[2] / "policy" / "fleet.yaml"
 # Through JSON: the YAML anchors make test and prod share their baselines; a mutation must
@@ -113,6 +122,24 @@ def _required() -> list[Loc]:
 
 
 REQUIRED = _required()
+
+
+def _closed_filters() -> list[tuple[Loc, str, tuple[str, ...]]]:
+    """(rule, field, valid values) for every rule field whose OS key has a closed list."""
+    found = []
+    for env, environment in BASE["environments"].items():
+        for os_name, baseline in environment["baselines"].items():
+            for index, _ in enumerate(baseline.get("approval_rules", [])):
+                rule: Loc = ("environments", env, "baselines", os_name, "approval_rules", index)
+                for name in RULE_FILTERS:
+                    key = filter_key(name, os_name)
+                    values = allowed_values(os_name, key) if key in filter_keys(os_name) else None
+                    if values is not None:
+                        found.append((rule, name, values))
+    return found
+
+
+CLOSED_FILTERS = _closed_filters()
 
 
 def _get(data: Any, loc: Loc) -> Any:
@@ -258,6 +285,30 @@ bad_errors = st.one_of(
     st.sampled_from(["101%", "100000", "1.5", "-1", "1 %", "%", "", "none"]),
     st.integers(-(10**6), -1),
 )
+
+
+@st.composite
+def typo_of(draw: st.DrawFn, word: str) -> str:
+    """``word`` with one slip of the keyboard: a letter dropped, doubled, changed or cased."""
+    at = draw(st.integers(0, len(word) - 1))
+    slip = draw(st.sampled_from(["drop", "double", "change", "case", "append"]))
+    if slip == "drop":
+        return word[:at] + word[at + 1 :]
+    if slip == "double":
+        return word[:at] + word[at] + word[at:]
+    if slip == "change":
+        return word[:at] + draw(st.sampled_from("aeiouxz")) + word[at + 1 :]
+    if slip == "case":
+        return word[:at] + word[at].swapcase() + word[at + 1 :]
+    return word + draw(st.sampled_from(["s", " ", "-", "2222"]))
+
+
+def bad_filter_value(valid: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.one_of(st.sampled_from(valid).flatmap(typo_of), st.text(max_size=20)).filter(
+        lambda value: value not in valid and value != WILDCARD
+    )
+
+
 bad_naming = st.sampled_from(
     [
         "patch_{environment}_{hhmm}_batch_{batch}_{batch}",
@@ -286,6 +337,7 @@ MUTATIONS = [
     "unknown-patch-group",
     "patch-group-twice",
     "bad-approval-delay",
+    "bad-filter-value",
     "secret-not-a-name",
     "bad-email",
     "bad-rate-control",
@@ -449,6 +501,12 @@ def malformed_policies(draw: st.DrawFn) -> Case:
                     st.sampled_from(["2026-13-01", "2026-02-30", "yesterday", "01/11/2026", ""])
                 )
                 case.expected = [(*rule_loc, "approve_until_date")]
+        case "bad-filter-value":
+            rule_loc, name, valid = draw(st.sampled_from(CLOSED_FILTERS))
+            values = _get(data, rule_loc).setdefault(name, [])
+            position = draw(st.integers(0, len(values)))
+            values.insert(position, draw(bad_filter_value(valid)))
+            case.expected = [(*rule_loc, name, position)]
         case "secret-not-a-name":
             data["notifications"]["slack"]["webhook_secret"] = draw(bad_secret)
             case.expected = [("notifications", "slack", "webhook_secret")]
@@ -609,7 +667,8 @@ def test_policy_check_prints_file_line_and_the_mutated_field() -> None:
         located = [re.fullmatch(r":([0-9]+): (\S+): (.+)", line) for line in problems]
         assert all(located), lines
         paths = {m[2] for m in located if m}
-        expected = {".".join(str(p) for p in e) or "policy" for e in case.expected}
+        # (as printed: with unprintable characters escaped, one problem per line)
+        expected = {one_line(".".join(str(p) for p in e)) or "policy" for e in case.expected}
         assert any(
             p == e or p.startswith(e + ".") or e == "policy" for p in paths for e in expected
         ), (

@@ -6,7 +6,10 @@
    one object (an approval rule's delay *or* date, a schedule SSM can express...).
 2. **Relations** (:func:`relation_problems`): what only the whole file can tell: a patch
    group in two environments or two batches, a gate naming a later batch, a promotion
-   cycle, names off the naming convention, remediation without a window...
+   cycle, names off the naming convention, remediation without a window, an approval-rule
+   value AWS does not list for the baseline's operating system (the OS is the key of the
+   mapping that holds the rule, out of a rule validator's sight: see
+   :mod:`fleetpatch.patch_properties`)...
 
 :func:`validate_policy` runs both and raises :class:`InvalidPolicyError` with *every*
 problem of the first pass that fails, each with its location (a path of keys and indexes,
@@ -38,6 +41,7 @@ from pydantic import (
 
 from fleetpatch.errors import FleetpatchError
 from fleetpatch.launch import LaunchPolicy
+from fleetpatch.patch_properties import RULE_FILTERS, filter_key, filter_keys, value_problem
 from fleetpatch.schedule import Schedule, ScheduleError, schedule, zone
 
 POLICY_VERSION = 1
@@ -764,19 +768,7 @@ def _baseline_problems(
             yield PolicyProblem(
                 (*here, "enable_non_security"), "non-security updates are Linux only"
             )
-        if os_name in DEBIAN_FAMILY:
-            for name in ("classifications", "severities"):
-                if getattr(rule, name):
-                    yield PolicyProblem(
-                        (*here, name),
-                        f"{os_name} baselines filter on priorities and sections, not {name}",
-                    )
-        else:
-            for name in ("priorities", "sections"):
-                if getattr(rule, name):
-                    yield PolicyProblem(
-                        (*here, name), f"{name} filter only Ubuntu and Debian baselines"
-                    )
+        yield from _filter_problems(here, os_name, rule)
         if (
             rule.approve_after_days is None
             and rule.approve_until_date is None
@@ -787,6 +779,32 @@ def _baseline_problems(
                 "give approve_after_days or approve_until_date (or the environment's "
                 "approve_after_days)",
             )
+
+
+def _filter_problems(
+    loc: tuple[str | int, ...], os_name: str, rule: ApprovalRule
+) -> Iterator[PolicyProblem]:
+    """Each filter the OS has not, and each value AWS does not list for it (patch_properties)."""
+    for name in RULE_FILTERS:
+        values: list[str] = getattr(rule, name)
+        if not values:
+            continue
+        key = filter_key(name, os_name)
+        if key not in filter_keys(os_name):
+            yield PolicyProblem((*loc, name), _missing_filter(os_name, name, key))
+            continue
+        for index, value in enumerate(values):
+            problem = value_problem(os_name, key, value)
+            if problem is not None:
+                yield PolicyProblem((*loc, name, index), problem)
+
+
+def _missing_filter(os_name: str, name: str, key: str) -> str:
+    if os_name in DEBIAN_FAMILY:
+        return f"{os_name} baselines filter on priorities and sections, not {name}"
+    if key in {"PRIORITY", "SECTION"}:
+        return f"{name} filter only Ubuntu and Debian baselines"
+    return f"{os_name} baselines have no {key} filter"
 
 
 def _wave_problems(policy: FleetPolicy) -> Iterator[PolicyProblem]:
