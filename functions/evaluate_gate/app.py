@@ -6,6 +6,7 @@ alarms (read-only), records the decision in the state table and returns its summ
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
@@ -36,6 +37,9 @@ class EvaluateRequest(BaseModel):
     commands: dict[str, list[str]] = Field(
         default_factory=dict, description="batch name -> commands the workflow sent"
     )
+    bake_started_at: datetime | None = Field(
+        default=None, alias="bakeStartedAt", description="alarms count from here (the Bake state)"
+    )
 
 
 @instrumented
@@ -51,6 +55,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ssm=aws.client("ssm"),
         ec2=aws.client("ec2"),
         cloudwatch=aws.client("cloudwatch"),
+        bake_started_at=request.bake_started_at,
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
     records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
