@@ -111,6 +111,7 @@ def test_a_source_rerun_that_installs_nothing_keeps_the_promoted_waves_list(
     bucket = deployed.stack.physical_id("ArtifactsBucket")
     head = deployed.cloud.client("s3").head_object(Bucket=bucket, Key=LIST_KEY)
     assert head["Metadata"]["source-run"] == "test-1"
+    assert first["startDate"] <= head["LastModified"] <= first["stopDate"]
 
     # And prod, promoted from test, installs what the first run installed and says whose list
     deployed.cloud.advance(13 * 24 * 3600)

@@ -198,7 +198,7 @@ def test_alarm_history_pages_and_refuses_what_cloudwatch_refuses(cloud: LocalClo
     assert [len(p["AlarmHistoryItems"]) for p in pages] == [3, 1]
     for bad in ({"HistoryItemType": "State"}, {"ScanBy": "Newest"}, {"MaxRecords": 101}):
         with pytest.raises(ClientError) as raised:
-            cloudwatch.describe_alarm_history(AlarmName="db-errors", **bad)  # type: ignore[arg-type]
+            cloudwatch.describe_alarm_history(AlarmName="db-errors", **bad)
         assert raised.value.response["Error"]["Code"] == "ValidationError"
 
 
