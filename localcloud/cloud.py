@@ -33,7 +33,7 @@ from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
 from localcloud import quotas, ratelimits
-from localcloud.extensions import awslambda, cloudwatch, events, lookups, sns, stepfunctions
+from localcloud.extensions import awslambda, cloudwatch, events, lookups, s3, sns, stepfunctions
 from localcloud.iam import enforcer as iam_enforcer
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
@@ -163,6 +163,7 @@ class LocalCloud:
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
         cloudwatch.install()
+        s3.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

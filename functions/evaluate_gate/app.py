@@ -38,6 +38,9 @@ class EvaluateRequest(BaseModel):
         default_factory=dict, description="batch name -> commands the workflow sent"
     )
     started_at: datetime = Field(alias="startedAt", description="when the wave run started")
+    bake_started_at: datetime | None = Field(
+        default=None, alias="bakeStartedAt", description="alarms count from here (the Bake state)"
+    )
 
 
 @instrumented
@@ -57,6 +60,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ec2=aws.client("ec2"),
         autoscaling=aws.client("autoscaling"),
         cloudwatch=aws.client("cloudwatch"),
+        bake_started_at=request.bake_started_at,
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
     records.record_decision(request.step, guarded, decision)

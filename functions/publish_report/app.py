@@ -21,6 +21,7 @@ from pydantic import Field
 
 from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import InstanceRunSummary, WaveRunSummary, instance_report, wave_report
 
@@ -48,6 +49,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             patch_group_environments=_patch_group_environments(config.policy_parameter),
             ssm=aws.client("ssm"),
             ec2=aws.client("ec2"),
+            notes=_promotion_notes(config, wave_run),
         )
     else:
         run = InstanceRunSummary.model_validate(event)
@@ -92,3 +94,17 @@ def _publisher(config: Config) -> ReportPublisher:
 def _patch_group_environments(parameter: str) -> dict[str, str]:
     groups: dict[str, str] = aws.compiled_policy(parameter).get("patchGroups", {})
     return groups
+
+
+def _promotion_notes(config: Config, run: WaveRunSummary) -> list[str]:
+    """A promoted wave's report names the list it installed, or that it had none."""
+    if run.promote_from is None:
+        return []
+    note = list_note(
+        aws.client("s3"),
+        config.bucket,
+        wave=run.wave,
+        source_wave=run.promote_from,
+        run_started_at=run.started_at,
+    )
+    return [note]

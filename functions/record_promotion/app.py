@@ -2,7 +2,8 @@
 
 Invoked synchronously by the gated-wave workflow when a wave that other waves promote from
 has run every batch: for each instance of the wave, the patches installed since the run
-started; their union, as an InstallOverrideList, for each promoted wave.
+started; their union, as an InstallOverrideList, for each promoted wave. A run that
+installed nothing leaves the lists as they were (``fleetpatch.promotion.record_lists``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.waves import batch_instances, installed_since, override_list, override_list_key
+from fleetpatch.promotion import installed_since, record_lists
+from fleetpatch.waves import batch_instances
 
 
 class Config(FunctionConfig):
@@ -39,19 +41,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     groups = sorted({g for b in request.batches for g in b.patch_groups})
     instances = batch_instances(aws.client("ec2"), groups)
     installed = installed_since(aws.client("ssm"), instances, request.started_at)
-    document = override_list(installed)
-    s3 = aws.client("s3")
-    locations = []
-    for target in request.promotions:
-        key = override_list_key(target)
-        s3.put_object(
-            Bucket=config.artifacts_bucket,
-            Key=key,
-            Body=document.encode(),
-            ContentType="application/yaml",
-            Metadata={"source-wave": request.wave, "source-run": request.run_id},
-        )
-        locations.append(f"s3://{config.artifacts_bucket}/{key}")
-    patches = len({p for found in installed.values() for p in found})
-    logger.info("promotion recorded", extra={"wave": request.wave, "patches": patches})
-    return {"patches": patches, "instances": len(instances), "locations": locations}
+    recorded = record_lists(
+        aws.client("s3"),
+        config.artifacts_bucket,
+        source_wave=request.wave,
+        run_id=request.run_id,
+        promotions=request.promotions,
+        installed=installed,
+    )
+    logger.info(
+        "promotion recorded",
+        extra={"wave": request.wave, "patches": recorded.patches, "kept": recorded.kept},
+    )
+    return recorded.as_dict(request.promotions)

@@ -51,6 +51,7 @@ KNOWN_KEYS = frozenset(
         "dynamodb:leadingkeys",
         "sns:protocol",
         "s3:tlsversion",
+        "s3:prefix",  # ListBucket's Prefix (localcloud.iam.requests); absent on other calls
     }
 )
 KNOWN_KEY_FAMILIES = (

@@ -366,10 +366,13 @@ def _get_object(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
 @_model("s3:ListBucket")
 def _list_bucket(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     bucket = str(params.get("Bucket", ""))
+    # s3:prefix is the listing's Prefix; a policy conditioned on it denies a listing without.
+    prefix = params.get("Prefix")
     return [
         Check(
             "s3:ListBucket",
             [Target("bucket", f"arn:{lookups.partition}:s3:::{bucket}")],
+            {"s3:prefix": [str(prefix)] if prefix is not None else None},
             resource_policy=("s3", bucket),
         )
     ]
@@ -418,6 +421,18 @@ def _describe_alarms(params: Mapping[str, Any], lookups: Lookups) -> list[Check]
         Check(
             "cloudwatch:DescribeAlarms",
             [Target("alarm", _arn(lookups, "cloudwatch", f"alarm:{n}")) for n in names],
+        )
+    ]
+
+
+@_model("cloudwatch:DescribeAlarmHistory")
+def _describe_alarm_history(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # One alarm, or (no AlarmName) the history of every alarm.
+    name = params.get("AlarmName") or "*"
+    return [
+        Check(
+            "cloudwatch:DescribeAlarmHistory",
+            [Target("alarm", _arn(lookups, "cloudwatch", f"alarm:{name}"))],
         )
     ]
 

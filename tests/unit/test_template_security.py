@@ -47,6 +47,7 @@ STAR_WITH_RESOURCE_TYPES = {
     "ssm:DescribeInstancePatches": "read-only; the installed patches of one instance",
     "ssm:GetDefaultPatchBaseline": "read-only; the default may be an AWS-owned baseline",
     "cloudwatch:DescribeAlarms": "read-only; the gate alarms the policy names, any name",
+    "cloudwatch:DescribeAlarmHistory": "read-only; the gate alarms' history, composites on * only",
 }
 
 

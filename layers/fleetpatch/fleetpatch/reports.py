@@ -617,6 +617,7 @@ class WaveRunSummary(_Summary):
     execution_arn: str | None = Field(default=None, alias="executionArn")
     window_execution_id: str | None = Field(default=None, alias="windowExecutionId")
     window_status: str | None = Field(default=None, alias="windowStatus")
+    promote_from: str | None = Field(default=None, alias="promoteFrom")
     step: int = Field(ge=0, description="the batch the run stopped at (len(batches): all ran)")
     batches: list[dict[str, Any]] = Field(min_length=1)
     decisions: list[dict[str, Any]] = Field(default_factory=list)
@@ -687,6 +688,7 @@ def wave_report(
     patch_group_environments: Mapping[str, str],
     ssm: Any,
     ec2: Any,
+    notes: Sequence[str] = (),
 ) -> RunReport:
     """The report of a gated-wave run: the evidence of every batch, gathered again now."""
 
@@ -746,6 +748,7 @@ def wave_report(
         ended_at=ended_at,
         execution_arn=run.execution_arn,
         window_execution_id=run.window_execution_id,
+        notes=list(notes),
         batches=batches,
     )
 

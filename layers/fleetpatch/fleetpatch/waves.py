@@ -7,16 +7,22 @@ and every call is one the functions' roles allow.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from fleetpatch.alarms import alarm_states, with_alarm_history
 from fleetpatch.batch_run import BatchRecords, Plan, batch_evidence
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.membership import ec2_states, tagged
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here for now
+    INSTALLED_STATES,
+    installed_since,
+    override_list,
+    override_list_key,
+)
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 MAX_IDS_PER_CALL = 50
@@ -133,22 +139,6 @@ def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, A
     return states
 
 
-def alarm_states(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
-    if not names:
-        return {}
-    found: dict[str, str] = {}
-    for chunk in chunked(names, 100):
-        # Without AlarmTypes DescribeAlarms returns metric alarms only: a gate naming a
-        # composite alarm would never find it and never pass (CloudWatch API reference,
-        # DescribeAlarms). Composite alarms also need the permission on "*" (template).
-        response = cloudwatch.describe_alarms(
-            AlarmNames=list(chunk), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-        )
-        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
-            found[alarm["AlarmName"]] = alarm["StateValue"]
-    return found
-
-
 def decide_gate(
     gate: RuntimeGate,
     batches: Sequence[RuntimeBatch],
@@ -162,13 +152,15 @@ def decide_gate(
     ec2: Any,
     autoscaling: Any,
     cloudwatch: Any,
+    bake_started_at: datetime | None = None,
 ) -> GateDecision:
     """Gather the evidence of the batches ``gate`` checks and decide it.
 
     Every member of each checked batch is judged by its membership state
     (``fleetpatch.batch_run.batch_evidence``); ``plans(step)`` is what the batch's first
     round recorded. The first batch's commands are the window's when a window ran it, and
-    only a gate on the first batch judges the window's status.
+    only a gate on the first batch judges the window's status. An alarm in ALARM at any time
+    since ``bake_started_at`` holds the gate.
     """
     by_name = {b.name: b for b in batches}
     index = {b.name: i for i, b in enumerate(batches)}
@@ -197,11 +189,15 @@ def decide_gate(
         conflicting.update(excluded)
         states = patch_states(ssm, [m.instance_id for m in members if m.command_status])
         found += [with_patch_state(m, states.get(m.instance_id)) for m in members]
+    alarms_now = alarm_states(cloudwatch, gate.alarms)
     decision = evaluate_gate(
         gate.policy_gate(),
         found,
         window_status=window_status if first in gate.batches else None,
-        alarm_states=alarm_states(cloudwatch, gate.alarms),
+        alarm_states=alarms_now,
+    )
+    decision = with_alarm_history(
+        decision, cloudwatch, gate.alarms, alarms_now, since=bake_started_at
     )
     return replace(decision, not_counted={**decision.not_counted, **conflicting})
 
@@ -268,44 +264,3 @@ class WaveRecords:
                 "expires_at": self._ttl(),
             },
         )
-
-
-# --- exact promotion ----------------------------------------------------------------------------
-
-INSTALLED_STATES = ("Installed", "InstalledPendingReboot")
-
-
-def override_list_key(wave: str) -> str:
-    """Where a promoted wave's InstallOverrideList lives in the artifacts bucket."""
-    return f"promotion/{wave}/install-override-list.yaml"
-
-
-def installed_since(
-    ssm: Any, instance_ids: Sequence[str], since: datetime
-) -> dict[str, list[tuple[str, str]]]:
-    """Per instance, the (id, title) of every patch installed at or after ``since``."""
-    installed: dict[str, list[tuple[str, str]]] = {}
-    paginator = ssm.get_paginator("describe_instance_patches")
-    for instance_id in instance_ids:
-        found = []
-        for page in paginator.paginate(
-            InstanceId=instance_id, Filters=[{"Key": "State", "Values": list(INSTALLED_STATES)}]
-        ):
-            for patch in page["Patches"]:
-                at = patch.get("InstalledTime")
-                if at is not None and at >= since:
-                    found.append((patch["KBId"], patch["Title"]))
-        installed[instance_id] = sorted(found)
-    return installed
-
-
-def override_list(installed: Mapping[str, Sequence[tuple[str, str]]]) -> str:
-    """AWS-RunPatchBaseline's InstallOverrideList: exactly these patches (id and title)."""
-    unique = sorted({patch for patches in installed.values() for patch in patches})
-    lines = ["# fleetpatch: exactly what the source wave installed", "patches:"]
-    if not unique:
-        return "# fleetpatch: the source wave installed nothing\npatches: []\n"
-    for patch_id, title in unique:
-        lines.append(f"  - id: {json.dumps(patch_id)}")
-        lines.append(f"    title: {json.dumps(title)}")
-    return "\n".join(lines) + "\n"

@@ -189,6 +189,53 @@ def test_a_customer_managed_key_behind_a_queue_needs_kms_via_sqs(cloud: LocalClo
     assert "kms:GenerateDataKey" in error["Message"]
 
 
+def test_a_listing_conditioned_on_s3_prefix_is_allowed_only_under_that_prefix(
+    cloud: LocalCloud,
+) -> None:
+    # Given a bucket and a role that may list only under promotion/ (as publish-report)
+    s3 = cloud.client("s3")
+    s3.create_bucket(
+        Bucket="bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    lister = role(
+        cloud,
+        "lister",
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": "arn:aws:s3:::bucket",
+            "Condition": {"StringLike": {"s3:prefix": "promotion/*"}},
+        },
+    )
+    with acting_as(lister):
+        s3.list_objects_v2(Bucket="bucket", Prefix="promotion/prod/install-override-list.yaml")
+        elsewhere = error_of(s3.list_objects_v2, Bucket="bucket", Prefix="reports/")
+        everything = error_of(s3.list_objects_v2, Bucket="bucket")
+    # Then a listing elsewhere, or of the whole bucket, is refused
+    assert (elsewhere["Code"], everything["Code"]) == ("AccessDenied", "AccessDenied")
+
+
+def test_alarm_history_is_authorized_per_alarm(cloud: LocalCloud) -> None:
+    # Given a role that may read the history of one alarm
+    reader = role(
+        cloud,
+        "reader",
+        {
+            "Effect": "Allow",
+            "Action": "cloudwatch:DescribeAlarmHistory",
+            "Resource": "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:api-errors",
+        },
+    )
+    cloudwatch = cloud.client("cloudwatch")
+    with acting_as(reader):
+        cloudwatch.describe_alarm_history(AlarmName="api-errors")
+        other = error_of(cloudwatch.describe_alarm_history, AlarmName="db-errors")
+        every = error_of(cloudwatch.describe_alarm_history)
+    # Then another alarm's, or every alarm's, is refused
+    assert "alarm:db-errors" in other["Message"]
+    assert "alarm:*" in every["Message"]
+
+
 def test_a_request_whose_resources_the_local_cloud_does_not_know_is_an_error_not_an_allow(
     cloud: LocalCloud,
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import re
 import threading
 import time
 
@@ -133,9 +134,51 @@ def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
     assert "        return ActionResult(result)" in source
     assert "    def put_metric_alarm(self) -> ActionResult:" in source
     assert 'rule = self._get_param("AlarmRule")' in source
-    # moto still ignores AlarmTypes and lacks PutCompositeAlarm (why the extension exists).
+    # moto still ignores AlarmTypes and lacks PutCompositeAlarm and DescribeAlarmHistory (why
+    # the extension exists).
     assert "AlarmTypes" not in source
     assert "def put_composite_alarm" not in source
+    assert "def describe_alarm_history" not in source
+    assert "self.cloudwatch_backend.put_metric_alarm(\n            name=name," in source
+
+
+def test_s3_stamps_objects_through_module_level_utcnow() -> None:
+    # localcloud.extensions.s3 swaps the module's utcnow for the simulated clock.
+    from moto.s3 import models
+
+    source = inspect.getsource(models)
+    assert "from moto.core.utils import (" in source
+    assert "        self.last_modified = utcnow()" in source
+    assert "datetime.datetime.utcnow()" not in source
+
+
+def test_cloudwatch_backend_points_for_composites_and_history() -> None:
+    # localcloud.extensions.cloudwatch wraps these backend methods (records each state change,
+    # re-evaluates composite rules) and swaps the module's utcnow for the simulated clock.
+    from moto.cloudwatch import models
+
+    source = inspect.getsource(models)
+    assert "from moto.core.utils import utcnow" in source
+    assert "        self.state_updated_timestamp = utcnow()" in source
+    assert (
+        "    def set_alarm_state(\n"
+        "        self, alarm_name: str, reason: str, reason_data: str, state_value: str\n"
+        "    ) -> None:" in source
+    )
+    assert (
+        "        self.alarms[alarm_name].update_state(reason, reason_data, state_value)" in source
+    )
+    assert "    def put_metric_alarm(\n        self,\n        name: str," in source
+    assert "        self.alarms[name] = alarm\n" in source
+    assert "    def delete_alarms(self, alarm_names: list[str]) -> None:" in source
+    assert (
+        "    def update_state(self, reason: str, reason_data: str, state_value: str) -> None:"
+        in source
+    )
+    for attribute in ("self.rule = rule", "self.state_value = ", "self.state_reason = "):
+        assert attribute in source
+    # moto still evaluates no composite rule (why the extension evaluates them).
+    assert re.findall(r"\.rule\b", source) == [".rule"]  # the assignment only
 
 
 def test_events_rule_delivery_point() -> None:

@@ -1,0 +1,83 @@
+"""Exact promotion: a run that installed nothing keeps the lists; a promoted run names its list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fleetpatch.promotion import list_note, override_list_key, record_lists
+
+BUCKET = "artifacts"
+KB = ("KB5046616", "2026-11 Cumulative Update (KB5046616)")
+ASL = Path(__file__).parents[2] / "statemachines" / "gated_wave.asl.json"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="eu-central-1")
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        yield client
+
+
+def record(s3: Any, run_id: str, installed: dict[str, list[tuple[str, str]]]) -> Any:
+    return record_lists(
+        s3, BUCKET, source_wave="test", run_id=run_id, promotions=["prod"], installed=installed
+    )
+
+
+def test_a_run_that_installed_nothing_leaves_the_list_as_it_was(s3: Any) -> None:
+    first = record(s3, "test-1", {"i-1": [KB]})
+    again = record(s3, "test-2", {"i-1": [], "i-2": []})
+
+    assert (first.kept, first.patches, again.kept, again.patches) == (False, 1, True, 0)
+    head = s3.head_object(Bucket=BUCKET, Key=override_list_key("prod"))
+    assert head["Metadata"] == {"source-wave": "test", "source-run": "test-1"}
+    assert again.as_dict(["prod"]) == {
+        "patches": 0,
+        "instances": 2,
+        "locations": [f"s3://{BUCKET}/promotion/prod/install-override-list.yaml"],
+        "kept": True,
+        "note": "this run installed nothing: the patch list of prod is kept as it was",
+    }
+    assert "note" not in first.as_dict(["prod"])
+
+
+def test_a_promoted_run_names_the_list_it_installs_or_that_there_is_none(s3: Any) -> None:
+    started = datetime.now(UTC) - timedelta(hours=1)
+    missing = list_note(s3, BUCKET, wave="prod", source_wave="test", run_started_at=started)
+    record(s3, "test-1", {"i-1": [KB]})
+    recorded = s3.head_object(Bucket=BUCKET, Key=override_list_key("prod"))["LastModified"]
+    found = list_note(s3, BUCKET, wave="prod", source_wave="test", run_started_at=started)
+    before = list_note(
+        s3, BUCKET, wave="prod", source_wave="test", run_started_at=recorded + timedelta(1)
+    )
+
+    location = f"s3://{BUCKET}/promotion/prod/install-override-list.yaml"
+    assert missing == (
+        f"no patch list from test: {location} does not exist (no test run has recorded one), "
+        "so this run had nothing to install"
+    )
+    stamp = recorded.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert before == f"patch list from test run test-1, recorded {stamp}: {location}"
+    assert found == (
+        f"patch list from test run test-1, recorded {stamp} (after this run started: its "
+        f"earlier batches may have installed the list before): {location}"
+    )
+
+
+def test_the_workflow_spells_the_list_key_as_its_owner_does() -> None:
+    # The ASL cannot import: its PatchBatch builds the key from the wave's name.
+    definition = json.loads(ASL.read_text())
+    expression = definition["States"]["PatchBatch"]["Arguments"]["Payload"]["installOverrideList"]
+    key = override_list_key("' & $wave & '")  # the wave's name, spliced into the string
+    assert f"'s3://${{ArtifactsBucketName}}/{key}'" in expression
