@@ -133,9 +133,7 @@ def _suspend_launch(autoscaling: Any, group: str) -> str | None:
     Throttling is raised: the workflow retries the task, which replays the decision.
     """
     try:
-        autoscaling.suspend_processes(
-            AutoScalingGroupName=group, ScalingProcesses=[LAUNCH_PROCESS]
-        )
+        autoscaling.suspend_processes(AutoScalingGroupName=group, ScalingProcesses=[LAUNCH_PROCESS])
     except ClientError as exc:
         if aws.is_throttling(exc):
             raise
