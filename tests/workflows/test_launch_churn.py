@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from localcloud.fleet import Behaviour
+from localcloud.iam.principal import acting_as
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
 from localcloud.slack import SlackWebhookReceiver
@@ -206,3 +209,35 @@ def test_a_duplicate_outcome_is_counted_once(deployed: Deployed) -> None:
     )["Item"]
     assert state["streak"]["N"] == "3"
     assert len(launches(deployed)) == 3
+
+
+def test_launch_outcome_may_suspend_only_the_launch_policys_groups(deployed: Deployed) -> None:
+    # Given the group the policy patches and one it does not know
+    conflicting_group(deployed)
+    create_group(deployed.cloud, GroupSpec(name="batch-workers", os="AMAZON_LINUX_2023"))
+    role = deployed.cloud.iam.assume(
+        deployed.stack.arn("LaunchOutcomeFunctionRole"), "lambda.amazonaws.com"
+    )
+
+    def suspend(group: str) -> str:
+        with acting_as(role):
+            try:
+                deployed.cloud.client("autoscaling").suspend_processes(
+                    AutoScalingGroupName=group, ScalingProcesses=["Launch"]
+                )
+            except ClientError as error:
+                return str(error.response["Error"]["Code"])
+        return "ok"
+
+    # Then launch-outcome may suspend Launch of the first (as it may complete its lifecycle
+    # actions), not of the other, and may not resume either (resuming is an operator's)
+    deployed.cloud.iam.denials_expected = True
+    assert suspend(GROUP) == "ok"
+    assert suspend("batch-workers") == "AccessDenied"
+    with acting_as(role):
+        try:
+            deployed.cloud.client("autoscaling").resume_processes(AutoScalingGroupName=GROUP)
+            resumed = "ok"
+        except ClientError as error:
+            resumed = str(error.response["Error"]["Code"])
+    assert resumed == "AccessDenied"
