@@ -17,14 +17,14 @@ from tests.workflows.conftest import GROUP, Deployed
 
 
 def stored_html(deployed: Deployed, run: str) -> str:
-    return (
+    body: bytes = (
         deployed.cloud.client("s3")
         .get_object(
             Bucket=deployed.stack.physical_id("ArtifactsBucket"), Key=f"reports/{run}.html"
         )["Body"]
         .read()
-        .decode()
     )
+    return body.decode()
 
 
 def slack_fields(posted: dict[str, Any]) -> dict[str, str]:
