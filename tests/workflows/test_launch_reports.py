@@ -121,3 +121,26 @@ def test_an_ec2_launch_whose_agent_never_registers_has_no_lifecycle_result(
     assert "<dt>Lifecycle result</dt><dd>none (launched outside Auto Scaling)</dd>" in (
         stored_html(deployed, run)
     )
+
+
+def test_the_bare_fallback_report_names_the_environment_and_lifecycle_result_too(
+    deployed: Deployed,
+) -> None:
+    # Given the report function failing on every attempt, so the run publishes the bare
+    # report itself, and an instance whose agent never registers
+    deployed.cloud.faults.crash_once("publish-report", times=3)
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(never_online=True))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+
+    # Then the bare message is filed under the environment the instance's tags give
+    [message] = [m for m in deployed.messages_about(instance) if m["channel"] == "sns"]
+    assert message["subject"] == f"launch of {instance}: failed (AgentNeverOnline), abandoned"
+    assert message["attributes"] == {
+        "kind": "launch",
+        "outcome": "failed",
+        "environment": "test",
+        "lifecycle": "ABANDON",
+    }
+    assert message["message"]["lifecycleResult"] == "ABANDON"
+    assert message["message"]["autoScalingGroup"] == GROUP
