@@ -20,6 +20,7 @@ REGION = "eu-central-1"
 GROUP = "web-prod"
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 CONFLICT = "ConflictingPatchGroupTagsError: both tags are set"
+AMI = "ami-04681a1dbd79675a5"
 
 
 @dataclass
@@ -29,9 +30,8 @@ class Aws:
     dynamodb: Any
 
     def instance(self, tags: dict[str, str]) -> str:
-        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         reservation = self.ec2.run_instances(
-            ImageId=image,
+            ImageId=AMI,
             MinCount=1,
             MaxCount=1,
             TagSpecifications=[
@@ -60,14 +60,15 @@ class Aws:
 
 
 @pytest.fixture
-def aws() -> Iterator[Aws]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    # Any image id will do; moto's 2,500 stock AMIs would only slow EC2 down.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         autoscaling = boto3.client("autoscaling", region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         create_state_table(dynamodb)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": image})
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": AMI})
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=GROUP,
             LaunchTemplate={"LaunchTemplateName": "web"},
