@@ -101,7 +101,8 @@ def summary(policy: FleetPolicy, path: Path, now: datetime) -> list[str]:
         "",
         f"launch: hooks {', '.join(launch.lifecycle_hooks)} on {groups}; instances tagged "
         f"{launch.instances.tag_key}={launch.instances.tag_value}; agent wait "
-        f"{launch.agent_timeout_minutes} min; on failure {launch.on_failure}",
+        f"{launch.agent_timeout_minutes} min; on failure {launch.on_failure}; "
+        f"churn: {launch.churn.action} after {launch.churn.after} failures in a row",
         "compliance: digest every "
         f"{policy.compliance.digest_minutes} min; remediation "
         + ", ".join(

@@ -54,10 +54,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     else:
         run = InstanceRunSummary.model_validate(event)
         report = instance_report(run, ended_at=ended_at, bucket=config.bucket)
-    published = publisher.publish(report)
+    # A launch-churn streak's failures between its first and its escalation are kept quiet.
+    quiet = report.churn is not None and not report.churn.announced
+    published = publisher.publish(report, announce=not quiet)
     logger.info(
         "report published",
-        extra={"run": report.run_id, "outcome": report.outcome, "duplicate": published.duplicate},
+        extra={
+            "run": report.run_id,
+            "outcome": report.outcome,
+            "duplicate": published.duplicate,
+            "quiet": published.quiet,
+        },
     )
     return published.as_dict()
 

@@ -22,6 +22,13 @@ patch-on-launch path depends on, following the EC2 Auto Scaling documentation:
   last ``RecordLifecycleActionHeartbeat``) or at the global timeout (min(48 h, 100 x
   heartbeat) after the start), whichever comes first; then the hook's ``DefaultResult``
   applies.
+* ``SuspendProcesses`` / ``ResumeProcesses`` with ``Launch``: while Launch is suspended
+  the group launches nothing (no scale-out, no replacement of an abandoned instance, no
+  warm pool top-up, nothing taken from the pool) and stays below its desired capacity;
+  resuming Launch launches at once what the group is missing, as AWS does ("When you
+  resume the Launch process, Amazon EC2 Auto Scaling immediately replaces any instances
+  that it terminated during the time that Launch was suspended"). moto stores suspended
+  processes but launches regardless. Other processes are stored only.
 * Replacements of abandoned instances are bounded by ``replacement_budget`` per group
   (default 10). AWS keeps replacing forever; a scenario where every launch is abandoned
   would otherwise never settle. Past the budget the group stays below desired capacity and
@@ -56,6 +63,8 @@ tests/unit/localcloud/test_moto_canaries_autoscaling.py):
   (wrapped): top the warm pool up.
 * ``moto.autoscaling.models.AutoScalingBackend.describe_auto_scaling_instances`` (wrapped)
   and ``AutoScalingBackend.delete_warm_pool`` (wrapped): pool instances.
+* ``AutoScalingBackend.resume_processes`` (wrapped): launch what the group is missing;
+  ``FakeAutoScalingGroup.suspended_processes`` (read: ``ProcessName`` of each).
 * ``moto.autoscaling.responses.AutoScalingResponse``: ``put_lifecycle_hook`` and
   ``create_auto_scaling_group`` (wrapped), ``describe_warm_pool`` (replaced),
   ``complete_lifecycle_action`` and ``record_lifecycle_action_heartbeat`` (added).
@@ -89,6 +98,7 @@ LIFECYCLE_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
 STATE_CHANGE_DETAIL_TYPE = "EC2 Instance State-change Notification"
 MAX_GLOBAL_TIMEOUT_SECONDS = 172_800  # 48 hours
 DEFAULT_REPLACEMENT_BUDGET = 10
+LAUNCH_PROCESS = "Launch"
 
 Result = Literal["CONTINUE", "ABANDON"]
 Place = Literal["EC2", "AutoScalingGroup", "WarmPool"]
@@ -156,6 +166,11 @@ class LifecycleAction:
             "heartbeats": self.heartbeats,
             "reason": self.reason,
         }
+
+
+def launch_suspended(group: MotoGroup) -> bool:
+    """Is the group's Launch process suspended (SuspendProcesses)?"""
+    return any(p["ProcessName"] == LAUNCH_PROCESS for p in group.suspended_processes)
 
 
 def _validation_error(message: str) -> Exception:
@@ -249,6 +264,11 @@ class AutoScalingSimulator:
         launch: Callable[[MotoGroup, int, dict[str, str]], None],
     ) -> None:
         """Bring ``count`` instances into ``group``: from its warm pool first, then from EC2."""
+        if launch_suspended(group):
+            LOG.info(
+                "group %s: Launch is suspended, %d instance(s) not launched", group.name, count
+            )
+            return
         with self._lock:
             for state in self._take_from_pool(group, count):
                 group.instance_states.append(state)
@@ -263,7 +283,7 @@ class AutoScalingSimulator:
     ) -> None:
         """Launch instances into ``group``'s warm pool until it has its target size."""
         pool = getattr(group, "warm_pool", None)
-        if pool is None:
+        if pool is None or launch_suspended(group):
             return
         with self._lock:
             prepared = pool.max_group_prepared_capacity
@@ -545,6 +565,13 @@ class AutoScalingSimulator:
         else:
             group.instance_states.remove(state)
         self._terminate(group, state)
+        if launch_suspended(group):
+            # Replaced when Launch is resumed (see resume_processes), not now.
+            action.reason = (
+                f"{action.reason + '; ' if action.reason else ''}not replaced: the group's "
+                "Launch process is suspended"
+            )
+            return
         used = self._replacements.get(group.name, 0)
         if self.replacement_budget is not None and used >= self.replacement_budget:
             LOG.warning(
@@ -639,6 +666,7 @@ def _patch_models() -> None:
     original_put_pool = FakeAutoScalingGroup.put_warm_pool
     original_describe = AutoScalingBackend.describe_auto_scaling_instances
     original_delete_pool = AutoScalingBackend.delete_warm_pool
+    original_resume = AutoScalingBackend.resume_processes
 
     @_marked
     def replace_autoscaling_group_instances(
@@ -690,12 +718,22 @@ def _patch_models() -> None:
             simulator.delete_pool(self.describe_auto_scaling_groups([group_name])[0])
         original_delete_pool(self, group_name)
 
+    @_marked
+    def resume_processes(self: Any, group_name: str, scaling_processes: list[str]) -> None:
+        group = self.autoscaling_groups[group_name]
+        was_suspended = launch_suspended(group)
+        original_resume(self, group_name, scaling_processes)
+        if was_suspended and not launch_suspended(group) and _simulator() is not None:
+            # Launch resumed: launch at once what the group is missing (and its pool).
+            group.set_desired_capacity(group.desired_capacity)
+
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
     FakeAutoScalingGroup.active_instances = active_instances
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
     FakeAutoScalingGroup.put_warm_pool = put_warm_pool
     AutoScalingBackend.describe_auto_scaling_instances = describe_auto_scaling_instances
     AutoScalingBackend.delete_warm_pool = delete_warm_pool
+    AutoScalingBackend.resume_processes = resume_processes
 
 
 def _patch_responses() -> None:

@@ -261,7 +261,12 @@ def _schedule(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
 # --- Auto Scaling -------------------------------------------------------------------------
 
 
-@_model("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat")
+@_model(
+    "autoscaling:CompleteLifecycleAction",
+    "autoscaling:RecordLifecycleActionHeartbeat",
+    "autoscaling:SuspendProcesses",
+    "autoscaling:ResumeProcesses",
+)
 def _lifecycle(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     arn, tags = lookups.group(str(params.get("AutoScalingGroupName", "")))
     keys = _tag_keys(tags, "aws:ResourceTag", "autoscaling:ResourceTag")

@@ -29,6 +29,7 @@ def test_lifecycle_action_request_is_named_by_its_token() -> None:
         "commandWaitSeconds": 3600 + 7200 + 300,
         "onFailure": "ABANDON",
         "rebootOption": "RebootIfNeeded",
+        "churn": {"after": 3, "action": "suspend-launch"},
     }
 
 

@@ -243,7 +243,19 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
         "duplicate": False,
         "storeError": None,
         "indexError": None,
+        "quiet": False,
     }
+
+
+def test_a_quiet_report_is_stored_and_indexed_but_not_announced(cloud: Cloud) -> None:
+    # A launch-churn streak's second failure: kept for the record, sent with the escalation.
+    published = cloud.publisher().publish(held_wave(), announce=False)
+    assert (published.quiet, published.message_id) == (True, None)
+    assert cloud.announced() == []
+    record = ReportIndex(cloud.dynamodb, TABLE, lambda: NOW).get(RUN)
+    assert record is not None
+    assert (record["json_key"], "message_id" in record) == (f"reports/{RUN}.json", False)
+    cloud.s3.head_object(Bucket=BUCKET, Key=f"reports/{RUN}.html")
 
 
 def test_publish_indexes_the_report_and_its_message(cloud: Cloud) -> None:

@@ -783,22 +783,36 @@ def test_a_patched_launch_is_not_given_a_reason() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "notes"),
+    ("fields", "notes", "described"),
     [
         (
-            {"lifecycleResult": "CONTINUE", "lifecycleNote": "released to the warm pool"},
+            {
+                "lifecycleResult": "CONTINUE",
+                "lifecycleNote": "released to the warm pool",
+                "group": "web",
+            },
             ["lifecycle action CONTINUE: released to the warm pool"],
+            "CONTINUE (released into service)",
         ),
-        ({"lifecycleResult": "ABANDON"}, ["lifecycle action ABANDON"]),
-        ({}, []),
+        (
+            {"lifecycleResult": "ABANDON", "group": "web"},
+            [],
+            "ABANDON (terminated; Auto Scaling launches a replacement)",
+        ),
+        ({"lifecycleResult": "GONE", "group": "web"}, [], "none (the lifecycle action was gone"),
+        ({}, [], "none (launched outside Auto Scaling)"),
     ],
-    ids=["with-note", "without-note", "no-hook"],
+    ids=["with-note", "abandoned", "gone", "no-hook"],
 )
-def test_a_launch_report_notes_its_lifecycle_action(
-    fields: dict[str, Any], notes: list[str]
+def test_a_launch_report_says_how_its_instance_was_released(
+    fields: dict[str, Any], notes: list[str], described: str
 ) -> None:
     report = launch(commandId="cmd-1", commandStatus="Success", patchState=clean(), **fields)
+    assert report.lifecycle_result == fields.get("lifecycleResult")
+    assert report.auto_scaling_group == fields.get("group")
     assert report.notes == notes
     body = email_body(report, report_url=None, console_url=None)
+    assert f"{'Lifecycle result:':<19} {described}" in body
+    assert f"{'Auto Scaling group:':<19} {fields.get('group', '-')}\n" in body
     for note in notes:
-        assert f"Note:        {note}\n" in body
+        assert f"{'Note:':<19} {note}\n" in body

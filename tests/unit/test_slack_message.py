@@ -10,7 +10,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pytest_socket import socket_allow_hosts
@@ -93,7 +93,12 @@ def held_wave(
     )
 
 
-def launch(outcome: str, instance: InstanceResult, reason: str | None = None) -> RunReport:
+def launch(
+    outcome: str,
+    instance: InstanceResult,
+    reason: str | None = None,
+    lifecycle: Literal["CONTINUE", "ABANDON"] | None = "CONTINUE",
+) -> RunReport:
     return RunReport(
         kind="launch",
         run_id="launch-i-0a1b2c3d4e5f60718-1",
@@ -105,6 +110,8 @@ def launch(outcome: str, instance: InstanceResult, reason: str | None = None) ->
         trigger="launch",
         started_at=T0,
         ended_at=T0 + timedelta(minutes=7, seconds=5),
+        auto_scaling_group="web-test" if lifecycle else None,
+        lifecycle_result=lifecycle,
         batches=[
             BatchResult(
                 name="patch_test_0600_batch_1",
@@ -188,13 +195,14 @@ def test_the_message_of_a_patched_launch() -> None:
         InstanceResult(instance_id=INSTANCE, outcome="patched", installed=12, missing=0, failed=0),
     )
     assert message_for(report, report_url=None) == {
-        "text": f"launch of {INSTANCE}: patched, 12 installed [test]",
+        "text": f"launch of {INSTANCE}: patched, 12 installed, released [test]",
         "blocks": [
             {
                 "type": "header",
                 "text": {
                     "type": "plain_text",
-                    "text": f":white_check_mark: launch of {INSTANCE}: patched, 12 installed [test]",
+                    "text": f":white_check_mark: launch of {INSTANCE}: patched, 12 installed, "
+                    "released [test]",
                     "emoji": True,
                 },
             },
@@ -208,6 +216,7 @@ def test_the_message_of_a_patched_launch() -> None:
                     mrkdwn("*Patches*\n12 installed, 0 missing, 0 failed, 0 pending reboot"),
                     mrkdwn("*Run*\n`launch-i-0a1b2c3d4e5f60718-1`"),
                     mrkdwn("*Duration*\n7m 05s"),
+                    mrkdwn("*Lifecycle*\nCONTINUE in `web-test`"),
                 ],
             },
             {
@@ -223,11 +232,13 @@ def test_a_failed_launch_lists_the_instance_and_uses_the_failure_emoji() -> None
         "failed",
         InstanceResult(instance_id=INSTANCE, outcome="failed", reason="agent never registered"),
         reason="InstanceNotManaged",
+        lifecycle="ABANDON",
     )
     message = message_for(report, report_url=None)
     assert message["blocks"][0]["text"]["text"] == (
-        f":x: launch of {INSTANCE}: failed (InstanceNotManaged) [test]"
+        f":x: launch of {INSTANCE}: failed (InstanceNotManaged), abandoned [test]"
     )
+    assert message["blocks"][2]["fields"][-1] == mrkdwn("*Lifecycle*\nABANDON in `web-test`")
     assert message["blocks"][2]["fields"][0] == mrkdwn("*Outcome*\nfailed (InstanceNotManaged)")
     assert message["blocks"][3] == {
         "type": "section",

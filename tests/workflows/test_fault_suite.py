@@ -316,7 +316,13 @@ def test_duplicate_events_during_a_gated_wave(deployed: Deployed, observed: Obse
 
 # --- 4. a Lambda that crashes once ----------------------------------------------------------------
 
-LAUNCH_FUNCTIONS = ("patch-on-launch", "resolve-instance", "await-command", "publish-report")
+LAUNCH_FUNCTIONS = (
+    "patch-on-launch",
+    "resolve-instance",
+    "await-command",
+    "launch-outcome",
+    "publish-report",
+)
 WAVE_FUNCTIONS = ("batch-gate", "patch-batch", "await-command", "evaluate-gate")
 
 
@@ -333,7 +339,7 @@ def test_functions_crashing_once_during_a_launch(deployed: Deployed, observed: O
     assert figures["released"] == 2
     assert (figures["runs"], figures["duplicate commands"], figures["reports"]) == (2, 0, 2)
     assert figures["stored reports"] == 2
-    assert [deployed.cloud.faults.crashes(f) for f in LAUNCH_FUNCTIONS] == [1] * 4
+    assert [deployed.cloud.faults.crashes(f) for f in LAUNCH_FUNCTIONS] == [1] * 5
     observed.figures = figures | {"crashes": len(LAUNCH_FUNCTIONS)}
 
 

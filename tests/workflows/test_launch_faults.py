@@ -65,7 +65,7 @@ def test_a_command_that_times_out_abandons_the_instance(deployed: Deployed) -> N
     ran = (execution["stopDate"] - execution["startDate"]).total_seconds()
     assert 7200 < ran <= policy["agentTimeoutSeconds"] + 7200 + policy["heartbeatSeconds"]
     assert report_for(deployed, instance)["subject"] == (
-        f"launch of {instance}: failed (CommandTimedOut) [test]"
+        f"launch of {instance}: failed (CommandTimedOut), abandoned [test]"
     )
 
 
@@ -241,7 +241,7 @@ def test_warm_pool_instances_are_patched_going_in_and_only_scanned_coming_out(
     record = deployed.run_record(exited)
     assert (record["outcome"], record["reason"]) == ("compliant", "AlreadyCompliant")
     [report] = [m for m in deployed.messages() if m["attributes"]["run"] == exited["name"]]
-    assert report["subject"] == f"launch of {instance}: already compliant [test]"
+    assert report["subject"] == f"launch of {instance}: already compliant, released [test]"
 
 
 def test_a_warm_pool_instance_that_fell_behind_is_patched_on_the_way_out(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from localcloud.fleet import Behaviour
-from tests.workflows.conftest import HOOK, Deployed, states_entered
+from tests.workflows.conftest import GROUP, HOOK, Deployed, states_entered
 
 
 def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Deployed) -> None:
@@ -59,11 +59,15 @@ def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Dep
     assert (record["outcome"], record["lifecycle_result"]) == ("patched", "CONTINUE")
     [message] = deployed.messages()
     installed = patch_state["InstalledCount"]
-    assert message["subject"] == f"launch of {instance}: patched, {installed} installed [test]"
+    assert message["subject"] == (
+        f"launch of {instance}: patched, {installed} installed, released [test]"
+    )
     assert message["attributes"] == {
         "kind": "launch",
         "outcome": "patched",
         "environment": "test",
+        "lifecycle": "CONTINUE",
+        "group": GROUP,
         "run": execution["name"],
         "report": f"reports/{execution['name']}.json",
     }
@@ -88,7 +92,8 @@ def test_an_instance_whose_agent_never_comes_online_is_abandoned(deployed: Deplo
     assert deployed.lifecycle_result(instance) == "ABANDON"
     assert deployed.ec2_state(instance) in {"shutting-down", "terminated"}
     [failed] = deployed.messages_about(instance)
-    assert failed["subject"] == f"launch of {instance}: failed (AgentNeverOnline)"
+    # named after the environment its tags give, though its agent never said a word
+    assert failed["subject"] == f"launch of {instance}: failed (AgentNeverOnline), abandoned [test]"
     assert failed["attributes"]["outcome"] == "failed"
 
 

@@ -65,7 +65,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
     minutes, seconds = divmod(int(duration.total_seconds()), 60)
     command = result["command_id"]
     bucket = deployed.stack.physical_id("ArtifactsBucket")
-    subject = f"launch of {instance}: patched, {installed} installed [test]"
+    subject = f"launch of {instance}: patched, {installed} installed, released [test]"
 
     # The e-mail: subject, the body exactly as a person reads it, filterable attributes.
     [email] = sns_messages(deployed, "launch")
@@ -74,6 +74,8 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "kind": "launch",
         "environment": "test",
         "outcome": "patched",
+        "lifecycle": "CONTINUE",
+        "group": "web-test",
         "run": run,
         "report": f"reports/{run}.json",
     }
@@ -82,14 +84,15 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "\n"
         f"{instance} patched and verified\n"
         "\n"
-        "Outcome:     patched\n"
-        f"Run:         {run}\n"
-        "Environment: test\n"
-        "Trigger:     lifecycle\n"
-        f"Started:     {started}\n"
-        f"Ended:       {ended} ({minutes}m {seconds:02d}s)\n"
-        "Note:        lifecycle action CONTINUE\n"
-        f"Patches:     {installed} installed, 0 missing, 0 failed, 0 pending reboot\n"
+        "Outcome:            patched\n"
+        f"Run:                {run}\n"
+        "Environment:        test\n"
+        "Auto Scaling group: web-test\n"
+        "Lifecycle result:   CONTINUE (released into service)\n"
+        "Trigger:            lifecycle\n"
+        f"Started:            {started}\n"
+        f"Ended:              {ended} ({minutes}m {seconds:02d}s)\n"
+        f"Patches:            {installed} installed, 0 missing, 0 failed, 0 pending reboot\n"
         "\n"
         "Batch patch_test_0600_batch_1 (1 instance: 1 patched)\n"
         f"  {instance:<20} patched       installed {installed}, missing 0, failed 0, "
@@ -132,6 +135,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
                     },
                     {"type": "mrkdwn", "text": f"*Run*\n`{run}`"},
                     {"type": "mrkdwn", "text": f"*Duration*\n{minutes}m {seconds:02d}s"},
+                    {"type": "mrkdwn", "text": "*Lifecycle*\nCONTINUE in `web-test`"},
                 ],
             },
             {

@@ -53,3 +53,7 @@ class AwsThrottledError(FleetpatchError):
 
 class ComplianceWriteConflictError(FleetpatchError):
     """A compliance record kept changing under our conditional writes; Lambda retries."""
+
+
+class ChurnConflictError(FleetpatchError):
+    """A group's launch-churn record kept changing under our conditional writes; retried."""

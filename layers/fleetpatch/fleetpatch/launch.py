@@ -9,13 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleetpatch.churn import ChurnPolicy
 from fleetpatch.errors import (
     ConflictingPatchGroupTagsError,
     InstanceNotFoundError,
     UnsupportedPlatformError,
 )
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
-from fleetpatch.tags import ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
+from fleetpatch.tags import AUTO_SCALING_GROUP_TAG_KEY, ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
 
 # How long Run Command lets AWS-RunPatchBaseline run once delivered: its steps'
 # ``timeoutSeconds`` (2 h; the document has no executionTimeout parameter). An invocation
@@ -73,6 +74,10 @@ class LaunchPolicy(BaseModel):
     reboot_option: Literal["RebootIfNeeded", "NoReboot"] = Field(
         default="RebootIfNeeded", alias="rebootOption"
     )
+    churn: ChurnPolicy = Field(
+        default=ChurnPolicy(),
+        description="the same launch failure again and again in one group (fleetpatch.churn)",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_within_limits(self) -> LaunchPolicy:
@@ -117,6 +122,7 @@ class LaunchPolicy(BaseModel):
                 "command_timeout_seconds",
                 "on_failure",
                 "reboot_option",
+                "churn",
             },
         )
         return {**policy, "commandWaitSeconds": self.command_wait_seconds}
@@ -319,9 +325,6 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     )
 
 
-AUTO_SCALING_GROUP_TAG = "aws:autoscaling:groupName"
-
-
 def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
     """Does the launch policy patch this instance on ``running``?
 
@@ -337,7 +340,7 @@ def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
     }
     return (
         tags.get(policy.instance_tag_key) == policy.instance_tag_value
-        and AUTO_SCALING_GROUP_TAG not in tags
+        and AUTO_SCALING_GROUP_TAG_KEY not in tags
     )
 
 
@@ -350,3 +353,30 @@ def auto_scaling_group_tags(group_name: str, autoscaling: Any) -> dict[str, str]
         for tag in page["Tags"]:
             tags[tag["Key"]] = tag["Value"]
     return tags
+
+
+@dataclass(frozen=True)
+class InstanceContext:
+    """Where an instance belongs by its EC2 tags: known before (or without) its SSM agent."""
+
+    environment: str | None
+    auto_scaling_group: str | None
+
+
+def instance_context(instance_id: str, ec2: Any) -> InstanceContext:
+    """The instance's environment and Auto Scaling group from its tags (read-only DescribeTags).
+
+    A launch that fails before its agent is online never resolves a target; its tags
+    still say where it belongs (a terminated instance keeps them while EC2 lists it).
+    """
+    response = ec2.describe_tags(
+        Filters=[
+            {"Name": "resource-id", "Values": [instance_id]},
+            {"Name": "key", "Values": [ENVIRONMENT_TAG_KEY, AUTO_SCALING_GROUP_TAG_KEY]},
+        ]
+    )
+    tags = {t["Key"]: t["Value"] for t in response.get("Tags", [])}
+    return InstanceContext(
+        environment=tags.get(ENVIRONMENT_TAG_KEY) or None,
+        auto_scaling_group=tags.get(AUTO_SCALING_GROUP_TAG_KEY) or None,
+    )

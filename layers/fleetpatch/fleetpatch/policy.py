@@ -39,6 +39,7 @@ from pydantic import (
     model_validator,
 )
 
+from fleetpatch.churn import ChurnAction, ChurnPolicy
 from fleetpatch.errors import FleetpatchError
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key, filter_keys, value_problem
@@ -452,6 +453,24 @@ class InstanceSelector(_Strict):
     tag_value: str = Field(default="true", max_length=256)
 
 
+class Churn(_Strict):
+    """The same launch failure again and again in one group (see ``fleetpatch.churn``)."""
+
+    after: Count = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="launch failures in a row in one Auto Scaling group, with the same "
+        "reason, that make one escalation (the first is reported, the others only stored)",
+    )
+    action: ChurnAction = Field(
+        default="suspend-launch",
+        description="then: suspend-launch (suspend the group's Launch process until an "
+        "operator resumes it), continue (release the failing instances unpatched, each "
+        "reported) or notify-only (escalate, and keep replacing)",
+    )
+
+
 class Launch(_Strict):
     """Which new instances are patched before they serve, and how."""
 
@@ -466,6 +485,10 @@ class Launch(_Strict):
     command_timeout_minutes: Count = Field(default=60, ge=1, le=48 * 60)
     on_failure: Literal["abandon", "continue"] = "abandon"
     reboot: RebootOption = "RebootIfNeeded"
+    churn: Churn = Field(
+        default=Churn(),
+        description="what ends launch, abandon, replace cycles (with on_failure: abandon)",
+    )
 
     @model_validator(mode="after")
     def _launch_policy_valid(self) -> Launch:
@@ -488,6 +511,7 @@ class Launch(_Strict):
             command_timeout_seconds=self.command_timeout_minutes * 60,
             on_failure="ABANDON" if self.on_failure == "abandon" else "CONTINUE",
             reboot_option=self.reboot,
+            churn=ChurnPolicy(after=self.churn.after, action=self.churn.action),
         )
 
 

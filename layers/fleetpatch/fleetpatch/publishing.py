@@ -35,6 +35,7 @@ class Published:
     duplicate: bool = False
     store_error: str | None = None
     index_error: str | None = None
+    quiet: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class Published:
             "duplicate": self.duplicate,
             "storeError": self.store_error,
             "indexError": self.index_error,
+            "quiet": self.quiet,
         }
 
 
@@ -71,7 +73,8 @@ class ReportPublisher:
         self._region = region
         self._log = log
 
-    def publish(self, report: Report) -> Published:
+    def publish(self, report: Report, *, announce: bool = True) -> Published:
+        """Store, index and (unless ``announce`` is false: stored and indexed only) announce."""
         keys = reports.report_keys(report.run_id)
         store_error = self._store(report, *keys)
         # A report that was not stored has no location to give.
@@ -94,6 +97,17 @@ class ReportPublisher:
         if already is not None:
             return Published(
                 report.run_id, subject_line, json_key, html_key, already, duplicate=True
+            )
+        if not announce:
+            return Published(
+                report.run_id,
+                subject_line,
+                json_key,
+                html_key,
+                None,
+                store_error=store_error,
+                index_error=index_error,
+                quiet=True,
             )
         body = body_of(
             report,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fleetpatch import launch_report
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -124,6 +125,14 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ("Outcome", _e(outcome)),
         ("Run", _code(report.run_id)),
         ("Environment", _e(report.environment or "-")),
+    ]
+    lifecycle = launch_report.lifecycle_description(report)
+    if lifecycle is not None:
+        facts += [
+            ("Auto Scaling group", _e(report.auto_scaling_group or "-")),
+            ("Lifecycle result", _e(lifecycle)),
+        ]
+    facts += [
         ("Trigger", _e(report.trigger or "-")),
         ("Started", _e(format_stamp(report.started_at))),
         ("Ended", _e(format_stamp(report.ended_at))),
@@ -136,6 +145,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         facts.append(("Execution", _code(report.execution_arn)))
     if report_json_url:
         facts.append(("Report JSON", _link(report_json_url)))
+    facts += [("Note", _e(note)) for note in report.notes]
 
     rows = chart_rows(report)
     chart_title = "Compliance by batch" if report.kind == "wave" else "Compliance"
@@ -149,6 +159,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
             facts=facts,
         ),
         "<main>",
+        *_churn(report),
         _section("chart", chart_title, _chart(rows, _chart_caption(report), labels={})),
         _section("patches", "Patches", _totals(report.patch_totals())),
         '<section id="batches">',
@@ -167,6 +178,18 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         title=f"{report.title}: {report.outcome}",
         body=body,
     )
+
+
+def _churn(report: RunReport) -> list[str]:
+    """A launch-churn escalation: the streak, its cause, what was done and what to do."""
+    if report.churn is None or not report.churn.escalation:
+        return []
+    lines = launch_report.escalation_lines(report.churn)
+    content = "".join(
+        f"<pre>{_e(line.strip())}</pre>" if line.startswith("  ") else f"<p>{_e(line)}</p>"
+        for line in lines
+    )
+    return [_section("churn", "Launch churn", content)]
 
 
 def render_digest_html(digest: DigestReport) -> str:
@@ -274,6 +297,8 @@ h3 { font-size: 16px; margin: 0 0 6px; overflow-wrap: anywhere; }
 .tile.bad .n { color: #b42318; }
 section.batch { border-top: 3px solid var(--line); margin: 18px 0 0; padding: 10px 0 0; }
 section.batch.held { border-top-color: #ff8182; }
+section.churn { border-left: 4px solid #ff8182; padding: 0 0 0 12px; }
+section.churn pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0 8px; }
 .pill { display: inline-block; font-size: 12px; font-weight: 700; padding: 1px 9px;
   border-radius: 999px; margin-left: 6px; vertical-align: 2px; white-space: nowrap; }
 .status-ran { background: #ddf4ff; color: #0a3069; }

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch import launch_report
+from fleetpatch.launch_report import ChurnSummary
 from fleetpatch.waves import (
     batch_instances,
     command_invocations,
@@ -107,6 +109,11 @@ class RunReport(_Model):
     execution_arn: str | None = None
     window_execution_id: str | None = None
     notes: list[str] = Field(default_factory=list, description="what else the run did or saw")
+    auto_scaling_group: str | None = Field(default=None, description="a launch's group")
+    lifecycle_result: Literal["CONTINUE", "ABANDON", "GONE"] | None = Field(
+        default=None, description="how a launch's instance was released (None: no hook)"
+    )
+    churn: ChurnSummary | None = Field(default=None, description="a launch's churn streak")
     batches: list[BatchResult]
 
     # --- figures ------------------------------------------------------------------------------
@@ -286,6 +293,8 @@ def subject(report: RunReport) -> str:
                 f"{report.title}: done, {plural(len(judged), 'instance')} patched in "
                 f"{len(ran)} batch{'es' if len(ran) != 1 else ''}"
             )
+    elif report.churn is not None and report.churn.escalation:
+        text = launch_report.escalation_subject(report)
     else:
         instance = report.instances()[0] if report.instances() else None
         what = {"patched": "patched", "compliant": "already compliant"}.get(report.outcome)
@@ -296,6 +305,9 @@ def subject(report: RunReport) -> str:
             text += f", {instance.missing or 0} missing"
         elif report.outcome == "patched" and instance is not None and instance.installed:
             text += f", {instance.installed} installed"
+        released = launch_report.lifecycle_phrase(report)
+        if released:
+            text += f", {released}"
         if report.environment:
             text += f" [{report.environment}]"
     return clip(text, SUBJECT_LIMIT)
@@ -304,10 +316,20 @@ def subject(report: RunReport) -> str:
 def email_body(report: RunReport, *, report_url: str | None, console_url: str | None) -> str:
     """The plain-text body: the outcome, what ran when, per batch, then where to look."""
     lines = [subject(report), "", report.summary, ""]
+    if report.churn is not None and report.churn.escalation:
+        lines += [*launch_report.escalation_lines(report.churn), ""]
     rows = [
         ("Outcome", report.outcome + (f" ({report.reason})" if report.reason else "")),
         ("Run", report.run_id),
         ("Environment", report.environment or "-"),
+    ]
+    lifecycle = launch_report.lifecycle_description(report)
+    if lifecycle is not None:
+        rows += [
+            ("Auto Scaling group", report.auto_scaling_group or "-"),
+            ("Lifecycle result", lifecycle),
+        ]
+    rows += [
         ("Trigger", report.trigger or "-"),
         ("Started", format_stamp(report.started_at)),
         ("Ended", f"{format_stamp(report.ended_at)} ({format_duration(report.duration_seconds)})"),
@@ -349,13 +371,23 @@ def email_body(report: RunReport, *, report_url: str | None, console_url: str | 
 def attributes(
     report: RunReport | DigestReport, *, report_key: str | None
 ) -> dict[str, dict[str, str]]:
-    """SNS message attributes subscribers filter on (kind, environment, outcome)."""
+    """SNS message attributes subscribers filter on (kind, environment, outcome, ...).
+
+    A launch also carries its lifecycle result (``none``: launched outside Auto Scaling)
+    and its group; a launch-churn escalation carries ``churn: escalation``.
+    """
     values = {
         "kind": report.kind,
         "environment": report.environment or "unknown",
         "outcome": report.outcome,
         "run": report.run_id,
     }
+    if isinstance(report, RunReport) and report.kind == "launch":
+        values["lifecycle"] = report.lifecycle_result or "none"
+        if report.auto_scaling_group:
+            values["group"] = report.auto_scaling_group
+        if report.churn is not None and report.churn.escalation:
+            values["churn"] = "escalation"
     if report_key:
         values["report"] = report_key
     return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
@@ -601,8 +633,14 @@ class InstanceRunSummary(_Summary):
     command_id: str | None = Field(default=None, alias="commandId")
     command_status: str | None = Field(default=None, alias="commandStatus")
     patch_state: dict[str, Any] | None = Field(default=None, alias="patchState")
-    lifecycle_result: str | None = Field(default=None, alias="lifecycleResult")
+    lifecycle_result: Literal["CONTINUE", "ABANDON", "GONE"] | None = Field(
+        default=None, alias="lifecycleResult"
+    )
     lifecycle_note: str | None = Field(default=None, alias="lifecycleNote")
+    group: str | None = Field(default=None, description="the lifecycle action's group")
+    launch_outcome: dict[str, Any] | None = Field(
+        default=None, alias="launchOutcome", description="fleetpatch.launch_outcome's answer"
+    )
 
 
 class WaveRunSummary(_Summary):
@@ -653,10 +691,16 @@ def instance_report(
             # The workflow's verdict stands (e.g. the command never finished).
             result = result.model_copy(update={"outcome": "failed", "reason": run.summary})
     verb = {"remediation": "remediation of", "launch": "launch of"}[kind]
+    outcome = run.launch_outcome or {}
+    churn = launch_report.churn_summary(outcome.get("churn"))
     notes = []
-    if run.lifecycle_result is not None:
-        note = f"lifecycle action {run.lifecycle_result}"
-        notes.append(f"{note}: {run.lifecycle_note}" if run.lifecycle_note else note)
+    if run.lifecycle_note:
+        notes.append(f"lifecycle action {run.lifecycle_result}: {run.lifecycle_note}")
+    if outcome.get("error"):
+        notes.append(f"the launch's outcome was not accounted: {outcome['error']}")
+    churn_note = launch_report.churn_note(churn) if churn is not None else None
+    if churn_note:
+        notes.append(churn_note)
     return RunReport(
         kind=kind,
         run_id=run.run_id,
@@ -664,12 +708,15 @@ def instance_report(
         outcome=run.outcome,
         reason=None if run.outcome != "failed" else run.reason,
         summary=run.summary,
-        environment=target.get("environment"),
+        environment=target.get("environment") or outcome.get("environment"),
         trigger=run.trigger,
         started_at=run.started_at,
         ended_at=ended_at,
         execution_arn=run.execution_arn,
         notes=notes,
+        auto_scaling_group=outcome.get("autoScalingGroup") or run.group,
+        lifecycle_result=run.lifecycle_result,
+        churn=churn,
         batches=[
             BatchResult(
                 name=target.get("patchGroup") or "instance",

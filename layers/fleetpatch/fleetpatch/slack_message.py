@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
-from fleetpatch import reports
+from fleetpatch import launch_report, reports
 from fleetpatch.errors import FleetpatchError
 from fleetpatch.reports import DigestReport, RunReport, clip
 
@@ -97,9 +97,13 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                 ),
                 _mrkdwn(f"*Run*\n`{report.run_id}`"),
                 _mrkdwn(f"*Duration*\n{reports.format_duration(report.duration_seconds)}"),
+                *_lifecycle_field(report),
             ],
         },
     ]
+    if report.churn is not None and report.churn.escalation:
+        text = "\n".join(_escape(line) for line in launch_report.escalation_lines(report.churn))
+        blocks.append({"type": "section", "text": _mrkdwn(clip(text, _SECTION_LIMIT))})
     if report.kind == "wave":
         lines = []
         for batch in report.batches:
@@ -121,6 +125,17 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
         )
     blocks.append(_context(_where(report.run_id, report_url)))
     return {"text": subject, "blocks": blocks}
+
+
+def _lifecycle_field(report: RunReport) -> list[dict[str, str]]:
+    """A launch's lifecycle result, and its group ("ABANDON in `web`"); nothing for a wave."""
+    if launch_report.lifecycle_description(report) is None:
+        return []
+    if report.lifecycle_result and report.auto_scaling_group:
+        text = f"{report.lifecycle_result} in `{_escape(report.auto_scaling_group)}`"
+    else:
+        text = _escape(launch_report.lifecycle_description(report) or "-")
+    return [_mrkdwn(f"*Lifecycle*\n{text}")]
 
 
 def _listed(title: str, lines: list[str]) -> dict[str, Any]:

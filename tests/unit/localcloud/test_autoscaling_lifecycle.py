@@ -479,3 +479,61 @@ def test_group_instances_from_a_fleet_image_get_the_behaviour_a_listener_gives(
     managed = cloud.client("ssm").describe_instance_information()["InstanceInformationList"]
     assert managed == []
     assert {fleet.instance(i).behaviour.never_online for i in launched} == {True}
+
+
+# --- suspended processes --------------------------------------------------------------------
+# moto stores SuspendProcesses and launches regardless; AWS launches nothing while Launch is
+# suspended and, once it is resumed, "immediately replaces any instances that it terminated
+# during the time that Launch was suspended" (EC2 Auto Scaling User Guide, "How suspended
+# processes affect other processes").
+
+
+def suspended(cloud: LocalCloud) -> list[str]:
+    [group] = cloud.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    return sorted(p["ProcessName"] for p in group["SuspendedProcesses"])
+
+
+def test_a_group_whose_launch_is_suspended_does_not_scale_out(
+    cloud: LocalCloud, asg: AutoScalingSimulator
+) -> None:
+    create_group(cloud)
+    autoscaling = cloud.client("autoscaling")
+    autoscaling.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["Launch"])
+    # SetDesiredCapacity is accepted, but nothing is launched
+    assert asg.scale_out("web", 2) == []
+    [group] = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert (group["DesiredCapacity"], group["Instances"]) == (2, [])
+    assert suspended(cloud) == ["Launch"]
+    # Resuming Launch launches what the group is missing, at once
+    autoscaling.resume_processes(AutoScalingGroupName="web", ScalingProcesses=["Launch"])
+    assert len(states(cloud)) == 2
+    assert suspended(cloud) == []
+
+
+def test_an_abandoned_instance_is_replaced_only_once_launch_is_resumed(
+    cloud: LocalCloud, asg: AutoScalingSimulator
+) -> None:
+    create_group(cloud)
+    put_hook(cloud)
+    [first] = asg.scale_out("web", 1)
+    autoscaling = cloud.client("autoscaling")
+    autoscaling.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["Launch"])
+    # When the instance is abandoned while Launch is suspended
+    autoscaling.complete_lifecycle_action(
+        AutoScalingGroupName="web",
+        LifecycleHookName="fleetpatch-launch",
+        InstanceId=first,
+        LifecycleActionResult="ABANDON",
+    )
+    # Then it is terminated and not replaced, and the action says why
+    assert ec2_state(cloud, first) == "terminated"
+    assert states(cloud) == {}
+    [action] = asg.lifecycle_actions
+    assert action.reason is not None
+    assert "Launch process is suspended" in action.reason
+    # Suspending another process changes nothing; resuming every process (no list) launches
+    autoscaling.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["AZRebalance"])
+    assert states(cloud) == {}
+    autoscaling.resume_processes(AutoScalingGroupName="web")
+    [replacement] = states(cloud)
+    assert states(cloud) == {replacement: "Pending:Wait"}

@@ -97,3 +97,16 @@ def test_the_backend_methods_we_wrap_keep_their_signatures() -> None:
     ]
     assert "self.warm_pool: FakeWarmPool | None = None" in MODELS
     assert "self.instance_states: list[InstanceState] = []" in MODELS
+
+
+def test_suspended_processes_are_stored_but_never_stop_a_launch() -> None:
+    # The extension reads ``suspended_processes`` and wraps ``resume_processes``.
+    assert "def suspended_processes(self) -> list[dict[str, str]]:" in MODELS
+    assert '{"ProcessName": process, "SuspensionReason": ""}' in MODELS
+    assert list(inspect.signature(models.AutoScalingBackend.resume_processes).parameters) == [
+        "self",
+        "group_name",
+        "scaling_processes",
+    ]
+    for launching in ("set_desired_capacity", "replace_autoscaling_group_instances"):
+        assert "suspended" not in _source(launching, MODELS)
