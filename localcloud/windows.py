@@ -35,8 +35,11 @@ follows the Systems Manager documentation; where it documents nothing, the choic
   else SUCCESS.
 * Each status change of the window execution, a task execution or a task invocation emits
   the matching "Maintenance Window ... State-change Notification" on a zero-delay timer.
-* Only RUN_COMMAND tasks run; AUTOMATION, LAMBDA and STEP_FUNCTIONS tasks end FAILED with
-  status details saying so. Target keys other than the three above fail the task likewise.
+* A LAMBDA task without targets runs once: the window assumes the task's service role
+  (its trust must allow ssm.amazonaws.com, its policy lambda:InvokeFunction) and invokes the
+  function synchronously with the task's Payload; a function error fails the task.
+* AUTOMATION and STEP_FUNCTIONS tasks end FAILED with status details saying so. Target
+  keys other than the three above fail the task likewise.
 """
 
 from __future__ import annotations
@@ -102,6 +105,24 @@ def _throttled(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ThrottlingException"
 
 
+def _lambda_payload(payload: Any) -> str:
+    """A LAMBDA task's Payload as text (a blob: base64 when it came through the JSON API)."""
+    if payload is None:
+        return ""
+    if isinstance(payload, bytes):
+        return payload.decode()
+    text = str(payload)
+    if text.lstrip().startswith(("{", "[")):
+        return text
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return text
+
+
 def _limit(value: str, targets: int, minimum: int) -> int:
     """MaxConcurrency/MaxErrors: a count, or a percentage of the targets rounded down."""
     if value.endswith("%"):
@@ -135,6 +156,7 @@ class TaskSpec:
     service_role_arn: str | None
     cutoff_behavior: str
     run_command: Mapping[str, Any]  # TaskInvocationParameters.RunCommand
+    lambda_parameters: Mapping[str, Any]  # TaskInvocationParameters.Lambda
     task_parameters: Mapping[str, Any]  # the legacy TaskParameters
     logging_info: Mapping[str, Any]  # the legacy LoggingInfo
 
@@ -153,6 +175,7 @@ class TaskSpec:
             service_role_arn=task.service_role_arn,
             cutoff_behavior=task.cutoff_behavior or "CONTINUE_TASK",
             run_command=invocation.get("RunCommand") or {},
+            lambda_parameters=invocation.get("Lambda") or {},
             task_parameters=task.task_parameters or {},
             logging_info=task.logging_info or {},
         )
@@ -470,6 +493,9 @@ class WindowRunner:
         task.started = self.clock.now()
         task.status = "IN_PROGRESS"
         self._emit_task(task)
+        if spec.task_type == "LAMBDA":
+            self._run_lambda(task)
+            return
         if spec.task_type != "RUN_COMMAND":
             self._end_task(task, "FAILED", f"The local cloud does not run {spec.task_type} tasks")
             return
@@ -482,6 +508,42 @@ class WindowRunner:
             self._end_task(task, "SUCCESS", "No invocations to execute")
             return
         self._dispatch(task)
+
+    def _run_lambda(self, task: TaskExecution) -> None:
+        """A LAMBDA task with no targets: one synchronous invocation as the task's role.
+
+        Systems Manager assumes the task's service role and invokes the function with the
+        task's Payload; a function error fails the invocation and the task.
+        """
+        from localcloud.iam.enforcer import AccessDenied
+
+        spec = task.spec
+        invocation = TaskInvocation(str(uuid.uuid4()), task, Target("", None, None), parameters="")
+        task.invocations.append(invocation)
+        invocation.started = self.clock.now()
+        invocation.status = "IN_PROGRESS"
+        payload = _lambda_payload(spec.lambda_parameters.get("Payload"))
+        invocation.parameters = json.dumps({"functionName": spec.task_arn, "payload": payload})
+        function = spec.task_arn.rsplit(":", 1)[-1]
+        try:
+            if not spec.service_role_arn:
+                raise WindowError(
+                    "ValidationException",
+                    "a LAMBDA task needs a service role on the local cloud (the service-"
+                    "linked role may invoke only functions named SSM*)",
+                )
+            role = self.cloud.iam.assume(spec.service_role_arn, "ssm.amazonaws.com")
+            self.cloud.iam.require(role, "lambda", "Invoke", {"FunctionName": spec.task_arn})
+        except (WindowError, AccessDenied) as error:
+            details = error.message if isinstance(error, WindowError) else str(error)
+            self._end_invocation(invocation, "FAILED", details)
+            self._end_task(task, "FAILED", details)
+            return
+        result = self.cloud.lambdas.invoke(function, json.loads(payload) if payload else {})
+        failed = result.error_type is not None
+        details = f"{result.error_type}: {result.error_message}" if failed else "Success"
+        self._end_invocation(invocation, "FAILED" if failed else "SUCCESS", details)
+        self._end_task(task, "FAILED" if failed else "SUCCESS", details)
 
     def _dispatch(self, task: TaskExecution) -> None:
         """Start invocations while MaxConcurrency and MaxErrors allow; end the task when done."""

@@ -30,9 +30,6 @@ from fleetpatch.patch_properties import RULE_FILTERS, filter_key
 from fleetpatch.policy import ApprovalRule, Baseline, FleetPolicy, Wave
 from fleetpatch.schedule import SsmSchedule
 
-PATCH_GROUP_TAG = "Patch Group"
-PATCH_GROUP_METADATA_TAG = "PatchGroup"  # instance-metadata tags cannot contain spaces
-RUN_PATCH_BASELINE = "AWS-RunPatchBaseline"
 # A Standard parameter holds 4 KB; larger policies need the Advanced tier (8 KB, billed).
 STANDARD_PARAMETER_BYTES = 4096
 ADVANCED_PARAMETER_BYTES = 8192
@@ -121,9 +118,13 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
                 "AllowedPattern": "^[a-z][a-z0-9-]{0,15}$",
                 "Description": "the control plane's stage: prefixes every name",
             },
-            "ArtifactsBucketName": {
+            "StartWaveFunctionArn": {
                 "Type": "String",
-                "Description": "where window tasks write command output",
+                "Description": "the function each wave's window invokes to start the wave's run",
+            },
+            "WindowTaskRoleArn": {
+                "Type": "String",
+                "Description": "the role Systems Manager invokes it as",
             },
             "ReportsTopicArn": {
                 "Type": "String",
@@ -266,76 +267,61 @@ def _patch_rule(operating_system: str, rule: ApprovalRule) -> dict[str, Any]:
 
 
 def _window(wave_name: str, wave: Wave) -> dict[str, Any]:
+    """The wave's maintenance window: when its run starts. It patches nothing itself.
+
+    Its one task invokes the control plane's start-wave function (as the stack's window task
+    role) when the window opens; the run then patches every batch, the first included, with
+    the control plane's batch membership. A Run Command task with tag targets would patch
+    what the control plane excludes (an instance whose two patch group tags disagree), and
+    could not share one rate control with the rest of the wave.
+    """
     prefix = f"Window{_pascal(wave_name)}"
     first = wave.batches[0]
     ssm: SsmSchedule = wave.schedule.resolved().ssm_schedule()
     window: dict[str, Any] = {
         "Name": _sub(f"fleetpatch-${{Stage}}-{window_name(wave_name)}"),
-        "Description": wave.description or f"fleetpatch wave {wave_name}, batch {first.name}",
+        "Description": wave.description or f"fleetpatch wave {wave_name}, from batch {first.name}",
         "Schedule": ssm.expression,
         "ScheduleTimezone": ssm.timezone,
         "Duration": wave.window.duration_hours,
         "Cutoff": wave.window.cutoff_hours,
         "AllowUnassociatedTargets": False,
+        # The start-wave function starts a run only for a window carrying these (with the
+        # stack's stage): a window that merely has the same name starts nothing.
         "Tags": [
             {"Key": "fleetpatch:wave", "Value": wave_name},
             {"Key": "fleetpatch:batch", "Value": first.name},
+            {"Key": "fleetpatch:stage", "Value": _ref("Stage")},
         ],
     }
     if ssm.offset_days:
         window["ScheduleOffset"] = ssm.offset_days
-    targets = {}
-    for suffix, tag_key in (
-        ("PatchGroupTag", PATCH_GROUP_TAG),
-        ("PatchGroupMetadataTag", PATCH_GROUP_METADATA_TAG),
-    ):
-        targets[f"{prefix}{suffix}Target"] = {
-            "Type": "AWS::SSM::MaintenanceWindowTarget",
-            "Properties": {
-                "WindowId": _ref(prefix),
-                "ResourceType": "INSTANCE",
-                "Name": f"{wave_name}-{first.name}-{_slug(suffix)}"[:128],
-                "Description": f"instances of batch {first.name} by their {tag_key} tag",
-                "Targets": [{"Key": f"tag:{tag_key}", "Values": list(first.patch_groups)}],
-            },
-        }
-    parameters: dict[str, list[Any]] = {
-        "Operation": [first.operation or wave.operation],
-        "RebootOption": [first.reboot or wave.reboot],
-    }
-    if wave.promote_from is not None:
-        # The control plane writes what the source wave installed here (see the gated-wave
-        # workflow); the window installs exactly that list, not what the baseline approves.
-        parameters["InstallOverrideList"] = [
-            _sub(f"s3://${{ArtifactsBucketName}}/promotion/{wave_name}/install-override-list.yaml")
-        ]
     task = {
         "Type": "AWS::SSM::MaintenanceWindowTask",
         "Properties": {
             "WindowId": _ref(prefix),
-            "Name": f"{wave_name}-{first.name}-patch"[:128],
-            "Description": f"AWS-RunPatchBaseline for batch {first.name} of wave {wave_name}",
-            "TaskArn": RUN_PATCH_BASELINE,
-            "TaskType": "RUN_COMMAND",
+            "Name": f"{wave_name}-start"[:128],
+            "Description": f"start the gated run of wave {wave_name}",
+            "TaskArn": _ref("StartWaveFunctionArn"),
+            "TaskType": "LAMBDA",
+            "ServiceRoleArn": _ref("WindowTaskRoleArn"),
             "Priority": 1,
-            "MaxConcurrency": first.max_concurrency,
-            "MaxErrors": first.max_errors,
-            "CutoffBehavior": "CANCEL_TASK",
-            "Targets": [
-                {"Key": "WindowTargetIds", "Values": [_ref(logical_id) for logical_id in targets]}
-            ],
+            "MaxConcurrency": "1",
+            "MaxErrors": "0",
             "TaskInvocationParameters": {
-                "MaintenanceWindowRunCommandParameters": {
-                    "Parameters": parameters,
-                    "OutputS3BucketName": _ref("ArtifactsBucketName"),
-                    "OutputS3KeyPrefix": f"command-output/waves/{wave_name}/{first.name}",
+                "MaintenanceWindowLambdaParameters": {
+                    "Payload": _sub(
+                        json.dumps(
+                            {"source": "fleetpatch.window", "wave": wave_name, "windowId": "${W}"},
+                            separators=(",", ":"),
+                        ).replace("${W}", f"${{{prefix}}}")
+                    )
                 }
             },
         },
     }
     return {
         prefix: {"Type": "AWS::SSM::MaintenanceWindow", "Properties": window},
-        **targets,
         f"{prefix}Task": task,
     }
 

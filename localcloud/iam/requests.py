@@ -190,6 +190,21 @@ def _window(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     return [Check("", [Target("maintenancewindow", arn)])]
 
 
+# ListTagsForResource names one resource by type and id; only the types fleetpatch reads.
+_SSM_TAGGED_TYPES = {"MaintenanceWindow": "maintenancewindow", "PatchBaseline": "patchbaseline"}
+
+
+@_model("ssm:ListTagsForResource")
+def _ssm_tags(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    kind = _SSM_TAGGED_TYPES.get(str(params.get("ResourceType", "")))
+    if kind is None:
+        raise UnmodelledRequestError(
+            f"ssm:ListTagsForResource on {params.get('ResourceType')!r} is not modelled"
+        )
+    arn = _arn(lookups, "ssm", f"{kind}/{params.get('ResourceId', '')}")
+    return [Check("", [Target(kind, arn)])]
+
+
 @_model("ssm:GetParameter")
 def _parameter(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     name = str(params.get("Name", ""))

@@ -179,46 +179,21 @@ def test_rendered_stack_shape() -> None:
     window = resources["WindowProd"]["Properties"]
     assert window["Schedule"] == "cron(0 6 ? * SAT#3 *)"
     assert window["ScheduleTimezone"] == "Europe/Zurich"
+    # The window patches nothing itself: its one task starts the wave's run, which patches
+    # every batch with the control plane's membership rule.
     task = resources["WindowProdTask"]["Properties"]
-    assert task["MaxConcurrency"] == "1"
-    run_command = task["TaskInvocationParameters"]["MaintenanceWindowRunCommandParameters"]
-    assert run_command["Parameters"] == {
-        "Operation": ["Install"],
-        "RebootOption": ["RebootIfNeeded"],
+    assert (task["TaskType"], task["TaskArn"]) == ("LAMBDA", {"Ref": "StartWaveFunctionArn"})
+    assert task["ServiceRoleArn"] == {"Ref": "WindowTaskRoleArn"}
+    assert "Targets" not in task
+    payload = task["TaskInvocationParameters"]["MaintenanceWindowLambdaParameters"]["Payload"]
+    assert payload == {
+        "Fn::Sub": '{"source":"fleetpatch.window","wave":"prod","windowId":"${WindowProd}"}'
     }
-    targets = [
-        resources[t["Ref"]]["Properties"]["Targets"][0] for t in task["Targets"][0]["Values"]
-    ]
-    assert targets == [
-        {"Key": "tag:Patch Group", "Values": ["patch_prod_0600_batch_1"]},
-        {"Key": "tag:PatchGroup", "Values": ["patch_prod_0600_batch_1"]},
-    ]
+    assert {"Key": "fleetpatch:stage", "Value": {"Ref": "Stage"}} in window["Tags"]
+    assert not any(v["Type"] == "AWS::SSM::MaintenanceWindowTarget" for v in resources.values())
     # only the first batch has a window; later batches are the control plane's
     assert not any("windows-apps" in str(v["Properties"].get("Name")) for v in resources.values())
 
 
 def test_schema_file_is_current(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "schema", "--check", "-o", str(SCHEMA)]) == 0
-
-
-def test_a_promoted_wave_window_installs_the_override_list() -> None:
-    data = yaml.safe_load(EXAMPLE.read_text())
-    data["waves"]["prod"]["promote_from"] = "test"
-    from fleetpatch.policy import validate_policy
-
-    rendered = yaml.safe_load(
-        render_policy(validate_policy(data), source="fleet.yaml", source_text="")
-    )
-    task = rendered["Resources"]["WindowProdTask"]["Properties"]
-    parameters = task["TaskInvocationParameters"]["MaintenanceWindowRunCommandParameters"][
-        "Parameters"
-    ]
-    assert parameters["InstallOverrideList"] == [
-        {"Fn::Sub": "s3://${ArtifactsBucketName}/promotion/prod/install-override-list.yaml"}
-    ]
-    assert (
-        "InstallOverrideList"
-        not in rendered["Resources"]["WindowTestTask"]["Properties"]["TaskInvocationParameters"][
-            "MaintenanceWindowRunCommandParameters"
-        ]["Parameters"]
-    )

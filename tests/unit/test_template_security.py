@@ -556,18 +556,25 @@ def test_the_organization_may_subscribe_only_when_named(template: Template) -> N
     assert template["Parameters"]["ReportsOrganizationId"]["Default"] == ""
 
 
-def test_the_policy_stack_grants_nothing_and_runs_only_the_patch_document(
-    policy_stack: Template,
+def test_the_policy_stack_grants_nothing_and_its_windows_only_start_waves(
+    policy_stack: Template, template: Template
 ) -> None:
     kinds = {r["Type"] for r in policy_stack["Resources"].values()}
     assert not {k for k in kinds if k.startswith("AWS::IAM::")}
     tasks = list(_resources(policy_stack, "AWS::SSM::MaintenanceWindowTask"))
     assert tasks
     for task, properties in tasks:
-        assert properties["TaskArn"] == "AWS-RunPatchBaseline", task
-        assert properties["TaskType"] == "RUN_COMMAND", task
-        # No service role: Run Command tasks run under the Systems Manager service-linked role.
-        assert "ServiceRoleArn" not in properties, task
+        # A window patches nothing itself: it invokes the start-wave function, as the
+        # stack's window task role, and the run patches with the control plane's membership.
+        assert properties["TaskType"] == "LAMBDA", task
+        assert properties["TaskArn"] == {"Ref": "StartWaveFunctionArn"}, task
+        assert properties["ServiceRoleArn"] == {"Ref": "WindowTaskRoleArn"}, task
+    role = template["Resources"]["WindowTaskRole"]["Properties"]
+    [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Resource"] == template["Resources"]["FleetPolicy"]["Properties"][
+        "Parameters"
+    ]["StartWaveFunctionArn"]
 
 
 def test_lifecycle_actions_are_limited_to_the_launch_policy_groups(

@@ -751,7 +751,7 @@ def wave_report(
         expected = batch_instances(ec2, groups)
         invocations = {}
         if status == "ran":
-            if index == 0 and run.window_execution_id:
+            if index == 0 and run.window_execution_id and name not in run.commands:
                 command_ids = window_command_ids(ssm, run.window_execution_id)
             else:
                 command_ids = run.commands.get(name, [])

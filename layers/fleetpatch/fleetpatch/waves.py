@@ -168,7 +168,7 @@ def decide_gate(
     found: list[InstanceEvidence] = []
     conflicting: dict[str, str] = {}
     for name in gate.batches:
-        if name == first and window_execution_id:
+        if name == first and window_execution_id and name not in commands:
             command_ids = window_command_ids(ssm, window_execution_id)
         else:
             command_ids = list(commands.get(name, []))

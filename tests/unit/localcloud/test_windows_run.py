@@ -363,7 +363,7 @@ def test_other_documents_and_pseudo_parameters(env: Env) -> None:
     }
 
 
-def test_only_run_command_tasks_run(env: Env) -> None:
+def test_a_lambda_task_needs_a_service_role_and_automation_does_not_run(env: Env) -> None:
     window_id = env.window()
     env.ssm.register_task_with_maintenance_window(
         WindowId=window_id,
@@ -373,9 +373,18 @@ def test_only_run_command_tasks_run(env: Env) -> None:
     execution_id = env.windows.run_window(window_id)
     env.cloud.settle()
     [task] = env.tasks(execution_id)
+    assert task["Status"] == "FAILED"
+    assert "needs a service role" in task["StatusDetails"]
+    other = env.window()
+    env.ssm.register_task_with_maintenance_window(
+        WindowId=other, TaskArn="AWS-RestartEC2Instance", TaskType="AUTOMATION"
+    )
+    execution_id = env.windows.run_window(other)
+    env.cloud.settle()
+    [task] = env.tasks(execution_id)
     assert (task["Status"], task["StatusDetails"]) == (
         "FAILED",
-        "The local cloud does not run LAMBDA tasks",
+        "The local cloud does not run AUTOMATION tasks",
     )
 
 
