@@ -261,8 +261,8 @@ def test_lost_command_events_during_a_gated_wave(deployed: Deployed, observed: O
     assert figures["status"] == "SUCCEEDED"
     [run] = wave_runs(deployed)
     ran = (run["stopDate"] - run["startDate"]).total_seconds()
-    # batch 2 is awaited up to its delivery and execution timeouts (8 h), then asked once
-    assert ran <= 29100 + 3600
+    # each batch is awaited up to its delivery and execution timeouts (8 h), then asked once
+    assert ran <= 2 * 29100 + 3600
     assert figures["duplicate commands"] == 0
     observed.figures = figures | {"wave ran (s)": round(ran)}
 
@@ -391,15 +391,16 @@ def test_an_instance_terminated_mid_window(deployed: Deployed, observed: Observe
     observed.figures = figures
 
 
-# --- 6. a maintenance window that times out -------------------------------------------------------
+# --- 6. a patch that outlives its window ------------------------------------------------------
 
 
-def test_a_window_that_times_out_holds_the_later_batch(
+def test_a_patch_past_the_execution_timeout_holds_the_later_batch(
     deployed: Deployed, observed: Observed
 ) -> None:
-    # Given a batch-1 patch longer than the window: cancelled at the cutoff, window TIMED_OUT
-    observed.scenario = "6. window TIMED_OUT at its cutoff"
-    observed.injected = "a batch-1 patch runs past the window's cutoff (4 h window, 1 h cutoff)"
+    # Given a batch-1 patch longer than AWS-RunPatchBaseline's 2-hour execution timeout (and
+    # than the 4-hour window): the window only started the run, the run waits for the command
+    observed.scenario = "6. batch-1 patch past its execution timeout"
+    observed.injected = "a batch-1 patch runs 5 h (the document times out after 2 h)"
     ids = launch_fleet(deployed)
     fleet = deployed.cloud.fleet
     assert fleet is not None
@@ -408,11 +409,11 @@ def test_a_window_that_times_out_holds_the_later_batch(
 
     windows = deployed.cloud.windows
     assert windows is not None
-    assert windows.execution(execution_id).status == "TIMED_OUT"
+    assert windows.execution(execution_id).status == "SUCCESS"
     figures = wave_accounting(deployed, wave_batches(ids), later_batch="windows-apps")
     assert figures["status"] == "FAILED"
     [run] = wave_runs(deployed)
-    assert "the maintenance window ended TIMED_OUT, not SUCCESS" in run["cause"]
+    assert "1 of 2 instances failed" in run["cause"]
     observed.figures = figures
 
 

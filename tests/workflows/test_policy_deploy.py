@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -59,21 +58,19 @@ def test_each_wave_has_a_window_for_its_first_batch(deployed: Deployed) -> None:
         "Europe/Zurich",
     )
     assert (prod["Duration"], prod["Cutoff"]) == (4, 1)
-    targets = ssm.describe_maintenance_window_targets(WindowId=prod["WindowId"])["Targets"]
-    assert sorted(t["Targets"][0]["Key"] for t in targets) == ["tag:Patch Group", "tag:PatchGroup"]
-    assert all(t["Targets"][0]["Values"] == ["patch_prod_0600_batch_1"] for t in targets)
+    # The window patches nothing itself: no targets, one LAMBDA task that starts the run.
+    assert ssm.describe_maintenance_window_targets(WindowId=prod["WindowId"])["Targets"] == []
     [task] = ssm.describe_maintenance_window_tasks(WindowId=prod["WindowId"])["Tasks"]
     detail = ssm.get_maintenance_window_task(
         WindowId=prod["WindowId"], WindowTaskId=task["WindowTaskId"]
     )
-    run_command = detail["TaskInvocationParameters"]["RunCommand"]
-    assert detail["TaskArn"] == "AWS-RunPatchBaseline"
-    assert (detail["MaxConcurrency"], detail["MaxErrors"]) == ("1", "0")
-    assert run_command["Parameters"] == {
-        "Operation": ["Install"],
-        "RebootOption": ["RebootIfNeeded"],
-    }
-    assert run_command["OutputS3BucketName"] == deployed.stack.physical_id("ArtifactsBucket")
+    assert detail["TaskType"] == "LAMBDA"
+    assert detail["TaskArn"].endswith(":function:fleetpatch-default-batch-gate")
+    assert detail["ServiceRoleArn"].endswith("WindowTaskRole") or "WindowTaskRole" in str(
+        detail["ServiceRoleArn"]
+    )
+    tags = ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=prod["WindowId"])
+    assert {"Key": "fleetpatch:stage", "Value": "default"} in tags["TagList"]
 
 
 def test_the_compiled_policy_reaches_the_control_plane(deployed: Deployed) -> None:
@@ -104,17 +101,17 @@ def test_the_rendered_window_patches_exactly_the_first_batch(deployed: Deployed)
     ssm = deployed.cloud.client("ssm")
     execution = ssm.get_maintenance_window_execution(WindowExecutionId=execution_id)
     assert execution["Status"] == "SUCCESS", execution
-    [task] = ssm.describe_maintenance_window_execution_tasks(WindowExecutionId=execution_id)[
-        "WindowExecutionTaskIdentities"
+    # The window's run patched the first batch: exactly its members, by the control plane.
+    commands = [
+        c
+        for c in ssm.list_commands()["Commands"]
+        if c["Comment"].startswith("fleetpatch wave test batch linux-databases")
     ]
-    invocations = ssm.describe_maintenance_window_execution_task_invocations(
-        WindowExecutionId=execution_id, TaskId=task["TaskExecutionId"]
-    )["WindowExecutionTaskInvocationIdentities"]
-    patched = sorted(names[_instance_of(ssm, i)] for i in invocations)
+    patched = sorted(names[i] for c in commands for i in c["InstanceIds"])
     assert patched == sorted(
         ["db-test-rhel", "app-test-ubuntu", "web-test-al2023", "build-test-centos", "sap-test-suse"]
     )
-    # the commands wrote their output where the task said
+    # the commands wrote their output where the run said
     s3 = deployed.cloud.client("s3")
     keys = [
         o["Key"]
@@ -123,13 +120,7 @@ def test_the_rendered_window_patches_exactly_the_first_batch(deployed: Deployed)
             Prefix="command-output/waves/test/linux-databases/",
         ).get("Contents", [])
     ]
-    assert len({k.split("/")[4] for k in keys}) == 5  # one command per instance
-
-
-def _instance_of(ssm: Any, invocation: dict[str, Any]) -> str:
-    command = ssm.list_commands(CommandId=invocation["ExecutionId"])["Commands"][0]
-    [instance_id] = command["InstanceIds"]
-    return str(instance_id)
+    assert {k.split("/")[5] for k in keys} == {i for c in commands for i in c["InstanceIds"]}
 
 
 def test_plan_lists_the_demo_fleet_in_its_batches(capsys: pytest.CaptureFixture[str]) -> None:
