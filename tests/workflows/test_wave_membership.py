@@ -219,3 +219,33 @@ def test_max_errors_holds_across_the_whole_batch(deployed: Deployed) -> None:
         if inv.status == "Failed"
     ]
     assert failed == [fleet[0]]
+
+
+def test_a_batch_emptied_mid_wave_holds_and_its_hosts_are_reported(deployed: Deployed) -> None:
+    # Given a three-batch wave whose second batch's hosts are all terminated while the
+    # first batch bakes (a scale-in, a replaced tier)
+    launch(deployed, "UBUNTU", "g1")
+    gone = launch(deployed, "UBUNTU", "g2", 2)
+    last = launch(deployed, "WINDOWS", "g3")
+    deployed.cloud.settle(max_seconds=3600)
+    arn = start_wave(
+        deployed,
+        [
+            batch("one", "g1"),
+            batch("two", "g2", gate=gate("one", bakeMinutes=60)),
+            batch("three", "g3", gate=gate("two")),
+        ],
+    )
+    deployed.cloud.advance(900)
+    deployed.cloud.client("ec2").terminate_instances(InstanceIds=gone)
+    execution = finished(deployed, arn)
+    # Then batch two tested nothing: the gate before three holds, and the report names them
+    assert execution["status"] == "FAILED"
+    assert execution["cause"].startswith("the gate before three failed: the batch had no")
+    assert not patched(deployed, last)
+    reported = {
+        i["instance_id"]
+        for b in deployed.report("manual-custom")["batches"]
+        for i in b["instances"]
+    }
+    assert set(gone) <= reported

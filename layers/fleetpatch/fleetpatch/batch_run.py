@@ -307,6 +307,8 @@ def batch_evidence(
                     )
                     else "left"
                 )
+            elif member.state is MemberState.TERMINATED:
+                state = "terminated"
             elif instance_id in skipped:
                 state = skipped[instance_id][0]
             found.append(_evidence(batch.name, instance_id, status, state, None))
