@@ -148,15 +148,14 @@ def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
     joined = InstanceEvidence("i-b", "one", None, state="joined")
     busy = InstanceEvidence("i-c", "one", None, state="busy", note="its launch run patches it")
     decision = evaluate_gate(Gate(), [patched, joined, busy], window_status=None, alarm_states={})
-    assert decision.passed and decision.instances == 1
+    assert decision.passed
+    assert decision.instances == 1
     assert set(decision.not_counted) == {"i-b", "i-c"}
     assert decision.not_counted["i-c"] == "not counted: its launch run patches it"
 
 
 def test_a_canary_below_its_minimum_holds() -> None:
     patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
-    decision = evaluate_gate(
-        Gate(min_instances=2), [patched], window_status=None, alarm_states={}
-    )
+    decision = evaluate_gate(Gate(min_instances=2), [patched], window_status=None, alarm_states={})
     assert not decision.passed
     assert decision.reasons == ["1 instance patched; the gate needs at least 2"]

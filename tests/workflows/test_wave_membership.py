@@ -66,7 +66,8 @@ def test_a_member_that_is_not_managed_does_not_block_the_rest_of_its_batch(
     # Then the healthy hosts were patched, the lost one was not sent anything, and it
     # counts as failed (not reached, not managed) under the gate's rules
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    assert patched(deployed, healthy) and patched(deployed, later)
+    assert patched(deployed, healthy)
+    assert patched(deployed, later)
     assert not patched(deployed, [lost])
     assert "not managed" in failures(deployed, "manual-custom", 1)[lost]
 
@@ -170,7 +171,8 @@ def test_a_member_its_launch_run_is_patching_is_not_sent_a_second_patch(
     # Then the busy instance got no second patch; its own run's result is the evidence
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     commands = deployed.cloud.client("ssm").list_commands(InstanceId=busy)["Commands"]
-    assert len(commands) == 1 and not commands[0]["Comment"].startswith("fleetpatch wave")
+    assert len(commands) == 1
+    assert not commands[0]["Comment"].startswith("fleetpatch wave")
     assert patched(deployed, later)
 
 
