@@ -107,7 +107,10 @@ def test_a_second_run_of_a_running_wave_is_refused_and_patches_nothing(
     # and the refusal is announced, naming the holder
     [message] = refusals(deployed)
     assert message["subject"] == f"custom wave: refused, {FIRST} is running"
-    assert json.loads(message["message"])["heldBy"] == FIRST
+    assert message["message"].startswith(
+        f"Run manual-custom-again of wave custom was refused: run {FIRST} holds the lease"
+    )
+    assert f"fleetpatch wave stop {FIRST}" in message["message"]
 
 
 def test_the_lease_is_released_after_a_held_run_so_the_next_run_proceeds(
