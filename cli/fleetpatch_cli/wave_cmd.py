@@ -356,9 +356,7 @@ class ControlPlane:
     def _cancel_in_flight(self, run: str) -> list[str]:
         ssm = self._clients("ssm")
         cancelled = []
-        for command_id in run_sent_commands(
-            self._clients("dynamodb"), self._state_table(), run
-        ):
+        for command_id in run_sent_commands(self._clients("dynamodb"), self._state_table(), run):
             listed = ssm.list_commands(CommandId=command_id)["Commands"]
             if not listed or listed[0]["Status"] not in IN_FLIGHT:
                 continue

@@ -71,9 +71,7 @@ class WaveLease:
 
 def read_lease(dynamodb: Any, table: str, wave: str) -> WaveLease | None:
     """The wave's lease as stored (expired or not), or None when no run holds it."""
-    item = dynamodb.get_item(TableName=table, Key=lease_key(wave), ConsistentRead=True).get(
-        "Item"
-    )
+    item = dynamodb.get_item(TableName=table, Key=lease_key(wave), ConsistentRead=True).get("Item")
     if not item:
         return None
     return WaveLease(
