@@ -15,9 +15,10 @@ What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canar
 * ``aws-sdk:*`` results are made JSON-safe (datetimes become ISO-8601 strings), and SDK
   errors are named as AWS names them (``Ssm.InvalidInstanceIdException``); so are the
   optimized Lambda, DynamoDB and SNS integrations' errors (:mod:`.sfn_errors`).
-* StopExecution: the execution is ABORTED when the call returns, as on AWS, and stays so. moto only flags the program as stopped; the status
-  followed when its thread next woke, and a Map iteration that woke stopped crashed (its
-  abort carries the stop's error string where a dict is expected), ending it FAILED.
+* StopExecution: the execution is ABORTED when the call returns, as on AWS, and stays so.
+  moto only flags the program as stopped: the status followed when its thread next woke,
+  and a Map iteration that woke stopped crashed (its abort carries the stop's error string
+  where a dict is expected), ending it FAILED.
 """
 
 from __future__ import annotations
