@@ -804,6 +804,7 @@ def test_compliance_before_any_event(stage: Stage, capsys: pytest.CaptureFixture
         ["wave", "status"],
         ["wave", "start", "prod"],
         ["wave", "resume", "RUN"],
+        ["wave", "stop", "RUN"],
     ],
 )
 def test_every_stage_command_takes_the_aws_options(argv: list[str]) -> None:

@@ -278,7 +278,7 @@ def test_a_person_can_override_a_failed_gate_and_it_is_recorded(
         deployed, capsys, "resume", run=resumed["name"], approve=True, reason="again"
     )
     assert code == 2
-    assert "only a run held by its gate can be resumed" in out
+    assert "only a held run can be resumed" in out
 
 
 def test_wave_commands_name_what_is_wrong(deployed: Deployed, capsys: Any) -> None:

@@ -69,6 +69,31 @@ class Plan:
         return concurrency, errors, per_round
 
 
+def _run_pk(run_id: str) -> dict[str, str]:
+    return {"S": f"WAVE#{run_id}"}
+
+
+def _query(dynamodb: Any, table: str, run_id: str, prefix: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": _run_pk(run_id), ":prefix": {"S": prefix}},
+    }
+    while True:
+        response = dynamodb.query(**kwargs)
+        items += response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return items
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def run_sent_commands(dynamodb: Any, table: str, run_id: str) -> list[str]:
+    """Every command a run's patch-batch sent, over all its batches (``wave stop`` cancels them)."""
+    items = _query(dynamodb, table, run_id, "SEND#")
+    return [v["S"] for item in items for v in item["command_ids"]["L"]]
+
+
 class BatchRecords:
     """A batch's plan and sends in the state table (``pk = WAVE#<run id>``)."""
 
@@ -77,26 +102,24 @@ class BatchRecords:
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
-        self._pk = {"S": f"WAVE#{run_id}"}
+        self._run_id = run_id
+        self._pk = _run_pk(run_id)
         self._step = step
         self._ttl = ttl
 
     def _query(self, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": self._pk,
-                ":prefix": {"S": f"{prefix}#{self._step:02d}#"},
-            },
-        }
-        while True:
-            response = self._dynamodb.query(**kwargs)
-            items += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return _query(self._dynamodb, self._table, self._run_id, f"{prefix}#{self._step:02d}#")
+
+    def copy_to(self, run_id: str) -> int:
+        """Copy this batch's plan and sends to ``run_id``; returns how many items.
+
+        A resumed run goes on from them: it keeps the batch's members and sends only the
+        chunks that were never sent, waiting for the others' commands again.
+        """
+        items = self._query("PLAN") + self._query("SEND")
+        for item in items:
+            self._dynamodb.put_item(TableName=self._table, Item={**item, "pk": _run_pk(run_id)})
+        return len(items)
 
     def plan(self) -> Plan | None:
         items = self._query("PLAN")
