@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fleetpatch.outcomes import JUDGED, OUTCOMES, PROBLEMS, label, plural
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -28,7 +29,6 @@ from fleetpatch.reports import (
     clip,
     format_duration,
     format_stamp,
-    plural,
 )
 
 __all__ = [
@@ -43,22 +43,22 @@ __all__ = [
 
 GENERATOR = "fleetpatch report v1"
 
-OUTCOMES: tuple[str, ...] = ("patched", "compliant", "non-compliant", "failed", "not-run")
-"""Every instance outcome, in the order the chart stacks them."""
-
 # Okabe-Ito: told apart with every common colour-vision deficiency. Labels carry the counts,
-# so nothing depends on colour alone.
+# so nothing depends on colour alone. The chart stacks outcomes in the vocabulary's order
+# (``fleetpatch.outcomes.OUTCOMES``).
 OUTCOME_COLOURS: Mapping[str, str] = {
     "patched": "#009E73",  # bluish green
     "compliant": "#56B4E9",  # sky blue
     "non-compliant": "#E69F00",  # orange
     "failed": "#D55E00",  # vermilion
-    "not-run": "#999999",  # grey
+    "not-reached": "#999999",  # grey
+    "busy": "#0072B2",  # blue
+    "joined": "#F0E442",  # yellow
+    "terminated": "#CC79A7",  # reddish purple
 }
 
 # A digest carries transitions, not run outcomes: drift is non-compliance, recovery compliance.
 _DIGEST_LABELS: Mapping[str, str] = {"non-compliant": "drifted", "compliant": "recovered"}
-_FAILED = ("failed", "non-compliant")
 _STATUS_TEXT = {"ran": "ran", "held": "held", "not-reached": "not reached"}
 _SEVERITY_RANK = {
     "critical": 0,
@@ -105,10 +105,10 @@ def chart_rows(report: RunReport | DigestReport) -> list[ChartRow]:
         return [ChartRow(label, "", _ordered(counts)) for label, counts in sorted(groups.items())]
     if report.kind == "wave":
         return [
-            ChartRow(batch.name, _STATUS_TEXT[batch.status], _ordered(batch.counts()))
+            ChartRow(batch.name, _STATUS_TEXT[batch.status], _ordered(batch.counts().counts))
             for batch in report.batches
         ]
-    return [ChartRow(report.title, report.kind, _ordered(report.counts()))]
+    return [ChartRow(report.title, report.kind, _ordered(report.counts().counts))]
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -116,9 +116,6 @@ def chart_rows(report: RunReport | DigestReport) -> list[ChartRow]:
 
 def render_run_html(report: RunReport, *, report_json_url: str | None = None) -> str:
     """A run report (launch, wave or remediation) as one self-contained HTML page."""
-    counts = report.counts()
-    total = sum(counts.values())
-    failed = sum(counts.get(o, 0) for o in _FAILED)
     outcome = report.outcome + (f": {report.reason}" if report.reason else "")
     facts: list[tuple[str, str]] = [
         ("Outcome", _e(outcome)),
@@ -128,7 +125,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ("Started", _e(format_stamp(report.started_at))),
         ("Ended", _e(format_stamp(report.ended_at))),
         ("Duration", _e(format_duration(report.duration_seconds))),
-        ("Instances", _e(f"{total} ({failed} failed or non-compliant)")),
+        ("Instances", _e(report.counts().sentence())),
     ]
     if report.window_execution_id:
         facts.append(("Window execution", _code(report.window_execution_id)))
@@ -150,7 +147,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ),
         "<main>",
         _section("chart", chart_title, _chart(rows, _chart_caption(report), labels={})),
-        _section("patches", "Patches", _totals(report.patch_totals())),
+        _section("patches", "Patches", _totals(report)),
         '<section id="batches">',
         f"<h2>Batches ({len(report.batches)})</h2>",
         *(
@@ -379,21 +376,35 @@ def _chart_caption(report: RunReport) -> str:
     return f"Instances by outcome ({report.kind})"
 
 
-def _totals(totals: Mapping[str, int]) -> str:
+def _totals(report: RunReport) -> str:
+    """What the run installed first, then what is missing, failed or pending a reboot now.
+
+    A wave's first tile is what its own commands installed; the cumulative InstalledCount is
+    per instance in the tables, never added up across instances.
+    """
+    totals: dict[str, int | None] = dict(report.patch_totals())
+    if report.kind == "wave":
+        first = ("installed_by_run", "installed by this run", report.installed_by_run)
+    else:
+        first = ("installed", "installed", sum(i.installed or 0 for i in report.instances()))
     tiles = []
-    for key, label in (
-        ("installed", "installed"),
-        ("missing", "missing"),
-        ("failed", "failed"),
-        ("pending_reboot", "pending reboot"),
+    for key, name, value in (
+        first,
+        ("missing", "missing", totals["missing"]),
+        ("failed", "failed", totals["failed"]),
+        ("pending_reboot", "pending reboot", totals["pending_reboot"]),
     ):
-        value = totals.get(key, 0)
-        bad = " bad" if key != "installed" and value else ""
+        bad = " bad" if not key.startswith("installed") and value else ""
         tiles.append(
-            f'<div class="tile{bad}" id="total-{key}"><span class="n">{value}</span>'
-            f'<span class="l">{_e(label)}</span></div>'
+            f'<div class="tile{bad}" id="total-{key}"><span class="n">'
+            f'{"-" if value is None else value}</span><span class="l">{_e(name)}</span></div>'
         )
-    return f'<div class="tiles">{"".join(tiles)}</div>'
+    note = ""
+    if report.kind == "wave" and report.installed_note:
+        note = (
+            f'<p class="meta">Installed by this run: not counted ({_e(report.installed_note)}).</p>'
+        )
+    return f'<div class="tiles">{"".join(tiles)}</div>{note}'
 
 
 # --- the chart ----------------------------------------------------------------------------
@@ -401,7 +412,11 @@ def _totals(totals: Mapping[str, int]) -> str:
 
 def _chart(rows: Sequence[ChartRow], caption: str, *, labels: Mapping[str, str]) -> str:
     """A horizontal stacked bar per row, each as wide as the chart (shares of its row)."""
-    shown = [o for o in OUTCOMES if o in labels] if labels else list(OUTCOMES)
+    shown = (
+        [o for o in OUTCOMES if o in labels]
+        if labels
+        else [o for o in OUTCOMES if o in JUDGED or any(r.counts.get(o) for r in rows)]
+    )
     totals = Counter[str]()
     for row in rows:
         totals.update(row.counts)
@@ -436,7 +451,7 @@ def _legend(shown: Sequence[str], totals: Mapping[str, int], labels: Mapping[str
     parts = ['<g class="legend">']
     x = 0.0
     for outcome in shown:
-        text = f"{labels.get(outcome, outcome)} ({totals.get(outcome, 0)})"
+        text = f"{labels.get(outcome, label(outcome))} ({totals.get(outcome, 0)})"
         parts.append(
             f'<g class="legend-item" data-outcome="{outcome}">'
             f'<rect x="{x:.1f}" y="8" width="14" height="14" rx="2" '
@@ -475,7 +490,7 @@ def _bar(row: ChartRow, text: str, top: int, labels: Mapping[str, str]) -> str:
             f'text-anchor="middle">no instances</text>'
         )
     for outcome, x, width, count in _segments(row.counts, _CHART_WIDTH):
-        word = labels.get(outcome, outcome)
+        word = labels.get(outcome, label(outcome))
         parts.append(
             f'<rect class="seg" data-outcome="{outcome}" data-count="{count}" x="{x:.1f}" '
             f'y="{bar_top}" width="{width:.1f}" height="{_BAR_HEIGHT}" '
@@ -495,7 +510,7 @@ def _bar(row: ChartRow, text: str, top: int, labels: Mapping[str, str]) -> str:
 
 def _segments(counts: Mapping[str, int], width: float) -> list[tuple[str, float, float, int]]:
     """(outcome, x, width, count) per non-empty outcome; none narrower than _MIN_SEGMENT."""
-    present = [(o, counts[o]) for o in OUTCOMES if counts.get(o, 0) > 0]
+    present: list[tuple[str, int]] = [(o, counts[o]) for o in OUTCOMES if counts.get(o, 0) > 0]
     total = sum(n for _, n in present)
     if not total:
         return []
@@ -514,12 +529,12 @@ def _segments(counts: Mapping[str, int], width: float) -> list[tuple[str, float,
 
 
 def _describe(row: ChartRow, labels: Mapping[str, str]) -> str:
-    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
+    parts = [f"{n} {labels.get(o, label(o))}" for o, n in row.counts.items() if n]
     return ", ".join([plural(row.total, "instance"), *parts])
 
 
 def _row_summary(row: ChartRow, labels: Mapping[str, str]) -> str:
-    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
+    parts = [f"{n} {labels.get(o, label(o))}" for o, n in row.counts.items() if n]
     return " · ".join([*parts, plural(row.total, "instance")])
 
 
@@ -529,34 +544,33 @@ _NUMERIC = ' class="num"'
 # (heading, numeric, share of the table's width in percent: a fixed layout, so a table of
 # thousands of rows is laid out from its first row and reads the same on every row)
 _INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
-    ("Instance", False, 12.2),
-    ("Patch group", False, 9),
-    ("Outcome", False, 9),
-    ("Reason", False, 10.4),
-    ("Command", False, 6),
-    ("Installed", True, 5.6),
-    ("Missing", True, 5),
-    ("Failed", True, 4.2),
-    ("Pending reboot", True, 5.2),
-    ("Operation", False, 5.8),
-    ("Reboot option", False, 9),
-    ("Duration", True, 5.4),
-    ("Output", False, 13.2),
+    ("Instance", False, 11.2),
+    ("Patch group", False, 8),
+    ("Outcome", False, 7.4),
+    ("Member", False, 6.2),
+    ("Reason", False, 12),
+    ("Command", False, 5.4),
+    ("Installed by this run", True, 5.4),
+    ("Installed in total", True, 5.2),
+    ("Missing", True, 4.6),
+    ("Failed", True, 4),
+    ("Pending reboot", True, 4.8),
+    ("Operation", False, 5.4),
+    ("Reboot option", False, 7.4),
+    ("Duration", True, 4.8),
+    ("Output", False, 8.2),
 )
 
 
 def _batch(batch: BatchResult, index: int, count: int) -> str:
     status = _STATUS_TEXT[batch.status]
-    counts = _ordered(batch.counts())
-    described = ", ".join(f"{n} {o}" for o, n in counts.items()) or "no instances"
     groups = ", ".join(batch.patch_groups) or "-"
     held = " held" if batch.status == "held" else ""
     parts = [
         f'<section class="batch{held}" id="batch-{index}" data-status="{batch.status}">',
         f"<h3>Batch {index} of {count}: {_e(batch.name)}"
         f'<span class="pill status-{batch.status}">{_e(status)}</span></h3>',
-        f'<p class="meta">{plural(len(batch.instances), "instance")}: {_e(described)}'
-        f" · patch groups: {_e(groups)}</p>",
+        f'<p class="meta">{_e(batch.counts().sentence())} · patch groups: {_e(groups)}</p>',
         _gate(batch.gate, batch.name),
     ]
     base = _output_base(batch.instances)
@@ -567,6 +581,7 @@ def _batch(batch: BatchResult, index: int, count: int) -> str:
         )
     parts += [
         _instance_table(batch.instances, base),
+        _excluded_table(batch.excluded),
         "</section>",
     ]
     return "".join(parts)
@@ -624,8 +639,23 @@ def _instance_table(instances: Sequence[InstanceResult], output_base: str | None
     )
 
 
+def _excluded_table(excluded: Mapping[str, str]) -> str:
+    """Instances whose patch group tags disagree: in no batch, listed apart with the reason."""
+    if not excluded:
+        return ""
+    rows = "".join(
+        f'<tr><td class="id"><code>{_e(i)}</code></td><td>{_e(why)}</td></tr>'
+        for i, why in sorted(excluded.items())
+    )
+    return (
+        f'<h4>Excluded ({len(excluded)}): not members</h4><div class="table-wrap">'
+        '<table class="excluded"><thead><tr><th scope="col">Instance</th>'
+        f'<th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
 def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
-    bad = ' class="bad"' if instance.outcome in _FAILED else ""
+    bad = ' class="bad"' if instance.outcome in PROBLEMS else ""
     command = f' title="command {_e(instance.command_id)}"' if instance.command_id else ""
     duration = instance.duration_seconds
     timing = ""
@@ -633,14 +663,17 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         span = f"{format_stamp(instance.started_at)} to {format_stamp(instance.ended_at)}"
         timing = f' title="{_e(span)}"'
     shown = format_duration(duration) if duration is not None else "-"
+    why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
     cells = [
         f'<td class="id"><code>{_e(instance.instance_id)}</code></td>',
         f"<td>{_e(instance.patch_group or '-')}</td>",
         f'<td><span class="outcome"><span class="swatch" '
         f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
-        f"{_e(instance.outcome)}</span></td>",
-        f"<td>{_e(instance.reason or '')}</td>",
+        f"{_e(label(instance.outcome))}</span></td>",
+        f"<td>{_e(instance.state or '-')}</td>",
+        f"<td>{_e(why)}</td>",
         f"<td{command}>{_e(instance.command_status or '-')}</td>",
+        _count_cell(instance.installed_by_run),
         _count_cell(instance.installed),
         _count_cell(instance.missing),
         _count_cell(instance.failed),
@@ -744,8 +777,8 @@ def _recovery_order(entry: DriftEntry) -> tuple[str, str, str]:
 
 
 def _instance_order(instance: InstanceResult) -> int:
-    """Failed first, then non-compliant; otherwise the report's order (the sort is stable)."""
-    return {"failed": 0, "non-compliant": 1}.get(instance.outcome, 2)
+    """Failed, not reached, non-compliant first; otherwise the report's order (a stable sort)."""
+    return {o: n for n, o in enumerate(PROBLEMS)}.get(instance.outcome, len(PROBLEMS))
 
 
 def _text_width(text: str) -> float:
