@@ -81,7 +81,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
     if report.kind == "wave":
         by_run = report.installed_by_run
         installed = "not counted" if by_run is None else str(by_run)
-        patches = f"{installed} installed by this run, {patches}"
+        patches = f"installed by this run: {installed}; {patches}"
     blocks: list[dict[str, Any]] = [
         _header(f"{_EMOJI.get(report.outcome, ':information_source:')} {subject}"),
         {"type": "section", "text": _mrkdwn(clip(_escape(report.summary), _SECTION_LIMIT))},
