@@ -293,6 +293,10 @@ def test_the_gate_and_the_report_count_a_batch_alike() -> None:
 class PatchesSsm:
     """DescribeInstancePatches' paginator over a fixed list of installed patches."""
 
+    class exceptions:
+        class InvalidInstanceId(Exception):
+            pass
+
     def __init__(self, installed: dict[str, list[datetime]]) -> None:
         self.installed = installed
         self.asked: list[str] = []
@@ -304,6 +308,8 @@ class PatchesSsm:
         class Pages:
             def paginate(self, InstanceId: str, Filters: list[Any]) -> list[dict[str, Any]]:
                 outer.asked.append(InstanceId)
+                if InstanceId not in outer.installed:  # terminated since
+                    raise PatchesSsm.exceptions.InvalidInstanceId(InstanceId)
                 return [
                     {
                         "Patches": [
@@ -330,10 +336,11 @@ def test_installed_by_this_run_counts_what_its_own_commands_installed() -> None:
         member("i-3", status="Success", run=scan),
         member("i-4", status="Success", run=install("cmd-launch"), own=False),
         member("i-5", state="stopped", note="it is stopped"),
+        member("i-6", status="TimedOut", run=install(status="TimedOut")),  # terminated since
     ]
     counted, note = installed_by_run(ssm, members, limit=10)
     assert (counted, note) == ({"i-1": 4, "i-2": 0, "i-3": 0}, None)
-    assert ssm.asked == ["i-1", "i-2"]  # a Scan installs nothing: not looked up
+    assert ssm.asked == ["i-1", "i-2", "i-6"]  # a Scan installs nothing: not looked up
 
 
 def test_installed_by_this_run_is_not_counted_over_the_lookup_limit() -> None:

@@ -234,7 +234,8 @@ def installed_by_run(
     """Instance id -> patches this run's own command installed, or why nothing was counted.
 
     A Scan installs nothing (no call). An Install counts the patches installed at or after
-    its command was sent. More Installs than ``limit``: none counted, and the reason.
+    its command was sent; an instance gone since is left out. More Installs than ``limit``:
+    none counted, and the reason.
     """
     counted: dict[str, int] = {}
     lookups: list[tuple[str, datetime]] = []
@@ -252,7 +253,10 @@ def installed_by_run(
             "up; each instance shows its cumulative InstalledCount"
         )
     for instance_id, since in lookups:
-        found = installed_since(ssm, [instance_id], since)
+        try:
+            found = installed_since(ssm, [instance_id], since)
+        except ssm.exceptions.InvalidInstanceId:
+            continue  # gone since (terminated): Patch Manager no longer answers for it
         counted[instance_id] = len(found[instance_id])
     return counted, None
 
