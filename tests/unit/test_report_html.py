@@ -11,12 +11,8 @@ from html.parser import HTMLParser
 import pytest
 
 from fleetpatch.outcomes import OUTCOMES
-from fleetpatch.report_html import (
-    OUTCOME_COLOURS,
-    chart_rows,
-    render_digest_html,
-    render_run_html,
-)
+from fleetpatch.report_chart import OUTCOME_COLOURS, chart_rows
+from fleetpatch.report_html import render_digest_html, render_run_html
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
