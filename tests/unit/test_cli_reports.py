@@ -14,17 +14,16 @@ import pytest
 from moto import mock_aws
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from fleetpatch.report_index import ReportIndex, report_keys
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
     GateSummary,
     InstanceResult,
-    ReportIndex,
     RunReport,
     console_url,
     email_body,
-    report_keys,
     subject,
 )
 from fleetpatch_cli.main import build_parser, main

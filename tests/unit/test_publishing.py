@@ -22,13 +22,13 @@ from fleetpatch.publishing import (
     send_digest,
     subject_of,
 )
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
     GateSummary,
     InstanceResult,
-    ReportIndex,
     RunReport,
     email_body,
 )

@@ -11,13 +11,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import (
     SUBJECT_LIMIT,
     BatchResult,
     GateSummary,
     InstanceResult,
     InstanceRunSummary,
-    ReportIndex,
     RunReport,
     attributes,
     console_url,
