@@ -107,10 +107,19 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
         for m in result["messages"]
         if m["attributes"].get("kind") == "wave"
     }
-    assert wave_reports["test"]["subject"].startswith("test wave: done, ")
+    assert wave_reports["test"]["subject"].startswith("test wave: done; ")
+    # The held wave gives one count: the subject, and the gate's reason for the same batch
     assert (
         wave_reports["prod"]["subject"]
-        == "prod wave: windows-apps held, 1 of 5 instances failed, 4 not reached"
+        == "prod wave: windows-apps held; 6 instances: 1 failed, 5 not reached"
+    )
+    assert (
+        "5 of 5 instances failed or were not reached (1 failed, 4 not reached)"
+        in waves["prod"]["detail"]
+    )
+    assert (
+        "Batch linux-databases (5 instances: 1 failed, 4 not reached)"
+        in (wave_reports["prod"]["message"])
     )
     assert f"{fleet['db-prod-rhel']:<20} failed" in wave_reports["prod"]["message"]
     assert "AWS-RunPatchBaseline ended Failed" in wave_reports["prod"]["message"]

@@ -26,6 +26,7 @@ from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import (
     MemberState,
     ec2_states,
+    launch_times,
     own_runs_commands,
     ping_statuses,
     roster,
@@ -294,10 +295,15 @@ def batch_evidence(
     ec2: Any,
     autoscaling: Any,
     own_commands: Sequence[str],
+    window_started: datetime | None = None,
 ) -> tuple[list[InstanceEvidence], dict[str, str]]:
     """Every member of the batch with its evidence, and the instances the rule excludes.
 
     ``invocations``: instance id -> (command id, final status) over the batch's commands.
+    ``window_started``: when a maintenance window sent the batch (no plan was recorded). A
+    ready member the window's commands did not reach and that EC2 launched before then was
+    a member when the window ran: not reached (the window stopped at its max_errors or
+    cutoff, or the instance was offline then), not "joined".
     """
     now = roster(
         batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling, own_commands=own_commands
@@ -315,10 +321,13 @@ def batch_evidence(
     ]
     own_runs = own_runs_commands(ssm, unsent_ready, since=since) if unsent_ready else {}
     own_results = _statuses(ssm, own_runs)
+    missed = _missed_by_window(
+        ec2, [i for i in unsent_ready if i not in own_results], window_started
+    )
     for instance_id in sorted(set(members) | set(invocations) | planned | set(skipped)):
         member = members.get(instance_id)
         if instance_id in invocations:
-            _, status = invocations[instance_id]
+            command, status = invocations[instance_id]
             state = "ready"
             if member is None:
                 state = (
@@ -332,7 +341,7 @@ def batch_evidence(
                 )
             elif instance_id in skipped:
                 state = skipped[instance_id][0]
-            found.append(_evidence(batch.name, instance_id, status, state, None))
+            found.append(_evidence(batch.name, instance_id, status, state, None, command=command))
         elif instance_id in planned:
             note = (
                 "the batch stopped sending (max_errors) before its turn"
@@ -344,8 +353,17 @@ def batch_evidence(
             found.append(_evidence(batch.name, instance_id, None, state, note))
         elif instance_id in own_results:
             found.append(
-                _evidence(batch.name, instance_id, own_results[instance_id], "joined", None)
+                _evidence(
+                    batch.name,
+                    instance_id,
+                    own_results[instance_id],
+                    "joined",
+                    None,
+                    command=own_runs[instance_id],
+                )
             )
+        elif instance_id in missed:
+            found.append(_evidence(batch.name, instance_id, None, "ready", missed[instance_id]))
         elif member is not None:
             state = member.state.value
             if state == "ready":
@@ -360,6 +378,21 @@ def batch_evidence(
     return found, now.conflicting
 
 
+def _missed_by_window(
+    ec2: Any, instance_ids: Sequence[str], window_started: datetime | None
+) -> dict[str, str]:
+    """Instance id -> why: ready members a window's commands did not reach, there before it."""
+    if window_started is None or not instance_ids:
+        return {}
+    launched = launch_times(ec2, instance_ids)
+    return {
+        i: "the maintenance window's command did not reach it (the window stopped at its "
+        "max_errors or cutoff, or it was offline then)"
+        for i in instance_ids
+        if i in launched and launched[i] < window_started
+    }
+
+
 def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for instance_id, command_id in commands.items():
@@ -370,8 +403,19 @@ def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
 
 
 def _evidence(
-    batch: str, instance_id: str, status: str | None, state: str, note: str | None
+    batch: str,
+    instance_id: str,
+    status: str | None,
+    state: str,
+    note: str | None,
+    *,
+    command: str | None = None,
 ) -> InstanceEvidence:
     return InstanceEvidence(
-        instance_id=instance_id, batch=batch, command_status=status, state=state, note=note
+        instance_id=instance_id,
+        batch=batch,
+        command_status=status,
+        state=state,
+        note=note,
+        command_id=command,
     )
