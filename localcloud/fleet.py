@@ -180,6 +180,7 @@ class Ec2Instance(Protocol):
     id: str
     image_id: str
     ec2_backend: _TagStore  # its tags live in the backend, by resource id
+    launch_time: datetime  # naive UTC; DescribeInstances' LaunchTime
 
     @property
     def state(self) -> str: ...
@@ -716,6 +717,9 @@ class FleetSimulator:
     def on_launch(self, ec2_instance: Ec2Instance) -> None:
         """An EC2 instance was launched (called by the extension's RunInstances hook)."""
         with self.lock:
+            # moto stamps LaunchTime from the wall clock; EC2 reports when it launched in the
+            # simulation (naive UTC, as moto keeps it).
+            ec2_instance.launch_time = self.clock.now().astimezone(UTC).replace(tzinfo=None)
             image = self._images.get(ec2_instance.image_id)
             if image is None:
                 return

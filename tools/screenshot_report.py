@@ -32,12 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "fleetpatch"))
 
-from fleetpatch.report_html import (  # noqa: E402 - the layer is put on the path above
+from fleetpatch.report_chart import (  # noqa: E402 - the layer is put on the path above
     OUTCOME_COLOURS,
     chart_rows,
-    render_digest_html,
-    render_run_html,
 )
+from fleetpatch.report_html import render_digest_html, render_run_html  # noqa: E402
 from fleetpatch.reports import (  # noqa: E402
     BatchResult,
     DigestReport,
@@ -70,7 +69,9 @@ def sample_report() -> RunReport:
                 command_id="9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f",
                 command_status="Failed" if failed else "Success",
                 operation="Install",
+                state="ready",
                 installed=0 if failed else 12 + n,
+                installed_by_run=0 if failed else 3 + n % 2,
                 installed_other=310,
                 pending_reboot=0,
                 missing=3 if failed else 0,
@@ -87,8 +88,9 @@ def sample_report() -> RunReport:
     windows = [
         InstanceResult(
             instance_id=f"i-0f9e8d7c6b5a4{n:04d}",
-            outcome="not-run",
+            outcome="not-reached",
             reason="its batch was held by a gate",
+            state="ready",
             patch_group="prod-windows-apps",
         )
         for n in range(3)
@@ -112,6 +114,7 @@ def sample_report() -> RunReport:
             "wave-prod-20261124T0400Z"
         ),
         window_execution_id="e7a1c0d2-3b4c-4d5e-9f60-718293a4b5c6",
+        installed_by_run=sum(i.installed_by_run or 0 for i in linux),
         batches=[
             BatchResult(
                 name="linux-web",

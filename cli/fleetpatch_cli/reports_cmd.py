@@ -31,7 +31,8 @@ from rich.table import Table
 from rich.text import Text
 
 from fleetpatch.compliance import ComplianceLedger
-from fleetpatch.reports import DigestReport, DriftEntry, Kind, ReportIndex, RunReport, email_body
+from fleetpatch.report_index import ReportIndex
+from fleetpatch.reports import DigestReport, DriftEntry, Kind, RunReport, email_body
 from fleetpatch.reports import console_url as execution_console_url
 from fleetpatch_cli.controlplane import Clients, Stage, add_aws_options, boto_clients
 

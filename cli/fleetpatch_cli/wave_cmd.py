@@ -2,7 +2,11 @@
 
 ``wave start WAVE``                      every batch by the control plane, gates included
 ``wave status [RUN]``                    recent runs, or one run's gate decisions
-``wave resume RUN --approve --reason``   override the gate that held RUN (recorded: who, why)
+``wave resume RUN --approve --reason``   go on from where RUN was held (recorded: who, why)
+``wave stop RUN --reason``               stop RUN and cancel its commands (recorded: who, why)
+
+One run per wave at a time (``fleetpatch.lease``): ``start`` and ``resume`` name the run
+that holds the wave; ``stop`` gives its lease back.
 
 They act on the deployed control plane (``--stage``) in the account your AWS credentials
 point at, or any AWS-compatible endpoint (``--endpoint-url``, e.g. ``fleetpatch local up``).
@@ -11,16 +15,50 @@ point at, or any AWS-compatible endpoint (``--endpoint-url``, e.g. ``fleetpatch 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetpatch.waves import promotion_input
+from fleetpatch.batch_run import run_sent_commands
+from fleetpatch.lease import WaveLease, read_lease, release_lease
+from fleetpatch.waves import WaveRecords, promotion_input
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
 
 EXIT_INVALID = 2
 RECENT_RUNS = 10
+MAX_EXECUTION_NAME = 80
+
+# How a resumed run goes on, by what held its run (the gated-wave ASL's failure reasons):
+# a failed gate is overridden (RecordApproval); a gate that could not be evaluated is
+# evaluated again; a batch whose sending or waiting failed gets what it is missing.
+RESUME_ACTIONS = {
+    "GateFailed": "override",
+    "ApprovalNotRecorded": "override",
+    "GateUnevaluated": "reevaluate",
+    "PatchBatchFailed": "resend",
+    "BatchWaitFailed": "resend",
+    "LeaseLost": "resend",
+}
+RESUME_WHAT = {
+    "override": "override the gate before {batch}",
+    "reevaluate": "evaluate the gate before {batch} again",
+    "resend": "send the rest of {batch}",
+}
+# A run's operator records (pk WAVE#<run>): the one resume of a held run, each stop.
+RESUMED_SK = "RESUMED"
+STOPPED_SK = "STOPPED#"
+IN_FLIGHT = {"Pending", "InProgress", "Delayed"}
+
+
+def resumed_name(run: str, step: int) -> str:
+    """The resumed run's execution name: ``<run>-resume-<step>``, shortened to fit 80."""
+    name = f"{run}-resume-{step}"
+    if len(name) <= MAX_EXECUTION_NAME:
+        return name
+    return f"resume-{hashlib.sha256(run.encode()).hexdigest()[:32]}-{step}"
 
 
 class WaveError(Exception):
@@ -33,6 +71,8 @@ class ControlPlane:
     def __init__(self, clients: Clients, stage: str) -> None:
         self._clients = clients
         self.stage = stage
+        self.notes: list[str] = []
+        """What an action did besides its main effect, for the operator (printed after it)."""
 
     def _arn(self, resource: str) -> str:
         identity = self._clients("sts").get_caller_identity()
@@ -62,6 +102,7 @@ class ControlPlane:
         waves = self.policy()["waves"]
         if wave not in waves:
             raise WaveError(f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})")
+        self._refuse_if_running(wave)
         name = f"manual-{wave}-{now:%Y%m%dT%H%M%SZ}"
         self._clients("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn,
@@ -105,26 +146,73 @@ class ControlPlane:
     def _state_table(self) -> str:
         return state_table_name(self.stage)
 
+    def _caller(self) -> str:
+        arn: str = self._clients("sts").get_caller_identity()["Arn"]
+        return arn
+
+    # --- one run per wave -------------------------------------------------------------------
+
+    def _refuse_if_running(self, wave: str) -> None:
+        """Refuse when a live run holds the wave; give back a lease its dead run left behind."""
+        dynamodb = self._clients("dynamodb")
+        lease = read_lease(dynamodb, self._state_table(), wave)
+        if lease is None:
+            return
+        status = self._status(lease)
+        if status == "RUNNING":
+            raise WaveError(
+                f"wave {wave} is already running as {lease.run_id} (it holds the wave's "
+                f"lease); wait for it, or stop it with: fleetpatch wave stop {lease.run_id} "
+                "--reason ..."
+            )
+        # Its run ended without giving it back (stopped outside fleetpatch, or the release
+        # failed): nothing patches the wave, so the lease need not wait for its expiry.
+        if release_lease(dynamodb, self._state_table(), lease):
+            self.notes.append(
+                f"released the lease of wave {wave} that run {lease.run_id} ({status}) left"
+            )
+
+    def _status(self, lease: WaveLease) -> str:
+        sfn = self._clients("stepfunctions")
+        try:
+            status: str = sfn.describe_execution(executionArn=lease.execution_arn)["status"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return "GONE"
+        return status
+
+    # --- resume -------------------------------------------------------------------------------
+
     def resume(self, run: str, *, reason: str, now: datetime) -> str:
         execution = self.run(run)
-        if execution["status"] != "FAILED" or execution.get("error") not in {
-            "GateFailed",
-            "GateUnevaluated",
-        }:
+        error = execution.get("error")
+        action = RESUME_ACTIONS.get(error or "") if execution["status"] == "FAILED" else None
+        if action is None:
             raise WaveError(
                 f"run {run} is {execution['status']}"
-                + (f" ({execution['error']})" if execution.get("error") else "")
-                + "; only a run held by its gate can be resumed"
+                + (f" ({error})" if error else "")
+                + "; only a held run can be resumed (held by "
+                + ", ".join(RESUME_ACTIONS)
+                + ")"
             )
         payload = json.loads(execution["input"])
         batches = payload["batches"]
-        failed = [d for d in self.decisions(run) if not d.get("passed")]
-        if not failed:
-            raise WaveError(f"run {run} has no failed gate decision on record")
-        held = failed[-1]["batch"]
-        step = next(i for i, b in enumerate(batches) if b["name"] == held)
-        who = self._clients("sts").get_caller_identity()["Arn"]
-        name = f"{run}-resume-{step}"[:80]
+        record = self._run_record(run)
+        step = self._held_step(run, batches, record)
+        self._refuse_if_running(payload["wave"])
+        name = resumed_name(run, step)
+        who = self._caller()
+        what = RESUME_WHAT[action].format(batch=batches[step]["name"])
+        self._claim_resume(run, name, who=who, reason=reason, what=what, now=now)
+        # The resumed run is a new execution: it goes on from the held run's plans and sends
+        # (a resent batch's too), so nothing is sent twice and the gates see every batch.
+        records = WaveRecords(self._clients("dynamodb"), self._state_table(), run, time.time)
+        for earlier in range(step + 1 if action == "resend" else step):
+            records.batch(earlier).copy_to(name)
+        commands = self._previous_commands(record)
+        if action == "resend":
+            # Waited for again by the resumed run's rounds, with what it sends.
+            commands.pop(batches[step]["name"], None)
+        audit = {"step": step, "by": who, "reason": reason, "run": run, "at": now.isoformat()}
         self._clients("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn,
             name=name,
@@ -133,26 +221,25 @@ class ControlPlane:
                     "wave": payload["wave"],
                     "windowId": payload.get("windowId"),
                     "windowExecutionId": payload.get("windowExecutionId"),
-                    # The person approved what the window did; later gates judge the rest.
-                    "windowStatus": None,
+                    # Overriding, the person approved what the window did; later gates
+                    # judge the rest. Otherwise the gates judge the window as before.
+                    "windowStatus": None if action == "override" else payload.get("windowStatus"),
                     "batches": batches,
                     "startStep": step,
                     "promoteFrom": payload.get("promoteFrom"),
                     "promotions": payload.get("promotions", []),
-                    "commands": self._previous_commands(run),
-                    "approval": {
-                        "step": step,
-                        "by": who,
-                        "reason": reason,
-                        "run": run,
-                        "at": now.isoformat(),
-                    },
+                    "commands": commands,
+                    **(
+                        {"approval": audit}
+                        if action == "override"
+                        else {"resume": audit | {"action": action}}
+                    ),
                 }
             ),
         )
         return name
 
-    def _previous_commands(self, run: str) -> dict[str, list[str]]:
+    def _run_record(self, run: str) -> dict[str, Any]:
         item = (
             self._clients("dynamodb")
             .get_item(
@@ -161,10 +248,135 @@ class ControlPlane:
             )
             .get("Item")
         )
-        if not item or "commands" not in item:
+        return _plain(item or {})
+
+    def _held_step(self, run: str, batches: list[dict[str, Any]], record: dict[str, Any]) -> int:
+        held = record.get("held_before") or next(
+            (d["batch"] for d in reversed(self.decisions(run)) if not d.get("passed")), None
+        )
+        names = [b["name"] for b in batches]
+        if held not in names:
+            raise WaveError(
+                f"run {run}: the batch it was held before is not on record (its RUN record "
+                "in the state table is missing); start the wave again instead"
+            )
+        return names.index(held)
+
+    def _claim_resume(
+        self, run: str, name: str, *, who: str, reason: str, what: str, now: datetime
+    ) -> None:
+        """Record the resume once per held run: a second one is told who resumed it, as what."""
+        dynamodb = self._clients("dynamodb")
+        key = {"pk": {"S": f"WAVE#{run}"}, "sk": {"S": RESUMED_SK}}
+        item = key | {
+            "resumed_as": {"S": name},
+            "what": {"S": what},
+            "by": {"S": who},
+            "reason": {"S": reason},
+            "at": {"S": now.isoformat()},
+        }
+        try:
+            dynamodb.put_item(
+                TableName=self._state_table(),
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            earlier = _plain(
+                dynamodb.get_item(TableName=self._state_table(), Key=key, ConsistentRead=True).get(
+                    "Item", {}
+                )
+            )
+        sfn = self._clients("stepfunctions")
+        try:
+            sfn.describe_execution(executionArn=self.execution_arn(earlier["resumed_as"]))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            # That resume was recorded but never started its run: this one goes instead.
+            dynamodb.put_item(
+                TableName=self._state_table(),
+                Item=item,
+                ConditionExpression="resumed_as = :earlier",
+                ExpressionAttributeValues={":earlier": {"S": earlier["resumed_as"]}},
+            )
+            return
+        raise WaveError(
+            f"run {run} was already resumed as {earlier['resumed_as']} by {earlier['by']} "
+            f"at {earlier['at']}: {earlier['reason']}"
+        )
+
+    def _previous_commands(self, record: dict[str, Any]) -> dict[str, list[str]]:
+        if "commands" not in record:
             return {}
-        commands: dict[str, list[str]] = json.loads(item["commands"]["S"])
+        commands: dict[str, list[str]] = json.loads(record["commands"])
         return commands
+
+    # --- stop ---------------------------------------------------------------------------------
+
+    def stop(self, run: str, *, reason: str, now: datetime) -> list[str]:
+        """Stop ``run``, cancel its commands in flight, record it, give the wave's lease back."""
+        execution = self.run(run)
+        wave = json.loads(execution["input"])["wave"]
+        dynamodb = self._clients("dynamodb")
+        lease = read_lease(dynamodb, self._state_table(), wave)
+        holds = lease is not None and lease.run_id == run
+        running = execution["status"] == "RUNNING"
+        if not running and not holds:
+            raise WaveError(f"run {run} is {execution['status']}: nothing to stop")
+        who = self._caller()
+        done = []
+        if running:
+            self._clients("stepfunctions").stop_execution(
+                executionArn=execution["executionArn"],
+                error="WaveStopped",
+                cause=f"stopped by {who}: {reason}",
+            )
+            done.append(f"stopped {run}")
+        cancelled = self._cancel_in_flight(run)
+        done.append(
+            f"cancelled {len(cancelled)} command(s) in flight"
+            + (f": {', '.join(cancelled)}" if cancelled else "")
+        )
+        dynamodb.put_item(
+            TableName=self._state_table(),
+            Item={
+                "pk": {"S": f"WAVE#{run}"},
+                "sk": {"S": f"{STOPPED_SK}{now.isoformat()}"},
+                "by": {"S": who},
+                "reason": {"S": reason},
+                "at": {"S": now.isoformat()},
+                "status": {"S": execution["status"]},
+                "cancelled": {"L": [{"S": c} for c in cancelled]},
+            },
+        )
+        if holds and lease is not None and release_lease(dynamodb, self._state_table(), lease):
+            done.append(f"released the lease of wave {wave}")
+        return done
+
+    def _cancel_in_flight(self, run: str) -> list[str]:
+        ssm = self._clients("ssm")
+        cancelled = []
+        for command_id in run_sent_commands(self._clients("dynamodb"), self._state_table(), run):
+            listed = ssm.list_commands(CommandId=command_id)["Commands"]
+            if not listed or listed[0]["Status"] not in IN_FLIGHT:
+                continue
+            try:
+                ssm.cancel_command(CommandId=command_id)
+            except ssm.exceptions.InvalidCommandId:
+                continue  # ended between the two calls
+            cancelled.append(command_id)
+        return cancelled
+
+    def audit(self, run: str) -> list[dict[str, Any]]:
+        """The operators' records of ``run``: its resume, its stops."""
+        items = []
+        for prefix in (RESUMED_SK, STOPPED_SK):
+            items += self._clients("dynamodb").query(
+                TableName=self._state_table(),
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": f"WAVE#{run}"}, ":prefix": {"S": prefix}},
+            )["Items"]
+        return [_plain(item) for item in items]
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +421,17 @@ def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
             lines.append(f"    {instance}: {why}")
         if decision.get("approved_by"):
             lines.append(f"    approved by {decision['approved_by']}")
+    for record in plane.audit(run):
+        if "resumed_as" in record:
+            lines.append(
+                f"  resumed as {record['resumed_as']} ({record['what']}) by {record['by']} "
+                f"at {record['at']}: {record['reason']}"
+            )
+        else:
+            lines.append(
+                f"  stopped by {record['by']} at {record['at']}: {record['reason']} "
+                f"({len(record.get('cancelled', []))} command(s) cancelled)"
+            )
     return lines
 
 
@@ -220,15 +443,22 @@ def run_wave_command(args: argparse.Namespace, clients: Clients | None = None) -
             print(f"started {plane.start(args.wave, now)}")
         elif args.action == "status":
             print("\n".join(status_lines(plane, args.run)))
+        elif args.action == "stop":
+            if not args.reason.strip():
+                raise WaveError("--reason: say why the run is stopped (it is recorded)")
+            print("\n".join(plane.stop(args.run, reason=args.reason, now=now)))
         else:
             if not args.approve:
-                raise WaveError("resume overrides a failed gate: say so with --approve")
+                raise WaveError("resume goes on past what held the run: say so with --approve")
             if not args.reason.strip():
-                raise WaveError("--reason: say why the gate may be overridden (it is recorded)")
+                raise WaveError("--reason: say why the run may go on (it is recorded)")
             print(f"started {plane.resume(args.run, reason=args.reason, now=now)}")
     except WaveError as exc:
         print(f"fleetpatch wave {args.action}: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    finally:
+        for note in plane.notes:
+            print(f"fleetpatch wave {args.action}: {note}", file=sys.stderr)
     return 0
 
 
@@ -248,9 +478,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common(status)
     resume = actions.add_parser(
         "resume",
-        help="override the failed gate of a held run and go on (recorded with who and why)",
+        help="go on from where a held run stopped: override its failed gate, evaluate an "
+        "unevaluated one again, or send what a failed send missed (recorded with who and why)",
     )
     resume.add_argument("run")
-    resume.add_argument("--approve", action="store_true", help="required: you approve the override")
+    resume.add_argument("--approve", action="store_true", help="required: you approve going on")
     resume.add_argument("--reason", default="", help="why (required; recorded)")
     common(resume)
+    stop = actions.add_parser(
+        "stop", help="stop a run and cancel its commands in flight (recorded with who and why)"
+    )
+    stop.add_argument("run")
+    stop.add_argument("--reason", default="", help="why (required; recorded)")
+    common(stop)

@@ -1,9 +1,9 @@
 """Publish report: the last task of every run (workflow task), and the compliance digest.
 
-Builds the run's report (a wave's evidence is gathered again: every batch, every
-instance), stores it as JSON and HTML in the artifacts bucket, indexes it and announces it
-once on the reports topic. The workflows catch any failure here and fall back to a bare
-SNS message, so a run never ends unreported.
+Builds the run's report (a wave's evidence is gathered again, the way its gates read it:
+every member of every batch, ``fleetpatch.wave_report``), stores it as JSON and HTML in the
+artifacts bucket, indexes it and announces it once on the reports topic. The workflows
+catch any failure here and fall back to a bare SNS message, so a run never ends unreported.
 
 Invoked by the one-time digest schedule (``{"kind": "compliance-digest"}``), it sends the
 drift and recovery recorded since the last digest as one report, then removes what it sent
@@ -23,7 +23,9 @@ from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
-from fleetpatch.reports import InstanceRunSummary, WaveRunSummary, instance_report, wave_report
+from fleetpatch.reports import InstanceRunSummary, instance_report
+from fleetpatch.wave_report import WaveRunSummary, wave_report
+from fleetpatch.waves import WaveRecords
 
 
 class Config(FunctionConfig):
@@ -43,13 +45,18 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _digest(config, publisher, ended_at, event.get("due"))
     if event.get("kind") == "wave":
         wave_run = WaveRunSummary.model_validate(event)
+        records = WaveRecords(
+            aws.client("dynamodb"), config.table_name, wave_run.run_id, clock.time
+        )
         report = wave_report(
             wave_run,
             ended_at=ended_at,
             patch_group_environments=_patch_group_environments(config.policy_parameter),
+            plans=lambda step: records.batch(step).plan(),
             ssm=aws.client("ssm"),
             ec2=aws.client("ec2"),
             notes=_promotion_notes(config, wave_run),
+            autoscaling=aws.client("autoscaling"),
         )
     else:
         run = InstanceRunSummary.model_validate(event)

@@ -15,6 +15,10 @@ What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canar
 * ``aws-sdk:*`` results are made JSON-safe (datetimes become ISO-8601 strings), and SDK
   errors are named as AWS names them (``Ssm.InvalidInstanceIdException``); so are the
   optimized Lambda, DynamoDB and SNS integrations' errors (:mod:`.sfn_errors`).
+* StopExecution: the execution is ABORTED when the call returns, as on AWS, and stays so.
+  moto only flags the program as stopped: the status followed when its thread next woke,
+  and a Map iteration that woke stopped crashed (its abort carries the stop's error string
+  where a dict is expected), ending it FAILED.
 """
 
 from __future__ import annotations
@@ -332,6 +336,64 @@ def _patch_executions_and_sdk() -> None:
     sdk._normalise_service_error_name = staticmethod(sfn_errors.aws_sdk_service_name)  # type: ignore[assignment]
     sdk._normalise_exception_name = staticmethod(_aws_sdk_exception_name)
     _patch_optimized_error_names()
+    _patch_stop_execution()
+
+
+def _patch_stop_execution() -> None:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
+
+    original_stop = Execution.stop
+    if getattr(original_stop, "_fleetpatch", False):
+        return
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            # moto's API layer passes "" for both (it drops StopExecution's error and cause).
+            self.error = error or None
+            self.cause = cause or None
+
+    stop._fleetpatch = True  # type: ignore[attr-defined]
+    Execution.stop = stop
+
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect(self: Any) -> None:
+        # Stopped executions end where StopExecution left them; their threads finish later.
+        if self.execution.exec_status != ExecutionStatus.ABORTED:
+            original_reflect(self)  # type: ignore[no-untyped-call]
+
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect
+
+    original_output = ExecutionState._construct_error_output_value
+
+    def error_output(failure_event: Any) -> Any:
+        details = next(iter(failure_event.event_details.values()))
+        if isinstance(details, dict):
+            return original_output(failure_event)
+        # A Map iteration aborted by StopExecution: nothing reads it, the program is stopped.
+        return {"Error": "", "Cause": ""}
+
+    ExecutionState._construct_error_output_value = staticmethod(error_output)
+
+    original_set_error = Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        # A stopped execution cannot fail afterwards: a task of it still waiting (a task
+        # token's timeout) ends into the stop, not into an error.
+        if not isinstance(self._program_state, ProgramStopped):
+            original_set_error(self, error)
+
+    Environment.set_error = set_error
 
 
 _SERVICE_BY_ERROR_NAME = {

@@ -14,17 +14,16 @@ import pytest
 from moto import mock_aws
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from fleetpatch.report_index import ReportIndex, report_keys
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
     GateSummary,
     InstanceResult,
-    ReportIndex,
     RunReport,
     console_url,
     email_body,
-    report_keys,
     subject,
 )
 from fleetpatch_cli.main import build_parser, main
@@ -130,7 +129,7 @@ def wave_report(run_id: str, ended: datetime) -> RunReport:
                 name="windows-apps",
                 status="held",
                 gate=GateSummary(passed=False, reasons=["1 of 2 instances failed"]),
-                instances=[instance("i-0bbbbbbbbbbbbbbb1", "not-run")],
+                instances=[instance("i-0bbbbbbbbbbbbbbb1", "not-reached")],
             ),
         ],
     )
@@ -261,7 +260,9 @@ def test_runs_lists_the_last_week_newest_first(
     assert launch.split()[2:6] == ["launch", "launch-i-0ccccccccccccccc1", "patched", "1/0"]
     assert launch.endswith("launch of i-0ccccccccccccccc1: patched, 7 installed [test]")
     assert wave.split()[2:6] == ["wave", "wave-prod-held", "held", "3/1"]
-    assert wave.endswith("prod wave: windows-apps held, 1 of 2 instances failed")
+    assert wave.endswith(
+        "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached"
+    )
     # the columns line up
     assert len({row.index(row.split()[3]) for row in rows}) == 1
 
@@ -334,7 +335,7 @@ def test_runs_json_has_the_index_entry_without_its_keys(
         "kind": "wave",
         "title": "prod wave",
         "outcome": "held",
-        "subject": "prod wave: windows-apps held, 1 of 2 instances failed",
+        "subject": "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached",
         "environment": "prod",
         "started_at": (history["wave-prod-held"] - timedelta(minutes=42)).isoformat(),
         "ended_at": history["wave-prod-held"].isoformat(),
@@ -354,7 +355,7 @@ def test_runs_marks_a_report_that_was_not_stored(
     )
     code, out, _ = cli(capsys, "runs")
     assert code == 0
-    assert out.splitlines()[1].endswith("instances failed  (report not stored)")
+    assert out.splitlines()[1].endswith("1 not reached  (report not stored)")
 
 
 def test_runs_with_nothing_to_show(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
@@ -423,8 +424,10 @@ def test_report_prints_the_e_mail_text(
         console_url=console_url(REGION, report.execution_arn),
     )
     lines = out.splitlines()
-    assert lines[0] == "prod wave: windows-apps held, 1 of 2 instances failed"
-    assert "Batch windows-apps (1 instance: 1 not-run) - HELD, not run" in lines
+    assert (
+        lines[0] == "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached"
+    )
+    assert "Batch windows-apps (1 instance: 1 not reached) - HELD, not run" in lines
     assert "  gate FAILED: 1 of 2 instances failed" in lines
     assert lines[-2:] == [
         f"Report: s3://{BUCKET}/reports/wave-prod-held.html",
@@ -554,7 +557,7 @@ def test_report_that_could_not_be_stored_shows_the_index(
             "Kind:        wave",
             "Title:       prod wave",
             "Outcome:     held",
-            "Subject:     prod wave: windows-apps held, 1 of 2 instances failed",
+            "Subject:     prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached",
             "Environment: prod",
             f"Started:     {(ended - timedelta(minutes=42)).isoformat()}",
             f"Ended:       {ended.isoformat()}",
@@ -804,6 +807,7 @@ def test_compliance_before_any_event(stage: Stage, capsys: pytest.CaptureFixture
         ["wave", "status"],
         ["wave", "start", "prod"],
         ["wave", "resume", "RUN"],
+        ["wave", "stop", "RUN"],
     ],
 )
 def test_every_stage_command_takes_the_aws_options(argv: list[str]) -> None:

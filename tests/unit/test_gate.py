@@ -45,6 +45,36 @@ def test_failed_instances_over_the_count() -> None:
     assert allowed.failed_instances == {"i-bad": "AWS-RunPatchBaseline ended Failed"}
 
 
+def test_members_not_reached_count_as_failed_and_the_reason_says_how_many_of_each() -> None:
+    # Given a failed member, a stopped one and one without a managed agent
+    evidence = [
+        *HEALTHY,
+        InstanceEvidence("i-bad", "linux", "Failed", 0, 2, 0),
+        InstanceEvidence("i-off", "linux", None, state="stopped", note="it is stopped"),
+        InstanceEvidence("i-lost", "linux", None, state="not-managed", note="not managed"),
+        InstanceEvidence("i-new", "linux", None, state="joined"),
+    ]
+    # Then the gate counts them in the words the report uses (and the joined one not at all)
+    decision = evaluate_gate(Gate(max_failed=0), evidence, window_status=None, alarm_states={})
+    assert decision.reasons == [
+        "3 of 7 instances failed or were not reached (1 failed, 2 not reached); the gate allows 0"
+    ]
+    percent = evaluate_gate(
+        Gate(max_failed=None, max_failed_percent=10), evidence, window_status=None, alarm_states={}
+    )
+    assert percent.reasons == [
+        "43% of 7 instances failed or were not reached (1 failed, 2 not reached); "
+        "the gate allows 10%"
+    ]
+    within = evaluate_gate(Gate(max_failed=3), evidence, window_status=None, alarm_states={})
+    assert within.reasons == [
+        "4 of 7 instances patched and verified; 1 failed, 2 not reached, within the gate's "
+        "allowance"
+    ]
+    assert [e.outcome() for e in evidence[4:]] == ["failed", "not-reached", "not-reached", "joined"]
+    assert [e.reason() for e in evidence[5:7]] == ["it is stopped", "not managed"]
+
+
 def test_failed_instances_over_the_percentage() -> None:
     evidence = [*HEALTHY, InstanceEvidence("i-late", "linux", "TimedOut", 3, 0, 0)]
     gate = Gate(max_failed=None, max_failed_percent=10, require_compliant=False)
@@ -148,15 +178,14 @@ def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
     joined = InstanceEvidence("i-b", "one", None, state="joined")
     busy = InstanceEvidence("i-c", "one", None, state="busy", note="its launch run patches it")
     decision = evaluate_gate(Gate(), [patched, joined, busy], window_status=None, alarm_states={})
-    assert decision.passed and decision.instances == 1
+    assert decision.passed
+    assert decision.instances == 1
     assert set(decision.not_counted) == {"i-b", "i-c"}
     assert decision.not_counted["i-c"] == "not counted: its launch run patches it"
 
 
 def test_a_canary_below_its_minimum_holds() -> None:
     patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
-    decision = evaluate_gate(
-        Gate(min_instances=2), [patched], window_status=None, alarm_states={}
-    )
+    decision = evaluate_gate(Gate(min_instances=2), [patched], window_status=None, alarm_states={})
     assert not decision.passed
     assert decision.reasons == ["1 instance patched; the gate needs at least 2"]

@@ -22,13 +22,13 @@ from fleetpatch.publishing import (
     send_digest,
     subject_of,
 )
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
     GateSummary,
     InstanceResult,
-    ReportIndex,
     RunReport,
     email_body,
 )
@@ -95,7 +95,7 @@ def held_wave(run_id: str = RUN) -> RunReport:
                 instances=[
                     InstanceResult(
                         instance_id="i-0ap00000000000001",
-                        outcome="not-run",
+                        outcome="not-reached",
                         reason="its batch was held by a gate",
                     )
                 ],
@@ -217,7 +217,10 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
     report = held_wave()
     published = cloud.publisher().publish(report)
     [message] = cloud.announced()
-    assert message["Subject"] == "prod wave: windows-apps held, 1 of 2 instances failed"
+    assert (
+        message["Subject"]
+        == "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached"
+    )
     assert message["MessageId"] == published.message_id
     assert {k: v["Value"] for k, v in message["MessageAttributes"].items()} == {
         "kind": "wave",

@@ -10,12 +10,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from fleetpatch.report_html import (
-    OUTCOME_COLOURS,
-    chart_rows,
-    render_digest_html,
-    render_run_html,
-)
+from fleetpatch.outcomes import OUTCOMES
+from fleetpatch.report_chart import OUTCOME_COLOURS, chart_rows
+from fleetpatch.report_html import render_digest_html, render_run_html
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -131,7 +128,7 @@ def instance(
     failed: int | None = 0,
     output: bool = True,
 ) -> InstanceResult:
-    ran = outcome != "not-run"
+    ran = outcome != "not-reached"
     return InstanceResult(
         instance_id=instance_id,
         outcome=outcome,  # type: ignore[arg-type]
@@ -167,7 +164,7 @@ def held_wave(linux: int = 6, windows: int = 3, batch_name: str = "linux-web") -
     windows_instances = [
         instance(
             f"i-0f9e8d7c6b5a4{n:04d}",
-            "not-run",
+            "not-reached",
             group="prod-windows-apps",
             reason="its batch was held by a gate",
         )
@@ -333,18 +330,20 @@ def test_every_instance_is_listed_with_its_fields() -> None:
         rows = table.find("tbody").find_all("tr")
         ids = [r.find_all("td")[0].text() for r in rows]
         assert sorted(ids) == sorted(i.instance_id for i in batch.instances)
-        assert all(len(r.find_all("td")) == 13 for r in rows)
+        assert all(len(r.find_all("td")) == 15 for r in rows)
     failed_row = tables[0].find("tbody").find_all("tr")[0]  # failed instances come first
     cells = [c.text() for c in failed_row.find_all("td")]
     assert cells[0] == "i-0a1b2c3d4e5f60003"
-    assert cells[1:5] == [
+    assert cells[1:6] == [
         "prod-linux-web",
         "failed",
+        "-",  # no membership state recorded
         "AWS-RunPatchBaseline ended Failed",
         "Failed",
     ]
-    assert cells[5:9] == ["0", "3", "2", "0"]  # installed, missing, failed, pending reboot
-    assert cells[9:12] == ["Install", "RebootIfNeeded", "6m 13s"]
+    # installed by this run (not counted), in total, missing, failed, pending reboot
+    assert cells[6:11] == ["-", "0", "3", "2", "0"]
+    assert cells[11:14] == ["Install", "RebootIfNeeded", "6m 13s"]
     assert failed_row.attrs["class"] == "bad"
     # every instance's full output prefix is on the page, the shared part once per batch
     for inst in report.batches[0].instances:
@@ -361,13 +360,65 @@ def test_an_output_no_other_instance_shares_is_shown_whole() -> None:
     assert cell.text() == f"{BUCKET}/i-0abcdef1234567890/"
 
 
-def test_patch_totals() -> None:
-    report = held_wave()
+def test_patch_totals_lead_with_what_the_run_installed() -> None:
+    report = held_wave().model_copy(update={"installed_by_run": 7})
     root = parse(render_run_html(report))
     totals = report.patch_totals()
-    assert totals == {"installed": 62, "missing": 3, "failed": 2, "pending_reboot": 0}
-    for key, value in totals.items():
+    # the cumulative InstalledCounts (62 over the instances) are never added up
+    assert totals == {"missing": 3, "failed": 2, "pending_reboot": 0}
+    shown = {"installed_by_run": 7, **totals}
+    for key, value in shown.items():
         assert root.find("div", id=f"total-{key}").find("span", class_="n").text() == str(value)
+    assert root.find_all("div", id="total-installed") == []
+    uncounted = held_wave().model_copy(update={"installed_note": "150 instances ran an Install"})
+    root = parse(render_run_html(uncounted))
+    tile = root.find("div", id="total-installed_by_run")
+    assert tile.find("span", class_="n").text() == "-"
+    assert "not counted (150 instances ran an Install)" in root.find("section", id="patches").text()
+
+
+def test_the_header_counts_every_member_as_every_format_does() -> None:
+    report = held_wave()
+    root = parse(render_run_html(report))
+    facts = {d.find("dt").text(): d.find("dd").text() for d in root.find("dl").find_all("div")}
+    assert facts["Instances"] == "9 instances: 5 patched, 1 failed, 3 not reached"
+    assert facts["Instances"] == report.counts().sentence()
+    metas = [p.text() for p in root.find_all("p", class_="meta")]
+    assert "6 instances: 5 patched, 1 failed · patch groups: prod-linux-web" in metas
+    assert "3 instances: 3 not reached · patch groups: prod-windows-apps" in metas
+
+
+def test_members_show_their_state_and_the_excluded_are_listed_apart() -> None:
+    report = held_wave()
+    linux = report.batches[0]
+    stopped = InstanceResult(
+        instance_id="i-0stopped00000001",
+        outcome="not-reached",
+        state="stopped",
+        reason="it is stopped",
+    )
+    later = linux.instances[0].model_copy(
+        update={"state": "ready", "evidence_note": "the latest patch state is a later Scan"}
+    )
+    batch = linux.model_copy(
+        update={
+            "instances": [later, stopped, *linux.instances[1:]],
+            "excluded": {"i-0conflict0000001": "its patch group tags disagree"},
+        }
+    )
+    root = parse(render_run_html(report.model_copy(update={"batches": [batch]})))
+    section = root.find("section", id="batch-1")
+    rows = {
+        r.find_all("td")[0].text(): [c.text() for c in r.find_all("td")]
+        for r in section.find("table", class_="instances").find("tbody").find_all("tr")
+    }
+    assert rows["i-0stopped00000001"][2:5] == ["not reached", "stopped", "it is stopped"]
+    assert rows[later.instance_id][4] == "the latest patch state is a later Scan"
+    excluded = section.find("table", class_="excluded").find("tbody").find_all("tr")
+    assert [[c.text() for c in r.find_all("td")] for r in excluded] == [
+        ["i-0conflict0000001", "its patch group tags disagree"]
+    ]
+    assert "7 instances: 5 patched, 1 failed, 1 not reached; 1 excluded" in section.text()
 
 
 def test_gates_with_reasons_and_approver() -> None:
@@ -404,7 +455,7 @@ def test_chart_has_a_bar_per_batch_with_the_counts() -> None:
     assert svg.attrs["role"] == "img"
     label = svg.attrs["aria-label"]
     assert "linux-web (ran): 6 instances, 5 patched, 1 failed" in label
-    assert "windows-apps (held): 3 instances, 3 not-run" in label
+    assert "windows-apps (held): 3 instances, 3 not reached" in label
     assert svg.find_all("title")[0].text() == label
 
     bars = svg.find_all("g", class_="bar")
@@ -414,26 +465,26 @@ def test_chart_has_a_bar_per_batch_with_the_counts() -> None:
         "patched": "5",
         "failed": "1",
     }
-    assert {o: r.attrs["data-count"] for o, r in segments(windows).items()} == {"not-run": "3"}
+    assert {o: r.attrs["data-count"] for o, r in segments(windows).items()} == {"not-reached": "3"}
     widths = {o: float(r.attrs["width"]) for o, r in segments(linux).items()}
     assert widths["patched"] == pytest.approx(960 * 5 / 6, abs=0.2)
     assert widths["failed"] == pytest.approx(960 / 6, abs=0.2)
     assert float(segments(linux)["failed"].attrs["x"]) == pytest.approx(widths["patched"], abs=0.2)
     assert segments(linux)["failed"].attrs["fill"] == OUTCOME_COLOURS["failed"]
     assert segments(linux)["patched"].attrs["fill"] == OUTCOME_COLOURS["patched"]
-    assert segments(windows)["not-run"].attrs["fill"] == OUTCOME_COLOURS["not-run"]
+    assert segments(windows)["not-reached"].attrs["fill"] == OUTCOME_COLOURS["not-reached"]
     # the counts as text, in the bars and beside them
     assert [t.text() for t in linux.find_all("text", class_="seg")] == ["5 patched", "1 failed"]
     assert "5 patched · 1 failed · 6 instances" in linux.find("text", class_="sum").text()
-    assert [t.text() for t in windows.find_all("text", class_="seg")] == ["3 not-run"]
-    # a legend for every outcome, with its total
+    assert [t.text() for t in windows.find_all("text", class_="seg")] == ["3 not reached"]
+    # a legend for every outcome a gate judges, and any other present, with its total
     legend = [t.text() for t in svg.find("g", class_="legend").find_all("text")]
     assert legend == [
         "patched (5)",
         "compliant (0)",
         "non-compliant (0)",
         "failed (1)",
-        "not-run (3)",
+        "not reached (3)",
     ]
 
 
@@ -446,8 +497,8 @@ def test_launch_has_one_bar() -> None:
 
 
 def test_colours_are_distinct_and_fixed() -> None:
-    assert list(OUTCOME_COLOURS) == ["patched", "compliant", "non-compliant", "failed", "not-run"]
-    assert len(set(OUTCOME_COLOURS.values())) == 5
+    assert list(OUTCOME_COLOURS) == list(OUTCOMES)
+    assert len(set(OUTCOME_COLOURS.values())) == len(OUTCOMES)
 
 
 def test_a_single_failure_among_many_still_shows() -> None:
@@ -620,6 +671,6 @@ def test_chart_rows() -> None:
     rows = chart_rows(held_wave())
     assert [(r.label, r.note, dict(r.counts), r.total) for r in rows] == [
         ("linux-web", "ran", {"patched": 5, "failed": 1}, 6),
-        ("windows-apps", "held", {"not-run": 3}, 3),
+        ("windows-apps", "held", {"not-reached": 3}, 3),
     ]
     assert [r.total for r in chart_rows(digest())] == [160, 40, 5]

@@ -11,15 +11,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import (
     SUBJECT_LIMIT,
     BatchResult,
     GateSummary,
     InstanceResult,
     InstanceRunSummary,
-    ReportIndex,
     RunReport,
-    WaveRunSummary,
     attributes,
     console_url,
     email_body,
@@ -27,7 +26,6 @@ from fleetpatch.reports import (
     instance_report,
     instance_result,
     subject,
-    wave_report,
 )
 from tests.unit.conftest import create_state_table
 
@@ -133,6 +131,47 @@ def wave(outcome: str, per_batch: list[list[str]], title: str = "prod wave") -> 
     )
 
 
+def one_of_each() -> RunReport:
+    """A held wave: 2 patched, 1 failed, 1 stopped, 1 unmanaged, 1 excluded; 1 held behind."""
+
+    def member(n: int, outcome: str, **fields: Any) -> InstanceResult:
+        return InstanceResult.model_validate(
+            {"instance_id": f"i-{n:016d}", "outcome": outcome, "state": "ready", **fields}
+        )
+
+    counts = {"missing": 0, "failed": 0, "pending_reboot": 0}
+    linux = [
+        member(1, "patched", installed=40, installed_by_run=4, **counts),
+        member(2, "patched", installed=41, installed_by_run=5, **counts),
+        member(3, "failed", reason="AWS-RunPatchBaseline ended Failed", installed_by_run=0),
+        member(4, "not-reached", reason="it is stopped").model_copy(update={"state": "stopped"}),
+        member(5, "not-reached", reason="not managed: its SSM agent is not registered"),
+    ]
+    return RunReport(
+        kind="wave",
+        run_id="wave-prod-2",
+        title="prod wave",
+        outcome="held",
+        summary="-",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=1),
+        installed_by_run=9,
+        batches=[
+            BatchResult(
+                name="linux",
+                status="ran",
+                instances=linux,
+                excluded={"i-0000000000000009": "its patch group tags disagree"},
+            ),
+            BatchResult(
+                name="windows",
+                status="held",
+                instances=[member(6, "not-reached", reason="its batch was held by a gate")],
+            ),
+        ],
+    )
+
+
 def run_summary(**fields: Any) -> InstanceRunSummary:
     base: dict[str, Any] = {
         "runId": "launch-i-0a1b2c3d4e5f60718-1",
@@ -156,30 +195,93 @@ def launch(**fields: Any) -> RunReport:
 # --- subjects -----------------------------------------------------------------------------------
 
 
-def test_a_held_wave_names_the_held_batch_and_the_failures_that_held_it() -> None:
-    assert subject(held_wave()) == "prod wave: windows-apps held, 1 of 6 instances failed"
+HELD_SUBJECT = "prod wave: windows-apps held; 8 instances: 5 patched, 1 failed, 2 not reached"
 
 
-def test_a_wave_done_says_how_many_instances_in_how_many_batches() -> None:
+def test_a_held_wave_names_the_held_batch_and_the_runs_one_count() -> None:
+    assert subject(held_wave()) == HELD_SUBJECT
+
+
+def test_a_wave_done_says_how_many_instances_ended_how() -> None:
     report = wave("completed", [["patched"] * 3, ["patched", "compliant"]])
-    assert subject(report) == "prod wave: done, 5 instances patched in 2 batches"
-    assert subject(wave("completed", [["patched"]])) == (
-        "prod wave: done, 1 instance patched in 1 batch"
-    )
+    assert subject(report) == "prod wave: done; 5 instances: 4 patched, 1 compliant"
+    assert subject(wave("completed", [["patched"]])) == "prod wave: done; 1 instance: 1 patched"
 
 
 def test_a_wave_done_with_failures_counts_failed_and_non_compliant() -> None:
     report = wave(
         "completed-with-failures", [["patched", "failed", "patched"], ["non-compliant", "patched"]]
     )
-    assert subject(report) == "prod wave: done with failures, 2 of 5 instances failed"
+    assert subject(report) == (
+        "prod wave: done with failures; 5 instances: 3 patched, 1 non-compliant, 1 failed"
+    )
 
 
-def test_instances_no_command_reached_are_counted_apart_from_failures() -> None:
-    done = wave("completed", [["patched", "not-run", "patched"]])
-    assert subject(done) == "prod wave: done with failures, 0 of 3 instances failed, 1 not reached"
-    held = wave("held", [["failed", "not-run", "patched"]])
-    assert subject(held) == "prod wave: next batch held, 1 of 3 instances failed, 1 not reached"
+def test_instances_no_command_reached_are_named_in_the_same_count() -> None:
+    done = wave("completed", [["patched", "not-reached", "patched"]])
+    assert subject(done) == "prod wave: done with failures; 3 instances: 2 patched, 1 not reached"
+    held = wave("held", [["failed", "not-reached", "patched"]])
+    assert subject(held) == (
+        "prod wave: next batch held; 3 instances: 1 patched, 1 failed, 1 not reached"
+    )
+
+
+def test_every_text_of_a_wave_counts_with_the_runs_one_tally() -> None:
+    # Given a held wave: a batch with a failed, a stopped and an unmanaged member and one
+    # instance the tag rule excludes; a held batch behind it
+    report = one_of_each()
+    tally = report.counts()
+    # Then the tally, the subject, the body's figures and batch headings say the same
+    assert (tally.total, tally.judged, tally.failing, tally.excluded) == (6, 6, 4, 1)
+    headline = "6 instances: 2 patched, 1 failed, 3 not reached; 1 excluded"
+    assert tally.sentence() == headline
+    assert subject(report) == f"prod wave: windows held; {headline}"
+    body = email_body(report, report_url=None, console_url=None).splitlines()
+    assert f"Instances:   {headline}" in body
+    assert "Installed:   9 by this run" in body
+    assert "Patches:     0 missing, 0 failed, 0 pending reboot" in body
+    assert "Batch linux (5 instances: 2 patched, 1 failed, 2 not reached; 1 excluded)" in body
+    assert "Batch windows (1 instance: 1 not reached) - HELD, not run" in body
+    listed = [line.split()[:2] for line in body if line.startswith("  i-")]
+    assert listed == [
+        ["i-0000000000000003", "failed"],
+        ["i-0000000000000004", "not"],
+        ["i-0000000000000005", "not"],
+        ["i-0000000000000001", "patched"],
+        ["i-0000000000000002", "patched"],
+        ["i-0000000000000006", "not"],
+    ]
+    assert "  i-0000000000000004   not reached   - it is stopped" in body
+    assert (
+        "  i-0000000000000001   patched       installed 4 by this run (40 in total), missing 0, "
+        "failed 0, pending reboot 0"
+    ) in body
+    assert "  excluded: i-0000000000000009 - its patch group tags disagree" in body
+    # The failed and not reached members of the batch that ran need a look; the held one not
+    assert [i.instance_id for i in report.failed_instances()] == [
+        "i-0000000000000003",
+        "i-0000000000000004",
+        "i-0000000000000005",
+    ]
+    # The cumulative InstalledCount is never added up across the wave
+    assert report.patch_totals() == {"missing": 0, "failed": 0, "pending_reboot": 0}
+
+
+def test_a_wave_whose_installs_were_not_counted_says_why() -> None:
+    report = one_of_each().model_copy(
+        update={"installed_by_run": None, "installed_note": "150 instances ran an Install"}
+    )
+    body = email_body(report, report_url=None, console_url=None)
+    assert "Installed:   not counted (150 instances ran an Install)\n" in body
+
+
+def test_a_report_stored_before_version_2_still_reads() -> None:
+    stored = held_wave().model_dump(mode="json")
+    stored["version"] = 1
+    for instance in stored["batches"][1]["instances"]:
+        instance["outcome"] = "not-run"
+    again = RunReport.model_validate(stored)
+    assert again.counts() == held_wave().counts()
 
 
 def test_a_patched_launch_says_how_many_patches_and_the_environment() -> None:
@@ -263,7 +365,7 @@ def test_the_email_body_of_a_held_wave() -> None:
         console_url=console_url(REGION, report.execution_arn),
     )
     assert body == (
-        "prod wave: windows-apps held, 1 of 6 instances failed\n"
+        f"{HELD_SUBJECT}\n"
         "\n"
         "The gate before windows-apps failed: 1 instance failed in linux-databases.\n"
         "\n"
@@ -274,20 +376,27 @@ def test_the_email_body_of_a_held_wave() -> None:
         "Started:     2026-11-21 05:00:00 UTC\n"
         "Ended:       2026-11-21 05:42:30 UTC (42m 30s)\n"
         "Window:      6a0fd8c1-1d3c-4f4b-9a5e-0b1c2d3e4f50\n"
-        "Patches:     10 installed, 0 missing, 0 failed, 0 pending reboot\n"
+        "Instances:   8 instances: 5 patched, 1 failed, 2 not reached\n"
+        "Installed:   not counted (no figure)\n"
+        "Patches:     0 missing, 0 failed, 0 pending reboot\n"
         "\n"
-        "Batch linux-databases (6 instances: 1 failed, 5 patched)\n"
+        "Batch linux-databases (6 instances: 5 patched, 1 failed)\n"
         "  i-0db00000000000003  failed        - AWS-RunPatchBaseline ended Failed\n"
-        "  i-0db00000000000001  patched       installed 4, missing 0, failed 0, pending reboot 0\n"
-        "  i-0db00000000000002  patched       installed 2, missing 0, failed 0, pending reboot 0\n"
-        "  i-0db00000000000004  patched       installed 3, missing 0, failed 0, pending reboot 0\n"
-        "  i-0db00000000000005  patched       installed 0, missing 0, failed 0, pending reboot 0\n"
-        "  i-0db00000000000006  patched       installed 1, missing 0, failed 0, pending reboot 0\n"
+        "  i-0db00000000000001  patched       installed - by this run (4 in total), missing 0, "
+        "failed 0, pending reboot 0\n"
+        "  i-0db00000000000002  patched       installed - by this run (2 in total), missing 0, "
+        "failed 0, pending reboot 0\n"
+        "  i-0db00000000000004  patched       installed - by this run (3 in total), missing 0, "
+        "failed 0, pending reboot 0\n"
+        "  i-0db00000000000005  patched       installed - by this run (0 in total), missing 0, "
+        "failed 0, pending reboot 0\n"
+        "  i-0db00000000000006  patched       installed - by this run (1 in total), missing 0, "
+        "failed 0, pending reboot 0\n"
         "\n"
-        "Batch windows-apps (2 instances: 2 not-run) - HELD, not run\n"
+        "Batch windows-apps (2 instances: 2 not reached) - HELD, not run\n"
         "  gate FAILED: 1 instance failed in linux-databases (max 0)\n"
-        "  i-0ap00000000000001  not-run       - its batch was held by a gate\n"
-        "  i-0ap00000000000002  not-run       - its batch was held by a gate\n"
+        "  i-0ap00000000000001  not reached   - its batch was held by a gate\n"
+        "  i-0ap00000000000002  not reached   - its batch was held by a gate\n"
         "\n"
         "Report: https://example.com/reports/wave-prod-20261121T0500Z.html\n"
         "Execution: https://eu-central-1.console.aws.amazon.com/states/home?region=eu-central-1"
@@ -344,10 +453,10 @@ def test_the_email_body_lists_25_instances_per_batch_failed_first() -> None:
         ),
         ("Failed", clean(), True, ("failed", "AWS-RunPatchBaseline ended Failed")),
         ("TimedOut", None, True, ("failed", "AWS-RunPatchBaseline ended TimedOut")),
-        (None, None, True, ("not-run", "no patch command reached it")),
+        (None, None, True, ("not-reached", "no patch command reached it")),
         ("Success", None, True, ("non-compliant", "no patch state reported after the run")),
-        ("Success", clean(), False, ("not-run", "its batch was held by a gate")),
-        (None, None, False, ("not-run", "its batch was held by a gate")),
+        ("Success", clean(), False, ("not-reached", "its batch was held by a gate")),
+        (None, None, False, ("not-reached", "its batch was held by a gate")),
     ],
     ids=[
         "install-clean",
@@ -459,7 +568,7 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
         "kind": "wave",
         "title": "prod wave",
         "outcome": "held",
-        "subject": "prod wave: windows-apps held, 1 of 6 instances failed",
+        "subject": HELD_SUBJECT,
         "environment": "prod",
         "started_at": "2026-11-21T05:00:00+00:00",
         "ended_at": "2026-11-21T05:42:30+00:00",
@@ -504,225 +613,7 @@ def test_the_index_lists_reports_newest_first_since_a_time(indexed_table: Any) -
     assert index.list(since=T0 + timedelta(hours=3)) == []
 
 
-# --- building the reports -----------------------------------------------------------------------
-
-
-class MotoEvidenceSsm:
-    """moto's SSM client, with what moto 5.2.5 lacks or gets wrong built from what it has.
-
-    moto's SendCommand lists every instance of the region as the command's (its target
-    lookup with no Targets matches all), and it has no ListCommandInvocations nor
-    DescribeInstancePatchStates. The invocations here are of the instances a command was
-    sent to, with moto's GetCommandInvocation status; the patch states are those the test
-    sets (none by default: moto reports none).
-    """
-
-    def __init__(self, ssm: Any) -> None:
-        self._ssm = ssm
-        self.sent: dict[str, list[str]] = {}
-        self.states: dict[str, dict[str, Any]] = {}
-        self.patch_state_calls: list[list[str]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ssm, name)
-
-    def send_command(self, **request: Any) -> dict[str, Any]:
-        response: dict[str, Any] = self._ssm.send_command(**request)
-        self.sent[response["Command"]["CommandId"]] = list(request["InstanceIds"])
-        return response
-
-    def describe_instance_patch_states(self, InstanceIds: list[str]) -> dict[str, Any]:
-        self.patch_state_calls.append(InstanceIds)
-        return {
-            "InstancePatchStates": [
-                {"InstanceId": i, **self.states[i]} for i in InstanceIds if i in self.states
-            ]
-        }
-
-    def get_paginator(self, operation: str) -> Any:
-        if operation != "list_command_invocations":
-            return self._ssm.get_paginator(operation)
-        ssm, sent = self._ssm, self.sent
-
-        class Invocations:
-            def paginate(self, CommandId: str) -> list[dict[str, Any]]:
-                return [
-                    {
-                        "CommandInvocations": [
-                            {
-                                "CommandId": CommandId,
-                                "InstanceId": instance,
-                                "Status": ssm.get_command_invocation(
-                                    CommandId=CommandId, InstanceId=instance
-                                )["Status"],
-                            }
-                            for instance in sent[CommandId]
-                        ]
-                    }
-                ]
-
-        return Invocations()
-
-
-def launch_tagged(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
-    response = ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=count,
-        MaxCount=count,
-        TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-        ],
-    )
-    return sorted(i["InstanceId"] for i in response["Instances"])
-
-
-WAVE_BATCHES = [
-    {"name": "linux-databases", "patchGroups": ["patch_prod_0600_batch_1"]},
-    {
-        "name": "windows-apps",
-        "patchGroups": ["patch_prod_0600_batch_2"],
-        "gate": {"batches": ["linux-databases"], "maxFailed": 0},
-    },
-]
-ENVIRONMENTS = {"patch_prod_0600_batch_1": "prod", "patch_prod_0600_batch_2": "prod"}
-
-
-@pytest.fixture
-def fleet() -> Iterator[tuple[Any, MotoEvidenceSsm, dict[str, list[str]]]]:
-    """moto: four Linux instances (one stopped), two Windows instances (the other tag key)."""
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        ssm = MotoEvidenceSsm(boto3.client("ssm", region_name=REGION))
-        linux = launch_tagged(ec2, 4, {"Patch Group": "patch_prod_0600_batch_1"})
-        ec2.stop_instances(InstanceIds=[linux[3]])
-        # Tag keys that disagree: in no batch, so not in the report.
-        launch_tagged(
-            ec2, 1, {"Patch Group": "patch_prod_0600_batch_1", "PatchGroup": "patch_test_0600_x"}
-        )
-        windows = launch_tagged(ec2, 2, {"PatchGroup": "patch_prod_0600_batch_2"})
-        yield ec2, ssm, {"linux": linux[:3], "stopped": linux[3:], "windows": windows}
-
-
-def send(ssm: MotoEvidenceSsm, instances: list[str], batch: str) -> str:
-    return str(
-        ssm.send_command(
-            DocumentName="AWS-RunPatchBaseline",
-            InstanceIds=instances,
-            Parameters={"Operation": ["Install"], "RebootOption": ["RebootIfNeeded"]},
-            OutputS3BucketName="fleetpatch-artifacts",
-            OutputS3KeyPrefix=f"command-output/waves/prod/{batch}",
-        )["Command"]["CommandId"]
-    )
-
-
-def test_a_held_wave_report_gathers_each_batch_from_tags_and_commands(
-    fleet: tuple[Any, MotoEvidenceSsm, dict[str, list[str]]],
-) -> None:
-    ec2, ssm, ids = fleet
-    first, second, third = ids["linux"]
-    # The command reached two of the three running Linux instances; one reported its state.
-    command = send(ssm, [first, second], "linux-databases")
-    ssm.states[first] = clean(installed=4, PatchGroup="patch_prod_0600_batch_1")
-    run = WaveRunSummary.model_validate(
-        {
-            "runId": "wave-prod-1",
-            "kind": "wave",
-            "wave": "prod",
-            "outcome": "held",
-            "reason": "gate failed",
-            "summary": "The gate before windows-apps failed.",
-            "startedAt": "2026-11-21T05:00:00Z",
-            "executionArn": EXECUTION,
-            "step": 1,
-            "batches": WAVE_BATCHES,
-            "decisions": [{"batch": "windows-apps", "passed": False, "reasons": [HELD_REASON]}],
-            "commands": {"linux-databases": [command]},
-        }
-    )
-    report = wave_report(
-        run,
-        ended_at=T0 + timedelta(minutes=40),
-        patch_group_environments=ENVIRONMENTS,
-        ssm=ssm,
-        ec2=ec2,
-    )
-    assert (report.kind, report.title, report.environment, report.trigger) == (
-        "wave",
-        "prod wave",
-        "prod",
-        "manual",
-    )
-    linux, windows = report.batches
-    assert (linux.status, windows.status) == ("ran", "held")
-    assert [(i.instance_id, i.outcome, i.reason) for i in linux.instances] == [
-        (first, "patched", None),
-        (second, "non-compliant", "no patch state reported after the run"),
-        (third, "not-run", "no patch command reached it"),
-    ]
-    assert linux.instances[0].output == (
-        f"s3://fleetpatch-artifacts/command-output/waves/prod/linux-databases/{command}/{first}/"
-    )
-    assert linux.instances[0].installed == 4
-    assert {i.patch_group for i in linux.instances} == {"patch_prod_0600_batch_1"}
-    assert linux.instances[2].command_id is None
-    assert [(i.instance_id, i.outcome) for i in windows.instances] == [
-        (w, "not-run") for w in ids["windows"]
-    ]
-    assert windows.gate == GateSummary(
-        passed=False, reasons=[HELD_REASON], checked=["linux-databases"], approved_by=None
-    )
-    assert linux.gate is None
-    # Patch states are read for the batch that ran, not for the held one.
-    assert ssm.patch_state_calls == [[first, second, third]]
-    # The instance no command reached is not counted as failed: the subject says so apart.
-    assert subject(report) == (
-        "prod wave: windows-apps held, 1 of 3 instances failed, 1 not reached"
-    )
-
-
-def test_a_completed_wave_report_names_who_overrode_a_gate(
-    fleet: tuple[Any, MotoEvidenceSsm, dict[str, list[str]]],
-) -> None:
-    ec2, ssm, ids = fleet
-    commands = {
-        "linux-databases": [send(ssm, ids["linux"], "linux-databases")],
-        "windows-apps": [send(ssm, ids["windows"], "windows-apps")],
-    }
-    ssm.states.update({i: clean(installed=1) for i in ids["linux"] + ids["windows"]})
-    run = WaveRunSummary.model_validate(
-        {
-            "runId": "wave-prod-2",
-            "wave": "prod",
-            "outcome": "completed",
-            "summary": "all batches ran",
-            "startedAt": "2026-11-21T05:00:00Z",
-            "windowExecutionId": None,
-            "step": 2,
-            "batches": WAVE_BATCHES,
-            "decisions": [
-                {
-                    "batch": "windows-apps",
-                    "passed": True,
-                    "approved": True,
-                    "reasons": ["gate overridden by alice: known flaky host", HELD_REASON],
-                }
-            ],
-            "commands": commands,
-        }
-    )
-    report = wave_report(
-        run,
-        ended_at=T0 + timedelta(hours=1),
-        patch_group_environments=ENVIRONMENTS,
-        ssm=ssm,
-        ec2=ec2,
-    )
-    assert [b.status for b in report.batches] == ["ran", "ran"]
-    assert report.counts() == {"patched": 5}
-    assert report.batches[1].gate is not None
-    assert report.batches[1].gate.approved_by == "alice"
-    assert report.patch_totals()["installed"] == 5
-    assert subject(report) == "prod wave: done, 5 instances patched in 2 batches"
+# --- building the launch reports ------------------------------------------------------------
 
 
 def test_a_failed_launch_without_a_command_is_reported_from_the_summary() -> None:

@@ -84,7 +84,7 @@ def held_wave(
                 instances=[
                     InstanceResult(
                         instance_id="i-0ap00000000000001",
-                        outcome="not-run",
+                        outcome="not-reached",
                         reason="its batch was held by a gate",
                     )
                 ],
@@ -141,17 +141,16 @@ def texts(message: dict[str, Any]) -> list[str]:
 # --- Block Kit ----------------------------------------------------------------------------------
 
 
+HELD = "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached"
+
+
 def test_the_message_of_a_held_wave() -> None:
     assert message_for(held_wave(), report_url="https://example.com/r.html") == {
-        "text": "prod wave: windows-apps held, 1 of 2 instances failed",
+        "text": HELD,
         "blocks": [
             {
                 "type": "header",
-                "text": {
-                    "type": "plain_text",
-                    "text": ":octagonal_sign: prod wave: windows-apps held, 1 of 2 instances failed",
-                    "emoji": True,
-                },
+                "text": {"type": "plain_text", "text": f":octagonal_sign: {HELD}", "emoji": True},
             },
             {"type": "section", "text": mrkdwn("The gate before windows-apps failed.")},
             {
@@ -159,8 +158,11 @@ def test_the_message_of_a_held_wave() -> None:
                 "fields": [
                     mrkdwn("*Outcome*\nheld (gate failed)"),
                     mrkdwn("*Environment*\nprod"),
-                    mrkdwn("*Instances*\n1 failed, 1 not-run, 1 patched"),
-                    mrkdwn("*Patches*\n4 installed, 0 missing, 0 failed, 0 pending reboot"),
+                    mrkdwn("*Instances*\n1 patched, 1 failed, 1 not reached"),
+                    mrkdwn(
+                        "*Patches*\ninstalled by this run: not counted; 0 missing, 0 failed, "
+                        "0 pending reboot"
+                    ),
                     mrkdwn(f"*Run*\n`{RUN}`"),
                     mrkdwn("*Duration*\n40m 00s"),
                 ],
@@ -168,8 +170,8 @@ def test_the_message_of_a_held_wave() -> None:
             {
                 "type": "section",
                 "text": mrkdwn(
-                    "*linux-databases*: ran (1 failed, 1 patched)\n"
-                    "*windows-apps*: *held* (1 not-run)\n"
+                    "*linux-databases*: ran (2 instances: 1 patched, 1 failed)\n"
+                    "*windows-apps*: *held* (1 instance: 1 not reached)\n"
                     "    gate failed: 1 instance failed in linux-databases (max 0)"
                 ),
             },
@@ -187,6 +189,51 @@ def test_the_message_of_a_held_wave() -> None:
             },
         ],
     }
+
+
+def test_a_wave_names_every_member_that_needs_a_look_and_the_excluded_apart() -> None:
+    # Given a held wave whose first batch has a failed, a stopped and an unmanaged member,
+    # and an instance whose patch group tags disagree
+    def member(n: int, outcome: str, reason: str | None = None) -> InstanceResult:
+        return InstanceResult.model_validate(
+            {"instance_id": f"i-{n:016d}", "outcome": outcome, "reason": reason}
+        )
+
+    ran = BatchResult(
+        name="linux",
+        status="ran",
+        instances=[
+            member(1, "patched"),
+            member(2, "failed", "AWS-RunPatchBaseline ended Failed"),
+            member(3, "not-reached", "it is stopped"),
+            member(4, "not-reached", "not managed: its SSM agent is not registered"),
+        ],
+        excluded={
+            "i-0000000000000009": "its patch group tags disagree (Patch Group=a, PatchGroup=b)"
+        },
+    )
+    held = held_wave().batches[1]
+    report = held_wave().model_copy(update={"batches": [ran, held], "installed_by_run": 7})
+    message = message_for(report, report_url=None)
+    # Then the count is the subject's, and the members are listed with their reasons
+    headline = "5 instances: 1 patched, 1 failed, 3 not reached; 1 excluded"
+    assert message["text"] == f"prod wave: windows-apps held; {headline}"
+    found = texts(message)
+    assert "*Instances*\n1 patched, 1 failed, 3 not reached; 1 excluded" in found
+    assert "*Patches*\ninstalled by this run: 7; 0 missing, 0 failed, 0 pending reboot" in found
+    assert found[8].startswith(
+        "*linux*: ran (4 instances: 1 patched, 1 failed, 2 not reached; 1 excluded)\n"
+    )
+    assert found[9] == (
+        "*Failed or not reached (3)*\n"
+        "`i-0000000000000002` failed: AWS-RunPatchBaseline ended Failed\n"
+        "`i-0000000000000003` not reached: it is stopped\n"
+        "`i-0000000000000004` not reached: not managed: its SSM agent is not registered"
+    )
+    assert found[10] == (
+        "*Excluded (1)*\n"
+        "`i-0000000000000009`: its patch group tags disagree (Patch Group=a, PatchGroup=b)"
+    )
 
 
 def test_the_message_of_a_patched_launch() -> None:

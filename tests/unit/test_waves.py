@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from fleetpatch.policy import RuntimeBatch
 from fleetpatch.batch_run import Plan, Round, send_round
 from fleetpatch.gate import InstanceEvidence
+from fleetpatch.policy import RuntimeBatch
 from fleetpatch.waves import chunked, wave_of_window
 
 BATCH = RuntimeBatch.model_validate(
@@ -27,7 +27,7 @@ BATCH = RuntimeBatch.model_validate(
 class FakeSsm:
     """SendCommand (optionally failing on one call) and ListCommands' ErrorCount."""
 
-    class exceptions:  # noqa: N801 - botocore's shape
+    class exceptions:
         class InvalidInstanceId(Exception):
             pass
 
@@ -42,7 +42,7 @@ class FakeSsm:
         self.sent.append(request)
         return {"Command": {"CommandId": f"cmd-{len(self.sent)}"}}
 
-    def list_commands(self, CommandId: str) -> dict[str, Any]:  # noqa: N803
+    def list_commands(self, CommandId: str) -> dict[str, Any]:
         return {"Commands": [{"CommandId": CommandId, "ErrorCount": self.errors}]}
 
 
@@ -95,11 +95,13 @@ def test_one_round_carries_the_whole_batch_rate_control() -> None:
     ssm, records = FakeSsm(), FakeRecords()
     ids = [f"i-{n:017x}" for n in range(120)]
     first = send(ssm, ids, records)
-    assert first.command_ids == ["cmd-1"] and first.more
+    assert first.command_ids == ["cmd-1"]
+    assert first.more
     assert ssm.sent[0]["InstanceIds"] == ids[:50]
     assert (ssm.sent[0]["MaxConcurrency"], ssm.sent[0]["MaxErrors"]) == ("12", "1")
     last = send(ssm, ids, records, round_index=2)
-    assert last.command_ids == ["cmd-2"] and not last.more
+    assert last.command_ids == ["cmd-2"]
+    assert not last.more
     assert ssm.sent[1]["InstanceIds"] == ids[100:]
 
 
@@ -108,7 +110,8 @@ def test_a_round_shares_the_concurrency_between_its_commands() -> None:
     wide = BATCH.model_copy(update={"max_concurrency": "75", "max_errors": "4"})
     ids = [f"i-{n:017x}" for n in range(120)]
     sent = send(ssm, ids, records, batch=wide)
-    assert sent.command_ids == ["cmd-1", "cmd-2"] and sent.more
+    assert sent.command_ids == ["cmd-1", "cmd-2"]
+    assert sent.more
     assert [(c["MaxConcurrency"], c["MaxErrors"]) for c in ssm.sent] == [("50", "2"), ("25", "2")]
 
 
@@ -117,8 +120,10 @@ def test_no_round_goes_once_the_batch_errors_exceed_max_errors() -> None:
     ids = [f"i-{n:017x}" for n in range(120)]
     send(ssm, ids, records)
     stopped = send(ssm, ids, records, round_index=1)
-    assert stopped.command_ids == [] and not stopped.more
-    assert stopped.stopped is not None and "max_errors" in stopped.stopped
+    assert stopped.command_ids == []
+    assert not stopped.more
+    assert stopped.stopped is not None
+    assert "max_errors" in stopped.stopped
     assert len(ssm.sent) == 1
 
 
@@ -143,7 +148,8 @@ def test_a_retry_sends_only_what_the_failed_attempt_did_not() -> None:
 
 def test_a_member_not_reached_counts_with_its_reason() -> None:
     found = InstanceEvidence("i-b", "linux", None, state="stopped", note="it is stopped")
-    assert found.counted and found.failure() == "not reached: it is stopped"
+    assert found.counted
+    assert found.failure() == "not reached: it is stopped"
     joined = InstanceEvidence("i-c", "linux", None, state="joined")
     assert not joined.counted
     gone = InstanceEvidence("i-d", "linux", "Success", state="terminated")

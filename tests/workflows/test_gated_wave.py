@@ -85,7 +85,7 @@ def test_a_passed_gate_patches_the_next_batch(deployed: Deployed) -> None:
     # no other wave's instance was touched
     assert commands_on(deployed, ids["app-prod-windows"]) == []
     report = wave_report(deployed)
-    assert report["subject"] == "test wave: done, 3 instances patched in 2 batches"
+    assert report["subject"] == "test wave: done; 3 instances: 3 patched"
     assert report["attributes"]["outcome"] == "completed"
 
 
@@ -108,14 +108,16 @@ def test_a_failed_linux_host_holds_the_windows_batch(deployed: Deployed) -> None
         ids["db-test-rhel"]: {"S": "AWS-RunPatchBaseline ended Failed"}
     }
     report = wave_report(deployed)
-    assert report["subject"] == "test wave: windows-apps held, 1 of 2 instances failed"
+    assert report["subject"] == (
+        "test wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached"
+    )
     stored = deployed.report(run["name"])
     linux, windows = stored["batches"]
     assert {
         i["instance_id"]: i["reason"] for i in linux["instances"] if i["outcome"] == "failed"
     } == {ids["db-test-rhel"]: "AWS-RunPatchBaseline ended Failed"}
     assert windows["status"] == "held"
-    assert [i["outcome"] for i in windows["instances"]] == ["not-run"]
+    assert [i["outcome"] for i in windows["instances"]] == ["not-reached"]
 
 
 def test_the_window_only_starts_the_run(deployed: Deployed) -> None:
@@ -280,7 +282,7 @@ def test_a_person_can_override_a_failed_gate_and_it_is_recorded(
         deployed, capsys, "resume", run=resumed["name"], approve=True, reason="again"
     )
     assert code == 2
-    assert "only a run held by its gate can be resumed" in out
+    assert "only a held run can be resumed" in out
 
 
 def test_wave_commands_name_what_is_wrong(deployed: Deployed, capsys: Any) -> None:

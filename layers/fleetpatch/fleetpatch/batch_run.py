@@ -26,6 +26,7 @@ from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import (
     MemberState,
     ec2_states,
+    launch_times,
     own_runs_commands,
     ping_statuses,
     roster,
@@ -69,6 +70,31 @@ class Plan:
         return concurrency, errors, per_round
 
 
+def _run_pk(run_id: str) -> dict[str, str]:
+    return {"S": f"WAVE#{run_id}"}
+
+
+def _query(dynamodb: Any, table: str, run_id: str, prefix: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": _run_pk(run_id), ":prefix": {"S": prefix}},
+    }
+    while True:
+        response = dynamodb.query(**kwargs)
+        items += response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            return items
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def run_sent_commands(dynamodb: Any, table: str, run_id: str) -> list[str]:
+    """Every command a run's patch-batch sent, over all its batches (``wave stop`` cancels them)."""
+    items = _query(dynamodb, table, run_id, "SEND#")
+    return [v["S"] for item in items for v in item["command_ids"]["L"]]
+
+
 class BatchRecords:
     """A batch's plan and sends in the state table (``pk = WAVE#<run id>``)."""
 
@@ -77,26 +103,24 @@ class BatchRecords:
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
-        self._pk = {"S": f"WAVE#{run_id}"}
+        self._run_id = run_id
+        self._pk = _run_pk(run_id)
         self._step = step
         self._ttl = ttl
 
     def _query(self, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": self._pk,
-                ":prefix": {"S": f"{prefix}#{self._step:02d}#"},
-            },
-        }
-        while True:
-            response = self._dynamodb.query(**kwargs)
-            items += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return _query(self._dynamodb, self._table, self._run_id, f"{prefix}#{self._step:02d}#")
+
+    def copy_to(self, run_id: str) -> int:
+        """Copy this batch's plan and sends to ``run_id``; returns how many items.
+
+        A resumed run goes on from them: it keeps the batch's members and sends only the
+        chunks that were never sent, waiting for the others' commands again.
+        """
+        items = self._query("PLAN") + self._query("SEND")
+        for item in items:
+            self._dynamodb.put_item(TableName=self._table, Item={**item, "pk": _run_pk(run_id)})
+        return len(items)
 
     def plan(self) -> Plan | None:
         items = self._query("PLAN")
@@ -271,10 +295,15 @@ def batch_evidence(
     ec2: Any,
     autoscaling: Any,
     own_commands: Sequence[str],
+    window_started: datetime | None = None,
 ) -> tuple[list[InstanceEvidence], dict[str, str]]:
     """Every member of the batch with its evidence, and the instances the rule excludes.
 
     ``invocations``: instance id -> (command id, final status) over the batch's commands.
+    ``window_started``: when a maintenance window sent the batch (no plan was recorded). A
+    ready member the window's commands did not reach and that EC2 launched before then was
+    a member when the window ran: not reached (the window stopped at its max_errors or
+    cutoff, or the instance was offline then), not "joined".
     """
     now = roster(
         batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling, own_commands=own_commands
@@ -292,10 +321,13 @@ def batch_evidence(
     ]
     own_runs = own_runs_commands(ssm, unsent_ready, since=since) if unsent_ready else {}
     own_results = _statuses(ssm, own_runs)
+    missed = _missed_by_window(
+        ec2, [i for i in unsent_ready if i not in own_results], window_started
+    )
     for instance_id in sorted(set(members) | set(invocations) | planned | set(skipped)):
         member = members.get(instance_id)
         if instance_id in invocations:
-            _, status = invocations[instance_id]
+            command, status = invocations[instance_id]
             state = "ready"
             if member is None:
                 state = (
@@ -311,10 +343,10 @@ def batch_evidence(
                 state = "terminated"
             elif instance_id in skipped:
                 state = skipped[instance_id][0]
-            found.append(_evidence(batch.name, instance_id, status, state, None))
+            found.append(_evidence(batch.name, instance_id, status, state, None, command=command))
         elif instance_id in planned:
             note = (
-                "the batch stopped sending (max_errors) before its turn"
+                "Run Command stopped at the batch's max_errors before its turn"
                 if member is None or member.state is not MemberState.TERMINATED
                 else None
             )
@@ -323,8 +355,17 @@ def batch_evidence(
             found.append(_evidence(batch.name, instance_id, None, state, note))
         elif instance_id in own_results:
             found.append(
-                _evidence(batch.name, instance_id, own_results[instance_id], "joined", None)
+                _evidence(
+                    batch.name,
+                    instance_id,
+                    own_results[instance_id],
+                    "joined",
+                    None,
+                    command=own_runs[instance_id],
+                )
             )
+        elif instance_id in missed:
+            found.append(_evidence(batch.name, instance_id, None, "ready", missed[instance_id]))
         elif member is not None:
             state = member.state.value
             if state == "ready":
@@ -339,6 +380,21 @@ def batch_evidence(
     return found, now.conflicting
 
 
+def _missed_by_window(
+    ec2: Any, instance_ids: Sequence[str], window_started: datetime | None
+) -> dict[str, str]:
+    """Instance id -> why: ready members a window's commands did not reach, there before it."""
+    if window_started is None or not instance_ids:
+        return {}
+    launched = launch_times(ec2, instance_ids)
+    return {
+        i: "the maintenance window's command did not reach it (the window stopped at its "
+        "max_errors or cutoff, or it was offline then)"
+        for i in instance_ids
+        if i in launched and launched[i] < window_started
+    }
+
+
 def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for instance_id, command_id in commands.items():
@@ -349,8 +405,19 @@ def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
 
 
 def _evidence(
-    batch: str, instance_id: str, status: str | None, state: str, note: str | None
+    batch: str,
+    instance_id: str,
+    status: str | None,
+    state: str,
+    note: str | None,
+    *,
+    command: str | None = None,
 ) -> InstanceEvidence:
     return InstanceEvidence(
-        instance_id=instance_id, batch=batch, command_status=status, state=state, note=note
+        instance_id=instance_id,
+        batch=batch,
+        command_status=status,
+        state=state,
+        note=note,
+        command_id=command,
     )

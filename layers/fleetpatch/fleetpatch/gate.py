@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from fleetpatch.outcomes import FAILING, Outcome, Tally
 from fleetpatch.policy import Gate
 
 WINDOW_SUCCESS = "SUCCESS"
@@ -35,6 +36,10 @@ class InstanceEvidence:
     """Its batch membership state (``fleetpatch.membership.MemberState``)."""
     note: str | None = None
     """Why it was not sent the batch's patch (its membership state's reason)."""
+    command_id: str | None = None
+    """The patch command that is its evidence (this run's, or its own launch run's)."""
+    operation: str | None = None
+    """That command's operation (Scan or Install), when known."""
 
     @property
     def counted(self) -> bool:
@@ -62,6 +67,35 @@ class InstanceEvidence:
             return f"AWS-RunPatchBaseline ended {self.command_status}"
         if self.failed:
             return f"{self.failed} patch(es) failed to install"
+        return None
+
+    def outcome(self) -> Outcome:
+        """Its outcome in the reports' words (``fleetpatch.outcomes``), as this gate counts it."""
+        if not self.counted:
+            if self.state in ("terminated", "busy"):
+                return "terminated" if self.state == "terminated" else "busy"
+            return "joined"
+        if self.failure() is not None:
+            return "failed" if self.command_status is not None else "not-reached"
+        if self.non_compliance() is not None:
+            return "non-compliant"
+        return "compliant" if self.operation == "Scan" else "patched"
+
+    def reason(self) -> str | None:
+        """Why it has its outcome (None when it was patched or found compliant)."""
+        outcome = self.outcome()
+        if outcome == "not-reached":
+            return self.note or "no patch command ran on it"
+        if outcome == "failed":
+            return self.failure()
+        if outcome == "non-compliant":
+            return self.non_compliance()
+        if outcome == "terminated":
+            return "terminated since the batch was sent"
+        if outcome == "busy":
+            return self.note or "another run is patching it"
+        if outcome == "joined":
+            return "joined the batch after it was sent; no patch run of its own covered it yet"
         return None
 
     def non_compliance(self) -> str | None:
@@ -110,8 +144,9 @@ def evaluate_gate(
         reasons.append(f"the maintenance window ended {window_status}, not SUCCESS")
     not_counted = {e.instance_id: _not_counted(e) for e in evidence if not e.counted}
     evidence = [e for e in evidence if e.counted]
+    tally = Tally.of(e.outcome() for e in evidence)
     failed = {e.instance_id: why for e in evidence if (why := e.failure()) is not None}
-    reasons += _allowance(gate, len(failed), len(evidence))
+    reasons += _allowance(gate, tally)
     not_compliant: dict[str, str] = {}
     if gate.require_compliant:
         # Failed instances are the failure allowance's business; every other instance
@@ -130,16 +165,13 @@ def evaluate_gate(
     failed_instances = {**failed, **not_compliant}
     if reasons:
         return GateDecision(False, reasons, failed_instances, len(evidence), not_counted)
-    summary = _summary(gate, len(failed), len(evidence))
+    summary = _summary(gate, tally)
     return GateDecision(True, summary, failed_instances, len(evidence), not_counted)
 
 
 def _not_counted(evidence: InstanceEvidence) -> str:
-    if evidence.state == "terminated":
-        return "terminated since the batch was sent"
-    if evidence.state == "busy":
-        return f"not counted: {evidence.note or 'another run is patching it'}"
-    return "joined the batch after it was sent; no patch run of its own covered it yet"
+    why = evidence.reason() or evidence.outcome()
+    return f"not counted: {why}" if evidence.outcome() == "busy" else why
 
 
 def _tested(gate: Gate, patched: int, total: int) -> list[str]:
@@ -159,15 +191,17 @@ def _tested(gate: Gate, patched: int, total: int) -> list[str]:
     return []
 
 
-def _allowance(gate: Gate, failed: int, total: int) -> list[str]:
+def _allowance(gate: Gate, tally: Tally) -> list[str]:
+    """Members not reached count as failed, and the reason says how many of each."""
     reasons = []
+    failed, total = tally.failing, tally.judged
     if gate.max_failed is not None and failed > gate.max_failed:
-        reasons.append(f"{failed} of {total} instances failed; the gate allows {gate.max_failed}")
+        reasons.append(f"{tally.failing_phrase()}; the gate allows {gate.max_failed}")
     if gate.max_failed_percent is not None and total:
         percent = 100 * failed / total
         if percent > gate.max_failed_percent:
             reasons.append(
-                f"{percent:.0f}% of {total} instances failed; the gate allows "
+                f"{tally.failing_phrase(f'{percent:.0f}%')}; the gate allows "
                 f"{gate.max_failed_percent:g}%"
             )
     return reasons
@@ -184,13 +218,14 @@ def _alarms(gate: Gate, alarm_states: Mapping[str, str]) -> list[str]:
     return reasons
 
 
-def _summary(gate: Gate, failed: int, total: int) -> list[str]:
+def _summary(gate: Gate, tally: Tally) -> list[str]:
+    failed, total = tally.failing, tally.judged
     if not total:
         summary = ["the batch had no instances (allowed: allow_empty)"]
     elif failed:
         summary = [
             f"{total - failed} of {total} instances patched and verified; "
-            f"{failed} failed, within the gate's allowance"
+            f"{tally.describe(FAILING)}, within the gate's allowance"
         ]
     else:
         summary = [f"{total} instance{'s' if total != 1 else ''} patched and verified"]

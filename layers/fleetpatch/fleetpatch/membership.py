@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -131,6 +132,25 @@ def ec2_states(ec2: Any, instance_ids: Sequence[str]) -> dict[str, str]:
         for status in response["InstanceStatuses"]:
             states[status["InstanceId"]] = status["InstanceState"]["Name"]
     return states
+
+
+def launch_times(ec2: Any, instance_ids: Sequence[str]) -> dict[str, datetime]:
+    """Instance id -> when EC2 launched it; an instance EC2 no longer knows is left out."""
+    found: dict[str, datetime] = {}
+    for chunk in _chunks(instance_ids, 100):
+        try:
+            response = ec2.describe_instances(InstanceIds=list(chunk))
+        except ec2.exceptions.ClientError as exc:
+            if "InvalidInstanceID.NotFound" not in str(exc):
+                raise
+            # One vanished id fails the whole call: ask one by one (rare: a scale-in).
+            for instance_id in chunk if len(chunk) > 1 else ():
+                found.update(launch_times(ec2, [instance_id]))
+            continue
+        for reservation in response["Reservations"]:
+            for instance in reservation["Instances"]:
+                found[instance["InstanceId"]] = instance["LaunchTime"]
+    return found
 
 
 def ping_statuses(ssm: Any, instance_ids: Sequence[str]) -> dict[str, str]:

@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleetpatch import reports
 from fleetpatch.compliance import DigestCollector, digest_report
 from fleetpatch.report_html import render_digest_html, render_run_html
-from fleetpatch.reports import DigestReport, ReportIndex, RunReport
+from fleetpatch.report_index import ReportIndex, report_keys
+from fleetpatch.reports import DigestReport, RunReport
 
 Report = RunReport | DigestReport
 
@@ -75,7 +76,7 @@ class ReportPublisher:
 
     def publish(self, report: Report, *, announce: bool = True) -> Published:
         """Store, index and (unless ``announce`` is false: stored and indexed only) announce."""
-        keys = reports.report_keys(report.run_id)
+        keys = report_keys(report.run_id)
         store_error = self._store(report, *keys)
         # A report that was not stored has no location to give.
         json_key, html_key = (None, None) if store_error is not None else keys

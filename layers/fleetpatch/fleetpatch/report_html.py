@@ -7,7 +7,8 @@ external fonts, scripts or images, no JavaScript. Everything a report carries is
 (instance ids, reasons and names come from tags and command output). Pure functions: the
 same report renders to the same bytes.
 
-The chart grows with batches (or, in a digest, with patch groups), never with instances.
+The chart (``fleetpatch.report_chart``) grows with batches (or, in a digest, with patch
+groups), never with instances.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fleetpatch import launch_report
+from fleetpatch.outcomes import PROBLEMS, label, plural
+from fleetpatch.report_chart import (
+    DIGEST_LABELS,
+    OUTCOME_COLOURS,
+    STATUS_TEXT,
+    chart_rows,
+    render_chart,
+)
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -29,38 +37,12 @@ from fleetpatch.reports import (
     clip,
     format_duration,
     format_stamp,
-    plural,
 )
 
-__all__ = [
-    "GENERATOR",
-    "OUTCOMES",
-    "OUTCOME_COLOURS",
-    "ChartRow",
-    "chart_rows",
-    "render_digest_html",
-    "render_run_html",
-]
+__all__ = ["GENERATOR", "render_digest_html", "render_run_html"]
 
 GENERATOR = "fleetpatch report v1"
 
-OUTCOMES: tuple[str, ...] = ("patched", "compliant", "non-compliant", "failed", "not-run")
-"""Every instance outcome, in the order the chart stacks them."""
-
-# Okabe-Ito: told apart with every common colour-vision deficiency. Labels carry the counts,
-# so nothing depends on colour alone.
-OUTCOME_COLOURS: Mapping[str, str] = {
-    "patched": "#009E73",  # bluish green
-    "compliant": "#56B4E9",  # sky blue
-    "non-compliant": "#E69F00",  # orange
-    "failed": "#D55E00",  # vermilion
-    "not-run": "#999999",  # grey
-}
-
-# A digest carries transitions, not run outcomes: drift is non-compliance, recovery compliance.
-_DIGEST_LABELS: Mapping[str, str] = {"non-compliant": "drifted", "compliant": "recovered"}
-_FAILED = ("failed", "non-compliant")
-_STATUS_TEXT = {"ran": "ran", "held": "held", "not-reached": "not reached"}
 _SEVERITY_RANK = {
     "critical": 0,
     "high": 1,
@@ -71,55 +53,11 @@ _SEVERITY_RANK = {
     "informational": 4,
 }
 
-# --- chart geometry (SVG user units; the SVG scales to the page width) -------------------------
-_CHART_WIDTH = 960
-_LEGEND_HEIGHT = 40
-_ROW_HEIGHT = 66
-_BAR_OFFSET = 26  # from the top of a row to the top of its bar
-_BAR_HEIGHT = 30
-_MIN_SEGMENT = 4.0  # a single failed instance in a thousand still shows
-_CHAR_WIDTH = 7.4  # average advance of a 13px sans-serif character, for layout estimates
-_NAME_CHARS = 60
-
-
-@dataclass(frozen=True)
-class ChartRow:
-    """One bar of the chart: a batch, a whole run, or a digest's patch group."""
-
-    label: str
-    note: str
-    counts: Mapping[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def chart_rows(report: RunReport | DigestReport) -> list[ChartRow]:
-    """The chart's bars: per batch for a wave, one for a launch or remediation, per
-    environment and patch group for a digest. Counts are keyed by outcome, in stacking order."""
-    if isinstance(report, DigestReport):
-        groups: dict[str, Counter[str]] = {}
-        for entry in report.entries:
-            outcome = "non-compliant" if entry.transition == "drifted" else "compliant"
-            groups.setdefault(_group_label(entry), Counter())[outcome] += 1
-        return [ChartRow(label, "", _ordered(counts)) for label, counts in sorted(groups.items())]
-    if report.kind == "wave":
-        return [
-            ChartRow(batch.name, _STATUS_TEXT[batch.status], _ordered(batch.counts()))
-            for batch in report.batches
-        ]
-    return [ChartRow(report.title, report.kind, _ordered(report.counts()))]
-
-
 # --- pages ----------------------------------------------------------------------------------
 
 
 def render_run_html(report: RunReport, *, report_json_url: str | None = None) -> str:
     """A run report (launch, wave or remediation) as one self-contained HTML page."""
-    counts = report.counts()
-    total = sum(counts.values())
-    failed = sum(counts.get(o, 0) for o in _FAILED)
     outcome = report.outcome + (f": {report.reason}" if report.reason else "")
     facts: list[tuple[str, str]] = [
         ("Outcome", _e(outcome)),
@@ -137,7 +75,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ("Started", _e(format_stamp(report.started_at))),
         ("Ended", _e(format_stamp(report.ended_at))),
         ("Duration", _e(format_duration(report.duration_seconds))),
-        ("Instances", _e(f"{total} ({failed} failed or non-compliant)")),
+        ("Instances", _e(report.counts().sentence())),
     ]
     if report.window_execution_id:
         facts.append(("Window execution", _code(report.window_execution_id)))
@@ -160,8 +98,8 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         ),
         "<main>",
         *_churn(report),
-        _section("chart", chart_title, _chart(rows, _chart_caption(report), labels={})),
-        _section("patches", "Patches", _totals(report.patch_totals())),
+        _section("chart", chart_title, render_chart(rows, _chart_caption(report), labels={})),
+        _section("patches", "Patches", _totals(report)),
         '<section id="batches">',
         f"<h2>Batches ({len(report.batches)})</h2>",
         *(
@@ -229,7 +167,7 @@ def render_digest_html(digest: DigestReport) -> str:
         _section(
             "chart",
             "Changes by environment and patch group",
-            _chart(chart_rows(digest), caption, labels=_DIGEST_LABELS),
+            render_chart(chart_rows(digest), caption, labels=DIGEST_LABELS),
         ),
         _section("drifted", f"Drifted ({len(drifted)})", _drift_table(drifted, "none drifted")),
         _section(
@@ -404,148 +342,35 @@ def _chart_caption(report: RunReport) -> str:
     return f"Instances by outcome ({report.kind})"
 
 
-def _totals(totals: Mapping[str, int]) -> str:
+def _totals(report: RunReport) -> str:
+    """What the run installed first, then what is missing, failed or pending a reboot now.
+
+    A wave's first tile is what its own commands installed; the cumulative InstalledCount is
+    per instance in the tables, never added up across instances.
+    """
+    totals: dict[str, int | None] = dict(report.patch_totals())
+    if report.kind == "wave":
+        first = ("installed_by_run", "installed by this run", report.installed_by_run)
+    else:
+        first = ("installed", "installed", sum(i.installed or 0 for i in report.instances()))
     tiles = []
-    for key, label in (
-        ("installed", "installed"),
-        ("missing", "missing"),
-        ("failed", "failed"),
-        ("pending_reboot", "pending reboot"),
+    for key, name, value in (
+        first,
+        ("missing", "missing", totals["missing"]),
+        ("failed", "failed", totals["failed"]),
+        ("pending_reboot", "pending reboot", totals["pending_reboot"]),
     ):
-        value = totals.get(key, 0)
-        bad = " bad" if key != "installed" and value else ""
+        bad = " bad" if not key.startswith("installed") and value else ""
         tiles.append(
-            f'<div class="tile{bad}" id="total-{key}"><span class="n">{value}</span>'
-            f'<span class="l">{_e(label)}</span></div>'
+            f'<div class="tile{bad}" id="total-{key}"><span class="n">'
+            f'{"-" if value is None else value}</span><span class="l">{_e(name)}</span></div>'
         )
-    return f'<div class="tiles">{"".join(tiles)}</div>'
-
-
-# --- the chart ----------------------------------------------------------------------------
-
-
-def _chart(rows: Sequence[ChartRow], caption: str, *, labels: Mapping[str, str]) -> str:
-    """A horizontal stacked bar per row, each as wide as the chart (shares of its row)."""
-    shown = [o for o in OUTCOMES if o in labels] if labels else list(OUTCOMES)
-    totals = Counter[str]()
-    for row in rows:
-        totals.update(row.counts)
-    described = [
-        f"{row.label}{f' ({row.note})' if row.note else ''}: {_describe(row, labels)}"
-        for row in rows
-    ]
-    label = f"{caption}. " + (". ".join(described) if rows else "No instances") + "."
-    height = _LEGEND_HEIGHT + max(1, len(rows)) * _ROW_HEIGHT
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" id="chart-svg" '
-        f'viewBox="0 0 {_CHART_WIDTH} {height}" width="{_CHART_WIDTH}" height="{height}" '
-        f'preserveAspectRatio="xMinYMin meet" aria-label="{_e(label)}">',
-        f"<title>{_e(label)}</title>",
-        _legend(shown, totals, labels),
-    ]
-    if not rows:
-        y = _LEGEND_HEIGHT + _BAR_OFFSET
-        parts.append(
-            f'<rect x="0" y="{y}" width="{_CHART_WIDTH}" height="{_BAR_HEIGHT}" fill="#f6f8fa" '
-            f'stroke="#d1d9e0" shape-rendering="crispEdges"/>'
-            f'<text class="note" x="{_CHART_WIDTH / 2:.1f}" y="{y + 20}" '
-            f'text-anchor="middle">nothing to show</text>'
+    note = ""
+    if report.kind == "wave" and report.installed_note:
+        note = (
+            f'<p class="meta">Installed by this run: not counted ({_e(report.installed_note)}).</p>'
         )
-    for index, (row, text) in enumerate(zip(rows, described, strict=True)):
-        parts.append(_bar(row, text, _LEGEND_HEIGHT + index * _ROW_HEIGHT, labels))
-    parts.append("</svg>")
-    return f'<figure class="chart-figure">{"".join(parts)}</figure>'
-
-
-def _legend(shown: Sequence[str], totals: Mapping[str, int], labels: Mapping[str, str]) -> str:
-    parts = ['<g class="legend">']
-    x = 0.0
-    for outcome in shown:
-        text = f"{labels.get(outcome, outcome)} ({totals.get(outcome, 0)})"
-        parts.append(
-            f'<g class="legend-item" data-outcome="{outcome}">'
-            f'<rect x="{x:.1f}" y="8" width="14" height="14" rx="2" '
-            f'fill="{OUTCOME_COLOURS[outcome]}"/>'
-            f'<text x="{x + 20:.1f}" y="20">{_e(text)}</text></g>'
-        )
-        x += 20 + _text_width(text) + 26
-    parts.append("</g>")
-    return "".join(parts)
-
-
-def _bar(row: ChartRow, text: str, top: int, labels: Mapping[str, str]) -> str:
-    bar_top = top + _BAR_OFFSET
-    name = clip(row.label, _NAME_CHARS)
-    summary = _row_summary(row, labels)
-    parts = [
-        f'<g class="bar" data-label="{_e(row.label)}" data-total="{row.total}">',
-        f"<title>{_e(text)}</title>",
-        f'<text class="name" x="0" y="{top + 18}">{_e(name)}',
-    ]
-    if row.note:
-        status = " held" if row.note == "held" else ""
-        parts.append(f'<tspan class="note{status}" dx="8" font-weight="400">{_e(row.note)}</tspan>')
-    parts.append("</text>")
-    parts.append(
-        f'<text class="sum" x="{_CHART_WIDTH}" y="{top + 18}" text-anchor="end">'
-        f"{_e(summary)}</text>"
-    )
-    parts.append(
-        f'<rect class="track" x="0" y="{bar_top}" width="{_CHART_WIDTH}" '
-        f'height="{_BAR_HEIGHT}" fill="#f6f8fa" stroke="#d1d9e0" shape-rendering="crispEdges"/>'
-    )
-    if not row.total:
-        parts.append(
-            f'<text class="note" x="{_CHART_WIDTH / 2:.1f}" y="{bar_top + 20}" '
-            f'text-anchor="middle">no instances</text>'
-        )
-    for outcome, x, width, count in _segments(row.counts, _CHART_WIDTH):
-        word = labels.get(outcome, outcome)
-        parts.append(
-            f'<rect class="seg" data-outcome="{outcome}" data-count="{count}" x="{x:.1f}" '
-            f'y="{bar_top}" width="{width:.1f}" height="{_BAR_HEIGHT}" '
-            f'fill="{OUTCOME_COLOURS[outcome]}" shape-rendering="crispEdges">'
-            f"<title>{count} {_e(word)}</title></rect>"
-        )
-        long, short = f"{count} {word}", str(count)
-        inner = long if _text_width(long) + 14 <= width else short
-        if _text_width(inner) + 8 <= width:
-            parts.append(
-                f'<text class="seg" data-outcome="{outcome}" x="{x + width / 2:.1f}" '
-                f'y="{bar_top + 20}" text-anchor="middle">{_e(inner)}</text>'
-            )
-    parts.append("</g>")
-    return "".join(parts)
-
-
-def _segments(counts: Mapping[str, int], width: float) -> list[tuple[str, float, float, int]]:
-    """(outcome, x, width, count) per non-empty outcome; none narrower than _MIN_SEGMENT."""
-    present = [(o, counts[o]) for o in OUTCOMES if counts.get(o, 0) > 0]
-    total = sum(n for _, n in present)
-    if not total:
-        return []
-    widths = [max(_MIN_SEGMENT, width * n / total) for _, n in present]
-    excess = sum(widths) - width
-    if excess > 0:
-        widest = max(range(len(widths)), key=lambda i: (widths[i], -i))
-        widths[widest] -= excess
-    segments = []
-    edge = 0.0
-    for (outcome, count), share in zip(present, widths, strict=True):
-        start, end = round(edge, 1), round(edge + share, 1)
-        segments.append((outcome, start, round(end - start, 1), count))
-        edge += share
-    return segments
-
-
-def _describe(row: ChartRow, labels: Mapping[str, str]) -> str:
-    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
-    return ", ".join([plural(row.total, "instance"), *parts])
-
-
-def _row_summary(row: ChartRow, labels: Mapping[str, str]) -> str:
-    parts = [f"{n} {labels.get(o, o)}" for o, n in row.counts.items() if n]
-    return " · ".join([*parts, plural(row.total, "instance")])
+    return f'<div class="tiles">{"".join(tiles)}</div>{note}'
 
 
 # --- batches and instances -------------------------------------------------------------------
@@ -554,34 +379,33 @@ _NUMERIC = ' class="num"'
 # (heading, numeric, share of the table's width in percent: a fixed layout, so a table of
 # thousands of rows is laid out from its first row and reads the same on every row)
 _INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
-    ("Instance", False, 12.2),
-    ("Patch group", False, 9),
-    ("Outcome", False, 9),
-    ("Reason", False, 10.4),
-    ("Command", False, 6),
-    ("Installed", True, 5.6),
-    ("Missing", True, 5),
-    ("Failed", True, 4.2),
-    ("Pending reboot", True, 5.2),
-    ("Operation", False, 5.8),
-    ("Reboot option", False, 9),
-    ("Duration", True, 5.4),
-    ("Output", False, 13.2),
+    ("Instance", False, 11.2),
+    ("Patch group", False, 8),
+    ("Outcome", False, 7.4),
+    ("Member", False, 6.2),
+    ("Reason", False, 12),
+    ("Command", False, 5.4),
+    ("Installed by this run", True, 5.4),
+    ("Installed in total", True, 5.2),
+    ("Missing", True, 4.6),
+    ("Failed", True, 4),
+    ("Pending reboot", True, 4.8),
+    ("Operation", False, 5.4),
+    ("Reboot option", False, 7.4),
+    ("Duration", True, 4.8),
+    ("Output", False, 8.2),
 )
 
 
 def _batch(batch: BatchResult, index: int, count: int) -> str:
-    status = _STATUS_TEXT[batch.status]
-    counts = _ordered(batch.counts())
-    described = ", ".join(f"{n} {o}" for o, n in counts.items()) or "no instances"
+    status = STATUS_TEXT[batch.status]
     groups = ", ".join(batch.patch_groups) or "-"
     held = " held" if batch.status == "held" else ""
     parts = [
         f'<section class="batch{held}" id="batch-{index}" data-status="{batch.status}">',
         f"<h3>Batch {index} of {count}: {_e(batch.name)}"
         f'<span class="pill status-{batch.status}">{_e(status)}</span></h3>',
-        f'<p class="meta">{plural(len(batch.instances), "instance")}: {_e(described)}'
-        f" · patch groups: {_e(groups)}</p>",
+        f'<p class="meta">{_e(batch.counts().sentence())} · patch groups: {_e(groups)}</p>',
         _gate(batch.gate, batch.name),
     ]
     base = _output_base(batch.instances)
@@ -592,6 +416,7 @@ def _batch(batch: BatchResult, index: int, count: int) -> str:
         )
     parts += [
         _instance_table(batch.instances, base),
+        _excluded_table(batch.excluded),
         "</section>",
     ]
     return "".join(parts)
@@ -649,8 +474,23 @@ def _instance_table(instances: Sequence[InstanceResult], output_base: str | None
     )
 
 
+def _excluded_table(excluded: Mapping[str, str]) -> str:
+    """Instances whose patch group tags disagree: in no batch, listed apart with the reason."""
+    if not excluded:
+        return ""
+    rows = "".join(
+        f'<tr><td class="id"><code>{_e(i)}</code></td><td>{_e(why)}</td></tr>'
+        for i, why in sorted(excluded.items())
+    )
+    return (
+        f'<h4>Excluded ({len(excluded)}): not members</h4><div class="table-wrap">'
+        '<table class="excluded"><thead><tr><th scope="col">Instance</th>'
+        f'<th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
 def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
-    bad = ' class="bad"' if instance.outcome in _FAILED else ""
+    bad = ' class="bad"' if instance.outcome in PROBLEMS else ""
     command = f' title="command {_e(instance.command_id)}"' if instance.command_id else ""
     duration = instance.duration_seconds
     timing = ""
@@ -658,14 +498,17 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         span = f"{format_stamp(instance.started_at)} to {format_stamp(instance.ended_at)}"
         timing = f' title="{_e(span)}"'
     shown = format_duration(duration) if duration is not None else "-"
+    why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
     cells = [
         f'<td class="id"><code>{_e(instance.instance_id)}</code></td>',
         f"<td>{_e(instance.patch_group or '-')}</td>",
         f'<td><span class="outcome"><span class="swatch" '
         f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
-        f"{_e(instance.outcome)}</span></td>",
-        f"<td>{_e(instance.reason or '')}</td>",
+        f"{_e(label(instance.outcome))}</span></td>",
+        f"<td>{_e(instance.state or '-')}</td>",
+        f"<td>{_e(why)}</td>",
         f"<td{command}>{_e(instance.command_status or '-')}</td>",
+        _count_cell(instance.installed_by_run),
         _count_cell(instance.installed),
         _count_cell(instance.missing),
         _count_cell(instance.failed),
@@ -743,14 +586,6 @@ def _link(url: str) -> str:
     return _code(url)
 
 
-def _ordered(counts: Mapping[str, int]) -> dict[str, int]:
-    return {o: counts[o] for o in OUTCOMES if counts.get(o)}
-
-
-def _group_label(entry: DriftEntry) -> str:
-    return f"{entry.environment or '-'} / {entry.patch_group or '-'}"
-
-
 def _severity_rank(severity: str | None) -> int:
     return _SEVERITY_RANK.get((severity or "").lower(), 5)
 
@@ -769,9 +604,5 @@ def _recovery_order(entry: DriftEntry) -> tuple[str, str, str]:
 
 
 def _instance_order(instance: InstanceResult) -> int:
-    """Failed first, then non-compliant; otherwise the report's order (the sort is stable)."""
-    return {"failed": 0, "non-compliant": 1}.get(instance.outcome, 2)
-
-
-def _text_width(text: str) -> float:
-    return len(text) * _CHAR_WIDTH
+    """Failed, not reached, non-compliant first; otherwise the report's order (a stable sort)."""
+    return {o: n for n, o in enumerate(PROBLEMS)}.get(instance.outcome, len(PROBLEMS))

@@ -1,48 +1,41 @@
 """Run reports: one model for every run (launch, wave, remediation) and for the digest.
 
-A report says what ran, when, per batch and per instance the outcome, the patch counts
-(installed, missing, failed, pending reboot), the gate decisions with their reasons and
-where the command output is. It is stored as JSON and as a self-contained HTML page
+A report says what ran, when, per batch and per instance the outcome (in the one
+vocabulary of ``fleetpatch.outcomes``), the patch counts (installed by the run and in
+total, missing, failed, pending reboot), the gate decisions with their reasons and where
+the command output is. It is stored as JSON and as a self-contained HTML page
 (``fleetpatch.report_html``), indexed in the state table, announced on the reports topic
 with a subject that says the outcome and a plain-text body that reads as an e-mail; the
-Slack notifier reads the stored JSON to build its message.
+Slack notifier reads the stored JSON to build its message. Every format counts with
+``RunReport.counts``. A wave's report is built by ``fleetpatch.wave_report``.
 
-Nothing here calls AWS but :class:`ReportIndex` and the evidence readers, which take their
-clients as arguments.
+Nothing here calls AWS but :class:`ReportIndex`, which takes its client as an argument.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleetpatch import launch_report
+from fleetpatch.evidence import output_prefix
 from fleetpatch.launch_report import ChurnSummary
-from fleetpatch.waves import (
-    batch_instances,
-    command_invocations,
-    output_prefix,
-    patch_states,
-    window_command_ids,
-)
+from fleetpatch.outcomes import PROBLEMS, Outcome, Tally, label
 
-REPORT_VERSION = 1
+# 2: one vocabulary (fleetpatch.outcomes: "not-run" became "not-reached"), members' states,
+# the instances the tag rule excludes, and what the run itself installed.
+REPORT_VERSION = 2
 SUBJECT_LIMIT = 99  # SNS allows 100 characters; e-mail clients show fewer.
 # Instances listed in an e-mail or a Slack message (failed ones first); the stored report
 # has every instance.
 LISTED_INSTANCES = 25
 
 Kind = Literal["launch", "wave", "remediation"]
-InstanceOutcome = Literal["patched", "compliant", "non-compliant", "failed", "not-run"]
-"""patched: the command succeeded and nothing is missing, failed or pending a reboot;
-compliant: a scan found nothing to install; non-compliant: the command succeeded but
-patches are missing or wait for a reboot; failed: the command failed; not-run: no command
-reached it (its batch was held by a gate, or the window stopped before it). A gate counts
-an instance of a checked batch that no command reached as failed; the report says which."""
+InstanceOutcome = Outcome
+"""An instance's outcome, in the one vocabulary every format uses (``fleetpatch.outcomes``)."""
 
 _FAILED_OUTCOMES = ("failed", "non-compliant")
 
@@ -55,11 +48,29 @@ class InstanceResult(_Model):
     instance_id: str
     outcome: InstanceOutcome
     reason: str | None = None
+    state: str | None = Field(
+        default=None,
+        description="its batch membership state (fleetpatch.membership): ready, not-managed, "
+        "stopped, busy, joined, terminated",
+    )
     patch_group: str | None = None
     command_id: str | None = None
     command_status: str | None = None
     operation: str | None = None
-    installed: int | None = None
+    installed: int | None = Field(
+        default=None,
+        description="InstalledCount of its patch state: every baseline patch installed on it, "
+        "by any run (cumulative)",
+    )
+    installed_by_run: int | None = Field(
+        default=None,
+        description="patches its command installed (InstalledTime at or after the command was "
+        "sent); None: not counted",
+    )
+    evidence_note: str | None = Field(
+        default=None,
+        description="where its figures come from when not from this run's own command",
+    )
     installed_other: int | None = None
     pending_reboot: int | None = None
     missing: int | None = None
@@ -68,6 +79,12 @@ class InstanceResult(_Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     output: str | None = Field(default=None, description="s3:// prefix of the command output")
+
+    @field_validator("outcome", mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        # Reports stored before version 2 said "not-run" for "not-reached".
+        return "not-reached" if value == "not-run" else value
 
     @property
     def duration_seconds(self) -> float | None:
@@ -89,9 +106,13 @@ class BatchResult(_Model):
     status: Literal["ran", "held", "not-reached"]
     gate: GateSummary | None = Field(default=None, description="the gate before this batch")
     instances: list[InstanceResult] = Field(default_factory=list)
+    excluded: dict[str, str] = Field(
+        default_factory=dict,
+        description="instances the tag rule excludes (their patch group tags disagree): why",
+    )
 
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(i.outcome for i in self.instances))
+    def counts(self) -> Tally:
+        return Tally.of((i.outcome for i in self.instances), len(self.excluded))
 
 
 class RunReport(_Model):
@@ -115,24 +136,47 @@ class RunReport(_Model):
     )
     churn: ChurnSummary | None = Field(default=None, description="a launch's churn streak")
     batches: list[BatchResult]
+    installed_by_run: int | None = Field(
+        default=None, description="patches the run's own commands installed, over its instances"
+    )
+    installed_note: str | None = Field(
+        default=None, description="why installed_by_run was not counted"
+    )
 
-    # --- figures ------------------------------------------------------------------------------
+    # --- figures: every format counts with these ------------------------------------------------
 
     def instances(self) -> list[InstanceResult]:
         return [i for b in self.batches for i in b.instances]
 
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(i.outcome for i in self.instances()))
+    def excluded(self) -> dict[str, str]:
+        return {k: v for b in self.batches for k, v in b.excluded.items()}
+
+    def counts(self) -> Tally:
+        """The run's one count: every member of every batch by outcome, the excluded apart."""
+        return Tally.of((i.outcome for i in self.instances()), len(self.excluded()))
 
     def patch_totals(self) -> dict[str, int]:
-        totals = {"installed": 0, "missing": 0, "failed": 0, "pending_reboot": 0}
+        """Missing, failed and pending-reboot patches over the instances, as they are now.
+
+        The cumulative InstalledCount is not added up here: summed across instances it
+        counts every patch the fleet ever installed, not what this run did (see
+        ``installed_by_run``).
+        """
+        totals = {"missing": 0, "failed": 0, "pending_reboot": 0}
         for instance in self.instances():
             for key in totals:
                 totals[key] += getattr(instance, key) or 0
         return totals
 
     def failed_instances(self) -> list[InstanceResult]:
-        return [i for i in self.instances() if i.outcome in _FAILED_OUTCOMES]
+        """What needs a look: failed, not reached or non-compliant in a batch that ran."""
+        return [
+            i
+            for b in self.batches
+            if b.status == "ran"
+            for i in b.instances
+            if i.outcome in PROBLEMS
+        ]
 
     @property
     def duration_seconds(self) -> float:
@@ -193,9 +237,9 @@ def instance_outcome(
 ) -> tuple[InstanceOutcome, str | None]:
     """One instance's outcome from its command's final status and its patch state after."""
     if not ran:
-        return "not-run", "its batch was held by a gate"
+        return "not-reached", "its batch was held by a gate"
     if command_status is None:
-        return "not-run", "no patch command reached it"
+        return "not-reached", "no patch command reached it"
     if command_status != "Success":
         return "failed", f"AWS-RunPatchBaseline ended {command_status}"
     if state is None:
@@ -268,31 +312,19 @@ def parse_time(value: Any, default: datetime) -> datetime:
 
 
 def subject(report: RunReport) -> str:
-    """Under 100 characters, the outcome first: 'prod wave: windows-apps held, 1 of 6 ...'."""
+    """Under 100 characters, the outcome first: 'prod wave: windows-apps held; 6 instances: ...'.
+
+    A wave's subject carries the run's one count (``RunReport.counts``), as every format does.
+    """
     if report.kind == "wave":
-        ran = [b for b in report.batches if b.status == "ran"]
-        judged = [i for b in ran for i in b.instances]
-        failed = sum(1 for i in judged if i.outcome in _FAILED_OUTCOMES)
-        # Instances of a batch that ran but that no command reached (the window stopped at
-        # MaxErrors, or they were not running): not failed, not patched either.
-        unreached = sum(1 for i in judged if i.outcome == "not-run")
-        missed = f", {unreached} not reached" if unreached else ""
+        counted = report.counts().sentence()
         if report.outcome == "held":
             held = next((b.name for b in report.batches if b.status == "held"), "next batch")
-            text = (
-                f"{report.title}: {held} held, {failed} of "
-                f"{plural(len(judged), 'instance')} failed{missed}"
-            )
-        elif failed or unreached:
-            text = (
-                f"{report.title}: done with failures, "
-                f"{failed} of {plural(len(judged), 'instance')} failed{missed}"
-            )
+            text = f"{report.title}: {held} held; {counted}"
+        elif report.outcome == "completed-with-failures" or report.failed_instances():
+            text = f"{report.title}: done with failures; {counted}"
         else:
-            text = (
-                f"{report.title}: done, {plural(len(judged), 'instance')} patched in "
-                f"{len(ran)} batch{'es' if len(ran) != 1 else ''}"
-            )
+            text = f"{report.title}: done; {counted}"
     elif report.churn is not None and report.churn.escalation:
         text = launch_report.escalation_subject(report)
     else:
@@ -338,34 +370,68 @@ def email_body(report: RunReport, *, report_url: str | None, console_url: str | 
         rows.append(("Window", report.window_execution_id))
     for note in report.notes:
         rows.append(("Note", note))
-    totals = report.patch_totals()
-    rows.append(
-        (
-            "Patches",
-            f"{totals['installed']} installed, {totals['missing']} missing, "
-            f"{totals['failed']} failed, {totals['pending_reboot']} pending reboot",
-        )
-    )
+    rows += figure_rows(report)
     width = max(len(k) for k, _ in rows) + 1
     lines += [f"{(k + ':').ljust(width)} {v}" for k, v in rows]
     for batch in report.batches:
-        lines += ["", _batch_heading(batch)]
-        if batch.gate is not None:
-            verdict = "passed" if batch.gate.passed else "FAILED"
-            lines.append(f"  gate {verdict}: {'; '.join(batch.gate.reasons) or '-'}")
-            if batch.gate.approved_by:
-                lines.append(f"  approved by {batch.gate.approved_by}")
-        listed = sorted(batch.instances, key=_failed_first)[:LISTED_INSTANCES]
-        for instance in listed:
-            lines.append("  " + _instance_line(instance))
-        if len(batch.instances) > len(listed):
-            lines.append(f"  ... and {len(batch.instances) - len(listed)} more in the report")
+        lines += ["", *_batch_lines(batch, wave=report.kind == "wave")]
     lines.append("")
     if report_url:
         lines.append(f"Report: {report_url}")
     if console_url:
         lines.append(f"Execution: {console_url}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _batch_lines(batch: BatchResult, *, wave: bool) -> list[str]:
+    lines = [_batch_heading(batch)]
+    if batch.gate is not None:
+        verdict = "passed" if batch.gate.passed else "FAILED"
+        lines.append(f"  gate {verdict}: {'; '.join(batch.gate.reasons) or '-'}")
+        if batch.gate.approved_by:
+            lines.append(f"  approved by {batch.gate.approved_by}")
+    listed = sorted(batch.instances, key=_failed_first)[:LISTED_INSTANCES]
+    lines += ["  " + _instance_line(instance, wave=wave) for instance in listed]
+    if len(batch.instances) > len(listed):
+        lines.append(f"  ... and {len(batch.instances) - len(listed)} more in the report")
+    for instance_id, why in sorted(batch.excluded.items())[:LISTED_INSTANCES]:
+        lines.append(f"  excluded: {instance_id} - {why}")
+    if len(batch.excluded) > LISTED_INSTANCES:
+        lines.append(
+            f"  ... and {len(batch.excluded) - LISTED_INSTANCES} more excluded in the report"
+        )
+    return lines
+
+
+def figure_rows(report: RunReport) -> list[tuple[str, str]]:
+    """The run's figures as (name, text): a wave's one count and what the run installed."""
+    if report.kind != "wave":
+        return [("Patches", patches_line(report))]
+    return [
+        ("Instances", report.counts().sentence()),
+        ("Installed", installed_text(report)),
+        ("Patches", patches_line(report)),
+    ]
+
+
+def patches_line(report: RunReport) -> str:
+    """The patch figures in one line; a wave's leads with what the run itself installed."""
+    totals = report.patch_totals()
+    rest = (
+        f"{totals['missing']} missing, {totals['failed']} failed, "
+        f"{totals['pending_reboot']} pending reboot"
+    )
+    if report.kind == "wave":
+        return rest
+    installed = sum(i.installed or 0 for i in report.instances())
+    return f"{installed} installed, {rest}"
+
+
+def installed_text(report: RunReport) -> str:
+    """'12 by this run', or why the run's installs were not counted."""
+    if report.installed_by_run is None:
+        return f"not counted ({report.installed_note or 'no figure'})"
+    return f"{report.installed_by_run} by this run"
 
 
 def attributes(
@@ -394,29 +460,30 @@ def attributes(
 
 
 def _batch_heading(batch: BatchResult) -> str:
-    counts = batch.counts()
-    described = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no instances"
     status = {"ran": "", "held": " - HELD, not run", "not-reached": " - not reached"}[batch.status]
-    return f"Batch {batch.name} ({plural(len(batch.instances), 'instance')}: {described}){status}"
+    return f"Batch {batch.name} ({batch.counts().sentence()}){status}"
 
 
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _instance_line(instance: InstanceResult) -> str:
+def _instance_line(instance: InstanceResult, *, wave: bool) -> str:
     counts = ""
     if instance.installed is not None:
+        installed = f"installed {instance.installed}"
+        if wave:
+            by_run = "-" if instance.installed_by_run is None else instance.installed_by_run
+            installed = f"installed {by_run} by this run ({instance.installed} in total)"
         counts = (
-            f" installed {instance.installed}, missing {instance.missing or 0}, "
+            f" {installed}, missing {instance.missing or 0}, "
             f"failed {instance.failed or 0}, pending reboot {instance.pending_reboot or 0}"
         )
-    reason = f" - {instance.reason}" if instance.reason else ""
-    return f"{instance.instance_id:<20} {instance.outcome:<13}{counts}{reason}"
+    why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
+    reason = f" - {why}" if why else ""
+    return f"{instance.instance_id:<20} {label(instance.outcome):<13}{counts}{reason}"
 
 
 def _failed_first(instance: InstanceResult) -> tuple[int, str]:
-    return (0 if instance.outcome in _FAILED_OUTCOMES else 1, instance.instance_id)
+    """Failed, then not reached, then non-compliant, then the rest; by id within each."""
+    rank = PROBLEMS.index(instance.outcome) if instance.outcome in PROBLEMS else len(PROBLEMS)
+    return (rank, instance.instance_id)
 
 
 def format_stamp(when: datetime) -> str:
@@ -457,159 +524,6 @@ def console_url(region: str, execution_arn: str | None) -> str | None:
     )
 
 
-# --- storing and indexing ---------------------------------------------------------------------
-
-
-def report_keys(run_id: str) -> tuple[str, str]:
-    """Where a run's report lives in the artifacts bucket: (JSON key, HTML key)."""
-    return f"reports/{run_id}.json", f"reports/{run_id}.html"
-
-
-RECORD_TTL_SECONDS = 400 * 24 * 3600
-
-
-class ReportIndex:
-    """The state table's index of reports (``REPORT#<run>``; gsi1 ``REPORTS`` by end time).
-
-    Publishing is recorded so a retried publish does not announce a run twice.
-    """
-
-    def __init__(self, dynamodb: Any, table: str, now: Callable[[], float]) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-        self._now = now
-
-    @staticmethod
-    def _key(run_id: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"REPORT#{run_id}"}, "sk": {"S": "REPORT"}}
-
-    def record(
-        self,
-        report: RunReport | DigestReport,
-        *,
-        subject_line: str,
-        json_key: str | None,
-        html_key: str | None,
-        store_error: str | None = None,
-    ) -> None:
-        if isinstance(report, RunReport):
-            instances, failed = len(report.instances()), len(report.failed_instances())
-        else:
-            instances, failed = len(report.entries), len(report.drifted)
-        item = {
-            **self._key(report.run_id),
-            "gsi1pk": {"S": "REPORTS"},
-            "gsi1sk": {"S": f"{report.ended_at.astimezone(UTC).isoformat()}#{report.run_id}"},
-            "run_id": {"S": report.run_id},
-            "kind": {"S": report.kind},
-            "title": {"S": report.title},
-            "outcome": {"S": report.outcome},
-            "subject": {"S": subject_line},
-            "environment": {"S": report.environment or ""},
-            "started_at": {"S": report.started_at.astimezone(UTC).isoformat()},
-            "ended_at": {"S": report.ended_at.astimezone(UTC).isoformat()},
-            "instances": {"N": str(instances)},
-            "failed": {"N": str(failed)},
-            "json_key": {"S": json_key or ""},
-            "html_key": {"S": html_key or ""},
-            "store_error": {"S": store_error or ""},
-            "expires_at": {"N": str(int(self._now()) + RECORD_TTL_SECONDS)},
-        }
-        # Keep what an earlier attempt published (message ids) when a retry rewrites it.
-        names = {f"#{k}": k for k in item if k not in ("pk", "sk")}
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key=self._key(report.run_id),
-            UpdateExpression="SET "
-            + ", ".join(f"#{k} = :{k}" for k in item if k not in ("pk", "sk")),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                f":{k}": v for k, v in item.items() if k not in ("pk", "sk")
-            },
-        )
-
-    def published(self, run_id: str) -> str | None:
-        """The SNS message id a run's report was announced with, if it was."""
-        item = self._dynamodb.get_item(
-            TableName=self._table, Key=self._key(run_id), ConsistentRead=True
-        ).get("Item", {})
-        return item.get("message_id", {}).get("S") or None
-
-    def mark_published(self, run_id: str, message_id: str) -> bool:
-        """Record the announcement; False when another attempt got there first."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key=self._key(run_id),
-                UpdateExpression="SET message_id = :id",
-                ConditionExpression="attribute_not_exists(message_id)",
-                ExpressionAttributeValues={":id": {"S": message_id}},
-            )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key=self._key(run_id)).get("Item")
-        return None if item is None else _plain(item)
-
-    def list(self, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Reports, newest first, ended at or after ``since``."""
-        condition = "gsi1pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": "REPORTS"}}
-        if since is not None:
-            condition += " AND gsi1sk >= :since"
-            values[":since"] = {"S": since.astimezone(UTC).isoformat()}
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-        }
-        while len(found) < limit:
-            page = self._dynamodb.query(**kwargs)
-            found += [_plain(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
-
-
-def _plain(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A DynamoDB item as plain values (S, N, BOOL)."""
-    plain: dict[str, Any] = {}
-    for key, value in item.items():
-        if "S" in value:
-            plain[key] = value["S"]
-        elif "N" in value:
-            number = float(value["N"])
-            plain[key] = int(number) if number.is_integer() else number
-        elif "BOOL" in value:
-            plain[key] = value["BOOL"]
-    return plain
-
-
-def environments_of(patch_groups: Iterable[str], mapping: Mapping[str, str]) -> str | None:
-    """The environment(s) a set of patch groups belongs to, per the compiled policy."""
-    found = sorted({mapping[g] for g in patch_groups if g in mapping})
-    return ",".join(found) if found else None
-
-
-def batch_statuses(names: Sequence[str], reached: int, held: bool) -> list[str]:
-    """Per batch: ran (before ``reached``), held (``reached`` when a gate held) or not reached."""
-    statuses = []
-    for index, _ in enumerate(names):
-        if index < reached:
-            statuses.append("ran")
-        elif index == reached and held:
-            statuses.append("held")
-        else:
-            statuses.append("not-reached")
-    return statuses
-
-
 # --- what the workflows hand over, and the reports built from it ------------------------------
 
 
@@ -641,25 +555,6 @@ class InstanceRunSummary(_Summary):
     launch_outcome: dict[str, Any] | None = Field(
         default=None, alias="launchOutcome", description="fleetpatch.launch_outcome's answer"
     )
-
-
-class WaveRunSummary(_Summary):
-    """The end of a gated-wave run."""
-
-    run_id: str = Field(alias="runId", min_length=1)
-    wave: str = Field(min_length=1)
-    outcome: Literal["held", "completed", "completed-with-failures"]
-    reason: str | None = None
-    summary: str
-    started_at: datetime = Field(alias="startedAt")
-    execution_arn: str | None = Field(default=None, alias="executionArn")
-    window_execution_id: str | None = Field(default=None, alias="windowExecutionId")
-    window_status: str | None = Field(default=None, alias="windowStatus")
-    promote_from: str | None = Field(default=None, alias="promoteFrom")
-    step: int = Field(ge=0, description="the batch the run stopped at (len(batches): all ran)")
-    batches: list[dict[str, Any]] = Field(min_length=1)
-    decisions: list[dict[str, Any]] = Field(default_factory=list)
-    commands: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def instance_report(
@@ -726,88 +621,3 @@ def instance_report(
             )
         ],
     )
-
-
-def wave_report(
-    run: WaveRunSummary,
-    *,
-    ended_at: datetime,
-    patch_group_environments: Mapping[str, str],
-    ssm: Any,
-    ec2: Any,
-    notes: Sequence[str] = (),
-) -> RunReport:
-    """The report of a gated-wave run: the evidence of every batch, gathered again now."""
-
-    names = [str(b["name"]) for b in run.batches]
-    statuses = batch_statuses(names, run.step, run.outcome == "held")
-    gates = {d.get("batch"): d for d in run.decisions}
-    batches: list[BatchResult] = []
-    all_groups: list[str] = []
-    for index, (raw, status) in enumerate(zip(run.batches, statuses, strict=True)):
-        name = names[index]
-        groups = [str(g) for g in raw.get("patchGroups", [])]
-        all_groups += groups
-        expected = batch_instances(ec2, groups)
-        invocations = {}
-        if status == "ran":
-            if index == 0 and run.window_execution_id and name not in run.commands:
-                command_ids = window_command_ids(ssm, run.window_execution_id)
-            else:
-                command_ids = run.commands.get(name, [])
-            invocations = command_invocations(ssm, command_ids, with_output=True)
-        instances = sorted(set(expected) | set(invocations))
-        states = patch_states(ssm, instances) if status == "ran" else {}
-        results = [
-            instance_result(
-                instance,
-                command_status=invocations[instance].status if instance in invocations else None,
-                state=states.get(instance),
-                command_id=invocations[instance].command_id if instance in invocations else None,
-                output=invocations[instance].output if instance in invocations else None,
-                patch_group=_single(groups),
-                ran=status == "ran",
-            )
-            for instance in instances
-        ]
-        decision = gates.get(name)
-        gate = None
-        if decision is not None:
-            gate = GateSummary(
-                passed=bool(decision.get("passed")),
-                reasons=[str(r) for r in decision.get("reasons", [])],
-                checked=[str(b) for b in (raw.get("gate") or {}).get("batches", [])],
-                approved_by=_approver(decision),
-            )
-        batches.append(
-            BatchResult(name=name, patch_groups=groups, status=status, gate=gate, instances=results)  # type: ignore[arg-type]
-        )
-    return RunReport(
-        kind="wave",
-        run_id=run.run_id,
-        title=f"{run.wave} wave",
-        outcome=run.outcome,
-        reason=run.reason,
-        summary=run.summary,
-        environment=environments_of(all_groups, patch_group_environments),
-        trigger="window" if run.window_execution_id else "manual",
-        started_at=run.started_at,
-        ended_at=ended_at,
-        execution_arn=run.execution_arn,
-        window_execution_id=run.window_execution_id,
-        notes=list(notes),
-        batches=batches,
-    )
-
-
-def _single(groups: Sequence[str]) -> str | None:
-    return groups[0] if len(groups) == 1 else None
-
-
-def _approver(decision: Mapping[str, Any]) -> str | None:
-    if not decision.get("approved"):
-        return None
-    for reason in decision.get("reasons", []):
-        if str(reason).startswith("gate overridden by "):
-            return str(reason).removeprefix("gate overridden by ").split(":", 1)[0]
-    return "an operator"

@@ -19,6 +19,7 @@ from typing import Any
 
 from fleetpatch import launch_report, reports
 from fleetpatch.errors import FleetpatchError
+from fleetpatch.outcomes import label
 from fleetpatch.reports import DigestReport, RunReport, clip
 
 LISTED = 10  # instances named in a message; the report has them all
@@ -76,9 +77,11 @@ def fallback_message(subject: str, text: str, attributes: Mapping[str, str]) -> 
 
 def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
     subject = reports.subject(report)
-    counts = report.counts()
-    totals = report.patch_totals()
-    described = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "none"
+    patches = reports.patches_line(report)
+    if report.kind == "wave":
+        by_run = report.installed_by_run
+        installed = "not counted" if by_run is None else str(by_run)
+        patches = f"installed by this run: {installed}; {patches}"
     blocks: list[dict[str, Any]] = [
         _header(f"{_EMOJI.get(report.outcome, ':information_source:')} {subject}"),
         {"type": "section", "text": _mrkdwn(clip(_escape(report.summary), _SECTION_LIMIT))},
@@ -90,11 +93,8 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                     + (f" ({_escape(report.reason)})" if report.reason else "")
                 ),
                 _mrkdwn(f"*Environment*\n{report.environment or '-'}"),
-                _mrkdwn(f"*Instances*\n{described}"),
-                _mrkdwn(
-                    f"*Patches*\n{totals['installed']} installed, {totals['missing']} missing, "
-                    f"{totals['failed']} failed, {totals['pending_reboot']} pending reboot"
-                ),
+                _mrkdwn(f"*Instances*\n{report.counts().describe()}"),
+                _mrkdwn(f"*Patches*\n{_escape(patches)}"),
                 _mrkdwn(f"*Run*\n`{report.run_id}`"),
                 _mrkdwn(f"*Duration*\n{reports.format_duration(report.duration_seconds)}"),
                 *_lifecycle_field(report),
@@ -108,8 +108,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
         lines = []
         for batch in report.batches:
             status = {"ran": "ran", "held": "*held*", "not-reached": "not reached"}[batch.status]
-            batch_counts = ", ".join(f"{n} {o}" for o, n in sorted(batch.counts().items()))
-            line = f"*{_escape(batch.name)}*: {status} ({batch_counts or 'no instances'})"
+            line = f"*{_escape(batch.name)}*: {status} ({batch.counts().sentence()})"
             if batch.gate is not None:
                 verdict = "passed" if batch.gate.passed else "failed"
                 line += f"\n    gate {verdict}: {_escape('; '.join(batch.gate.reasons))}"
@@ -117,10 +116,22 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _mrkdwn(clip("\n".join(lines), _SECTION_LIMIT))})
     failed = report.failed_instances()
     if failed:
+        unreached = any(i.outcome == "not-reached" for i in failed)
         blocks.append(
             _listed(
-                "Failed",
-                [f"`{i.instance_id}` {i.outcome}: {_escape(i.reason or '-')}" for i in failed],
+                "Failed or not reached" if unreached else "Failed",
+                [
+                    f"`{_escape(i.instance_id)}` {label(i.outcome)}: {_escape(i.reason or '-')}"
+                    for i in failed
+                ],
+            )
+        )
+    excluded = report.excluded()
+    if excluded:
+        blocks.append(
+            _listed(
+                "Excluded",
+                [f"`{_escape(i)}`: {_escape(why)}" for i, why in sorted(excluded.items())],
             )
         )
     blocks.append(_context(_where(report.run_id, report_url)))

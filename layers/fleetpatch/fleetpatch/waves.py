@@ -1,4 +1,4 @@
-"""Gated waves: which wave a window belongs to, a batch's instances, its commands, its evidence.
+"""Gated waves: which wave a window belongs to, a batch's instances and commands, the gate.
 
 The gated-wave workflow calls these through two thin functions (evaluate-gate and
 patch-batch). Everything here takes boto3 clients as arguments: no AWS at import time,
@@ -7,13 +7,14 @@ and every call is one the functions' roles allow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from fleetpatch.alarms import alarm_states, with_alarm_history
-from fleetpatch.batch_run import BatchRecords, Plan, batch_evidence
+from fleetpatch.batch_run import BatchRecords, Plan
+from fleetpatch.evidence import gather, window_commands
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.membership import ec2_states, tagged
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
@@ -60,83 +61,7 @@ def batch_instances(ec2: Any, patch_groups: Sequence[str]) -> list[str]:
     return [i for i in agreeing if states.get(i) == "running"]
 
 
-# --- evidence -----------------------------------------------------------------------------------
-
-
-def window_command_ids(ssm: Any, window_execution_id: str) -> list[str]:
-    """The Run Command commands a maintenance window execution sent (its task invocations)."""
-    command_ids: list[str] = []
-    tasks = ssm.describe_maintenance_window_execution_tasks(WindowExecutionId=window_execution_id)
-    for task in tasks["WindowExecutionTaskIdentities"]:
-        if task.get("TaskType", "RUN_COMMAND") != "RUN_COMMAND":
-            continue
-        paginator = ssm.get_paginator("describe_maintenance_window_execution_task_invocations")
-        for page in paginator.paginate(
-            WindowExecutionId=window_execution_id, TaskId=task["TaskExecutionId"]
-        ):
-            for invocation in page["WindowExecutionTaskInvocationIdentities"]:
-                if invocation.get("ExecutionId"):
-                    command_ids.append(invocation["ExecutionId"])
-    return sorted(set(command_ids))
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One instance's part of a Run Command command."""
-
-    command_id: str
-    status: str
-    output: str | None = None
-    """Where the output went (``s3://bucket/prefix/command/instance/``), when S3 output is on."""
-
-
-def output_prefix(
-    bucket: str | None, key_prefix: str | None, command_id: str, instance: str
-) -> str | None:
-    """Where Run Command wrote an invocation's output (``<prefix>/<command>/<instance>/``)."""
-    if not bucket:
-        return None
-    parts = [p.strip("/") for p in (key_prefix or "", command_id, instance) if p]
-    return f"s3://{bucket}/{'/'.join(parts)}/"
-
-
-def command_invocations(
-    ssm: Any, command_ids: Iterable[str], *, with_output: bool = False
-) -> dict[str, Invocation]:
-    """Instance id -> its invocation over ``command_ids`` (and, asked, where its output is).
-
-    An instance in several commands keeps its worst result: any failure counts.
-    """
-    found: dict[str, Invocation] = {}
-    paginator = ssm.get_paginator("list_command_invocations")
-    for command_id in command_ids:
-        bucket = prefix = None
-        if with_output:
-            command = ssm.list_commands(CommandId=command_id)["Commands"]
-            bucket = command[0].get("OutputS3BucketName") if command else None
-            prefix = command[0].get("OutputS3KeyPrefix") if command else None
-        for page in paginator.paginate(CommandId=command_id):
-            for invocation in page["CommandInvocations"]:
-                instance = invocation["InstanceId"]
-                if instance in found and found[instance].status != "Success":
-                    continue
-                output = output_prefix(bucket, prefix, command_id, instance)
-                found[instance] = Invocation(command_id, invocation["Status"], output)
-    return found
-
-
-def command_results(ssm: Any, command_ids: Iterable[str]) -> dict[str, str]:
-    """Instance id -> the final status of its invocation (the worst), over ``command_ids``."""
-    return {i: inv.status for i, inv in command_invocations(ssm, command_ids).items()}
-
-
-def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    states: dict[str, dict[str, Any]] = {}
-    for chunk in chunked(instance_ids):
-        response = ssm.describe_instance_patch_states(InstanceIds=list(chunk))
-        for state in response["InstancePatchStates"]:
-            states[state["InstanceId"]] = state
-    return states
+# --- the gate -----------------------------------------------------------------------------------
 
 
 def decide_gate(
@@ -156,39 +81,32 @@ def decide_gate(
 ) -> GateDecision:
     """Gather the evidence of the batches ``gate`` checks and decide it.
 
-    Every member of each checked batch is judged by its membership state
-    (``fleetpatch.batch_run.batch_evidence``); ``plans(step)`` is what the batch's first
-    round recorded. The first batch's commands are the window's when a window ran it, and
-    only a gate on the first batch judges the window's status. An alarm in ALARM at any time
-    since ``bake_started_at`` holds the gate.
+    Every member of each checked batch is judged by its membership state and its own
+    command's evidence (``fleetpatch.evidence.gather``, which the report reads too);
+    ``plans(step)`` is what the batch's first round recorded. Only a gate on the first batch
+    judges the window's status. An alarm in ALARM at any time since ``bake_started_at``
+    holds the gate.
     """
-    by_name = {b.name: b for b in batches}
     index = {b.name: i for i, b in enumerate(batches)}
     first = batches[0].name
     found: list[InstanceEvidence] = []
     conflicting: dict[str, str] = {}
     for name in gate.batches:
-        if name == first and window_execution_id and name not in commands:
-            command_ids = window_command_ids(ssm, window_execution_id)
-        else:
-            command_ids = list(commands.get(name, []))
-        invocations = {
-            i: (inv.command_id, inv.status)
-            for i, inv in command_invocations(ssm, command_ids).items()
-        }
-        members, excluded = batch_evidence(
-            by_name[name],
+        command_ids, window_started = batch_commands(
+            batches, index[name], window_execution_id, commands, ssm
+        )
+        gathered = gather(
+            batches[index[name]],
             plans(index[name]),
-            invocations,
+            command_ids,
             since=since,
+            window_started=window_started,
             ssm=ssm,
             ec2=ec2,
             autoscaling=autoscaling,
-            own_commands=command_ids,
         )
-        conflicting.update(excluded)
-        states = patch_states(ssm, [m.instance_id for m in members if m.command_status])
-        found += [with_patch_state(m, states.get(m.instance_id)) for m in members]
+        conflicting.update(gathered.excluded)
+        found += [m.evidence for m in gathered.members]
     alarms_now = alarm_states(cloudwatch, gate.alarms)
     decision = evaluate_gate(
         gate.policy_gate(),
@@ -202,17 +120,21 @@ def decide_gate(
     return replace(decision, not_counted={**decision.not_counted, **conflicting})
 
 
-def with_patch_state(
-    evidence: InstanceEvidence, state: Mapping[str, Any] | None
-) -> InstanceEvidence:
-    if state is None:
-        return evidence
-    return replace(
-        evidence,
-        missing=state.get("MissingCount"),
-        failed=state.get("FailedCount"),
-        pending_reboot=state.get("InstalledPendingRebootCount"),
-    )
+def batch_commands(
+    batches: Sequence[RuntimeBatch],
+    step: int,
+    window_execution_id: str | None,
+    commands: Mapping[str, Sequence[str]],
+    ssm: Any,
+) -> tuple[list[str], datetime | None]:
+    """Batch ``step``'s commands, and when a window sent them (None: this workflow did).
+
+    The first batch's commands are the window's when a window ran it (a run started before
+    windows only started waves); a run its window started sends the first batch itself.
+    """
+    if step == 0 and window_execution_id and batches[step].name not in commands:
+        return window_commands(ssm, window_execution_id)
+    return list(commands.get(batches[step].name, [])), None
 
 
 # --- the wave run's records (the state table) ---------------------------------------------------

@@ -48,6 +48,16 @@ def test_agent_registers_after_its_delay_then_reports_online(fleet: FleetSimulat
     assert info["ComputerName"].endswith(".eu-central-1.compute.internal")
 
 
+def test_ec2_reports_when_an_instance_launched_in_the_simulation(fleet: FleetSimulator) -> None:
+    # Given an hour of simulated time gone by
+    fleet.cloud.advance(3600)
+    # When an instance launches, EC2 says it launched now (the simulation's now, not the host's)
+    [instance] = fleet.launch("UBUNTU")
+    described = fleet.cloud.client("ec2").describe_instances(InstanceIds=[instance])
+    launched = described["Reservations"][0]["Instances"][0]["LaunchTime"]
+    assert launched.timestamp() == fleet.clock.now().timestamp()
+
+
 def test_settle_plays_until_every_agent_is_registered(fleet: FleetSimulator) -> None:
     fleet.launch("WINDOWS", count=2, behaviour=Behaviour(agent_delay_seconds=300))
     fleet.cloud.settle()

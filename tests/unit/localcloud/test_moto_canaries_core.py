@@ -334,3 +334,32 @@ def test_botocore_backs_off_only_through_endpoint_time_sleep() -> None:
         line.strip() for line in source.splitlines() if "time." in line and "datetime." not in line
     }
     assert uses == {"time.sleep(handler_response)"}, uses
+
+
+def test_stop_execution_hooks_exist() -> None:
+    # localcloud.extensions.stepfunctions makes StopExecution abort at once: it wraps
+    # Execution.stop and the worker's _reflect_execution_status, tolerates the aborted Map
+    # iteration's string details in _construct_error_output_value, and keeps a stopped
+    # program from failing in Environment.set_error.
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        iteration_worker,
+    )
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.backend import execution
+
+    source = inspect.getsource(execution)
+    assert (
+        "    def stop(self, stop_date: datetime.datetime, error: str | None, cause: str | None):"
+        in source
+    )
+    assert "    def _reflect_execution_status(self):" in source
+    assert "executionFailedEventDetails=end_program_state.error" in inspect.getsource(
+        iteration_worker
+    )
+    assert isinstance(
+        inspect.getattr_static(ExecutionState, "_construct_error_output_value"), staticmethod
+    )
+    source = inspect.getsource(environment)
+    assert "    def set_error(self, error: ExecutionFailedEventDetails) -> None:" in source
+    assert "            self._program_state = ProgramError(error=error)" in source

@@ -129,6 +129,7 @@ def test_run_instances_is_where_every_launch_passes() -> None:
     # What the agent reads from an instance.
     source = inspect.getsource(instances.Instance)
     assert "self.image_id = template_version.image_id" in source
+    assert "self.launch_time = utcnow()" in source  # re-stamped from the simulated clock
     assert isinstance(instances.Instance.state, property)
     assert isinstance(instances.Instance.private_ip, property)
     assert "self.tags: dict[str, dict[str, str]] = defaultdict(dict)" in inspect.getsource(

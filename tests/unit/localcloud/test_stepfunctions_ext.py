@@ -226,3 +226,54 @@ def test_task_token_timeout_is_simulated(cloud: LocalCloud) -> None:
     assert json.loads(described["output"]) == {"fallback": True}
     assert cloud.clock.now() - start == timedelta(seconds=900)
     assert "TaskTimedOut" in history_types(cloud, execution)
+
+
+def test_a_stopped_execution_is_aborted_at_once_and_stays_so(cloud: LocalCloud) -> None:
+    # Given an execution parked in a Map on a task token (as a wave waits for its commands)
+    queue = cloud.client("sqs").create_queue(QueueName="stop-tokens")["QueueUrl"]
+    machine = create_state_machine(
+        cloud,
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "Items": "{% [1, 2] %}",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "INLINE"},
+                        "StartAt": "Await",
+                        "States": {
+                            "Await": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                                "Arguments": {
+                                    "QueueUrl": queue,
+                                    "MessageBody": "{% $states.context.Task.Token %}",
+                                },
+                                "TimeoutSeconds": 900,
+                                "End": True,
+                            }
+                        },
+                    },
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                    "End": True,
+                },
+                "Caught": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    sfn = cloud.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    cloud.advance(60)
+    # When it is stopped
+    sfn.stop_execution(executionArn=execution)
+    # Then it is ABORTED when the call returns (AWS), and stays so when its waits end:
+    # neither failed by the Map's aborted iterations nor caught into another state
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    cloud.settle()
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    history = history_types(cloud, execution)
+    assert "ExecutionAborted" in history
+    assert "ExecutionFailed" not in history
+    assert "PassStateEntered" not in history
