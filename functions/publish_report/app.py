@@ -12,6 +12,7 @@ drift and recovery recorded since the last digest as one report, then removes wh
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -55,7 +56,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             plans=lambda step: records.batch(step).plan(),
             ssm=aws.client("ssm"),
             ec2=aws.client("ec2"),
-            notes=_promotion_notes(config, wave_run),
+            notes=[
+                *_promotion_notes(config, wave_run),
+                *_policy_notes(config.policy_parameter, wave_run),
+            ],
             autoscaling=aws.client("autoscaling"),
         )
     else:
@@ -108,6 +112,25 @@ def _publisher(config: Config) -> ReportPublisher:
 def _patch_group_environments(parameter: str) -> dict[str, str]:
     groups: dict[str, str] = aws.compiled_policy(parameter).get("patchGroups", {})
     return groups
+
+
+def _policy_notes(parameter: str, run: WaveRunSummary) -> list[str]:
+    """Whether the fleet policy's batches for the wave changed while the run went on.
+
+    A run keeps the batches it started with (its input): a policy redeployed mid-wave takes
+    effect from the wave's next run, and the report says so. Read afresh, not from the
+    functions' policy cache.
+    """
+    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    wave = json.loads(value).get("waves", {}).get(run.wave)
+    started = [b.model_dump(by_alias=True) for b in run.batches]
+    if wave is None or wave.get("batches") == started:
+        return []
+    return [
+        f"the fleet policy was redeployed during this run and changed the {run.wave} wave's "
+        f"batches; this run went on with the batches it started with "
+        f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
+    ]
 
 
 def _promotion_notes(config: Config, run: WaveRunSummary) -> list[str]:

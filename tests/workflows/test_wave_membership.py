@@ -249,3 +249,37 @@ def test_a_batch_emptied_mid_wave_holds_and_its_hosts_are_reported(deployed: Dep
         for i in b["instances"]
     }
     assert set(gone) <= reported
+
+
+def test_a_policy_redeployed_mid_wave_is_named_in_the_report(deployed: Deployed) -> None:
+    # Given the test wave running with the deployed policy's batches
+    ssm = deployed.cloud.client("ssm")
+    name = deployed.stack.output("PolicyParameterName")
+    policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    launch(deployed, "UBUNTU", "patch_test_0600_batch_1")
+    launch(deployed, "WINDOWS", "patch_test_0600_batch_2")
+    deployed.cloud.settle(max_seconds=3600)
+    sfn = deployed.cloud.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
+        name="manual-test",
+        input=json.dumps(
+            {
+                "wave": "test",
+                "windowId": None,
+                "windowExecutionId": None,
+                "windowStatus": None,
+                "batches": policy["waves"]["test"]["batches"],
+                "startStep": 0,
+            }
+        ),
+    )["executionArn"]
+    deployed.cloud.advance(60)
+    # When the policy is redeployed mid-wave with a different second batch
+    policy["waves"]["test"]["batches"][1]["maxConcurrency"] = "25%"
+    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then the run went on with the batches it started with, and its report says so
+    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+    notes = deployed.report("manual-test")["notes"]
+    assert any("redeployed during this run" in n for n in notes), notes
