@@ -572,9 +572,10 @@ def test_the_policy_stack_grants_nothing_and_its_windows_only_start_waves(
     role = template["Resources"]["WindowTaskRole"]["Properties"]
     [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "lambda:InvokeFunction"
-    assert statement["Resource"] == template["Resources"]["FleetPolicy"]["Properties"][
-        "Parameters"
-    ]["StartWaveFunctionArn"]
+    assert (
+        statement["Resource"]
+        == template["Resources"]["FleetPolicy"]["Properties"]["Parameters"]["StartWaveFunctionArn"]
+    )
 
 
 def test_lifecycle_actions_are_limited_to_the_launch_policy_groups(
