@@ -54,10 +54,10 @@ class WindowTask(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    config = load_config(Config)
-    ssm = aws.client("ssm")
     if isinstance(event, dict) and event.get("source") == "fleetpatch.window":
         task = WindowTask.model_validate(event)
+        config = load_config(Config)
+        ssm = aws.client("ssm")
         wave, refused = _wave_of(ssm, task.window_id, config.stage)
         if refused is None and wave != task.wave:
             refused = f"window {task.window_id} is the {wave} wave's, not {task.wave}'s"
@@ -73,6 +73,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
         return {"route": decision.route.value, "reason": decision.reason}
     assert isinstance(parsed, WindowExecutionEvent)
     detail = parsed.detail
+    config = load_config(Config)
+    ssm = aws.client("ssm")
     wave, refused = _wave_of(ssm, detail.window_id, config.stage)
     if refused is not None:
         return {"route": "ignored", "reason": refused}
