@@ -33,7 +33,16 @@ from fleetpatch import clock as fleetpatch_clock
 from localcloud import clock as sim
 from localcloud import faults as fault_injection
 from localcloud import quotas, ratelimits
-from localcloud.extensions import awslambda, cloudwatch, events, lookups, s3, sns, stepfunctions
+from localcloud.extensions import (
+    awslambda,
+    cloudwatch,
+    events,
+    lookups,
+    s3,
+    sns,
+    ssm_time,
+    stepfunctions,
+)
 from localcloud.iam import enforcer as iam_enforcer
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
@@ -164,6 +173,7 @@ class LocalCloud:
         lookups.install()
         cloudwatch.install()
         s3.install()
+        ssm_time.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

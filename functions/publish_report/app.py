@@ -121,8 +121,10 @@ def _policy_notes(parameter: str, run: WaveRunSummary) -> list[str]:
     effect from the wave's next run, and the report says so. Read afresh, not from the
     functions' policy cache.
     """
-    value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    wave = json.loads(value).get("waves", {}).get(run.wave)
+    found = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]
+    if found["LastModifiedDate"] <= run.started_at:
+        return []  # not redeployed since (a run started by hand may have batches of its own)
+    wave = json.loads(found["Value"]).get("waves", {}).get(run.wave)
     started = [b.model_dump(by_alias=True) for b in run.batches]
     if wave is None or wave.get("batches") == started:
         return []

@@ -46,10 +46,12 @@ class InstanceEvidence:
         """Whether the gate judges it: a member the batch reached, or should have reached.
 
         Not counted, and reported apart: a member that joined after the batch was sent
-        without a patch run of its own, one another run is still patching, one gone since.
+        without a patch run of its own, one another run is still patching, one gone after
+        its patch succeeded (a scale-in). One gone during its patch counts, as failed: the
+        patch may be what took it down.
         """
         if self.command_status is not None:
-            return self.state != "terminated"
+            return self.state != "terminated" or self.command_status != COMMAND_SUCCESS
         return self.state in ("ready", "not-managed", "stopped")
 
     @property
@@ -64,6 +66,8 @@ class InstanceEvidence:
                 return f"not reached: {self.note}"
             return "no patch command ran on it"
         if self.command_status != COMMAND_SUCCESS:
+            if self.state == "terminated":
+                return f"terminated during its patch (AWS-RunPatchBaseline ended {self.command_status})"
             return f"AWS-RunPatchBaseline ended {self.command_status}"
         if self.failed:
             return f"{self.failed} patch(es) failed to install"

@@ -152,6 +152,15 @@ def test_s3_stamps_objects_through_module_level_utcnow() -> None:
     assert "datetime.datetime.utcnow()" not in source
 
 
+def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
+    # localcloud.extensions.ssm_time swaps the module's utcnow for the simulated clock.
+    from moto.ssm import models
+
+    source = inspect.getsource(models)
+    assert "from moto.core.utils import utcnow" in source
+    assert "        last_modified_date = utcnow()" in source
+
+
 def test_cloudwatch_backend_points_for_composites_and_history() -> None:
     # localcloud.extensions.cloudwatch wraps these backend methods (records each state change,
     # re-evaluates composite rules) and swaps the module's utcnow for the simulated clock.
