@@ -67,7 +67,8 @@ class InstanceEvidence:
             return "no patch command ran on it"
         if self.command_status != COMMAND_SUCCESS:
             if self.state == "terminated":
-                return f"terminated during its patch (AWS-RunPatchBaseline ended {self.command_status})"
+                ended = self.command_status
+                return f"terminated during its patch (AWS-RunPatchBaseline ended {ended})"
             return f"AWS-RunPatchBaseline ended {self.command_status}"
         if self.failed:
             return f"{self.failed} patch(es) failed to install"
