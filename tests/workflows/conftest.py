@@ -154,7 +154,7 @@ class Deployed:
             TableName=self.stack.physical_id("StateTable"),
             Key={"pk": {"S": f"RUN#{execution['name']}"}, "sk": {"S": "RUN"}},
         )["Item"]
-        return {key: value["S"] for key, value in item.items()}
+        return {key: value.get("S", value.get("N", "")) for key, value in item.items()}
 
 
 @pytest.fixture

@@ -296,3 +296,19 @@ def test_wave_commands_name_what_is_wrong(deployed: Deployed, capsys: Any) -> No
     assert "no wave run wave-nope in stage default" in out
     code, out = wave_cli(deployed, capsys, "status")
     assert (code, out.strip()) == (0, "no wave runs yet")
+
+
+def test_the_records_a_workflow_writes_expire_like_the_others(deployed: Deployed) -> None:
+    # The run and wave records (and a gate's approval) carry the table's TTL attribute:
+    # 400 days from when they were written, on the simulated clock like everything else.
+    launch_fleet(deployed)
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+    [run] = wave_runs(deployed)
+    item = deployed.cloud.client("dynamodb").get_item(
+        TableName=deployed.stack.physical_id("StateTable"),
+        Key={"pk": {"S": f"WAVE#{run['name']}"}, "sk": {"S": "RUN"}},
+    )["Item"]
+    expires = int(item["expires_at"]["N"])
+    written = run["stopDate"].timestamp()
+    assert abs(expires - written - 400 * 24 * 3600) < 3600
