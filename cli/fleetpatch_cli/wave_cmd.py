@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetpatch.batch_run import run_sent_commands
+from fleetpatch.dynamo import plain as _plain
 from fleetpatch.lease import WaveLease, read_lease, release_lease
 from fleetpatch.waves import WaveRecords, promotion_input
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
@@ -377,23 +378,6 @@ class ControlPlane:
                 ExpressionAttributeValues={":pk": {"S": f"WAVE#{run}"}, ":prefix": {"S": prefix}},
             )["Items"]
         return [_plain(item) for item in items]
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as plain values (the attribute types this table uses)."""
-    plain: dict[str, Any] = {}
-    for key, value in item.items():
-        if "S" in value:
-            plain[key] = value["S"]
-        elif "BOOL" in value:
-            plain[key] = value["BOOL"]
-        elif "N" in value:
-            plain[key] = int(value["N"])
-        elif "L" in value:
-            plain[key] = [v.get("S") for v in value["L"]]
-        elif "M" in value:
-            plain[key] = {k: v.get("S") for k, v in value["M"].items()}
-    return plain
 
 
 # --- the command line ---------------------------------------------------------------------------

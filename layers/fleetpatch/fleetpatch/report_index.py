@@ -4,10 +4,11 @@ read, and where a report is stored in the artifacts bucket.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetpatch.dynamo import plain as _plain
 from fleetpatch.reports import DigestReport, RunReport
 
 
@@ -126,17 +127,3 @@ class ReportIndex:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found[:limit]
-
-
-def _plain(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """A DynamoDB item as plain values (S, N, BOOL)."""
-    plain: dict[str, Any] = {}
-    for key, value in item.items():
-        if "S" in value:
-            plain[key] = value["S"]
-        elif "N" in value:
-            number = float(value["N"])
-            plain[key] = int(number) if number.is_integer() else number
-        elif "BOOL" in value:
-            plain[key] = value["BOOL"]
-    return plain

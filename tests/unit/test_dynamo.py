@@ -1,0 +1,35 @@
+"""One reader of the state table's attribute types (issue 17: two readers disagreed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetpatch.dynamo import plain
+
+
+def test_every_attribute_type_the_table_uses_reads_as_a_plain_value() -> None:
+    item = {
+        "pk": {"S": "WAVE#run-1"},
+        "count": {"N": "3"},
+        "share": {"N": "1.5"},
+        "passed": {"BOOL": False},
+        "none": {"NULL": True},
+        "reasons": {"L": [{"S": "a"}, {"N": "2"}]},
+        "failed_instances": {"M": {"i-1": {"S": "why"}, "nested": {"L": [{"BOOL": True}]}}},
+        "ids": {"SS": ["b", "a"]},
+    }
+    assert plain(item) == {
+        "pk": "WAVE#run-1",
+        "count": 3,
+        "share": 1.5,
+        "passed": False,
+        "none": None,
+        "reasons": ["a", 2],
+        "failed_instances": {"i-1": "why", "nested": [True]},
+        "ids": ["a", "b"],
+    }
+
+
+def test_an_unknown_type_is_an_error_not_a_silent_gap() -> None:
+    with pytest.raises(ValueError, match="unsupported DynamoDB attribute type"):
+        plain({"blob": {"B": b"x"}})
