@@ -119,6 +119,7 @@ def _largest_payload(history: list[dict[str, Any]]) -> int:
 
 def run_one(size: int) -> dict[str, Any]:
     """One wave over ``size`` instances on a fresh local cloud; the raw measurements."""
+    from fleetpatch.waves import run_input
     from localcloud.cloud import LocalCloud
     from localcloud.fleet import Behaviour
     from localcloud.slack import SlackWebhookReceiver
@@ -155,14 +156,7 @@ def run_one(size: int) -> dict[str, Any]:
             stateMachineArn=stack.state_machine_arn("GatedWaveStateMachine"),
             name=f"manual-{WAVE}",
             input=json.dumps(
-                {
-                    "wave": WAVE,
-                    "windowId": None,
-                    "windowExecutionId": None,
-                    "windowStatus": None,
-                    "batches": [_batch("one", "g1"), _batch("two", "g2", _gate("one"))],
-                    "startStep": 0,
-                }
+                run_input(WAVE, [_batch("one", "g1"), _batch("two", "g2", _gate("one"))])
             ),
         )["executionArn"]
         cloud.settle(max_seconds=24 * 3600)

@@ -25,7 +25,7 @@ from typing import Any
 from fleetpatch.batch_run import run_sent_commands
 from fleetpatch.dynamo import plain as _plain
 from fleetpatch.lease import WaveLease, read_lease, release_lease
-from fleetpatch.waves import WaveRecords, promotion_input
+from fleetpatch.waves import WaveRecords, promotion_arguments, run_input
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
 
 EXIT_INVALID = 2
@@ -109,15 +109,7 @@ class ControlPlane:
             stateMachineArn=self.state_machine_arn,
             name=name,
             input=json.dumps(
-                {
-                    "wave": wave,
-                    "windowId": None,
-                    "windowExecutionId": None,
-                    "windowStatus": None,
-                    "batches": waves[wave]["batches"],
-                    "startStep": 0,
-                    **promotion_input(waves, wave),
-                }
+                run_input(wave, waves[wave]["batches"], **promotion_arguments(waves, wave))
             ),
         )
         return name
@@ -218,24 +210,21 @@ class ControlPlane:
             stateMachineArn=self.state_machine_arn,
             name=name,
             input=json.dumps(
-                {
-                    "wave": payload["wave"],
-                    "windowId": payload.get("windowId"),
-                    "windowExecutionId": payload.get("windowExecutionId"),
+                run_input(
+                    payload["wave"],
+                    batches,
+                    start_step=step,
+                    window_id=payload.get("windowId"),
+                    window_execution_id=payload.get("windowExecutionId"),
                     # Overriding, the person approved what the window did; later gates
                     # judge the rest. Otherwise the gates judge the window as before.
-                    "windowStatus": None if action == "override" else payload.get("windowStatus"),
-                    "batches": batches,
-                    "startStep": step,
-                    "promoteFrom": payload.get("promoteFrom"),
-                    "promotions": payload.get("promotions", []),
-                    "commands": commands,
-                    **(
-                        {"approval": audit}
-                        if action == "override"
-                        else {"resume": audit | {"action": action}}
-                    ),
-                }
+                    window_status=None if action == "override" else payload.get("windowStatus"),
+                    promote_from=payload.get("promoteFrom"),
+                    promotions=payload.get("promotions", []),
+                    commands=commands,
+                    approval=audit if action == "override" else None,
+                    resume=None if action == "override" else audit | {"action": action},
+                )
             ),
         )
         return name

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleetpatch import aws, clock
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.routing import Route
-from fleetpatch.waves import promotion_input
+from fleetpatch.waves import promotion_arguments, run_input
 
 # A window event later than this after the window's end starts nothing by itself.
 LATE_EVENT = timedelta(hours=1)
@@ -104,15 +104,13 @@ def _start(config: Config, wave: str, window_id: str, execution_id: str) -> dict
             stateMachineArn=config.state_machine_arn,
             name=name,
             input=json.dumps(
-                {
-                    "wave": wave,
-                    "windowId": window_id,
-                    "windowExecutionId": execution_id,
-                    "windowStatus": None,
-                    "batches": policy["waves"][wave]["batches"],
-                    "startStep": 0,
-                    **promotion_input(policy["waves"], wave),
-                }
+                run_input(
+                    wave,
+                    policy["waves"][wave]["batches"],
+                    window_id=window_id,
+                    window_execution_id=execution_id,
+                    **promotion_arguments(policy["waves"], wave),
+                )
             ),
         )
     except sfn.exceptions.ExecutionAlreadyExists:

@@ -156,12 +156,31 @@ def test_a_member_not_reached_counts_with_its_reason() -> None:
     assert not gone.counted
 
 
-def test_promotion_inputs_name_source_and_targets() -> None:
-    from fleetpatch.waves import promotion_input
+def test_promotion_arguments_name_source_and_targets() -> None:
+    from fleetpatch.waves import promotion_arguments
 
     waves = {"test": {}, "prod": {"promoteFrom": "test"}, "dr": {"promoteFrom": "test"}}
-    assert promotion_input(waves, "test") == {"promoteFrom": None, "promotions": ["dr", "prod"]}
-    assert promotion_input(waves, "prod") == {"promoteFrom": "test", "promotions": []}
+    assert promotion_arguments(waves, "test") == {
+        "promote_from": None,
+        "promotions": ["dr", "prod"],
+    }
+    assert promotion_arguments(waves, "prod") == {"promote_from": "test", "promotions": []}
+
+
+def test_the_workflow_reads_exactly_the_input_its_owner_builds() -> None:
+    # One owner for the gated-wave input (batch-gate, wave start, wave resume use it); the
+    # ASL's Start state, which cannot import it, reads exactly its keys.
+    import json
+    import re
+    from pathlib import Path
+
+    from fleetpatch.waves import run_input
+
+    asl = Path(__file__).resolve().parents[2] / "statemachines" / "gated_wave.asl.json"
+    start = json.dumps(json.loads(asl.read_text())["States"]["Start"])
+    read = set(re.findall(r"\$states\.input\.(\w+)", start))
+    built = run_input("w", [], commands={}, approval={}, resume={})
+    assert read == set(built)
 
 
 def test_the_override_list_is_the_union_of_what_was_installed() -> None:

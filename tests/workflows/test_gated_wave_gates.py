@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleetpatch.waves import run_input
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import Deployed
 
@@ -57,17 +58,7 @@ def run_wave(
     arn = sfn.start_execution(
         stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
         name=f"manual-{wave}",
-        input=json.dumps(
-            {
-                "wave": wave,
-                "windowId": None,
-                "windowExecutionId": None,
-                "windowStatus": None,
-                "batches": batches,
-                "startStep": 0,
-                **extra,
-            }
-        ),
+        input=json.dumps(run_input(wave, batches) | extra),
     )["executionArn"]
     deployed.cloud.settle(max_seconds=24 * 3600)
     execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)

@@ -38,12 +38,51 @@ def wave_of_window(window_name: str, prefix: str, waves: Mapping[str, Any]) -> s
     return wave if wave in waves else None
 
 
-def promotion_input(waves: Mapping[str, Any], wave: str) -> dict[str, Any]:
-    """The gated-wave input about promotion: the wave it installs from, the waves it feeds."""
+def promotion_arguments(waves: Mapping[str, Any], wave: str) -> dict[str, Any]:
+    """``run_input``'s promotion arguments: the wave it installs from, the waves it feeds."""
     return {
-        "promoteFrom": waves[wave].get("promoteFrom"),
+        "promote_from": waves[wave].get("promoteFrom"),
         "promotions": sorted(w for w, spec in waves.items() if spec.get("promoteFrom") == wave),
     }
+
+
+def run_input(
+    wave: str,
+    batches: Sequence[Mapping[str, Any]],
+    *,
+    start_step: int = 0,
+    window_id: str | None = None,
+    window_execution_id: str | None = None,
+    window_status: str | None = None,
+    promote_from: str | None = None,
+    promotions: Sequence[str] = (),
+    commands: Mapping[str, Sequence[str]] | None = None,
+    approval: Mapping[str, Any] | None = None,
+    resume: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The gated-wave workflow's input: its one owner (batch-gate, ``wave start|resume``).
+
+    ``batches`` are the compiled policy's (``RuntimeBatch`` by alias); ``start_step`` 0
+    patches the first batch at once. The ASL's Start state reads exactly these keys (a
+    contract test checks it).
+    """
+    found: dict[str, Any] = {
+        "wave": wave,
+        "windowId": window_id,
+        "windowExecutionId": window_execution_id,
+        "windowStatus": window_status,
+        "batches": [dict(b) for b in batches],
+        "startStep": start_step,
+        "promoteFrom": promote_from,
+        "promotions": list(promotions),
+    }
+    if commands is not None:
+        found["commands"] = {k: list(v) for k, v in commands.items()}
+    if approval is not None:
+        found["approval"] = dict(approval)
+    if resume is not None:
+        found["resume"] = dict(resume)
+    return found
 
 
 def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Sequence[T]]:
