@@ -38,9 +38,8 @@ from localcloud.extensions import (
     cloudwatch,
     events,
     lookups,
-    s3,
+    sim_dates,
     sns,
-    ssm_time,
     stepfunctions,
 )
 from localcloud.iam import enforcer as iam_enforcer
@@ -172,8 +171,7 @@ class LocalCloud:
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
         cloudwatch.install()
-        s3.install()
-        ssm_time.install()
+        sim_dates.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

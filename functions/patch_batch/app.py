@@ -15,7 +15,8 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws, clock
-from fleetpatch.batch_run import PATCH_DOCUMENT, make_plan, send_round
+from fleetpatch.batch_run import make_plan, send_round
+from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch
 from fleetpatch.waves import WaveRecords
 

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localcloud import clock as sim
+from localcloud.extensions.sim_dates import utcnow
 
 _TYPES = {"MetricAlarm": "MetricAlarms", "CompositeAlarm": "CompositeAlarms"}
 _HISTORY = "_fleetpatch_alarm_history"
@@ -76,16 +77,11 @@ def install() -> None:
     CloudWatchResponse.describe_alarms = describe_alarms
     CloudWatchResponse.put_composite_alarm = _put_composite_alarm  # type: ignore[attr-defined]
     CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
-    models.utcnow = _utcnow  # type: ignore[attr-defined]
+    models.utcnow = utcnow  # type: ignore[attr-defined]
     backend = models.CloudWatchBackend
     backend.set_alarm_state = _set_alarm_state(backend.set_alarm_state)
     backend.put_metric_alarm = _put_metric_alarm(backend.put_metric_alarm)
     backend.delete_alarms = _delete_alarms(backend.delete_alarms)
-
-
-def _utcnow() -> datetime:
-    # moto's utcnow: naive UTC, here on the simulated clock.
-    return sim.current().now().astimezone(UTC).replace(tzinfo=None)
 
 
 # --- composite alarm rules ----------------------------------------------------------------------

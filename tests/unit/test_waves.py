@@ -9,7 +9,6 @@ import pytest
 from fleetpatch.batch_run import Plan, Round, send_round
 from fleetpatch.gate import InstanceEvidence
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.waves import chunked, wave_of_window
 
 BATCH = RuntimeBatch.model_validate(
     {
@@ -75,18 +74,10 @@ def send(
     return send_round(ssm, records, plan, batch, round_index, send=one)  # type: ignore[arg-type]
 
 
-def test_the_wave_of_a_window_is_in_its_name() -> None:
-    waves = {"test": {}, "prod": {}}
-    assert (
-        wave_of_window("fleetpatch-default-wave-prod", "fleetpatch-default-wave-", waves) == "prod"
-    )
-    assert wave_of_window("fleetpatch-default-wave-qa", "fleetpatch-default-wave-", waves) is None
-    assert wave_of_window("someone-elses", "fleetpatch-default-wave-", waves) is None
-
-
-def test_chunks_of_fifty() -> None:
-    assert [len(c) for c in chunked(list(range(120)))] == [50, 50, 20]
-    assert list(chunked([])) == []
+def test_a_batch_goes_out_in_chunks_of_fifty() -> None:
+    plan = Plan([f"i-{n:017x}" for n in range(120)])
+    assert [len(c) for c in plan.chunks()] == [50, 50, 20]
+    assert Plan([]).chunks() == []
 
 
 def test_one_round_carries_the_whole_batch_rate_control() -> None:

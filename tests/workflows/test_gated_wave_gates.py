@@ -47,6 +47,37 @@ def gate(previous: str, **rules: Any) -> dict[str, Any]:
     } | rules
 
 
+def start_wave(
+    deployed: Deployed,
+    batches: list[dict[str, Any]],
+    *,
+    wave: str = "custom",
+    name: str | None = None,
+    **extra: Any,
+) -> str:
+    """Start a gated-wave run as `fleetpatch wave start` does (its input's one owner)."""
+    sfn = deployed.cloud.client("stepfunctions")
+    arn: str = sfn.start_execution(
+        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
+        name=name or f"manual-{wave}",
+        input=json.dumps(run_input(wave, batches) | extra),
+    )["executionArn"]
+    return arn
+
+
+def describe(deployed: Deployed, arn: str) -> dict[str, Any]:
+    execution: dict[str, Any] = deployed.cloud.client("stepfunctions").describe_execution(
+        executionArn=arn
+    )
+    return execution
+
+
+def finished(deployed: Deployed, arn: str) -> dict[str, Any]:
+    """The run once the cloud is quiet again (up to a simulated day)."""
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    return describe(deployed, arn)
+
+
 def run_wave(
     deployed: Deployed,
     batches: list[dict[str, Any]],
@@ -54,15 +85,7 @@ def run_wave(
     wave: str = "custom",
     **extra: Any,
 ) -> dict[str, Any]:
-    sfn = deployed.cloud.client("stepfunctions")
-    arn = sfn.start_execution(
-        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name=f"manual-{wave}",
-        input=json.dumps(run_input(wave, batches) | extra),
-    )["executionArn"]
-    deployed.cloud.settle(max_seconds=24 * 3600)
-    execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-    return execution
+    return finished(deployed, start_wave(deployed, batches, wave=wave, **extra))
 
 
 def launch(

@@ -11,43 +11,23 @@ local cloud.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import launch_fleet, wave_cli, wave_runs
-from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, run_wave
-from tests.workflows.test_wave_membership import finished, start_wave
+from tests.workflows.test_gated_wave_gates import (
+    batch,
+    describe,
+    finished,
+    gate,
+    launch,
+    patched,
+    run_wave,
+    start_wave,
+)
 
 FIRST = "manual-custom"  # start_wave's and run_wave's run
-
-
-def start(deployed: Deployed, name: str, batches: list[dict[str, Any]]) -> str:
-    """Start another run of the same wave (``custom``), as a window or `wave start` would."""
-    sfn = deployed.cloud.client("stepfunctions")
-    arn: str = sfn.start_execution(
-        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name=name,
-        input=json.dumps(
-            {
-                "wave": "custom",
-                "windowId": None,
-                "windowExecutionId": None,
-                "windowStatus": None,
-                "batches": batches,
-                "startStep": 0,
-            }
-        ),
-    )["executionArn"]
-    return arn
-
-
-def describe(deployed: Deployed, arn: str) -> dict[str, Any]:
-    execution: dict[str, Any] = deployed.cloud.client("stepfunctions").describe_execution(
-        executionArn=arn
-    )
-    return execution
 
 
 def all_wave_commands(deployed: Deployed) -> list[dict[str, Any]]:
@@ -93,7 +73,7 @@ def test_a_second_run_of_a_running_wave_is_refused_and_patches_nothing(
     running = start_wave(deployed, two_batches())
     deployed.cloud.advance(600)
     # When a second run of the same wave starts (a window's, or `wave start` next to it)
-    second = start(deployed, "manual-custom-again", two_batches())
+    second = start_wave(deployed, two_batches(), name="manual-custom-again")
     refused = finished(deployed, second)
     # Then it is refused, naming the run that holds the wave, and sends nothing: every
     # instance got exactly one wave command, from the first run, which completed
@@ -125,9 +105,9 @@ def test_the_lease_is_released_after_a_held_run_so_the_next_run_proceeds(
     assert deployed.cloud.fleet is not None
     deployed.cloud.fleet.set_behaviour(bad, Behaviour())
     # When the next run of the wave starts, and a third one while it runs
-    following = start(deployed, "manual-custom-2", two_batches())
+    following = start_wave(deployed, two_batches(), name="manual-custom-2")
     deployed.cloud.advance(600)
-    third = start(deployed, "manual-custom-3", two_batches())
+    third = start_wave(deployed, two_batches(), name="manual-custom-3")
     # Then the held run left nothing behind: the next run proceeds and holds the wave in turn
     assert finished(deployed, following)["status"] == "SUCCEEDED"
     assert patched(deployed, later)
@@ -145,12 +125,12 @@ def test_an_expired_lease_is_taken_over(deployed: Deployed) -> None:
     deployed.cloud.advance(600)
     deployed.cloud.client("stepfunctions").stop_execution(executionArn=dead)
     # When another run starts at once, it is refused: the lease has not expired
-    early = finished(deployed, start(deployed, "manual-custom-early", two_batches()))
+    early = finished(deployed, start_wave(deployed, two_batches(), name="manual-custom-early"))
     assert (early["status"], early["error"]) == ("FAILED", "WaveAlreadyRunning")
     assert not patched(deployed, later)
     # When one starts after the longest the dead run could have lasted, it takes over
     deployed.cloud.advance(24 * 3600)
-    late = finished(deployed, start(deployed, "manual-custom-late", two_batches()))
+    late = finished(deployed, start_wave(deployed, two_batches(), name="manual-custom-late"))
     # Then it runs the wave
     assert late["status"] == "SUCCEEDED", late.get("cause")
     assert patched(deployed, later)
@@ -281,7 +261,7 @@ def test_wave_stop_stops_the_run_and_cancels_its_commands(deployed: Deployed, ca
     code, out = wave_cli(deployed, capsys, "status", run=FIRST)
     assert "  stopped by arn:aws:" in out
     assert "wrong patch list" in out
-    again = finished(deployed, start(deployed, "manual-custom-again", two_batches()))
+    again = finished(deployed, start_wave(deployed, two_batches(), name="manual-custom-again"))
     assert again["status"] == "SUCCEEDED", again.get("cause")
     # a run that is not running cannot be stopped
     code, out = wave_cli(deployed, capsys, "stop", run=FIRST, reason="again")

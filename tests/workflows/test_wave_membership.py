@@ -9,12 +9,19 @@ rate control. The real template, handlers and ASL on the local cloud; the waves 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import gate_record
-from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, run_wave
+from tests.workflows.test_gated_wave_gates import (
+    batch,
+    finished,
+    gate,
+    launch,
+    patched,
+    run_wave,
+    start_wave,
+)
 
 ON_LAUNCH = {"fleetpatch:patch-on-launch": "true"}
 
@@ -22,33 +29,6 @@ ON_LAUNCH = {"fleetpatch:patch-on-launch": "true"}
 def failures(deployed: Deployed, run: str, step: int) -> dict[str, str]:
     item = gate_record(deployed, run, step)
     return {k: v["S"] for k, v in item["failed_instances"]["M"].items()}
-
-
-def start_wave(deployed: Deployed, batches: list[dict[str, Any]]) -> str:
-    sfn = deployed.cloud.client("stepfunctions")
-    arn: str = sfn.start_execution(
-        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name="manual-custom",
-        input=json.dumps(
-            {
-                "wave": "custom",
-                "windowId": None,
-                "windowExecutionId": None,
-                "windowStatus": None,
-                "batches": batches,
-                "startStep": 0,
-            }
-        ),
-    )["executionArn"]
-    return arn
-
-
-def finished(deployed: Deployed, arn: str) -> dict[str, Any]:
-    deployed.cloud.settle(max_seconds=24 * 3600)
-    execution: dict[str, Any] = deployed.cloud.client("stepfunctions").describe_execution(
-        executionArn=arn
-    )
-    return execution
 
 
 def test_a_member_that_is_not_managed_does_not_block_the_rest_of_its_batch(
@@ -259,27 +239,13 @@ def test_a_policy_redeployed_mid_wave_is_named_in_the_report(deployed: Deployed)
     launch(deployed, "UBUNTU", "patch_test_0600_batch_1")
     launch(deployed, "WINDOWS", "patch_test_0600_batch_2")
     deployed.cloud.settle(max_seconds=3600)
-    sfn = deployed.cloud.client("stepfunctions")
-    arn = sfn.start_execution(
-        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name="manual-test",
-        input=json.dumps(
-            {
-                "wave": "test",
-                "windowId": None,
-                "windowExecutionId": None,
-                "windowStatus": None,
-                "batches": policy["waves"]["test"]["batches"],
-                "startStep": 0,
-            }
-        ),
-    )["executionArn"]
+    arn = start_wave(deployed, policy["waves"]["test"]["batches"], wave="test")
     deployed.cloud.advance(60)
     # When the policy is redeployed mid-wave with a different second batch
     policy["waves"]["test"]["batches"][1]["maxConcurrency"] = "25%"
     ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
     deployed.cloud.settle(max_seconds=24 * 3600)
     # Then the run went on with the batches it started with, and its report says so
-    assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+    assert finished(deployed, arn)["status"] == "SUCCEEDED"
     notes = deployed.report("manual-test")["notes"]
     assert any("redeployed during this run" in n for n in notes), notes

@@ -11,48 +11,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.workflows.conftest import Deployed
-from tests.workflows.test_gated_wave_gates import batch, gate, installed_during, launch, patched
+from tests.workflows.test_gated_wave_gates import (
+    batch,
+    finished,
+    gate,
+    installed_during,
+    launch,
+    patched,
+    start_wave,
+)
 
 LIST_KEY = "promotion/prod/install-override-list.yaml"
 
 
-def start(
-    deployed: Deployed,
-    name: str,
-    batches: list[dict[str, Any]],
-    *,
-    wave: str = "custom",
-    **extra: Any,
-) -> str:
-    sfn = deployed.cloud.client("stepfunctions")
-    arn: str = sfn.start_execution(
-        stateMachineArn=deployed.stack.state_machine_arn("GatedWaveStateMachine"),
-        name=name,
-        input=json.dumps(
-            {
-                "wave": wave,
-                "windowId": None,
-                "windowExecutionId": None,
-                "windowStatus": None,
-                "batches": batches,
-                "startStep": 0,
-                **extra,
-            }
-        ),
-    )["executionArn"]
-    return arn
-
-
-def finished(deployed: Deployed, arn: str) -> dict[str, Any]:
-    deployed.cloud.settle(max_seconds=24 * 3600)
-    execution: dict[str, Any] = deployed.cloud.client("stepfunctions").describe_execution(
-        executionArn=arn
-    )
-    return execution
-
-
 def run(deployed: Deployed, name: str, batches: list[dict[str, Any]], **extra: Any) -> Any:
-    return finished(deployed, start(deployed, name, batches, **extra))
+    return finished(deployed, start_wave(deployed, batches, name=name, **extra))
 
 
 def wave_email(deployed: Deployed, run_id: str) -> dict[str, Any]:
@@ -181,7 +154,9 @@ def test_an_alarm_that_fires_and_clears_within_the_bake_holds_the_gate(
     later = launch(deployed, "WINDOWS", "g2")
     deployed.cloud.settle(max_seconds=3600)
     rules = gate("one", alarms=["api-errors"], bakeMinutes=30)
-    arn = start(deployed, "custom-1", [batch("one", "g1"), batch("two", "g2", gate=rules)])
+    arn = start_wave(
+        deployed, [batch("one", "g1"), batch("two", "g2", gate=rules)], name="custom-1"
+    )
     deployed.cloud.clock.run(until=lambda: entered(deployed, arn, "Bake"))
 
     # When the alarm fires ten minutes into the bake and clears five minutes later

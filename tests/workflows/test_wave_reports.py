@@ -15,8 +15,14 @@ from localcloud.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import gate_record
-from tests.workflows.test_gated_wave_gates import batch, gate, launch, run_wave
-from tests.workflows.test_wave_membership import finished, start_wave
+from tests.workflows.test_gated_wave_gates import (
+    batch,
+    finished,
+    gate,
+    launch,
+    run_wave,
+    start_wave,
+)
 
 RUN = "manual-custom"
 

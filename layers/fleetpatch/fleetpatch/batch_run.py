@@ -34,7 +34,6 @@ from fleetpatch.membership import (
 from fleetpatch.policy import RuntimeBatch
 
 MAX_IDS_PER_CALL = 50  # SendCommand's InstanceIds
-PATCH_DOCUMENT = "AWS-RunPatchBaseline"
 PLAN_IDS_PER_ITEM = 1000  # ~25 KB of ids per DynamoDB item (an item holds 400 KB)
 
 

@@ -19,7 +19,7 @@ Scaling 50): a batch may hold thousands of instances.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -57,9 +57,6 @@ class Roster:
     members: list[Member]
     conflicting: dict[str, str]
     """Instance id -> why it is in no batch (its two patch group tags disagree)."""
-
-    def in_state(self, *states: MemberState) -> list[Member]:
-        return [m for m in self.members if m.state in states]
 
     @property
     def ready(self) -> list[str]:
@@ -125,9 +122,11 @@ def ec2_states(ec2: Any, instance_ids: Sequence[str]) -> dict[str, str]:
         except ec2.exceptions.ClientError as exc:
             if "InvalidInstanceID.NotFound" not in str(exc):
                 raise
-            # One vanished id fails the whole call: ask one by one (rare: a scale-in).
-            for instance_id in chunk:
-                states.update(ec2_states(ec2, [instance_id]) if len(chunk) > 1 else {})
+            # One vanished id fails the whole call (a scale-in): ask one by one; an id EC2
+            # no longer knows is left out.
+            if len(chunk) > 1:
+                for instance_id in chunk:
+                    states.update(ec2_states(ec2, [instance_id]))
             continue
         for status in response["InstanceStatuses"]:
             states[status["InstanceId"]] = status["InstanceState"]["Name"]
@@ -268,11 +267,4 @@ def own_runs_commands(ssm: Any, instance_ids: Sequence[str], *, since: Any) -> d
         if recent:
             latest = max(recent, key=lambda c: c["RequestedDateTime"])
             found[instance_id] = str(latest["CommandId"])
-    return found
-
-
-def counts(members: Iterable[Member]) -> Mapping[str, int]:
-    found: dict[str, int] = {}
-    for member in members:
-        found[member.state.value] = found.get(member.state.value, 0) + 1
     return found

@@ -7,7 +7,7 @@ and every call is one the functions' roles allow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -26,16 +26,6 @@ from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here f
 )
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
-MAX_IDS_PER_CALL = 50
-PATCH_DOCUMENT = "AWS-RunPatchBaseline"
-
-
-def wave_of_window(window_name: str, prefix: str, waves: Mapping[str, Any]) -> str | None:
-    """The wave whose first-batch window is ``window_name`` (``<prefix><wave>``), or None."""
-    if not window_name.startswith(prefix):
-        return None
-    wave = window_name.removeprefix(prefix)
-    return wave if wave in waves else None
 
 
 def promotion_arguments(waves: Mapping[str, Any], wave: str) -> dict[str, Any]:
@@ -83,11 +73,6 @@ def run_input(
     if resume is not None:
         found["resume"] = dict(resume)
     return found
-
-
-def chunked[T](items: Sequence[T], size: int = MAX_IDS_PER_CALL) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # --- a batch's instances ------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
 
 
 def test_s3_stamps_objects_through_module_level_utcnow() -> None:
-    # localcloud.extensions.s3 swaps the module's utcnow for the simulated clock.
+    # localcloud.extensions.sim_dates swaps the module's utcnow for the simulated clock.
     from moto.s3 import models
 
     source = inspect.getsource(models)
@@ -153,7 +153,7 @@ def test_s3_stamps_objects_through_module_level_utcnow() -> None:
 
 
 def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
-    # localcloud.extensions.ssm_time swaps the module's utcnow for the simulated clock.
+    # localcloud.extensions.sim_dates swaps the module's utcnow for the simulated clock.
     from moto.ssm import models
 
     source = inspect.getsource(models)
