@@ -24,6 +24,7 @@ from typing import Any
 
 from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import (
+    Member,
     MemberState,
     ec2_states,
     launch_times,
@@ -344,13 +345,7 @@ def batch_evidence(
                 state = skipped[instance_id][0]
             found.append(_evidence(batch.name, instance_id, status, state, None, command=command))
         elif instance_id in planned:
-            note = (
-                "Run Command stopped at the batch's max_errors before its turn"
-                if member is None or member.state is not MemberState.TERMINATED
-                else None
-            )
-            vanished = member is not None and member.state is MemberState.TERMINATED
-            state = "terminated" if vanished else "ready"
+            state, note = _never_sent(member)
             found.append(_evidence(batch.name, instance_id, None, state, note))
         elif instance_id in own_results:
             found.append(
@@ -392,6 +387,21 @@ def _missed_by_window(
         for i in instance_ids
         if i in launched and launched[i] < window_started
     }
+
+
+def _never_sent(member: Member | None) -> tuple[str, str | None]:
+    """A planned member the batch never sent to: its state now, and why it was not reached.
+
+    Gone since (not judged); not managed or stopped since (its state says why); or still
+    ready, so the batch stopped sending before its turn.
+    """
+    if member is None or member.state is MemberState.TERMINATED:
+        return "terminated", None
+    if member.state is MemberState.READY:
+        return "ready", (
+            "the batch stopped sending before its turn (max_errors), or SendCommand refused it"
+        )
+    return member.state.value, member.reason
 
 
 def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
