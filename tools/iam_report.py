@@ -96,21 +96,10 @@ def _identity_refs(refs: list[str]) -> list[str]:
     return [r for r in refs if ":" not in r.split("/", 1)[0]]
 
 
-def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed section after another
-    from localcloud.iam.policy import glob_match
-
-    decisions = [
-        d
-        for d in _decisions(folder)
-        if d.get("role_logical_id") or not d["principal"].startswith("arn")
-    ]
-    if not decisions:
-        print(
-            f"no IAM decisions in {folder}: "
-            f"run the workflow tests with FLEETPATCH_IAM_LOG={folder}",
-            file=sys.stderr,
-        )
-        return 2
+def _exercised(
+    decisions: list[dict[str, Any]],
+) -> tuple[Counter[tuple[str, str, str, bool]], dict[tuple[str, str], list[list[str]]]]:
+    """Count each (principal, action, resource, allowed), and which statements allowed what."""
     exercised: Counter[tuple[str, str, str, bool]] = Counter()
     used: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
     for d in decisions:
@@ -121,21 +110,17 @@ def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed 
                 used[(ref.split("/", 1)[-1] if "/" in ref else ref, d["action"])].append(
                     d["statements"]
                 )
+    return exercised, used
 
-    from localcloud.iam import sar
 
-    print(f"# IAM report: {len(decisions)} authorization questions ({sar.source()})\n")
-    print("## Exercised (principal, action, resource: allowed/denied)\n")
-    rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (who, action, resource, allowed), count in exercised.items():
-        rows[(who, action, resource)][0 if allowed else 1] += count
-    for (who, action, resource), (allowed, denied) in sorted(rows.items()):
-        print(f"- {who}: {action} on {resource}: {allowed} allowed, {denied} denied")
+def _classify(
+    used: dict[tuple[str, str], list[list[str]]],
+) -> tuple[list[str], list[str], list[str]]:
+    """The template's grants: unused, needed alone by some call, or always redundant."""
+    from localcloud.iam.policy import glob_match
 
-    grants = _template_grants()
-    documented = _documented()
     unused, sole, redundant = [], [], []
-    for logical_id, ref, index, policy_name, pattern in grants:
+    for logical_id, ref, index, policy_name, pattern in _template_grants():
         key_ref = ref.split("/", 1)[1]
         uses = [
             (action, statement_sets)
@@ -153,6 +138,36 @@ def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed 
             sole.append(label)
         else:
             redundant.append(label)
+    return unused, sole, redundant
+
+
+def report(folder: Path, *, check: bool) -> int:
+    decisions = [
+        d
+        for d in _decisions(folder)
+        if d.get("role_logical_id") or not d["principal"].startswith("arn")
+    ]
+    if not decisions:
+        print(
+            f"no IAM decisions in {folder}: "
+            f"run the workflow tests with FLEETPATCH_IAM_LOG={folder}",
+            file=sys.stderr,
+        )
+        return 2
+    exercised, used = _exercised(decisions)
+
+    from localcloud.iam import sar
+
+    print(f"# IAM report: {len(decisions)} authorization questions ({sar.source()})\n")
+    print("## Exercised (principal, action, resource: allowed/denied)\n")
+    rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (who, action, resource, allowed), count in exercised.items():
+        rows[(who, action, resource)][0 if allowed else 1] += count
+    for (who, action, resource), (n_allowed, n_denied) in sorted(rows.items()):
+        print(f"- {who}: {action} on {resource}: {n_allowed} allowed, {n_denied} denied")
+
+    documented = _documented()
+    unused, sole, redundant = _classify(used)
     print("\n## Grants no test exercised\n")
     # A grant no call needed alone can go without any test noticing: it must be explained
     # like an unused one (removing a statement some call needed alone denies that call,

@@ -260,6 +260,18 @@ def _unfilter(kind: int, line: bytearray, up: bytearray, bpp: int) -> None:
         raise ValueError(f"bad PNG filter type {kind}")
 
 
+def _colour_lookup(colours: dict[str, str]) -> dict[bytes, str]:
+    """Each RGB value within TOLERANCE of a named colour, mapped to the first such name."""
+    lookup: dict[bytes, str] = {}
+    for name, hex_colour in colours.items():
+        r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        span = range(-TOLERANCE, TOLERANCE + 1)
+        for key in ((r + dr, g + dg, b + db) for dr in span for dg in span for db in span):
+            if all(0 <= v <= 255 for v in key):
+                lookup.setdefault(bytes(key), name)
+    return lookup
+
+
 def find_colours(
     image: tuple[int, int, int, list[bytes]], colours: dict[str, str]
 ) -> dict[str, tuple[int, int]]:
@@ -268,15 +280,7 @@ def find_colours(
     width, _, channels, rows = image
     if channels < 3:
         return {name: (0, 0) for name in colours}
-    lookup: dict[bytes, str] = {}
-    for name, hex_colour in colours.items():
-        r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-        for dr in range(-TOLERANCE, TOLERANCE + 1):
-            for dg in range(-TOLERANCE, TOLERANCE + 1):
-                for db in range(-TOLERANCE, TOLERANCE + 1):
-                    key = (r + dr, g + dg, b + db)
-                    if all(0 <= v <= 255 for v in key):
-                        lookup.setdefault(bytes(key), name)
+    lookup = _colour_lookup(colours)
     pixels = dict.fromkeys(colours, 0)
     tallest = dict.fromkeys(colours, 0)
     run_name: list[str | None] = [None] * width

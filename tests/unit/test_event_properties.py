@@ -299,98 +299,163 @@ def malformed_events(draw: st.DrawFn) -> Case:
     return _mutate(draw, name, raw, mutation, required)
 
 
+Mutated = tuple[tuple[str, ...] | str | None, str]
+"""What a mutation broke: the path (or field name) and the error-message prefix."""
+
+
+def _drop_required(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    path = draw(st.sampled_from(required))
+    del _get(raw, path[:-1])[path[-1]]
+    return path, ""
+
+
+def _null_required(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    path = draw(st.sampled_from(required))
+    _set(raw, path, None)
+    return path, ""
+
+
+def _wrong_type(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    path = draw(st.sampled_from(_fields(raw)))
+    current = _get(raw, path)
+    value: Any
+    if isinstance(current, list):  # resources
+        value = draw(st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
+    elif isinstance(current, dict):  # detail, parameters
+        value = draw(st.one_of(st.text(max_size=10), st.integers(), st.lists(any_json)))
+    else:
+        value = draw(not_a_string)
+    _set(raw, path, value)
+    return path, ""
+
+
+def _bad_value(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    candidates = [p for p in _fields(raw) if p[-1] in ID_FIELDS | ENUM_FIELDS | TIME_FIELDS]
+    path = draw(st.sampled_from(candidates))
+    key = path[-1]
+    current = _get(raw, path)
+    if key in ID_FIELDS:
+        value: Any = draw(bad_id(current))
+    elif key in TIME_FIELDS:
+        value = draw(bad_time)
+    else:
+        value = draw(bad_enum(current))
+    _set(raw, path, value)
+    # An unknown detail-type is reported as one, whatever else the event says.
+    return path, ""
+
+
+def _oversized_text(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    candidates = [p for p in _fields(raw) if p[-1] in TEXT_LIMITS]
+    path = draw(st.sampled_from([*candidates, ("replay-name",)]))
+    limit = TEXT_LIMITS[path[-1]]
+    _set(raw, path, "a" * draw(st.integers(limit + 1, limit + 4096)))
+    return path, ""
+
+
+def _spoofed_source(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    raw["source"] = draw(
+        st.one_of(
+            st.sampled_from(["aws.autoscaling", "aws.ec2", "aws.ssm", "aws.events"]),
+            st.text(max_size=30),
+        ).filter(lambda s: s != FIXTURES[name]["source"])
+    )
+    return "source", ""
+
+
+def _unknown_detail_type(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    raw["detail-type"] = draw(bad_enum(raw["detail-type"]))
+    return "detail-type", ""
+
+
+def _unknown_envelope_key(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    key = draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in raw))
+    # replay-name is part of the envelope (archive replays); anything else is not.
+    if key == "replay-name":
+        key = "replay-name-2"
+    raw[key] = draw(any_json)
+    return key, ""
+
+
+def _junk_in_resources(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    index = draw(st.integers(0, len(raw["resources"])))
+    raw["resources"].insert(index, draw(not_a_string | st.none()))
+    return ("resources", str(index)), ""
+
+
+def _junk_in_parameters(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    if "parameters" not in raw["detail"]:
+        # Only command status events carry parameters; others: a nested null instead.
+        path = draw(st.sampled_from([p for p in required if p[0] == "detail"]))
+        _set(raw, path, None)
+        return path, ""
+    key = draw(st.text(min_size=1, max_size=12))
+    if draw(st.booleans()):
+        raw["detail"]["parameters"][key] = draw(not_a_string.filter(_not_a_list))
+        return ("detail", "parameters", key), ""
+    values: list[Any] = draw(st.lists(st.text(max_size=5), max_size=3))
+    index = draw(st.integers(0, len(values)))
+    values.insert(index, draw(not_a_string | st.none()))
+    raw["detail"]["parameters"][key] = values
+    return ("detail", "parameters", key, str(index)), ""
+
+
+def _detail_not_an_object(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    raw["detail"] = draw(st.one_of(st.none(), not_a_string.filter(_not_a_dict)))
+    return "detail", ""
+
+
+def _empty_detail(
+    draw: st.DrawFn, name: str, raw: dict[str, Any], required: list[tuple[str, ...]]
+) -> Mutated:
+    raw["detail"] = {}
+    return None, "detail."
+
+
+MUTATORS: dict[str, Callable[..., Mutated]] = {
+    "drop-required": _drop_required,
+    "null-required": _null_required,
+    "wrong-type": _wrong_type,
+    "bad-value": _bad_value,
+    "oversized-text": _oversized_text,
+    "spoofed-source": _spoofed_source,
+    "unknown-detail-type": _unknown_detail_type,
+    "unknown-envelope-key": _unknown_envelope_key,
+    "junk-in-resources": _junk_in_resources,
+    "junk-in-parameters": _junk_in_parameters,
+    "detail-not-an-object": _detail_not_an_object,
+    "empty-detail": _empty_detail,
+}
+
+
 def _mutate(
     draw: st.DrawFn, name: str, raw: dict[str, Any], mutation: str, required: list[tuple[str, ...]]
 ) -> Case:
-    def case(path: tuple[str, ...] | str | None, prefix: str = "") -> Case:
-        field = ".".join(path) if isinstance(path, tuple) else path
-        return Case(name, mutation, raw, field, prefix)
-
-    match mutation:
-        case "drop-required":
-            path = draw(st.sampled_from(required))
-            del _get(raw, path[:-1])[path[-1]]
-            return case(path)
-        case "null-required":
-            path = draw(st.sampled_from(required))
-            _set(raw, path, None)
-            return case(path)
-        case "wrong-type":
-            path = draw(st.sampled_from(_fields(raw)))
-            current = _get(raw, path)
-            if isinstance(current, list):  # resources
-                value = draw(st.one_of(st.text(max_size=10), st.integers(), st.booleans()))
-            elif isinstance(current, dict):  # detail, parameters
-                value = draw(st.one_of(st.text(max_size=10), st.integers(), st.lists(any_json)))
-            else:
-                value = draw(not_a_string)
-            _set(raw, path, value)
-            return case(path)
-        case "bad-value":
-            candidates = [p for p in _fields(raw) if p[-1] in ID_FIELDS | ENUM_FIELDS | TIME_FIELDS]
-            path = draw(st.sampled_from(candidates))
-            key = path[-1]
-            current = _get(raw, path)
-            if key in ID_FIELDS:
-                value: Any = draw(bad_id(current))
-            elif key in TIME_FIELDS:
-                value = draw(bad_time)
-            else:
-                value = draw(bad_enum(current))
-            _set(raw, path, value)
-            # An unknown detail-type is reported as one, whatever else the event says.
-            return case(path)
-        case "oversized-text":
-            candidates = [p for p in _fields(raw) if p[-1] in TEXT_LIMITS]
-            path = draw(st.sampled_from([*candidates, ("replay-name",)]))
-            limit = TEXT_LIMITS[path[-1]]
-            _set(raw, path, "a" * draw(st.integers(limit + 1, limit + 4096)))
-            return case(path)
-        case "spoofed-source":
-            raw["source"] = draw(
-                st.one_of(
-                    st.sampled_from(["aws.autoscaling", "aws.ec2", "aws.ssm", "aws.events"]),
-                    st.text(max_size=30),
-                ).filter(lambda s: s != FIXTURES[name]["source"])
-            )
-            return case("source")
-        case "unknown-detail-type":
-            raw["detail-type"] = draw(bad_enum(raw["detail-type"]))
-            return case("detail-type")
-        case "unknown-envelope-key":
-            key = draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in raw))
-            # replay-name is part of the envelope (archive replays); anything else is not.
-            if key == "replay-name":
-                key = "replay-name-2"
-            raw[key] = draw(any_json)
-            return case(key)
-        case "junk-in-resources":
-            index = draw(st.integers(0, len(raw["resources"])))
-            raw["resources"].insert(index, draw(not_a_string | st.none()))
-            return case(("resources", str(index)))
-        case "junk-in-parameters":
-            if "parameters" not in raw["detail"]:
-                # Only command status events carry parameters; others: a nested null instead.
-                path = draw(st.sampled_from([p for p in required if p[0] == "detail"]))
-                _set(raw, path, None)
-                return case(path)
-            key = draw(st.text(min_size=1, max_size=12))
-            if draw(st.booleans()):
-                raw["detail"]["parameters"][key] = draw(not_a_string.filter(_not_a_list))
-                return case(("detail", "parameters", key))
-            values = draw(st.lists(st.text(max_size=5), max_size=3))
-            index = draw(st.integers(0, len(values)))
-            values.insert(index, draw(not_a_string | st.none()))
-            raw["detail"]["parameters"][key] = values
-            return case(("detail", "parameters", key, str(index)))
-        case "detail-not-an-object":
-            raw["detail"] = draw(st.one_of(st.none(), not_a_string.filter(_not_a_dict)))
-            return case("detail")
-        case "empty-detail":
-            raw["detail"] = {}
-            return case(None, prefix="detail.")
-        case _:  # pragma: no cover - the list above is the whole catalogue
-            raise AssertionError(mutation)
+    path, prefix = MUTATORS[mutation](draw, name, raw, required)
+    field = ".".join(path) if isinstance(path, tuple) else path
+    return Case(name, mutation, raw, field, prefix)
 
 
 def _not_a_list(value: Any) -> bool:

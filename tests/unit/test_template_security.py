@@ -198,7 +198,7 @@ def loose_event_patterns(template: Template) -> list[str]:
     return found
 
 
-def unencrypted_stores(template: Template) -> list[str]:
+def _unencrypted_queues_topics_tables_logs(template: Template) -> list[str]:
     found = []
     for queue, properties in _resources(template, "AWS::SQS::Queue"):
         if properties.get("KmsMasterKeyId") not in (KEY_REF, KEY_ARN):
@@ -216,6 +216,11 @@ def unencrypted_stores(template: Template) -> list[str]:
     for group, properties in _resources(template, "AWS::Logs::LogGroup"):
         if properties.get("KmsKeyId") != KEY_ARN:
             found.append(f"{group}: not encrypted with {KEY}")
+    return found
+
+
+def _unencrypted_buckets(template: Template) -> list[str]:
+    found = []
     for bucket, properties in _resources(template, "AWS::S3::Bucket"):
         [rule] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         default = rule["ServerSideEncryptionByDefault"]
@@ -232,6 +237,11 @@ def unencrypted_stores(template: Template) -> list[str]:
         block = properties.get("PublicAccessBlockConfiguration", {})
         if sorted(block.values()) != [True] * 4:
             found.append(f"{bucket}: public access is not blocked: {block}")
+    return found
+
+
+def unencrypted_stores(template: Template) -> list[str]:
+    found = _unencrypted_queues_topics_tables_logs(template) + _unencrypted_buckets(template)
     if template["Globals"]["Function"].get("KmsKeyArn") != KEY_ARN:
         found.append(f"function environments are not encrypted with {KEY}")
     key = template["Resources"][KEY]["Properties"]
