@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import REPO_ROOT
-from localcloud.deploy import load_template
+from localcloud.intrinsics import load_template
 
 Template = dict[str, Any]
 Check = Callable[[Template], list[str]]
