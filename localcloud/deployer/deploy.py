@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud.deployer import cache
 from localcloud.deployer.context import Context, NestedDeploy, Resource
 from localcloud.deployer.errors import DeployError
 from localcloud.deployer.packaging import package
@@ -22,7 +23,6 @@ from localcloud.intrinsics import (
     PseudoParameters,
     TemplateError,
     creation_order,
-    load_template,
 )
 
 if TYPE_CHECKING:
@@ -43,14 +43,17 @@ def deploy_template(
     """Deploy a SAM or CloudFormation template into ``cloud``; see :mod:`localcloud.deployer`."""
     started = time.perf_counter()
     template_path = template_path.resolve()
-    template = load_template(template_path)
+    template, digest = cache.parsed_template(template_path)
     pseudo = PseudoParameters(cloud.region, cloud.account_id, stack_name)
     values = parameter_values(template.get("Parameters") or {}, parameters, SsmParameters(cloud))
     artifacts = package(template, template_path.parent)
     renamed: dict[str, str] = {}
     if transforms(template) == [SAM_TRANSFORM]:
         sam_ids = list(template["Resources"])
-        template = sam_to_cloudformation(template, parameters, pseudo)
+        sam = template
+        template = cache.transformed_template(
+            digest, parameters, pseudo, lambda: sam_to_cloudformation(sam, parameters, pseudo)
+        )
         renamed = renamed_by_sam(sam_ids, template["Resources"])
     stack = Stack(stack_name, pseudo.stack_id, values, template, renamed=renamed)
     evaluator = Evaluator(
