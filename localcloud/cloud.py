@@ -49,7 +49,7 @@ from localcloud.iam import enforcer as iam_enforcer
 _NO_BACKOFF = SimpleNamespace(sleep=lambda seconds: None)
 
 if TYPE_CHECKING:
-    from localcloud.deploy import Stack
+    from localcloud.deployer.stack import Stack
     from localcloud.extensions.autoscaling import AutoScalingSimulator
     from localcloud.extensions.scheduler import SchedulerSimulator
     from localcloud.fleet import FleetSimulator
@@ -285,8 +285,8 @@ class LocalCloud:
     def deploy(
         self, template: Path | None = None, parameters: dict[str, str] | None = None
     ) -> Stack:
-        """Deploy the real SAM template into this cloud (see :mod:`localcloud.deploy`)."""
-        from localcloud.deploy import deploy_template
+        """Deploy the real SAM template into this cloud (see :mod:`localcloud.deployer`)."""
+        from localcloud.deployer.deploy import deploy_template
 
         self.stack = deploy_template(
             self, template or self.repo_root / "template.yaml", parameters or {}

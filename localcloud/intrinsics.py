@@ -3,7 +3,7 @@
 What CloudFormation itself does with a template before and while it calls the service
 APIs: read the YAML (short-form tags like ``!Ref`` included), evaluate ``Conditions``,
 resolve intrinsic functions and pseudo parameters, and order resource creation by their
-references and ``DependsOn``. :mod:`localcloud.deploy` supplies what only a deploy knows,
+references and ``DependsOn``. :mod:`localcloud.deployer` supplies what only a deploy knows,
 the physical ids and attributes of the resources created so far, through
 :class:`ResourceLookup`.
 

@@ -39,7 +39,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from localcloud.cloud import LocalCloud
 
 if TYPE_CHECKING:
-    from localcloud.deploy import Stack
+    from localcloud.deployer.stack import Stack
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LocalServer", "serve", "serve_forever"]
 

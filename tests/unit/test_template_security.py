@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import REPO_ROOT
-from localcloud.deploy import load_template
+from localcloud.intrinsics import load_template
 from tests.unit.template_checks import (
     CHECKS,
     KEY,

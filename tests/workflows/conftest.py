@@ -16,7 +16,7 @@ import pytest
 from pytest_socket import socket_allow_hosts
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import Stack
+from localcloud.deployer.stack import Stack
 from localcloud.fleet import Behaviour
 from localcloud.recorder import Recorder
 from localcloud.runner import create_group

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import DeployError, TemplateError
+from localcloud.deployer.errors import DeployError
+from localcloud.intrinsics import TemplateError
 
 
 def template(tmp_path: Path, body: str) -> Path:

@@ -1,4 +1,4 @@
-"""Canaries: the moto 5.2.5 behaviours localcloud.deploy compensates for, still as they were.
+"""Canaries: the moto 5.2.5 behaviours localcloud.deployer compensates for, still as they were.
 
 When one of these fails after a moto upgrade, the compensation named in the test can go.
 """

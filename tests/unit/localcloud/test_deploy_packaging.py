@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import ARTIFACT_BUCKET, TemplateError
+from localcloud.deployer.packaging import ARTIFACT_BUCKET
+from localcloud.intrinsics import TemplateError
 
 HANDLERS = Path(__file__).parent / "handlers"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from localcloud.cloud import REPO_ROOT, LocalCloud
-from localcloud.deploy import Stack
+from localcloud.deployer.stack import Stack
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 

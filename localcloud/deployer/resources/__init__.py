@@ -1,0 +1,1 @@
+"""The resource creators, one module per AWS service family; :mod:`..registry` lists them."""
