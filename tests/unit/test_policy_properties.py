@@ -40,9 +40,10 @@ from fleetpatch.patch_properties import (
     filter_key,
     filter_keys,
 )
-from fleetpatch.policy import InvalidPolicyError, validate_policy
+from fleetpatch_authoring.fields import InvalidPolicyError
+from fleetpatch_authoring.validate import validate_policy
+from fleetpatch_authoring.yamlfile import one_line
 from fleetpatch_cli import policy_cmd
-from fleetpatch_cli.yamlfile import one_line
 
 EXAMPLE = Path(__file__).parents[2] / "policy" / "fleet.yaml"
 # Through JSON: the YAML anchors make test and prod share their baselines; a mutation must
