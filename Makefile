@@ -34,7 +34,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 # pytest-xdist workers: one per core (the suites are CPU-bound simulations).
 TEST_WORKERS ?= auto
 
-PY_SOURCES := $(wildcard layers/fleetpatch cli localcloud functions tests benchmarks tools)
+PY_SOURCES := $(wildcard layers/fleetpatch authoring cli localcloud functions tests benchmarks tools)
 
 .PHONY: help
 help: ## list the targets

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from fleetpatch_cli.yamlfile import FileError, InvalidFileError, load_model
+from fleetpatch_authoring.yamlfile import FileError, InvalidFileError, load_model
 from localcloud.patches import OperatingSystem  # what the simulated fleet can run
 
 

@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-from fleetpatch_cli.yamlfile import InvalidFileError
+from fleetpatch_authoring.yamlfile import InvalidFileError
 
 EXIT_INVALID = 2
 

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleetpatch.placement import InstanceFacts, NotPlaced, Placement, place
-from fleetpatch.policy import FleetPolicy
+from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
+from fleetpatch_authoring.policy import FleetPolicy
+from fleetpatch_authoring.render import baseline_name
+from fleetpatch_authoring.yamlfile import InvalidFileError
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
-from fleetpatch_cli.render import baseline_name
-from fleetpatch_cli.yamlfile import InvalidFileError
 
 RUNS_SHOWN = 3
 # DescribeInstanceInformation takes at most 50 instance ids per filter value list.

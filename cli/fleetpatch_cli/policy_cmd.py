@@ -15,15 +15,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleetpatch.policy import (
-    FleetPolicy,
-    Gate,
-    InvalidPolicyError,
-    json_schema,
-    unused_patch_groups,
-)
-from fleetpatch.policy import validate_policy as validate_policy_data
-from fleetpatch_cli.yamlfile import FileError, InvalidFileError, read_yaml
+from fleetpatch_authoring.fields import InvalidPolicyError
+from fleetpatch_authoring.policy import FleetPolicy
+from fleetpatch_authoring.schema import json_schema
+from fleetpatch_authoring.validate import unused_patch_groups
+from fleetpatch_authoring.validate import validate_policy as validate_policy_data
+from fleetpatch_authoring.waves import Gate
+from fleetpatch_authoring.yamlfile import FileError, InvalidFileError, read_yaml
 
 EXIT_INVALID = 2
 EXIT_STALE = 1
@@ -156,7 +154,7 @@ def check(path: Path, now: datetime | None = None) -> int:
 
 
 def render(path: Path, output: Path, *, check_only: bool) -> int:
-    from fleetpatch_cli.render import RenderError, render_policy
+    from fleetpatch_authoring.render import RenderError, render_policy
 
     try:
         policy = load_policy(path)

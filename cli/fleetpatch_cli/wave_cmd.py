@@ -25,6 +25,7 @@ from typing import Any
 from fleetpatch.batch_run import run_sent_commands
 from fleetpatch.dynamo import plain as _plain
 from fleetpatch.lease import WaveLease, read_lease, release_lease
+from fleetpatch.policy import CompiledPolicy
 from fleetpatch.waves import WaveRecords, promotion_arguments, run_input
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
 
@@ -88,19 +89,19 @@ class ControlPlane:
     def execution_arn(self, run: str) -> str:
         return self._arn(f"execution:fleetpatch-{self.stage}-gated-wave:{run}")
 
-    def policy(self) -> dict[str, Any]:
+    def policy(self) -> CompiledPolicy:
         name = f"/fleetpatch/{self.stage}/policy"
         try:
             value = self._clients("ssm").get_parameter(Name=name)["Parameter"]["Value"]
         except self._clients("ssm").exceptions.ParameterNotFound:
             raise WaveError(f"no compiled policy {name}: is stage {self.stage} deployed?") from None
-        policy: dict[str, Any] = json.loads(value)
-        return policy
+        return CompiledPolicy.model_validate_json(value)
 
     # --- actions ----------------------------------------------------------------------------
 
     def start(self, wave: str, now: datetime) -> str:
-        waves = self.policy()["waves"]
+        policy = self.policy()
+        waves = policy.waves
         if wave not in waves:
             raise WaveError(f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})")
         self._refuse_if_running(wave)
@@ -109,7 +110,11 @@ class ControlPlane:
             stateMachineArn=self.state_machine_arn,
             name=name,
             input=json.dumps(
-                run_input(wave, waves[wave]["batches"], **promotion_arguments(waves, wave))
+                run_input(
+                    wave,
+                    [batch.model_dump(by_alias=True) for batch in waves[wave].batches],
+                    **promotion_arguments(policy, wave),
+                )
             ),
         )
         return name

@@ -95,7 +95,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
 
 def _start(config: Config, wave: str, window_id: str, execution_id: str) -> dict[str, str]:
     policy = aws.compiled_policy(config.policy_parameter)
-    if wave not in policy["waves"]:
+    if wave not in policy.waves:
         return {"route": "ignored", "reason": f"wave {wave} is not in the fleet policy"}
     name = f"wave-{execution_id}"
     sfn = aws.client("stepfunctions")
@@ -106,10 +106,10 @@ def _start(config: Config, wave: str, window_id: str, execution_id: str) -> dict
             input=json.dumps(
                 run_input(
                     wave,
-                    policy["waves"][wave]["batches"],
+                    [batch.model_dump(by_alias=True) for batch in policy.waves[wave].batches],
                     window_id=window_id,
                     window_execution_id=execution_id,
-                    **promotion_arguments(policy["waves"], wave),
+                    **promotion_arguments(policy, wave),
                 )
             ),
         )

@@ -46,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = load_config(Config)
     policy = aws.compiled_policy(config.policy_parameter)
     patch_group = instance_patch_group(aws.client("ec2"), detail.resource_id)
-    environment = policy.get("patchGroups", {}).get(patch_group) if patch_group else None
+    environment = policy.environment_of(patch_group) if patch_group else None
     ledger = ComplianceLedger(aws.client("dynamodb"), config.table_name, clock.time)
     change = ComplianceChange(
         instance_id=detail.resource_id,
@@ -75,7 +75,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             role_arn=config.digest_role_arn,
             name_prefix=config.digest_schedule_prefix,
             now=clock.time,
-        ).ensure(int(policy.get("compliance", {}).get("digestMinutes", 60)))
+        ).ensure(policy.compliance.digest_minutes)
         result["digestScheduled"] = scheduled.isoformat() if scheduled else None
     if recorded.transition == "drifted":
         result["remediation"] = remediation.remediate(

@@ -12,7 +12,6 @@ drift and recovery recorded since the last digest as one report, then removes wh
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from pydantic import Field
 
 from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import InstanceRunSummary, instance_report
@@ -89,7 +89,7 @@ def _digest(
         publisher,
         now=now,
         due=datetime.fromisoformat(due) if due else None,
-        include_recoveries=bool(policy.get("compliance", {}).get("notifyRecoveries", True)),
+        include_recoveries=policy.compliance.notify_recoveries,
     )
     logger.info("digest sent", extra=sent)
     return sent
@@ -110,8 +110,7 @@ def _publisher(config: Config) -> ReportPublisher:
 
 
 def _patch_group_environments(parameter: str) -> dict[str, str]:
-    groups: dict[str, str] = aws.compiled_policy(parameter).get("patchGroups", {})
-    return groups
+    return aws.compiled_policy(parameter).patch_groups
 
 
 def _policy_notes(parameter: str, run: WaveRunSummary) -> list[str]:
@@ -124,9 +123,8 @@ def _policy_notes(parameter: str, run: WaveRunSummary) -> list[str]:
     found = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]
     if found["LastModifiedDate"] <= run.started_at:
         return []  # not redeployed since (a run started by hand may have batches of its own)
-    wave = json.loads(found["Value"]).get("waves", {}).get(run.wave)
-    started = [b.model_dump(by_alias=True) for b in run.batches]
-    if wave is None or wave.get("batches") == started:
+    wave = CompiledPolicy.model_validate_json(found["Value"]).waves.get(run.wave)
+    if wave is None or wave.batches == run.batches:
         return []
     return [
         f"the fleet policy was redeployed during this run and changed the {run.wave} wave's "

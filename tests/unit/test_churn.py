@@ -24,7 +24,8 @@ from fleetpatch.churn import (
     streak_key,
 )
 from fleetpatch.errors import ChurnConflictError
-from fleetpatch.policy import InvalidPolicyError, validate_policy
+from fleetpatch_authoring.fields import InvalidPolicyError
+from fleetpatch_authoring.validate import validate_policy
 from tests.unit.conftest import STATE_TABLE
 
 GROUP = "web-prod"
@@ -297,7 +298,7 @@ def example() -> dict[str, Any]:
 
 
 def test_the_example_policy_suspends_launch_after_three(example: dict[str, Any]) -> None:
-    launch = validate_policy(example).runtime()["launch"]
+    launch = validate_policy(example).runtime().model_dump(by_alias=True)["launch"]
     assert launch["churn"] == {"after": 3, "action": "suspend-launch"}
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleetpatch_authoring.render import render_policy
 from fleetpatch_cli import policy_cmd
 from fleetpatch_cli.main import main
-from fleetpatch_cli.render import render_policy
 
 REPO = Path(__file__).parents[2]
 EXAMPLE = REPO / "policy" / "fleet.yaml"

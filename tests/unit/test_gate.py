@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fleetpatch.gate import InstanceEvidence, evaluate_gate
-from fleetpatch.policy import Gate
+from fleetpatch.policy import RuntimeGate
+
+# The gate as the compiled policy carries it; it checks batch linux, where the evidence is.
+CHECKED = ["linux"]
 
 
 def ok(instance: str) -> InstanceEvidence:
@@ -16,7 +19,9 @@ HEALTHY = [ok(f"i-{n}") for n in range(4)]
 
 
 def test_a_healthy_batch_passes() -> None:
-    decision = evaluate_gate(Gate(), HEALTHY, window_status="SUCCESS", alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), HEALTHY, window_status="SUCCESS", alarm_states={}
+    )
     assert decision.passed
     assert decision.reasons == ["4 instances patched and verified"]
     assert decision.failed_instances == {}
@@ -25,19 +30,31 @@ def test_a_healthy_batch_passes() -> None:
 
 @pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "CANCELLED", "SKIPPED_OVERLAPPING"])
 def test_a_window_that_did_not_succeed_fails_the_gate(status: str) -> None:
-    decision = evaluate_gate(Gate(), HEALTHY, window_status=status, alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), HEALTHY, window_status=status, alarm_states={}
+    )
     assert not decision.passed
     assert decision.reasons == [f"the maintenance window ended {status}, not SUCCESS"]
 
 
 def test_failed_instances_over_the_count() -> None:
     evidence = [*HEALTHY, InstanceEvidence("i-bad", "linux", "Failed", 0, 2, 0, "NON_COMPLIANT")]
-    decision = evaluate_gate(Gate(max_failed=0), evidence, window_status="SUCCESS", alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED, max_failed=0),
+        evidence,
+        window_status="SUCCESS",
+        alarm_states={},
+    )
     assert not decision.passed
     assert decision.reasons == ["1 of 5 instances failed; the gate allows 0"]
     assert decision.failed_instances == {"i-bad": "AWS-RunPatchBaseline ended Failed"}
     # one failure is within a gate that allows one: compliance is required of the others
-    allowed = evaluate_gate(Gate(max_failed=1), evidence, window_status="SUCCESS", alarm_states={})
+    allowed = evaluate_gate(
+        RuntimeGate(batches=CHECKED, max_failed=1),
+        evidence,
+        window_status="SUCCESS",
+        alarm_states={},
+    )
     assert allowed.passed
     assert allowed.reasons == [
         "4 of 5 instances patched and verified; 1 failed, within the gate's allowance"
@@ -55,18 +72,25 @@ def test_members_not_reached_count_as_failed_and_the_reason_says_how_many_of_eac
         InstanceEvidence("i-new", "linux", None, state="joined"),
     ]
     # Then the gate counts them in the words the report uses (and the joined one not at all)
-    decision = evaluate_gate(Gate(max_failed=0), evidence, window_status=None, alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED, max_failed=0), evidence, window_status=None, alarm_states={}
+    )
     assert decision.reasons == [
         "3 of 7 instances failed or were not reached (1 failed, 2 not reached); the gate allows 0"
     ]
     percent = evaluate_gate(
-        Gate(max_failed=None, max_failed_percent=10), evidence, window_status=None, alarm_states={}
+        RuntimeGate(batches=CHECKED, max_failed=None, max_failed_percent=10),
+        evidence,
+        window_status=None,
+        alarm_states={},
     )
     assert percent.reasons == [
         "43% of 7 instances failed or were not reached (1 failed, 2 not reached); "
         "the gate allows 10%"
     ]
-    within = evaluate_gate(Gate(max_failed=3), evidence, window_status=None, alarm_states={})
+    within = evaluate_gate(
+        RuntimeGate(batches=CHECKED, max_failed=3), evidence, window_status=None, alarm_states={}
+    )
     assert within.reasons == [
         "4 of 7 instances patched and verified; 1 failed, 2 not reached, within the gate's "
         "allowance"
@@ -77,11 +101,15 @@ def test_members_not_reached_count_as_failed_and_the_reason_says_how_many_of_eac
 
 def test_failed_instances_over_the_percentage() -> None:
     evidence = [*HEALTHY, InstanceEvidence("i-late", "linux", "TimedOut", 3, 0, 0)]
-    gate = Gate(max_failed=None, max_failed_percent=10, require_compliant=False)
+    gate = RuntimeGate(
+        batches=CHECKED, max_failed=None, max_failed_percent=10, require_compliant=False
+    )
     decision = evaluate_gate(gate, evidence, window_status="SUCCESS", alarm_states={})
     assert decision.reasons == ["20% of 5 instances failed; the gate allows 10%"]
     assert evaluate_gate(
-        Gate(max_failed=None, max_failed_percent=20, require_compliant=False),
+        RuntimeGate(
+            batches=CHECKED, max_failed=None, max_failed_percent=20, require_compliant=False
+        ),
         evidence,
         window_status="SUCCESS",
         alarm_states={},
@@ -104,7 +132,9 @@ def test_failed_instances_over_the_percentage() -> None:
     ],
 )
 def test_compliance_is_required_after_the_run(evidence: InstanceEvidence, why: str) -> None:
-    decision = evaluate_gate(Gate(), [*HEALTHY, evidence], window_status="SUCCESS", alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), [*HEALTHY, evidence], window_status="SUCCESS", alarm_states={}
+    )
     assert not decision.passed
     assert decision.reasons == ["1 of 5 instances are not compliant after the run"]
     assert decision.failed_instances == {"i-x": why}
@@ -112,7 +142,7 @@ def test_compliance_is_required_after_the_run(evidence: InstanceEvidence, why: s
 
 def test_an_instance_no_command_reached_counts_as_failed() -> None:
     decision = evaluate_gate(
-        Gate(),
+        RuntimeGate(batches=CHECKED),
         [*HEALTHY, InstanceEvidence("i-skipped", "linux", None)],
         window_status="SUCCESS",
         alarm_states={},
@@ -121,7 +151,7 @@ def test_an_instance_no_command_reached_counts_as_failed() -> None:
 
 
 def test_alarms_must_exist_and_be_ok() -> None:
-    gate = Gate(alarms=["db-latency", "db-errors", "db-replication"])
+    gate = RuntimeGate(batches=CHECKED, alarms=["db-latency", "db-errors", "db-replication"])
     decision = evaluate_gate(
         gate,
         HEALTHY,
@@ -133,7 +163,7 @@ def test_alarms_must_exist_and_be_ok() -> None:
         "alarm db-replication does not exist (a gate cannot check what is not there)",
     ]
     passed = evaluate_gate(
-        Gate(alarms=["db-latency"]),
+        RuntimeGate(batches=CHECKED, alarms=["db-latency"]),
         HEALTHY,
         window_status="SUCCESS",
         alarm_states={"db-latency": "OK"},
@@ -143,7 +173,7 @@ def test_alarms_must_exist_and_be_ok() -> None:
 
 def test_insufficient_data_is_not_ok() -> None:
     decision = evaluate_gate(
-        Gate(alarms=["a"]),
+        RuntimeGate(batches=CHECKED, alarms=["a"]),
         HEALTHY,
         window_status="SUCCESS",
         alarm_states={"a": "INSUFFICIENT_DATA"},
@@ -154,7 +184,10 @@ def test_insufficient_data_is_not_ok() -> None:
 def test_every_reason_is_reported_together() -> None:
     evidence = [InstanceEvidence("i-bad", "linux", "Failed", 1, 1, 0)]
     decision = evaluate_gate(
-        Gate(alarms=["a"]), evidence, window_status="TIMED_OUT", alarm_states={"a": "ALARM"}
+        RuntimeGate(batches=CHECKED, alarms=["a"]),
+        evidence,
+        window_status="TIMED_OUT",
+        alarm_states={"a": "ALARM"},
     )
     assert decision.reasons == [
         "the maintenance window ended TIMED_OUT, not SUCCESS",
@@ -165,10 +198,14 @@ def test_every_reason_is_reported_together() -> None:
 
 def test_an_empty_batch_holds_unless_the_policy_allows_it() -> None:
     # Fail closed: a batch nobody was patched in tested nothing.
-    decision = evaluate_gate(Gate(), [], window_status="SUCCESS", alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), [], window_status="SUCCESS", alarm_states={}
+    )
     assert not decision.passed
     assert decision.reasons[0].startswith("the batch had no instances: nothing was tested")
-    allowed = evaluate_gate(Gate(allow_empty=True), [], window_status="SUCCESS", alarm_states={})
+    allowed = evaluate_gate(
+        RuntimeGate(batches=CHECKED, allow_empty=True), [], window_status="SUCCESS", alarm_states={}
+    )
     assert allowed.passed
     assert allowed.reasons == ["the batch had no instances (allowed: allow_empty)"]
 
@@ -177,7 +214,9 @@ def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
     patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
     joined = InstanceEvidence("i-b", "one", None, state="joined")
     busy = InstanceEvidence("i-c", "one", None, state="busy", note="its launch run patches it")
-    decision = evaluate_gate(Gate(), [patched, joined, busy], window_status=None, alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), [patched, joined, busy], window_status=None, alarm_states={}
+    )
     assert decision.passed
     assert decision.instances == 1
     assert set(decision.not_counted) == {"i-b", "i-c"}
@@ -186,6 +225,11 @@ def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
 
 def test_a_canary_below_its_minimum_holds() -> None:
     patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
-    decision = evaluate_gate(Gate(min_instances=2), [patched], window_status=None, alarm_states={})
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED, min_instances=2),
+        [patched],
+        window_status=None,
+        alarm_states={},
+    )
     assert not decision.passed
     assert decision.reasons == ["1 instance patched; the gate needs at least 2"]

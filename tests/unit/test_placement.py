@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleetpatch.placement import InstanceFacts, NotPlaced, Placement, place
-from fleetpatch.policy import FleetPolicy, validate_policy
+from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
+from fleetpatch_authoring.policy import FleetPolicy
+from fleetpatch_authoring.validate import validate_policy
 
 EXAMPLE = Path(__file__).parents[2] / "policy" / "fleet.yaml"
 

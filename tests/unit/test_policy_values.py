@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetpatch.policy import InvalidPolicyError, validate_policy
+from fleetpatch_authoring.fields import InvalidPolicyError
+from fleetpatch_authoring.validate import validate_policy
 from fleetpatch_cli.main import main
 
 EXAMPLE = Path(__file__).parents[2] / "policy" / "fleet.yaml"
@@ -162,7 +163,7 @@ def test_the_data_file_covers_every_os_of_the_schema_and_names_its_sources() -> 
     from typing import get_args
 
     from fleetpatch import patch_properties
-    from fleetpatch.policy import OperatingSystem
+    from fleetpatch_authoring.fields import OperatingSystem
 
     data = patch_properties.catalogue()
     # It ships in the layer (template.yaml: ContentUri layers/fleetpatch), in the package

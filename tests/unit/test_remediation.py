@@ -17,7 +17,7 @@ import yaml
 from moto import mock_aws
 
 from fleetpatch.launch import LaunchPolicy
-from fleetpatch.policy import validate_policy
+from fleetpatch.policy import CompiledPolicy
 from fleetpatch.remediation import (
     RemediationPlan,
     blocked,
@@ -28,6 +28,7 @@ from fleetpatch.remediation import (
     plan,
     remediate,
 )
+from fleetpatch_authoring.validate import validate_policy
 
 REGION = "eu-central-1"
 POLICY = Path(__file__).parents[2] / "policy" / "fleet.yaml"
@@ -38,12 +39,17 @@ INSTANCE = "i-0a1b2c3d4e5f60718"
 @pytest.fixture(scope="module")
 def fleet_runtime() -> dict[str, Any]:
     """policy/fleet.yaml as the control plane reads it (test installs, prod scans)."""
-    return validate_policy(yaml.safe_load(POLICY.read_text())).runtime()
+    return validate_policy(yaml.safe_load(POLICY.read_text())).runtime().model_dump(by_alias=True)
 
 
 @pytest.fixture
 def runtime(fleet_runtime: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(fleet_runtime)
+
+
+def compiled(runtime: dict[str, Any]) -> CompiledPolicy:
+    """The policy as the handlers load it from its parameter (the tests change its JSON form)."""
+    return CompiledPolicy.model_validate(runtime)
 
 
 def zurich(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -58,33 +64,35 @@ def test_the_policy_is_what_these_tests_assume(runtime: dict[str, Any]) -> None:
     assert runtime["compliance"]["remediation"] == {"test": "install", "prod": "scan"}
     assert runtime["waves"]["test"]["schedule"]["cron"] == "cron(0 6 ? * SAT#1 *)"
     assert runtime["waves"]["test"]["windowHours"] == 4
-    assert environment_waves(runtime, "test") == ["test"]
-    assert environment_waves(runtime, "prod") == ["prod"]
-    assert environment_waves(runtime, "qa") == []
+    assert environment_waves(compiled(runtime), "test") == ["test"]
+    assert environment_waves(compiled(runtime), "prod") == ["prod"]
+    assert environment_waves(compiled(runtime), "qa") == []
 
 
 # --- plan ---------------------------------------------------------------------------------------
 
 
 def test_no_environment_no_remediation(runtime: dict[str, Any]) -> None:
-    assert plan(runtime, None, DECEMBER_WINDOW) is None
+    assert plan(compiled(runtime), None, DECEMBER_WINDOW) is None
 
 
 def test_an_environment_the_policy_does_not_name_is_never_remediated(
     runtime: dict[str, Any],
 ) -> None:
-    assert plan(runtime, "qa", DECEMBER_WINDOW) is None
+    assert plan(compiled(runtime), "qa", DECEMBER_WINDOW) is None
 
 
 def test_never_records_and_notifies_only(runtime: dict[str, Any]) -> None:
     runtime["compliance"]["remediation"]["prod"] = "never"
-    assert plan(runtime, "prod", DECEMBER_WINDOW) is None
+    assert plan(compiled(runtime), "prod", DECEMBER_WINDOW) is None
 
 
 def test_scan_remediates_by_scanning_at_any_time(runtime: dict[str, Any]) -> None:
     expected = RemediationPlan("Scan", "prod remediates by scanning")
-    assert plan(runtime, "prod", zurich(2026, 12, 19, 7, 0)) == expected  # in prod's window
-    assert plan(runtime, "prod", zurich(2026, 12, 1, 12, 0)) == expected
+    assert (
+        plan(compiled(runtime), "prod", zurich(2026, 12, 19, 7, 0)) == expected
+    )  # in prod's window
+    assert plan(compiled(runtime), "prod", zurich(2026, 12, 1, 12, 0)) == expected
 
 
 @pytest.mark.parametrize(
@@ -98,7 +106,7 @@ def test_scan_remediates_by_scanning_at_any_time(runtime: dict[str, Any]) -> Non
     ids=["opening", "inside", "last-minute", "utc"],
 )
 def test_install_inside_the_window_names_the_wave(runtime: dict[str, Any], now: datetime) -> None:
-    assert plan(runtime, "test", now) == RemediationPlan(
+    assert plan(compiled(runtime), "test", now) == RemediationPlan(
         "Install", "inside the test window, open until 2026-12-05 10:00 CET"
     )
 
@@ -116,22 +124,22 @@ def test_install_inside_the_window_names_the_wave(runtime: dict[str, Any], now: 
 def test_install_outside_the_window_scans_and_names_the_next_window(
     runtime: dict[str, Any], now: datetime, next_run: str
 ) -> None:
-    assert plan(runtime, "test", now) == RemediationPlan(
+    assert plan(compiled(runtime), "test", now) == RemediationPlan(
         "Scan", f"outside test's window: scan only; the test window at {next_run} installs"
     )
 
 
 def test_install_without_a_wave_scans_and_names_no_window(runtime: dict[str, Any]) -> None:
     runtime["compliance"]["remediation"]["qa"] = "install"
-    assert plan(runtime, "qa", DECEMBER_WINDOW) == RemediationPlan(
+    assert plan(compiled(runtime), "qa", DECEMBER_WINDOW) == RemediationPlan(
         "Scan", "outside qa's window: scan only"
     )
-    assert next_window(runtime, "qa", DECEMBER_WINDOW) is None
+    assert next_window(compiled(runtime), "qa", DECEMBER_WINDOW) is None
 
 
 def test_a_wave_without_a_window_length_has_no_open_window(runtime: dict[str, Any]) -> None:
     runtime["waves"]["test"]["windowHours"] = 0
-    assert open_window(runtime, "test", DECEMBER_WINDOW + timedelta(minutes=1)) is None
+    assert open_window(compiled(runtime), "test", DECEMBER_WINDOW + timedelta(minutes=1)) is None
 
 
 # --- windows and daylight saving time -----------------------------------------------------------
@@ -141,13 +149,15 @@ def test_the_window_follows_zurich_time_across_the_change_to_summer_time(
     runtime: dict[str, Any],
 ) -> None:
     # 7 March 2026 (CET, UTC+1) and 4 April 2026 (CEST, UTC+2): both open at 06:00 local.
-    march = open_window(runtime, "test", datetime(2026, 3, 7, 5, 0, tzinfo=UTC))
+    march = open_window(compiled(runtime), "test", datetime(2026, 3, 7, 5, 0, tzinfo=UTC))
     assert march == ("test", zurich(2026, 3, 7, 6, 0), zurich(2026, 3, 7, 10, 0))
-    assert open_window(runtime, "test", datetime(2026, 3, 7, 4, 59, tzinfo=UTC)) is None
-    april = open_window(runtime, "test", datetime(2026, 4, 4, 4, 0, tzinfo=UTC))
+    assert open_window(compiled(runtime), "test", datetime(2026, 3, 7, 4, 59, tzinfo=UTC)) is None
+    april = open_window(compiled(runtime), "test", datetime(2026, 4, 4, 4, 0, tzinfo=UTC))
     assert april == ("test", zurich(2026, 4, 4, 6, 0), zurich(2026, 4, 4, 10, 0))
-    assert open_window(runtime, "test", datetime(2026, 4, 4, 8, 0, tzinfo=UTC)) is None
-    assert open_window(runtime, "test", datetime(2026, 4, 4, 7, 59, tzinfo=UTC)) is not None
+    assert open_window(compiled(runtime), "test", datetime(2026, 4, 4, 8, 0, tzinfo=UTC)) is None
+    assert (
+        open_window(compiled(runtime), "test", datetime(2026, 4, 4, 7, 59, tzinfo=UTC)) is not None
+    )
 
 
 def sunday_night(runtime: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +170,9 @@ def test_a_window_spanning_the_change_to_summer_time_lasts_its_hours(
     runtime: dict[str, Any],
 ) -> None:
     # 01:00 CET = 00:00 UTC; four hours later is 04:00 UTC (06:00 CEST).
-    found = open_window(sunday_night(runtime), "test", datetime(2026, 3, 29, 3, 30, tzinfo=UTC))
+    found = open_window(
+        compiled(sunday_night(runtime)), "test", datetime(2026, 3, 29, 3, 30, tzinfo=UTC)
+    )
     assert found is not None
     wave, start, end = found
     assert (wave, start) == ("test", datetime(2026, 3, 29, 0, 0, tzinfo=UTC))
@@ -171,7 +183,9 @@ def test_a_window_spanning_the_change_to_winter_time_lasts_its_hours(
     runtime: dict[str, Any],
 ) -> None:
     # 01:00 CEST = 23:00 UTC the day before; four hours later is 03:00 UTC (04:00 CET).
-    found = open_window(sunday_night(runtime), "test", datetime(2026, 10, 25, 2, 30, tzinfo=UTC))
+    found = open_window(
+        compiled(sunday_night(runtime)), "test", datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+    )
     assert found is not None
     assert found[2] == datetime(2026, 10, 25, 3, 0, tzinfo=UTC)
 
@@ -180,7 +194,9 @@ def test_a_window_spanning_the_change_to_winter_time_closes_on_time(
     runtime: dict[str, Any],
 ) -> None:
     # 03:00 UTC is four hours after 01:00 CEST: the window is closed from then on.
-    found = open_window(sunday_night(runtime), "test", datetime(2026, 10, 25, 3, 15, tzinfo=UTC))
+    found = open_window(
+        compiled(sunday_night(runtime)), "test", datetime(2026, 10, 25, 3, 15, tzinfo=UTC)
+    )
     assert found is None
 
 
@@ -188,11 +204,11 @@ def test_next_window_is_the_earliest_of_the_environments_waves(runtime: dict[str
     # A second wave patching test's groups, on the second Saturday.
     runtime["waves"]["test-late"] = copy.deepcopy(runtime["waves"]["test"])
     runtime["waves"]["test-late"]["schedule"]["cron"] = "cron(0 6 ? * SAT#2 *)"
-    assert next_window(runtime, "test", zurich(2026, 12, 6, 0, 0)) == (
+    assert next_window(compiled(runtime), "test", zurich(2026, 12, 6, 0, 0)) == (
         "test-late",
         zurich(2026, 12, 12, 6, 0),
     )
-    assert next_window(runtime, "test", zurich(2026, 12, 1, 0, 0)) == (
+    assert next_window(compiled(runtime), "test", zurich(2026, 12, 1, 0, 0)) == (
         "test",
         DECEMBER_WINDOW,
     )
@@ -368,7 +384,7 @@ def test_drift_starts_one_remediation_run_per_event(aws: Clients, runtime: dict[
 
     def drift(event_id: str) -> dict[str, Any] | None:
         return remediate(
-            runtime,
+            compiled(runtime),
             instance_id=instance_id,
             environment="prod",
             event_id=event_id,
@@ -411,7 +427,7 @@ def test_drift_of_a_busy_instance_starts_nothing(aws: Clients, runtime: dict[str
             raise AssertionError("a blocked remediation must not start a run")
 
     assert remediate(
-        runtime,
+        compiled(runtime),
         instance_id=instance_id,
         environment="prod",
         event_id="event-2",
@@ -425,7 +441,7 @@ def test_drift_of_a_busy_instance_starts_nothing(aws: Clients, runtime: dict[str
     # An environment that never remediates does not even look at the instance.
     assert (
         remediate(
-            runtime,
+            compiled(runtime),
             instance_id=instance_id,
             environment="nowhere",
             event_id="event-3",

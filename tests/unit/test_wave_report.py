@@ -263,7 +263,7 @@ def test_members_of_a_held_batch_are_not_reached_and_say_why() -> None:
 
 def test_the_gate_and_the_report_count_a_batch_alike() -> None:
     from fleetpatch.gate import evaluate_gate
-    from fleetpatch.policy import Gate
+    from fleetpatch.policy import RuntimeGate
 
     members = [
         member("i-1", status="Success", run=install(), patch=patch_state("Install", T0)),
@@ -273,7 +273,7 @@ def test_the_gate_and_the_report_count_a_batch_alike() -> None:
         member("i-5", state="joined"),
     ]
     decision = evaluate_gate(
-        Gate(batches=["linux"], max_failed=0),
+        RuntimeGate(batches=["linux"], max_failed=0),
         [m.evidence for m in members],
         window_status=None,
         alarm_states={},

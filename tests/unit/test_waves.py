@@ -8,7 +8,7 @@ import pytest
 
 from fleetpatch.batch_run import Plan, Round, send_round
 from fleetpatch.gate import InstanceEvidence
-from fleetpatch.policy import RuntimeBatch
+from fleetpatch.policy import CompiledPolicy, RuntimeBatch
 
 BATCH = RuntimeBatch.model_validate(
     {
@@ -150,12 +150,21 @@ def test_a_member_not_reached_counts_with_its_reason() -> None:
 def test_promotion_arguments_name_source_and_targets() -> None:
     from fleetpatch.waves import promotion_arguments
 
-    waves = {"test": {}, "prod": {"promoteFrom": "test"}, "dr": {"promoteFrom": "test"}}
-    assert promotion_arguments(waves, "test") == {
+    schedule = {"cron": "cron(0 6 ? * SAT#1 *)"}
+    policy = CompiledPolicy.model_validate(
+        {
+            "waves": {
+                "test": {"schedule": schedule},
+                "prod": {"schedule": schedule, "promoteFrom": "test"},
+                "dr": {"schedule": schedule, "promoteFrom": "test"},
+            }
+        }
+    )
+    assert promotion_arguments(policy, "test") == {
         "promote_from": None,
         "promotions": ["dr", "prod"],
     }
-    assert promotion_arguments(waves, "prod") == {"promote_from": "test", "promotions": []}
+    assert promotion_arguments(policy, "prod") == {"promote_from": "test", "promotions": []}
 
 
 def test_the_workflow_reads_exactly_the_input_its_owner_builds() -> None:

@@ -78,7 +78,7 @@ def test_the_compiled_policy_reaches_the_control_plane(deployed: Deployed) -> No
     name = deployed.stack.output("PolicyParameterName")
     assert name == "/fleetpatch/default/policy"
     stored = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    assert stored == json.loads(json.dumps(POLICY.runtime()))
+    assert stored == POLICY.runtime().model_dump(mode="json", by_alias=True)
     function = deployed.cloud.client("lambda").get_function_configuration(
         FunctionName=deployed.stack.function_name("PatchOnLaunchFunction")
     )

@@ -5,12 +5,14 @@ Tests and the local cloud call :func:`reset_clients` when the environment change
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from fleetpatch.policy import CompiledPolicy
 
 
 @cache
@@ -29,19 +31,20 @@ def reset_clients() -> None:
 # compliance events must not become 10,000 GetParameter calls (SSM's default is 40 a
 # second), and a redeployed policy is still seen within a minute.
 POLICY_CACHE_SECONDS = 60.0
-_policies: dict[str, tuple[float, dict[str, Any]]] = {}
+_policies: dict[str, tuple[float, CompiledPolicy]] = {}
 
 
-def compiled_policy(parameter: str) -> dict[str, Any]:
-    """The compiled fleet policy (``FleetPolicy.runtime()``) from its SSM parameter."""
+def compiled_policy(parameter: str) -> CompiledPolicy:
+    """The compiled fleet policy (``fleetpatch policy render`` wrote it) from its SSM parameter."""
     from fleetpatch import clock
+    from fleetpatch.policy import CompiledPolicy
 
     now = clock.time()
     cached = _policies.get(parameter)
     if cached is not None and 0 <= now - cached[0] < POLICY_CACHE_SECONDS:
         return cached[1]
     value = client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    policy: dict[str, Any] = json.loads(value)
+    policy = CompiledPolicy.model_validate_json(value)
     _policies[parameter] = (now, policy)
     return policy
 

@@ -10,12 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fleetpatch.outcomes import FAILING, Outcome, Tally
-from fleetpatch.policy import Gate
 
 WINDOW_SUCCESS = "SUCCESS"
 COMMAND_SUCCESS = "Success"
+
+
+class Gate(Protocol):
+    """A gate's rules, as the compiled policy (``fleetpatch.policy.RuntimeGate``) holds them.
+
+    The policy file's gate (``fleetpatch_authoring``) has the same fields: the decision
+    reads no more than these.
+    """
+
+    @property
+    def max_failed(self) -> int | None: ...
+    @property
+    def max_failed_percent(self) -> float | None: ...
+    @property
+    def require_compliant(self) -> bool: ...
+    @property
+    def alarms(self) -> list[str]: ...
+    @property
+    def allow_empty(self) -> bool: ...
+    @property
+    def min_instances(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

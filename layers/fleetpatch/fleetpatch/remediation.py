@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from fleetpatch.launch import LaunchPolicy
-from fleetpatch.schedule import schedule
+from fleetpatch.policy import CompiledPolicy
 
 Operation = Literal["Scan", "Install"]
 
@@ -29,33 +27,29 @@ class RemediationPlan:
     reason: str
 
 
-def environment_waves(runtime: Mapping[str, Any], environment: str) -> list[str]:
+def environment_waves(runtime: CompiledPolicy, environment: str) -> list[str]:
     """The waves whose batches patch ``environment``'s patch groups."""
-    groups = runtime.get("patchGroups", {})
     return sorted(
         name
-        for name, wave in runtime.get("waves", {}).items()
+        for name, wave in runtime.waves.items()
         if any(
-            groups.get(group) == environment
-            for batch in wave.get("batches", [])
-            for group in batch.get("patchGroups", [])
+            runtime.environment_of(group) == environment
+            for batch in wave.batches
+            for group in batch.patch_groups
         )
     )
 
 
 def open_window(
-    runtime: Mapping[str, Any], environment: str, now: datetime
+    runtime: CompiledPolicy, environment: str, now: datetime
 ) -> tuple[str, datetime, datetime] | None:
     """(wave, start, end) of a window of ``environment`` open at ``now``, if any."""
     for name in environment_waves(runtime, environment):
-        wave = runtime["waves"][name]
-        spec = wave["schedule"]
-        hours = float(wave.get("windowHours", 0))
+        wave = runtime.waves[name]
+        hours = wave.window_hours
         if hours <= 0:
             continue
-        runs = schedule(spec["cron"], spec["timezone"], spec.get("offsetDays", 0)).next_runs(
-            now - timedelta(hours=hours), count=1
-        )
+        runs = wave.schedule.resolved().next_runs(now - timedelta(hours=hours), count=1)
         if not runs:
             continue
         # Elapsed hours, not wall-clock ones: a window across a DST change lasts its hours.
@@ -67,14 +61,11 @@ def open_window(
 
 
 def next_window(
-    runtime: Mapping[str, Any], environment: str, now: datetime
+    runtime: CompiledPolicy, environment: str, now: datetime
 ) -> tuple[str, datetime] | None:
     found = []
     for name in environment_waves(runtime, environment):
-        spec = runtime["waves"][name]["schedule"]
-        runs = schedule(spec["cron"], spec["timezone"], spec.get("offsetDays", 0)).next_runs(
-            now, count=1
-        )
+        runs = runtime.waves[name].schedule.resolved().next_runs(now, count=1)
         if runs:
             found.append((runs[0], name))
     if not found:
@@ -83,13 +74,11 @@ def next_window(
     return name, when
 
 
-def plan(
-    runtime: Mapping[str, Any], environment: str | None, now: datetime
-) -> RemediationPlan | None:
+def plan(runtime: CompiledPolicy, environment: str | None, now: datetime) -> RemediationPlan | None:
     """What to run on an instance of ``environment`` that just drifted (None: nothing)."""
     if environment is None:
         return None
-    mode = runtime.get("compliance", {}).get("remediation", {}).get(environment, "never")
+    mode = runtime.compliance.remediation_of(environment)
     if mode == "scan":
         return RemediationPlan("Scan", f"{environment} remediates by scanning")
     if mode != "install":
@@ -153,7 +142,7 @@ def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | 
 
 
 def remediate(
-    runtime: Mapping[str, Any],
+    runtime: CompiledPolicy,
     *,
     instance_id: str,
     environment: str | None,
@@ -188,7 +177,7 @@ def remediate(
                     "operation": remediation.operation,
                     "reason": remediation.reason,
                     # The same workflow policy a launch run gets (the command wait included).
-                    "policy": LaunchPolicy.model_validate(runtime["launch"]).workflow_policy(),
+                    "policy": runtime.launch.workflow_policy(),
                 }
             ),
         )

@@ -17,7 +17,7 @@ from fleetpatch.batch_run import BatchRecords, Plan
 from fleetpatch.evidence import gather, window_commands
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.membership import ec2_states, tagged
-from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.policy import CompiledPolicy, RuntimeBatch, RuntimeGate
 from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here for now
     INSTALLED_STATES,
     installed_since,
@@ -28,11 +28,11 @@ from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here f
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 
 
-def promotion_arguments(waves: Mapping[str, Any], wave: str) -> dict[str, Any]:
+def promotion_arguments(policy: CompiledPolicy, wave: str) -> dict[str, Any]:
     """``run_input``'s promotion arguments: the wave it installs from, the waves it feeds."""
     return {
-        "promote_from": waves[wave].get("promoteFrom"),
-        "promotions": sorted(w for w, spec in waves.items() if spec.get("promoteFrom") == wave),
+        "promote_from": policy.waves[wave].promote_from,
+        "promotions": policy.promotions_of(wave),
     }
 
 
@@ -133,7 +133,7 @@ def decide_gate(
         found += [m.evidence for m in gathered.members]
     alarms_now = alarm_states(cloudwatch, gate.alarms)
     decision = evaluate_gate(
-        gate.policy_gate(),
+        gate,
         found,
         window_status=window_status if first in gate.batches else None,
         alarm_states=alarms_now,

@@ -27,8 +27,10 @@ from typing import Any
 import yaml
 
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key
-from fleetpatch.policy import ApprovalRule, Baseline, FleetPolicy, Wave
 from fleetpatch.schedule import SsmSchedule
+from fleetpatch_authoring.baselines import ApprovalRule, Baseline
+from fleetpatch_authoring.policy import FleetPolicy
+from fleetpatch_authoring.waves import Wave
 
 # A Standard parameter holds 4 KB; larger policies need the Advanced tier (8 KB, billed).
 STANDARD_PARAMETER_BYTES = 4096
@@ -84,7 +86,11 @@ def policy_stack(policy: FleetPolicy, *, source: str, source_text: str) -> dict[
             resources[logical_id] = _baseline(policy, env_name, os_name, baseline)
     for wave_name, wave in policy.waves.items():
         resources.update(_window(wave_name, wave))
-    runtime = json.dumps(policy.runtime(), sort_keys=True, separators=(",", ":"))
+    runtime = json.dumps(
+        policy.runtime().model_dump(mode="json", by_alias=True),
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     resources["PolicyParameter"] = _parameter(runtime)
     for index, address in enumerate(policy.notifications.sns.email):
         resources[f"ReportsEmailSubscription{index + 1}"] = {

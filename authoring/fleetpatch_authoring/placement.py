@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from fleetpatch.errors import ConflictingPatchGroupTagsError, UnsupportedPlatformError
 from fleetpatch.launch import operating_system, patch_group_of
-from fleetpatch.policy import FleetPolicy
+from fleetpatch_authoring.policy import FleetPolicy
 
 
 @dataclass(frozen=True)
