@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import REPO_ROOT, LocalCloud
-from localcloud.fleet import Behaviour
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.scenario import (
     AdvanceStep,
@@ -35,6 +34,7 @@ from localcloud.scenario import (
     SettleStep,
     Step,
 )
+from localcloud.sim.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 # After the last step the runner waits until the cloud is quiet, for at most this long

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from fleetpatch_cli.yamlfile import FileError, InvalidFileError, load_model
-from localcloud.patches import OperatingSystem  # what the simulated fleet can run
+from localcloud.sim.patches import OperatingSystem  # what the simulated fleet can run
 
 
 class _Strict(BaseModel):

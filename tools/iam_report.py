@@ -97,7 +97,7 @@ def _identity_refs(refs: list[str]) -> list[str]:
 
 
 def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed section after another
-    from localcloud.iam.policy import glob_match
+    from localcloud.core.iam.policy import glob_match
 
     decisions = [
         d
@@ -122,7 +122,7 @@ def report(folder: Path, *, check: bool) -> int:  # noqa: PLR0912 - one printed 
                     d["statements"]
                 )
 
-    from localcloud.iam import sar
+    from localcloud.core.iam import sar
 
     print(f"# IAM report: {len(decisions)} authorization questions ({sar.source()})\n")
     print("## Exercised (principal, action, resource: allowed/denied)\n")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour, FleetSimulator, install
+from localcloud.sim.fleet import Behaviour, FleetSimulator
 
 
 @pytest.fixture

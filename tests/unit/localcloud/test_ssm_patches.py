@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from localcloud.patches import (
+from localcloud.sim.patches import (
     IMAGE_AGE,
     OPERATING_SYSTEMS,
     Baseline,

@@ -11,9 +11,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour, FleetSimulator, install
-from localcloud.patches import OperatingSystem
+from localcloud.sim.fleet import Behaviour, FleetSimulator
+from localcloud.sim.patches import OperatingSystem
 
 PATCH = "AWS-RunPatchBaseline"
 INSTALL = {"Operation": ["Install"]}

@@ -46,8 +46,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud import clock as sim
-from localcloud.extensions.sim_dates import utcnow
+from localcloud.adapters.sim_dates import utcnow
+from localcloud.core import clock as sim
 
 _TYPES = {"MetricAlarm": "MetricAlarms", "CompositeAlarm": "CompositeAlarms"}
 _HISTORY = "_fleetpatch_alarm_history"

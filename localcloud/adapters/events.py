@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from localcloud import clock as sim
-from localcloud import ratelimits
-from localcloud.extensions.awslambda import LambdaRuntime
-from localcloud.iam import enforcer
-from localcloud.iam.principal import acting_as
+from localcloud.adapters.awslambda import LambdaRuntime
+from localcloud.core import clock as sim
+from localcloud.core import ratelimits
+from localcloud.core.iam import enforcer
+from localcloud.core.iam.principal import acting_as
+from localcloud.core.registry import Slot
 
 if TYPE_CHECKING:
-    from localcloud.faults import FaultInjector
+    from localcloud.core.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class EventDelivery:
         self.runtime = runtime
         self.deliveries: list[Delivery] = []
         self.listeners: list[Callable[[Delivery], None]] = []
-        # Scripted delivery faults (drop, duplicate, reorder): see localcloud.faults.
+        # Scripted delivery faults (drop, duplicate, reorder): see localcloud.core.faults.
         self.faults: FaultInjector | None = None
 
     def record(self, delivery: Delivery) -> None:
@@ -83,7 +84,8 @@ class EventDelivery:
             listener(delivery)
 
 
-_delivery: EventDelivery | None = None
+# The running cloud's event-delivery (localcloud.core.registry).
+DELIVERY: Slot[EventDelivery] = Slot("event-delivery")
 _swap_lock = threading.Lock()
 
 
@@ -197,20 +199,21 @@ def _send_dead_letter(
 def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
     import boto3
 
-    assert _delivery is not None
+    delivery = DELIVERY.get()
+    assert delivery is not None
     arn: str = target["Arn"]
     service = arn.split(":")[2]
     iam = enforcer.active()
     try:
         if service == "lambda":
             function_name = arn.split(":")[6]
-            if function_name not in _delivery.runtime.functions:
+            if function_name not in delivery.runtime.functions:
                 raise LookupError(f"function {function_name} does not exist")
             # EventBridge invokes as itself: the function's resource policy must allow the rule.
             if iam is not None:
                 principal = iam.service("events.amazonaws.com", target.get("_RuleArn", ""))
                 iam.require(principal, "lambda", "Invoke", {"FunctionName": arn})
-            _delivery.runtime.invoke_async(function_name, payload)
+            delivery.runtime.invoke_async(function_name, payload)
         else:
             region = arn.split(":")[3]
             # A Step Functions target is started with the target's role.
@@ -227,10 +230,10 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
                     stateMachineArn=arn, input=json.dumps(payload)
                 )
     except Exception as exc:
-        _delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
+        delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
         _dead_letter(target, payload, str(exc))
         return
-    _delivery.record(Delivery(rule_name, arn, payload, delivered=True))
+    delivery.record(Delivery(rule_name, arn, payload, delivered=True))
 
 
 def _delivery_of(rule_name: str, target: dict[str, Any], payload: Any) -> Callable[[], None]:
@@ -239,8 +242,7 @@ def _delivery_of(rule_name: str, target: dict[str, Any], payload: Any) -> Callab
 
 def install(delivery: EventDelivery) -> None:
     """Take over delivery to Lambda and Step Functions targets (idempotent)."""
-    global _delivery  # noqa: PLW0603 - moto's backends are process-wide too
-    _delivery = delivery
+    DELIVERY.set(delivery)
     from moto.events.models import Rule
 
     original = Rule.send_to_targets
@@ -258,7 +260,8 @@ def install(delivery: EventDelivery) -> None:
         event.pop("ingestion-time", None)
         ours = [t for t in self.targets if t["Arn"].split(":")[2] in {"lambda", "states"}]
         native = [t for t in self.targets if t not in ours]
-        faults = _delivery.faults if _delivery is not None else None
+        delivery = DELIVERY.get()
+        faults = delivery.faults if delivery is not None else None
         for target in ours:
             payload = _render(target, event) if transform_input else event
             # Asynchronous, like EventBridge: delivered after PutEvents has returned; at

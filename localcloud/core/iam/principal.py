@@ -5,7 +5,7 @@ Lambda runtime runs a handler as the function's execution role, the Step Functio
 interpreter runs an execution's tasks as the state machine's role, the Scheduler runs a
 target as the schedule's role, and EventBridge and SNS deliver as their service principal
 on behalf of a rule or topic. It follows the work into the simulated clock's threads
-(:class:`localcloud.clock.ClockThread` copies the context it was started from).
+(:class:`localcloud.core.clock.ClockThread` copies the context it was started from).
 
 ``None`` is "AWS itself": moto answering a request, the simulators (the fleet, Auto
 Scaling, maintenance windows), and the harness (tests, the demo, the operator's CLI).

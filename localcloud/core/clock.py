@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from localcloud.core.registry import Slot
+
 LOG = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2026, 11, 7, 4, 0, tzinfo=UTC)
@@ -373,22 +375,21 @@ class SimClock:
 # --- the clock in force ------------------------------------------------------------------------
 
 _REALTIME = SimClock(factor=1.0, start=datetime.now(UTC))
-_current: SimClock = _REALTIME
+# The running cloud's clock (localcloud.core.registry).
+CLOCK: Slot[SimClock] = Slot("clock")
 
 
 def current() -> SimClock:
     """The clock of the running local cloud (real time when none is running)."""
-    return _current
+    return CLOCK.get() or _REALTIME
 
 
 def install(clock: SimClock) -> None:
-    global _current  # noqa: PLW0603 - one simulation per process, by design
-    _current = clock
+    CLOCK.set(clock)
 
 
 def uninstall() -> None:
-    global _current  # noqa: PLW0603
-    _current = _REALTIME
+    CLOCK.set(None)
 
 
 # --- clock-aware threading primitives ------------------------------------------------------------
@@ -500,7 +501,7 @@ class ClockThread(threading.Thread):
 
     def start(self) -> None:
         # The thread works for whoever started it: it runs in a copy of the starter's
-        # context (the IAM principal of localcloud.iam.principal lives there).
+        # context (the IAM principal of localcloud.core.iam.principal lives there).
         self._sim_context = contextvars.copy_context()
         # Count it busy before it exists, so the clock cannot jump in between.
         self._sim_clock._enter()

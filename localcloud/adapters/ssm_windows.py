@@ -1,7 +1,7 @@
 """Maintenance window executions through the SSM API, served from the local window runner.
 
-moto 5.2.5 never runs a window (:mod:`localcloud.windows` does) and lacks the APIs that report
-runs. This extension adds them, reading the runner's records:
+moto 5.2.5 never runs a window (:mod:`localcloud.sim.maintenance_windows` does) and lacks
+the APIs that report runs. This extension adds them, reading the runner's records:
 DescribeMaintenanceWindowExecutions (filters ExecutedBefore/ExecutedAfter),
 DescribeMaintenanceWindowExecutionTasks and -TaskInvocations (filter STATUS),
 GetMaintenanceWindowExecution, -ExecutionTask, -ExecutionTaskInvocation and
@@ -33,7 +33,11 @@ from typing import TYPE_CHECKING, Any
 from moto.core.responses import ActionResult
 from moto.ssm.exceptions import SSMException
 
-from localcloud.windows import (
+from localcloud.core import motopatch
+from localcloud.core.context import Cloud
+from localcloud.sim.maintenance_windows import (
+    DEFAULT_POLL_SECONDS,
+    RUNNER,
     TaskExecution,
     TaskInvocation,
     WindowError,
@@ -44,29 +48,13 @@ from localcloud.windows import (
 if TYPE_CHECKING:
     from moto.ssm.responses import SimpleSystemManagerResponse
 
-    from localcloud.cloud import LocalCloud
 
 Handler = Callable[["SimpleSystemManagerResponse"], ActionResult]
 
-_runner: WindowRunner | None = None
-
 
 def _active_runner() -> WindowRunner:
-    """The installed runner, if its cloud is the one running (moto state is per cloud)."""
-    from localcloud import cloud as cloud_module
-
-    runner = _runner
-    try:
-        if runner is not None and cloud_module.active() is runner.cloud:
-            return runner
-    except RuntimeError:
-        pass
-    raise NotImplementedError("maintenance window executions need a running LocalCloud")
-
-
-def installed_runner(cloud: LocalCloud) -> WindowRunner | None:
-    """The runner installed for ``cloud``, if any (so installing twice keeps its records)."""
-    return _runner if _runner is not None and _runner.cloud is cloud else None
+    """The running cloud's window runner."""
+    return RUNNER.require("maintenance window executions need a running LocalCloud")
 
 
 def _api(method: Handler) -> Handler:
@@ -324,20 +312,24 @@ def _target_to_json(original: Callable[[Any], dict[str, Any]]) -> Callable[[Any]
 
 
 def _patch(owner: type, name: str, replacement: Callable[..., Any]) -> None:
-    if getattr(getattr(owner, name, None), "_fleetpatch_windows", False):
-        return
-    replacement._fleetpatch = True  # type: ignore[attr-defined]
-    replacement._fleetpatch_windows = True  # type: ignore[attr-defined]
-    setattr(owner, name, replacement)
+    motopatch.replace(owner, name, replacement, tag="_fleetpatch_windows")
 
 
-def install(runner: WindowRunner) -> None:
-    """Serve ``runner``'s executions through the SSM API (patching moto once)."""
-    global _runner  # noqa: PLW0603 - moto's backends are process-wide too
+def install(cloud: Cloud, *, poll_seconds: float = DEFAULT_POLL_SECONDS) -> WindowRunner:
+    """Create ``cloud``'s window runner and serve its records through the SSM API.
+
+    Idempotent: installing again while the runner runs returns it (and its records). moto
+    is patched once per process.
+    """
+    runner = RUNNER.get()
+    if runner is not None and runner.cloud is cloud:
+        return runner
+    runner = WindowRunner(cloud, poll_seconds=poll_seconds)
+    RUNNER.set(runner)
+    # moto's SSM internals, imported when a cloud starts (not when this module loads).
     from moto.ssm.models import FakeMaintenanceWindowTarget
     from moto.ssm.responses import SimpleSystemManagerResponse
 
-    _runner = runner
     for handler in _ADDED:
         _patch(SimpleSystemManagerResponse, handler.__name__, handler)
     _patch(
@@ -345,3 +337,4 @@ def install(runner: WindowRunner) -> None:
         "to_json",
         _target_to_json(FakeMaintenanceWindowTarget.to_json),
     )
+    return runner

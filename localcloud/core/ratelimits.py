@@ -8,11 +8,11 @@
 AWS throttles each API with a token bucket: a call takes a token, an empty bucket refuses
 the call with the service's throttling error, and the bucket refills at a fixed rate up to
 its size. Here every call from the process passes moto's ``before-send`` hook (the wrapper
-in :mod:`localcloud.faults`, after the scripted faults), takes a token from its bucket, and
+in :mod:`localcloud.core.faults`, after the scripted faults), takes a token from its bucket, and
 a call over the limit is answered with the service's own error document (code, HTTP status,
 wire protocol). botocore then applies its retry rules as it does on AWS, and a Step Functions
 SDK task sees ``Ssm.ThrottlingException`` and the like for its ASL ``Retry``. Buckets refill
-on the simulated clock (:func:`localcloud.clock.current`): a burst at one simulated instant
+on the simulated clock (:func:`localcloud.core.clock.current`): a burst at one simulated instant
 empties them, and only simulated time lets calls through again. botocore's own retries back
 off for no simulated time on the local cloud (cloud.py), so a burst that outlasts them
 reaches the workflow's ``Retry`` or the handler's ``AwsThrottledError``: stricter than AWS,
@@ -40,8 +40,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from localcloud import clock as sim
-from localcloud import faults
+from localcloud.core import clock as sim
+from localcloud.core import faults
 
 # Step Functions' "US East (N. Virginia), US West (Oregon), and Europe (Ireland)" rates.
 _SFN_LARGE_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1"})

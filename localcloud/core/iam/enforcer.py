@@ -2,8 +2,8 @@
 
 A botocore hook runs in every client in the process (registered like moto's own stubber,
 through ``botocore.handlers.BUILTIN_HANDLERS``). For a call made while a principal is set
-(:mod:`localcloud.iam.principal`) it asks :mod:`localcloud.iam.requests` what the request
-touches, evaluates each question (:mod:`localcloud.iam.policy`) against the role's inline
+(:mod:`localcloud.core.iam.principal`) it asks :mod:`localcloud.core.iam.requests` what the request
+touches, evaluates each question (:mod:`localcloud.core.iam.policy`) against the role's inline
 and managed policies and the resource's own policy (queue, topic, bucket, function, key),
 and refuses a denied call as the service refuses it: the service's error code and HTTP
 status, and a message naming the principal, the action and the resource, raised through
@@ -36,8 +36,10 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from localcloud.iam import policy, requests
-from localcloud.iam.principal import Principal, acting_as, current
+from localcloud.core import motopatch, ratelimits
+from localcloud.core.iam import policy, requests
+from localcloud.core.iam.principal import Principal, acting_as, current
+from localcloud.core.registry import Slot
 
 # How each service refuses an unauthorized call: (error code, HTTP status).
 _DENIED = {
@@ -147,8 +149,6 @@ class IamEnforcer:
         if not self.enabled:
             return principal
         caller = Principal.service(service, self.account, source_arn)
-        from localcloud import ratelimits
-
         with acting_as(None), ratelimits.on_behalf_of_aws():
             trust = self._cached(("trust", role_arn), lambda: self._trust_policy(role_arn))
         context = policy.ConditionContext(self._service_keys(caller))
@@ -408,8 +408,6 @@ class IamEnforcer:
         self, principal: Principal, service: str, operation: str, params: Mapping[str, Any]
     ) -> AccessDenied | None:
         """None if every question of the request is allowed; else the error to answer with."""
-        from localcloud import ratelimits
-
         # The lookups below are IAM reading its own state, not calls of the account's: no
         # principal, and nothing charged to the account's rate limits.
         with acting_as(None), ratelimits.on_behalf_of_aws():
@@ -547,7 +545,8 @@ def _aws_managed_documents() -> dict[str, Any]:
 
 # --- the botocore hook ------------------------------------------------------------------------
 
-_enforcer: IamEnforcer | None = None
+# The running cloud's enforcer (localcloud.core.registry).
+ENFORCER: Slot[IamEnforcer] = Slot("iam")
 _PARAMS = "fleetpatch_iam_params"
 
 
@@ -558,7 +557,7 @@ def _remember_params(params: Mapping[str, Any], context: dict[str, Any], **kwarg
 def _before_call(
     model: Any, context: dict[str, Any], **kwargs: Any
 ) -> tuple[AWSResponse, dict[str, Any]] | None:
-    enforcer = _enforcer
+    enforcer = ENFORCER.get()
     if enforcer is None:
         return None
     service = model.service_model.service_name
@@ -592,8 +591,9 @@ def require(
     principal: Principal | None, service: str, operation: str, params: Mapping[str, Any]
 ) -> None:
     """:meth:`IamEnforcer.require` on the running cloud's enforcer (a no-op without one)."""
-    if _enforcer is not None:
-        _enforcer.require(principal, service, operation, params)
+    enforcer = ENFORCER.get()
+    if enforcer is not None:
+        enforcer.require(principal, service, operation, params)
 
 
 def _register_handlers() -> None:
@@ -610,8 +610,7 @@ _register_handlers()
 
 def _moto_answers_as_aws() -> None:
     """While moto handles a request it is AWS itself: the caller's principal does not apply."""
-    global _stubber_wrapped  # noqa: PLW0603
-    if _stubber_wrapped:
+    if not motopatch.first_time("iam-stubber"):
         return
     from moto.core.botocore_stubber import BotocoreStubber
 
@@ -625,15 +624,10 @@ def _moto_answers_as_aws() -> None:
     for name, value in vars(original).items():
         setattr(__call__, name, value)
     BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
-    _stubber_wrapped = True
-
-
-_stubber_wrapped = False
 
 
 def install(enforcer: IamEnforcer) -> None:
-    global _enforcer  # noqa: PLW0603 - moto's backends are process-wide too
-    _enforcer = enforcer
+    ENFORCER.set(enforcer)
     _moto_answers_as_aws()
     import boto3
 
@@ -658,11 +652,10 @@ def enabled_by_default() -> bool:
 
 
 def uninstall(enforcer: IamEnforcer) -> None:
-    global _enforcer  # noqa: PLW0603
-    if _enforcer is enforcer:
-        _enforcer.flush()
-        _enforcer = None
+    if ENFORCER.get() is enforcer:
+        enforcer.flush()
+        ENFORCER.set(None)
 
 
 def active() -> IamEnforcer | None:
-    return _enforcer
+    return ENFORCER.get()

@@ -24,8 +24,9 @@ Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
   and dead-letter queue are not simulated); cron() schedules and other targets are
   recorded as unsupported, never fired.
 
-fleetpatch uses it to heartbeat a held launch while its patch runs, without a single state
-transition (see statemachines/patch_new_instance.asl.json).
+moto is patched to call it by localcloud.adapters.scheduler. fleetpatch uses it to
+heartbeat a held launch while its patch runs, without a single state transition (see
+statemachines/patch_new_instance.asl.json).
 """
 
 from __future__ import annotations
@@ -35,18 +36,17 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud import ratelimits
-from localcloud.clock import TimerHandle
-from localcloud.iam.enforcer import AccessDenied
-from localcloud.iam.principal import acting_as
-
-if TYPE_CHECKING:
-    from localcloud.cloud import LocalCloud
+from localcloud.core import ratelimits
+from localcloud.core.clock import TimerHandle
+from localcloud.core.context import Cloud
+from localcloud.core.iam.enforcer import AccessDenied
+from localcloud.core.iam.principal import acting_as
+from localcloud.core.registry import Slot
 
 _UNIVERSAL_TARGET = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$")
 # A templated Lambda target: the function's ARN, optionally with a version or an alias
@@ -74,7 +74,7 @@ class Firing:
 
 @dataclass
 class SchedulerSimulator:
-    cloud: LocalCloud
+    cloud: Cloud
     firings: list[Firing] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     _timers: dict[tuple[str, str], TimerHandle] = field(default_factory=dict)
@@ -219,52 +219,16 @@ def _date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _backend(cloud: LocalCloud) -> Any:
+def _backend(cloud: Cloud) -> Any:
     from moto.scheduler.models import scheduler_backends
 
     return scheduler_backends[cloud.account_id][cloud.region]
 
 
-def _stored(cloud: LocalCloud, key: tuple[str, str]) -> Any:
+def _stored(cloud: Cloud, key: tuple[str, str]) -> Any:
     group = _backend(cloud).schedule_groups.get(key[0])
     return None if group is None else group.schedules.get(key[1])
 
 
-_simulator: SchedulerSimulator | None = None
-
-
-def install(cloud: LocalCloud) -> SchedulerSimulator:
-    """Run ``cloud``'s schedules on its clock (patches moto's backend once per process)."""
-    global _simulator  # noqa: PLW0603 - moto's backends are process-wide too
-    _simulator = SchedulerSimulator(cloud)
-    from moto.scheduler.models import EventBridgeSchedulerBackend
-
-    if getattr(EventBridgeSchedulerBackend.create_schedule, "_fleetpatch", False):
-        return _simulator
-    create = EventBridgeSchedulerBackend.create_schedule
-    update = EventBridgeSchedulerBackend.update_schedule
-    delete = EventBridgeSchedulerBackend.delete_schedule
-
-    def create_schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
-        schedule = create(self, *args, **kwargs)
-        if _simulator is not None:
-            _simulator.arm(schedule, created=True)
-        return schedule
-
-    def update_schedule(self: Any, *args: Any, **kwargs: Any) -> Any:
-        schedule = update(self, *args, **kwargs)
-        if _simulator is not None:
-            _simulator.arm(schedule, created=False)
-        return schedule
-
-    def delete_schedule(self: Any, group_name: str | None, name: str) -> None:
-        delete(self, group_name, name)
-        if _simulator is not None:
-            _simulator.disarm((group_name or "default", name), deleted=True)
-
-    for function in (create_schedule, update_schedule, delete_schedule):
-        setattr(function, "_fleetpatch", True)  # noqa: B010 - marks our wrapper for idempotency
-    EventBridgeSchedulerBackend.create_schedule = create_schedule
-    EventBridgeSchedulerBackend.update_schedule = update_schedule
-    EventBridgeSchedulerBackend.delete_schedule = delete_schedule
-    return _simulator
+# The running cloud's scheduler (installed by localcloud.adapters.scheduler).
+SIMULATOR: Slot[SchedulerSimulator] = Slot("scheduler")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud.iam.principal import Principal
+from localcloud.core.iam.principal import Principal
 
 
 class PolicyModelError(ValueError):
@@ -51,7 +51,7 @@ KNOWN_KEYS = frozenset(
         "dynamodb:leadingkeys",
         "sns:protocol",
         "s3:tlsversion",
-        "s3:prefix",  # ListBucket's Prefix (localcloud.iam.requests); absent on other calls
+        "s3:prefix",  # ListBucket's Prefix (localcloud.core.iam.requests); absent on other calls
     }
 )
 KNOWN_KEY_FAMILIES = (

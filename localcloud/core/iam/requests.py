@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from localcloud.iam import sar
+from localcloud.core.iam import sar
 
 
 class UnmodelledRequestError(LookupError):
@@ -467,8 +467,9 @@ def checks_for(
         if action.has_resource_types:
             raise UnmodelledRequestError(
                 f"{action.qualified} is authorized per resource "
-                f"({', '.join(r.name for r in action.resource_types)}), and the local cloud does "
-                "not know which resources this request names: add it to localcloud/iam/requests.py"
+                f"({', '.join(r.name for r in action.resource_types)}), and the local cloud "
+                "does not know which resources this request names: add it to "
+                "localcloud/core/iam/requests.py"
             )
         return [Check(action.qualified, [Target("", "*")])]
     checks = model(params, lookups)

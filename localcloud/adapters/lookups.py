@@ -43,6 +43,8 @@ from typing import Any
 
 from moto.ec2.utils import filter_reservations
 
+from localcloud.core import motopatch
+
 # An AWS filter value with no wildcard names exactly one thing (fnmatch-style '*', '?', '[').
 _WILDCARD = re.compile(r"[*?\[]")
 _PATCHED = "_fleetpatch_lookups"
@@ -57,14 +59,7 @@ def _literal(values: Iterable[str]) -> list[str] | None:
 
 
 def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    current = getattr(owner, name)
-    if getattr(current, _PATCHED, False):
-        return
-    replacement = functools.wraps(current)(make(current))
-    setattr(replacement, _PATCHED, True)
-    replacement._fleetpatch = True  # type: ignore[attr-defined]
-    replacement._fleetpatch_original = current  # type: ignore[attr-defined]
-    setattr(owner, name, replacement)
+    motopatch.patch(owner, name, make, tag=_PATCHED, wraps=True)
 
 
 # --- EC2 tags --------------------------------------------------------------------------------

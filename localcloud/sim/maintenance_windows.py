@@ -56,9 +56,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
+from localcloud.core.context import Cloud
+from localcloud.core.iam.enforcer import AccessDenied
+from localcloud.core.registry import Slot
+
 if TYPE_CHECKING:
-    from localcloud.clock import TimerHandle
-    from localcloud.cloud import LocalCloud
+    from localcloud.core.clock import TimerHandle
 
 LOG = logging.getLogger(__name__)
 
@@ -290,9 +293,9 @@ class WindowExecution:
 
 
 class WindowRunner:
-    """Runs the maintenance windows of one LocalCloud and keeps their execution records."""
+    """Runs the maintenance windows of one Cloud and keeps their execution records."""
 
-    def __init__(self, cloud: LocalCloud, *, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
+    def __init__(self, cloud: Cloud, *, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
         if poll_seconds <= 0:
             raise ValueError("poll_seconds must be positive")
         self.cloud = cloud
@@ -515,8 +518,6 @@ class WindowRunner:
         Systems Manager assumes the task's service role and invokes the function with the
         task's Payload; a function error fails the invocation and the task.
         """
-        from localcloud.iam.enforcer import AccessDenied
-
         spec = task.spec
         invocation = TaskInvocation(str(uuid.uuid4()), task, Target("", None, None), parameters="")
         task.invocations.append(invocation)
@@ -853,16 +854,5 @@ class WindowRunner:
         self._emit(INVOCATION_DETAIL_TYPE, task.window.window_id, detail)
 
 
-def install(cloud: LocalCloud, *, poll_seconds: float = DEFAULT_POLL_SECONDS) -> WindowRunner:
-    """Create ``cloud``'s window runner and serve its records through the SSM API.
-
-    Idempotent: installing again for the same cloud returns the runner it has.
-    """
-    from localcloud.extensions import maintenance_windows
-
-    runner = maintenance_windows.installed_runner(cloud)
-    if runner is not None:
-        return runner
-    runner = WindowRunner(cloud, poll_seconds=poll_seconds)
-    maintenance_windows.install(runner)
-    return runner
+# The running cloud's runner (installed by localcloud.adapters.ssm_windows).
+RUNNER: Slot[WindowRunner] = Slot("windows")

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud import clock as sim
-from localcloud.extensions.awslambda import LambdaRuntime
-from localcloud.iam import enforcer
-from localcloud.iam.enforcer import AccessDenied
+from localcloud.adapters.awslambda import LambdaRuntime
+from localcloud.core import clock as sim
+from localcloud.core.iam import enforcer
+from localcloud.core.iam.enforcer import AccessDenied
+from localcloud.core.registry import Slot
 
 LOG = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ class NotificationDelivery:
             listener(notification)
 
 
-_delivery: NotificationDelivery | None = None
+# The running cloud's notification-delivery (localcloud.core.registry).
+DELIVERY: Slot[NotificationDelivery] = Slot("notification-delivery")
 
 
 def sns_timestamp(moment: datetime) -> str:
@@ -151,7 +153,8 @@ def _deliver_to_lambda(
     message_attributes: dict[str, Any] | None,
     message_structure: str | None,
 ) -> None:
-    assert _delivery is not None
+    delivery = DELIVERY.get()
+    assert delivery is not None
     # What moto's Subscription.publish does before it looks at the protocol.
     matcher = subscription._filter_policy_matcher
     if matcher is not None and not matcher.matches(message_attributes, message):
@@ -173,7 +176,7 @@ def _deliver_to_lambda(
     notification = Notification(
         subscription.topic.arn, subscription.arn, function_name, event, delivered=True
     )
-    if function_name not in _delivery.runtime.functions:
+    if function_name not in delivery.runtime.functions:
         notification.delivered = False
         notification.error = f"function {function_name} does not exist"
         LOG.warning(
@@ -194,14 +197,13 @@ def _deliver_to_lambda(
             notification.error = str(exc)
             LOG.warning("SNS delivery from %s refused: %s", subscription.topic.arn, exc)
         else:
-            _delivery.runtime.invoke_async(function_name, event)
-    _delivery.record(notification)
+            delivery.runtime.invoke_async(function_name, event)
+    delivery.record(notification)
 
 
 def install(delivery: NotificationDelivery) -> None:
     """Take over delivery to Lambda subscriptions (idempotent; replaces an earlier holder)."""
-    global _delivery  # noqa: PLW0603 - moto's backends are process-wide too
-    _delivery = delivery
+    DELIVERY.set(delivery)
     from moto.sns.models import Subscription
 
     original = Subscription.publish
@@ -219,7 +221,7 @@ def install(delivery: NotificationDelivery) -> None:
         deduplication_id: str | None = None,
         message_structure: str | None = None,
     ) -> None:
-        if self.protocol != "lambda" or _delivery is None:
+        if self.protocol != "lambda" or DELIVERY.get() is None:
             original(
                 self,
                 message,

@@ -2,7 +2,7 @@
 
 moto 5.2.5 stores patch baselines and patch groups but never makes anything a managed
 instance, and its SendCommand succeeds at once everywhere. This extension routes the SSM
-operations fleetpatch uses to the :class:`~localcloud.fleet.FleetSimulator` (the agent,
+operations fleetpatch uses to the :class:`~localcloud.sim.fleet.FleetSimulator` (the agent,
 the patch runs) and fixes moto's patch baseline bookkeeping:
 
 * Run Command for AWS-RunPatchBaseline(-WithHooks): SendCommand (request validation as
@@ -58,8 +58,11 @@ from typing import TYPE_CHECKING, Any
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 
-from localcloud.fleet import (
+from localcloud.core import motopatch
+from localcloud.core.context import Cloud
+from localcloud.sim.fleet import (
     AGENT_VERSION,
+    FLEET,
     PATCH_DOCUMENTS,
     ApiError,
     Command,
@@ -73,13 +76,16 @@ from localcloud.fleet import (
     iso_timestamp,
     state_label,
 )
-from localcloud.patches import OPERATING_SYSTEMS, Baseline, OperatingSystem, aws_default_baseline
+from localcloud.sim.patches import (
+    OPERATING_SYSTEMS,
+    Baseline,
+    OperatingSystem,
+    aws_default_baseline,
+)
 
 if TYPE_CHECKING:
     from moto.ssm.models import SimpleSystemManagerBackend
     from moto.ssm.responses import SimpleSystemManagerResponse
-
-_fleet: FleetSimulator | None = None
 
 
 class SsmApiError(ServiceException):
@@ -90,22 +96,14 @@ class SsmApiError(ServiceException):
 
 
 def _active_fleet() -> FleetSimulator | None:
-    """The installed fleet, if its cloud is the one running (moto state is per cloud)."""
-    from localcloud import cloud as cloud_module
-
-    fleet = _fleet
-    if fleet is None:
-        return None
-    try:
-        return fleet if cloud_module.active() is fleet.cloud else None
-    except RuntimeError:
-        return None
+    """The running cloud's fleet, if it has one (else moto answers as it would)."""
+    return FLEET.get()
 
 
 def _require_fleet(operation: str) -> FleetSimulator:
     fleet = _active_fleet()
     if fleet is None:
-        raise NotImplementedError(f"{operation} needs the fleet simulator (localcloud.fleet)")
+        raise NotImplementedError(f"{operation} needs the fleet simulator (localcloud.sim.fleet)")
     return fleet
 
 
@@ -668,9 +666,9 @@ def _document_filter(self: SimpleSystemManagerResponse) -> set[str] | None:
 def _original(name: str) -> Callable[[SimpleSystemManagerResponse], Any]:
     from moto.ssm.responses import SimpleSystemManagerResponse
 
-    method: Callable[[SimpleSystemManagerResponse], Any] = getattr(
+    method: Callable[[SimpleSystemManagerResponse], Any] = motopatch.original(
         SimpleSystemManagerResponse, name
-    )._fleetpatch_original
+    )
     return method
 
 
@@ -1156,23 +1154,29 @@ def _launch_hook(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _patch(owner: type, name: str, replacement: Callable[..., Any]) -> None:
-    current = getattr(owner, name, None)
-    if getattr(current, "_fleetpatch_ssm", False):
-        return
-    replacement._fleetpatch = True  # type: ignore[attr-defined]
-    replacement._fleetpatch_ssm = True  # type: ignore[attr-defined]
-    replacement._fleetpatch_original = current  # type: ignore[attr-defined]
-    setattr(owner, name, replacement)
+    motopatch.replace(owner, name, replacement, tag="_fleetpatch_ssm")
 
 
-def install(fleet: FleetSimulator) -> None:
-    """Route SSM operations and EC2 launches to ``fleet`` (patching moto once)."""
-    global _fleet  # noqa: PLW0603 - moto's backends are process-wide too
+def install(cloud: Cloud) -> FleetSimulator:
+    """Create the fleet of ``cloud`` and route SSM operations and EC2 launches to it.
+
+    Idempotent: installing again while the fleet runs returns it. moto is patched once per
+    process.
+    """
+    fleet = FLEET.get()
+    if fleet is not None and fleet.cloud is cloud:
+        return fleet
+    fleet = FleetSimulator(
+        cloud,
+        baselines=MotoBaselines(cloud.account_id, cloud.region),
+        operation_names=operation_names(),
+    )
+    FLEET.set(fleet)
+    # moto's SSM and EC2 internals, imported when a cloud starts (not when this loads).
     from moto.ec2.models.instances import InstanceBackend
     from moto.ssm.models import SimpleSystemManagerBackend
     from moto.ssm.responses import SimpleSystemManagerResponse
 
-    _fleet = fleet
     for handler in _ADDED + _REPLACED:
         _patch(SimpleSystemManagerResponse, handler.__name__, handler)
     _patch(
@@ -1192,3 +1196,4 @@ def install(fleet: FleetSimulator) -> None:
         _validate_resource(SimpleSystemManagerBackend._validate_resource_type_and_id),
     )
     _patch(InstanceBackend, "run_instances", _launch_hook(InstanceBackend.run_instances))
+    return fleet

@@ -7,7 +7,7 @@ What this extends in moto 5.2.5 (each has a canary in tests/unit/test_moto_canar
   $random, $uuid, $parse). Variable bindings are encoded as real JSON (moto does not
   escape strings).
 * Simulated time: every thread, event, condition and sleep inside the interpreter goes
-  through :mod:`localcloud.clock`, so Wait states, Retry intervals, task timeouts and
+  through :mod:`localcloud.core.clock`, so Wait states, Retry intervals, task timeouts and
   task-token timeouts take simulated seconds.
 * moto's stub declarations of $hash and $uuid (strings saying they are unsupported) are
   dropped, so the real implementations apply.
@@ -41,8 +41,11 @@ from typing import Any
 
 import jsonata
 
-from localcloud import clock as sim
-from localcloud.extensions import sfn_errors
+from localcloud.adapters import sfn_errors
+from localcloud.core import clock as sim
+from localcloud.core import motopatch
+from localcloud.core.iam import enforcer
+from localcloud.core.iam.principal import acting_as
 
 # --- clock-aware stand-ins for the interpreter's threading/time/datetime -------------------
 
@@ -306,9 +309,6 @@ def _patch_executions_and_sdk() -> None:
         def execution_start(self: Any) -> None:
             # Every task of the execution calls AWS as the state machine's role (its threads
             # copy this context when they start).
-            from localcloud.iam import enforcer
-            from localcloud.iam.principal import acting_as
-
             iam = enforcer.active()
             if iam is None:
                 original_execution_start(self)
@@ -453,20 +453,15 @@ def _patch_optimized_error_names() -> None:
         sns.StateTaskServiceSns._from_error = from_error
 
 
-_installed = False
-
-
 def install() -> None:
     """Apply the extensions (idempotent; process-wide, as moto itself is)."""
-    global _installed  # noqa: PLW0603
-    if _installed:
+    if not motopatch.first_time("stepfunctions"):
         return
     modules = _interpreter_modules()
     _patch_time_and_threads(modules)
     _patch_jsonata(modules)
     _drop_stub_functions()
     _patch_executions_and_sdk()
-    _installed = True
 
 
 # moto prepends JSONata declarations to every expression that mentions these functions;

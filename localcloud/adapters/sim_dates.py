@@ -10,14 +10,14 @@ recorded; a wave's report, when the fleet policy changed under it).
 
 moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_core.py): the
 module-level ``utcnow`` of ``moto.s3.models`` and ``moto.ssm.models`` replaced by
-:func:`utcnow` (``localcloud.extensions.cloudwatch`` swaps CloudWatch's with it too).
+:func:`utcnow` (``localcloud.adapters.cloudwatch`` swaps CloudWatch's with it too).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from localcloud import clock as sim
+from localcloud.core import clock as sim
 
 
 def utcnow() -> datetime:

@@ -12,10 +12,10 @@ Three kinds, each injected where AWS would fail:
 * EventBridge delivery (at-least-once, unordered, and lost when a target or a rule is
   misconfigured): a matching event is not delivered to Lambda / Step Functions targets, or
   delivered several times, each copy after its own random delay, so copies and other
-  events arrive out of order. Consulted by :mod:`localcloud.extensions.events`.
+  events arrive out of order. Consulted by :mod:`localcloud.adapters.events`.
 * Lambda: the named function's handler raises an unhandled error (``InjectedCrash``) on
   its next invocation(s); Lambda's asynchronous retries and Step Functions' ``Retry`` see
-  an ordinary function error. Consulted by :mod:`localcloud.extensions.awslambda`.
+  an ordinary function error. Consulted by :mod:`localcloud.adapters.awslambda`.
 * AWS API errors for any client in the process (the handlers', Step Functions' SDK
   integrations'): the call is answered with the service's own error document at moto's
   ``before-send`` hook, so botocore parses it, applies its retry rules, and raises the
@@ -26,7 +26,7 @@ SSM throttling has its own switch (``cloud.fleet.throttle``), as SSM is simulate
 moto internal touched (canary in tests/unit/localcloud/test_moto_canaries_faults.py):
 ``moto.core.botocore_stubber.BotocoreStubber.__call__(event_name, request)``, the
 ``before-send`` handler every client runs while ``mock_aws`` is active; wrapped once. The
-same wrapper consults the API rate limits (:mod:`localcloud.ratelimits`, set with
+same wrapper consults the API rate limits (:mod:`localcloud.core.ratelimits`, set with
 :func:`limit_rates`) after the scripted faults.
 """
 
@@ -42,6 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from localcloud.core import motopatch
+from localcloud.core.registry import Slot
 
 # The wire format each service's errors come in (botocore parses them by protocol).
 _JSON_PREFIXES = {"dynamodb": "com.amazonaws.dynamodb.v20120810"}
@@ -338,48 +341,46 @@ class _Raw(io.BytesIO):
             contents = self.read()
 
 
-_injector: FaultInjector | None = None
-# The rate limits' check (localcloud.ratelimits): an error response for a call over its
+# The running cloud's injector and rate-limit check (localcloud.core.registry).
+INJECTOR: Slot[FaultInjector] = Slot("faults")
+# The rate limits' check (localcloud.core.ratelimits): an error response for a call over its
 # bucket, or None.
 BeforeSend = Callable[[str, Any], AWSResponse | None]
-_limiter: BeforeSend | None = None
+LIMITER: Slot[BeforeSend] = Slot("rate-limits")
 
 
 def install(injector: FaultInjector) -> None:
     """Answer API calls with ``injector``'s errors (wraps moto's before-send hook once)."""
-    global _injector  # noqa: PLW0603 - moto's backends are process-wide too
-    _injector = injector
+    INJECTOR.set(injector)
     _wrap_before_send()
 
 
 def limit_rates(check: BeforeSend | None) -> None:
     """Consult ``check`` for every call the scripted faults let through (None: no limits)."""
-    global _limiter  # noqa: PLW0603 - moto's backends are process-wide too
-    _limiter = check
+    LIMITER.set(check)
     _wrap_before_send()
 
 
 def _wrap_before_send() -> None:
+    # moto's stubber, imported when a cloud starts (not when this module loads).
     from moto.core.botocore_stubber import BotocoreStubber
 
-    original: Callable[..., Any] = BotocoreStubber.__call__
-    if getattr(original, "_fleetpatch_faults", False):
-        return
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+            if self.enabled:
+                injector = INJECTOR.get()
+                for check in (injector.api_error if injector else None, LIMITER.get()):
+                    response = check(event_name, request) if check else None
+                    if response is not None:
+                        return response
+            return original(self, event_name, request, **kwargs)
 
-    def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
-        if self.enabled:
-            for check in (_injector.api_error if _injector else None, _limiter):
-                response = check(event_name, request) if check else None
-                if response is not None:
-                    return response
-        return original(self, event_name, request, **kwargs)
+        return __call__
 
-    __call__._fleetpatch_faults = True  # type: ignore[attr-defined]
-    BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
+    motopatch.patch(BotocoreStubber, "__call__", make, tag="_fleetpatch_faults")
 
 
 def uninstall() -> None:
     """No injector and no rate limits: calls reach moto untouched (the wrapper stays, inert)."""
-    global _injector, _limiter  # noqa: PLW0603
-    _injector = None
-    _limiter = None
+    INJECTOR.set(None)
+    LIMITER.set(None)

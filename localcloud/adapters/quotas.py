@@ -23,12 +23,13 @@ Scheduler ``create_schedule``; S3 ``put_object``, ``copy_object``, ``create_mult
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from localcloud.core import motopatch
 
 _MARK = "_fleetpatch_quotas"
 
@@ -181,16 +182,11 @@ def _utf8(text: Any) -> int:
 def _wrap(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     """Replace ``owner.name`` by ``make(original)`` once per process.
 
-    ``functools.wraps`` keeps the markers the other extensions check for idempotency
+    ``wraps=True`` keeps the markers the other adapters check for idempotency
     (``_fleetpatch``, ``_fleetpatch_ssm``, ``_fleetpatch_original``), so their second
     install does not wrap twice around ours.
     """
-    original = getattr(owner, name)
-    if getattr(original, _MARK, False):
-        return
-    replacement = functools.wraps(original)(make(original))
-    setattr(replacement, _MARK, True)
-    setattr(owner, name, replacement)
+    motopatch.patch(owner, name, make, tag=_MARK, wraps=True)
 
 
 # --- Step Functions ------------------------------------------------------------------------

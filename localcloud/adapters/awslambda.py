@@ -31,14 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localcloud import clock as sim
-from localcloud import ratelimits
-from localcloud.handlers import LambdaHandler, load_handler
-from localcloud.iam import enforcer
-from localcloud.iam.principal import Principal, acting_as
+from localcloud.adapters.handlers import LambdaHandler, load_handler
+from localcloud.core import clock as sim
+from localcloud.core import ratelimits
+from localcloud.core.iam import enforcer
+from localcloud.core.iam.principal import Principal, acting_as
+from localcloud.core.registry import Slot
 
 if TYPE_CHECKING:
-    from localcloud.faults import FaultInjector
+    from localcloud.core.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class LambdaRuntime:
         self._handlers: dict[str, LambdaHandler] = {}
         self._listeners: list[Callable[[Invocation], None]] = []
         self._stdout: _SharedStdout | None = None
-        # Scripted crashes (a handler raising once): see localcloud.faults.
+        # Scripted crashes (a handler raising once): see localcloud.core.faults.
         self.faults: FaultInjector | None = None
 
     def register(self, spec: FunctionSpec) -> None:
@@ -336,24 +337,25 @@ class LambdaRuntime:
         )
 
 
-_runtime: LambdaRuntime | None = None
+# The running cloud's lambda-runtime (localcloud.core.registry).
+RUNTIME: Slot[LambdaRuntime] = Slot("lambda-runtime")
 
 
 def install(runtime: LambdaRuntime) -> None:
     """Route moto's Lambda invocations to ``runtime`` (replaces any earlier runtime)."""
-    global _runtime  # noqa: PLW0603 - moto's backends are process-wide too
-    _runtime = runtime
+    RUNTIME.set(runtime)
     from moto.awslambda.models import LambdaFunction
 
     if getattr(LambdaFunction._invoke_lambda, "_fleetpatch", False):
         return
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        if _runtime is None:  # pragma: no cover - install() always sets it
+        runtime = RUNTIME.get()
+        if runtime is None:
             raise RuntimeError("the local Lambda runtime is not installed")
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
-        invocation = _runtime.invoke(self.function_name, event if event is not None else {})
+        invocation = runtime.invoke(self.function_name, event if event is not None else {})
         if invocation.error_type is not None:
             payload: dict[str, Any] = {
                 "errorType": invocation.error_type,

@@ -1,6 +1,6 @@
 """The simulated fleet: EC2 instances with an SSM agent, installed packages and Run Command.
 
-    fleet = install(cloud)                        # patches moto, returns the simulator
+    fleet = cloud.fleet                           # localcloud.adapters.ssm.install(cloud)
     [web] = fleet.launch("AMAZON_LINUX_2", tags={"Patch Group": "web"})
     fleet.behaviour_for_next_launch(Behaviour(never_online=True), group="web-asg")
     cloud.settle()                                # agents register, commands run
@@ -65,7 +65,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlparse
 
-from localcloud.patches import (
+from localcloud.core.context import Cloud
+from localcloud.core.emitters import emit_instance_state
+from localcloud.core.registry import Slot
+from localcloud.sim.patches import (
     COMPLIANCE_LEVELS,
     IMAGE_AGE,
     OPERATING_SYSTEMS,
@@ -84,11 +87,12 @@ from localcloud.patches import (
 )
 
 if TYPE_CHECKING:
-    from localcloud.clock import TimerHandle
-    from localcloud.cloud import LocalCloud
+    from localcloud.core.clock import TimerHandle
 
 LOG = logging.getLogger(__name__)
 
+# AWS's names (documents, tag keys, agent version), written out here on purpose rather than
+# imported from the product: the simulator is an independent oracle of what AWS does.
 PATCH_DOCUMENTS = frozenset({"AWS-RunPatchBaseline", "AWS-RunPatchBaselineWithHooks"})
 EXECUTION_TIMEOUT_SECONDS = 7200  # the timeoutSeconds of AWS-RunPatchBaseline's steps
 DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600
@@ -571,18 +575,18 @@ def iso_timestamp(when: datetime) -> str:
 
 
 class FleetSimulator:
-    """The simulated fleet of one LocalCloud; see the module docstring."""
+    """The simulated fleet of one Cloud; see the module docstring."""
 
-    def __init__(self, cloud: LocalCloud, *, baselines: BaselineSource | None = None) -> None:
-        from localcloud.extensions import ssm as ssm_extension
-
+    def __init__(
+        self, cloud: Cloud, *, baselines: BaselineSource, operation_names: Iterable[str]
+    ) -> None:
+        """``baselines``: where patch baselines are stored (moto's SSM, through its adapter);
+        ``operation_names``: SSM's API operations, which ``throttle`` accepts."""
         self.cloud = cloud
         self.clock = cloud.clock
         self.reference = cloud.clock.now()
-        self.baselines: BaselineSource = baselines or ssm_extension.MotoBaselines(
-            cloud.account_id, cloud.region
-        )
-        self.faults = Faults(ssm_extension.operation_names())
+        self.baselines = baselines
+        self.faults = Faults(operation_names)
         self.compliance = ComplianceStore()
         # Held by every mutation and by the API while it reads: timers may fire in another
         # thread when the clock runs in real time.
@@ -670,9 +674,7 @@ class FleetSimulator:
                 self._explicit = None
         ids = [i["InstanceId"] for i in response["Instances"]]
         # EC2 tells EventBridge about every instance entering pending and running (Auto
-        # Scaling launches emit theirs in localcloud.extensions.autoscaling).
-        from localcloud.extensions.autoscaling import emit_instance_state
-
+        # Scaling launches emit theirs in localcloud.sim.autoscaling).
         for instance_id in ids:
             emit_instance_state(self.cloud, instance_id, "pending")
             emit_instance_state(self.cloud, instance_id, "running")
@@ -1395,13 +1397,5 @@ def _summary(
     return "\n".join(lines)
 
 
-def install(cloud: LocalCloud) -> FleetSimulator:
-    """Create the fleet of ``cloud`` and route SSM (and EC2 launches) to it (idempotent)."""
-    from localcloud.extensions import ssm as ssm_extension
-
-    if cloud.fleet is not None:
-        return cloud.fleet
-
-    fleet = FleetSimulator(cloud)
-    ssm_extension.install(fleet)
-    return fleet
+# The running cloud's fleet (installed by localcloud.adapters.ssm).
+FLEET: Slot[FleetSimulator] = Slot("fleet")

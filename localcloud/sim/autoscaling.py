@@ -1,6 +1,6 @@
 """Auto Scaling on the local cloud: launch lifecycle hooks, warm pools and instance events.
 
-    autoscaling = install(cloud)                       # patches moto, returns the simulator
+    autoscaling = cloud.autoscaling                    # localcloud.adapters.autoscaling.install
     autoscaling.on_instance_launched(assign_behaviour) # (instance_id, group_name) per launch
     asg.set_desired_capacity(...)                      # new instance -> Pending:Wait + event
     asg.complete_lifecycle_action(...)                 # -> Pending:Proceed -> InService
@@ -44,7 +44,7 @@ patch-on-launch path depends on, following the EC2 Auto Scaling documentation:
   (scaled-in instances are terminated), shrinking an oversized pool, ``ForceDelete`` of a
   group with a pool.
 * Every instance the group starts, stops or terminates emits "EC2 Instance State-change
-  Notification" (``emit_instance_state``, reusable for instances launched elsewhere).
+  Notification" (``localcloud.core.emitters.emit_instance_state``).
 * Not covered: termination hooks (``autoscaling:EC2_INSTANCE_TERMINATING``) are stored
   but never hold an instance; hook notification targets (SNS/SQS) are not notified, only
   EventBridge.
@@ -52,28 +52,6 @@ patch-on-launch path depends on, following the EC2 Auto Scaling documentation:
 All events are emitted on zero-delay timers, so they are delivered after the API call that
 caused them returns, as EventBridge does, and nothing re-enters moto inside a request.
 
-moto internals touched (each has a canary in
-tests/unit/localcloud/test_moto_canaries_autoscaling.py):
-
-* ``moto.autoscaling.models.FakeAutoScalingGroup.replace_autoscaling_group_instances``
-  (wrapped): the one place a group launches instances (scale-out, initial capacity,
-  replacement of a terminated instance).
-* ``FakeAutoScalingGroup.active_instances`` (replaced): what counts toward desired capacity.
-* ``FakeAutoScalingGroup.set_desired_capacity`` and ``FakeAutoScalingGroup.put_warm_pool``
-  (wrapped): top the warm pool up.
-* ``moto.autoscaling.models.AutoScalingBackend.describe_auto_scaling_instances`` (wrapped)
-  and ``AutoScalingBackend.delete_warm_pool`` (wrapped): pool instances.
-* ``AutoScalingBackend.resume_processes`` (wrapped): launch what the group is missing;
-  ``FakeAutoScalingGroup.suspended_processes`` (read: ``ProcessName`` of each).
-* ``moto.autoscaling.responses.AutoScalingResponse``: ``put_lifecycle_hook`` and
-  ``create_auto_scaling_group`` (wrapped), ``describe_warm_pool`` (replaced),
-  ``complete_lifecycle_action`` and ``record_lifecycle_action_heartbeat`` (added).
-* Attributes read or set: ``LifecycleHook`` (``name``, ``lifecycle_transition``,
-  ``heartbeat_timeout``, ``default_result``, ``global_timeout``, plus our
-  ``notification_metadata``), ``InstanceState`` (``instance``, ``lifecycle_state``),
-  ``FakeAutoScalingGroup`` (``instance_states``, ``warm_pool``, ``desired_capacity``,
-  ``max_size``, ``arn``, ``autoscaling_backend``, ``ec2_backend``), ``FakeWarmPool``
-  (``min_size``, ``max_group_prepared_capacity``, ``pool_state``).
 """
 
 from __future__ import annotations
@@ -87,15 +65,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from localcloud.core.context import Cloud
+from localcloud.core.emitters import LIFECYCLE_DETAIL_TYPE, emit_instance_state, emit_soon
+from localcloud.core.registry import Slot
+
 if TYPE_CHECKING:
-    from localcloud.clock import TimerHandle
-    from localcloud.cloud import LocalCloud
+    from localcloud.core.clock import TimerHandle
 
 LOG = logging.getLogger(__name__)
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-LIFECYCLE_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
-STATE_CHANGE_DETAIL_TYPE = "EC2 Instance State-change Notification"
 MAX_GLOBAL_TIMEOUT_SECONDS = 172_800  # 48 hours
 DEFAULT_REPLACEMENT_BUDGET = 10
 LAUNCH_PROCESS = "Launch"
@@ -105,7 +84,7 @@ Place = Literal["EC2", "AutoScalingGroup", "WarmPool"]
 Ending = Literal["CompleteLifecycleAction", "HeartbeatTimeout", "GlobalTimeout", "InstanceGone"]
 
 # Lifecycle states that count toward desired capacity (Standby and Warmed:* do not).
-_COUNTED_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
+COUNTED_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
 # Warm pool states from which a scale-out can take the instance.
 _READY_IN_POOL = frozenset({"Warmed:Stopped", "Warmed:Running", "Warmed:Hibernated"})
 _WAITING_STATES = frozenset({"Pending:Wait", "Warmed:Pending:Wait"})
@@ -179,33 +158,11 @@ def _validation_error(message: str) -> Exception:
     return cast(Exception, ValidationError(message))
 
 
-def _instance_arn(cloud: LocalCloud, instance_id: str) -> str:
-    return f"arn:aws:ec2:{cloud.region}:{cloud.account_id}:instance/{instance_id}"
-
-
-def emit_instance_state(cloud: LocalCloud, instance_id: str, state: str) -> None:
-    """Emit "EC2 Instance State-change Notification" for ``instance_id`` entering ``state``.
-
-    Asynchronous, as EventBridge is: the event is put on a zero-delay timer, so this is safe
-    to call from inside a moto request (an EC2 or Auto Scaling API call being handled).
-    """
-    cloud.clock.call_later(
-        0,
-        lambda: cloud.emit(
-            "aws.ec2",
-            STATE_CHANGE_DETAIL_TYPE,
-            {"instance-id": instance_id, "state": state},
-            [_instance_arn(cloud, instance_id)],
-        ),
-        f"ec2:event:{instance_id}:{state}",
-    )
-
-
 class AutoScalingSimulator:
     """Lifecycle hooks and warm pools of one LocalCloud's Auto Scaling groups."""
 
     def __init__(
-        self, cloud: LocalCloud, *, replacement_budget: int | None = DEFAULT_REPLACEMENT_BUDGET
+        self, cloud: Cloud, *, replacement_budget: int | None = DEFAULT_REPLACEMENT_BUDGET
     ) -> None:
         self.cloud = cloud
         self.clock = cloud.clock
@@ -610,231 +567,15 @@ class AutoScalingSimulator:
         detail["Origin"] = action.origin
         detail["Destination"] = action.destination
         arn = group.arn
-        self.clock.call_later(
-            0,
-            lambda: self.cloud.emit("aws.autoscaling", LIFECYCLE_DETAIL_TYPE, detail, [arn]),
+        emit_soon(
+            self.cloud,
+            "aws.autoscaling",
+            LIFECYCLE_DETAIL_TYPE,
+            detail,
+            [arn],
             f"autoscaling:event:{action.instance_id}",
         )
 
 
-# --- patching moto ------------------------------------------------------------------------------
-
-_active: AutoScalingSimulator | None = None
-_install_lock = threading.Lock()
-
-
-def _simulator() -> AutoScalingSimulator | None:
-    """The simulator of the running LocalCloud, if it installed one (else plain moto)."""
-    from localcloud import cloud as cloud_module
-
-    simulator = _active
-    if simulator is None:
-        return None
-    try:
-        running = cloud_module.active()
-    except RuntimeError:
-        return None
-    return simulator if running is simulator.cloud else None
-
-
-def _required() -> AutoScalingSimulator:
-    simulator = _simulator()
-    if simulator is None:
-        raise NotImplementedError("lifecycle actions need a running LocalCloud")
-    return simulator
-
-
-def _marked[F: Callable[..., Any]](function: F) -> F:
-    """Mark a replacement of a moto method, so installing twice never wraps it twice."""
-    function._fleetpatch = True  # type: ignore[attr-defined]
-    return function
-
-
-def _configure_hook(hook: MotoHook, spec: dict[str, Any]) -> None:
-    """Keep what moto drops, and compute the global timeout as AWS does."""
-    hook.notification_metadata = spec.get("NotificationMetadata")
-    hook.notification_target_arn = spec.get("NotificationTargetARN")
-    hook.role_arn = spec.get("RoleARN")
-    hook.global_timeout = min(MAX_GLOBAL_TIMEOUT_SECONDS, 100 * int(hook.heartbeat_timeout))
-
-
-def _patch_models() -> None:
-    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
-
-    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
-    original_set_capacity = FakeAutoScalingGroup.set_desired_capacity
-    original_put_pool = FakeAutoScalingGroup.put_warm_pool
-    original_describe = AutoScalingBackend.describe_auto_scaling_instances
-    original_delete_pool = AutoScalingBackend.delete_warm_pool
-    original_resume = AutoScalingBackend.resume_processes
-
-    @_marked
-    def replace_autoscaling_group_instances(
-        self: MotoGroup, count_needed: int, propagated_tags: dict[str, str]
-    ) -> None:
-        simulator = _simulator()
-        if simulator is None:
-            original_replace(self, count_needed, propagated_tags)
-            return
-        simulator.launch_into_group(self, count_needed, propagated_tags, original_replace)
-
-    @_marked
-    def active_instances(self: MotoGroup) -> list[MotoInstanceState]:
-        # moto counts only InService; with lifecycle hooks, waiting instances count too.
-        return [s for s in self.instance_states if s.lifecycle_state in _COUNTED_STATES]
-
-    @_marked
-    def set_desired_capacity(self: MotoGroup, new_capacity: int | None) -> None:
-        original_set_capacity(self, new_capacity)
-        simulator = _simulator()
-        if simulator is not None:
-            simulator.top_up_pool(self, original_replace)
-
-    @_marked
-    def put_warm_pool(self: MotoGroup, *args: Any, **kwargs: Any) -> None:
-        original_put_pool(self, *args, **kwargs)
-        simulator = _simulator()
-        if simulator is not None:
-            simulator.top_up_pool(self, original_replace)
-
-    @_marked
-    def describe_auto_scaling_instances(
-        self: Any, instance_ids: list[str]
-    ) -> list[MotoInstanceState]:
-        states: list[MotoInstanceState] = original_describe(self, instance_ids)
-        simulator = _simulator()
-        if simulator is not None:
-            states += [
-                s
-                for s in simulator.all_pool_instances()
-                if not instance_ids or s.instance_id in instance_ids
-            ]
-        return states
-
-    @_marked
-    def delete_warm_pool(self: Any, group_name: str) -> None:
-        simulator = _simulator()
-        if simulator is not None:
-            simulator.delete_pool(self.describe_auto_scaling_groups([group_name])[0])
-        original_delete_pool(self, group_name)
-
-    @_marked
-    def resume_processes(self: Any, group_name: str, scaling_processes: list[str]) -> None:
-        group = self.autoscaling_groups[group_name]
-        was_suspended = launch_suspended(group)
-        original_resume(self, group_name, scaling_processes)
-        if was_suspended and not launch_suspended(group) and _simulator() is not None:
-            # Launch resumed: launch at once what the group is missing (and its pool).
-            group.set_desired_capacity(group.desired_capacity)
-
-    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances
-    FakeAutoScalingGroup.active_instances = active_instances
-    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity
-    FakeAutoScalingGroup.put_warm_pool = put_warm_pool
-    AutoScalingBackend.describe_auto_scaling_instances = describe_auto_scaling_instances
-    AutoScalingBackend.delete_warm_pool = delete_warm_pool
-    AutoScalingBackend.resume_processes = resume_processes
-
-
-def _patch_responses() -> None:
-    from moto.autoscaling.responses import AutoScalingResponse
-    from moto.core.responses import ActionResult, EmptyResult
-
-    original_put_hook = AutoScalingResponse.put_lifecycle_hook
-    original_create_group = AutoScalingResponse.create_auto_scaling_group
-
-    @_marked
-    def put_lifecycle_hook(self: Any) -> Any:
-        result = original_put_hook(self)
-        [hook] = self.autoscaling_backend.describe_lifecycle_hooks(
-            self._get_param("AutoScalingGroupName"), [self._get_param("LifecycleHookName")]
-        )
-        _configure_hook(
-            hook,
-            {
-                "NotificationMetadata": self._get_param("NotificationMetadata"),
-                "NotificationTargetARN": self._get_param("NotificationTargetARN"),
-                "RoleARN": self._get_param("RoleARN"),
-            },
-        )
-        return result
-
-    @_marked
-    def create_auto_scaling_group(self: Any) -> Any:
-        # Hooks named at creation must hold the initial capacity: create them first.
-        backend = self.autoscaling_backend
-        group_name = self._get_param("AutoScalingGroupName")
-        specs = self._get_param("LifecycleHookSpecificationList", []) or []
-        for spec in specs:
-            hook = backend.create_lifecycle_hook(
-                name=spec["LifecycleHookName"],
-                as_name=group_name,
-                transition=spec["LifecycleTransition"],
-                timeout=spec.get("HeartbeatTimeout"),
-                result=spec.get("DefaultResult"),
-            )
-            _configure_hook(hook, spec)
-        try:
-            return original_create_group(self)
-        except Exception:
-            for spec in specs:
-                backend.delete_lifecycle_hook(group_name, spec["LifecycleHookName"])
-            raise
-
-    @_marked
-    def describe_warm_pool(self: Any) -> Any:
-        group_name = self._get_param("AutoScalingGroupName")
-        warm_pool = self.autoscaling_backend.describe_warm_pool(group_name=group_name)
-        simulator = _simulator()
-        instances = simulator.pool_instances(group_name) if simulator is not None else []
-        return ActionResult({"WarmPoolConfiguration": warm_pool, "Instances": instances})
-
-    @_marked
-    def complete_lifecycle_action(self: Any) -> Any:
-        _required().complete(
-            self._get_param("AutoScalingGroupName"),
-            self._get_param("LifecycleHookName"),
-            self._get_param("LifecycleActionResult"),
-            token=self._get_param("LifecycleActionToken"),
-            instance_id=self._get_param("InstanceId"),
-        )
-        return EmptyResult()
-
-    @_marked
-    def record_lifecycle_action_heartbeat(self: Any) -> Any:
-        _required().heartbeat(
-            self._get_param("AutoScalingGroupName"),
-            self._get_param("LifecycleHookName"),
-            token=self._get_param("LifecycleActionToken"),
-            instance_id=self._get_param("InstanceId"),
-        )
-        return EmptyResult()
-
-    AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
-    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
-    AutoScalingResponse.describe_warm_pool = describe_warm_pool
-    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
-    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
-
-
-def install(
-    cloud: LocalCloud, *, replacement_budget: int | None = DEFAULT_REPLACEMENT_BUDGET
-) -> AutoScalingSimulator:
-    """Give ``cloud`` lifecycle hooks and warm pools; returns its simulator (idempotent).
-
-    moto is patched once per process; the patches act only while ``cloud`` is the running
-    LocalCloud and behave as plain moto otherwise.
-    """
-    global _active  # noqa: PLW0603 - moto's backends are process-wide too
-    with _install_lock:
-        if _active is not None and _active.cloud is cloud:
-            return _active
-        from moto.autoscaling.models import FakeAutoScalingGroup
-
-        if not getattr(
-            FakeAutoScalingGroup.replace_autoscaling_group_instances, "_fleetpatch", False
-        ):
-            _patch_models()
-            _patch_responses()
-        _active = AutoScalingSimulator(cloud, replacement_budget=replacement_budget)
-        return _active
+# The running cloud's simulator (installed by localcloud.adapters.autoscaling).
+SIMULATOR: Slot[AutoScalingSimulator] = Slot("autoscaling")
