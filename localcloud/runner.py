@@ -1,6 +1,6 @@
 """Play a scenario on the local cloud: deploy the real template, build the fleet, run the steps.
 
-    result = play(load_scenario(Path("scenarios/demo.yaml")))
+    result = play(load_scenario(Path("scenarios/demo.yaml")))  # fleetpatch_cli.scenario_file
     print(json.dumps(result.as_dict()))
 
 Nothing here decides what the control plane does: the deployed handlers and state machines
