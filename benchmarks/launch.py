@@ -35,7 +35,7 @@ from benchmarks.figures import Figure, median, p95
 from localcloud.cloud import LocalCloud
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 GROUP = "web-test"

@@ -34,7 +34,7 @@ from localcloud.scenario import (
     SettleStep,
     Step,
 )
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 # After the last step the runner waits until the cloud is quiet, for at most this long

@@ -60,27 +60,23 @@ from moto.core.responses import ActionResult, EmptyResult
 
 from localcloud.core import motopatch
 from localcloud.core.context import Cloud
-from localcloud.sim.fleet import (
-    AGENT_VERSION,
-    FLEET,
-    PATCH_DOCUMENTS,
-    ApiError,
-    Command,
-    ComplianceItem,
-    ComplianceRecord,
-    FleetSimulator,
-    Invocation,
-    ManagedInstance,
-    PatchReport,
-    SendCommandRequest,
-    iso_timestamp,
-    state_label,
-)
+from localcloud.sim.fleet import FLEET, FleetSimulator
+from localcloud.sim.instances import AGENT_VERSION, PATCH_DOCUMENTS, ApiError, ManagedInstance
 from localcloud.sim.patches import (
     OPERATING_SYSTEMS,
     Baseline,
     OperatingSystem,
     aws_default_baseline,
+)
+from localcloud.sim.run_command import (
+    Command,
+    ComplianceItem,
+    ComplianceRecord,
+    Invocation,
+    PatchReport,
+    SendCommandRequest,
+    iso_timestamp,
+    state_label,
 )
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from localcloud.deploy import Stack
 from localcloud.recorder import Recorder
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 GROUP = "web-test"

@@ -6,7 +6,7 @@ checked against them by tests/unit/test_asl_error_names.py.
 
 from __future__ import annotations
 
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 

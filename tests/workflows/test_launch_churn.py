@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from localcloud.core.iam.principal import acting_as
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import GROUP, HOOK, PATCH_GROUP, Deployed
 

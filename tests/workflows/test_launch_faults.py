@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from localcloud.scenario import WarmPoolSpec
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, Deployed, states_entered
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.recorder import Recorder
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 ORGANIZATION = "o-a1b2c3d4e5"

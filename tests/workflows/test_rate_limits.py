@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_fault_suite import Observed, launch_accounting
 

@@ -13,7 +13,7 @@ from localcloud.adapters import autoscaling
 from localcloud.adapters.ssm import install as install_fleet
 from localcloud.cloud import LocalCloud
 from localcloud.sim.autoscaling import AutoScalingSimulator
-from localcloud.sim.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.conftest import load_event
 
 AMI = "ami-04681a1dbd79675a5"

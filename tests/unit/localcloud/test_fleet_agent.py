@@ -10,7 +10,8 @@ import pytest
 
 from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.sim.fleet import Behaviour, FleetSimulator
+from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.instances import Behaviour
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from botocore.config import Config
 
 from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.sim.fleet import Behaviour, FleetSimulator
+from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.instances import Behaviour
 from localcloud.sim.patches import OperatingSystem
 
 PATCH = "AWS-RunPatchBaseline"
