@@ -35,14 +35,13 @@ from moto.ssm.exceptions import SSMException
 
 from localcloud.core import motopatch
 from localcloud.core.context import Cloud
-from localcloud.sim.maintenance_windows import (
+from localcloud.sim.maintenance_windows import RUNNER, WindowRunner
+from localcloud.sim.window_runs import (
     DEFAULT_POLL_SECONDS,
-    RUNNER,
     TaskExecution,
     TaskInvocation,
     WindowError,
     WindowExecution,
-    WindowRunner,
 )
 
 if TYPE_CHECKING:
