@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from localcloud.sim.patches import OperatingSystem  # what the simulated fleet can run
+from localcloud.sim.patch_catalogue import OperatingSystem  # what the simulated fleet can run
 
 
 class _Strict(BaseModel):

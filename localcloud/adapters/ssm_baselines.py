@@ -11,12 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from moto.core.responses import ActionResult
 
-from localcloud.sim.patches import (
-    OPERATING_SYSTEMS,
-    Baseline,
-    OperatingSystem,
-    aws_default_baseline,
-)
+from localcloud.sim.baselines import Baseline, aws_default_baseline
+from localcloud.sim.patch_catalogue import OPERATING_SYSTEMS, OperatingSystem
 
 if TYPE_CHECKING:
     from moto.ssm.models import SimpleSystemManagerBackend

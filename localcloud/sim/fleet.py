@@ -63,12 +63,7 @@ from typing import TYPE_CHECKING, Any
 from localcloud.core.context import Cloud
 from localcloud.core.emitters import emit_instance_state
 from localcloud.core.registry import Slot
-from localcloud.sim.patches import (
-    IMAGE_AGE,
-    OPERATING_SYSTEMS,
-    OperatingSystem,
-    catalogue,
-)
+from localcloud.sim.patch_catalogue import IMAGE_AGE, OPERATING_SYSTEMS, OperatingSystem, catalogue
 
 if TYPE_CHECKING:
     pass

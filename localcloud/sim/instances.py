@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from localcloud.sim.patches import (
-    Baseline,
-    OperatingSystem,
-)
+from localcloud.sim.baselines import Baseline
+from localcloud.sim.patch_catalogue import OperatingSystem
 
 if TYPE_CHECKING:
     # ManagedInstance and Invocation name each other: the types only, no import cycle.

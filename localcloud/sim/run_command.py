@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from localcloud.sim.patches import (
-    COMPLIANCE_LEVELS,
-    PatchStatus,
-)
+from localcloud.sim.patch_catalogue import COMPLIANCE_LEVELS
+from localcloud.sim.patches import PatchStatus
 
 if TYPE_CHECKING:
     from localcloud.core.clock import TimerHandle

@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
+from localcloud.sim.baselines import Baseline
+from localcloud.sim.patch_catalogue import Patch, available
 from localcloud.sim.patches import (
-    Baseline,
     InvalidOverrideListError,
     OverrideEntry,
-    Patch,
     assess,
-    available,
     parse_override_list,
     select_override,
     to_install,

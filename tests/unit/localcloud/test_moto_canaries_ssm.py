@@ -10,7 +10,7 @@ import importlib.metadata
 import inspect
 
 from localcloud.adapters import ssm as ssm_extension
-from localcloud.sim.patches import OPERATING_SYSTEMS
+from localcloud.sim.patch_catalogue import OPERATING_SYSTEMS
 
 
 def test_moto_is_the_pinned_version() -> None:

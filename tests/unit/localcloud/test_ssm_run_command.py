@@ -15,7 +15,7 @@ from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
 from localcloud.sim.fleet import FleetSimulator
 from localcloud.sim.instances import Behaviour
-from localcloud.sim.patches import OperatingSystem
+from localcloud.sim.patch_catalogue import OperatingSystem
 
 PATCH = "AWS-RunPatchBaseline"
 INSTALL = {"Operation": ["Install"]}
