@@ -351,6 +351,7 @@ def _waiting(progress: bool, factor: float, text: str) -> Iterator[None]:
     if not progress or factor <= 0:
         yield
         return
+    # rich only for a spinner in a real-time run: imported when one is shown (import cost).
     from rich.console import Console
 
     with Console(stderr=True).status(text):

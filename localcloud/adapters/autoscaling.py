@@ -43,6 +43,9 @@ from localcloud.sim.autoscaling import (
     launch_suspended,
 )
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 
 def _simulator() -> AutoScalingSimulator | None:
     """The simulator of the running LocalCloud, if it installed one (else plain moto)."""

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
+
 from localcloud.adapters.handlers import LambdaHandler, load_handler
 from localcloud.core import clock as sim
 from localcloud.core import ratelimits
@@ -40,6 +42,9 @@ from localcloud.core.registry import Slot
 
 if TYPE_CHECKING:
     from localcloud.core.faults import FaultInjector
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 LOG = logging.getLogger(__name__)
 
@@ -304,8 +309,6 @@ class LambdaRuntime:
         self._dead_letter(spec, invocation)
 
     def _dead_letter(self, spec: FunctionSpec | None, invocation: Invocation) -> None:
-        import boto3
-
         target = spec.dead_letter_arn or spec.on_failure_arn if spec else None
         if not target:
             LOG.warning(

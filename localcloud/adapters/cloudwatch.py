@@ -49,6 +49,9 @@ from typing import Any
 from localcloud.adapters.sim_dates import utcnow
 from localcloud.core import clock as sim
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 _TYPES = {"MetricAlarm": "MetricAlarms", "CompositeAlarm": "CompositeAlarms"}
 _HISTORY = "_fleetpatch_alarm_history"
 # A composite of composites re-evaluates its parents in turn; CloudWatch refuses cycles.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from localcloud.adapters.awslambda import LambdaRuntime
@@ -33,6 +34,9 @@ from localcloud.core.registry import Slot
 
 if TYPE_CHECKING:
     from localcloud.core.faults import FaultInjector
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 LOG = logging.getLogger(__name__)
 
@@ -155,8 +159,6 @@ def _render(target: dict[str, Any], event: dict[str, Any]) -> Any:
 
 
 def _dead_letter(target: dict[str, Any], event: Any, error: str) -> None:
-    import boto3
-
     arn = target.get("DeadLetterConfig", {}).get("Arn")
     if not arn:
         LOG.warning(
@@ -197,8 +199,6 @@ def _send_dead_letter(
 
 
 def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
-    import boto3
-
     delivery = DELIVERY.get()
     assert delivery is not None
     arn: str = target["Arn"]

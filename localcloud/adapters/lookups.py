@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -44,6 +45,9 @@ from typing import Any
 from moto.ec2.utils import filter_reservations
 
 from localcloud.core import motopatch
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 # An AWS filter value with no wildcard names exactly one thing (fnmatch-style '*', '?', '[').
 _WILDCARD = re.compile(r"[*?\[]")
@@ -204,8 +208,6 @@ def _all_reservations(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _s3_url_module() -> property:
-    import importlib
-
     import moto.s3.urls
 
     module = importlib.reload(moto.s3.urls)

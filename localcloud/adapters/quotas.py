@@ -23,13 +23,18 @@ Scheduler ``create_schedule``; S3 ``put_object``, ``copy_object``, ``create_mult
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from localcloud.core import motopatch
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 _MARK = "_fleetpatch_quotas"
 
@@ -211,8 +216,6 @@ def is_within_state_size(value: Any) -> bool:
 
 
 def _install_step_functions() -> None:
-    import importlib
-
     from moto.stepfunctions.exceptions import ValidationException
     from moto.stepfunctions.parser.asl.eval import environment
     from moto.stepfunctions.parser.asl.eval.event import event_manager
@@ -392,8 +395,6 @@ class _AwsPayloadSizes:
         return 6_000_001 if _utf8(payload) > limit("lambda_response") else 0
 
     def __getattr__(self, name: str) -> Any:
-        import sys
-
         return getattr(sys, name)
 
 

@@ -13,6 +13,9 @@ from localcloud.core import motopatch
 from localcloud.core.context import Cloud
 from localcloud.sim.scheduler import SIMULATOR, SchedulerSimulator
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 
 def install(cloud: Cloud) -> SchedulerSimulator:
     """Run ``cloud``'s schedules on its clock (patches moto's backend once per process)."""

@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 
 from localcloud.core import clock as sim
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 
 def utcnow() -> datetime:
     """moto's ``utcnow`` (naive UTC), on the simulated clock."""

@@ -41,6 +41,9 @@ from localcloud.core.iam import enforcer
 from localcloud.core.iam.enforcer import AccessDenied
 from localcloud.core.registry import Slot
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 LOG = logging.getLogger(__name__)
 
 # SNS signs every message; nobody checks the signature of a local one, so these stay

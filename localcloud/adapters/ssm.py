@@ -98,6 +98,9 @@ from localcloud.adapters.ssm_state import (
     put_compliance_items,
 )
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 # --- installing ----------------------------------------------------------------------------------
 
 _ADDED = (

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from moto.ssm.models import SimpleSystemManagerBackend
     from moto.ssm.responses import SimpleSystemManagerResponse
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 
 class SsmApiError(ServiceException):
     """An SSM error code and message, rendered by moto as AWS renders it."""

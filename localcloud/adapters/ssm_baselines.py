@@ -23,6 +23,9 @@ from localcloud.adapters.ssm_api import (
     paginate,
 )
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 # --- patch baselines -----------------------------------------------------------------------------
 
 

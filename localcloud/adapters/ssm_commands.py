@@ -36,6 +36,9 @@ from localcloud.adapters.ssm_api import (
     validation_error,
 )
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 # --- managed instances ---------------------------------------------------------------------------
 
 _INSTANCE_FILTERS: dict[str, Callable[[ManagedInstance, str], str | None]] = {

@@ -47,6 +47,9 @@ from localcloud.sim.window_runs import (
 if TYPE_CHECKING:
     from moto.ssm.responses import SimpleSystemManagerResponse
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 
 Handler = Callable[["SimpleSystemManagerResponse"], ActionResult]
 

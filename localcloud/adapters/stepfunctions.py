@@ -40,12 +40,16 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonata
+from botocore.exceptions import ClientError
 
 from localcloud.adapters import sfn_errors
 from localcloud.core import clock as sim
 from localcloud.core import motopatch
 from localcloud.core.iam import enforcer
 from localcloud.core.iam.principal import acting_as
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 # --- clock-aware stand-ins for the interpreter's threading/time/datetime -------------------
 
@@ -413,7 +417,6 @@ def _aws_sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
 
 def _patch_optimized_error_names() -> None:
     """Lambda, DynamoDB and SNS tasks name errors as AWS does (see sfn_errors)."""
-    from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_dynamodb as dynamodb,
     )

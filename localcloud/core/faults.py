@@ -46,6 +46,9 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from localcloud.core import motopatch
 from localcloud.core.registry import Slot
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 # The wire format each service's errors come in (botocore parses them by protocol).
 _JSON_PREFIXES = {"dynamodb": "com.amazonaws.dynamodb.v20120810"}
 _PROTOCOLS = {

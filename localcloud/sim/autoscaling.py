@@ -72,6 +72,9 @@ from localcloud.core.registry import Slot
 if TYPE_CHECKING:
     from localcloud.core.clock import TimerHandle
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 LOG = logging.getLogger(__name__)
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"

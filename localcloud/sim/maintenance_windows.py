@@ -73,6 +73,9 @@ from localcloud.sim.window_runs import (
 )
 from localcloud.sim.window_tasks import WindowTargets
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 LOG = logging.getLogger(__name__)
 
 

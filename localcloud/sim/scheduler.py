@@ -48,6 +48,9 @@ from localcloud.core.iam.enforcer import AccessDenied
 from localcloud.core.iam.principal import acting_as
 from localcloud.core.registry import Slot
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 _UNIVERSAL_TARGET = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$")
 # A templated Lambda target: the function's ARN, optionally with a version or an alias
 # (the local runtime runs one version of each function).

@@ -4,6 +4,8 @@ statuses and the events that report them (see localcloud.sim.maintenance_windows
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 from collections.abc import Mapping
@@ -69,9 +71,6 @@ def lambda_payload(payload: Any) -> str:
     text = str(payload)
     if text.lstrip().startswith(("{", "[")):
         return text
-    import base64
-    import binascii
-
     try:
         return base64.b64decode(text, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):

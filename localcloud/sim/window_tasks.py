@@ -34,6 +34,9 @@ from localcloud.sim.window_runs import (
     window_throttled,
 )
 
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
 LOG = logging.getLogger(__name__)
 
 

@@ -34,12 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore import handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from localcloud.core import motopatch, ratelimits
 from localcloud.core.iam import policy, requests
+from localcloud.core.iam.lookups import ResourceLookups
 from localcloud.core.iam.principal import Principal, acting_as, current
 from localcloud.core.registry import Slot
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 # How each service refuses an unauthorized call: (error code, HTTP status).
 _DENIED = {
@@ -113,7 +119,7 @@ class _Role:
     aws_managed: list[str] = field(default_factory=list)
 
 
-class IamEnforcer:
+class IamEnforcer(ResourceLookups):
     """The IAM of one local cloud (one account and region)."""
 
     def __init__(
@@ -164,160 +170,6 @@ class IamEnforcer:
                 f"{decision.reason} (the role's trust policy)",
             )
         return principal
-
-    # --- lookups (the cloud as IAM sees it; never authorized) ---------------------------------
-
-    def _client(self, service: str) -> Any:
-        # A session of its own: IAM reading the account is not a call of the account's
-        # (the default session's hooks, such as the benchmarks' call count, never see it).
-        client = self._clients.get(service)
-        if client is None:
-            import boto3
-
-            if self._session is None:
-                self._session = boto3.Session(region_name=self.region)
-            client = self._clients[service] = self._session.client(service)
-        return client
-
-    def _cached(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-        value = load()
-        with self._lock:
-            self._cache[key] = value
-        return value
-
-    def instance_tags(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
-        if not instance_ids:
-            return {}
-        tags: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
-        paginator = self._client("ec2").get_paginator("describe_tags")
-        for page in paginator.paginate(Filters=[{"Name": "resource-id", "Values": instance_ids}]):
-            for tag in page["Tags"]:
-                tags.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag["Value"]
-        return tags
-
-    def managed_node_tags(self, node_id: str) -> dict[str, str]:
-        ssm = self._client("ssm")
-        try:
-            tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=node_id)
-        except ssm.exceptions.ClientError:
-            return {}
-        return {t["Key"]: t["Value"] for t in tags.get("TagList", [])}
-
-    def group(self, name: str) -> tuple[str, dict[str, str]]:
-        groups = self._client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name]
-        )
-        if not groups["AutoScalingGroups"]:
-            # The ARN of a group that does not exist still names it (the call then fails on it).
-            return (
-                f"arn:{self.partition}:autoscaling:{self.region}:{self.account}:autoScalingGroup:"
-                f"00000000-0000-0000-0000-000000000000:autoScalingGroupName/{name}",
-                {},
-            )
-        group = groups["AutoScalingGroups"][0]
-        return group["AutoScalingGroupARN"], {t["Key"]: t["Value"] for t in group.get("Tags", [])}
-
-    def queue(self, url: str) -> tuple[str, str | None]:
-        arn, key, _ = self._queue(url)
-        return arn, key
-
-    def _queue(self, url: str) -> tuple[str, str | None, str | None]:
-        result: tuple[str, str | None, str | None] = self._cached(
-            ("queue", url), lambda: self._load_queue(url)
-        )
-        return result
-
-    def _queue_policy(self, arn: str) -> str | None:
-        name = arn.rsplit(":", 1)[-1]
-        url = self._client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-        return self._queue(url)[2]
-
-    def _load_queue(self, url: str) -> tuple[str, str | None, str | None]:
-        attributes = self._client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
-            "Attributes"
-        ]
-        return attributes["QueueArn"], attributes.get("KmsMasterKeyId"), attributes.get("Policy")
-
-    def _topic(self, arn: str) -> dict[str, str]:
-        def load() -> dict[str, str]:
-            attributes: dict[str, str] = self._client("sns").get_topic_attributes(TopicArn=arn)[
-                "Attributes"
-            ]
-            return attributes
-
-        result: dict[str, str] = self._cached(("topic", arn), load)
-        return result
-
-    def topic_key(self, arn: str) -> str | None:
-        return self._topic(arn).get("KmsMasterKeyId") or None
-
-    def bucket_key(self, bucket: str) -> str | None:
-        def load() -> str | None:
-            s3 = self._client("s3")
-            try:
-                rules = s3.get_bucket_encryption(Bucket=bucket)[
-                    "ServerSideEncryptionConfiguration"
-                ]["Rules"]
-            except s3.exceptions.ClientError:
-                return None
-            for rule in rules:
-                default = rule.get("ApplyServerSideEncryptionByDefault", {})
-                if default.get("SSEAlgorithm") == "aws:kms":
-                    return str(default.get("KMSMasterKeyID") or "alias/aws/s3")
-            return None
-
-        result: str | None = self._cached(("bucket-key", bucket), load)
-        return result
-
-    def _bucket_policy(self, bucket: str) -> str | None:
-        def load() -> str | None:
-            s3 = self._client("s3")
-            try:
-                return str(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-            except s3.exceptions.ClientError:
-                return None
-
-        result: str | None = self._cached(("bucket-policy", bucket), load)
-        return result
-
-    def table(self, name: str) -> tuple[str, str | None, str]:
-        def load() -> tuple[str, str | None, str]:
-            table = self._client("dynamodb").describe_table(TableName=name.rsplit("/", 1)[-1])[
-                "Table"
-            ]
-            hash_key = next(
-                k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH"
-            )
-            sse = table.get("SSEDescription") or {}
-            key = sse.get("KMSMasterKeyArn") if sse.get("SSEType") == "KMS" else None
-            return table["TableArn"], key, hash_key
-
-        result: tuple[str, str | None, str] = self._cached(("table", name), load)
-        return result
-
-    def secret(self, secret_id: str) -> tuple[str, str | None]:
-        def load() -> tuple[str, str | None]:
-            secret = self._client("secretsmanager").describe_secret(SecretId=secret_id)
-            return secret["ARN"], secret.get("KmsKeyId")
-
-        result: tuple[str, str | None] = self._cached(("secret", secret_id), load)
-        return result
-
-    def function_arn(self, name: str) -> str:
-        if name.startswith("arn:"):
-            return ":".join(name.split(":")[:7])
-        function = name.split(":", maxsplit=1)[0]
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{function}"
-
-    def key_arn(self, key_id: str) -> str:
-        def load() -> str:
-            return str(self._client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
-
-        result: str = self._cached(("key", key_id), load)
-        return result
 
     # --- policies -----------------------------------------------------------------------------
 
@@ -597,8 +449,6 @@ def require(
 
 
 def _register_handlers() -> None:
-    from botocore import handlers
-
     for spec in (("before-parameter-build", _remember_params), ("before-call", _before_call)):
         if spec not in handlers.BUILTIN_HANDLERS:
             handlers.BUILTIN_HANDLERS.append(spec)
@@ -629,8 +479,6 @@ def _moto_answers_as_aws() -> None:
 def install(enforcer: IamEnforcer) -> None:
     ENFORCER.set(enforcer)
     _moto_answers_as_aws()
-    import boto3
-
     # A default session made before this module was imported lacks the hooks: add them
     # (unique ids: registering twice is a no-op).
     if boto3.DEFAULT_SESSION is not None:

