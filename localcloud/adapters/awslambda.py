@@ -35,7 +35,7 @@ import boto3
 
 from localcloud.adapters.handlers import LambdaHandler, load_handler
 from localcloud.core import clock as sim
-from localcloud.core import ratelimits
+from localcloud.core import motopatch, ratelimits
 from localcloud.core.iam import enforcer
 from localcloud.core.iam.principal import Principal, acting_as
 from localcloud.core.registry import Slot
@@ -349,7 +349,7 @@ def install(runtime: LambdaRuntime) -> None:
     RUNTIME.set(runtime)
     from moto.awslambda.models import LambdaFunction
 
-    if getattr(LambdaFunction._invoke_lambda, "_fleetpatch", False):
+    if motopatch.is_patched(LambdaFunction._invoke_lambda):
         return
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -368,5 +368,4 @@ def install(runtime: LambdaRuntime) -> None:
             return json.dumps(payload), True, invocation.logs
         return json.dumps(invocation.result), False, invocation.logs
 
-    _invoke_lambda._fleetpatch = True  # type: ignore[attr-defined]
-    LambdaFunction._invoke_lambda = _invoke_lambda
+    motopatch.replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)

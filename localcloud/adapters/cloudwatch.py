@@ -48,6 +48,7 @@ from typing import Any
 
 from localcloud.adapters.sim_dates import utcnow
 from localcloud.core import clock as sim
+from localcloud.core import motopatch
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -64,7 +65,7 @@ def install() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse
 
     original = CloudWatchResponse.describe_alarms
-    if getattr(original, "_fleetpatch", False):
+    if motopatch.is_patched(original):
         return
 
     def describe_alarms(self: Any) -> Any:
@@ -76,8 +77,7 @@ def install() -> None:
                 result[key] = []
         return answer
 
-    describe_alarms._fleetpatch = True  # type: ignore[attr-defined]
-    CloudWatchResponse.describe_alarms = describe_alarms
+    motopatch.replace(CloudWatchResponse, "describe_alarms", describe_alarms)
     CloudWatchResponse.put_composite_alarm = _put_composite_alarm  # type: ignore[attr-defined]
     CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
     models.utcnow = utcnow  # type: ignore[attr-defined]

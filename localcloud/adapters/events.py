@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from localcloud.adapters.awslambda import LambdaRuntime
 from localcloud.core import clock as sim
-from localcloud.core import ratelimits
+from localcloud.core import motopatch, ratelimits
 from localcloud.core.iam import enforcer
 from localcloud.core.iam.principal import acting_as
 from localcloud.core.registry import Slot
@@ -246,7 +246,7 @@ def install(delivery: EventDelivery) -> None:
     from moto.events.models import Rule
 
     original = Rule.send_to_targets
-    if getattr(original, "_fleetpatch", False):
+    if motopatch.is_patched(original):
         return
 
     def send_to_targets(
@@ -281,5 +281,4 @@ def install(delivery: EventDelivery) -> None:
                 finally:
                     self.targets = saved
 
-    send_to_targets._fleetpatch = True  # type: ignore[attr-defined]
-    Rule.send_to_targets = send_to_targets  # type: ignore[assignment]
+    motopatch.replace(Rule, "send_to_targets", send_to_targets)

@@ -37,6 +37,7 @@ from typing import Any
 
 from localcloud.adapters.awslambda import LambdaRuntime
 from localcloud.core import clock as sim
+from localcloud.core import motopatch
 from localcloud.core.iam import enforcer
 from localcloud.core.iam.enforcer import AccessDenied
 from localcloud.core.registry import Slot
@@ -210,7 +211,7 @@ def install(delivery: NotificationDelivery) -> None:
     from moto.sns.models import Subscription
 
     original = Subscription.publish
-    if getattr(original, "_fleetpatch", False):
+    if motopatch.is_patched(original):
         return
 
     def publish(
@@ -245,5 +246,4 @@ def install(delivery: NotificationDelivery) -> None:
             message_structure=message_structure,
         )
 
-    publish._fleetpatch = True  # type: ignore[attr-defined]
-    Subscription.publish = publish  # type: ignore[assignment]
+    motopatch.replace(Subscription, "publish", publish)

@@ -293,7 +293,7 @@ def _patch_executions_and_sdk() -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_start = StepFunctionsParserBackend.start_execution
-    if not getattr(original_start, "_fleetpatch", False):
+    if not motopatch.is_patched(original_start):
 
         def start_execution(
             self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
@@ -302,13 +302,12 @@ def _patch_executions_and_sdk() -> None:
                 self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs
             )
 
-        start_execution._fleetpatch = True  # type: ignore[attr-defined]
-        StepFunctionsParserBackend.start_execution = start_execution
+        motopatch.replace(StepFunctionsParserBackend, "start_execution", start_execution)
 
     from moto.stepfunctions.parser.backend.execution import Execution
 
     original_execution_start = Execution.start
-    if not getattr(original_execution_start, "_fleetpatch", False):
+    if not motopatch.is_patched(original_execution_start):
 
         def execution_start(self: Any) -> None:
             # Every task of the execution calls AWS as the state machine's role (its threads
@@ -323,19 +322,17 @@ def _patch_executions_and_sdk() -> None:
             with acting_as(role):
                 original_execution_start(self)
 
-        execution_start._fleetpatch = True  # type: ignore[attr-defined]
-        Execution.start = execution_start
+        motopatch.replace(Execution, "start", execution_start)
 
     sdk = aws_sdk.StateTaskServiceAwsSdk
     original_eval = sdk._eval_service_task
-    if not getattr(original_eval, "_fleetpatch", False):
+    if not motopatch.is_patched(original_eval):
 
         def _eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
             original_eval(self, env, *args, **kwargs)
             env.stack.append(_json_safe(env.stack.pop()))
 
-        _eval_service_task._fleetpatch = True  # type: ignore[attr-defined]
-        sdk._eval_service_task = _eval_service_task
+        motopatch.replace(sdk, "_eval_service_task", _eval_service_task)
 
     sdk._normalise_service_error_name = staticmethod(sfn_errors.aws_sdk_service_name)  # type: ignore[assignment]
     sdk._normalise_exception_name = staticmethod(_aws_sdk_exception_name)
@@ -354,7 +351,7 @@ def _patch_stop_execution() -> None:
     )
 
     original_stop = Execution.stop
-    if getattr(original_stop, "_fleetpatch", False):
+    if motopatch.is_patched(original_stop):
         return
 
     def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
@@ -366,8 +363,7 @@ def _patch_stop_execution() -> None:
             self.error = error or None
             self.cause = cause or None
 
-    stop._fleetpatch = True  # type: ignore[attr-defined]
-    Execution.stop = stop
+    motopatch.replace(Execution, "stop", stop)
 
     original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
 
@@ -432,7 +428,7 @@ def _patch_optimized_error_names() -> None:
         (awslambda.StateTaskServiceLambda, "lambda"),
     ):
         original = cls._error_cause_from_client_error
-        if getattr(original, "_fleetpatch", False):
+        if motopatch.is_patched(original):
             continue
 
         def named(client_error: ClientError, _o: Any = original, _s: str = service) -> Any:
@@ -443,7 +439,7 @@ def _patch_optimized_error_names() -> None:
         cls._error_cause_from_client_error = staticmethod(named)
 
     original_sns = sns.StateTaskServiceSns._from_error
-    if not getattr(original_sns, "_fleetpatch", False):
+    if not motopatch.is_patched(original_sns):
         # moto names SNS errors code + "Exception"; the code is rewritten to the name's
         # stem first, so its failure event (cause and all) carries AWS's name.
         def from_error(self: Any, env: Any, ex: Exception) -> Any:
@@ -452,8 +448,7 @@ def _patch_optimized_error_names() -> None:
                 ex.response["Error"]["Code"] = name.removeprefix("SNS.").removesuffix("Exception")
             return original_sns(self, env, ex)
 
-        from_error._fleetpatch = True  # type: ignore[attr-defined]
-        sns.StateTaskServiceSns._from_error = from_error
+        motopatch.replace(sns.StateTaskServiceSns, "_from_error", from_error)
 
 
 def install() -> None:
