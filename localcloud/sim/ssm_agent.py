@@ -2,7 +2,8 @@
 
 Delivery, MaxConcurrency and MaxErrors, the patch run (scan, install, reboot), the patch
 state and compliance it reports, its output in S3 and the events SSM emits. The semantics
-are listed in localcloud.sim.fleet.
+are listed in localcloud.sim.fleet. The events' names and shapes are AWS's, written out
+here on purpose rather than imported from the product: the simulator is an independent oracle.
 """
 
 from __future__ import annotations

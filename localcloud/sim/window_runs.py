@@ -38,6 +38,8 @@ COMMAND_ENDINGS: dict[str, Status] = {
     "Cancelled": "CANCELLED",
 }
 
+# The events Systems Manager emits, as AWS names them: written out here on purpose rather than
+# imported from the product, so the simulator stays an independent oracle.
 WINDOW_DETAIL_TYPE = "Maintenance Window Execution State-change Notification"
 TASK_DETAIL_TYPE = "Maintenance Window Task Execution State-change Notification"
 INVOCATION_DETAIL_TYPE = "Maintenance Window Task Target Invocation State-change Notification"
