@@ -33,9 +33,9 @@ import boto3
 
 from benchmarks.figures import Figure, median, p95
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 GROUP = "web-test"

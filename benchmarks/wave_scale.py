@@ -121,7 +121,7 @@ def run_one(size: int) -> dict[str, Any]:
     """One wave over ``size`` instances on a fresh local cloud; the raw measurements."""
     from fleetpatch.waves import run_input
     from localcloud.cloud import LocalCloud
-    from localcloud.fleet import Behaviour
+    from localcloud.sim.instances import Behaviour
     from localcloud.slack import SlackWebhookReceiver
 
     # Handlers that publish no metric warn on every invocation; here that is noise.

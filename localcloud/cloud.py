@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import botocore.endpoint
@@ -30,30 +29,35 @@ from moto import mock_aws
 
 from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
-from localcloud import clock as sim
-from localcloud import faults as fault_injection
-from localcloud import quotas, ratelimits
-from localcloud.extensions import (
+from localcloud.adapters import (
+    autoscaling,
     awslambda,
     cloudwatch,
     events,
     lookups,
+    quotas,
+    scheduler,
     sim_dates,
     sns,
+    ssm,
+    ssm_windows,
     stepfunctions,
 )
-from localcloud.iam import enforcer as iam_enforcer
+from localcloud.core import clock as sim
+from localcloud.core import faults as fault_injection
+from localcloud.core import ratelimits, registry
+from localcloud.core.iam import enforcer as iam_enforcer
+from localcloud.deployer.deploy import deploy_template
+from localcloud.deployer.stack import Stack
+from localcloud.sim.autoscaling import AutoScalingSimulator
+from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.maintenance_windows import WindowRunner
+from localcloud.sim.scheduler import SchedulerSimulator
 
 # What botocore.endpoint sees as its ``time`` module while a LocalCloud runs: only ``sleep``
 # is used there (the retry backoff), and it returns at once.
 _NO_BACKOFF = SimpleNamespace(sleep=lambda seconds: None)
 
-if TYPE_CHECKING:
-    from localcloud.deployer.stack import Stack
-    from localcloud.extensions.autoscaling import AutoScalingSimulator
-    from localcloud.extensions.scheduler import SchedulerSimulator
-    from localcloud.fleet import FleetSimulator
-    from localcloud.windows import WindowRunner
 
 LOG = logging.getLogger(__name__)
 
@@ -74,9 +78,6 @@ _LOCAL_ENVIRONMENT = {
     # The fleet registers the images it launches; moto's 2,500 stock AMIs only slow EC2.
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
-
-_active_lock = threading.Lock()
-_active: LocalCloud | None = None
 
 
 class LocalCloud:
@@ -105,7 +106,7 @@ class LocalCloud:
         # What goes wrong on purpose (lost and duplicate events, crashes, API errors).
         self.faults = fault_injection.FaultInjector()
         # IAM: every call a function, state machine or schedule makes is authorized as AWS
-        # would (localcloud.iam); on unless turned off for one debugging run.
+        # would (localcloud.core.iam); on unless turned off for one debugging run.
         self.iam = iam_enforcer.IamEnforcer(
             region,
             account_id,
@@ -130,11 +131,9 @@ class LocalCloud:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> LocalCloud:
-        global _active  # noqa: PLW0603 - one simulation per process, by design
-        with _active_lock:
-            if _active is not None:
-                raise RuntimeError("a LocalCloud is already running in this process")
-            _active = self
+        # One cloud per process (moto's backends are process-wide): its parts go in the
+        # registry, where the patched moto methods find them.
+        registry.start(self)
         # moto answers every request as the account in MOTO_ACCOUNT_ID (multi-account tests
         # deploy the same template into several accounts, one cloud after another).
         overlay = {
@@ -178,21 +177,18 @@ class LocalCloud:
         sns.install(self.notifications)
         fault_injection.install(self.faults)
         ratelimits.install(self.rate_limits)
-        from localcloud import fleet, windows
-        from localcloud.extensions import autoscaling, scheduler
-
-        self.fleet = fleet.install(self)
+        # The simulators, each behind its moto adapter (which creates it for this cloud).
+        self.fleet = ssm.install(self)
         self.autoscaling = autoscaling.install(self)
-        self.windows = windows.install(self)
+        self.windows = ssm_windows.install(self)
         self.scheduler = scheduler.install(self)
-        quotas.install()  # AWS's quotas, last: it wraps methods the extensions replace
+        quotas.install()  # AWS's quotas, last: it wraps methods the other adapters replace
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         return self
 
     def stop(self) -> None:
-        global _active  # noqa: PLW0603
         self.lambdas.close()
         if self._mock is not None:
             self.clock.stop()
@@ -211,9 +207,7 @@ class LocalCloud:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        with _active_lock:
-            if _active is self:
-                _active = None
+        registry.stop(self)
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -286,8 +280,6 @@ class LocalCloud:
         self, template: Path | None = None, parameters: dict[str, str] | None = None
     ) -> Stack:
         """Deploy the real SAM template into this cloud (see :mod:`localcloud.deployer`)."""
-        from localcloud.deployer.deploy import deploy_template
-
         self.stack = deploy_template(
             self, template or self.repo_root / "template.yaml", parameters or {}
         )
@@ -295,10 +287,10 @@ class LocalCloud:
 
 
 def active() -> LocalCloud:
-    """The LocalCloud running in this process (for simulators that need its clock or bus)."""
-    if _active is None:
-        raise RuntimeError("no LocalCloud is running")
-    return _active
+    """The LocalCloud running in this process."""
+    cloud = registry.running()
+    assert isinstance(cloud, LocalCloud)
+    return cloud
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from localcloud.extensions.awslambda import Invocation
-from localcloud.extensions.events import Delivery
+from localcloud.adapters.awslambda import Invocation
+from localcloud.adapters.events import Delivery
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud

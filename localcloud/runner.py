@@ -1,6 +1,6 @@
 """Play a scenario on the local cloud: deploy the real template, build the fleet, run the steps.
 
-    result = play(load_scenario(Path("scenarios/demo.yaml")))
+    result = play(load_scenario(Path("scenarios/demo.yaml")))  # fleetpatch_cli.scenario_file
     print(json.dumps(result.as_dict()))
 
 Nothing here decides what the control plane does: the deployed handlers and state machines
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import REPO_ROOT, LocalCloud
-from localcloud.fleet import Behaviour
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.scenario import (
     AdvanceStep,
@@ -35,6 +34,7 @@ from localcloud.scenario import (
     SettleStep,
     Step,
 )
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 # After the last step the runner waits until the cloud is quiet, for at most this long
@@ -351,6 +351,7 @@ def _waiting(progress: bool, factor: float, text: str) -> Iterator[None]:
     if not progress or factor <= 0:
         yield
         return
+    # rich only for a spinner in a real-time run: imported when one is shown (import cost).
     from rich.console import Console
 
     with Console(stderr=True).status(text):

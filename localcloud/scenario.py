@@ -26,8 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from fleetpatch_authoring.yamlfile import FileError, InvalidFileError, load_model
-from localcloud.patches import OperatingSystem  # what the simulated fleet can run
+from localcloud.sim.patch_catalogue import OperatingSystem  # what the simulated fleet can run
 
 
 class _Strict(BaseModel):
@@ -192,35 +191,3 @@ class Scenario(_Strict):
         if self.start.tzinfo is None:
             raise ValueError("start must carry a timezone (e.g. 2026-11-07T04:00:00Z)")
         return self
-
-
-def load_scenario(path: Path) -> Scenario:
-    """Load and validate a scenario; raises ``InvalidFileError`` naming file, line and field."""
-    scenario = load_model(path, Scenario)
-    base = path.resolve().parent
-    missing = []
-    for index, step in enumerate(scenario.steps):
-        if not isinstance(step, PutEventStep):
-            continue
-        # Event files are relative to the working directory (as in the README), else to
-        # the scenario file or its parent (the repository root for scenarios/).
-        candidates = (
-            [step.put_event.file]
-            if step.put_event.file.is_absolute()
-            else [root / step.put_event.file for root in (Path.cwd(), base, base.parent)]
-        )
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            missing.append(
-                FileError(
-                    str(path),
-                    None,
-                    f"steps.{index}.put_event.file",
-                    f"no such file: {step.put_event.file}",
-                )
-            )
-        else:
-            object.__setattr__(step.put_event, "file", found)
-    if missing:
-        raise InvalidFileError(missing)
-    return scenario

@@ -117,7 +117,7 @@ def _classify(
     used: dict[tuple[str, str], list[list[str]]],
 ) -> tuple[list[str], list[str], list[str]]:
     """The template's grants: unused, needed alone by some call, or always redundant."""
-    from localcloud.iam.policy import glob_match
+    from localcloud.core.iam.policy import glob_match
 
     unused, sole, redundant = [], [], []
     for logical_id, ref, index, policy_name, pattern in _template_grants():
@@ -156,7 +156,7 @@ def report(folder: Path, *, check: bool) -> int:
         return 2
     exercised, used = _exercised(decisions)
 
-    from localcloud.iam import sar
+    from localcloud.core.iam import sar
 
     print(f"# IAM report: {len(decisions)} authorization questions ({sar.source()})\n")
     print("## Exercised (principal, action, resource: allowed/denied)\n")

@@ -27,8 +27,8 @@ def run_scenario(
     template: Path | None,
     reports_dir: Path | None = None,
 ) -> int:
+    from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.runner import play
-    from localcloud.scenario import load_scenario
     from localcloud.timeline import render_timeline
 
     # Handlers that publish no metric on a path warn about it on every invocation; in

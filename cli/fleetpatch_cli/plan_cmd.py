@@ -90,9 +90,9 @@ def aws_fleet(
 @contextmanager
 def local_fleet(scenario_path: Path) -> Iterator[tuple[list[InstanceFacts], datetime]]:
     """A scenario's fleet, launched on a fresh in-process local cloud with the stack deployed."""
+    from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.cloud import LocalCloud
     from localcloud.runner import build_fleet
-    from localcloud.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
     with LocalCloud(time_factor=0, start=scenario.start) as cloud:

@@ -99,7 +99,7 @@ def wildcard_actions(template: Template) -> list[str]:
 
 
 def unjustified_star_resources(template: Template) -> list[str]:
-    from localcloud.iam import sar
+    from localcloud.core.iam import sar
 
     found = []
     for role, statement in identity_statements(template):
@@ -120,7 +120,7 @@ def unjustified_star_resources(template: Template) -> list[str]:
 
 def grants_that_grant_nothing(template: Template) -> list[str]:
     """An action without resource types, scoped to ARNs: IAM never allows it (issue 15)."""
-    from localcloud.iam import sar
+    from localcloud.core.iam import sar
 
     return [
         f"{role}: {a} is authorized only on *, not on {statement['Resource']}"

@@ -40,7 +40,7 @@ import botocore.session
 import pytest
 
 from fleetpatch import errors
-from localcloud.extensions import sfn_errors
+from localcloud.adapters import sfn_errors
 
 _SESSION = botocore.session.get_session()
 STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from fleetpatch.errors import ConfigurationError, InvalidEventError, MisroutedEventError
-from localcloud.handlers import LambdaHandler, load_handler
+from localcloud.adapters.handlers import LambdaHandler, load_handler
 from tests.conftest import REPO_ROOT, load_event
 
 

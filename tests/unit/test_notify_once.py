@@ -25,7 +25,7 @@ from pytest_socket import socket_allow_hosts
 from fleetpatch import aws
 from fleetpatch.notify import SlackNotifier
 from fleetpatch.slack_message import SlackNotDelivered
-from localcloud.handlers import LambdaHandler, load_handler
+from localcloud.adapters.handlers import LambdaHandler, load_handler
 from localcloud.slack import SlackWebhookReceiver
 from tests.conftest import REPO_ROOT
 from tests.unit.conftest import STATE_TABLE, create_state_table

@@ -17,7 +17,7 @@ import pytest
 
 from fleetpatch import lease
 from fleetpatch_cli.wave_cmd import RESUME_ACTIONS
-from localcloud.extensions.stepfunctions import evaluate_jsonata
+from localcloud.adapters.stepfunctions import evaluate_jsonata
 
 ASL = json.loads(
     (Path(__file__).resolve().parents[2] / "statemachines" / "gated_wave.asl.json").read_text()

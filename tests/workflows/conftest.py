@@ -17,10 +17,10 @@ from pytest_socket import socket_allow_hosts
 
 from localcloud.cloud import LocalCloud
 from localcloud.deployer.stack import Stack
-from localcloud.fleet import Behaviour
 from localcloud.recorder import Recorder
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 
 GROUP = "web-test"
@@ -182,7 +182,7 @@ def slack(deployed: Deployed) -> Iterator[SlackWebhookReceiver]:
 @pytest.fixture(autouse=True)
 def _no_iam_denial() -> Iterator[None]:
     """Every workflow runs as AWS would authorize it: a denial no test asked for fails it."""
-    from localcloud.iam import enforcer
+    from localcloud.core.iam import enforcer
 
     enforcer.take_unexpected_denials()
     yield

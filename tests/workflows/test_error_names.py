@@ -1,12 +1,12 @@
 """Failed service calls inside the real ASL get the names AWS gives, and the ASL matches them.
 
-The names and why: localcloud/extensions/sfn_errors.py; the ASL's every Retry and Catch is
+The names and why: localcloud/adapters/sfn_errors.py; the ASL's every Retry and Catch is
 checked against them by tests/unit/test_asl_error_names.py.
 """
 
 from __future__ import annotations
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 

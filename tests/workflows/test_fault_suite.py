@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from localcloud.extensions import ssm as ssm_extension
-from localcloud.fleet import Behaviour
+from localcloud.adapters import ssm as ssm_extension
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import WINDOW, commands_on, launch_fleet, wave_runs

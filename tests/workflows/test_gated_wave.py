@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 WINDOW = "fleetpatch-default-wave-test"

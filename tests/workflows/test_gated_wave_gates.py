@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from fleetpatch.waves import run_input
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 # Step Functions quotas the workflow must stay within whatever the batch size.

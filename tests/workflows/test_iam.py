@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.iam.principal import acting_as
+from localcloud.core.iam.principal import acting_as
 from tests.workflows.conftest import Deployed
 
 SERVICE_OF = {

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from fleetpatch_lambda.idempotency import partition
 
 from fleetpatch.compliance import DigestScheduler
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed, states_entered
 from tests.workflows.test_reports import compliance_event, sns_messages

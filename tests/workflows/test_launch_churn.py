@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from localcloud.fleet import Behaviour
-from localcloud.iam.principal import acting_as
+from localcloud.core.iam.principal import acting_as
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import GROUP, HOOK, PATCH_GROUP, Deployed
 

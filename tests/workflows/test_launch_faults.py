@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localcloud.fleet import Behaviour
 from localcloud.scenario import WarmPoolSpec
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, Deployed, states_entered
 
 

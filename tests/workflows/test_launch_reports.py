@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import GROUP, Deployed
 

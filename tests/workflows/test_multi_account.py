@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour
 from localcloud.recorder import Recorder
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
 ORGANIZATION = "o-a1b2c3d4e5"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, HOOK, Deployed, states_entered
 
 

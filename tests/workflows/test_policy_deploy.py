@@ -15,8 +15,8 @@ import pytest
 
 from fleetpatch_cli.main import main
 from fleetpatch_cli.policy_cmd import load_policy
+from fleetpatch_cli.scenario_file import load_scenario
 from localcloud.runner import build_fleet
-from localcloud.scenario import load_scenario
 from tests.workflows.conftest import Deployed
 
 REPO = Path(__file__).parents[2]

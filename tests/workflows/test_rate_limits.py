@@ -2,7 +2,7 @@
 
 Launches arrive in waves within one simulated minute; every run polls the agent, sends its
 command, waits, verifies and completes the lifecycle action through the same buckets
-(localcloud/ratelimits.py). The workflows' ASL ``Retry`` and the handlers' retry of
+(localcloud/core/ratelimits.py). The workflows' ASL ``Retry`` and the handlers' retry of
 ``AwsThrottledError`` must absorb the throttling: every instance is released, or abandoned
 for a reason of its own, never because AWS throttled a call.
 """
@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_fault_suite import Observed, launch_accounting
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import launch_fleet, wave_cli, wave_runs
 from tests.workflows.test_gated_wave_gates import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import gate_record
 from tests.workflows.test_gated_wave_gates import (

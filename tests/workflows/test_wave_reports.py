@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from localcloud.fleet import Behaviour
+from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import gate_record

@@ -23,7 +23,7 @@ from fleetpatch.tags import AUTO_SCALING_GROUP_TAG_KEY, ENVIRONMENT_TAG_KEY, PAT
 # can wait for delivery up to SendCommand's TimeoutSeconds (the policy's command timeout)
 # and then run this long before Run Command reports it TimedOut, so the launch waits for
 # both, plus a margin for the status event. The fleet simulator restates the 2 h on purpose
-# (localcloud/fleet.py), as an independent oracle.
+# (localcloud/sim/instances.py), as an independent oracle.
 # https://docs.aws.amazon.com/systems-manager/latest/userguide/patch-manager-aws-runpatchbaseline.html
 # SendCommand TimeoutSeconds:
 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html

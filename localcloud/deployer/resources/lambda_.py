@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from localcloud.adapters.awslambda import FunctionSpec
 from localcloud.deployer.context import Context, Created, Resource
 from localcloud.deployer.resources.base import creates, tags
-from localcloud.extensions.awslambda import FunctionSpec
 from localcloud.intrinsics import TemplateError, as_text
 
 

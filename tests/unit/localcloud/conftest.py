@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from localcloud.adapters.awslambda import FunctionSpec
 from localcloud.cloud import LocalCloud
-from localcloud.extensions.awslambda import FunctionSpec
 
 # The test role: every service that runs code here may assume it, and it may do anything
 # (these tests are about the local cloud's mechanics; least privilege is the template's).

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud.adapters import autoscaling
+from localcloud.adapters.ssm import install as install_fleet
 from localcloud.cloud import LocalCloud
-from localcloud.extensions import autoscaling
-from localcloud.extensions.autoscaling import AutoScalingSimulator
-from localcloud.fleet import Behaviour
-from localcloud.fleet import install as install_fleet
+from localcloud.sim.autoscaling import AutoScalingSimulator
+from localcloud.sim.instances import Behaviour
 from tests.conftest import load_event
 
 AMI = "ami-04681a1dbd79675a5"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from localcloud.adapters import autoscaling
 from localcloud.cloud import LocalCloud
-from localcloud.extensions import autoscaling
-from localcloud.extensions.autoscaling import AutoScalingSimulator
+from localcloud.sim.autoscaling import AutoScalingSimulator
 from tests.unit.localcloud.test_autoscaling_lifecycle import (
     EventQueue,
     create_group,

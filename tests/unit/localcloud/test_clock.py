@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from localcloud import clock as sim
+from localcloud.core import clock as sim
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
-from localcloud.faults import FaultInjector
+from localcloud.core.faults import FaultInjector
 from tests.conftest import load_event
 from tests.unit.localcloud.conftest import deploy_function
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour, FleetSimulator, install
+from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.instances import Behaviour
 
 
 @pytest.fixture

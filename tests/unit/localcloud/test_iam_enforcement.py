@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import clock as sim
 from localcloud.cloud import LocalCloud
-from localcloud.iam import enforcer
-from localcloud.iam.enforcer import AccessDenied, enabled_by_default
-from localcloud.iam.principal import Principal, acting_as, current
-from localcloud.iam.requests import UnmodelledRequestError
+from localcloud.core import clock as sim
+from localcloud.core.iam import enforcer
+from localcloud.core.iam.enforcer import AccessDenied, enabled_by_default
+from localcloud.core.iam.principal import Principal, acting_as, current
+from localcloud.core.iam.requests import UnmodelledRequestError
 
 TRUST_LAMBDA = {
     "Version": "2012-10-17",

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from localcloud.iam import sar
-from localcloud.iam.policy import (
+from localcloud.core.iam import sar
+from localcloud.core.iam.policy import (
     ConditionContext,
     Request,
     UnknownConditionKeyError,
     evaluate,
     parse_policy,
 )
-from localcloud.iam.principal import Principal
+from localcloud.core.iam.principal import Principal
 
 ACCOUNT = "123456789012"
 ROLE = Principal.role(f"arn:aws:iam::{ACCOUNT}:role/worker")

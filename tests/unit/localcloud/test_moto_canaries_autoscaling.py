@@ -1,4 +1,4 @@
-"""Canaries: the moto 5.2.5 Auto Scaling internals localcloud.extensions.autoscaling patches.
+"""Canaries: the moto 5.2.5 Auto Scaling internals localcloud.adapters.autoscaling patches.
 
 Each reads moto's module source (unaffected by our patches) or its unpatched classes. If one
 fails after a moto upgrade, revisit the extension: the gap it fills may have moved or closed.

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 
-from localcloud.extensions import stepfunctions as sfn_ext
+from localcloud.adapters import stepfunctions as sfn_ext
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -19,7 +19,7 @@ def test_moto_is_the_pinned_version() -> None:
 
 
 def test_lambda_invocations_funnel_through_invoke_lambda() -> None:
-    # localcloud.extensions.awslambda replaces it.
+    # localcloud.adapters.awslambda replaces it.
     from moto.awslambda import models
 
     source = inspect.getsource(models)  # the module file: unaffected by our patches
@@ -28,7 +28,7 @@ def test_lambda_invocations_funnel_through_invoke_lambda() -> None:
 
 
 def test_jsonata_is_disabled_in_moto_and_has_our_hook() -> None:
-    # localcloud.extensions.stepfunctions sets _eval_jsonata.
+    # localcloud.adapters.stepfunctions sets _eval_jsonata.
     from moto.stepfunctions.parser.asl.jsonata import jsonata
 
     source = inspect.getsource(jsonata.eval_jsonata_expression)
@@ -89,7 +89,7 @@ def test_start_execution_and_aws_sdk_hooks_exist() -> None:
 
 
 def test_optimized_integration_error_hooks_exist() -> None:
-    # localcloud.extensions.stepfunctions renames the errors of the optimized Lambda and
+    # localcloud.adapters.stepfunctions renames the errors of the optimized Lambda and
     # DynamoDB integrations through _error_cause_from_client_error (a staticmethod taking
     # the ClientError, returning (error, cause)), and SNS's by rewriting the code that
     # _from_error reads before it appends "Exception".
@@ -123,7 +123,7 @@ def test_optimized_integration_error_hooks_exist() -> None:
 
 
 def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
-    # localcloud.extensions.cloudwatch filters DescribeAlarms' result by AlarmTypes and
+    # localcloud.adapters.cloudwatch filters DescribeAlarms' result by AlarmTypes and
     # routes PutCompositeAlarm to PutMetricAlarm (which reads AlarmRule).
     from moto.cloudwatch import responses
 
@@ -143,7 +143,7 @@ def test_cloudwatch_describe_alarms_and_composite_alarm_points() -> None:
 
 
 def test_s3_stamps_objects_through_module_level_utcnow() -> None:
-    # localcloud.extensions.sim_dates swaps the module's utcnow for the simulated clock.
+    # localcloud.adapters.sim_dates swaps the module's utcnow for the simulated clock.
     from moto.s3 import models
 
     source = inspect.getsource(models)
@@ -153,7 +153,7 @@ def test_s3_stamps_objects_through_module_level_utcnow() -> None:
 
 
 def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
-    # localcloud.extensions.sim_dates swaps the module's utcnow for the simulated clock.
+    # localcloud.adapters.sim_dates swaps the module's utcnow for the simulated clock.
     from moto.ssm import models
 
     source = inspect.getsource(models)
@@ -162,7 +162,7 @@ def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
 
 
 def test_cloudwatch_backend_points_for_composites_and_history() -> None:
-    # localcloud.extensions.cloudwatch wraps these backend methods (records each state change,
+    # localcloud.adapters.cloudwatch wraps these backend methods (records each state change,
     # re-evaluates composite rules) and swaps the module's utcnow for the simulated clock.
     from moto.cloudwatch import models
 
@@ -205,7 +205,7 @@ def test_events_rule_delivery_point() -> None:
 
 
 def test_execution_dates_come_from_module_level_datetime() -> None:
-    # localcloud.extensions.stepfunctions swaps these modules' ``datetime`` for one on the
+    # localcloud.adapters.stepfunctions swaps these modules' ``datetime`` for one on the
     # simulated clock; each must import the module (not the class) and call now() on it.
     import importlib
 
@@ -217,7 +217,7 @@ def test_execution_dates_come_from_module_level_datetime() -> None:
 
 
 def test_scheduler_backend_stores_schedules_where_the_simulator_reads_them() -> None:
-    # localcloud.extensions.scheduler wraps create/update/delete_schedule and reads the
+    # localcloud.adapters.scheduler wraps create/update/delete_schedule and reads the
     # stored schedules' attributes; moto itself never fires a schedule.
     from moto.scheduler import models
 
@@ -248,7 +248,7 @@ def test_scheduler_backend_stores_schedules_where_the_simulator_reads_them() -> 
 
 
 def test_hash_and_uuid_are_stubbed_by_moto_declarations() -> None:
-    # localcloud.extensions.stepfunctions drops these two declarations so that its own
+    # localcloud.adapters.stepfunctions drops these two declarations so that its own
     # $hash and $uuid apply; moto still ships the stubs.
     from moto.stepfunctions.parser.asl.component.intrinsic import jsonata as declarations
 
@@ -259,7 +259,7 @@ def test_hash_and_uuid_are_stubbed_by_moto_declarations() -> None:
 
 
 def test_sns_lambda_delivery_point() -> None:
-    # localcloud.extensions.sns replaces Subscription.publish for protocol "lambda" and
+    # localcloud.adapters.sns replaces Subscription.publish for protocol "lambda" and
     # repeats the two steps moto's publish takes before it looks at the protocol.
     from moto.sns import models
 
@@ -307,7 +307,7 @@ def test_sns_lambda_delivery_point() -> None:
 
 
 def test_sns_publish_transforms_message_attributes_to_the_lambda_shape() -> None:
-    # localcloud.extensions.sns passes moto's parsed attributes on as Lambda's
+    # localcloud.adapters.sns passes moto's parsed attributes on as Lambda's
     # {"Type", "Value"} (binary values base64), relying on this transformation.
     from moto.sns import responses
 
@@ -346,7 +346,7 @@ def test_botocore_backs_off_only_through_endpoint_time_sleep() -> None:
 
 
 def test_stop_execution_hooks_exist() -> None:
-    # localcloud.extensions.stepfunctions makes StopExecution abort at once: it wraps
+    # localcloud.adapters.stepfunctions makes StopExecution abort at once: it wraps
     # Execution.stop and the worker's _reflect_execution_status, tolerates the aborted Map
     # iteration's string details in _construct_error_output_value, and keeps a stopped
     # program from failing in Environment.set_error.

@@ -1,4 +1,4 @@
-"""Canary: the moto 5.2.5 internal localcloud.faults wraps, checked before we rely on it."""
+"""Canary: the moto 5.2.5 internal localcloud.core.faults wraps, checked before we rely on it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import inspect
 
 
 def test_every_mocked_call_passes_the_botocore_stubbers_before_send_hook() -> None:
-    # localcloud.faults wraps BotocoreStubber.__call__ to answer a call with an error.
+    # localcloud.core.faults wraps BotocoreStubber.__call__ to answer a call with an error.
     from moto.core import botocore_stubber, models
 
     source = inspect.getsource(botocore_stubber)  # the module file: unaffected by our patches

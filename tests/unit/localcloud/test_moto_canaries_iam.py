@@ -1,4 +1,4 @@
-"""Canary: the botocore and moto internals localcloud.iam relies on, checked before we rely on them."""
+"""Canary: the botocore and moto internals localcloud.core.iam relies on, checked before we rely on them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 
 
 def test_every_session_gets_the_iam_hooks_through_builtin_handlers() -> None:
-    # localcloud.iam.enforcer appends its hooks where moto appends its stubber.
+    # localcloud.core.iam.enforcer appends its hooks where moto appends its stubber.
     import boto3
     from botocore import handlers
 
-    from localcloud.iam import enforcer
+    from localcloud.core.iam import enforcer
 
     assert ("before-call", enforcer._before_call) in handlers.BUILTIN_HANDLERS
     assert ("before-parameter-build", enforcer._remember_params) in handlers.BUILTIN_HANDLERS
@@ -46,7 +46,7 @@ def test_moto_answers_every_request_through_the_stubber() -> None:
 
 
 def test_the_step_functions_execution_knows_its_role_and_starts_in_start() -> None:
-    # localcloud.extensions.stepfunctions wraps Execution.start to run it as the role.
+    # localcloud.adapters.stepfunctions wraps Execution.start to run it as the role.
     from moto.stepfunctions.parser.backend import execution
 
     source = inspect.getsource(execution)  # the module file: unaffected by our patches

@@ -1,7 +1,7 @@
-"""Canaries: the moto 5.2.5 internals localcloud.extensions.lookups speeds up, and proof that
+"""Canaries: the moto 5.2.5 internals localcloud.adapters.lookups speeds up, and proof that
 each fast path answers exactly what moto's own code answers on the same account.
 
-If one fails after a moto upgrade, revisit localcloud/extensions/lookups.py.
+If one fails after a moto upgrade, revisit localcloud/adapters/lookups.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.extensions import lookups
+from localcloud.adapters import lookups
 
 REGION = "eu-central-1"
 

@@ -1,4 +1,4 @@
-"""Canary: the moto 5.2.5 internals localcloud.quotas wraps, checked before we rely on them.
+"""Canary: the moto 5.2.5 internals localcloud.adapters.quotas wraps, checked before we rely on them.
 
 Each reads the module's source file (unaffected by our patches): if an upgrade renames a
 method, reorders its parameters or moves a check, this fails before a quota silently stops

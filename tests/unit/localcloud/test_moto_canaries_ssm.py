@@ -1,6 +1,6 @@
-"""Canaries: each moto 5.2.5 internal localcloud.extensions.ssm touches, checked as we use it.
+"""Canaries: each moto 5.2.5 internal localcloud.adapters.ssm touches, checked as we use it.
 
-If one fails after a moto upgrade, revisit localcloud/extensions/ssm.py (and the fleet's
+If one fails after a moto upgrade, revisit localcloud/adapters/ssm.py (and the fleet's
 ``Ec2Instance`` protocol) before trusting the simulated fleet again.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 
-from localcloud.extensions import ssm as ssm_extension
-from localcloud.patches import OPERATING_SYSTEMS
+from localcloud.adapters import ssm as ssm_extension
+from localcloud.sim.patch_catalogue import OPERATING_SYSTEMS
 
 
 def test_moto_is_the_pinned_version() -> None:

@@ -1,7 +1,7 @@
 """Canaries: the moto 5.2.5 SSM maintenance window internals the local window runner relies on.
 
-localcloud.windows reads moto's stored windows, targets and tasks; and
-localcloud.extensions.maintenance_windows adds the execution APIs moto lacks. If one of these
+localcloud.sim.maintenance_windows reads moto's stored windows, targets and tasks; and
+localcloud.adapters.ssm_windows adds the execution APIs moto lacks. If one of these
 fails after a moto upgrade, revisit those modules.
 """
 

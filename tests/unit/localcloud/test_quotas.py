@@ -1,6 +1,6 @@
 """AWS's quotas on the local cloud: a breach fails as AWS fails it, the limit itself passes.
 
-One test per row of localcloud.quotas.QUOTAS (docs/limits.md), through boto3 on a running
+One test per row of localcloud.adapters.quotas.QUOTAS (docs/limits.md), through boto3 on a running
 LocalCloud.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import quotas
+from localcloud.adapters import quotas
 from localcloud.cloud import LocalCloud
 from tests.unit.localcloud.conftest import create_state_machine, deploy_function, run_to_end
 

@@ -15,9 +15,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from localcloud import ratelimits
 from localcloud.cloud import LocalCloud
-from localcloud.ratelimits import LIMITS, Limit
+from localcloud.core import ratelimits
+from localcloud.core.ratelimits import LIMITS, Limit
 
 INSTANCE = "i-0123456789abcdef0"
 ACCOUNT = "123456789012"
@@ -237,7 +237,7 @@ def test_a_retry_may_borrow_what_the_bucket_refills_during_its_backoff(cloud: Lo
 
 def test_the_calls_of_one_handler_run_come_one_after_another(cloud: LocalCloud) -> None:
     # Given a bucket of one call refilling 20 a second, and no botocore retries
-    from localcloud import ratelimits
+    from localcloud.core import ratelimits
 
     cloud.rate_limits.set("ssm", "ListCommands", burst=1, refill=20.0)
     ssm = boto3.client(

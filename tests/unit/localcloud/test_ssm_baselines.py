@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from localcloud.adapters.ssm import install
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import install
 
 RULES = {
     "PatchRules": [

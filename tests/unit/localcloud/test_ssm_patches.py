@@ -6,19 +6,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from localcloud.patches import (
+from localcloud.sim.baselines import Baseline, PatchFilter, PatchRule, aws_default_baseline
+from localcloud.sim.patch_catalogue import (
     IMAGE_AGE,
     OPERATING_SYSTEMS,
-    Baseline,
-    InvalidOverrideListError,
     OperatingSystem,
     Patch,
-    PatchFilter,
-    PatchRule,
-    assess,
     available,
-    aws_default_baseline,
     catalogue,
+)
+from localcloud.sim.patches import (
+    InvalidOverrideListError,
+    assess,
     parse_override_list,
     select_override,
     to_install,

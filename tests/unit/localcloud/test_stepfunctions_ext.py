@@ -8,8 +8,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from localcloud.adapters.stepfunctions import evaluate_jsonata
 from localcloud.cloud import LocalCloud
-from localcloud.extensions.stepfunctions import evaluate_jsonata
 from tests.unit.localcloud.conftest import (
     create_state_machine,
     deploy_function,

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from localcloud.adapters.ssm import install as install_fleet
+from localcloud.adapters.ssm_windows import install as install_windows
 from localcloud.cloud import LocalCloud
-from localcloud.fleet import Behaviour, FleetSimulator
-from localcloud.fleet import install as install_fleet
-from localcloud.windows import WindowRunner
-from localcloud.windows import install as install_windows
+from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.instances import Behaviour
+from localcloud.sim.maintenance_windows import WindowRunner
 from tests.conftest import load_event
 from tests.unit.localcloud.test_autoscaling_lifecycle import EventQueue, of_type
 

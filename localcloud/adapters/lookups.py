@@ -1,0 +1,252 @@
+"""Lookups by id on the local cloud without scanning the whole account.
+
+moto 5.2.5 answers "this instance" and "this instance's tags" by walking every instance and
+every tag in the account, and it asks for one instance's tags that way for every instance it
+renders (``TaggedEC2Resource.get_tags``). A wave over N instances makes O(N) such calls, so
+the local cloud spent O(N^2) in moto at fleet scale: at N = 10,000 most of a benchmark run
+went into ``describe_tags`` scans. These fast paths answer the same questions from an index
+and hand everything else (wildcards, other filters, errors) to moto's own code, so results
+are moto's results; ``tests/unit/localcloud/test_moto_canaries_lookups.py`` checks each fast
+path against moto's original on the same account.
+
+Also, for the same reason (cost per request, not behaviour):
+
+* ``S3Backend._url_module`` reloads ``moto.s3.urls`` on every S3 request (the URLs may depend
+  on environment variables); the local cloud never changes them while it runs, so the module
+  is reloaded once, at install.
+* DynamoDB parses an UpdateExpression twice per UpdateItem; the parsed tree is cached by its
+  text. moto deep-copies the tree before it validates and fills it
+  (``moto.dynamodb.parsing.validators.Validator.__init__``), so a cached tree is never
+  changed by a request.
+
+moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_lookups.py):
+
+* ``moto.ec2.models.tags.TagBackend.describe_tags`` wrapped; reads ``tags`` and
+  ``VALID_TAG_FILTERS``;
+* ``moto.ec2.models.instances.InstanceBackend``: ``get_instance``, ``get_instance_by_id``,
+  ``get_multi_instances_by_id``, ``get_reservations_by_instance_ids`` and
+  ``all_reservations`` wrapped; reads ``reservations`` (``Reservation.instances``,
+  ``Instance.id``, ``Instance.applies``) and ``moto.ec2.utils.filter_reservations``;
+* ``moto.s3.models.S3Backend._url_module`` replaced;
+* ``moto.dynamodb.parsing.expressions.UpdateExpressionParser.make`` wrapped.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import re
+import threading
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+from moto.ec2.utils import filter_reservations
+
+from localcloud.core import motopatch
+
+# moto's service modules are imported inside the functions that use them, on purpose: they
+# load when a cloud starts, not when localcloud is imported (import cost, several seconds).
+
+# An AWS filter value with no wildcard names exactly one thing (fnmatch-style '*', '?', '[').
+_WILDCARD = re.compile(r"[*?\[]")
+_PATCHED = "_fleetpatch_lookups"
+
+
+def _literal(values: Iterable[str]) -> list[str] | None:
+    """The values if every one is a literal id; None if any is a pattern."""
+    values = list(values)
+    if not values or any(_WILDCARD.search(v) for v in values):
+        return None
+    return values
+
+
+def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    motopatch.patch(owner, name, make, tag=_PATCHED, wraps=True)
+
+
+# --- EC2 tags --------------------------------------------------------------------------------
+
+
+def _describe_tags(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe_tags(self: Any, filters: dict[str, list[str]] | None = None) -> Any:
+        ids = _literal(filters.get("resource-id", ())) if filters else None
+        if ids is None:
+            return original(self, filters)
+        # moto's own matching, over the named resources' tags only.
+        tags = self.tags
+        narrowed = SimpleNamespace(
+            tags={rid: tags[rid] for rid in dict.fromkeys(ids) if rid in tags},
+            VALID_TAG_FILTERS=self.VALID_TAG_FILTERS,
+        )
+        return original(narrowed, filters)
+
+    return describe_tags
+
+
+# --- EC2 instances ---------------------------------------------------------------------------
+
+
+class _InstanceIndex:
+    """instance id -> (reservation, instance, position in it), rebuilt when an id is missing.
+
+    Instances never move between reservations and moto never drops one (terminated instances
+    stay listed), so an entry stays right once made; a reservation that was replaced or
+    removed is detected on use and the index rebuilt.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Any, Any, int]] = {}
+        self._lock = threading.Lock()
+
+    def _rebuild(self, backend: Any) -> None:
+        self._entries = {
+            instance.id: (reservation, instance, position)
+            for reservation in list(backend.reservations.values())
+            for position, instance in enumerate(list(reservation.instances))
+        }
+
+    def find(self, backend: Any, ids: list[str]) -> list[tuple[Any, Any, int]] | None:
+        """Entries for every id, or None if one is not an instance (let moto say so)."""
+        with self._lock:
+            for attempt in range(2):
+                found = [self._entries.get(i) for i in ids]
+                if all(e is not None and self._current(backend, e) for e in found):
+                    return [e for e in found if e is not None]
+                if attempt == 0:
+                    self._rebuild(backend)
+            return None
+
+    @staticmethod
+    def _current(backend: Any, entry: tuple[Any, Any, int]) -> bool:
+        reservation, instance, position = entry
+        reservations = backend.reservations
+        return (
+            reservations.get(reservation.id) is reservation
+            and position < len(reservation.instances)
+            and reservation.instances[position] is instance
+        )
+
+
+def _index(backend: Any) -> _InstanceIndex:
+    index: _InstanceIndex | None = backend.__dict__.get("_fleetpatch_instance_index")
+    if index is None:
+        index = backend.__dict__.setdefault("_fleetpatch_instance_index", _InstanceIndex())
+    return index
+
+
+def _reservations_of(entries: list[tuple[Any, Any, int]], backend: Any) -> list[Any]:
+    """Shallow copies of the reservations holding ``entries``, each with only those instances,
+    in moto's order (reservations as stored, instances as launched)."""
+    order = {rid: n for n, rid in enumerate(backend.reservations)}
+    grouped: dict[str, tuple[Any, list[tuple[int, Any]]]] = {}
+    for reservation, instance, position in entries:
+        grouped.setdefault(reservation.id, (reservation, []))[1].append((position, instance))
+    copies = []
+    for rid in sorted(grouped, key=order.__getitem__):
+        reservation, members = grouped[rid]
+        narrowed = copy.copy(reservation)
+        narrowed.instances = [i for _, i in sorted(dict(members).items())]
+        copies.append(narrowed)
+    return copies
+
+
+def _one_instance(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``get_instance`` and ``get_instance_by_id``: the same lookup, moto's own miss."""
+
+    def lookup(self: Any, instance_id: str) -> Any:
+        entries = _index(self).find(self, [instance_id])
+        return entries[0][1] if entries else original(self, instance_id)
+
+    return lookup
+
+
+def _get_multi_instances_by_id(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_multi_instances_by_id(self: Any, instance_ids: list[str], filters: Any = None) -> Any:
+        entries = _index(self).find(self, list(instance_ids))
+        if entries is None:
+            return original(self, instance_ids, filters)
+        return [instance for _, instance, _ in entries if instance.applies(filters)]
+
+    return get_multi_instances_by_id
+
+
+def _get_reservations_by_instance_ids(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_reservations_by_instance_ids(
+        self: Any, instance_ids: list[str], filters: Any = None
+    ) -> Any:
+        entries = _index(self).find(self, list(dict.fromkeys(instance_ids)))
+        if entries is None:
+            return original(self, instance_ids, filters)
+        reservations = _reservations_of(entries, self)
+        if filters is not None:
+            reservations = filter_reservations(reservations, filters)
+        return reservations
+
+    return get_reservations_by_instance_ids
+
+
+def _all_reservations(original: Callable[..., Any]) -> Callable[..., Any]:
+    def all_reservations(self: Any, filters: Any = None) -> Any:
+        ids = _literal(filters.get("instance-id", ())) if filters else None
+        if ids is None:
+            return original(self, filters)
+        # An id filter names instances that may not exist: those simply match nothing.
+        index = _index(self)
+        entries = []
+        for instance_id in dict.fromkeys(ids):
+            found = index.find(self, [instance_id])
+            if found:
+                entries += found
+        return filter_reservations(_reservations_of(entries, self), filters)
+
+    return all_reservations
+
+
+# --- S3 and DynamoDB: per-request costs --------------------------------------------------------
+
+
+def _s3_url_module() -> property:
+    import moto.s3.urls
+
+    module = importlib.reload(moto.s3.urls)
+
+    def _url_module(self: Any) -> Any:
+        return module
+
+    setattr(_url_module, _PATCHED, True)
+    return property(_url_module)
+
+
+def _parse_once(make: Any) -> classmethod[Any, Any, Any]:
+    """``UpdateExpressionParser.make`` (a bound classmethod) with its trees cached by text."""
+    cached = functools.lru_cache(maxsize=1024)(make)
+
+    def parse(cls: type, expression_str: str) -> Any:
+        return cached(expression_str)
+
+    setattr(parse, _PATCHED, True)
+    parse._fleetpatch_original = make  # type: ignore[attr-defined]
+    return classmethod(parse)
+
+
+def install() -> None:
+    """Patch moto once per process (idempotent)."""
+    from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+        UpdateExpressionParser,
+    )
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.models.tags import TagBackend
+    from moto.s3.models import S3Backend
+
+    _wrap(TagBackend, "describe_tags", _describe_tags)
+    _wrap(InstanceBackend, "get_instance", _one_instance)
+    _wrap(InstanceBackend, "get_instance_by_id", _one_instance)
+    _wrap(InstanceBackend, "get_multi_instances_by_id", _get_multi_instances_by_id)
+    _wrap(InstanceBackend, "get_reservations_by_instance_ids", _get_reservations_by_instance_ids)
+    _wrap(InstanceBackend, "all_reservations", _all_reservations)
+    if not getattr(S3Backend.__dict__["_url_module"].fget, _PATCHED, False):
+        S3Backend._url_module = _s3_url_module()  # type: ignore[assignment]
+    if not getattr(UpdateExpressionParser.__dict__["make"].__func__, _PATCHED, False):
+        UpdateExpressionParser.make = _parse_once(UpdateExpressionParser.make)

@@ -1,0 +1,201 @@
+"""A managed instance of the simulated fleet: what can be scripted, its platform, its agent.
+
+See localcloud.sim.fleet for the behaviour as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from localcloud.sim.baselines import Baseline
+from localcloud.sim.patch_catalogue import OperatingSystem
+
+if TYPE_CHECKING:
+    # ManagedInstance and Invocation name each other: the types only, no import cycle.
+    from localcloud.sim.run_command import Invocation, PatchReport
+
+    pass
+
+
+LOG = logging.getLogger(__name__)
+
+# AWS's names (documents, tag keys, agent version), written out here on purpose rather than
+# imported from the product: the simulator is an independent oracle of what AWS does.
+PATCH_DOCUMENTS = frozenset({"AWS-RunPatchBaseline", "AWS-RunPatchBaselineWithHooks"})
+EXECUTION_TIMEOUT_SECONDS = 7200  # the timeoutSeconds of AWS-RunPatchBaseline's steps
+DEFAULT_DELIVERY_TIMEOUT_SECONDS = 3600
+ASG_NAME_TAG = "aws:autoscaling:groupName"
+PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")  # "Patch Group" wins when both are set
+AGENT_VERSION = "3.3.987.0"
+
+TERMINAL_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+
+
+class ApiError(Exception):
+    """An AWS error the SSM API returns (the extension turns it into moto's error)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# --- what can be scripted -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How one simulated instance behaves (defaults: a healthy instance).
+
+    Mirrors ``localcloud.scenario.BehaviourSpec``: the scenario runner maps one to the other.
+    """
+
+    agent_delay_seconds: float = 30.0
+    never_online: bool = False
+    install_fails: bool = False
+    command_times_out: bool = False
+    command_duration_seconds: float = 180.0
+    reboot_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What the agent reports about the OS (names as ``fleetpatch.launch`` expects them)."""
+
+    platform_type: Literal["Linux", "Windows"]
+    name: str
+    version: str
+
+    @property
+    def plugin(self) -> tuple[str, str]:
+        """The output folder and step name of AWS-RunPatchBaseline on this platform."""
+        if self.platform_type == "Windows":
+            return "awsrunPowerShellScript", "PatchWindows"
+        return "awsrunShellScript", "PatchLinux"
+
+
+PLATFORMS: dict[OperatingSystem, Platform] = {
+    "AMAZON_LINUX_2": Platform("Linux", "Amazon Linux", "2"),
+    "AMAZON_LINUX_2023": Platform("Linux", "Amazon Linux", "2023"),
+    "REDHAT_ENTERPRISE_LINUX": Platform("Linux", "Red Hat Enterprise Linux", "9.4"),
+    "CENTOS": Platform("Linux", "CentOS Linux", "7.9.2009"),
+    "SUSE": Platform("Linux", "SLES", "15.5"),
+    "UBUNTU": Platform("Linux", "Ubuntu", "22.04"),
+    "WINDOWS": Platform("Windows", "Microsoft Windows Server 2022 Datacenter", "10.0.20348"),
+}
+
+
+@dataclass(frozen=True)
+class Image:
+    """A machine image the fleet recognises: its OS, build date and default behaviour."""
+
+    image_id: str
+    os: OperatingSystem
+    created: datetime
+    default_behaviour: Behaviour
+
+
+@dataclass(frozen=True)
+class _ScriptedLaunch:
+    behaviour: Behaviour
+    group: str | None
+    image_id: str | None
+
+
+class _TagStore(Protocol):
+    tags: Mapping[str, Mapping[str, str]]
+
+
+class Ec2Instance(Protocol):
+    """The parts of moto's EC2 ``Instance`` the agent reads (checked by a canary)."""
+
+    id: str
+    image_id: str
+    ec2_backend: _TagStore  # its tags live in the backend, by resource id
+    launch_time: datetime  # naive UTC; DescribeInstances' LaunchTime
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def private_ip(self) -> str | None: ...
+
+
+def _tags(instance: Ec2Instance) -> dict[str, str]:
+    return dict(instance.ec2_backend.tags.get(instance.id, {}))
+
+
+class BaselineSource(Protocol):
+    """Where patch baselines come from (the SSM extension reads moto's store)."""
+
+    def for_patch_group(self, os_name: OperatingSystem, patch_group: str | None) -> Baseline: ...
+
+
+# --- one instance -------------------------------------------------------------------------------
+
+
+@dataclass
+class ManagedInstance:
+    """The SSM agent's side of one EC2 instance, and what is installed on it."""
+
+    instance_id: str
+    os: OperatingSystem
+    behaviour: Behaviour
+    launched_at: datetime
+    ec2: Ec2Instance
+    installed: dict[str, datetime]  # KB id -> install time
+    pending_reboot: set[str] = field(default_factory=set)
+    reboots: list[tuple[datetime, datetime]] = field(default_factory=list)
+    patch_state: PatchReport | None = None
+    last_no_reboot_install: datetime | None = None
+    patching: Invocation | None = None  # holds the instance's patch lock
+
+    @property
+    def platform(self) -> Platform:
+        return PLATFORMS[self.os]
+
+    def tags(self) -> dict[str, str]:
+        return _tags(self.ec2)
+
+    def patch_group(self) -> str | None:
+        tags = self.tags()
+        return next((tags[k] for k in PATCH_GROUP_TAG_KEYS if k in tags), None)
+
+    @property
+    def registered_at(self) -> datetime | None:
+        if self.behaviour.never_online:
+            return None
+        return self.launched_at + timedelta(seconds=self.behaviour.agent_delay_seconds)
+
+    def alive(self) -> bool:
+        """Not terminated (a stopped instance may come back)."""
+        return self.ec2.state not in {"shutting-down", "terminated"}
+
+    def up(self) -> bool:
+        """Running, so its agent can work."""
+        return self.ec2.state == "running"
+
+    def _reboot_at(self, now: datetime) -> tuple[datetime, datetime] | None:
+        return next(((start, end) for start, end in self.reboots if start <= now < end), None)
+
+    def ping_status(self, now: datetime) -> str | None:
+        """Online, ConnectionLost (rebooting), or None: not a managed instance right now."""
+        registered = self.registered_at
+        if not self.up() or registered is None or now < registered:
+            return None
+        return "ConnectionLost" if self._reboot_at(now) is not None else "Online"
+
+    def last_ping(self, now: datetime) -> datetime:
+        reboot = self._reboot_at(now)
+        return reboot[0] if reboot is not None else now
+
+    def online_again_at(self, now: datetime) -> datetime | None:
+        """When a not-Online instance will be Online, if that is known."""
+        if not self.up() or self.registered_at is None:
+            return None
+        reboot = self._reboot_at(now)
+        return max(self.registered_at, reboot[1] if reboot is not None else now)
