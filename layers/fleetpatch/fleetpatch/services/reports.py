@@ -1,0 +1,239 @@
+"""Reports: publish every run's report, send the compliance digest, post to Slack.
+
+:func:`publish_run_report` is the last task of every run. It builds the run's report (a
+wave's evidence is gathered again, the way its gates read it: every member of every batch,
+``fleetpatch.wave_report``), stores it as JSON and HTML in the artifacts bucket, indexes it
+and announces it once on the reports topic. The workflows catch any failure here and fall
+back to a bare SNS message, so a run never ends unreported.
+
+:func:`send_compliance_digest`, invoked by the one-time digest schedule, sends the drift
+and recovery recorded since the last digest as one report, then removes what it sent
+(``fleetpatch.publishing.send_digest``; a repeated invocation sends nothing twice).
+
+:func:`post_to_slack` posts each message of the reports topic to Slack, once per SNS
+message id (the caller provides the "once", see notify-slack).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from fleetpatch import aws, clock
+from fleetpatch.compliance import DigestCollector
+from fleetpatch.notify import SlackNotifier, SnsNotification
+from fleetpatch.promotion import list_note
+from fleetpatch.publishing import ReportPublisher, send_digest
+from fleetpatch.reports import InstanceRunSummary, instance_report
+from fleetpatch.services import ClientFactory
+from fleetpatch.wave_report import WaveRunSummary, wave_report
+from fleetpatch.waves import WaveRecords
+
+LOG = logging.getLogger(__name__)
+
+
+class ReportSettings(Protocol):
+    """What the publish-report function is configured with."""
+
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def topic_arn(self) -> str: ...
+    @property
+    def policy_parameter(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+def publish_run_report(
+    run: WaveRunSummary | InstanceRunSummary,
+    settings: ReportSettings,
+    *,
+    client: ClientFactory = aws.client,
+) -> dict[str, Any]:
+    """Build, store, index and announce a finished run's report (once)."""
+    ended_at = clock.now()
+    publisher = _publisher(settings, client)
+    if isinstance(run, WaveRunSummary):
+        records = WaveRecords(client("dynamodb"), settings.table_name, run.run_id, clock.time)
+        report = wave_report(
+            run,
+            ended_at=ended_at,
+            patch_group_environments=_patch_group_environments(settings.policy_parameter),
+            plans=lambda step: records.batch(step).plan(),
+            ssm=client("ssm"),
+            ec2=client("ec2"),
+            notes=[
+                *_promotion_notes(settings, run, client),
+                *_policy_notes(settings.policy_parameter, run, client),
+            ],
+            autoscaling=client("autoscaling"),
+        )
+    else:
+        report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
+    # A launch-churn streak's failures between its first and its escalation are kept quiet.
+    quiet = report.churn is not None and not report.churn.announced
+    published = publisher.publish(report, announce=not quiet)
+    LOG.info(
+        "report published",
+        extra={
+            "run": report.run_id,
+            "outcome": report.outcome,
+            "duplicate": published.duplicate,
+            "quiet": published.quiet,
+        },
+    )
+    return published.as_dict()
+
+
+def send_compliance_digest(
+    settings: ReportSettings, due: str | None, *, client: ClientFactory = aws.client
+) -> dict[str, Any]:
+    """Send the drift and recovery recorded since the last digest, due at ``due``."""
+    now = clock.now()
+    publisher = _publisher(settings, client)
+    policy = aws.compiled_policy(settings.policy_parameter)
+    sent = send_digest(
+        DigestCollector(client("dynamodb"), settings.table_name),
+        publisher,
+        now=now,
+        due=datetime.fromisoformat(due) if due else None,
+        include_recoveries=bool(policy.get("compliance", {}).get("notifyRecoveries", True)),
+    )
+    LOG.info("digest sent", extra=sent)
+    return sent
+
+
+def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublisher:
+    return ReportPublisher(
+        s3=client("s3"),
+        sns=client("sns"),
+        dynamodb=client("dynamodb"),
+        table=settings.table_name,
+        bucket=settings.bucket,
+        topic_arn=settings.topic_arn,
+        region=settings.region,
+        now=clock.time,
+        log=lambda message, extra: LOG.warning(message, extra=extra),
+    )
+
+
+def _patch_group_environments(parameter: str) -> dict[str, str]:
+    groups: dict[str, str] = aws.compiled_policy(parameter).get("patchGroups", {})
+    return groups
+
+
+def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) -> list[str]:
+    """Whether the fleet policy's batches for the wave changed while the run went on.
+
+    A run keeps the batches it started with (its input): a policy redeployed mid-wave takes
+    effect from the wave's next run, and the report says so. Read afresh, not from the
+    functions' policy cache.
+    """
+    found = client("ssm").get_parameter(Name=parameter)["Parameter"]
+    if found["LastModifiedDate"] <= run.started_at:
+        return []  # not redeployed since (a run started by hand may have batches of its own)
+    wave = json.loads(found["Value"]).get("waves", {}).get(run.wave)
+    started = [b.model_dump(by_alias=True) for b in run.batches]
+    if wave is None or wave.get("batches") == started:
+        return []
+    return [
+        f"the fleet policy was redeployed during this run and changed the {run.wave} wave's "
+        f"batches; this run went on with the batches it started with "
+        f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
+    ]
+
+
+def _promotion_notes(
+    settings: ReportSettings, run: WaveRunSummary, client: ClientFactory
+) -> list[str]:
+    """A promoted wave's report names the list it installed, or that it had none."""
+    if run.promote_from is None:
+        return []
+    note = list_note(
+        client("s3"),
+        settings.bucket,
+        wave=run.wave,
+        source_wave=run.promote_from,
+        run_started_at=run.started_at,
+    )
+    return [note]
+
+
+# --- Slack -------------------------------------------------------------------------------------
+
+
+class SlackSettings(Protocol):
+    """What the notify-slack function is configured with."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def webhook_secret(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+# The webhook URL is cached for warm invocations; re-read after this long (a rotated secret).
+SECRET_TTL_SECONDS = 300
+
+Post = Callable[[SnsNotification], dict[str, Any]]
+# Makes a post happen once per message: (result, True) for a message posted before.
+Once = Callable[[Post], Callable[[SnsNotification], tuple[dict[str, Any], bool]]]
+
+
+def post_to_slack(
+    notifications: Sequence[SnsNotification],
+    settings: SlackSettings,
+    *,
+    once: Once,
+    secret_cache: dict[str, tuple[float, str]],
+    client: ClientFactory = aws.client,
+) -> dict[str, Any]:
+    """Post each notification to Slack, once per message; nothing when Slack is not set up.
+
+    ``secret_cache`` keeps the webhook URL for the process (the function's warm state).
+    """
+    if not settings.webhook_secret:
+        LOG.info("Slack is not configured: nothing sent", extra={"messages": len(notifications)})
+        return {"sent": 0, "skipped": len(notifications)}
+    notifier = SlackNotifier(
+        s3=client("s3"),
+        secrets=client("secretsmanager"),
+        bucket=settings.bucket,
+        secret_id=settings.webhook_secret,
+        region=settings.region,
+        cache=secret_cache,
+        now=time.monotonic,
+        ttl_seconds=SECRET_TTL_SECONDS,
+        log=lambda message, extra: LOG.warning(message, extra=extra),
+    )
+
+    def post(notification: SnsNotification) -> dict[str, Any]:
+        sent = notifier.notify(notification)
+        return {"run": sent.run_id, "fallback": sent.fallback}
+
+    post_once = once(post)
+    sent: list[dict[str, Any]] = []
+    repeated: list[dict[str, Any]] = []
+    for notification in notifications:
+        result, again = post_once(notification)
+        (repeated if again else sent).append(result)
+        if again:
+            LOG.info(
+                "duplicate delivery: already posted to Slack",
+                extra={"message_id": notification.message_id, "run": result["run"]},
+            )
+    LOG.info("sent to Slack", extra={"messages": len(sent), "runs": [s["run"] for s in sent]})
+    return {
+        "sent": len(sent),
+        "duplicates": len(repeated),
+        "runs": [s["run"] for s in sent],
+        "fallback": [s["fallback"] for s in sent],
+    }
