@@ -29,8 +29,9 @@ class Config(FunctionConfig):
     digest_function_arn: str = Field(alias="FLEETPATCH_DIGEST_FUNCTION_ARN", min_length=20)
     digest_role_arn: str = Field(alias="FLEETPATCH_DIGEST_ROLE_ARN", min_length=20)
     digest_schedule_prefix: str = Field(alias="FLEETPATCH_DIGEST_SCHEDULE_PREFIX", min_length=1)
+    # A remediation run is a patch-new-instance run (the launch workflow).
     remediation_state_machine_arn: str = Field(
-        alias="FLEETPATCH_REMEDIATION_STATE_MACHINE_ARN", min_length=20
+        alias="FLEETPATCH_PATCH_NEW_INSTANCE_ARN", min_length=20
     )
 
 

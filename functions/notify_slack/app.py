@@ -27,7 +27,7 @@ from fleetpatch.services.reports import post_to_slack
 
 
 class Config(FunctionConfig):
-    bucket: str = Field(alias="FLEETPATCH_BUCKET_NAME", min_length=3)
+    bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
     webhook_secret: str = Field(default="", alias="FLEETPATCH_SLACK_WEBHOOK_SECRET")
     region: str = Field(alias="AWS_REGION", min_length=1)
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)

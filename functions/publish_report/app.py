@@ -21,7 +21,7 @@ from fleetpatch.wave_report import WaveRunSummary
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
-    bucket: str = Field(alias="FLEETPATCH_BUCKET_NAME", min_length=3)
+    bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
     topic_arn: str = Field(alias="FLEETPATCH_REPORTS_TOPIC_ARN", min_length=20)
     policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
     region: str = Field(alias="AWS_REGION", min_length=1)
