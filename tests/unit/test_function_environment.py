@@ -23,6 +23,7 @@ import importlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def source_reads(source: str) -> frozenset[str]:
     return frozenset(found)
 
 
+@cache
 def layer_reads() -> frozenset[str]:
     """What the layer (domain and Lambda wiring) reads directly: any handler may call it."""
     return frozenset().union(
@@ -191,8 +193,11 @@ def template() -> Template:
 @pytest.fixture(scope="module")
 def reads(template: Template) -> Iterator[dict[str, frozenset[str]]]:
     with pytest.MonkeyPatch.context() as env:
-        # Importing a handler decorates it; with tracing on that builds the X-Ray tracer.
+        # Importing a handler decorates it (with tracing on that builds the X-Ray tracer)
+        # and builds powertools' Metrics, which keeps the namespace of its first import.
         env.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        env.setenv("POWERTOOLS_SERVICE_NAME", "fleetpatch")
+        env.setenv("POWERTOOLS_METRICS_NAMESPACE", "Fleetpatch")
         yield all_reads(template)
 
 

@@ -7,10 +7,9 @@ owns the race-free handshake between the two.
 
 from __future__ import annotations
 
-from fleetpatch import aws
 from fleetpatch.commands import WHOLE_COMMAND, CommandWaiters, InvocationKey
 from fleetpatch.events import CommandInvocationEvent, CommandStatusEvent
-from fleetpatch.services import ClientFactory
+from fleetpatch.services import ClientFactory, aws_client
 
 
 def _waiters(table_name: str, client: ClientFactory) -> CommandWaiters:
@@ -23,7 +22,7 @@ def await_command(
     command_id: str,
     instance_id: str | None,
     *,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> bool:
     """Register the task token; True when the command had finished already (resumed now)."""
     return _waiters(table_name, client).register_waiter(
@@ -35,7 +34,7 @@ def record_status(
     event: CommandInvocationEvent | CommandStatusEvent,
     table_name: str,
     *,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> bool:
     """Record a command's (or an invocation's) final status; True when a waiter resumed."""
     if isinstance(event, CommandStatusEvent):

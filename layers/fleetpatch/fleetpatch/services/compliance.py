@@ -21,7 +21,7 @@ from fleetpatch import aws, clock, remediation
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestScheduler, Recorded
 from fleetpatch.events import ComplianceChangeEvent, PatchComplianceDetail
 from fleetpatch.launch import instance_patch_group
-from fleetpatch.services import ClientFactory
+from fleetpatch.services import ClientFactory, aws_client
 
 
 class ComplianceSettings(Protocol):
@@ -50,7 +50,7 @@ def record_change(
     event: ComplianceChangeEvent,
     settings: ComplianceSettings,
     *,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
     """Record the change an accepted compliance event reports, and do what it asks."""
     detail = event.detail

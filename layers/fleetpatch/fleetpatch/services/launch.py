@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from fleetpatch import aws, clock
+from fleetpatch import clock
 from fleetpatch.churn import ChurnRecords
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.launch import (
@@ -24,7 +24,7 @@ from fleetpatch.launch import (
 )
 from fleetpatch.launch_outcome import OutcomeRequest, account_launch
 from fleetpatch.routing import RouteDecision
-from fleetpatch.services import ClientFactory
+from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.workflows import start_once
 
 LOG = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def start_launch_run(
     decision: RouteDecision,
     settings: LaunchSettings,
     *,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> dict[str, str]:
     """Start patch-new-instance for an accepted launch event, once per action or instance."""
     policy = settings.launch_policy
@@ -81,13 +81,13 @@ def start_launch_run(
     return {"route": decision.route.value, "reason": decision.reason, "execution": started.name}
 
 
-def resolve_instance(instance_id: str, *, client: ClientFactory = aws.client) -> dict[str, Any]:
+def resolve_instance(instance_id: str, *, client: ClientFactory = aws_client) -> dict[str, Any]:
     """The OS, patch group and baseline that apply to ``instance_id`` (the workflow's task)."""
     return resolve_target(instance_id, client("ec2"), client("ssm")).as_dict()
 
 
 def account_outcome(
-    request: OutcomeRequest, table_name: str, *, client: ClientFactory = aws.client
+    request: OutcomeRequest, table_name: str, *, client: ClientFactory = aws_client
 ) -> dict[str, Any]:
     """Account a run's outcome at release: its place, its churn, its lifecycle result."""
     outcome = account_launch(

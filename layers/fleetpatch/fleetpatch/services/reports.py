@@ -29,7 +29,7 @@ from fleetpatch.notify import SlackNotifier, SnsNotification
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import InstanceRunSummary, instance_report
-from fleetpatch.services import ClientFactory
+from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.wave_report import WaveRunSummary, wave_report
 from fleetpatch.waves import WaveRecords
 
@@ -55,7 +55,7 @@ def publish_run_report(
     run: WaveRunSummary | InstanceRunSummary,
     settings: ReportSettings,
     *,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
     """Build, store, index and announce a finished run's report (once)."""
     ended_at = clock.now()
@@ -93,7 +93,7 @@ def publish_run_report(
 
 
 def send_compliance_digest(
-    settings: ReportSettings, due: str | None, *, client: ClientFactory = aws.client
+    settings: ReportSettings, due: str | None, *, client: ClientFactory = aws_client
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest, due at ``due``."""
     now = clock.now()
@@ -194,7 +194,7 @@ def post_to_slack(
     *,
     once: Once,
     secret_cache: dict[str, tuple[float, str]],
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
     """Post each notification to Slack, once per message; nothing when Slack is not set up.
 

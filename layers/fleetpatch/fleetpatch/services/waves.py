@@ -33,7 +33,7 @@ from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
 from fleetpatch.promotion import installed_since, record_lists
-from fleetpatch.services import ClientFactory
+from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.waves import (
     WaveRecords,
     batch_instances,
@@ -64,7 +64,7 @@ class WaveStartSettings(Protocol):
 
 
 def start_for_window_task(
-    wave: str, window_id: str, settings: WaveStartSettings, *, client: ClientFactory = aws.client
+    wave: str, window_id: str, settings: WaveStartSettings, *, client: ClientFactory = aws_client
 ) -> dict[str, str]:
     """The window task of ``wave`` ran: start the wave's run for the window's execution."""
     ssm: SSMClient = client("ssm")
@@ -81,7 +81,7 @@ def start_for_window_task(
 
 
 def start_for_window_event(
-    event: WindowExecutionEvent, settings: WaveStartSettings, *, client: ClientFactory = aws.client
+    event: WindowExecutionEvent, settings: WaveStartSettings, *, client: ClientFactory = aws_client
 ) -> dict[str, str]:
     """A wave's window execution ended (the backstop): start its run unless late."""
     detail = event.detail
@@ -197,7 +197,7 @@ def send_batch_round(
     *,
     table_name: str,
     artifacts_bucket: str,
-    client: ClientFactory = aws.client,
+    client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
     """Send one round of AWS-RunPatchBaseline to the batch's ready members.
 
@@ -287,7 +287,7 @@ class GateRequest(Protocol):
 
 
 def evaluate_gate(
-    request: GateRequest, *, table_name: str, client: ClientFactory = aws.client
+    request: GateRequest, *, table_name: str, client: ClientFactory = aws_client
 ) -> dict[str, Any]:
     """Gather the evidence of the batches the gate checks, decide, and record the decision.
 
@@ -343,7 +343,7 @@ class PromotionRequest(Protocol):
 
 
 def record_promotion(
-    request: PromotionRequest, *, artifacts_bucket: str, client: ClientFactory = aws.client
+    request: PromotionRequest, *, artifacts_bucket: str, client: ClientFactory = aws_client
 ) -> dict[str, Any]:
     """What the wave installed becomes the exact patch list of the waves it feeds.
 
