@@ -23,7 +23,7 @@ from pydantic import Field
 
 from fleetpatch import aws
 from fleetpatch.notify import sns_notifications
-from fleetpatch.services.reports import post_to_slack
+from fleetpatch.services.slack import post_to_slack
 
 
 class Config(FunctionConfig):

@@ -9,7 +9,7 @@ Lambda imports; handlers are the edge (event and configuration), services the us
 - ``launch``: patch-on-launch, resolve-instance, launch-outcome
 - ``waves``: batch-gate (start a wave), evaluate-gate, patch-batch, record-promotion
 - ``compliance``: compliance-change
-- ``reports``: publish-report (runs and the compliance digest), notify-slack
+- ``reports``: publish-report (runs and the compliance digest); ``slack``: notify-slack
 - ``commands``: await-command, command-status
 """
 

@@ -10,22 +10,19 @@ back to a bare SNS message, so a run never ends unreported.
 and recovery recorded since the last digest as one report, then removes what it sent
 (``fleetpatch.publishing.send_digest``; a repeated invocation sends nothing twice).
 
-:func:`post_to_slack` posts each message of the reports topic to Slack, once per SNS
-message id (the caller provides the "once", see notify-slack).
+Posting the reports to Slack is ``fleetpatch.services.slack`` (apart, so notify-slack does
+not load what building a report needs).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
-from fleetpatch.notify import SlackNotifier, SnsNotification
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import InstanceRunSummary, instance_report
@@ -164,76 +161,3 @@ def _promotion_notes(
         run_started_at=run.started_at,
     )
     return [note]
-
-
-# --- Slack -------------------------------------------------------------------------------------
-
-
-class SlackSettings(Protocol):
-    """What the notify-slack function is configured with."""
-
-    @property
-    def bucket(self) -> str: ...
-    @property
-    def webhook_secret(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-
-
-# The webhook URL is cached for warm invocations; re-read after this long (a rotated secret).
-SECRET_TTL_SECONDS = 300
-
-Post = Callable[[SnsNotification], dict[str, Any]]
-# Makes a post happen once per message: (result, True) for a message posted before.
-Once = Callable[[Post], Callable[[SnsNotification], tuple[dict[str, Any], bool]]]
-
-
-def post_to_slack(
-    notifications: Sequence[SnsNotification],
-    settings: SlackSettings,
-    *,
-    once: Once,
-    secret_cache: dict[str, tuple[float, str]],
-    client: ClientFactory = aws_client,
-) -> dict[str, Any]:
-    """Post each notification to Slack, once per message; nothing when Slack is not set up.
-
-    ``secret_cache`` keeps the webhook URL for the process (the function's warm state).
-    """
-    if not settings.webhook_secret:
-        LOG.info("Slack is not configured: nothing sent", extra={"messages": len(notifications)})
-        return {"sent": 0, "skipped": len(notifications)}
-    notifier = SlackNotifier(
-        s3=client("s3"),
-        secrets=client("secretsmanager"),
-        bucket=settings.bucket,
-        secret_id=settings.webhook_secret,
-        region=settings.region,
-        cache=secret_cache,
-        now=time.monotonic,
-        ttl_seconds=SECRET_TTL_SECONDS,
-        log=lambda message, extra: LOG.warning(message, extra=extra),
-    )
-
-    def post(notification: SnsNotification) -> dict[str, Any]:
-        sent = notifier.notify(notification)
-        return {"run": sent.run_id, "fallback": sent.fallback}
-
-    post_once = once(post)
-    sent: list[dict[str, Any]] = []
-    repeated: list[dict[str, Any]] = []
-    for notification in notifications:
-        result, again = post_once(notification)
-        (repeated if again else sent).append(result)
-        if again:
-            LOG.info(
-                "duplicate delivery: already posted to Slack",
-                extra={"message_id": notification.message_id, "run": result["run"]},
-            )
-    LOG.info("sent to Slack", extra={"messages": len(sent), "runs": [s["run"] for s in sent]})
-    return {
-        "sent": len(sent),
-        "duplicates": len(repeated),
-        "runs": [s["run"] for s in sent],
-        "fallback": [s["fallback"] for s in sent],
-    }
