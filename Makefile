@@ -137,8 +137,6 @@ lint-python: $(BIN)/python
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	@# Every handler module is called app.py: check them one at a time.
-	for handler in functions/*/app.py; do $(BIN)/mypy --no-error-summary "$$handler"; done
 
 .PHONY: lint-template
 lint-template: $(BIN)/python $(SAM) $(CHECKOV)

@@ -123,7 +123,7 @@ def lambda_environment(handler: str | None) -> dict[str, str]:
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "FLEETPATCH_STAGE": "bench",
         "FLEETPATCH_TABLE_NAME": "fleetpatch-bench-state",
-        "FLEETPATCH_BUCKET_NAME": "fleetpatch-bench-artifacts",
+        "FLEETPATCH_ARTIFACTS_BUCKET": "fleetpatch-bench-artifacts",
         "FLEETPATCH_REPORTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:fleetpatch-reports",
     }
     if handler is not None:

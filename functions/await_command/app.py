@@ -12,9 +12,8 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws
-from fleetpatch.commands import WHOLE_COMMAND, CommandWaiters, InvocationKey
 from fleetpatch.events import ManagedInstanceId, Uuid
+from fleetpatch.services.commands import await_command
 
 
 class Config(FunctionConfig):
@@ -33,11 +32,10 @@ class AwaitRequest(BaseModel):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = AwaitRequest.model_validate(event)
-    waiters = CommandWaiters(
-        load_config(Config).table_name, aws.client("dynamodb"), aws.client("stepfunctions")
-    )
-    resumed = waiters.register_waiter(
-        InvocationKey(request.command_id, request.instance_id or WHOLE_COMMAND),
+    resumed = await_command(
+        load_config(Config).table_name,
         request.task_token,
+        request.command_id,
+        request.instance_id,
     )
     return {"registered": True, "resumedAtOnce": resumed}

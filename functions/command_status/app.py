@@ -9,10 +9,9 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch import aws
-from fleetpatch.commands import CommandWaiters, InvocationKey
 from fleetpatch.events import CommandInvocationEvent, CommandStatusEvent
 from fleetpatch.routing import Route
+from fleetpatch.services.commands import record_status
 
 
 class Config(FunctionConfig):
@@ -25,12 +24,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
     assert isinstance(parsed, CommandInvocationEvent | CommandStatusEvent)
-    waiters = CommandWaiters(
-        load_config(Config).table_name, aws.client("dynamodb"), aws.client("stepfunctions")
-    )
-    if isinstance(parsed, CommandStatusEvent):
-        key = InvocationKey(parsed.detail.command_id)  # a batch waits on the whole command
-    else:
-        key = InvocationKey(parsed.detail.command_id, parsed.detail.instance_id)
-    resumed = waiters.record_status(key, parsed.detail.status)
+    resumed = record_status(parsed, load_config(Config).table_name)
     return {"route": decision.route.value, "reason": decision.reason, "resumed": resumed}

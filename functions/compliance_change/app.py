@@ -5,7 +5,8 @@ there for the digest (see ``fleetpatch.compliance``), which the first of them sc
 Drift starts the remediation the policy allows for the instance's environment (see
 ``fleetpatch.remediation``): a patch-instance run named after the event, so a redelivered
 event starts nothing. Duplicates and late events change nothing; a retry after a failure
-half way does what the failed attempt did not (see ``fleetpatch.compliance``).
+half way does what the failed attempt did not. The order that makes it so lives in
+``fleetpatch.services.compliance``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
-from fleetpatch import aws, clock, remediation
-from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestScheduler
-from fleetpatch.events import ComplianceChangeEvent, PatchComplianceDetail
-from fleetpatch.launch import instance_patch_group
+from fleetpatch.events import ComplianceChangeEvent
 from fleetpatch.routing import Route
+from fleetpatch.services.compliance import record_change
 
 
 class Config(FunctionConfig):
@@ -30,8 +29,9 @@ class Config(FunctionConfig):
     digest_function_arn: str = Field(alias="FLEETPATCH_DIGEST_FUNCTION_ARN", min_length=20)
     digest_role_arn: str = Field(alias="FLEETPATCH_DIGEST_ROLE_ARN", min_length=20)
     digest_schedule_prefix: str = Field(alias="FLEETPATCH_DIGEST_SCHEDULE_PREFIX", min_length=1)
+    # A remediation run is a patch-new-instance run (the launch workflow).
     remediation_state_machine_arn: str = Field(
-        alias="FLEETPATCH_REMEDIATION_STATE_MACHINE_ARN", min_length=20
+        alias="FLEETPATCH_PATCH_NEW_INSTANCE_ARN", min_length=20
     )
 
 
@@ -41,64 +41,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
     assert isinstance(parsed, ComplianceChangeEvent)
-    detail = parsed.detail
-    assert isinstance(detail, PatchComplianceDetail)
-    config = load_config(Config)
-    policy = aws.compiled_policy(config.policy_parameter)
-    patch_group = instance_patch_group(aws.client("ec2"), detail.resource_id)
-    environment = policy.environment_of(patch_group) if patch_group else None
-    ledger = ComplianceLedger(aws.client("dynamodb"), config.table_name, clock.time)
-    change = ComplianceChange(
-        instance_id=detail.resource_id,
-        status=detail.compliance_status,
-        baseline_id=detail.patch_baseline_id,
-        severity=detail.severity,
-        event_time=parsed.time,
-        event_id=parsed.id,
-        patch_group=patch_group,
-        environment=environment,
-    )
-    recorded = ledger.record(change)
-    result: dict[str, Any] = {
+    result = {
         "route": decision.route.value,
         "reason": decision.reason,
-        "transition": recorded.transition,
-        "notify": recorded.notify,
-        "environment": environment,
+        **record_change(parsed, load_config(Config)),
     }
-    if recorded.notify:
-        scheduled = DigestScheduler(
-            dynamodb=aws.client("dynamodb"),
-            scheduler=aws.client("scheduler"),
-            table=config.table_name,
-            target_arn=config.digest_function_arn,
-            role_arn=config.digest_role_arn,
-            name_prefix=config.digest_schedule_prefix,
-            now=clock.time,
-        ).ensure(policy.compliance.digest_minutes)
-        result["digestScheduled"] = scheduled.isoformat() if scheduled else None
-    if recorded.transition == "drifted":
-        result["remediation"] = remediation.remediate(
-            policy,
-            instance_id=detail.resource_id,
-            environment=environment,
-            event_id=parsed.id,
-            now=clock.now(),
-            state_machine_arn=config.remediation_state_machine_arn,
-            stepfunctions=aws.client("stepfunctions"),
-            ec2=aws.client("ec2"),
-            autoscaling=aws.client("autoscaling"),
-            ssm=aws.client("ssm"),
-        )
-    if recorded.notify:
-        # Last: a failure above leaves the event pending, and Lambda's retry finishes it.
-        # Only drift and recovery have parts a duplicate must not redo (the digest entry,
-        # the remediation); a first report or a repeat left pending is redone harmlessly by
-        # a duplicate (its history entry is keyed by the event), and settling those would
-        # cost a write per instance of every wave.
-        ledger.settle(change)
     logger.info(
         "compliance recorded",
-        extra={"instance": detail.resource_id, "transition": recorded.transition, **result},
+        extra={"instance": parsed.detail.resource_id, **result},
     )
     return result

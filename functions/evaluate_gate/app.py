@@ -10,15 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
-from fleetpatch_lambda.observability import instrumented, logger
+from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws, clock
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
-from fleetpatch.waves import WaveRecords, decide_gate
-
-# The sample of failed instances the workflow carries (all of them are in the record).
-FAILURE_SAMPLE = 20
+from fleetpatch.services.waves import evaluate_gate
 
 
 class Config(FunctionConfig):
@@ -46,35 +42,4 @@ class EvaluateRequest(BaseModel):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = EvaluateRequest.model_validate(event)
-    config = load_config(Config)
-    records = WaveRecords(aws.client("dynamodb"), config.table_name, request.run_id, clock.time)
-    decision = decide_gate(
-        request.gate,
-        request.batches,
-        window_execution_id=request.window_execution_id,
-        window_status=request.window_status,
-        commands=request.commands,
-        plans=lambda step: records.batch(step).plan(),
-        since=request.started_at,
-        ssm=aws.client("ssm"),
-        ec2=aws.client("ec2"),
-        autoscaling=aws.client("autoscaling"),
-        cloudwatch=aws.client("cloudwatch"),
-        bake_started_at=request.bake_started_at,
-    )
-    guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
-    records.record_decision(request.step, guarded, decision)
-    logger.info(
-        "gate decided",
-        extra={"wave": request.wave, "batch": guarded, "passed": decision.passed},
-    )
-    sample = dict(sorted(decision.failed_instances.items())[:FAILURE_SAMPLE])
-    return {
-        "passed": decision.passed,
-        "batch": guarded,
-        "reasons": decision.reasons,
-        "instances": decision.instances,
-        "failedCount": len(decision.failed_instances),
-        "failedInstances": sample,
-        "notCounted": len(decision.not_counted),
-    }
+    return evaluate_gate(request, table_name=load_config(Config).table_name)

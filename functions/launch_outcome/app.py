@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
-from fleetpatch_lambda.observability import instrumented, logger
+from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch import aws, clock
-from fleetpatch.churn import ChurnRecords
-from fleetpatch.launch_outcome import OutcomeRequest, account_launch
+from fleetpatch.launch_outcome import OutcomeRequest
+from fleetpatch.services.launch import account_outcome
 
 
 class Config(FunctionConfig):
@@ -26,21 +25,4 @@ class Config(FunctionConfig):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = OutcomeRequest.model_validate(event)
-    outcome = account_launch(
-        request,
-        ec2=aws.client("ec2"),
-        autoscaling=aws.client("autoscaling"),
-        records=ChurnRecords(aws.client("dynamodb"), load_config(Config).table_name),
-        now=clock.now,
-    )
-    if outcome.churn is not None and outcome.churn.counted:
-        logger.info(
-            "launch failure counted",
-            extra={
-                "group": outcome.churn.group,
-                "streak": outcome.churn.streak,
-                "announce": outcome.churn.announce,
-                "suspended": outcome.suspended,
-            },
-        )
-    return outcome.as_dict()
+    return account_outcome(request, load_config(Config).table_name)

@@ -13,28 +13,28 @@ id is posted once (powertools idempotency in the state table, see
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.idempotency import once
-from fleetpatch_lambda.observability import instrumented, logger
+from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
 from fleetpatch import aws
-from fleetpatch.notify import SlackNotifier, SnsNotification, sns_notifications
+from fleetpatch.notify import sns_notifications
+from fleetpatch.services.slack import post_to_slack
 
 
 class Config(FunctionConfig):
-    bucket: str = Field(alias="FLEETPATCH_BUCKET_NAME", min_length=3)
+    bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
     webhook_secret: str = Field(default="", alias="FLEETPATCH_SLACK_WEBHOOK_SECRET")
     region: str = Field(alias="AWS_REGION", min_length=1)
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
     function_name: str = Field(alias="AWS_LAMBDA_FUNCTION_NAME", min_length=1)
 
 
-# The webhook URL, cached for warm invocations; re-read after this long (a rotated secret).
-_SECRET_TTL_SECONDS = 300
+# The webhook URL, cached for warm invocations (this execution environment's).
 _CACHE: dict[str, tuple[float, str]] = {}
 
 # How long a message id is remembered: SNS redelivers within minutes and Lambda's own
@@ -46,50 +46,18 @@ POSTED_TTL_SECONDS = 24 * 3600
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = load_config(Config)
-    notifications = sns_notifications(event)
-    if not config.webhook_secret:
-        logger.info("Slack is not configured: nothing sent", extra={"messages": len(notifications)})
-        return {"sent": 0, "skipped": len(notifications)}
-    notifier = SlackNotifier(
-        s3=aws.client("s3"),
-        secrets=aws.client("secretsmanager"),
-        bucket=config.bucket,
-        secret_id=config.webhook_secret,
-        region=config.region,
-        cache=_CACHE,
-        now=time.monotonic,
-        ttl_seconds=_SECRET_TTL_SECONDS,
-        log=lambda message, extra: logger.warning(message, extra=extra),
+    return post_to_slack(
+        sns_notifications(event),
+        config,
+        once=partial(
+            once,
+            what="slack-post",
+            key="message_id",
+            table_name=config.table_name,
+            function_name=config.function_name,
+            dynamodb=aws.client("dynamodb"),
+            lambda_context=context,
+            expires_after_seconds=POSTED_TTL_SECONDS,
+        ),
+        secret_cache=_CACHE,
     )
-
-    def post(notification: SnsNotification) -> dict[str, Any]:
-        sent = notifier.notify(notification)
-        return {"run": sent.run_id, "fallback": sent.fallback}
-
-    post_once = once(
-        post,
-        what="slack-post",
-        key="message_id",
-        table_name=config.table_name,
-        function_name=config.function_name,
-        dynamodb=aws.client("dynamodb"),
-        lambda_context=context,
-        expires_after_seconds=POSTED_TTL_SECONDS,
-    )
-    sent: list[dict[str, Any]] = []
-    repeated: list[dict[str, Any]] = []
-    for notification in notifications:
-        result, again = post_once(notification)
-        (repeated if again else sent).append(result)
-        if again:
-            logger.info(
-                "duplicate delivery: already posted to Slack",
-                extra={"message_id": notification.message_id, "run": result["run"]},
-            )
-    logger.info("sent to Slack", extra={"messages": len(sent), "runs": [s["run"] for s in sent]})
-    return {
-        "sent": len(sent),
-        "duplicates": len(repeated),
-        "runs": [s["run"] for s in sent],
-        "fallback": [s["fallback"] for s in sent],
-    }

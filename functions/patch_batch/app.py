@@ -7,24 +7,14 @@ they are made, and a retry sends only the rest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
-from fleetpatch_lambda.observability import instrumented, logger
+from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws, clock
-from fleetpatch.batch_run import make_plan, send_round
-from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.waves import WaveRecords
-
-# How long an instance may wait for its turn (SendCommand's TimeoutSeconds, the delivery
-# timeout): rate control runs a command's 50 instances a few at a time, and one at a time
-# takes hours. AWS-RunPatchBaseline's own execution timeout (2 h) applies after that. The
-# workflow waits this plus 2 h for a command before asking Run Command once.
-DELIVERY_TIMEOUT_SECONDS = 6 * 3600
+from fleetpatch.services.waves import send_batch_round
 
 
 class Config(FunctionConfig):
@@ -48,58 +38,6 @@ class PatchRequest(BaseModel):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = PatchRequest.model_validate(event)
     config = load_config(Config)
-    ssm = aws.client("ssm")
-    records = WaveRecords(
-        aws.client("dynamodb"), config.table_name, request.run_id, clock.time
-    ).batch(request.step)
-    plan = records.plan()
-    if plan is None:
-        plan = make_plan(
-            request.batch, ec2=aws.client("ec2"), ssm=ssm, autoscaling=aws.client("autoscaling")
-        )
-        records.record_plan(plan)
-    batch = request.batch
-
-    def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
-        response = ssm.send_command(
-            DocumentName=PATCH_DOCUMENT,
-            InstanceIds=list(instance_ids),
-            Parameters={
-                "Operation": [batch.operation],
-                "RebootOption": [batch.reboot_option],
-                # A promoted wave installs exactly what its source installed.
-                **(
-                    {"InstallOverrideList": [request.install_override_list]}
-                    if request.install_override_list
-                    else {}
-                ),
-            },
-            MaxConcurrency=concurrency,
-            MaxErrors=errors,
-            TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
-            OutputS3BucketName=config.artifacts_bucket,
-            OutputS3KeyPrefix=f"command-output/waves/{request.wave}/{batch.name}",
-            Comment=f"fleetpatch wave {request.wave} batch {batch.name} ({request.run_id})"[:100],
-        )
-        return str(response["Command"]["CommandId"])
-
-    sent = send_round(ssm, records, plan, batch, request.round, send=send)
-    logger.info(
-        "batch round sent",
-        extra={
-            "batch": batch.name,
-            "round": request.round,
-            "ready": len(plan.ready),
-            "skipped": len(plan.skipped),
-            "commands": sent.command_ids,
-            "stopped": sent.stopped,
-        },
+    return send_batch_round(
+        request, table_name=config.table_name, artifacts_bucket=config.artifacts_bucket
     )
-    return {
-        "batch": batch.name,
-        "instances": len(plan.ready),
-        "skipped": len(plan.skipped),
-        "commandIds": sent.command_ids,
-        "more": sent.more,
-        "stopped": sent.stopped,
-    }

@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
-from fleetpatch_lambda.observability import instrumented, logger
+from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws
 from fleetpatch.policy import RuntimeBatch
-from fleetpatch.promotion import installed_since, record_lists
-from fleetpatch.waves import batch_instances
+from fleetpatch.services.waves import record_promotion
 
 
 class Config(FunctionConfig):
@@ -37,20 +35,4 @@ class PromotionRequest(BaseModel):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = PromotionRequest.model_validate(event)
-    config = load_config(Config)
-    groups = sorted({g for b in request.batches for g in b.patch_groups})
-    instances = batch_instances(aws.client("ec2"), groups)
-    installed = installed_since(aws.client("ssm"), instances, request.started_at)
-    recorded = record_lists(
-        aws.client("s3"),
-        config.artifacts_bucket,
-        source_wave=request.wave,
-        run_id=request.run_id,
-        promotions=request.promotions,
-        installed=installed,
-    )
-    logger.info(
-        "promotion recorded",
-        extra={"wave": request.wave, "patches": recorded.patches, "kept": recorded.kept},
-    )
-    return recorded.as_dict(request.promotions)
+    return record_promotion(request, artifacts_bucket=load_config(Config).artifacts_bucket)

@@ -7,9 +7,8 @@ from typing import Any
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch import aws
 from fleetpatch.events import InstanceId
-from fleetpatch.launch import resolve_target
+from fleetpatch.services.launch import resolve_instance
 
 
 class ResolveRequest(BaseModel):
@@ -20,4 +19,4 @@ class ResolveRequest(BaseModel):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ResolveRequest.model_validate(event)
-    return resolve_target(request.instance_id, aws.client("ec2"), aws.client("ssm")).as_dict()
+    return resolve_instance(request.instance_id)

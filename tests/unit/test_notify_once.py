@@ -90,7 +90,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
         "FLEETPATCH_TABLE_NAME": STATE_TABLE,
-        "FLEETPATCH_BUCKET_NAME": BUCKET,
+        "FLEETPATCH_ARTIFACTS_BUCKET": BUCKET,
         "FLEETPATCH_SLACK_WEBHOOK_SECRET": SECRET,
     }.items():
         monkeypatch.setenv(name, value)

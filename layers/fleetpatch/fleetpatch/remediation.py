@@ -11,12 +11,12 @@ same workflow as a launch), so they are held to the same checks and reported the
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fleetpatch.policy import CompiledPolicy
+from fleetpatch.workflows import start_once
 
 Operation = Literal["Scan", "Install"]
 
@@ -165,22 +165,23 @@ def remediate(
     busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm)
     if busy is not None:
         return {"execution": None, "operation": remediation.operation, "skipped": busy}
-    name = execution_name(instance_id, event_id)
-    try:
-        stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=name,
-            input=json.dumps(
-                {
-                    "instanceId": instance_id,
-                    "trigger": "remediation",
-                    "operation": remediation.operation,
-                    "reason": remediation.reason,
-                    # The same workflow policy a launch run gets (the command wait included).
-                    "policy": runtime.launch.workflow_policy(),
-                }
-            ),
-        )
-    except stepfunctions.exceptions.ExecutionAlreadyExists:
-        return {"execution": name, "operation": remediation.operation, "duplicate": True}
-    return {"execution": name, "operation": remediation.operation, "reason": remediation.reason}
+    started = start_once(
+        stepfunctions,
+        state_machine_arn,
+        execution_name(instance_id, event_id),
+        {
+            "instanceId": instance_id,
+            "trigger": "remediation",
+            "operation": remediation.operation,
+            "reason": remediation.reason,
+            # The same workflow policy a launch run gets (the command wait included).
+            "policy": runtime.launch.workflow_policy(),
+        },
+    )
+    if started.duplicate:
+        return {"execution": started.name, "operation": remediation.operation, "duplicate": True}
+    return {
+        "execution": started.name,
+        "operation": remediation.operation,
+        "reason": remediation.reason,
+    }

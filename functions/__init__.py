@@ -1,0 +1,1 @@
+"""The Lambda functions, one package each: ``functions/<name>/app.py`` is what Lambda imports."""

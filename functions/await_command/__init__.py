@@ -1,0 +1,1 @@
+"""The await-command function (Lambda imports its module ``app``)."""

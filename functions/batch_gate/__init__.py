@@ -1,0 +1,1 @@
+"""The batch-gate function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The command-status function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The compliance-change function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The evaluate-gate function (Lambda imports its module ``app``)."""

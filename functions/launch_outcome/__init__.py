@@ -1,0 +1,1 @@
+"""The launch-outcome function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The notify-slack function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The patch-batch function (Lambda imports its module ``app``)."""

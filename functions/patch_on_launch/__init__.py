@@ -1,0 +1,1 @@
+"""The patch-on-launch function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The publish-report function (Lambda imports its module ``app``)."""

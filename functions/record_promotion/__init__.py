@@ -1,0 +1,1 @@
+"""The record-promotion function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The resolve-instance function (Lambda imports its module ``app``)."""

@@ -1,0 +1,161 @@
+"""Reports: publish every run's report, send the compliance digest, post to Slack.
+
+:func:`publish_run_report` is the last task of every run. It builds the run's report (a
+wave's evidence is gathered again, the way its gates read it: every member of every batch,
+``fleetpatch.wave_report``), stores it as JSON and HTML in the artifacts bucket, indexes it
+and announces it once on the reports topic. The workflows catch any failure here and fall
+back to a bare SNS message, so a run never ends unreported.
+
+:func:`send_compliance_digest`, invoked by the one-time digest schedule, sends the drift
+and recovery recorded since the last digest as one report, then removes what it sent
+(``fleetpatch.publishing.send_digest``; a repeated invocation sends nothing twice).
+
+Posting the reports to Slack is ``fleetpatch.services.slack`` (apart, so notify-slack does
+not load what building a report needs).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from fleetpatch import aws, clock
+from fleetpatch.compliance import DigestCollector
+from fleetpatch.policy import CompiledPolicy
+from fleetpatch.promotion import list_note
+from fleetpatch.publishing import ReportPublisher, send_digest
+from fleetpatch.reports import InstanceRunSummary, instance_report
+from fleetpatch.services import ClientFactory, aws_client
+from fleetpatch.wave_report import WaveRunSummary, wave_report
+from fleetpatch.waves import WaveRecords
+
+LOG = logging.getLogger(__name__)
+
+
+class ReportSettings(Protocol):
+    """What the publish-report function is configured with."""
+
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def topic_arn(self) -> str: ...
+    @property
+    def policy_parameter(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+def publish_run_report(
+    run: WaveRunSummary | InstanceRunSummary,
+    settings: ReportSettings,
+    *,
+    client: ClientFactory = aws_client,
+) -> dict[str, Any]:
+    """Build, store, index and announce a finished run's report (once)."""
+    ended_at = clock.now()
+    publisher = _publisher(settings, client)
+    if isinstance(run, WaveRunSummary):
+        records = WaveRecords(client("dynamodb"), settings.table_name, run.run_id, clock.time)
+        report = wave_report(
+            run,
+            ended_at=ended_at,
+            patch_group_environments=_patch_group_environments(settings.policy_parameter),
+            plans=lambda step: records.batch(step).plan(),
+            ssm=client("ssm"),
+            ec2=client("ec2"),
+            notes=[
+                *_promotion_notes(settings, run, client),
+                *_policy_notes(settings.policy_parameter, run, client),
+            ],
+            autoscaling=client("autoscaling"),
+        )
+    else:
+        report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
+    # A launch-churn streak's failures between its first and its escalation are kept quiet.
+    quiet = report.churn is not None and not report.churn.announced
+    published = publisher.publish(report, announce=not quiet)
+    LOG.info(
+        "report published",
+        extra={
+            "run": report.run_id,
+            "outcome": report.outcome,
+            "duplicate": published.duplicate,
+            "quiet": published.quiet,
+        },
+    )
+    return published.as_dict()
+
+
+def send_compliance_digest(
+    settings: ReportSettings, due: str | None, *, client: ClientFactory = aws_client
+) -> dict[str, Any]:
+    """Send the drift and recovery recorded since the last digest, due at ``due``."""
+    now = clock.now()
+    publisher = _publisher(settings, client)
+    policy = aws.compiled_policy(settings.policy_parameter)
+    sent = send_digest(
+        DigestCollector(client("dynamodb"), settings.table_name),
+        publisher,
+        now=now,
+        due=datetime.fromisoformat(due) if due else None,
+        include_recoveries=policy.compliance.notify_recoveries,
+    )
+    LOG.info("digest sent", extra=sent)
+    return sent
+
+
+def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublisher:
+    return ReportPublisher(
+        s3=client("s3"),
+        sns=client("sns"),
+        dynamodb=client("dynamodb"),
+        table=settings.table_name,
+        bucket=settings.bucket,
+        topic_arn=settings.topic_arn,
+        region=settings.region,
+        now=clock.time,
+        log=lambda message, extra: LOG.warning(message, extra=extra),
+    )
+
+
+def _patch_group_environments(parameter: str) -> dict[str, str]:
+    return aws.compiled_policy(parameter).patch_groups
+
+
+def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) -> list[str]:
+    """Whether the fleet policy's batches for the wave changed while the run went on.
+
+    A run keeps the batches it started with (its input): a policy redeployed mid-wave takes
+    effect from the wave's next run, and the report says so. Read afresh, not from the
+    functions' policy cache.
+    """
+    found = client("ssm").get_parameter(Name=parameter)["Parameter"]
+    if found["LastModifiedDate"] <= run.started_at:
+        return []  # not redeployed since (a run started by hand may have batches of its own)
+    wave = CompiledPolicy.model_validate_json(found["Value"]).waves.get(run.wave)
+    if wave is None or wave.batches == run.batches:
+        return []
+    return [
+        f"the fleet policy was redeployed during this run and changed the {run.wave} wave's "
+        f"batches; this run went on with the batches it started with "
+        f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
+    ]
+
+
+def _promotion_notes(
+    settings: ReportSettings, run: WaveRunSummary, client: ClientFactory
+) -> list[str]:
+    """A promoted wave's report names the list it installed, or that it had none."""
+    if run.promote_from is None:
+        return []
+    note = list_note(
+        client("s3"),
+        settings.bucket,
+        wave=run.wave,
+        source_wave=run.promote_from,
+        run_started_at=run.started_at,
+    )
+    return [note]

@@ -1,0 +1,369 @@
+"""Waves: start a wave's gated run when its window opens, and the run's tasks.
+
+The gated-wave workflow calls three tasks: :func:`send_batch_round` (patch-batch),
+:func:`evaluate_gate` (evaluate-gate) and :func:`record_promotion` (record-promotion).
+The run itself is started by batch-gate (:func:`start_for_window_task`,
+:func:`start_for_window_event`):
+
+Each wave's window has one LAMBDA task that invokes batch-gate (as the stack's window task
+role) with ``{"source": "fleetpatch.window", "wave": ..., "windowId": ...}``, and the
+window's end is also announced by EventBridge (``Maintenance Window Execution State-change
+Notification``): whichever comes first starts the run, named after the window execution,
+and the other finds it started (``fleetpatch.workflows.start_once``). The event is the
+backstop for a task that failed (a crashed invocation is not retried by Systems Manager);
+the task, for an event never delivered. The run patches every batch, the first included,
+with the control plane's batch membership: the window itself patches nothing.
+
+Only the stack's own windows start waves: the window must carry the ``fleetpatch:wave`` and
+``fleetpatch:stage`` tags the policy stack sets. A window event delivered more than an hour
+after the window ended (EventBridge's retry limit for the rule) starts nothing: it is
+reported, and a wave never starts long after its window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fleetpatch import aws, clock
+from fleetpatch.batch_run import make_plan, send_round
+from fleetpatch.events import WindowExecutionEvent
+from fleetpatch.membership import PATCH_DOCUMENT
+from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.promotion import installed_since, record_lists
+from fleetpatch.services import ClientFactory, aws_client
+from fleetpatch.waves import (
+    WaveRecords,
+    batch_instances,
+    decide_gate,
+    promotion_arguments,
+    run_input,
+)
+from fleetpatch.workflows import start_once
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+LOG = logging.getLogger(__name__)
+
+# A window event later than this after the window's end starts nothing by itself.
+LATE_EVENT = timedelta(hours=1)
+
+
+class WaveStartSettings(Protocol):
+    """What the batch-gate function is configured with."""
+
+    @property
+    def state_machine_arn(self) -> str: ...
+    @property
+    def policy_parameter(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+
+
+def start_for_window_task(
+    wave: str, window_id: str, settings: WaveStartSettings, *, client: ClientFactory = aws_client
+) -> dict[str, str]:
+    """The window task of ``wave`` ran: start the wave's run for the window's execution."""
+    ssm: SSMClient = client("ssm")
+    tagged, refused = _wave_of(ssm, window_id, settings.stage)
+    if refused is None and tagged != wave:
+        refused = f"window {window_id} is the {tagged} wave's, not {wave}'s"
+    if refused is not None:
+        LOG.warning("window refused", extra={"window": window_id, "reason": refused})
+        return {"route": "ignored", "reason": refused}
+    execution_id = _running_execution(ssm, window_id)
+    if execution_id is None:
+        return {"route": "ignored", "reason": f"window {window_id} is not running"}
+    return _start(settings, tagged, window_id, execution_id, client)
+
+
+def start_for_window_event(
+    event: WindowExecutionEvent, settings: WaveStartSettings, *, client: ClientFactory = aws_client
+) -> dict[str, str]:
+    """A wave's window execution ended (the backstop): start its run unless late."""
+    detail = event.detail
+    wave, refused = _wave_of(client("ssm"), detail.window_id, settings.stage)
+    if refused is not None:
+        return {"route": "ignored", "reason": refused}
+    ended = detail.end_time or event.time
+    late = clock.now() - ended
+    if late > LATE_EVENT:
+        LOG.error(
+            "late window event: no wave started",
+            extra={"window": detail.window_id, "execution": detail.window_execution_id},
+        )
+        return {
+            "route": "ignored",
+            "reason": f"window {detail.window_id} ended {late} ago: a window event later than "
+            f"{LATE_EVENT} starts no wave (run `fleetpatch wave start {wave}` to patch now)",
+        }
+    return _start(settings, wave, detail.window_id, detail.window_execution_id, client)
+
+
+def _start(
+    settings: WaveStartSettings,
+    wave: str,
+    window_id: str,
+    execution_id: str,
+    client: ClientFactory,
+) -> dict[str, str]:
+    policy = aws.compiled_policy(settings.policy_parameter)
+    if wave not in policy.waves:
+        return {"route": "ignored", "reason": f"wave {wave} is not in the fleet policy"}
+    started = start_once(
+        client("stepfunctions"),
+        settings.state_machine_arn,
+        f"wave-{execution_id}",
+        run_input(
+            wave,
+            [batch.model_dump(by_alias=True) for batch in policy.waves[wave].batches],
+            window_id=window_id,
+            window_execution_id=execution_id,
+            **promotion_arguments(policy, wave),
+        ),
+    )
+    if started.duplicate:
+        LOG.info("wave run already started", extra={"execution": started.name})
+        return {"route": "batch-gate", "reason": "duplicate: run already started"}
+    LOG.info("started gated-wave", extra={"wave": wave, "execution": started.name})
+    return {"route": "batch-gate", "reason": f"window of wave {wave}", "execution": started.name}
+
+
+def _wave_of(ssm: SSMClient, window_id: str, stage: str) -> tuple[str, str | None]:
+    """The wave whose window ``window_id`` is in this stage, or why it is none."""
+    tags = {
+        t["Key"]: t["Value"]
+        for t in ssm.list_tags_for_resource(ResourceType="MaintenanceWindow", ResourceId=window_id)[
+            "TagList"
+        ]
+    }
+    wave = tags.get("fleetpatch:wave", "")
+    if not wave or tags.get("fleetpatch:stage") != stage:
+        return wave, (
+            f"window {window_id} is no wave's window of stage {stage} (it lacks the "
+            "fleetpatch:wave and fleetpatch:stage tags the policy stack sets)"
+        )
+    return wave, None
+
+
+def _running_execution(ssm: SSMClient, window_id: str) -> str | None:
+    """The window's running execution (windows never overlap themselves).
+
+    The API filters by start time only (ExecutedAfter); a window lasts at most 24 hours.
+    """
+    since = (clock.now() - timedelta(hours=24)).astimezone(UTC)
+    executions = ssm.describe_maintenance_window_executions(
+        WindowId=window_id,
+        Filters=[{"Key": "ExecutedAfter", "Values": [since.strftime("%Y-%m-%dT%H:%M:%SZ")]}],
+    )["WindowExecutions"]
+    running = [e for e in executions if e["Status"] == "IN_PROGRESS"]
+    return str(running[0]["WindowExecutionId"]) if running else None
+
+
+# --- the gated-wave workflow's tasks ---------------------------------------------------------
+
+# How long an instance may wait for its turn (SendCommand's TimeoutSeconds, the delivery
+# timeout): rate control runs a command's 50 instances a few at a time, and one at a time
+# takes hours. AWS-RunPatchBaseline's own execution timeout (2 h) applies after that. The
+# workflow waits this plus 2 h for a command before asking Run Command once.
+DELIVERY_TIMEOUT_SECONDS = 6 * 3600
+
+# The sample of failed instances the workflow carries (all of them are in the record).
+FAILURE_SAMPLE = 20
+
+
+class BatchRoundRequest(Protocol):
+    """patch-batch's request: one round of one batch of a run."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def wave(self) -> str: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def round(self) -> int: ...
+    @property
+    def batch(self) -> RuntimeBatch: ...
+    @property
+    def install_override_list(self) -> str | None: ...
+
+
+def send_batch_round(
+    request: BatchRoundRequest,
+    *,
+    table_name: str,
+    artifacts_bucket: str,
+    client: ClientFactory = aws_client,
+) -> dict[str, Any]:
+    """Send one round of AWS-RunPatchBaseline to the batch's ready members.
+
+    Safe to retry: the plan and each command are recorded as they are made, and a retry
+    sends only the rest (``fleetpatch.batch_run``).
+    """
+    ssm: SSMClient = client("ssm")
+    records = WaveRecords(client("dynamodb"), table_name, request.run_id, clock.time).batch(
+        request.step
+    )
+    plan = records.plan()
+    if plan is None:
+        plan = make_plan(
+            request.batch, ec2=client("ec2"), ssm=ssm, autoscaling=client("autoscaling")
+        )
+        records.record_plan(plan)
+    batch = request.batch
+
+    def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
+        response = ssm.send_command(
+            DocumentName=PATCH_DOCUMENT,
+            InstanceIds=list(instance_ids),
+            Parameters={
+                "Operation": [batch.operation],
+                "RebootOption": [batch.reboot_option],
+                # A promoted wave installs exactly what its source installed.
+                **(
+                    {"InstallOverrideList": [request.install_override_list]}
+                    if request.install_override_list
+                    else {}
+                ),
+            },
+            MaxConcurrency=concurrency,
+            MaxErrors=errors,
+            TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
+            OutputS3BucketName=artifacts_bucket,
+            OutputS3KeyPrefix=f"command-output/waves/{request.wave}/{batch.name}",
+            Comment=f"fleetpatch wave {request.wave} batch {batch.name} ({request.run_id})"[:100],
+        )
+        return str(response["Command"]["CommandId"])
+
+    sent = send_round(ssm, records, plan, batch, request.round, send=send)
+    LOG.info(
+        "batch round sent",
+        extra={
+            "batch": batch.name,
+            "round": request.round,
+            "ready": len(plan.ready),
+            "skipped": len(plan.skipped),
+            "commands": sent.command_ids,
+            "stopped": sent.stopped,
+        },
+    )
+    return {
+        "batch": batch.name,
+        "instances": len(plan.ready),
+        "skipped": len(plan.skipped),
+        "commandIds": sent.command_ids,
+        "more": sent.more,
+        "stopped": sent.stopped,
+    }
+
+
+class GateRequest(Protocol):
+    """evaluate-gate's request: the gate guarding batch ``step`` of a run."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def wave(self) -> str: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def gate(self) -> RuntimeGate: ...
+    @property
+    def batches(self) -> Sequence[RuntimeBatch]: ...
+    @property
+    def window_execution_id(self) -> str | None: ...
+    @property
+    def window_status(self) -> str | None: ...
+    @property
+    def commands(self) -> Mapping[str, Sequence[str]]: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def bake_started_at(self) -> datetime | None: ...
+
+
+def evaluate_gate(
+    request: GateRequest, *, table_name: str, client: ClientFactory = aws_client
+) -> dict[str, Any]:
+    """Gather the evidence of the batches the gate checks, decide, and record the decision.
+
+    Reads command results, patch states and alarms (read-only); the workflow carries the
+    summary and a sample of the failed instances (all of them are in the record).
+    """
+    records = WaveRecords(client("dynamodb"), table_name, request.run_id, clock.time)
+    decision = decide_gate(
+        request.gate,
+        request.batches,
+        window_execution_id=request.window_execution_id,
+        window_status=request.window_status,
+        commands=request.commands,
+        plans=lambda step: records.batch(step).plan(),
+        since=request.started_at,
+        ssm=client("ssm"),
+        ec2=client("ec2"),
+        autoscaling=client("autoscaling"),
+        cloudwatch=client("cloudwatch"),
+        bake_started_at=request.bake_started_at,
+    )
+    guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
+    records.record_decision(request.step, guarded, decision)
+    LOG.info(
+        "gate decided",
+        extra={"wave": request.wave, "batch": guarded, "passed": decision.passed},
+    )
+    sample = dict(sorted(decision.failed_instances.items())[:FAILURE_SAMPLE])
+    return {
+        "passed": decision.passed,
+        "batch": guarded,
+        "reasons": decision.reasons,
+        "instances": decision.instances,
+        "failedCount": len(decision.failed_instances),
+        "failedInstances": sample,
+        "notCounted": len(decision.not_counted),
+    }
+
+
+class PromotionRequest(Protocol):
+    """record-promotion's request: a wave that other waves promote from ran every batch."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def wave(self) -> str: ...
+    @property
+    def batches(self) -> Sequence[RuntimeBatch]: ...
+    @property
+    def promotions(self) -> Sequence[str]: ...
+    @property
+    def started_at(self) -> datetime: ...
+
+
+def record_promotion(
+    request: PromotionRequest, *, artifacts_bucket: str, client: ClientFactory = aws_client
+) -> dict[str, Any]:
+    """What the wave installed becomes the exact patch list of the waves it feeds.
+
+    For each instance of the wave, the patches installed since the run started; their
+    union, as an InstallOverrideList, for each promoted wave. A run that installed nothing
+    leaves the lists as they were (``fleetpatch.promotion.record_lists``).
+    """
+    groups = sorted({g for b in request.batches for g in b.patch_groups})
+    instances = batch_instances(client("ec2"), groups)
+    installed = installed_since(client("ssm"), instances, request.started_at)
+    recorded = record_lists(
+        client("s3"),
+        artifacts_bucket,
+        source_wave=request.wave,
+        run_id=request.run_id,
+        promotions=request.promotions,
+        installed=installed,
+    )
+    LOG.info(
+        "promotion recorded",
+        extra={"wave": request.wave, "patches": recorded.patches, "kept": recorded.kept},
+    )
+    return recorded.as_dict(request.promotions)
