@@ -27,6 +27,7 @@ from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws, clock
+from fleetpatch.contracts.names import window_run_name
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.routing import Route
 from fleetpatch.waves import promotion_arguments, run_input
@@ -97,7 +98,7 @@ def _start(config: Config, wave: str, window_id: str, execution_id: str) -> dict
     policy = aws.compiled_policy(config.policy_parameter)
     if wave not in policy["waves"]:
         return {"route": "ignored", "reason": f"wave {wave} is not in the fleet policy"}
-    name = f"wave-{execution_id}"
+    name = window_run_name(execution_id)
     sfn = aws.client("stepfunctions")
     try:
         sfn.start_execution(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch import aws, clock
 from fleetpatch.batch_run import make_plan, send_round
+from fleetpatch.contracts.s3 import wave_output_prefix
 from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch
 from fleetpatch.waves import WaveRecords
@@ -78,7 +79,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             MaxErrors=errors,
             TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
             OutputS3BucketName=config.artifacts_bucket,
-            OutputS3KeyPrefix=f"command-output/waves/{request.wave}/{batch.name}",
+            OutputS3KeyPrefix=wave_output_prefix(request.wave, batch.name),
             Comment=f"fleetpatch wave {request.wave} batch {batch.name} ({request.run_id})"[:100],
         )
         return str(response["Command"]["CommandId"])

@@ -14,7 +14,8 @@ import pytest
 from moto import mock_aws
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
-from fleetpatch.report_index import ReportIndex, report_keys
+from fleetpatch.contracts.s3 import report_keys
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,

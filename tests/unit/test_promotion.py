@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fleetpatch.promotion import list_note, override_list_key, record_lists
+from fleetpatch.contracts.s3 import override_list_key
+from fleetpatch.promotion import list_note, record_lists
 
 BUCKET = "artifacts"
 KB = ("KB5046616", "2026-11 Cumulative Update (KB5046616)")

@@ -1,7 +1,7 @@
 """Every record the workflows write to the state table expires like the Python-written ones.
 
 The table's TTL attribute is ``expires_at`` (template.yaml). Items the handlers write carry
-it (``fleetpatch.waves.RECORD_TTL_SECONDS``: 400 days); an item the ASL writes without it
+it (``fleetpatch.contracts.keys.RECORD_TTL_SECONDS``: 400 days); an item the ASL writes without it
 would never expire (issue 17: approvals, run and wave records did not). The ASL cannot
 import the constant, so this checks each putItem against it.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetpatch.waves import RECORD_TTL_SECONDS
+from fleetpatch.contracts.keys import RECORD_TTL_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = sorted((ROOT / "statemachines").glob("*.asl.json"))

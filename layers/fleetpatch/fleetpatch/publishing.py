@@ -19,8 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetpatch import reports
 from fleetpatch.compliance import DigestCollector, digest_report
+from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.report_html import render_digest_html, render_run_html
-from fleetpatch.report_index import ReportIndex, report_keys
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import DigestReport, RunReport
 
 Report = RunReport | DigestReport

@@ -10,13 +10,13 @@ same workflow as a launch), so they are held to the same checks and reported the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import schedule
 
@@ -109,12 +109,6 @@ def plan(
     return RemediationPlan("Scan", f"outside {environment}'s window: scan only{later}")
 
 
-def execution_name(instance_id: str, event_id: str) -> str:
-    """One remediation per drift event: a redelivered event starts nothing new."""
-    digest = hashlib.sha256(event_id.encode()).hexdigest()[:16]
-    return f"remediate-{instance_id}-{digest}"[:80]
-
-
 _BUSY_STATUSES = {"Pending", "InProgress", "Delayed", "Cancelling"}
 
 
@@ -176,7 +170,7 @@ def remediate(
     busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm)
     if busy is not None:
         return {"execution": None, "operation": remediation.operation, "skipped": busy}
-    name = execution_name(instance_id, event_id)
+    name = remediation_run_name(instance_id, event_id)
     try:
         stepfunctions.start_execution(
             stateMachineArn=state_machine_arn,

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleetpatch import launch_report
+from fleetpatch.contracts.s3 import launch_output_prefix
 from fleetpatch.evidence import output_prefix
 from fleetpatch.launch_report import ChurnSummary
 from fleetpatch.outcomes import PROBLEMS, Outcome, Tally, label
@@ -578,7 +579,7 @@ def instance_report(
             state=state,
             command_id=run.command_id,
             output=output_prefix(
-                bucket, f"command-output/launch/{run.run_id}", run.command_id, run.instance_id
+                bucket, launch_output_prefix(run.run_id), run.command_id, run.instance_id
             ),
             patch_group=target.get("patchGroup"),
         )
