@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleetpatch import launch_report
 from fleetpatch.contracts.s3 import launch_output_prefix
+from fleetpatch.contracts.verdict import PatchCounts, verdict
 from fleetpatch.evidence import output_prefix
 from fleetpatch.launch_report import ChurnSummary
 from fleetpatch.outcomes import PROBLEMS, Outcome, Tally, label
@@ -241,25 +242,9 @@ def instance_outcome(
         return "not-reached", "its batch was held by a gate"
     if command_status is None:
         return "not-reached", "no patch command reached it"
-    if command_status != "Success":
-        return "failed", f"AWS-RunPatchBaseline ended {command_status}"
-    if state is None:
-        return "non-compliant", "no patch state reported after the run"
-    if state.get("FailedCount"):
-        return "failed", f"{state['FailedCount']} patch(es) failed to install"
-    problems = [
-        f"{state[key]} {what}"
-        for key, what in (
-            ("MissingCount", "missing"),
-            ("InstalledPendingRebootCount", "pending reboot"),
-        )
-        if state.get(key)
-    ]
-    if problems:
-        return "non-compliant", ", ".join(problems)
-    if state.get("Operation") == "Scan":
-        return "compliant", None
-    return "patched", None
+    operation = state.get("Operation") if state is not None else None
+    found = verdict(command_status, PatchCounts.of(state), operation=operation)
+    return found.outcome, found.reason
 
 
 def instance_result(
