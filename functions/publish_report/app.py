@@ -22,9 +22,9 @@ from pydantic import Field
 
 from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
-from fleetpatch.reports import InstanceRunSummary, instance_report
 from fleetpatch.wave_report import WaveRunSummary, wave_report
 from fleetpatch.waves import WaveRecords
 

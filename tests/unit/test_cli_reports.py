@@ -14,8 +14,10 @@ import pytest
 from moto import mock_aws
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from fleetpatch.contracts import keys
 from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.report_index import ReportIndex
+from fleetpatch.report_text import console_url, email_body, subject
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -23,9 +25,6 @@ from fleetpatch.reports import (
     GateSummary,
     InstanceResult,
     RunReport,
-    console_url,
-    email_body,
-    subject,
 )
 from fleetpatch_cli.main import build_parser, main
 from fleetpatch_cli.wave_cmd import run_wave_command
@@ -575,7 +574,7 @@ def test_report_whose_object_is_gone(
     stage.s3.delete_object(Bucket=BUCKET, Key="reports/wave-prod-held.html")
     stage.dynamodb.update_item(  # announced: the index shows the message id
         TableName=TABLE,
-        Key={"pk": {"S": "REPORT#wave-prod-held"}, "sk": {"S": "REPORT"}},
+        Key=keys.report_key("wave-prod-held"),
         UpdateExpression="SET message_id = :id",
         ExpressionAttributeValues={":id": {"S": "msg-1"}},
     )

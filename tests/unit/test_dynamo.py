@@ -9,7 +9,7 @@ from fleetpatch.dynamo import attribute, item, plain
 
 def test_every_attribute_type_the_table_uses_reads_as_a_plain_value() -> None:
     item = {
-        "pk": {"S": "WAVE#run-1"},
+        "pk": {"S": "item-1"},
         "count": {"N": "3"},
         "share": {"N": "1.5"},
         "passed": {"BOOL": False},
@@ -19,7 +19,7 @@ def test_every_attribute_type_the_table_uses_reads_as_a_plain_value() -> None:
         "ids": {"SS": ["b", "a"]},
     }
     assert plain(item) == {
-        "pk": "WAVE#run-1",
+        "pk": "item-1",
         "count": 3,
         "share": 1.5,
         "passed": False,
@@ -48,7 +48,7 @@ def test_an_unknown_type_inside_a_list_or_map_is_an_error_too() -> None:
 
 def test_plain_values_written_and_read_back_are_the_same() -> None:
     values = {
-        "pk": "WAVE#run-1",
+        "pk": "item-1",
         "count": 3,
         "share": 1.5,
         "passed": False,

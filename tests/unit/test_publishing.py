@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from fleetpatch import reports
+from fleetpatch import report_text
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestCollector
 from fleetpatch.publishing import (
     ReportPublisher,
@@ -23,6 +23,7 @@ from fleetpatch.publishing import (
     subject_of,
 )
 from fleetpatch.report_index import ReportIndex
+from fleetpatch.report_text import email_body
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -30,7 +31,6 @@ from fleetpatch.reports import (
     GateSummary,
     InstanceResult,
     RunReport,
-    email_body,
 )
 from tests.unit.conftest import create_state_table
 
@@ -418,7 +418,9 @@ def test_a_large_digest_body_lists_25_per_section() -> None:
 
 
 def test_the_digest_attributes() -> None:
-    assert reports.attributes(digest(2, 1), report_key="reports/digest-20261121T0600Z.json") == {
+    assert report_text.attributes(
+        digest(2, 1), report_key="reports/digest-20261121T0600Z.json"
+    ) == {
         "kind": {"DataType": "String", "StringValue": "compliance-digest"},
         "environment": {"DataType": "String", "StringValue": "prod,test"},
         "outcome": {"DataType": "String", "StringValue": "drift"},
@@ -429,7 +431,8 @@ def test_the_digest_attributes() -> None:
         },
     }
     assert (
-        reports.attributes(digest(0, 1), report_key=None)["outcome"]["StringValue"] == "recovered"
+        report_text.attributes(digest(0, 1), report_key=None)["outcome"]["StringValue"]
+        == "recovered"
     )
 
 

@@ -11,21 +11,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fleetpatch.contracts import keys
+from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.report_index import ReportIndex
+from fleetpatch.report_text import SUBJECT_LIMIT, attributes, console_url, email_body, subject
 from fleetpatch.reports import (
-    SUBJECT_LIMIT,
     BatchResult,
     GateSummary,
     InstanceResult,
-    InstanceRunSummary,
     RunReport,
-    attributes,
-    console_url,
-    email_body,
     instance_outcome,
-    instance_report,
     instance_result,
-    subject,
 )
 from tests.unit.conftest import create_state_table
 
@@ -560,10 +556,10 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
         html_key="reports/wave-prod-20261121T0500Z.html",
     )
     assert index.get(report.run_id) == {
-        "pk": "REPORT#wave-prod-20261121T0500Z",
-        "sk": "REPORT",
-        "gsi1pk": "REPORTS",
-        "gsi1sk": "2026-11-21T05:42:30+00:00#wave-prod-20261121T0500Z",
+        "pk": keys.report_key(report.run_id)["pk"]["S"],
+        "sk": keys.REPORT_SK,
+        "gsi1pk": keys.REPORTS_INDEX,
+        "gsi1sk": keys.by_time("2026-11-21T05:42:30+00:00", report.run_id),
         "run_id": "wave-prod-20261121T0500Z",
         "kind": "wave",
         "title": "prod wave",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleetpatch.contracts import keys
 from fleetpatch.waves import run_input
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import Deployed
@@ -183,12 +184,15 @@ def test_three_batches_chain_in_order(deployed: Deployed) -> None:
     items = deployed.cloud.client("dynamodb").query(
         TableName=deployed.stack.physical_id("StateTable"),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :gate)",
-        ExpressionAttributeValues={":pk": {"S": "WAVE#manual-custom"}, ":gate": {"S": "GATE#"}},
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.wave_pk("manual-custom")},
+            ":gate": {"S": keys.GATE_PREFIX},
+        },
     )["Items"]
     assert [(i["sk"]["S"], i["batch"]["S"], i["passed"]["BOOL"]) for i in items] == [
-        ("GATE#01", "two", True),
-        ("GATE#02", "three", True),
-        ("GATE#03", "end", True),
+        (keys.gate_sk(1), "two", True),
+        (keys.gate_sk(2), "three", True),
+        (keys.gate_sk(3), "end", True),
     ]
 
 

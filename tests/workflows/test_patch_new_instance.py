@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from fleetpatch.contracts import keys
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import GROUP, HOOK, Deployed, states_entered
 
@@ -178,9 +179,7 @@ def test_compliance_changes_are_recorded_once(deployed: Deployed) -> None:
     deployed.cloud.settle(max_seconds=6 * 3600)
     table = deployed.stack.physical_id("StateTable")
     dynamodb = deployed.cloud.client("dynamodb")
-    state = dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": f"INSTANCE#{instance}"}, "sk": {"S": "COMPLIANCE"}}
-    )["Item"]
+    state = dynamodb.get_item(TableName=table, Key=keys.compliance_key(instance))["Item"]
     assert state["status"]["S"] == "compliant"
     [delivered] = [
         d.event

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleetpatch.contracts import keys
 from localcloud.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
@@ -230,7 +231,7 @@ def test_drift_inside_the_window_is_remediated_by_installing(
     # collapse into the latest state, with both changes counted).
     state = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"INSTANCE#{instance}"}, "sk": {"S": "COMPLIANCE"}},
+        Key=keys.compliance_key(instance),
     )["Item"]
     assert (state["status"]["S"], state["environment"]["S"]) == ("compliant", "test")
     [digest] = sns_messages(deployed, "compliance-digest")
