@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.report_text import SUBJECT_LIMIT, attributes, console_url, email_body, subject
 from fleetpatch.reports import (
     BatchResult,
@@ -265,12 +266,12 @@ def test_the_email_body_lists_25_instances_per_batch_failed_first() -> None:
 
 
 def test_attributes_subscribers_filter_on() -> None:
-    assert attributes(held_wave(), report_key="reports/wave-prod-20261121T0500Z.json") == {
+    assert attributes(held_wave(), report_key=report_keys("wave-prod-20261121T0500Z")[0]) == {
         "kind": {"DataType": "String", "StringValue": "wave"},
         "environment": {"DataType": "String", "StringValue": "prod"},
         "outcome": {"DataType": "String", "StringValue": "held"},
         "run": {"DataType": "String", "StringValue": "wave-prod-20261121T0500Z"},
-        "report": {"DataType": "String", "StringValue": "reports/wave-prod-20261121T0500Z.json"},
+        "report": {"DataType": "String", "StringValue": report_keys("wave-prod-20261121T0500Z")[0]},
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import launch_output_prefix, report_keys
 from fleetpatch.report_index import ReportIndex
 from fleetpatch.report_text import email_body, subject
 from fleetpatch.reports import (
@@ -138,8 +139,8 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
     index.record(
         report,
         subject_line=subject(report),
-        json_key="reports/wave-prod-20261121T0500Z.json",
-        html_key="reports/wave-prod-20261121T0500Z.html",
+        json_key=report_keys("wave-prod-20261121T0500Z")[0],
+        html_key=report_keys("wave-prod-20261121T0500Z")[1],
     )
     assert index.get(report.run_id) == {
         "pk": keys.report_key(report.run_id)["pk"]["S"],
@@ -156,8 +157,8 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
         "ended_at": "2026-11-21T05:42:30+00:00",
         "instances": 8,
         "failed": 1,
-        "json_key": "reports/wave-prod-20261121T0500Z.json",
-        "html_key": "reports/wave-prod-20261121T0500Z.html",
+        "json_key": report_keys("wave-prod-20261121T0500Z")[0],
+        "html_key": report_keys("wave-prod-20261121T0500Z")[1],
         "store_error": "",
         "expires_at": 1_800_000_000 + 400 * 24 * 3600,
     }
@@ -173,9 +174,11 @@ def test_a_run_is_marked_published_once(indexed_table: Any) -> None:
     assert index.mark_published(report.run_id, "message-2") is False
     assert index.published(report.run_id) == "message-1"
     # A retried publish rewrites the record and keeps the message id.
-    index.record(report, subject_line="s", json_key="reports/x.json", html_key="reports/x.html")
+    index.record(
+        report, subject_line="s", json_key=report_keys("x")[0], html_key=report_keys("x")[1]
+    )
     assert index.published(report.run_id) == "message-1"
-    assert index.get(report.run_id)["json_key"] == "reports/x.json"  # type: ignore[index]
+    assert index.get(report.run_id)["json_key"] == report_keys("x")[0]  # type: ignore[index]
 
 
 def test_the_index_lists_reports_newest_first_since_a_time(indexed_table: Any) -> None:
@@ -245,7 +248,7 @@ def test_the_workflows_failed_verdict_stands_over_a_clean_patch_state() -> None:
         "the command did not finish in 60 minutes",
     )
     assert instance.output == (
-        "s3://fleetpatch-artifacts/command-output/launch/launch-i-0a1b2c3d4e5f60718-1/cmd-1/"
+        f"s3://fleetpatch-artifacts/{launch_output_prefix('launch-i-0a1b2c3d4e5f60718-1')}/cmd-1/"
         f"{INSTANCE}/"
     )
 

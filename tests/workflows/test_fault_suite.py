@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import REPORTS_PREFIX
 from localcloud.extensions import ssm as ssm_extension
 from localcloud.fleet import Behaviour
 from localcloud.slack import SlackWebhookReceiver
@@ -532,7 +533,7 @@ def test_report_storage_failing(deployed: Deployed, observed: Observed) -> None:
     observed.scenario = "9. S3 PutObject fails for reports"
     observed.injected = "every PutObject under reports/ denied (403 AccessDenied)"
     deployed.cloud.faults.fail_api(
-        "s3", "PutObject", "AccessDenied", status=403, matching="/reports/"
+        "s3", "PutObject", "AccessDenied", status=403, matching=f"/{REPORTS_PREFIX}"
     )
     deployed.auto_scaling_group()
     [instance] = deployed.scale_out(Behaviour())

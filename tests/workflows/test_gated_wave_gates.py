@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import override_list_key
 from fleetpatch.waves import run_input
 from localcloud.fleet import Behaviour
 from tests.workflows.conftest import Deployed
@@ -254,7 +255,7 @@ def test_a_promoted_wave_installs_exactly_what_its_source_installed(deployed: De
     bucket = deployed.stack.physical_id("ArtifactsBucket")
     listed = (
         deployed.cloud.client("s3")
-        .get_object(Bucket=bucket, Key="promotion/prod/install-override-list.yaml")["Body"]
+        .get_object(Bucket=bucket, Key=override_list_key("prod"))["Body"]
         .read()
         .decode()
     )
@@ -267,7 +268,7 @@ def test_a_promoted_wave_installs_exactly_what_its_source_installed(deployed: De
     assert promoted["status"] == "SUCCEEDED", promoted.get("cause")
     [command] = deployed.cloud.client("ssm").list_commands(InstanceId=prod_host)["Commands"]
     assert command["Parameters"]["InstallOverrideList"] == [
-        f"s3://{bucket}/promotion/prod/install-override-list.yaml"
+        f"s3://{bucket}/{override_list_key('prod')}"
     ]
     assert installed_during(deployed, prod_host, promoted) == installed_by_test
     missing = deployed.cloud.client("ssm").describe_instance_patches(

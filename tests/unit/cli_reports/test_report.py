@@ -35,7 +35,7 @@ def test_report_prints_the_e_mail_text(
     report = wave_report("wave-prod-held", history["wave-prod-held"])
     assert out == email_body(
         report,
-        report_url=f"s3://{BUCKET}/reports/wave-prod-held.html",
+        report_url=f"s3://{BUCKET}/{report_keys('wave-prod-held')[1]}",
         console_url=console_url(REGION, report.execution_arn),
     )
     lines = out.splitlines()
@@ -45,7 +45,7 @@ def test_report_prints_the_e_mail_text(
     assert "Batch windows-apps (1 instance: 1 not reached) - HELD, not run" in lines
     assert "  gate FAILED: 1 of 2 instances failed" in lines
     assert lines[-2:] == [
-        f"Report: s3://{BUCKET}/reports/wave-prod-held.html",
+        f"Report: s3://{BUCKET}/{report_keys('wave-prod-held')[1]}",
         f"Execution: {console_url(REGION, report.execution_arn)}",
     ]
 
@@ -197,14 +197,14 @@ def test_report_whose_object_is_gone(
     assert code == 1
     assert err == (
         f"fleetpatch report: the report of run wave-prod-held is missing from "
-        f"s3://{BUCKET}/reports/wave-prod-held.json; the index has the above\n"
+        f"s3://{BUCKET}/{report_keys('wave-prod-held')[0]}; the index has the above\n"
     )
     assert out.splitlines()[-1] == "Announced:   SNS message msg-1"
     code, _, err = cli(capsys, "report", "wave-prod-held", "--html", str(tmp_path / "x.html"))
     assert code == 1
     assert err == (
         f"fleetpatch report: no stored HTML page for run wave-prod-held (expected at "
-        f"s3://{BUCKET}/reports/wave-prod-held.html); the index has the above\n"
+        f"s3://{BUCKET}/{report_keys('wave-prod-held')[1]}); the index has the above\n"
     )
 
 
@@ -217,7 +217,7 @@ def test_report_that_is_not_a_report(
     code, out, err = cli(capsys, "report", "wave-prod-held")
     assert (code, out) == (1, "")
     assert err.startswith(
-        f"fleetpatch report: s3://{BUCKET}/reports/wave-prod-held.json is not a readable report: "
+        f"fleetpatch report: s3://{BUCKET}/{report_keys('wave-prod-held')[0]} is not a readable report: "
     )
     assert err.endswith("(--json prints it as stored)\n")
     code, out, _ = cli(capsys, "report", "wave-prod-held", "--json")
