@@ -53,7 +53,7 @@ STREAK_GAP = timedelta(hours=24)
 # Decisions remembered for replay, and instances named in the escalation.
 REMEMBERED_RUNS = 20
 INSTANCES_KEPT = 10
-RECORD_TTL_SECONDS = 7 * 24 * 3600
+STREAK_TTL_SECONDS = 7 * 24 * 3600
 WRITE_ATTEMPTS = 5
 
 # Failures of the control plane's own calls, not of the instance: they never count.
@@ -295,7 +295,7 @@ def _to_item(streak: Streak) -> dict[str, dict[str, Any]]:
         "escalations": {"N": str(streak.escalations)},
         "version": {"N": str(streak.version)},
         "runs": {"S": json.dumps(streak.runs, separators=(",", ":"))},
-        "expires_at": keys.expires_at(streak.last_at.timestamp(), RECORD_TTL_SECONDS),
+        "expires_at": keys.expires_at(streak.last_at.timestamp(), STREAK_TTL_SECONDS),
     }
     if streak.escalated_at is not None:
         item["escalated_at"] = {"S": streak.escalated_at.isoformat()}
