@@ -119,6 +119,7 @@ def _largest_payload(history: list[dict[str, Any]]) -> int:
 
 def run_one(size: int) -> dict[str, Any]:
     """One wave over ``size`` instances on a fresh local cloud; the raw measurements."""
+    from fleetpatch.contracts.names import manual_run_name
     from fleetpatch.waves import run_input
     from localcloud.cloud import LocalCloud
     from localcloud.sim.instances import Behaviour
@@ -154,7 +155,7 @@ def run_one(size: int) -> dict[str, Any]:
         began = time.perf_counter()
         arn = sfn.start_execution(
             stateMachineArn=stack.state_machine_arn("GatedWaveStateMachine"),
-            name=f"manual-{WAVE}",
+            name=manual_run_name(WAVE, cloud.clock.now()),
             input=json.dumps(
                 run_input(WAVE, [_batch("one", "g1"), _batch("two", "g2", _gate("one"))])
             ),

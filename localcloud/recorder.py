@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from fleetpatch.contracts.keys import launch_run_key
 from localcloud.adapters.awslambda import Invocation
 from localcloud.adapters.events import Delivery
 
@@ -176,7 +177,7 @@ class Recorder:
             self.cloud.client("dynamodb")
             .get_item(
                 TableName=stack.physical_id("StateTable"),
-                Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}},
+                Key=launch_run_key(run_id),
             )
             .get("Item", {})
         )

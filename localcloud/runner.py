@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fleetpatch.contracts.s3 import REPORTS_PREFIX
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.scenario import (
@@ -151,7 +152,7 @@ def _save_reports(cloud: LocalCloud, bucket: str, directory: Path | None) -> lis
     s3 = cloud.client("s3")
     directory.mkdir(parents=True, exist_ok=True)
     saved = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX):
         for item in page.get("Contents", []):
             target = directory / Path(item["Key"]).name
             target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())

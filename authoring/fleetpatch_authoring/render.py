@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from fleetpatch.contracts.names import policy_parameter_name, resource_name, window_name
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key
 from fleetpatch.schedule import SsmSchedule
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline
@@ -65,10 +66,6 @@ def _slug(text: str) -> str:
 def baseline_name(environment: str, operating_system: str) -> str:
     """The baseline's name, without the ``fleetpatch-<stage>-`` prefix."""
     return f"{environment}-{_slug(operating_system)}"
-
-
-def window_name(wave: str) -> str:
-    return f"wave-{wave}"
 
 
 def render_policy(policy: FleetPolicy, *, source: str, source_text: str) -> str:
@@ -285,7 +282,7 @@ def _window(wave_name: str, wave: Wave) -> dict[str, Any]:
     first = wave.batches[0]
     ssm: SsmSchedule = wave.schedule.resolved().ssm_schedule()
     window: dict[str, Any] = {
-        "Name": _sub(f"fleetpatch-${{Stage}}-{window_name(wave_name)}"),
+        "Name": _sub(resource_name("${Stage}", window_name(wave_name))),
         "Description": wave.description or f"fleetpatch wave {wave_name}, from batch {first.name}",
         "Schedule": ssm.expression,
         "ScheduleTimezone": ssm.timezone,
@@ -342,7 +339,7 @@ def _parameter(runtime: str) -> dict[str, Any]:
     return {
         "Type": "AWS::SSM::Parameter",
         "Properties": {
-            "Name": _sub("/fleetpatch/${Stage}/policy"),
+            "Name": _sub(policy_parameter_name("${Stage}")),
             "Description": "the compiled fleet policy the control plane reads (JSON)",
             "Type": "String",
             "Tier": "Standard" if size <= STANDARD_PARAMETER_BYTES else "Advanced",

@@ -13,6 +13,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from fleetpatch.contracts.names import artifacts_bucket_name, state_table_name
+
 Clients = Callable[[str], Any]
 """A boto3 client by service name (``clients("dynamodb")``), one per service."""
 
@@ -40,10 +42,6 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile")
 
 
-def state_table_name(stage: str) -> str:
-    return f"fleetpatch-{stage}-state"  # the template names it so
-
-
 class Stage:
     """A deployed stage's shared resources, by the names the template gives them."""
 
@@ -62,4 +60,4 @@ class Stage:
 
     def artifacts_bucket(self) -> str:
         account = self.clients("sts").get_caller_identity()["Account"]
-        return f"fleetpatch-{self.name}-artifacts-{account}-{self.region}"
+        return artifacts_bucket_name(self.name, account, self.region)

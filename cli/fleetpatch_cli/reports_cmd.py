@@ -18,7 +18,7 @@ import re
 import sys
 import tempfile
 import webbrowser
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -26,15 +26,21 @@ from typing import Any, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
-from rich.console import Console, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from fleetpatch.compliance import ComplianceLedger
+from fleetpatch.contracts.names import state_table_name
 from fleetpatch.report_index import ReportIndex
-from fleetpatch.reports import DigestReport, DriftEntry, Kind, RunReport, email_body
-from fleetpatch.reports import console_url as execution_console_url
+from fleetpatch.report_text import console_url as execution_console_url
+from fleetpatch.report_text import email_body
+from fleetpatch.reports import DigestReport, DriftEntry, Kind, RunReport
 from fleetpatch_cli.controlplane import Clients, Stage, add_aws_options, boto_clients
+from fleetpatch_cli.report_tables import (
+    compliance_groups,
+    compliance_tables,
+    emit,
+    runs_table,
+)
 
 EXIT_NOT_FOUND = 1
 EXIT_INVALID = 2
@@ -43,14 +49,11 @@ DEFAULT_LIMIT = 50
 DIGEST_KIND = "compliance-digest"
 KINDS = (*get_args(Kind), DIGEST_KIND)
 # Piped output is not folded at 80 columns: a line per run, whatever its length.
-PIPE_WIDTH = 500
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 # Index attributes that are keys, not facts about the run.
 _INDEX_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
-_BAD = ("failed", "held", "non-compliant", "drift", "timed-out", "aborted")
-_GOOD = ("patched", "compliant", "completed", "recovered")
 
 
 class CommandError(Exception):
@@ -136,51 +139,8 @@ def _code(exc: ClientError) -> str:
 # --- fleetpatch runs -----------------------------------------------------------------------------
 
 
-def _when(value: Any) -> datetime | None:
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _minute(value: Any) -> str:
-    when = _when(value)
-    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M}" if when else str(value or "-")
-
-
-def _outcome(outcome: str) -> Text:
-    style = "red" if outcome in _BAD else "green" if outcome in _GOOD else ""
-    return Text(outcome or "-", style=style)
-
-
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _INDEX_KEYS}
-
-
-def runs_table(items: Iterable[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ended (UTC)", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("run", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("instances/failed", justify="right", no_wrap=True)
-    table.add_column("subject")
-    for item in items:
-        counted = "instances" in item or "failed" in item
-        figures = f"{item.get('instances', 0)}/{item.get('failed', 0)}" if counted else "-"
-        subject = Text(item.get("subject") or item.get("title") or "")
-        if item.get("store_error") or not item.get("json_key"):
-            subject.append("  (report not stored)", style="yellow")
-        table.add_row(
-            _minute(item.get("ended_at")),
-            item.get("kind", "-"),
-            item.get("run_id", "-"),
-            _outcome(item.get("outcome", "")),
-            figures,
-            subject,
-        )
-    return table
 
 
 def parse_limit(text: str) -> int:
@@ -205,7 +165,7 @@ def list_runs(reports: Reports, args: argparse.Namespace, now: datetime) -> int:
         when = f"{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         print(f"no {what} since {when} in stage {reports.stage.name}")
         return 0
-    _emit(runs_table(items))
+    emit(runs_table(items))
     if len(items) == limit:
         print(f"(the newest {limit}; --limit or --since for more)")
     return 0
@@ -365,93 +325,6 @@ def write_page(reports: Reports, item: dict[str, Any], args: argparse.Namespace)
 # --- fleetpatch compliance -----------------------------------------------------------------------
 
 
-def _ago(since: str | None, now: datetime) -> str:
-    when = _when(since) if since else None
-    if when is None:
-        return "-"
-    minutes = max(0, int((now - when).total_seconds() // 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
-
-
-def compliance_groups(fleet: Iterable[dict[str, str]], now: datetime) -> list[dict[str, Any]]:
-    """Per environment and patch group: counts and the drifting instances, longest first."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for state in fleet:
-        key = (state.get("environment") or "", state.get("patch_group") or "")
-        group = groups.setdefault(
-            key,
-            {
-                "environment": key[0] or None,
-                "patch_group": key[1] or None,
-                "compliant": 0,
-                "non_compliant": 0,
-                "drifting": [],
-            },
-        )
-        if state.get("status") == "non_compliant":
-            group["non_compliant"] += 1
-            since = state.get("since") or state.get("event_time")
-            when = _when(since) if since else None
-            group["drifting"].append(
-                {
-                    "instance_id": state["instance_id"],
-                    "since": since,
-                    "drifting_seconds": int((now - when).total_seconds()) if when else None,
-                    "severity": state.get("severity") or None,
-                    "baseline_id": state.get("baseline_id") or None,
-                }
-            )
-        else:
-            group["compliant"] += 1
-    for group in groups.values():
-        group["drifting"].sort(key=lambda d: (d["since"] or "", d["instance_id"]))
-    return [groups[k] for k in sorted(groups)]
-
-
-def compliance_tables(groups: list[dict[str, Any]], now: datetime) -> list[RenderableType]:
-    shown: list[RenderableType] = []
-    environments = sorted({g["environment"] or "" for g in groups})
-    for environment in environments:
-        mine = [g for g in groups if (g["environment"] or "") == environment]
-        compliant = sum(g["compliant"] for g in mine)
-        drifting = sum(g["non_compliant"] for g in mine)
-        heading = Text(environment or "(no environment)", style="bold")
-        heading.append(f": {compliant} compliant, {drifting} non-compliant")
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("patch group", no_wrap=True)
-        table.add_column("compliant", justify="right")
-        table.add_column("non-compliant", justify="right")
-        table.add_column("drifting since (UTC)", no_wrap=True)
-        table.add_column("for", no_wrap=True)
-        table.add_column("severity", no_wrap=True)
-        for group in mine:
-            table.add_row(
-                group["patch_group"] or "(no patch group)",
-                str(group["compliant"]),
-                Text(str(group["non_compliant"]), style="red" if group["non_compliant"] else ""),
-                "",
-                "",
-                "",
-            )
-            for instance in group["drifting"]:
-                table.add_row(
-                    Text(f"  {instance['instance_id']}", style="red"),
-                    "",
-                    "",
-                    _minute(instance["since"]),
-                    _ago(instance["since"], now),
-                    instance["severity"] or "-",
-                )
-        shown += [*([Text("")] if shown else []), heading, table]
-    return shown
-
-
 def show_compliance(reports: Reports, args: argparse.Namespace, now: datetime) -> int:
     fleet = reports.ledger.fleet()
     recorded = sorted({s.get("environment") or "" for s in fleet})
@@ -493,25 +366,11 @@ def show_compliance(reports: Reports, args: argparse.Namespace, now: datetime) -
     summary = (
         f"total: {compliant + drifting} {noun}, {compliant} compliant, {drifting} non-compliant"
     )
-    _emit(*compliance_tables(groups, now), Text(""), Text(summary))
+    emit(*compliance_tables(groups, now), Text(""), Text(summary))
     return 0
 
 
 # --- the command line -----------------------------------------------------------------------------
-
-
-def _emit(*renderables: RenderableType) -> None:
-    """Rich on a terminal; plain lines without trailing blanks when piped."""
-    console = Console(highlight=False)
-    if console.is_terminal:
-        for renderable in renderables:
-            console.print(renderable)
-        return
-    console.width = PIPE_WIDTH
-    with console.capture() as captured:
-        for renderable in renderables:
-            console.print(renderable)
-    print("\n".join(line.rstrip() for line in captured.get().rstrip("\n").split("\n")))
 
 
 def run_reports_command(
@@ -541,7 +400,7 @@ def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int]:
     code = _code(exc)
     if code == "ResourceNotFoundException":
         return (
-            f"no state table fleetpatch-{stage}-state: is stage {stage} deployed "
+            f"no state table {state_table_name(stage)}: is stage {stage} deployed "
             "(in this account and region)?",
             EXIT_INVALID,
         )

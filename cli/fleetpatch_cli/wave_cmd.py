@@ -15,7 +15,6 @@ point at, or any AWS-compatible endpoint (``--endpoint-url``, e.g. ``fleetpatch 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -23,15 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetpatch.batch_run import run_sent_commands
+from fleetpatch.contracts import keys, names
+from fleetpatch.contracts.names import state_table_name
 from fleetpatch.dynamo import plain as _plain
 from fleetpatch.lease import WaveLease, read_lease, release_lease
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.waves import WaveRecords, promotion_arguments, run_input
-from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients, state_table_name
+from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients
 
 EXIT_INVALID = 2
 RECENT_RUNS = 10
-MAX_EXECUTION_NAME = 80
 
 # How a resumed run goes on, by what held its run (the gated-wave ASL's failure reasons):
 # a failed gate is overridden (RecordApproval); a gate that could not be evaluated is
@@ -49,18 +49,8 @@ RESUME_WHAT = {
     "reevaluate": "evaluate the gate before {batch} again",
     "resend": "send the rest of {batch}",
 }
-# A run's operator records (pk WAVE#<run>): the one resume of a held run, each stop.
-RESUMED_SK = "RESUMED"
-STOPPED_SK = "STOPPED#"
+# A run's operator records (fleetpatch.contracts.keys): the one resume of a held run, each stop.
 IN_FLIGHT = {"Pending", "InProgress", "Delayed"}
-
-
-def resumed_name(run: str, step: int) -> str:
-    """The resumed run's execution name: ``<run>-resume-<step>``, shortened to fit 80."""
-    name = f"{run}-resume-{step}"
-    if len(name) <= MAX_EXECUTION_NAME:
-        return name
-    return f"resume-{hashlib.sha256(run.encode()).hexdigest()[:32]}-{step}"
 
 
 class WaveError(Exception):
@@ -84,13 +74,13 @@ class ControlPlane:
 
     @property
     def state_machine_arn(self) -> str:
-        return self._arn(f"stateMachine:fleetpatch-{self.stage}-gated-wave")
+        return self._arn(f"stateMachine:{names.gated_wave_machine_name(self.stage)}")
 
     def execution_arn(self, run: str) -> str:
-        return self._arn(f"execution:fleetpatch-{self.stage}-gated-wave:{run}")
+        return self._arn(f"execution:{names.gated_wave_machine_name(self.stage)}:{run}")
 
     def policy(self) -> CompiledPolicy:
-        name = f"/fleetpatch/{self.stage}/policy"
+        name = names.policy_parameter_name(self.stage)
         try:
             value = self._clients("ssm").get_parameter(Name=name)["Parameter"]["Value"]
         except self._clients("ssm").exceptions.ParameterNotFound:
@@ -105,7 +95,7 @@ class ControlPlane:
         if wave not in waves:
             raise WaveError(f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})")
         self._refuse_if_running(wave)
-        name = f"manual-{wave}-{now:%Y%m%dT%H%M%SZ}"
+        name = names.manual_run_name(wave, now)
         self._clients("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn,
             name=name,
@@ -137,7 +127,10 @@ class ControlPlane:
         items = self._clients("dynamodb").query(
             TableName=self._state_table(),
             KeyConditionExpression="pk = :pk AND begins_with(sk, :gate)",
-            ExpressionAttributeValues={":pk": {"S": f"WAVE#{run}"}, ":gate": {"S": "GATE#"}},
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.wave_pk(run)},
+                ":gate": {"S": keys.GATE_PREFIX},
+            },
         )["Items"]
         return [_plain(item) for item in items]
 
@@ -197,7 +190,7 @@ class ControlPlane:
         record = self._run_record(run)
         step = self._held_step(run, batches, record)
         self._refuse_if_running(payload["wave"])
-        name = resumed_name(run, step)
+        name = names.resumed_run_name(run, step)
         who = self._caller()
         what = RESUME_WHAT[action].format(batch=batches[step]["name"])
         self._claim_resume(run, name, who=who, reason=reason, what=what, now=now)
@@ -239,7 +232,7 @@ class ControlPlane:
             self._clients("dynamodb")
             .get_item(
                 TableName=self._state_table(),
-                Key={"pk": {"S": f"WAVE#{run}"}, "sk": {"S": "RUN"}},
+                Key=keys.wave_run_key(run),
             )
             .get("Item")
         )
@@ -262,7 +255,7 @@ class ControlPlane:
     ) -> None:
         """Record the resume once per held run: a second one is told who resumed it, as what."""
         dynamodb = self._clients("dynamodb")
-        key = {"pk": {"S": f"WAVE#{run}"}, "sk": {"S": RESUMED_SK}}
+        key = {"pk": {"S": keys.wave_pk(run)}, "sk": {"S": keys.RESUMED_SK}}
         item = key | {
             "resumed_as": {"S": name},
             "what": {"S": what},
@@ -335,8 +328,8 @@ class ControlPlane:
         dynamodb.put_item(
             TableName=self._state_table(),
             Item={
-                "pk": {"S": f"WAVE#{run}"},
-                "sk": {"S": f"{STOPPED_SK}{now.isoformat()}"},
+                "pk": {"S": keys.wave_pk(run)},
+                "sk": {"S": keys.stopped_sk(now)},
                 "by": {"S": who},
                 "reason": {"S": reason},
                 "at": {"S": now.isoformat()},
@@ -365,11 +358,14 @@ class ControlPlane:
     def audit(self, run: str) -> list[dict[str, Any]]:
         """The operators' records of ``run``: its resume, its stops."""
         items = []
-        for prefix in (RESUMED_SK, STOPPED_SK):
+        for prefix in (keys.RESUMED_SK, keys.STOPPED_PREFIX):
             items += self._clients("dynamodb").query(
                 TableName=self._state_table(),
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": {"S": f"WAVE#{run}"}, ":prefix": {"S": prefix}},
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.wave_pk(run)},
+                    ":prefix": {"S": prefix},
+                },
             )["Items"]
         return [_plain(item) for item in items]
 

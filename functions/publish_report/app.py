@@ -14,7 +14,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.reports import InstanceRunSummary
+from fleetpatch.launch_summary import InstanceRunSummary
 from fleetpatch.services.reports import publish_run_report, send_compliance_digest
 from fleetpatch.wave_report import WaveRunSummary
 

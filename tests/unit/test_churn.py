@@ -21,8 +21,8 @@ from fleetpatch.churn import (
     Streak,
     decide_failure,
     failure_key,
-    streak_key,
 )
+from fleetpatch.contracts.keys import churn_key
 from fleetpatch.errors import ChurnConflictError
 from fleetpatch_authoring.fields import InvalidPolicyError
 from fleetpatch_authoring.validate import validate_policy
@@ -228,7 +228,7 @@ def test_a_retried_failure_gets_its_first_answer_and_counts_once(state_table: An
     first = record(records, failure(1), 1)
     again = record(records, failure(1), 2)
     assert again == first
-    item = state_table.get_item(TableName=STATE_TABLE, Key=streak_key(GROUP))["Item"]
+    item = state_table.get_item(TableName=STATE_TABLE, Key=churn_key(GROUP))["Item"]
     assert (item["streak"]["N"], item["version"]["N"]) == ("1", "1")
     assert item["failure_key"]["S"] == "TargetUnresolved/ConflictingPatchGroupTagsError"
     assert int(item["expires_at"]["N"]) > int((T0 + timedelta(days=6)).timestamp())
@@ -282,7 +282,7 @@ def test_a_success_ends_the_streak_and_says_how_long_it_was(state_table: Any) ->
         "TargetUnresolved",
         "CONTINUE",
     )
-    assert "Item" not in state_table.get_item(TableName=STATE_TABLE, Key=streak_key(GROUP))
+    assert "Item" not in state_table.get_item(TableName=STATE_TABLE, Key=churn_key(GROUP))
     assert records.record_success(group=GROUP, policy=DEFAULT).ended_streak is None
     # the next failure starts from one
     assert record(records, failure(3), 3).streak == 1

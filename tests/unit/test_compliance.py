@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger
+from fleetpatch.contracts import keys
 from tests.unit.conftest import STATE_TABLE
 
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
@@ -49,7 +50,9 @@ def test_drift_recovery_and_repeats(ledger: tuple[ComplianceLedger, Any]) -> Non
     ]
     assert transitions == ["first", "unchanged", "drifted", "unchanged", "recovered"]
     history = [
-        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] != "COMPLIANCE"
+        i
+        for i in items(dynamodb, keys.instance_pk("i-0a1b2c3d4e5f60718"))
+        if i["sk"]["S"] != keys.COMPLIANCE_SK
     ]
     assert [(h["from"]["S"], h["to"]["S"]) for h in history] == [
         ("", "compliant"),
@@ -59,7 +62,9 @@ def test_drift_recovery_and_repeats(ledger: tuple[ComplianceLedger, Any]) -> Non
     digest = items(dynamodb, "DIGEST")
     assert [d["transition"]["S"] for d in digest] == ["drifted", "recovered"]
     [state] = [
-        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+        i
+        for i in items(dynamodb, keys.instance_pk("i-0a1b2c3d4e5f60718"))
+        if i["sk"]["S"] == keys.COMPLIANCE_SK
     ]
     assert state["status"]["S"] == "compliant"
     assert state["since"]["S"] == (T0 + timedelta(minutes=40)).isoformat()
@@ -80,7 +85,9 @@ def test_duplicates_and_late_events_change_nothing(ledger: tuple[ComplianceLedge
     late = book.record(change("compliant", 5))  # an older event arriving after a newer one
     assert (late.transition, late.notify) == ("stale", False)
     [state] = [
-        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+        i
+        for i in items(dynamodb, keys.instance_pk("i-0a1b2c3d4e5f60718"))
+        if i["sk"]["S"] == keys.COMPLIANCE_SK
     ]
     assert state["status"]["S"] == "non_compliant"
     assert len(items(dynamodb, "DIGEST")) == 1
@@ -92,7 +99,9 @@ def test_a_repeated_state_keeps_when_it_began(ledger: tuple[ComplianceLedger, An
     book.record(change("non_compliant", 20))
     assert book.record(change("non_compliant", 30)).transition == "unchanged"
     [state] = [
-        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] == "COMPLIANCE"
+        i
+        for i in items(dynamodb, keys.instance_pk("i-0a1b2c3d4e5f60718"))
+        if i["sk"]["S"] == keys.COMPLIANCE_SK
     ]
     # the latest event is recorded, but the instance has drifted since minute 20
     assert (state["event_id"]["S"], state["since"]["S"]) == (
@@ -115,7 +124,9 @@ def test_a_retry_of_an_unsettled_event_redoes_its_part_once(
     assert (retried.transition, retried.previous) == ("drifted", "compliant")
     # ... and its history and digest entry are keyed by the event: still one of each.
     history = [
-        i for i in items(dynamodb, "INSTANCE#i-0a1b2c3d4e5f60718") if i["sk"]["S"] != "COMPLIANCE"
+        i
+        for i in items(dynamodb, keys.instance_pk("i-0a1b2c3d4e5f60718"))
+        if i["sk"]["S"] != keys.COMPLIANCE_SK
     ]
     assert [(h["from"]["S"], h["to"]["S"]) for h in history] == [
         ("", "compliant"),

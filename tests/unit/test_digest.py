@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from fleetpatch.compliance import (
-    DIGEST_PENDING_KEY,
     ComplianceChange,
     ComplianceLedger,
     DigestCollector,
@@ -22,6 +21,7 @@ from fleetpatch.compliance import (
     Recorded,
     digest_report,
 )
+from fleetpatch.contracts.keys import DIGEST_PENDING_KEY
 from fleetpatch.reports import DriftEntry
 from tests.unit.conftest import create_state_table
 

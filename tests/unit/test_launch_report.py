@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
+from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.report_html import render_run_html
-from fleetpatch.reports import (
-    InstanceRunSummary,
-    RunReport,
-    attributes,
-    email_body,
-    instance_report,
-    subject,
-)
+from fleetpatch.report_text import attributes, email_body, subject
+from fleetpatch.reports import RunReport
 from fleetpatch.slack_message import message_for
 
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.notify import Sent, SlackNotifier, SnsNotification, sns_notifications
 from fleetpatch.reports import BatchResult, InstanceResult, RunReport
@@ -30,10 +31,10 @@ TOPIC = "arn:aws:sns:eu-central-1:123456789012:fleetpatch-reports"
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 INSTANCE = "i-0a1b2c3d4e5f60718"
 RUN = "launch-i-0a1b2c3d4e5f60718-1"
-REPORT_KEY = f"reports/{RUN}.json"
+REPORT_KEY = report_keys(RUN)[0]
 HTML_URL = (
     f"https://{REGION}.console.aws.amazon.com/s3/object/{BUCKET}"
-    f"?region={REGION}&prefix=reports/{RUN}.html"
+    f"?region={REGION}&prefix={report_keys(RUN)[1]}"
 )
 
 

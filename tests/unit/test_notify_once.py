@@ -23,6 +23,7 @@ from moto import mock_aws
 from pytest_socket import socket_allow_hosts
 
 from fleetpatch import aws
+from fleetpatch.contracts import keys
 from fleetpatch.notify import SlackNotifier
 from fleetpatch.slack_message import SlackNotDelivered
 from localcloud.adapters.handlers import LambdaHandler, load_handler
@@ -63,7 +64,7 @@ class World:
         found: list[dict[str, Any]] = self.dynamodb.query(
             TableName=STATE_TABLE,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"IDEMPOTENCY#{FUNCTION}"}},
+            ExpressionAttributeValues={":pk": {"S": f"{keys.IDEMPOTENCY_PREFIX}{FUNCTION}"}},
             ConsistentRead=True,
         )["Items"]
         return found

@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fleetpatch.promotion import list_note, override_list_key, record_lists
+from fleetpatch.contracts.s3 import override_list_key
+from fleetpatch.promotion import list_note, record_lists
 
 BUCKET = "artifacts"
 KB = ("KB5046616", "2026-11 Cumulative Update (KB5046616)")
@@ -45,7 +46,7 @@ def test_a_run_that_installed_nothing_leaves_the_list_as_it_was(s3: Any) -> None
     assert again.as_dict(["prod"]) == {
         "patches": 0,
         "instances": 2,
-        "locations": [f"s3://{BUCKET}/promotion/prod/install-override-list.yaml"],
+        "locations": [f"s3://{BUCKET}/{override_list_key('prod')}"],
         "kept": True,
         "note": "this run installed nothing: the patch list of prod is kept as it was",
     }
@@ -62,7 +63,7 @@ def test_a_promoted_run_names_the_list_it_installs_or_that_there_is_none(s3: Any
         s3, BUCKET, wave="prod", source_wave="test", run_started_at=recorded + timedelta(1)
     )
 
-    location = f"s3://{BUCKET}/promotion/prod/install-override-list.yaml"
+    location = f"s3://{BUCKET}/{override_list_key('prod')}"
     assert missing == (
         f"no patch list from test: {location} does not exist (no test run has recorded one), "
         "so this run had nothing to install"

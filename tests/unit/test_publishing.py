@@ -13,8 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from fleetpatch import reports
+from fleetpatch import report_text
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestCollector
+from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.publishing import (
     ReportPublisher,
     body_of,
@@ -23,6 +24,7 @@ from fleetpatch.publishing import (
     subject_of,
 )
 from fleetpatch.report_index import ReportIndex
+from fleetpatch.report_text import email_body
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -30,7 +32,6 @@ from fleetpatch.reports import (
     GateSummary,
     InstanceResult,
     RunReport,
-    email_body,
 )
 from tests.unit.conftest import create_state_table
 
@@ -188,7 +189,7 @@ def cloud() -> Iterator[Cloud]:
 def html_url(run_id: str) -> str:
     return (
         f"https://{REGION}.console.aws.amazon.com/s3/object/{BUCKET}"
-        f"?region={REGION}&prefix=reports/{run_id}.html"
+        f"?region={REGION}&prefix={report_keys(run_id)[1]}"
     )
 
 
@@ -199,13 +200,13 @@ def test_publish_stores_the_report_as_json_and_html(cloud: Cloud) -> None:
     report = held_wave()
     published = cloud.publisher().publish(report)
     assert (published.json_key, published.html_key) == (
-        f"reports/{RUN}.json",
-        f"reports/{RUN}.html",
+        report_keys(RUN)[0],
+        report_keys(RUN)[1],
     )
-    stored = cloud.s3.get_object(Bucket=BUCKET, Key=f"reports/{RUN}.json")
+    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN)[0])
     assert stored["ContentType"] == "application/json"
     assert load_report(stored["Body"].read()) == report
-    page = cloud.s3.get_object(Bucket=BUCKET, Key=f"reports/{RUN}.html")
+    page = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN)[1])
     assert page["ContentType"] == "text/html; charset=utf-8"
     html = page["Body"].read().decode()
     assert html.lower().startswith("<!doctype html>")
@@ -227,7 +228,7 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
         "environment": "prod",
         "outcome": "held",
         "run": RUN,
-        "report": f"reports/{RUN}.json",
+        "report": report_keys(RUN)[0],
     }
     assert message["Message"] == body_of(report, report_url=html_url(RUN), region=REGION)
     assert message["Message"] == email_body(
@@ -240,8 +241,8 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
     assert published.as_dict() == {
         "runId": RUN,
         "subject": message["Subject"],
-        "report": f"reports/{RUN}.json",
-        "html": f"reports/{RUN}.html",
+        "report": report_keys(RUN)[0],
+        "html": report_keys(RUN)[1],
         "messageId": published.message_id,
         "duplicate": False,
         "storeError": None,
@@ -257,8 +258,8 @@ def test_a_quiet_report_is_stored_and_indexed_but_not_announced(cloud: Cloud) ->
     assert cloud.announced() == []
     record = ReportIndex(cloud.dynamodb, TABLE, lambda: NOW).get(RUN)
     assert record is not None
-    assert (record["json_key"], "message_id" in record) == (f"reports/{RUN}.json", False)
-    cloud.s3.head_object(Bucket=BUCKET, Key=f"reports/{RUN}.html")
+    assert (record["json_key"], "message_id" in record) == (report_keys(RUN)[0], False)
+    cloud.s3.head_object(Bucket=BUCKET, Key=report_keys(RUN)[1])
 
 
 def test_publish_indexes_the_report_and_its_message(cloud: Cloud) -> None:
@@ -268,8 +269,8 @@ def test_publish_indexes_the_report_and_its_message(cloud: Cloud) -> None:
     assert record is not None
     assert (record["message_id"], record["json_key"], record["html_key"]) == (
         published.message_id,
-        f"reports/{RUN}.json",
-        f"reports/{RUN}.html",
+        report_keys(RUN)[0],
+        report_keys(RUN)[1],
     )
     assert (record["instances"], record["failed"], record["store_error"]) == (3, 1, "")
     assert [r["run_id"] for r in index.list()] == [RUN]
@@ -341,7 +342,7 @@ def test_an_index_that_cannot_be_written_does_not_stop_the_announcement(cloud: C
     assert published.message_id is not None
     assert published.duplicate is False
     [message] = cloud.announced()
-    assert message["MessageAttributes"]["report"]["Value"] == f"reports/{RUN}.json"
+    assert message["MessageAttributes"]["report"]["Value"] == report_keys(RUN)[0]
 
 
 # --- digests ------------------------------------------------------------------------------------
@@ -418,25 +419,28 @@ def test_a_large_digest_body_lists_25_per_section() -> None:
 
 
 def test_the_digest_attributes() -> None:
-    assert reports.attributes(digest(2, 1), report_key="reports/digest-20261121T0600Z.json") == {
+    assert report_text.attributes(
+        digest(2, 1), report_key=report_keys("digest-20261121T0600Z")[0]
+    ) == {
         "kind": {"DataType": "String", "StringValue": "compliance-digest"},
         "environment": {"DataType": "String", "StringValue": "prod,test"},
         "outcome": {"DataType": "String", "StringValue": "drift"},
         "run": {"DataType": "String", "StringValue": "digest-20261121T0600Z"},
         "report": {
             "DataType": "String",
-            "StringValue": "reports/digest-20261121T0600Z.json",
+            "StringValue": report_keys("digest-20261121T0600Z")[0],
         },
     }
     assert (
-        reports.attributes(digest(0, 1), report_key=None)["outcome"]["StringValue"] == "recovered"
+        report_text.attributes(digest(0, 1), report_key=None)["outcome"]["StringValue"]
+        == "recovered"
     )
 
 
 def test_a_digest_is_published_like_a_run(cloud: Cloud) -> None:
     report = digest(200, 3)
     published = cloud.publisher().publish(report)
-    stored = cloud.s3.get_object(Bucket=BUCKET, Key="reports/digest-20261121T0600Z.json")
+    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys("digest-20261121T0600Z")[0])
     assert load_report(stored["Body"].read()) == report
     [message] = cloud.announced()
     assert message["Subject"] == (

@@ -1,45 +1,34 @@
 """Every record the workflows write to the state table expires like the Python-written ones.
 
 The table's TTL attribute is ``expires_at`` (template.yaml). Items the handlers write carry
-it (``fleetpatch.waves.RECORD_TTL_SECONDS``: 400 days); an item the ASL writes without it
+it (``fleetpatch.contracts.keys.RECORD_TTL_SECONDS``: 400 days); an item the ASL writes without it
 would never expire (issue 17: approvals, run and wave records did not). The ASL cannot
 import the constant, so this checks each putItem against it.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from fleetpatch.waves import RECORD_TTL_SECONDS
+from fleetpatch.contracts.keys import RECORD_TTL_SECONDS
+from tests.unit.asl import STATEMACHINES, states
 
 ROOT = Path(__file__).resolve().parents[2]
-MACHINES = sorted((ROOT / "statemachines").glob("*.asl.json"))
-
-
-def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        if state.get("Type") == "Map":
-            yield from _states(state["ItemProcessor"]["States"])
-        for branch in state.get("Branches", []):
-            yield from _states(branch["States"])
+MACHINES = sorted(path.name.removesuffix(".asl.json") for path in STATEMACHINES.glob("*.asl.json"))
 
 
 def _puts() -> list[tuple[str, str, dict[str, Any]]]:
-    found = []
-    for machine in MACHINES:
-        definition = json.loads(machine.read_text())
-        for name, state in _states(definition["States"]):
-            if state.get("Resource") == "arn:aws:states:::dynamodb:putItem":
-                found.append((machine.name, name, state["Arguments"]["Item"]))
-    return found
+    return [
+        (f"{machine}.asl.json", name, state["Arguments"]["Item"])
+        for machine in MACHINES
+        for name, state in states(machine).items()
+        if state.get("Resource") == "arn:aws:states:::dynamodb:putItem"
+    ]
 
 
 def test_the_table_expires_items_by_expires_at() -> None:

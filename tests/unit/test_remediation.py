@@ -16,13 +16,13 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.remediation import (
     RemediationPlan,
     blocked,
     environment_waves,
-    execution_name,
     next_window,
     open_window,
     plan,
@@ -218,16 +218,18 @@ def test_next_window_is_the_earliest_of_the_environments_waves(runtime: dict[str
 
 
 def test_an_execution_name_is_stable_per_event() -> None:
-    name = execution_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
-    assert name == execution_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
+    name = remediation_run_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
+    assert name == remediation_run_name(INSTANCE, "7bf73129-1428-4cd3-a780-95db273d1602")
     assert name.startswith(f"remediate-{INSTANCE}-")
     assert len(name) <= 80
-    assert name != execution_name(INSTANCE, "another-event")
-    assert name != execution_name("i-0ffffffffffffffff", "7bf73129-1428-4cd3-a780-95db273d1602")
+    assert name != remediation_run_name(INSTANCE, "another-event")
+    assert name != remediation_run_name(
+        "i-0ffffffffffffffff", "7bf73129-1428-4cd3-a780-95db273d1602"
+    )
 
 
 def test_an_execution_name_fits_step_functions_for_any_id() -> None:
-    name = execution_name("mi-" + "0" * 200, "e" * 500)
+    name = remediation_run_name("mi-" + "0" * 200, "e" * 500)
     assert len(name) == 80
     assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -396,7 +398,7 @@ def test_drift_starts_one_remediation_run_per_event(aws: Clients, runtime: dict[
             ssm=aws.ssm,
         )
 
-    name = execution_name(instance_id, "event-1")
+    name = remediation_run_name(instance_id, "event-1")
     assert drift("event-1") == {
         "execution": name,
         "operation": "Scan",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pytest_socket import socket_allow_hosts
 
+from fleetpatch.contracts import keys
 from localcloud.cloud import LocalCloud
 from localcloud.deployer.stack import Stack
 from localcloud.recorder import Recorder
@@ -137,7 +138,7 @@ class Deployed:
         """A run's stored report (JSON), found through the state table's report index."""
         index = self.cloud.client("dynamodb").get_item(
             TableName=self.stack.physical_id("StateTable"),
-            Key={"pk": {"S": f"REPORT#{run_id}"}, "sk": {"S": "REPORT"}},
+            Key=keys.report_key(run_id),
         )["Item"]
         body = (
             self.cloud.client("s3")
@@ -152,7 +153,7 @@ class Deployed:
     def run_record(self, execution: dict[str, Any]) -> dict[str, str]:
         item = self.cloud.client("dynamodb").get_item(
             TableName=self.stack.physical_id("StateTable"),
-            Key={"pk": {"S": f"RUN#{execution['name']}"}, "sk": {"S": "RUN"}},
+            Key=keys.launch_run_key(execution["name"]),
         )["Item"]
         return {key: value.get("S", value.get("N", "")) for key, value in item.items()}
 

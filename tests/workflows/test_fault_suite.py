@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import REPORTS_PREFIX
 from localcloud.adapters import ssm as ssm_extension
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
@@ -142,7 +144,7 @@ def wave_accounting(
 def _stored(deployed: Deployed, run_id: str) -> bool:
     item = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"REPORT#{run_id}"}, "sk": {"S": "REPORT"}},
+        Key=keys.report_key(run_id),
     )
     return bool(item.get("Item", {}).get("json_key", {}).get("S"))
 
@@ -424,7 +426,11 @@ def conflicting_writer(deployed: Deployed) -> None:
     faults = deployed.cloud.faults
     # Waiter records (task token / final status): a concurrent transaction on the item.
     faults.fail_api(
-        "dynamodb", "UpdateItem", "TransactionConflictException", matching="COMMAND#", times=3
+        "dynamodb",
+        "UpdateItem",
+        "TransactionConflictException",
+        matching=keys.COMMAND_PREFIX,
+        times=3,
     )
     # The run record written by the workflow itself (Step Functions' DynamoDB integration).
     faults.fail_api("dynamodb", "PutItem", "TransactionConflictException", matching="#", times=2)
@@ -527,7 +533,7 @@ def test_report_storage_failing(deployed: Deployed, observed: Observed) -> None:
     observed.scenario = "9. S3 PutObject fails for reports"
     observed.injected = "every PutObject under reports/ denied (403 AccessDenied)"
     deployed.cloud.faults.fail_api(
-        "s3", "PutObject", "AccessDenied", status=403, matching="/reports/"
+        "s3", "PutObject", "AccessDenied", status=403, matching=f"/{REPORTS_PREFIX}"
     )
     deployed.auto_scaling_group()
     [instance] = deployed.scale_out(Behaviour())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleetpatch.contracts import keys
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 
@@ -56,7 +57,7 @@ def commands_on(deployed: Deployed, instance: str) -> list[dict[str, Any]]:
 def gate_record(deployed: Deployed, run: str, step: int) -> dict[str, Any]:
     item: dict[str, Any] = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"WAVE#{run}"}, "sk": {"S": f"GATE#{step:02d}"}},
+        Key={"pk": {"S": keys.wave_pk(run)}, "sk": {"S": keys.gate_sk(step)}},
     )["Item"]
     return item
 
@@ -307,8 +308,8 @@ def test_the_records_a_workflow_writes_expire_like_the_others(deployed: Deployed
     [run] = wave_runs(deployed)
     item = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"WAVE#{run['name']}"}, "sk": {"S": "RUN"}},
+        Key=keys.wave_run_key(run["name"]),
     )["Item"]
     expires = int(item["expires_at"]["N"])
     written = run["stopDate"].timestamp()
-    assert abs(expires - written - 400 * 24 * 3600) < 3600
+    assert abs(expires - written - keys.RECORD_TTL_SECONDS) < 3600

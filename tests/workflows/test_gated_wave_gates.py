@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import override_list_key
 from fleetpatch.waves import run_input
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
@@ -183,12 +185,15 @@ def test_three_batches_chain_in_order(deployed: Deployed) -> None:
     items = deployed.cloud.client("dynamodb").query(
         TableName=deployed.stack.physical_id("StateTable"),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :gate)",
-        ExpressionAttributeValues={":pk": {"S": "WAVE#manual-custom"}, ":gate": {"S": "GATE#"}},
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.wave_pk("manual-custom")},
+            ":gate": {"S": keys.GATE_PREFIX},
+        },
     )["Items"]
     assert [(i["sk"]["S"], i["batch"]["S"], i["passed"]["BOOL"]) for i in items] == [
-        ("GATE#01", "two", True),
-        ("GATE#02", "three", True),
-        ("GATE#03", "end", True),
+        (keys.gate_sk(1), "two", True),
+        (keys.gate_sk(2), "three", True),
+        (keys.gate_sk(3), "end", True),
     ]
 
 
@@ -250,7 +255,7 @@ def test_a_promoted_wave_installs_exactly_what_its_source_installed(deployed: De
     bucket = deployed.stack.physical_id("ArtifactsBucket")
     listed = (
         deployed.cloud.client("s3")
-        .get_object(Bucket=bucket, Key="promotion/prod/install-override-list.yaml")["Body"]
+        .get_object(Bucket=bucket, Key=override_list_key("prod"))["Body"]
         .read()
         .decode()
     )
@@ -263,7 +268,7 @@ def test_a_promoted_wave_installs_exactly_what_its_source_installed(deployed: De
     assert promoted["status"] == "SUCCEEDED", promoted.get("cause")
     [command] = deployed.cloud.client("ssm").list_commands(InstanceId=prod_host)["Commands"]
     assert command["Parameters"]["InstallOverrideList"] == [
-        f"s3://{bucket}/promotion/prod/install-override-list.yaml"
+        f"s3://{bucket}/{override_list_key('prod')}"
     ]
     assert installed_during(deployed, prod_host, promoted) == installed_by_test
     missing = deployed.cloud.client("ssm").describe_instance_patches(

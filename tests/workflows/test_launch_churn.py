@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleetpatch.contracts import keys
 from localcloud.core.iam.principal import acting_as
 from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec
@@ -154,7 +155,7 @@ def test_resuming_launch_restarts_launching_and_a_success_resets_the_streak(
     assert report["churn"]["ended_streak"] == 3
     state = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"CHURN#{GROUP}"}, "sk": {"S": "CHURN"}},
+        Key=keys.churn_key(GROUP),
     )
     assert "Item" not in state
 
@@ -205,7 +206,7 @@ def test_a_duplicate_outcome_is_counted_once(deployed: Deployed) -> None:
     assert [a.result for a in again] == [i.result for i in outcomes]
     state = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"CHURN#{GROUP}"}, "sk": {"S": "CHURN"}},
+        Key=keys.churn_key(GROUP),
     )["Item"]
     assert state["streak"]["N"] == "3"
     assert len(launches(deployed)) == 3

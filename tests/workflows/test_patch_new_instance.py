@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import report_keys
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, HOOK, Deployed, states_entered
 
@@ -69,7 +71,7 @@ def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Dep
         "lifecycle": "CONTINUE",
         "group": GROUP,
         "run": execution["name"],
-        "report": f"reports/{execution['name']}.json",
+        "report": report_keys(execution["name"])[0],
     }
     [result] = deployed.report(execution["name"])["batches"][0]["instances"]
     assert (result["outcome"], result["missing"], result["installed"]) == ("patched", 0, installed)
@@ -178,9 +180,7 @@ def test_compliance_changes_are_recorded_once(deployed: Deployed) -> None:
     deployed.cloud.settle(max_seconds=6 * 3600)
     table = deployed.stack.physical_id("StateTable")
     dynamodb = deployed.cloud.client("dynamodb")
-    state = dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": f"INSTANCE#{instance}"}, "sk": {"S": "COMPLIANCE"}}
-    )["Item"]
+    state = dynamodb.get_item(TableName=table, Key=keys.compliance_key(instance))["Item"]
     assert state["status"]["S"] == "compliant"
     [delivered] = [
         d.event

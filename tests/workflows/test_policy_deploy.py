@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fleetpatch.contracts.s3 import wave_output_prefix
 from fleetpatch_cli.main import main
 from fleetpatch_cli.policy_cmd import load_policy
 from fleetpatch_cli.scenario_file import load_scenario
@@ -117,7 +118,7 @@ def test_the_rendered_window_patches_exactly_the_first_batch(deployed: Deployed)
         o["Key"]
         for o in s3.list_objects_v2(
             Bucket=deployed.stack.physical_id("ArtifactsBucket"),
-            Prefix="command-output/waves/test/linux-databases/",
+            Prefix=f"{wave_output_prefix('test', 'linux-databases')}/",
         ).get("Contents", [])
     ]
     assert {k.split("/")[5] for k in keys} == {i for c in commands for i in c["InstanceIds"]}

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import launch_output_prefix, report_keys
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
@@ -77,7 +79,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "lifecycle": "CONTINUE",
         "group": "web-test",
         "run": run,
-        "report": f"reports/{run}.json",
+        "report": report_keys(run)[0],
     }
     assert email["message"] == (
         f"{subject}\n"
@@ -99,7 +101,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "pending reboot 0\n"
         "\n"
         "Report: https://eu-central-1.console.aws.amazon.com/s3/object/"
-        f"{bucket}?region=eu-central-1&prefix=reports/{run}.html\n"
+        f"{bucket}?region=eu-central-1&prefix={report_keys(run)[1]}\n"
         "Execution: https://eu-central-1.console.aws.amazon.com/states/home?"
         "region=eu-central-1#/v2/executions/details/arn:aws:states:eu-central-1:"
         f"123456789012:execution:fleetpatch-default-patch-new-instance:{run}\n"
@@ -144,8 +146,8 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
                     {
                         "type": "mrkdwn",
                         "text": f"fleetpatch run `{run}` | <https://eu-central-1.console.aws."
-                        f"amazon.com/s3/object/{bucket}?region=eu-central-1&prefix=reports/"
-                        f"{run}.html|report>",
+                        f"amazon.com/s3/object/{bucket}?region=eu-central-1&prefix="
+                        f"{report_keys(run)[1]}|report>",
                     }
                 ],
             },
@@ -153,10 +155,10 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
     }
 
     # The stored report: JSON and a self-contained HTML page with the chart, indexed.
-    assert result["output"] == f"s3://{bucket}/command-output/launch/{run}/{command}/{instance}/"
+    assert result["output"] == f"s3://{bucket}/{launch_output_prefix(run)}/{command}/{instance}/"
     html = (
         deployed.cloud.client("s3")
-        .get_object(Bucket=bucket, Key=f"reports/{run}.html")["Body"]
+        .get_object(Bucket=bucket, Key=report_keys(run)[1])["Body"]
         .read()
         .decode()
     )
@@ -230,7 +232,7 @@ def test_drift_inside_the_window_is_remediated_by_installing(
     # collapse into the latest state, with both changes counted).
     state = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"INSTANCE#{instance}"}, "sk": {"S": "COMPLIANCE"}},
+        Key=keys.compliance_key(instance),
     )["Item"]
     assert (state["status"]["S"], state["environment"]["S"]) == ("compliant", "test")
     [digest] = sns_messages(deployed, "compliance-digest")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleetpatch.contracts import keys
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import launch_fleet, wave_cli, wave_runs
@@ -212,7 +213,7 @@ def test_resume_after_an_unevaluated_gate_evaluates_it_again(
     assert run["status"] == "SUCCEEDED", run.get("cause")
     decision = deployed.cloud.client("dynamodb").get_item(
         TableName=deployed.stack.physical_id("StateTable"),
-        Key={"pk": {"S": f"WAVE#{resumed}"}, "sk": {"S": "GATE#01"}},
+        Key={"pk": {"S": keys.wave_pk(resumed)}, "sk": {"S": keys.gate_sk(1)}},
     )["Item"]
     assert decision["reasons"] == {"L": [{"S": "2 instances patched and verified"}]}
     assert "approved_by" not in decision

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetpatch.contracts.s3 import override_list_key
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave_gates import (
     batch,
@@ -21,7 +22,7 @@ from tests.workflows.test_gated_wave_gates import (
     start_wave,
 )
 
-LIST_KEY = "promotion/prod/install-override-list.yaml"
+LIST_KEY = override_list_key("prod")
 
 
 def run(deployed: Deployed, name: str, batches: list[dict[str, Any]], **extra: Any) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleetpatch.contracts import keys
 from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import (
     Member,
@@ -71,7 +72,7 @@ class Plan:
 
 
 def _run_pk(run_id: str) -> dict[str, str]:
-    return {"S": f"WAVE#{run_id}"}
+    return {"S": keys.wave_pk(run_id)}
 
 
 def _query(dynamodb: Any, table: str, run_id: str, prefix: str) -> list[dict[str, Any]]:
@@ -91,7 +92,7 @@ def _query(dynamodb: Any, table: str, run_id: str, prefix: str) -> list[dict[str
 
 def run_sent_commands(dynamodb: Any, table: str, run_id: str) -> list[str]:
     """Every command a run's patch-batch sent, over all its batches (``wave stop`` cancels them)."""
-    items = _query(dynamodb, table, run_id, "SEND#")
+    items = _query(dynamodb, table, run_id, keys.SEND_PREFIX)
     return [v["S"] for item in items for v in item["command_ids"]["L"]]
 
 
@@ -109,7 +110,9 @@ class BatchRecords:
         self._ttl = ttl
 
     def _query(self, prefix: str) -> list[dict[str, Any]]:
-        return _query(self._dynamodb, self._table, self._run_id, f"{prefix}#{self._step:02d}#")
+        return _query(
+            self._dynamodb, self._table, self._run_id, keys.batch_prefix(prefix, self._step)
+        )
 
     def copy_to(self, run_id: str) -> int:
         """Copy this batch's plan and sends to ``run_id``; returns how many items.
@@ -117,13 +120,13 @@ class BatchRecords:
         A resumed run goes on from them: it keeps the batch's members and sends only the
         chunks that were never sent, waiting for the others' commands again.
         """
-        items = self._query("PLAN") + self._query("SEND")
+        items = self._query(keys.PLAN_PREFIX) + self._query(keys.SEND_PREFIX)
         for item in items:
             self._dynamodb.put_item(TableName=self._table, Item={**item, "pk": _run_pk(run_id)})
         return len(items)
 
     def plan(self) -> Plan | None:
-        items = self._query("PLAN")
+        items = self._query(keys.PLAN_PREFIX)
         if not items:
             return None
         ready: list[str] = []
@@ -148,7 +151,7 @@ class BatchRecords:
                 TableName=self._table,
                 Item={
                     "pk": self._pk,
-                    "sk": {"S": f"PLAN#{self._step:02d}#{part:04d}"},
+                    "sk": {"S": keys.plan_sk(self._step, part)},
                     "ready": {"L": [{"S": i} for i in plan.ready[window]]},
                     "skipped": {
                         "M": {
@@ -164,7 +167,7 @@ class BatchRecords:
         """Chunk -> the command ids sent for it (several when a chunk had to be split)."""
         return {
             int(item["chunk"]["N"]): [v["S"] for v in item["command_ids"]["L"]]
-            for item in self._query("SEND")
+            for item in self._query(keys.SEND_PREFIX)
         }
 
     def record_sent(self, chunk: int, command_ids: Sequence[str]) -> None:
@@ -172,7 +175,7 @@ class BatchRecords:
             TableName=self._table,
             Item={
                 "pk": self._pk,
-                "sk": {"S": f"SEND#{self._step:02d}#{chunk:05d}"},
+                "sk": {"S": keys.send_sk(self._step, chunk)},
                 "chunk": {"N": str(chunk)},
                 "command_ids": {"L": [{"S": c} for c in command_ids]},
                 "expires_at": {"N": self._ttl()},

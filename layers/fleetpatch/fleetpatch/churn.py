@@ -39,6 +39,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.keys import churn_key
 from fleetpatch.errors import ChurnConflictError
 
 ChurnAction = Literal["suspend-launch", "continue", "notify-only"]
@@ -51,7 +53,7 @@ STREAK_GAP = timedelta(hours=24)
 # Decisions remembered for replay, and instances named in the escalation.
 REMEMBERED_RUNS = 20
 INSTANCES_KEPT = 10
-RECORD_TTL = timedelta(days=7)
+STREAK_TTL_SECONDS = 7 * 24 * 3600
 WRITE_ATTEMPTS = 5
 
 # Failures of the control plane's own calls, not of the instance: they never count.
@@ -279,14 +281,9 @@ def decide_success(streak: Streak | None, *, group: str, policy: ChurnPolicy) ->
 # --- the record ---------------------------------------------------------------------------------
 
 
-def streak_key(group: str) -> dict[str, dict[str, str]]:
-    """The state-table key of a group's streak: the one owner of this item's shape."""
-    return {"pk": {"S": f"CHURN#{group}"}, "sk": {"S": "CHURN"}}
-
-
 def _to_item(streak: Streak) -> dict[str, dict[str, Any]]:
     item: dict[str, dict[str, Any]] = {
-        **streak_key(streak.group),
+        **churn_key(streak.group),
         "group": {"S": streak.group},
         "failure_key": {"S": streak.key},
         "reason": {"S": streak.reason},
@@ -298,7 +295,7 @@ def _to_item(streak: Streak) -> dict[str, dict[str, Any]]:
         "escalations": {"N": str(streak.escalations)},
         "version": {"N": str(streak.version)},
         "runs": {"S": json.dumps(streak.runs, separators=(",", ":"))},
-        "expires_at": {"N": str(int((streak.last_at + RECORD_TTL).timestamp()))},
+        "expires_at": keys.expires_at(streak.last_at.timestamp(), STREAK_TTL_SECONDS),
     }
     if streak.escalated_at is not None:
         item["escalated_at"] = {"S": streak.escalated_at.isoformat()}
@@ -356,13 +353,13 @@ class ChurnRecords:
     def record_success(self, *, group: str, policy: ChurnPolicy) -> Decision:
         """End the group's streak (a retried success finds nothing left to end)."""
         old = self._dynamodb.delete_item(
-            TableName=self._table, Key=streak_key(group), ReturnValues="ALL_OLD"
+            TableName=self._table, Key=churn_key(group), ReturnValues="ALL_OLD"
         ).get("Attributes")
         return decide_success(_from_item(old) if old else None, group=group, policy=policy)
 
     def _get(self, group: str) -> Streak | None:
         item = self._dynamodb.get_item(
-            TableName=self._table, Key=streak_key(group), ConsistentRead=True
+            TableName=self._table, Key=churn_key(group), ConsistentRead=True
         ).get("Item")
         return _from_item(item) if item else None
 

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleetpatch import clock
+from fleetpatch.contracts import keys
 
 LOG = logging.getLogger(__name__)
 
 # Waiter records outlive any command (48 h max) and are then removed by the table's TTL.
-RECORD_TTL_SECONDS = 7 * 24 * 3600
+WAITER_TTL_SECONDS = 7 * 24 * 3600
 
 
 # Waiting for a whole command (every instance it targets), not one invocation: the key's
@@ -41,10 +42,8 @@ class InvocationKey:
 
     @property
     def item_key(self) -> dict[str, dict[str, str]]:
-        sort_key = (
-            "COMMAND" if self.instance_id == WHOLE_COMMAND else f"INSTANCE#{self.instance_id}"
-        )
-        return {"pk": {"S": f"COMMAND#{self.command_id}"}, "sk": {"S": sort_key}}
+        whole = self.instance_id == WHOLE_COMMAND
+        return keys.command_key(self.command_id, None if whole else self.instance_id)
 
 
 class CommandWaiters:
@@ -85,7 +84,7 @@ class CommandWaiters:
                 Item={
                     **key.item_key,
                     "status": {"S": status},
-                    "expires_at": {"N": str(int(clock.time()) + RECORD_TTL_SECONDS)},
+                    "expires_at": keys.expires_at(clock.time(), WAITER_TTL_SECONDS),
                     "command_id": {"S": key.command_id},
                     "instance_id": {"S": key.instance_id},
                 },
@@ -106,7 +105,7 @@ class CommandWaiters:
             ExpressionAttributeNames={"#a": attribute},
             ExpressionAttributeValues={
                 ":v": {"S": value},
-                ":ttl": {"N": str(int(clock.time()) + RECORD_TTL_SECONDS)},
+                ":ttl": keys.expires_at(clock.time(), WAITER_TTL_SECONDS),
                 ":c": {"S": key.command_id},
                 ":i": {"S": key.instance_id},
             },

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.contracts import keys
+from fleetpatch.contracts.keys import DIGEST_PENDING_KEY
 from fleetpatch.errors import ComplianceWriteConflictError
 from fleetpatch.reports import DigestReport, DriftEntry
 
 Status = Literal["compliant", "non_compliant"]
 Transition = Literal["first", "drifted", "recovered", "unchanged", "stale"]
-
-FLEET_INDEX = "COMPLIANCE"
 
 # Concurrent events for one instance: read and write again this many times, then fail (and
 # let Lambda retry) rather than lose one.
@@ -80,7 +80,9 @@ class ComplianceLedger:
         # a wave reports every instance it patched, so this runs once per instance.
         for _ in range(WRITE_ATTEMPTS):
             current = self._dynamodb.get_item(
-                TableName=self._table, Key=_state_key(change.instance_id), ConsistentRead=True
+                TableName=self._table,
+                Key=keys.compliance_key(change.instance_id),
+                ConsistentRead=True,
             ).get("Item")
             recorded = self._replace(change, current)
             if recorded is not None:
@@ -109,7 +111,7 @@ class ComplianceLedger:
             # stale and has nothing left to do (the entry is keyed by the event).
             self._history(change, previous, recorded.transition)
         item = {
-            **_state_key(change.instance_id),
+            **keys.compliance_key(change.instance_id),
             "status": {"S": change.status},
             "baseline_id": {"S": change.baseline_id},
             "event_time": {"S": when},
@@ -118,7 +120,7 @@ class ComplianceLedger:
             "patch_group": {"S": change.patch_group or ""},
             "environment": {"S": change.environment or ""},
             # The fleet's compliance, by environment and patch group, in one query.
-            "gsi1pk": {"S": FLEET_INDEX},
+            "gsi1pk": {"S": keys.COMPLIANCE_INDEX},
             "gsi1sk": {
                 "S": f"{change.environment or '-'}#{change.patch_group or '-'}#{change.instance_id}"
             },
@@ -162,21 +164,22 @@ class ComplianceLedger:
         with contextlib.suppress(self._dynamodb.exceptions.ConditionalCheckFailedException):
             self._dynamodb.update_item(
                 TableName=self._table,
-                Key=_state_key(change.instance_id),
+                Key=keys.compliance_key(change.instance_id),
                 UpdateExpression="REMOVE pending",
                 ConditionExpression="pending = :id",
                 ExpressionAttributeValues={":id": {"S": change.event_id}},
             )
 
     def _ttl(self) -> dict[str, str]:
-        return {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)}
+        return keys.expires_at(self._now(), HISTORY_TTL_SECONDS)
 
     def _history(self, change: ComplianceChange, previous: str | None, kind: str) -> None:
         self._dynamodb.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": f"INSTANCE#{change.instance_id}"},
-                "sk": {"S": f"COMPLIANCE#{change.event_time.isoformat()}#{change.event_id}"},
+                **keys.compliance_history_key(
+                    change.instance_id, change.event_time, change.event_id
+                ),
                 "from": {"S": previous or ""},
                 "to": {"S": change.status},
                 "transition": {"S": kind},
@@ -189,8 +192,7 @@ class ComplianceLedger:
         self._dynamodb.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": "DIGEST"},
-                "sk": {"S": f"{change.event_time.isoformat()}#{change.instance_id}"},
+                **keys.digest_entry_key(change.event_time, change.instance_id),
                 "instance_id": {"S": change.instance_id},
                 "transition": {"S": kind},
                 "severity": {"S": change.severity or ""},
@@ -213,14 +215,14 @@ class ComplianceLedger:
             "TableName": self._table,
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": FLEET_INDEX}},
+            "ExpressionAttributeValues": {":pk": {"S": keys.COMPLIANCE_INDEX}},
         }
         while True:
             page = self._dynamodb.query(**kwargs)
             for item in page.get("Items", []):
                 found.append(
                     {
-                        "instance_id": item["pk"]["S"].removeprefix("INSTANCE#"),
+                        "instance_id": keys.instance_of(item["pk"]["S"]),
                         **{
                             key: item[key]["S"]
                             for key in (
@@ -251,13 +253,7 @@ def _transition(status: str, previous: str | None) -> Transition:
     return "first"
 
 
-def _state_key(instance_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"INSTANCE#{instance_id}"}, "sk": {"S": "COMPLIANCE"}}
-
-
 # --- the digest -------------------------------------------------------------------------------
-
-DIGEST_PENDING_KEY = {"pk": {"S": "DIGEST_PENDING"}, "sk": {"S": "DIGEST"}}
 
 
 class DigestScheduler:
@@ -299,7 +295,7 @@ class DigestScheduler:
                 Item={
                     **DIGEST_PENDING_KEY,
                     "due": {"S": due.isoformat()},
-                    "expires_at": {"N": str(int(self._now()) + HISTORY_TTL_SECONDS)},
+                    "expires_at": keys.expires_at(self._now(), HISTORY_TTL_SECONDS),
                 },
                 ConditionExpression="attribute_not_exists(pk) OR #due < :stale",
                 ExpressionAttributeNames={"#due": "due"},
@@ -355,7 +351,7 @@ class DigestCollector:
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk <= :until",
             "ExpressionAttributeValues": {
-                ":pk": {"S": "DIGEST"},
+                ":pk": {"S": keys.DIGEST_PK},
                 ":until": {"S": until.isoformat() + "~"},
             },
             "ConsistentRead": True,
@@ -401,7 +397,7 @@ def digest_report(
     for item in sorted(items, key=lambda i: i["sk"]["S"]):
         instance = item["instance_id"]["S"]
         latest[instance] = item
-        earliest.setdefault(instance, datetime.fromisoformat(item["sk"]["S"].rsplit("#", 1)[0]))
+        earliest.setdefault(instance, keys.digest_entry_time(item["sk"]["S"]))
         changes[instance] = changes.get(instance, 0) + 1
     entries = []
     for instance, item in sorted(latest.items()):
@@ -412,7 +408,7 @@ def digest_report(
             DriftEntry(
                 instance_id=instance,
                 transition=transition,
-                at=datetime.fromisoformat(item["sk"]["S"].rsplit("#", 1)[0]),
+                at=keys.digest_entry_time(item["sk"]["S"]),
                 environment=item.get("environment", {}).get("S") or None,
                 patch_group=item.get("patch_group", {}).get("S") or None,
                 severity=item.get("severity", {}).get("S") or None,

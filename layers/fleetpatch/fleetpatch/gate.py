@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fleetpatch.contracts.verdict import COMMAND_SUCCESS, InstanceVerdict, PatchCounts, verdict
 from fleetpatch.outcomes import FAILING, Outcome, Tally
 
 WINDOW_SUCCESS = "SUCCESS"
-COMMAND_SUCCESS = "Success"
 
 
 class Gate(Protocol):
@@ -80,20 +80,30 @@ class InstanceEvidence:
         """A patch command ran on it to success (evidence that the batch was tested)."""
         return self.counted and self.command_status == COMMAND_SUCCESS
 
+    def verdict(self) -> InstanceVerdict | None:
+        """The instance verdict (``fleetpatch.contracts.verdict``); None: no command ran."""
+        if self.command_status is None:
+            return None
+        counts = (
+            None
+            if self.missing is None or self.failed is None or self.pending_reboot is None
+            else PatchCounts(self.missing, self.failed, self.pending_reboot)
+        )
+        return verdict(
+            self.command_status, counts, operation=self.operation, compliance=self.compliance
+        )
+
     def failure(self) -> str | None:
         """Why this instance counts as failed, or None."""
         if self.command_status is None:
             if self.note:
                 return f"not reached: {self.note}"
             return "no patch command ran on it"
-        if self.command_status != COMMAND_SUCCESS:
-            if self.state == "terminated":
-                ended = self.command_status
-                return f"terminated during its patch (AWS-RunPatchBaseline ended {ended})"
-            return f"AWS-RunPatchBaseline ended {self.command_status}"
-        if self.failed:
-            return f"{self.failed} patch(es) failed to install"
-        return None
+        if self.command_status != COMMAND_SUCCESS and self.state == "terminated":
+            ended = self.command_status
+            return f"terminated during its patch (AWS-RunPatchBaseline ended {ended})"
+        found = self.verdict()
+        return found.reason if found is not None and found.outcome == "failed" else None
 
     def outcome(self) -> Outcome:
         """Its outcome in the reports' words (``fleetpatch.outcomes``), as this gate counts it."""
@@ -101,11 +111,8 @@ class InstanceEvidence:
             if self.state in ("terminated", "busy"):
                 return "terminated" if self.state == "terminated" else "busy"
             return "joined"
-        if self.failure() is not None:
-            return "failed" if self.command_status is not None else "not-reached"
-        if self.non_compliance() is not None:
-            return "non-compliant"
-        return "compliant" if self.operation == "Scan" else "patched"
+        found = self.verdict()
+        return "not-reached" if found is None else found.outcome
 
     def reason(self) -> str | None:
         """Why it has its outcome (None when it was patched or found compliant)."""
@@ -126,22 +133,8 @@ class InstanceEvidence:
 
     def non_compliance(self) -> str | None:
         """Why this instance is not compliant after the run, or None."""
-        if self.missing is None or self.failed is None or self.pending_reboot is None:
-            return "no patch state reported after the run"
-        problems = [
-            f"{count} {what}"
-            for count, what in (
-                (self.missing, "missing"),
-                (self.failed, "failed"),
-                (self.pending_reboot, "pending reboot"),
-            )
-            if count
-        ]
-        if problems:
-            return ", ".join(problems)
-        if self.compliance not in (None, "COMPLIANT"):
-            return f"Patch compliance is {self.compliance}"
-        return None
+        found = self.verdict()
+        return found.reason if found is not None and found.outcome == "non-compliant" else None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleetpatch.churn import ChurnPolicy
+from fleetpatch.contracts import names
 from fleetpatch.errors import (
     ConflictingPatchGroupTagsError,
     InstanceNotFoundError,
@@ -136,15 +136,6 @@ class LaunchRequest:
     input: dict[str, Any]
 
 
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def _execution_name(prefix: str, key: str) -> str:
-    # Step Functions names: 1-80 chars of [A-Za-z0-9_-]. The same key gives the same
-    # name, so a duplicate event cannot start a second run (ExecutionAlreadyExists).
-    return f"{prefix}-{_NAME_UNSAFE.sub('_', key)}"[:80]
-
-
 def launch_request(
     event: LaunchLifecycleActionEvent | InstanceStateChangeEvent,
     policy: LaunchPolicy,
@@ -167,7 +158,7 @@ def launch_request(
         elif d.origin == "WarmPool":
             trigger = "warm-pool-exit"
         return LaunchRequest(
-            _execution_name("launch", d.lifecycle_action_token),
+            names.lifecycle_run_name(d.lifecycle_action_token),
             {
                 "instanceId": d.instance_id,
                 "trigger": trigger,
@@ -181,7 +172,7 @@ def launch_request(
         )
     # EC2 running: one run per instance (name keyed by the instance), whatever the duplicates.
     return LaunchRequest(
-        _execution_name("running", event.detail.instance_id),
+        names.running_run_name(event.detail.instance_id),
         {
             "instanceId": event.detail.instance_id,
             "trigger": "ec2-running",

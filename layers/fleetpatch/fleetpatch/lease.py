@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-LEASE_SORT_KEY = "LEASE"
+from fleetpatch.contracts.keys import lease_key
 
 # The gated-wave ASL's waits (AwaitBatch: MaxConcurrency; AwaitBatchCommand: TimeoutSeconds).
 AWAIT_MAX_CONCURRENCY = 40
@@ -39,10 +39,6 @@ AWAIT_COMMAND_TIMEOUT_SECONDS = 29100
 # What else a stretch between renewals may hold: a gate evaluation, a round's send and the
 # run's reporting, each with every retry the ASL allows (5-minute functions, a few tries).
 LEASE_MARGIN_SECONDS = 3 * 3600
-
-
-def lease_key(wave: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"LEASE#WAVE#{wave}"}, "sk": {"S": LEASE_SORT_KEY}}
 
 
 def first_horizon(bake_minutes: int) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fleetpatch import slack_message
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.publishing import load_report
-from fleetpatch.reports import report_console_url
+from fleetpatch.report_text import report_console_url
 
 
 class _SnsAttribute(BaseModel):

@@ -6,9 +6,11 @@ so a held wave cannot say "1 of 5 failed" in one place and "5 of 5" in another.
 
 * ``patched``: this run's patch command succeeded and the instance is compliant after it;
 * ``compliant``: this run scanned it and found nothing to install;
-* ``non-compliant``: the command succeeded but patches are missing, failed or wait for a
-  reboot, or no patch state came after it;
-* ``failed``: the command failed (or patches failed to install);
+* ``non-compliant``: the command succeeded but patches are missing, failed (after a Scan)
+  or wait for a reboot, or no patch state came after it;
+* ``failed``: the command failed (or an Install left patches that failed to install);
+
+The verdict on one instance is ``fleetpatch.contracts.verdict``'s.
 * ``not-reached``: a member no patch command reached: stopped, not managed, the batch
   stopped sending at its ``max_errors``, the window did not reach it, or its batch was held
   by a gate. A gate counts it as failed;

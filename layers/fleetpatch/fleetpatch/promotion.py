@@ -1,9 +1,10 @@
 """Exact promotion: what a source wave installed becomes the patch list of the waves it feeds.
 
-One owner for the list's place in the artifacts bucket (``promotion/<wave>/...``), its
-contents (AWS-RunPatchBaseline's InstallOverrideList) and its metadata (which wave and run
-recorded it). The gated-wave ASL, which cannot import, spells the same key; a contract test
-(tests/unit/test_promotion.py) checks it against :func:`override_list_key`.
+One owner for the list's contents (AWS-RunPatchBaseline's InstallOverrideList) and its
+metadata (which wave and run recorded it); its place in the artifacts bucket
+(``promotion/<wave>/...``) is ``fleetpatch.contracts.s3.override_list_key``. The gated-wave
+ASL, which cannot import, spells the same key; a contract test (tests/unit/test_promotion.py)
+checks it against that.
 
 Two rules keep a promoted wave from installing nothing by accident:
 
@@ -21,15 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetpatch.contracts.s3 import override_list_key
+
 INSTALLED_STATES = ("Installed", "InstalledPendingReboot")
 SOURCE_WAVE = "source-wave"
 SOURCE_RUN = "source-run"
 """S3 user metadata on a list: the wave and the run that recorded it."""
-
-
-def override_list_key(wave: str) -> str:
-    """Where a promoted wave's InstallOverrideList lives in the artifacts bucket."""
-    return f"promotion/{wave}/install-override-list.yaml"
 
 
 def installed_since(

@@ -17,10 +17,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetpatch import reports
+from fleetpatch import report_text
 from fleetpatch.compliance import DigestCollector, digest_report
+from fleetpatch.contracts.s3 import report_keys
 from fleetpatch.report_html import render_digest_html, render_run_html
-from fleetpatch.report_index import ReportIndex, report_keys
+from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import DigestReport, RunReport
 
 Report = RunReport | DigestReport
@@ -112,7 +113,7 @@ class ReportPublisher:
             )
         body = body_of(
             report,
-            report_url=reports.report_console_url(self._region, self._bucket, html_key),
+            report_url=report_text.report_console_url(self._region, self._bucket, html_key),
             region=self._region,
         )
         if store_error is not None:
@@ -121,7 +122,7 @@ class ReportPublisher:
             TopicArn=self._topic_arn,
             Subject=subject_line,
             Message=body,
-            MessageAttributes=reports.attributes(report, report_key=json_key),
+            MessageAttributes=report_text.attributes(report, report_key=json_key),
         )
         message_id = str(response["MessageId"])
         if index_error is None:
@@ -212,7 +213,7 @@ def send_digest(
 
 def subject_of(report: Report) -> str:
     if isinstance(report, RunReport):
-        return reports.subject(report)
+        return report_text.subject(report)
     drifted, recovered = len(report.drifted), len(report.recovered)
     parts = []
     if drifted:
@@ -220,17 +221,17 @@ def subject_of(report: Report) -> str:
     if recovered:
         parts.append(f"{recovered} recovered")
     where = f" ({report.environment})" if report.environment else ""
-    return reports.clip(
-        f"compliance digest: {', '.join(parts) or 'no change'}{where}", reports.SUBJECT_LIMIT
+    return report_text.clip(
+        f"compliance digest: {', '.join(parts) or 'no change'}{where}", report_text.SUBJECT_LIMIT
     )
 
 
 def body_of(report: Report, *, report_url: str | None, region: str) -> str:
     if isinstance(report, RunReport):
-        return reports.email_body(
+        return report_text.email_body(
             report,
             report_url=report_url,
-            console_url=reports.console_url(region, report.execution_arn),
+            console_url=report_text.console_url(region, report.execution_arn),
         )
     lines = [
         subject_of(report),
@@ -242,7 +243,7 @@ def body_of(report: Report, *, report_url: str | None, region: str) -> str:
         if not entries:
             continue
         lines += ["", f"{title} ({len(entries)}):"]
-        for entry in entries[: reports.LISTED_INSTANCES]:
+        for entry in entries[: report_text.LISTED_INSTANCES]:
             where = "/".join(x for x in (entry.environment, entry.patch_group) if x) or "-"
             detail = f" severity {entry.severity}" if entry.severity else ""
             flaps = f", {entry.changes} changes" if entry.changes > 1 else ""
@@ -250,8 +251,10 @@ def body_of(report: Report, *, report_url: str | None, region: str) -> str:
                 f"  {entry.instance_id:<20} {where}{detail} "
                 f"since {entry.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC{flaps}"
             )
-        if len(entries) > reports.LISTED_INSTANCES:
-            lines.append(f"  ... and {len(entries) - reports.LISTED_INSTANCES} more in the report")
+        if len(entries) > report_text.LISTED_INSTANCES:
+            lines.append(
+                f"  ... and {len(entries) - report_text.LISTED_INSTANCES} more in the report"
+            )
     lines.append("")
     if report_url:
         lines.append(f"Report: {report_url}")

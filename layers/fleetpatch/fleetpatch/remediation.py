@@ -10,11 +10,11 @@ same workflow as a launch), so they are held to the same checks and reported the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.workflows import start_once
 
@@ -98,12 +98,6 @@ def plan(runtime: CompiledPolicy, environment: str | None, now: datetime) -> Rem
     return RemediationPlan("Scan", f"outside {environment}'s window: scan only{later}")
 
 
-def execution_name(instance_id: str, event_id: str) -> str:
-    """One remediation per drift event: a redelivered event starts nothing new."""
-    digest = hashlib.sha256(event_id.encode()).hexdigest()[:16]
-    return f"remediate-{instance_id}-{digest}"[:80]
-
-
 _BUSY_STATUSES = {"Pending", "InProgress", "Delayed", "Cancelling"}
 
 
@@ -168,7 +162,7 @@ def remediate(
     started = start_once(
         stepfunctions,
         state_machine_arn,
-        execution_name(instance_id, event_id),
+        remediation_run_name(instance_id, event_id),
         {
             "instanceId": instance_id,
             "trigger": "remediation",

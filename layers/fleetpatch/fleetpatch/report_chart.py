@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fleetpatch.outcomes import JUDGED, OUTCOMES, label, plural
-from fleetpatch.reports import DigestReport, DriftEntry, RunReport, clip
+from fleetpatch.report_text import clip
+from fleetpatch.reports import DigestReport, DriftEntry, RunReport
 
 # Okabe-Ito: told apart with every common colour-vision deficiency. Labels carry the counts,
 # so nothing depends on colour alone. The chart stacks outcomes in the vocabulary's order

@@ -8,16 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from fleetpatch.contracts import keys
 from fleetpatch.dynamo import plain as _plain
 from fleetpatch.reports import DigestReport, RunReport
-
-
-def report_keys(run_id: str) -> tuple[str, str]:
-    """Where a run's report lives in the artifacts bucket: (JSON key, HTML key)."""
-    return f"reports/{run_id}.json", f"reports/{run_id}.html"
-
-
-RECORD_TTL_SECONDS = 400 * 24 * 3600
 
 
 class ReportIndex:
@@ -32,8 +25,8 @@ class ReportIndex:
         self._now = now
 
     @staticmethod
-    def _key(run_id: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"REPORT#{run_id}"}, "sk": {"S": "REPORT"}}
+    def _key(run_id: str) -> keys.Key:
+        return keys.report_key(run_id)
 
     def record(
         self,
@@ -50,8 +43,10 @@ class ReportIndex:
             instances, failed = len(report.entries), len(report.drifted)
         item = {
             **self._key(report.run_id),
-            "gsi1pk": {"S": "REPORTS"},
-            "gsi1sk": {"S": f"{report.ended_at.astimezone(UTC).isoformat()}#{report.run_id}"},
+            "gsi1pk": {"S": keys.REPORTS_INDEX},
+            "gsi1sk": {
+                "S": keys.by_time(report.ended_at.astimezone(UTC).isoformat(), report.run_id)
+            },
             "run_id": {"S": report.run_id},
             "kind": {"S": report.kind},
             "title": {"S": report.title},
@@ -65,7 +60,7 @@ class ReportIndex:
             "json_key": {"S": json_key or ""},
             "html_key": {"S": html_key or ""},
             "store_error": {"S": store_error or ""},
-            "expires_at": {"N": str(int(self._now()) + RECORD_TTL_SECONDS)},
+            "expires_at": keys.expires_at(self._now()),
         }
         # Keep what an earlier attempt published (message ids) when a retry rewrites it.
         names = {f"#{k}": k for k in item if k not in ("pk", "sk")}
@@ -108,7 +103,7 @@ class ReportIndex:
     def list(self, since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Reports, newest first, ended at or after ``since``."""
         condition = "gsi1pk = :pk"
-        values: dict[str, Any] = {":pk": {"S": "REPORTS"}}
+        values: dict[str, Any] = {":pk": {"S": keys.REPORTS_INDEX}}
         if since is not None:
             condition += " AND gsi1sk >= :since"
             values[":since"] = {"S": since.astimezone(UTC).isoformat()}

@@ -7,9 +7,9 @@ the command output is. It is stored as JSON and as a self-contained HTML page
 (``fleetpatch.report_html``), indexed in the state table, announced on the reports topic
 with a subject that says the outcome and a plain-text body that reads as an e-mail; the
 Slack notifier reads the stored JSON to build its message. Every format counts with
-``RunReport.counts``. A wave's report is built by ``fleetpatch.wave_report``.
-
-Nothing here calls AWS but :class:`ReportIndex`, which takes its client as an argument.
+``RunReport.counts``. A wave's report is built by ``fleetpatch.wave_report``, a launch's
+by ``fleetpatch.launch_summary``; the message text is ``fleetpatch.report_text``'s and the
+index ``fleetpatch.report_index``'s. Nothing here calls AWS.
 """
 
 from __future__ import annotations
@@ -20,24 +20,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fleetpatch import launch_report
-from fleetpatch.evidence import output_prefix
+from fleetpatch.contracts.verdict import PatchCounts, verdict
 from fleetpatch.launch_report import ChurnSummary
-from fleetpatch.outcomes import PROBLEMS, Outcome, Tally, label
+from fleetpatch.outcomes import PROBLEMS, Outcome, Tally
 
 # 2: one vocabulary (fleetpatch.outcomes: "not-run" became "not-reached"), members' states,
 # the instances the tag rule excludes, and what the run itself installed.
 REPORT_VERSION = 2
-SUBJECT_LIMIT = 99  # SNS allows 100 characters; e-mail clients show fewer.
-# Instances listed in an e-mail or a Slack message (failed ones first); the stored report
-# has every instance.
-LISTED_INSTANCES = 25
 
 Kind = Literal["launch", "wave", "remediation"]
 InstanceOutcome = Outcome
 """An instance's outcome, in the one vocabulary every format uses (``fleetpatch.outcomes``)."""
-
-_FAILED_OUTCOMES = ("failed", "non-compliant")
 
 
 class _Model(BaseModel):
@@ -240,25 +233,9 @@ def instance_outcome(
         return "not-reached", "its batch was held by a gate"
     if command_status is None:
         return "not-reached", "no patch command reached it"
-    if command_status != "Success":
-        return "failed", f"AWS-RunPatchBaseline ended {command_status}"
-    if state is None:
-        return "non-compliant", "no patch state reported after the run"
-    if state.get("FailedCount"):
-        return "failed", f"{state['FailedCount']} patch(es) failed to install"
-    problems = [
-        f"{state[key]} {what}"
-        for key, what in (
-            ("MissingCount", "missing"),
-            ("InstalledPendingRebootCount", "pending reboot"),
-        )
-        if state.get(key)
-    ]
-    if problems:
-        return "non-compliant", ", ".join(problems)
-    if state.get("Operation") == "Scan":
-        return "compliant", None
-    return "patched", None
+    operation = state.get("Operation") if state is not None else None
+    found = verdict(command_status, PatchCounts.of(state), operation=operation)
+    return found.outcome, found.reason
 
 
 def instance_result(
@@ -302,322 +279,3 @@ def _when(value: Any) -> datetime | None:
         return datetime.fromtimestamp(float(value), UTC)
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def parse_time(value: Any, default: datetime) -> datetime:
-    return _when(value) or default
-
-
-# --- the message: subject, e-mail body, attributes ---------------------------------------------
-
-
-def subject(report: RunReport) -> str:
-    """Under 100 characters, the outcome first: 'prod wave: windows-apps held; 6 instances: ...'.
-
-    A wave's subject carries the run's one count (``RunReport.counts``), as every format does.
-    """
-    if report.kind == "wave":
-        counted = report.counts().sentence()
-        if report.outcome == "held":
-            held = next((b.name for b in report.batches if b.status == "held"), "next batch")
-            text = f"{report.title}: {held} held; {counted}"
-        elif report.outcome == "completed-with-failures" or report.failed_instances():
-            text = f"{report.title}: done with failures; {counted}"
-        else:
-            text = f"{report.title}: done; {counted}"
-    elif report.churn is not None and report.churn.escalation:
-        text = launch_report.escalation_subject(report)
-    else:
-        instance = report.instances()[0] if report.instances() else None
-        what = {"patched": "patched", "compliant": "already compliant"}.get(report.outcome)
-        text = f"{report.title}: {what or report.outcome}"
-        if report.outcome == "failed" and report.reason:
-            text += f" ({report.reason})"
-        elif report.outcome == "scanned" and instance is not None:
-            text += f", {instance.missing or 0} missing"
-        elif report.outcome == "patched" and instance is not None and instance.installed:
-            text += f", {instance.installed} installed"
-        released = launch_report.lifecycle_phrase(report)
-        if released:
-            text += f", {released}"
-        if report.environment:
-            text += f" [{report.environment}]"
-    return clip(text, SUBJECT_LIMIT)
-
-
-def email_body(report: RunReport, *, report_url: str | None, console_url: str | None) -> str:
-    """The plain-text body: the outcome, what ran when, per batch, then where to look."""
-    lines = [subject(report), "", report.summary, ""]
-    if report.churn is not None and report.churn.escalation:
-        lines += [*launch_report.escalation_lines(report.churn), ""]
-    rows = [
-        ("Outcome", report.outcome + (f" ({report.reason})" if report.reason else "")),
-        ("Run", report.run_id),
-        ("Environment", report.environment or "-"),
-    ]
-    lifecycle = launch_report.lifecycle_description(report)
-    if lifecycle is not None:
-        rows += [
-            ("Auto Scaling group", report.auto_scaling_group or "-"),
-            ("Lifecycle result", lifecycle),
-        ]
-    rows += [
-        ("Trigger", report.trigger or "-"),
-        ("Started", format_stamp(report.started_at)),
-        ("Ended", f"{format_stamp(report.ended_at)} ({format_duration(report.duration_seconds)})"),
-    ]
-    if report.window_execution_id:
-        rows.append(("Window", report.window_execution_id))
-    for note in report.notes:
-        rows.append(("Note", note))
-    rows += figure_rows(report)
-    width = max(len(k) for k, _ in rows) + 1
-    lines += [f"{(k + ':').ljust(width)} {v}" for k, v in rows]
-    for batch in report.batches:
-        lines += ["", *_batch_lines(batch, wave=report.kind == "wave")]
-    lines.append("")
-    if report_url:
-        lines.append(f"Report: {report_url}")
-    if console_url:
-        lines.append(f"Execution: {console_url}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _batch_lines(batch: BatchResult, *, wave: bool) -> list[str]:
-    lines = [_batch_heading(batch)]
-    if batch.gate is not None:
-        verdict = "passed" if batch.gate.passed else "FAILED"
-        lines.append(f"  gate {verdict}: {'; '.join(batch.gate.reasons) or '-'}")
-        if batch.gate.approved_by:
-            lines.append(f"  approved by {batch.gate.approved_by}")
-    listed = sorted(batch.instances, key=_failed_first)[:LISTED_INSTANCES]
-    lines += ["  " + _instance_line(instance, wave=wave) for instance in listed]
-    if len(batch.instances) > len(listed):
-        lines.append(f"  ... and {len(batch.instances) - len(listed)} more in the report")
-    for instance_id, why in sorted(batch.excluded.items())[:LISTED_INSTANCES]:
-        lines.append(f"  excluded: {instance_id} - {why}")
-    if len(batch.excluded) > LISTED_INSTANCES:
-        lines.append(
-            f"  ... and {len(batch.excluded) - LISTED_INSTANCES} more excluded in the report"
-        )
-    return lines
-
-
-def figure_rows(report: RunReport) -> list[tuple[str, str]]:
-    """The run's figures as (name, text): a wave's one count and what the run installed."""
-    if report.kind != "wave":
-        return [("Patches", patches_line(report))]
-    return [
-        ("Instances", report.counts().sentence()),
-        ("Installed", installed_text(report)),
-        ("Patches", patches_line(report)),
-    ]
-
-
-def patches_line(report: RunReport) -> str:
-    """The patch figures in one line; a wave's leads with what the run itself installed."""
-    totals = report.patch_totals()
-    rest = (
-        f"{totals['missing']} missing, {totals['failed']} failed, "
-        f"{totals['pending_reboot']} pending reboot"
-    )
-    if report.kind == "wave":
-        return rest
-    installed = sum(i.installed or 0 for i in report.instances())
-    return f"{installed} installed, {rest}"
-
-
-def installed_text(report: RunReport) -> str:
-    """'12 by this run', or why the run's installs were not counted."""
-    if report.installed_by_run is None:
-        return f"not counted ({report.installed_note or 'no figure'})"
-    return f"{report.installed_by_run} by this run"
-
-
-def attributes(
-    report: RunReport | DigestReport, *, report_key: str | None
-) -> dict[str, dict[str, str]]:
-    """SNS message attributes subscribers filter on (kind, environment, outcome, ...).
-
-    A launch also carries its lifecycle result (``none``: launched outside Auto Scaling)
-    and its group; a launch-churn escalation carries ``churn: escalation``.
-    """
-    values = {
-        "kind": report.kind,
-        "environment": report.environment or "unknown",
-        "outcome": report.outcome,
-        "run": report.run_id,
-    }
-    if isinstance(report, RunReport) and report.kind == "launch":
-        values["lifecycle"] = report.lifecycle_result or "none"
-        if report.auto_scaling_group:
-            values["group"] = report.auto_scaling_group
-        if report.churn is not None and report.churn.escalation:
-            values["churn"] = "escalation"
-    if report_key:
-        values["report"] = report_key
-    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
-
-
-def _batch_heading(batch: BatchResult) -> str:
-    status = {"ran": "", "held": " - HELD, not run", "not-reached": " - not reached"}[batch.status]
-    return f"Batch {batch.name} ({batch.counts().sentence()}){status}"
-
-
-def _instance_line(instance: InstanceResult, *, wave: bool) -> str:
-    counts = ""
-    if instance.installed is not None:
-        installed = f"installed {instance.installed}"
-        if wave:
-            by_run = "-" if instance.installed_by_run is None else instance.installed_by_run
-            installed = f"installed {by_run} by this run ({instance.installed} in total)"
-        counts = (
-            f" {installed}, missing {instance.missing or 0}, "
-            f"failed {instance.failed or 0}, pending reboot {instance.pending_reboot or 0}"
-        )
-    why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
-    reason = f" - {why}" if why else ""
-    return f"{instance.instance_id:<20} {label(instance.outcome):<13}{counts}{reason}"
-
-
-def _failed_first(instance: InstanceResult) -> tuple[int, str]:
-    """Failed, then not reached, then non-compliant, then the rest; by id within each."""
-    rank = PROBLEMS.index(instance.outcome) if instance.outcome in PROBLEMS else len(PROBLEMS)
-    return (rank, instance.instance_id)
-
-
-def format_stamp(when: datetime) -> str:
-    """One way to show a time in every report: UTC, to the second."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def format_duration(seconds: float) -> str:
-    """'2h 05m', '3m 07s', '42s'."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def report_console_url(region: str, bucket: str, key: str | None) -> str | None:
-    """Where a person opens a stored report: the S3 console (a presigned URL would expire)."""
-    if not key:
-        return None
-    return (
-        f"https://{region}.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
-    )
-
-
-def console_url(region: str, execution_arn: str | None) -> str | None:
-    if not execution_arn:
-        return None
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
-
-
-# --- what the workflows hand over, and the reports built from it ------------------------------
-
-
-class _Summary(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class InstanceRunSummary(_Summary):
-    """The end of a patch-new-instance run (launch, warm pool or remediation)."""
-
-    run_id: str = Field(alias="runId", min_length=1)
-    instance_id: str = Field(alias="instanceId", min_length=1)
-    trigger: str
-    outcome: Literal["patched", "compliant", "scanned", "failed"]
-    reason: str
-    summary: str
-    started_at: datetime = Field(alias="startedAt")
-    execution_arn: str | None = Field(default=None, alias="executionArn")
-    operation: str | None = None
-    target: dict[str, Any] | None = None
-    command_id: str | None = Field(default=None, alias="commandId")
-    command_status: str | None = Field(default=None, alias="commandStatus")
-    patch_state: dict[str, Any] | None = Field(default=None, alias="patchState")
-    lifecycle_result: Literal["CONTINUE", "ABANDON", "GONE"] | None = Field(
-        default=None, alias="lifecycleResult"
-    )
-    lifecycle_note: str | None = Field(default=None, alias="lifecycleNote")
-    group: str | None = Field(default=None, description="the lifecycle action's group")
-    launch_outcome: dict[str, Any] | None = Field(
-        default=None, alias="launchOutcome", description="fleetpatch.launch_outcome's answer"
-    )
-
-
-def instance_report(
-    run: InstanceRunSummary, *, ended_at: datetime, bucket: str | None
-) -> RunReport:
-    """The report of a run on one instance, from what the workflow gathered."""
-    target = run.target or {}
-    kind: Kind = "remediation" if run.trigger == "remediation" else "launch"
-    state = run.patch_state
-    if run.command_id is None:
-        result = InstanceResult(
-            instance_id=run.instance_id,
-            outcome="failed",
-            reason=run.summary,
-            patch_group=target.get("patchGroup"),
-        )
-    else:
-        result = instance_result(
-            run.instance_id,
-            command_status=run.command_status,
-            state=state,
-            command_id=run.command_id,
-            output=output_prefix(
-                bucket, f"command-output/launch/{run.run_id}", run.command_id, run.instance_id
-            ),
-            patch_group=target.get("patchGroup"),
-        )
-        if run.outcome == "failed" and result.outcome not in _FAILED_OUTCOMES:
-            # The workflow's verdict stands (e.g. the command never finished).
-            result = result.model_copy(update={"outcome": "failed", "reason": run.summary})
-    verb = {"remediation": "remediation of", "launch": "launch of"}[kind]
-    outcome = run.launch_outcome or {}
-    churn = launch_report.churn_summary(outcome.get("churn"))
-    notes = []
-    if run.lifecycle_note:
-        notes.append(f"lifecycle action {run.lifecycle_result}: {run.lifecycle_note}")
-    if outcome.get("error"):
-        notes.append(f"the launch's outcome was not accounted: {outcome['error']}")
-    churn_note = launch_report.churn_note(churn) if churn is not None else None
-    if churn_note:
-        notes.append(churn_note)
-    return RunReport(
-        kind=kind,
-        run_id=run.run_id,
-        title=f"{verb} {run.instance_id}",
-        outcome=run.outcome,
-        reason=None if run.outcome != "failed" else run.reason,
-        summary=run.summary,
-        environment=target.get("environment") or outcome.get("environment"),
-        trigger=run.trigger,
-        started_at=run.started_at,
-        ended_at=ended_at,
-        execution_arn=run.execution_arn,
-        notes=notes,
-        auto_scaling_group=outcome.get("autoScalingGroup") or run.group,
-        lifecycle_result=run.lifecycle_result,
-        churn=churn,
-        batches=[
-            BatchResult(
-                name=target.get("patchGroup") or "instance",
-                patch_groups=[target["patchGroup"]] if target.get("patchGroup") else [],
-                status="ran",
-                instances=[result],
-            )
-        ],
-    )

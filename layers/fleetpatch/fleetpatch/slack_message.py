@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
 
-from fleetpatch import launch_report, reports
+from fleetpatch import launch_report, report_text
 from fleetpatch.errors import FleetpatchError
 from fleetpatch.outcomes import label
-from fleetpatch.reports import DigestReport, RunReport, clip
+from fleetpatch.report_text import clip
+from fleetpatch.reports import DigestReport, RunReport
 
 LISTED = 10  # instances named in a message; the report has them all
 _SECTION_LIMIT = 2900  # Slack allows 3,000 characters in a section's text
@@ -76,8 +77,8 @@ def fallback_message(subject: str, text: str, attributes: Mapping[str, str]) -> 
 
 
 def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
-    subject = reports.subject(report)
-    patches = reports.patches_line(report)
+    subject = report_text.subject(report)
+    patches = report_text.patches_line(report)
     if report.kind == "wave":
         by_run = report.installed_by_run
         installed = "not counted" if by_run is None else str(by_run)
@@ -96,7 +97,7 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                 _mrkdwn(f"*Instances*\n{report.counts().describe()}"),
                 _mrkdwn(f"*Patches*\n{_escape(patches)}"),
                 _mrkdwn(f"*Run*\n`{report.run_id}`"),
-                _mrkdwn(f"*Duration*\n{reports.format_duration(report.duration_seconds)}"),
+                _mrkdwn(f"*Duration*\n{report_text.format_duration(report.duration_seconds)}"),
                 *_lifecycle_field(report),
             ],
         },

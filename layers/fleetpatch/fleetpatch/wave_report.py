@@ -31,13 +31,8 @@ from fleetpatch.membership import Member as RosterMember
 from fleetpatch.membership import MemberState, roster
 from fleetpatch.policy import RuntimeBatch
 from fleetpatch.promotion import installed_since
-from fleetpatch.reports import (
-    BatchResult,
-    GateSummary,
-    InstanceResult,
-    RunReport,
-    format_stamp,
-)
+from fleetpatch.report_text import format_stamp
+from fleetpatch.reports import BatchResult, GateSummary, InstanceResult, RunReport
 from fleetpatch.waves import batch_commands
 
 INSTALLED_LOOKUPS = 100

@@ -14,6 +14,7 @@ from typing import Any
 
 from fleetpatch.alarms import alarm_states, with_alarm_history
 from fleetpatch.batch_run import BatchRecords, Plan
+from fleetpatch.contracts import keys
 from fleetpatch.evidence import gather, window_commands
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.membership import ec2_states, tagged
@@ -22,7 +23,6 @@ from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here f
     INSTALLED_STATES,
     installed_since,
     override_list,
-    override_list_key,
 )
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
@@ -163,7 +163,6 @@ def batch_commands(
 
 # --- the wave run's records (the state table) ---------------------------------------------------
 
-RECORD_TTL_SECONDS = 400 * 24 * 3600  # a year of waves, for reports and audits
 # A DynamoDB item holds 400 KB: keep at most this many failed instances in a decision.
 MAX_RECORDED_FAILURES = 1000
 
@@ -175,14 +174,14 @@ class WaveRecords:
         self._dynamodb = dynamodb
         self._table = table
         self._run_id = run_id
-        self._pk = {"S": f"WAVE#{run_id}"}
+        self._pk = {"S": keys.wave_pk(run_id)}
         self._now = now
 
     def _ttl(self) -> dict[str, str]:
-        return {"N": self.expires_at()}
+        return keys.expires_at(self._now())
 
     def expires_at(self) -> str:
-        return str(int(self._now()) + RECORD_TTL_SECONDS)
+        return keys.expires_at(self._now())["N"]
 
     def batch(self, step: int) -> BatchRecords:
         """The plan and sends of batch ``step`` of this run."""
@@ -195,7 +194,7 @@ class WaveRecords:
             TableName=self._table,
             Item={
                 "pk": self._pk,
-                "sk": {"S": f"GATE#{step:02d}"},
+                "sk": {"S": keys.gate_sk(step)},
                 "batch": {"S": batch},
                 "passed": {"BOOL": decision.passed},
                 "reasons": {"L": [{"S": r} for r in decision.reasons]},

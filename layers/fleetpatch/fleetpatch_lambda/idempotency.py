@@ -30,12 +30,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from fleetpatch.contracts import keys
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-PARTITION_PREFIX = "IDEMPOTENCY#"
-# The state table's TTL attribute (template.yaml, StateTable).
-EXPIRY_ATTRIBUTE = "expires_at"
+PARTITION_PREFIX = keys.IDEMPOTENCY_PREFIX
+EXPIRY_ATTRIBUTE = keys.TTL_ATTRIBUTE
 
 
 def partition(function_name: str) -> str:

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 from fleetpatch import aws, clock
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
-from fleetpatch.reports import InstanceRunSummary, instance_report
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.wave_report import WaveRunSummary, wave_report
 from fleetpatch.waves import WaveRecords

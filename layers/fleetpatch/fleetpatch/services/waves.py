@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetpatch import aws, clock
 from fleetpatch.batch_run import make_plan, send_round
+from fleetpatch.contracts.names import window_run_name
+from fleetpatch.contracts.s3 import wave_output_prefix
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
@@ -116,7 +118,7 @@ def _start(
     started = start_once(
         client("stepfunctions"),
         settings.state_machine_arn,
-        f"wave-{execution_id}",
+        window_run_name(execution_id),
         run_input(
             wave,
             [batch.model_dump(by_alias=True) for batch in policy.waves[wave].batches],
@@ -234,7 +236,7 @@ def send_batch_round(
             MaxErrors=errors,
             TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
             OutputS3BucketName=artifacts_bucket,
-            OutputS3KeyPrefix=f"command-output/waves/{request.wave}/{batch.name}",
+            OutputS3KeyPrefix=wave_output_prefix(request.wave, batch.name),
             Comment=f"fleetpatch wave {request.wave} batch {batch.name} ({request.run_id})"[:100],
         )
         return str(response["Command"]["CommandId"])

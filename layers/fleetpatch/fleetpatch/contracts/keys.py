@@ -1,0 +1,197 @@
+"""The state table's keys: every item's ``pk``/``sk`` (and ``gsi1pk``) is built here.
+
+One table holds every record (template.yaml ``StateTable``). Each kind of item has its own
+partition prefix, so the kinds never meet:
+
+============================  =====================================  ==========================
+pk                            sk                                     what
+============================  =====================================  ==========================
+``RUN#<run>``                 ``RUN`` (gsi1 ``RUNS``)                a patch-new-instance run
+``WAVE#<run>``                ``RUN`` (gsi1 ``RUNS``)                a gated-wave run
+``WAVE#<run>``                ``GATE#<nn>``                          the gate before batch nn
+``WAVE#<run>``                ``PLAN#<nn>#<part>``, ``SEND#<nn>#<chunk>``  a batch's plan and sends
+``WAVE#<run>``                ``RESUMED``, ``STOPPED#<time>``        an operator's resume, stops
+``LEASE#WAVE#<wave>``         ``LEASE``                              the run that holds a wave
+``COMMAND#<command>``         ``COMMAND`` or ``INSTANCE#<instance>`` a task token's waiter
+``INSTANCE#<instance>``       ``COMPLIANCE`` (gsi1 ``COMPLIANCE``)   its latest compliance
+``INSTANCE#<instance>``       ``COMPLIANCE#<time>#<event>``          a compliance change
+``DIGEST``                    ``<time>#<instance>``                  an entry for the digest
+``DIGEST_PENDING``            ``DIGEST``                             the digest scheduled
+``CHURN#<group>``             ``CHURN``                              a group's launch churn
+``REPORT#<run>``              ``REPORT`` (gsi1 ``REPORTS``)          a published report
+``IDEMPOTENCY#<function>``    ``<what>#<hash>``                      powertools idempotency
+============================  =====================================  ==========================
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+Key = dict[str, dict[str, str]]
+
+# --- the TTL rule --------------------------------------------------------------------------------
+
+TTL_ATTRIBUTE = "expires_at"
+"""The table's TTL attribute (template.yaml ``TimeToLiveSpecification``)."""
+RECORD_TTL_SECONDS = 400 * 24 * 3600
+"""How long run, wave, gate and report records live: a year of runs, for reports and audits."""
+
+
+def expires_at(now: float, seconds: int = RECORD_TTL_SECONDS) -> dict[str, str]:
+    """The ``expires_at`` attribute of an item written at ``now`` (epoch seconds)."""
+    return {"N": str(int(now) + seconds)}
+
+
+def _key(pk: str, sk: str) -> Key:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+# --- runs (gsi1 RUNS by start time) --------------------------------------------------------------
+
+RUN_SK = "RUN"
+RUNS_INDEX = "RUNS"
+LAUNCH_RUN_PREFIX = "RUN#"
+WAVE_RUN_PREFIX = "WAVE#"
+
+
+def launch_run_key(run_id: str) -> Key:
+    """A patch-new-instance run's record (written by its ASL's RecordRun)."""
+    return _key(f"{LAUNCH_RUN_PREFIX}{run_id}", RUN_SK)
+
+
+def wave_pk(run_id: str) -> str:
+    """The partition of a gated-wave run: its record, gates, plans, sends and audit."""
+    return f"{WAVE_RUN_PREFIX}{run_id}"
+
+
+def wave_run_key(run_id: str) -> Key:
+    """A gated-wave run's record (written by its ASL's RecordWave)."""
+    return _key(wave_pk(run_id), RUN_SK)
+
+
+GATE_PREFIX = "GATE#"
+PLAN_PREFIX = "PLAN#"
+SEND_PREFIX = "SEND#"
+RESUMED_SK = "RESUMED"
+STOPPED_PREFIX = "STOPPED#"
+
+
+def gate_sk(step: int) -> str:
+    """The gate decision (or approval) before batch ``step``."""
+    return f"{GATE_PREFIX}{step:02d}"
+
+
+def batch_prefix(prefix: str, step: int) -> str:
+    """The sort-key prefix of batch ``step``'s plan parts or sends (PLAN_PREFIX, SEND_PREFIX)."""
+    return f"{prefix}{step:02d}#"
+
+
+def plan_sk(step: int, part: int) -> str:
+    return f"{batch_prefix(PLAN_PREFIX, step)}{part:04d}"
+
+
+def send_sk(step: int, chunk: int) -> str:
+    return f"{batch_prefix(SEND_PREFIX, step)}{chunk:05d}"
+
+
+def stopped_sk(at: datetime) -> str:
+    """One ``wave stop`` of a run, at ``at``."""
+    return f"{STOPPED_PREFIX}{at.isoformat()}"
+
+
+# --- the wave lease ------------------------------------------------------------------------------
+
+LEASE_PREFIX = "LEASE#WAVE#"
+LEASE_SK = "LEASE"
+
+
+def lease_key(wave: str) -> Key:
+    """The one item that says which run holds a wave."""
+    return _key(f"{LEASE_PREFIX}{wave}", LEASE_SK)
+
+
+# --- command waiters -----------------------------------------------------------------------------
+
+COMMAND_PREFIX = "COMMAND#"
+WHOLE_COMMAND_SK = "COMMAND"
+
+
+def command_key(command_id: str, instance_id: str | None) -> Key:
+    """The waiter of one invocation, or (``instance_id`` None) of the whole command."""
+    sk = WHOLE_COMMAND_SK if instance_id is None else instance_pk(instance_id)
+    return _key(f"{COMMAND_PREFIX}{command_id}", sk)
+
+
+# --- compliance and the digest -------------------------------------------------------------------
+
+INSTANCE_PREFIX = "INSTANCE#"
+COMPLIANCE_SK = "COMPLIANCE"
+COMPLIANCE_INDEX = "COMPLIANCE"
+"""gsi1pk of every instance's latest compliance: the fleet's view."""
+DIGEST_PK = "DIGEST"
+
+
+def instance_pk(instance_id: str) -> str:
+    return f"{INSTANCE_PREFIX}{instance_id}"
+
+
+def instance_of(pk: str) -> str:
+    """The instance id of an ``INSTANCE#<id>`` partition key."""
+    return pk.removeprefix(INSTANCE_PREFIX)
+
+
+def compliance_key(instance_id: str) -> Key:
+    """An instance's latest compliance state."""
+    return _key(instance_pk(instance_id), COMPLIANCE_SK)
+
+
+def compliance_history_key(instance_id: str, event_time: datetime, event_id: str) -> Key:
+    """One change of an instance's compliance."""
+    return _key(instance_pk(instance_id), f"{COMPLIANCE_SK}#{event_time.isoformat()}#{event_id}")
+
+
+def digest_entry_key(event_time: datetime, instance_id: str) -> Key:
+    """An entry the next digest sends (sorted by when the change happened)."""
+    return _key(DIGEST_PK, f"{event_time.isoformat()}#{instance_id}")
+
+
+def digest_entry_time(sk: str) -> datetime:
+    """When a digest entry's change happened, from its sort key."""
+    return datetime.fromisoformat(sk.rsplit("#", 1)[0])
+
+
+DIGEST_PENDING_KEY: Key = _key("DIGEST_PENDING", DIGEST_PK)
+"""The marker that a digest is scheduled (one at a time)."""
+
+
+# --- launch churn --------------------------------------------------------------------------------
+
+CHURN_PREFIX = "CHURN#"
+CHURN_SK = "CHURN"
+
+
+def churn_key(group: str) -> Key:
+    """An Auto Scaling group's launch-churn streak."""
+    return _key(f"{CHURN_PREFIX}{group}", CHURN_SK)
+
+
+# --- reports (gsi1 REPORTS by end time) ----------------------------------------------------------
+
+REPORT_PREFIX = "REPORT#"
+REPORT_SK = "REPORT"
+REPORTS_INDEX = "REPORTS"
+
+
+def report_key(run_id: str) -> Key:
+    """A published report's index entry."""
+    return _key(f"{REPORT_PREFIX}{run_id}", REPORT_SK)
+
+
+def by_time(at: str, run_id: str) -> str:
+    """gsi1sk of a run or report: its time (ISO 8601, UTC), then its id."""
+    return f"{at}#{run_id}"
+
+
+# --- powertools idempotency ----------------------------------------------------------------------
+
+IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
