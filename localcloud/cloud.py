@@ -38,6 +38,7 @@ from localcloud.extensions import (
     cloudwatch,
     events,
     lookups,
+    memo,
     sim_dates,
     sns,
     stepfunctions,
@@ -170,6 +171,7 @@ class LocalCloud:
         fleetpatch_aws.reset_clients()
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
+        memo.install()
         cloudwatch.install()
         sim_dates.install()
         stepfunctions.install()
