@@ -35,6 +35,7 @@ from localcloud.adapters import (
     cloudwatch,
     events,
     lookups,
+    memo,
     quotas,
     scheduler,
     sim_dates,
@@ -169,6 +170,7 @@ class LocalCloud:
         fleetpatch_aws.reset_clients()
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
+        memo.install()
         cloudwatch.install()
         sim_dates.install()
         stepfunctions.install()

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import hashlib
 import importlib
 import json
 import math
 import pkgutil
 import random
+import re
 import sys
 import threading
 import time as _time
@@ -41,6 +43,7 @@ from typing import Any
 
 import jsonata
 from botocore.exceptions import ClientError
+from jsonata.utils import Utils as _JsonataUtils
 
 from localcloud.adapters import sfn_errors
 from localcloud.core import clock as sim
@@ -236,11 +239,59 @@ def _to_json_value(value: Any) -> Any:
 
 
 def evaluate_jsonata(expression: str) -> Any:
-    """Evaluate a composed Step Functions JSONata expression (bindings included)."""
+    """Evaluate a composed Step Functions JSONata expression (bindings included).
+
+    moto composes each evaluation as ``($states:=<value>;...<expression>)``. The values we
+    encode (``_encode_bindings``) are JSON text with its length in a comment, so they are
+    read with ``json.loads`` and bound as variables; the rest, the same text for every
+    evaluation of a state, is parsed once. Parsing the values as JSONata cost more than the
+    whole rest of the evaluation.
+    """
+    body, bindings = _split_bindings(expression)
+    return _to_json_value(_compiled(body).evaluate(None, bindings))
+
+
+JSONATA_NULL = _JsonataUtils.NULL_VALUE
+
+# $name:=/*fp:<length>*/<JSON text of that length>;
+_BINDING = re.compile(r"\$([A-Za-z0-9_]+):=/\*fp:(\d+)\*/")
+
+
+def _split_bindings(expression: str) -> tuple[str, dict[str, Any]]:
+    bindings: dict[str, Any] = {}
+    pieces: list[str] = []
+    position = 0
+    while (found := _BINDING.search(expression, position)) is not None:
+        start = found.end()
+        end = start + int(found.group(2))
+        if expression[end : end + 1] != ";":
+            raise ValueError(f"malformed encoded binding at {found.start()}: {expression[:200]}")
+        bindings[found.group(1)] = _jsonata_value(json.loads(expression[start:end]))
+        pieces.append(expression[position : found.start()])
+        position = end + 1
+    pieces.append(expression[position:])
+    return "".join(pieces), bindings
+
+
+def _jsonata_value(value: Any) -> Any:
+    """A JSON value as JSONata holds it: null is its own value (None means undefined)."""
+    if value is None:
+        return JSONATA_NULL
+    if isinstance(value, dict):
+        return {k: _jsonata_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonata_value(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(expression: str) -> jsonata.Jsonata:
+    # A parsed expression is reusable across evaluations and threads: jsonata-python keeps
+    # each thread's evaluation state apart (Jsonata.get_per_thread_instance).
     compiled = jsonata.Jsonata(expression)
     for name, function in STEP_FUNCTIONS_JSONATA_FUNCTIONS.items():
         compiled.register_lambda(name, _adapt(function))
-    return _to_json_value(compiled.evaluate(None))
+    return compiled
 
 
 def _adapt(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -251,13 +302,17 @@ def _adapt(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _encode_bindings(bindings: dict[str, Any]) -> str:
-    # moto writes string values as f'"{value}"', which breaks on quotes and newlines;
-    # its own encoder (which knows the context object's datetimes) escapes them properly.
+    # moto writes string values as f'"{value}"', which breaks on quotes and newlines; its own
+    # encoder (which knows the context object's datetimes) escapes them properly. The length
+    # comment lets evaluate_jsonata take the value out as JSON instead of parsing it as JSONata
+    # (a comment is valid JSONata, so the text still means what moto composed).
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    return "".join(
-        f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items()
-    )
+    parts = []
+    for name, value in bindings.items():
+        text = to_json_str(value, separators=(",", ":"))
+        parts.append(f"{name}:=/*fp:{len(text)}*/{text};")
+    return "".join(parts)
 
 
 def _patch_jsonata(modules: list[types.ModuleType]) -> None:

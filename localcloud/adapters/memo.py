@@ -1,0 +1,70 @@
+"""Work the local cloud repeats with the same answer, done once per process.
+
+Profiled over the workflow suite (py-spy, every thread), two costs came from doing the
+same work again for every test's fresh cloud, not from simulating anything:
+- botocore reads a service's JSON model (EC2's is megabytes) once per session, and each
+  cloud, the IAM enforcer and the handlers' default session are new sessions: 13 % of the
+  suite's time. All sessions now share one botocore data loader: the models are read-only
+  data, as they already are for every client of one session.
+- moto validates a state machine's definition by parsing it with its ANTLR grammar on every
+  CreateStateMachine: each deploy parses the same two definitions again, 10 % of the suite.
+  A definition that parsed once is valid; an invalid one is still parsed, and refused, every
+  time.
+Neither changes an answer: the canaries in tests/unit/localcloud/test_moto_canaries_memo.py
+check the internals these rely on.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import botocore.loaders
+import botocore.session
+
+from localcloud.core import motopatch
+
+TAG = "_fleetpatch_memo"
+
+_original_create_loader = botocore.loaders.create_loader
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that a second boto3 Session does not append to again."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    loader = _original_create_loader(search_path_string)
+    loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]
+    return loader
+
+
+_valid_definitions: set[str] = set()
+
+
+def _validate_once(original: Any) -> Any:
+    # moto's _validate_definition is a staticmethod: the replacement is one too.
+    validate_original = original
+
+    def validate(definition: str) -> None:
+        if definition in _valid_definitions:
+            return
+        validate_original(definition)  # raises InvalidDefinition for a bad one
+        _valid_definitions.add(definition)
+
+    return validate
+
+
+def install() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    motopatch.replace(botocore.session, "create_loader", _shared_loader, tag=TAG)
+    if motopatch.patch(StepFunctionsParserBackend, "_validate_definition", _validate_once, tag=TAG):
+        # patch() set the plain function; moto calls it on the class and on instances.
+        replaced = StepFunctionsParserBackend.__dict__["_validate_definition"]
+        StepFunctionsParserBackend._validate_definition = staticmethod(replaced)
