@@ -113,7 +113,7 @@ soak: $(BIN)/python ## a longer fault sweep (throttling + duplicates over 5 seed
 	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)-soak
 
 .PHONY: lint
-lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, the policy, cfn-lint, sam validate, statelint, checkov
+lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, import contracts, file sizes, function environments, the policy, cfn-lint, sam validate, statelint, checkov
 
 POLICY := policy/fleet.yaml
 RENDERED_POLICY := policy/rendered/fleet-policy.yaml
@@ -137,6 +137,11 @@ lint-python: $(BIN)/python
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
+	@# The shape: import contracts and no cycles (pyproject's [tool.importlinter]), no Python
+	@# file over 600 lines, and each function's environment as template.yaml sets it.
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tools/check_sizes.py
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_function_environment.py
 
 .PHONY: lint-template
 lint-template: $(BIN)/python $(SAM) $(CHECKOV)
