@@ -1,7 +1,7 @@
 """Await command: park a workflow's task token until its command (or one invocation) finishes.
 
 Invoked by Step Functions with ``lambda:invoke.waitForTaskToken``; the command-status
-route resumes the workflow (see ``fleetpatch.commands`` for the race-free handshake).
+route resumes the workflow (see ``fleetpatch.command_waiters`` for the race-free handshake).
 """
 
 from __future__ import annotations

@@ -183,16 +183,6 @@ def launch_request(
 
 # --- resolving the patch target ------------------------------------------------------------------
 
-OperatingSystem = Literal[
-    "AMAZON_LINUX_2",
-    "AMAZON_LINUX_2023",
-    "REDHAT_ENTERPRISE_LINUX",
-    "CENTOS",
-    "SUSE",
-    "UBUNTU",
-    "WINDOWS",
-]
-
 
 @dataclass(frozen=True)
 class PatchTarget:

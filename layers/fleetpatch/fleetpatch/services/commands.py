@@ -1,13 +1,13 @@
 """Commands: a workflow waits for its patch command; the command's status resumes it.
 
 await-command parks a task token until the command (or one invocation) finishes;
-command-status records each final status and resumes the waiter. ``fleetpatch.commands``
+command-status records each final status and resumes the waiter. ``fleetpatch.command_waiters``
 owns the race-free handshake between the two.
 """
 
 from __future__ import annotations
 
-from fleetpatch.commands import WHOLE_COMMAND, CommandWaiters, InvocationKey
+from fleetpatch.command_waiters import WHOLE_COMMAND, CommandWaiters, InvocationKey
 from fleetpatch.events import CommandInvocationEvent, CommandStatusEvent
 from fleetpatch.services import ClientFactory, aws_client
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from fleetpatch.commands import CommandWaiters, InvocationKey
+from fleetpatch.command_waiters import CommandWaiters, InvocationKey
 from tests.unit.conftest import STATE_TABLE
 
 KEY = InvocationKey("5e2f1c1a-8b1e-4c53-9d44-0c2a3f4b5d6e", "i-0a1b2c3d4e5f60718")
