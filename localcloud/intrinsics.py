@@ -329,16 +329,24 @@ class Evaluator:
             found.add(logical_id)
             self._collect_references(attribute, found)
         elif intrinsic == "Fn::Sub":
-            text, variables = _sub_arguments(args)
-            for name in _SUB_VARIABLE.findall(text):
-                if not name.startswith("!") and name not in variables and name not in self._names:
-                    found.add(name.split(".", 1)[0])
-            self._collect_references(list(variables.values()), found)
+            self._sub_references(args, found)
         elif intrinsic == "Fn::If":
             condition, when_true, when_false = _arguments("Fn::If", args, 3)
             self._collect_references(when_true if self.is_true(condition) else when_false, found)
         else:
             self._collect_references(list(value.values()), found)
+
+    def _sub_references(self, args: Any, found: set[str]) -> None:
+        """The resources an ``Fn::Sub`` refers to: in its text and in its variables' values.
+
+        ``${Name}`` and ``${Name.Attr}`` name a resource unless Name is one of the Sub's own
+        variables, a parameter or a pseudo-parameter (``${!Literal}`` names nothing).
+        """
+        text, variables = _sub_arguments(args)
+        for name in _SUB_VARIABLE.findall(text):
+            if not name.startswith("!") and name not in variables and name not in self._names:
+                found.add(name.split(".", 1)[0])
+        self._collect_references(list(variables.values()), found)
 
 
 _FUNCTIONS: dict[str, Callable[[Evaluator, Any], Any]] = {

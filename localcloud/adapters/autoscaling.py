@@ -65,14 +65,17 @@ def _configure_hook(hook: MotoHook, spec: dict[str, Any]) -> None:
 
 
 def _patch_models() -> None:
-    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+    _patch_group_model()
+    _patch_backend_model()
+
+
+def _patch_group_model() -> None:
+    """A group launches through the simulator (hooks, warm pool) and counts waiting instances."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
 
     original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
     original_set_capacity = FakeAutoScalingGroup.set_desired_capacity
     original_put_pool = FakeAutoScalingGroup.put_warm_pool
-    original_describe = AutoScalingBackend.describe_auto_scaling_instances
-    original_delete_pool = AutoScalingBackend.delete_warm_pool
-    original_resume = AutoScalingBackend.resume_processes
 
     def replace_autoscaling_group_instances(
         self: MotoGroup, count_needed: int, propagated_tags: dict[str, str]
@@ -98,6 +101,24 @@ def _patch_models() -> None:
         simulator = _simulator()
         if simulator is not None:
             simulator.top_up_pool(self, original_replace)
+
+    motopatch.replace(
+        FakeAutoScalingGroup,
+        "replace_autoscaling_group_instances",
+        replace_autoscaling_group_instances,
+    )
+    motopatch.replace(FakeAutoScalingGroup, "active_instances", active_instances)
+    motopatch.replace(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity)
+    motopatch.replace(FakeAutoScalingGroup, "put_warm_pool", put_warm_pool)
+
+
+def _patch_backend_model() -> None:
+    """The backend lists pool instances, deletes a pool's and launches when launch resumes."""
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original_describe = AutoScalingBackend.describe_auto_scaling_instances
+    original_delete_pool = AutoScalingBackend.delete_warm_pool
+    original_resume = AutoScalingBackend.resume_processes
 
     def describe_auto_scaling_instances(
         self: Any, instance_ids: list[str]
@@ -126,14 +147,6 @@ def _patch_models() -> None:
             # Launch resumed: launch at once what the group is missing (and its pool).
             group.set_desired_capacity(group.desired_capacity)
 
-    motopatch.replace(
-        FakeAutoScalingGroup,
-        "replace_autoscaling_group_instances",
-        replace_autoscaling_group_instances,
-    )
-    motopatch.replace(FakeAutoScalingGroup, "active_instances", active_instances)
-    motopatch.replace(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity)
-    motopatch.replace(FakeAutoScalingGroup, "put_warm_pool", put_warm_pool)
     motopatch.replace(
         AutoScalingBackend, "describe_auto_scaling_instances", describe_auto_scaling_instances
     )

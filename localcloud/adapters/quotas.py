@@ -1,16 +1,11 @@
 """Quotas and limits: the local cloud refuses what AWS refuses, as AWS refuses it.
 
-One table (``QUOTAS``) holds each limit, its value, how AWS fails a breach and the page the
-value comes from; docs/limits.md shows the same table. These values restate AWS facts on
-purpose, as an independent oracle: tests assert behaviour against them, not against moto.
+One table (``QUOTAS``, in :mod:`localcloud.adapters.quota_table`) holds each limit, its value,
+how AWS fails a breach and the page the value comes from; docs/limits.md shows the same table.
 
 Every check runs where moto handles the request (its backend or response method), so the
 client gets the service's own error in its own wire format and botocore raises the real
 ``ClientError``; inside Step Functions a breach fails the execution as Step Functions does.
-
-Where AWS's current documentation differs from older figures (Lambda asynchronous payloads,
-EventBridge entries and SQS messages went from 256 KiB to 1 MiB), the table follows the
-current AWS documentation and the service model botocore 1.44.5 ships.
 
 moto internals wrapped or replaced (canaries: tests/unit/localcloud/test_moto_canaries_quotas.py):
 Step Functions ``start_execution``, ``is_within_size_quota`` (three importers),
@@ -28,148 +23,15 @@ import json
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from localcloud.adapters.quota_table import limit
 from localcloud.core import motopatch
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 _MARK = "_fleetpatch_quotas"
-
-
-@dataclass(frozen=True)
-class Quota:
-    """One AWS limit the local cloud enforces."""
-
-    what: str  # and the unit of value
-    value: int
-    failure: str
-    source: str
-
-
-_SFN_QUOTAS = "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html"
-QUOTAS: dict[str, Quota] = {
-    "sfn_payload": Quota(
-        "Step Functions state input/output (and execution input), bytes (UTF-8)",
-        262_144,
-        "state data: States.DataLimitExceeded, terminal (States.ALL does not catch it); "
-        "StartExecution input: ValidationException",
-        _SFN_QUOTAS,
-    ),
-    "sfn_history": Quota(
-        "Step Functions execution history, events",
-        25_000,
-        "the execution fails with States.Runtime, 'The execution reached the maximum "
-        "number of history events (25000).'; event 25,000 is ExecutionFailed",
-        _SFN_QUOTAS,
-    ),
-    "sfn_execution_name": Quota(
-        "Step Functions execution name, characters",
-        80,
-        "StartExecution: ValidationException (length); InvalidName (forbidden characters)",
-        "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html",
-    ),
-    "sfn_inline_map_concurrency": Quota(
-        "Step Functions inline Map concurrent iterations, iterations",
-        40,
-        "not a failure: iterations beyond 40 wait (MaxConcurrency 0 or above 40 runs 40)",
-        "https://docs.aws.amazon.com/step-functions/latest/dg/state-map-inline.html",
-    ),
-    "lambda_sync_payload": Quota(
-        "Lambda Invoke request payload, synchronous, bytes",
-        6_291_456,
-        "Invoke: 413 RequestEntityTooLargeException",
-        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
-    ),
-    "lambda_async_payload": Quota(
-        "Lambda Invoke request payload, asynchronous (InvocationType Event), bytes",
-        1_048_576,
-        "Invoke: 413 RequestEntityTooLargeException",
-        "https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html",
-    ),
-    "lambda_response": Quota(
-        "Lambda response payload, synchronous, bytes",
-        6_291_556,
-        "the invocation fails: FunctionError Unhandled, errorType Function.ResponseSizeTooLarge",
-        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
-    ),
-    "eventbridge_entries": Quota(
-        "EventBridge PutEvents total entry size (per request), bytes, must stay below",
-        1_048_576,
-        "PutEvents: ValidationException 'Total size of the entries in the request is over "
-        "the limit.'",
-        "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html",
-    ),
-    "sns_message": Quota(
-        "SNS Publish message, bytes (UTF-8)",
-        262_144,
-        "Publish: InvalidParameter 'Invalid parameter: Message too long'",
-        "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
-    ),
-    "sns_subject": Quota(
-        "SNS Publish subject, characters",
-        100,
-        "Publish: InvalidParameter (moto's own check, kept)",
-        "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html",
-    ),
-    "sqs_message": Quota(
-        "SQS message (body and attributes), default queue MaximumMessageSize, bytes",
-        1_048_576,
-        "SendMessage: InvalidParameterValue 'One or more parameters are invalid. Reason: "
-        "Message must be shorter than N bytes.'",
-        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
-    ),
-    "dynamodb_item": Quota(
-        "DynamoDB item (attribute names and values), bytes",
-        409_600,
-        "PutItem: ValidationException 'Item size has exceeded the maximum allowed size'; "
-        "UpdateItem: '... Item size to update has exceeded ...'",
-        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html",
-    ),
-    "ssm_parameter_standard": Quota(
-        "SSM parameter value, Standard tier, characters",
-        4_096,
-        "PutParameter: ValidationException 'Standard tier parameters support a maximum "
-        "parameter value of 4096 characters. ...'",
-        "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html",
-    ),
-    "ssm_parameter_advanced": Quota(
-        "SSM parameter value, Advanced (and Intelligent-Tiering) tier, characters",
-        8_192,
-        "PutParameter: ValidationException",
-        "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html",
-    ),
-    "ssm_send_command_instances": Quota(
-        "SendCommand InstanceIds, ids",
-        50,
-        "SendCommand: ValidationException (constraint 'length less than or equal to 50')",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html",
-    ),
-    "ssm_send_command_comment": Quota(
-        "SendCommand Comment, characters",
-        100,
-        "SendCommand: ValidationException (constraint 'length less than or equal to 100')",
-        "https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html",
-    ),
-    "scheduler_name": Quota(
-        "EventBridge Scheduler schedule name, characters",
-        64,
-        "CreateSchedule: ValidationException (constraint 'length less than or equal to 64')",
-        "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html",
-    ),
-    "s3_key": Quota(
-        "S3 object key, bytes (UTF-8)",
-        1_024,
-        "PutObject, CopyObject, CreateMultipartUpload: 400 KeyTooLongError 'Your key is too long'",
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html",
-    ),
-}
-
-
-def limit(key: str) -> int:
-    return QUOTAS[key].value
 
 
 def _constraint(value: Any, field: str, maximum: int) -> str:
@@ -217,8 +79,6 @@ def is_within_state_size(value: Any) -> bool:
 
 def _install_step_functions() -> None:
     from moto.stepfunctions.exceptions import ValidationException
-    from moto.stepfunctions.parser.asl.eval import environment
-    from moto.stepfunctions.parser.asl.eval.event import event_manager
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     for module_name in _SIZE_QUOTA_USERS:
@@ -249,6 +109,11 @@ def _install_step_functions() -> None:
         return checked
 
     _wrap(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _install_step_functions_history() -> None:
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
 
     def environment_init(original: Callable[..., Any]) -> Callable[..., Any]:
         def init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -333,7 +198,7 @@ def _history_error() -> dict[str, str]:
 
 def _install_lambda() -> None:
     from moto.awslambda.exceptions import LambdaClientError
-    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.awslambda.models import LambdaBackend
 
     class RequestEntityTooLarge(LambdaClientError):
         code = 413
@@ -363,6 +228,11 @@ def _install_lambda() -> None:
 
     _wrap(LambdaBackend, "invoke", invoke)
 
+
+def _install_lambda_response() -> None:
+    from moto.awslambda import responses
+    from moto.awslambda.models import LambdaFunction
+
     def invoke_lambda(original: Callable[..., Any]) -> Callable[..., Any]:
         def checked(self: Any, *args: Any, **kwargs: Any) -> tuple[str, bool, str]:
             payload, failed, logs = original(self, *args, **kwargs)
@@ -382,8 +252,6 @@ def _install_lambda() -> None:
     # moto's Invoke response repeats the response check as ``sys.getsizeof(payload) >
     # 6000000``: Python's object size against a rounder number, refusing responses AWS
     # returns. Its module gets a ``sys`` whose getsizeof answers with AWS's measure.
-    from moto.awslambda import responses
-
     if not isinstance(vars(responses)["sys"], _AwsPayloadSizes):
         vars(responses)["sys"] = _AwsPayloadSizes()
 
@@ -414,8 +282,6 @@ def _install_messaging() -> None:
     from moto.events.models import EventsBackend
     from moto.sns.exceptions import InvalidParameterValue as SnsInvalidParameter
     from moto.sns.models import SNSBackend
-    from moto.sqs.exceptions import InvalidParameterValue as SqsInvalidParameter
-    from moto.sqs.models import SQSBackend
 
     def put_events(original: Callable[..., Any]) -> Callable[..., Any]:
         def checked(self: Any, events: list[dict[str, Any]]) -> Any:
@@ -439,6 +305,11 @@ def _install_messaging() -> None:
         return checked
 
     _wrap(SNSBackend, "publish", publish)
+
+
+def _install_sqs() -> None:
+    from moto.sqs.exceptions import InvalidParameterValue as SqsInvalidParameter
+    from moto.sqs.models import SQSBackend
 
     def too_long(queue: Any, body: str, attributes: dict[str, Any] | None) -> None:
         size = _utf8(body) + sum(
@@ -471,13 +342,10 @@ def _install_messaging() -> None:
 # --- DynamoDB, SSM, Scheduler, S3 ---------------------------------------------------------
 
 
-def _install_dynamodb_and_ssm() -> None:
+def _install_dynamodb() -> None:
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
-    from moto.ssm.exceptions import ValidationException as SsmValidation
-    from moto.ssm.models import SimpleSystemManagerBackend
-    from moto.ssm.responses import SimpleSystemManagerResponse
 
     def setitem(original: Callable[..., Any]) -> Callable[..., Any]:
         # moto's own measure of the item, against AWS's 400 KB (moto stops at 405,000).
@@ -493,6 +361,12 @@ def _install_dynamodb_and_ssm() -> None:
         return checked
 
     _wrap(LimitedSizeDict, "__setitem__", setitem)
+
+
+def _install_ssm() -> None:
+    from moto.ssm.exceptions import ValidationException as SsmValidation
+    from moto.ssm.models import SimpleSystemManagerBackend
+    from moto.ssm.responses import SimpleSystemManagerResponse
 
     def put_parameter(original: Callable[..., Any]) -> Callable[..., Any]:
         def checked(
@@ -587,8 +461,12 @@ def install() -> None:
     Install after the other extensions: some checks wrap methods they replace.
     """
     _install_step_functions()
+    _install_step_functions_history()
     _install_step_functions_flow()
     _install_lambda()
+    _install_lambda_response()
     _install_messaging()
-    _install_dynamodb_and_ssm()
+    _install_sqs()
+    _install_dynamodb()
+    _install_ssm()
     _install_scheduler_and_s3()

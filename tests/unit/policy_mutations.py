@@ -11,6 +11,7 @@ import copy
 import json
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,265 +295,303 @@ bad_naming = st.sampled_from(
 
 # --- the mutations ----------------------------------------------------------------------------
 
-MUTATIONS = [
-    "unknown-key",
-    "wrong-type",
-    "drop-required",
-    "bad-cron",
-    "bad-timezone",
-    "bad-offset",
-    "gate-on-itself-or-unknown",
-    "gate-on-first-batch",
-    "promotion-cycle",
-    "unknown-patch-group",
-    "patch-group-twice",
-    "bad-approval-delay",
-    "bad-filter-value",
-    "secret-not-a-name",
-    "bad-email",
-    "bad-rate-control",
-    "bad-name",
-    "bad-window",
-    "bad-naming-convention",
-    "bad-remediation",
-    "bad-launch",
-    "not-a-mapping",
+
+@dataclass
+class Mutating:
+    """One draft being broken: the drawn wave and environment, and the policy to change."""
+
+    draw: st.DrawFn
+    data: Any
+    wave: str
+    env: str
+    batches: list[dict[str, Any]]
+
+
+def _unknown_key(m: Mutating) -> list[Loc]:
+    loc = m.draw(st.sampled_from(OBJECTS))
+    target = _get(m.data, loc)
+    key = m.draw(
+        st.text(min_size=1, max_size=16).filter(
+            lambda k: k not in target and not (loc == () and k.startswith("x-"))
+        )
+    )
+    target[key] = m.draw(st.integers() | st.text(max_size=5))
+    return [(*loc, key)]
+
+
+def _wrong_type(m: Mutating) -> list[Loc]:
+    loc, current = m.draw(st.sampled_from(NODES[1:]))
+    _set(m.data, loc, m.draw(wrong_type_for(current)))
+    return [loc]
+
+
+def _drop_required(m: Mutating) -> list[Loc]:
+    loc = m.draw(st.sampled_from(REQUIRED))
+    del _get(m.data, loc[:-1])[loc[-1]]
+    return [loc]
+
+
+def _bad_cron(m: Mutating) -> list[Loc]:
+    m.data["waves"][m.wave]["schedule"]["cron"] = m.draw(bad_cron)
+    return [("waves", m.wave, "schedule", "cron")]
+
+
+def _bad_timezone(m: Mutating) -> list[Loc]:
+    m.data["waves"][m.wave]["schedule"]["timezone"] = m.draw(bad_timezone)
+    return [("waves", m.wave, "schedule", "timezone")]
+
+
+def _bad_offset(m: Mutating) -> list[Loc]:
+    schedule = m.data["waves"][m.wave]["schedule"]
+    if m.draw(st.booleans()):
+        schedule["offset_days"] = m.draw(st.integers(-1000, -1) | st.integers(15, 1000))
+        return [("waves", m.wave, "schedule", "offset_days")]
+    # SSM offsets only an n-th weekday, and cannot move one past the 4th.
+    schedule["cron"] = m.draw(
+        st.sampled_from(["cron(0 6 ? * SAT *)", "cron(0 6 1 * ? *)", "cron(0 6 ? * 6L *)"])
+    )
+    schedule["offset_days"] = m.draw(st.integers(1, 14))
+    return [("waves", m.wave, "schedule")]
+
+
+def _gate_on_itself_or_unknown(m: Mutating) -> list[Loc]:
+    batches = m.batches
+    index = m.draw(st.integers(1, len(batches) - 1))
+    names = {b["name"] for b in batches}
+    checked = m.draw(
+        st.sampled_from([batches[index]["name"]])
+        | st.text(min_size=1, max_size=12).filter(lambda n: n not in names)
+    )
+    earlier = [b["name"] for b in batches[:index]]
+    position = m.draw(st.integers(0, len(earlier)))
+    gate = batches[index].setdefault("gate", {})
+    gate["batches"] = [*earlier[:position], checked, *earlier[position:]]
+    return [("waves", m.wave, "batches", index, "gate", "batches", position)]
+
+
+def _gate_on_first_batch(m: Mutating) -> list[Loc]:
+    m.batches[0]["gate"] = m.draw(st.sampled_from([{}, {"max_failed": 0}, {"bake_minutes": 10}]))
+    return [("waves", m.wave, "batches", 0, "gate")]
+
+
+def _promotion_cycle(m: Mutating) -> list[Loc]:
+    waves = m.data["waves"]
+    kind = m.draw(st.sampled_from(["self", "pair", "unknown"]))
+    if kind == "self":
+        waves[m.wave]["promote_from"] = m.wave
+        return [("waves", m.wave, "promote_from")]
+    if kind == "pair":
+        waves["test"]["promote_from"] = "prod"
+        waves["prod"]["promote_from"] = "test"
+        return [("waves", w, "promote_from") for w in WAVES]
+    waves[m.wave]["promote_from"] = m.draw(
+        bad_names | st.text(min_size=1, max_size=8).filter(lambda w: w not in WAVES)
+    )
+    return [("waves", m.wave, "promote_from")]
+
+
+def _unknown_patch_group(m: Mutating) -> list[Loc]:
+    index = m.draw(st.integers(0, len(m.batches) - 1))
+    groups = m.batches[index]["patch_groups"]
+    position = m.draw(st.integers(0, len(groups) - 1))
+    groups[position] = m.draw(group_names)
+    return [("waves", m.wave, "batches", index, "patch_groups", position)]
+
+
+def _patch_group_twice(m: Mutating) -> list[Loc]:
+    if m.draw(st.booleans()):
+        return _group_in_two_environments(m)
+    return _group_in_two_batches(m)
+
+
+def _group_in_two_environments(m: Mutating) -> list[Loc]:
+    """Two baselines per OS."""
+    environments, env = m.data["environments"], m.env
+    other = next(e for e in ENVIRONMENTS if e != env)
+    group = m.draw(st.sampled_from(environments[other]["patch_groups"]))
+    groups = environments[env]["patch_groups"]
+    groups.append(group)
+    first = environments[other]["patch_groups"].index(group)
+    return [
+        ("environments", env, "patch_groups", len(groups) - 1),
+        ("environments", other, "patch_groups", first),
+    ]
+
+
+def _group_in_two_batches(m: Mutating) -> list[Loc]:
+    batches = m.batches
+    other_wave = m.draw(st.sampled_from(WAVES))
+    other_batches = m.data["waves"][other_wave]["batches"]
+    source = m.draw(st.integers(0, len(batches) - 1))
+    target = m.draw(st.integers(0, len(other_batches) - 1))
+    group = batches[source]["patch_groups"][0]
+    if other_wave == m.wave and target == source:
+        target = (source + 1) % len(batches)
+    other_groups = other_batches[target]["patch_groups"]
+    other_groups.append(group)
+    return [
+        ("waves", m.wave, "batches", source, "patch_groups", 0),
+        ("waves", other_wave, "batches", target, "patch_groups", len(other_groups) - 1),
+    ]
+
+
+def _bad_approval_delay(m: Mutating) -> list[Loc]:
+    environment = m.data["environments"][m.env]
+    baselines = environment["baselines"]
+    os_name = m.draw(st.sampled_from(sorted(baselines)))
+    rules = baselines[os_name]["approval_rules"]
+    rule_index = m.draw(st.integers(0, len(rules) - 1))
+    rule = rules[rule_index]
+    rule_loc: Loc = ("environments", m.env, "baselines", os_name, "approval_rules", rule_index)
+    out_of_range = st.integers(-(10**6), -1) | st.integers(361, 10**6)
+    kind = m.draw(st.sampled_from(["rule-days", "env-days", "both", "none", "date"]))
+    if kind == "rule-days":
+        rule["approve_after_days"] = m.draw(out_of_range)
+        return [(*rule_loc, "approve_after_days")]
+    if kind == "env-days":
+        environment["approve_after_days"] = m.draw(out_of_range)
+        return [("environments", m.env, "approve_after_days")]
+    if kind == "both":
+        rule["approve_after_days"] = m.draw(st.integers(0, 360))
+        rule["approve_until_date"] = "2026-11-01"
+        return [rule_loc]
+    if kind == "none":
+        # Neither the rules nor the environment say how long to wait.
+        del environment["approve_after_days"]
+        return [("environments", m.env, "baselines")]
+    rule["approve_until_date"] = m.draw(
+        st.sampled_from(["2026-13-01", "2026-02-30", "yesterday", "01/11/2026", ""])
+    )
+    return [(*rule_loc, "approve_until_date")]
+
+
+def _bad_filter_value(m: Mutating) -> list[Loc]:
+    rule_loc, name, valid = m.draw(st.sampled_from(CLOSED_FILTERS))
+    values = _get(m.data, rule_loc).setdefault(name, [])
+    position = m.draw(st.integers(0, len(values)))
+    values.insert(position, m.draw(bad_filter_value(valid)))
+    return [(*rule_loc, name, position)]
+
+
+def _secret_not_a_name(m: Mutating) -> list[Loc]:
+    m.data["notifications"]["slack"]["webhook_secret"] = m.draw(bad_secret)
+    return [("notifications", "slack", "webhook_secret")]
+
+
+def _bad_email(m: Mutating) -> list[Loc]:
+    emails = m.data["notifications"]["sns"]["email"]
+    position = m.draw(st.integers(0, len(emails)))
+    emails.insert(position, m.draw(bad_email))
+    return [("notifications", "sns", "email", position)]
+
+
+def _bad_rate_control(m: Mutating) -> list[Loc]:
+    index = m.draw(st.integers(0, len(m.batches) - 1))
+    name = m.draw(st.sampled_from(["max_concurrency", "max_errors"]))
+    m.batches[index][name] = m.draw(bad_concurrency if name == "max_concurrency" else bad_errors)
+    return [("waves", m.wave, "batches", index, name)]
+
+
+def _bad_name(m: Mutating) -> list[Loc]:
+    where = m.draw(st.sampled_from(["batch", "wave", "environment"]))
+    new = m.draw(bad_names)
+    if where == "batch":
+        index = m.draw(st.integers(0, len(m.batches) - 1))
+        m.batches[index]["name"] = new
+        return [("waves", m.wave, "batches", index, "name")]
+    if where == "wave":
+        _rename_key(m.data["waves"], m.wave, new)
+        return [("waves", new)]
+    _rename_key(m.data["environments"], m.env, new)
+    return [("environments", new)]
+
+
+def _bad_window(m: Mutating) -> list[Loc]:
+    window = m.data["waves"][m.wave]["window"]
+    if m.draw(st.booleans()):
+        window["duration_hours"] = m.draw(st.integers(1, 23))
+        window["cutoff_hours"] = m.draw(st.integers(window["duration_hours"], 23))
+        return [("waves", m.wave, "window")]
+    name = m.draw(st.sampled_from(["duration_hours", "cutoff_hours"]))
+    window[name] = m.draw(st.integers(-100, -1) | st.integers(25, 1000))
+    return [("waves", m.wave, "window", name)]
+
+
+def _bad_naming_convention(m: Mutating) -> list[Loc]:
+    m.data["patch_group_naming"] = m.draw(bad_naming)
+    return [("patch_group_naming",)]
+
+
+def _bad_remediation(m: Mutating) -> list[Loc]:
+    remediation = m.data["compliance"]["remediation"]
+    if m.draw(st.booleans()):
+        unknown = m.draw(bad_names | st.sampled_from(["staging", "dev"]))
+        remediation[unknown] = m.draw(st.sampled_from(["never", "scan", "install"]))
+        return [("compliance", "remediation", unknown)]
+    remediation[m.env] = m.draw(
+        (st.sampled_from(["Install", "patch", "yes", "", "scan "]) | st.text(max_size=8)).filter(
+            lambda action: action not in {"never", "scan", "install"}
+        )
+    )
+    return [("compliance", "remediation", m.env)]
+
+
+BAD_LAUNCH_VALUES: list[tuple[str, st.SearchStrategy[Any]]] = [
+    ("heartbeat_seconds", st.integers(-100, 29) | st.integers(7201, 10**6)),
+    ("agent_timeout_minutes", st.integers(-100, 0) | st.integers(2881, 10**6)),
+    ("command_timeout_minutes", st.integers(-100, 0)),
+    ("lifecycle_hooks", st.just([])),
+    ("on_failure", st.sampled_from(["ABANDON", "retry", ""])),
+    ("reboot", st.sampled_from(["Always", "rebootifneeded", ""])),
 ]
+
+
+def _bad_launch(m: Mutating) -> list[Loc]:
+    name, bad = m.draw(st.sampled_from(BAD_LAUNCH_VALUES))
+    m.data["launch"][name] = m.draw(bad)
+    return [("launch", name)]
+
+
+def _not_a_mapping(m: Mutating) -> list[Loc]:
+    m.data = m.draw(st.lists(st.integers(), max_size=3) | st.text(max_size=10) | st.integers())
+    return [()]
+
+
+# Each mutation breaks the draft and says where the problem must be reported. The order is
+# part of the examples Hypothesis draws (and keeps in its database): append, never reorder.
+MUTATORS: dict[str, Callable[[Mutating], list[Loc]]] = {
+    "unknown-key": _unknown_key,
+    "wrong-type": _wrong_type,
+    "drop-required": _drop_required,
+    "bad-cron": _bad_cron,
+    "bad-timezone": _bad_timezone,
+    "bad-offset": _bad_offset,
+    "gate-on-itself-or-unknown": _gate_on_itself_or_unknown,
+    "gate-on-first-batch": _gate_on_first_batch,
+    "promotion-cycle": _promotion_cycle,
+    "unknown-patch-group": _unknown_patch_group,
+    "patch-group-twice": _patch_group_twice,
+    "bad-approval-delay": _bad_approval_delay,
+    "bad-filter-value": _bad_filter_value,
+    "secret-not-a-name": _secret_not_a_name,
+    "bad-email": _bad_email,
+    "bad-rate-control": _bad_rate_control,
+    "bad-name": _bad_name,
+    "bad-window": _bad_window,
+    "bad-naming-convention": _bad_naming_convention,
+    "bad-remediation": _bad_remediation,
+    "bad-launch": _bad_launch,
+    "not-a-mapping": _not_a_mapping,
+}
+MUTATIONS = list(MUTATORS)
 
 
 @st.composite
 def malformed_policies(draw: st.DrawFn) -> Case:
     mutation = draw(st.sampled_from(MUTATIONS))
     data = copy.deepcopy(BASE)
-    case = Case(mutation, data)
     wave = draw(st.sampled_from(WAVES))
     env = draw(st.sampled_from(ENVIRONMENTS))
-    batches = data["waves"][wave]["batches"]
-    match mutation:
-        case "unknown-key":
-            loc = draw(st.sampled_from(OBJECTS))
-            target = _get(data, loc)
-            key = draw(
-                st.text(min_size=1, max_size=16).filter(
-                    lambda k: k not in target and not (loc == () and k.startswith("x-"))
-                )
-            )
-            target[key] = draw(st.integers() | st.text(max_size=5))
-            case.expected = [(*loc, key)]
-        case "wrong-type":
-            loc, current = draw(st.sampled_from(NODES[1:]))
-            _set(data, loc, draw(wrong_type_for(current)))
-            case.expected = [loc]
-        case "drop-required":
-            loc = draw(st.sampled_from(REQUIRED))
-            del _get(data, loc[:-1])[loc[-1]]
-            case.expected = [loc]
-        case "bad-cron":
-            data["waves"][wave]["schedule"]["cron"] = draw(bad_cron)
-            case.expected = [("waves", wave, "schedule", "cron")]
-        case "bad-timezone":
-            data["waves"][wave]["schedule"]["timezone"] = draw(bad_timezone)
-            case.expected = [("waves", wave, "schedule", "timezone")]
-        case "bad-offset":
-            schedule = data["waves"][wave]["schedule"]
-            if draw(st.booleans()):
-                schedule["offset_days"] = draw(st.integers(-1000, -1) | st.integers(15, 1000))
-                case.expected = [("waves", wave, "schedule", "offset_days")]
-            else:
-                # SSM offsets only an n-th weekday, and cannot move one past the 4th.
-                schedule["cron"] = draw(
-                    st.sampled_from(
-                        ["cron(0 6 ? * SAT *)", "cron(0 6 1 * ? *)", "cron(0 6 ? * 6L *)"]
-                    )
-                )
-                schedule["offset_days"] = draw(st.integers(1, 14))
-                case.expected = [("waves", wave, "schedule")]
-        case "gate-on-itself-or-unknown":
-            index = draw(st.integers(1, len(batches) - 1))
-            names = {b["name"] for b in batches}
-            checked = draw(
-                st.sampled_from([batches[index]["name"]])
-                | st.text(min_size=1, max_size=12).filter(lambda n: n not in names)
-            )
-            earlier = [b["name"] for b in batches[:index]]
-            position = draw(st.integers(0, len(earlier)))
-            gate = batches[index].setdefault("gate", {})
-            gate["batches"] = [*earlier[:position], checked, *earlier[position:]]
-            case.expected = [("waves", wave, "batches", index, "gate", "batches", position)]
-        case "gate-on-first-batch":
-            batches[0]["gate"] = draw(
-                st.sampled_from([{}, {"max_failed": 0}, {"bake_minutes": 10}])
-            )
-            case.expected = [("waves", wave, "batches", 0, "gate")]
-        case "promotion-cycle":
-            kind = draw(st.sampled_from(["self", "pair", "unknown"]))
-            if kind == "self":
-                data["waves"][wave]["promote_from"] = wave
-                case.expected = [("waves", wave, "promote_from")]
-            elif kind == "pair":
-                data["waves"]["test"]["promote_from"] = "prod"
-                data["waves"]["prod"]["promote_from"] = "test"
-                case.expected = [("waves", w, "promote_from") for w in WAVES]
-            else:
-                data["waves"][wave]["promote_from"] = draw(
-                    bad_names | st.text(min_size=1, max_size=8).filter(lambda w: w not in WAVES)
-                )
-                case.expected = [("waves", wave, "promote_from")]
-        case "unknown-patch-group":
-            index = draw(st.integers(0, len(batches) - 1))
-            groups = batches[index]["patch_groups"]
-            position = draw(st.integers(0, len(groups) - 1))
-            groups[position] = draw(group_names)
-            case.expected = [("waves", wave, "batches", index, "patch_groups", position)]
-        case "patch-group-twice":
-            if draw(st.booleans()):
-                # One group in two environments: two baselines per OS.
-                other = next(e for e in ENVIRONMENTS if e != env)
-                group = draw(st.sampled_from(data["environments"][other]["patch_groups"]))
-                groups = data["environments"][env]["patch_groups"]
-                groups.append(group)
-                first = data["environments"][other]["patch_groups"].index(group)
-                case.expected = [
-                    ("environments", env, "patch_groups", len(groups) - 1),
-                    ("environments", other, "patch_groups", first),
-                ]
-            else:
-                # One group in two batches.
-                other_wave = draw(st.sampled_from(WAVES))
-                other_batches = data["waves"][other_wave]["batches"]
-                source = draw(st.integers(0, len(batches) - 1))
-                target = draw(st.integers(0, len(other_batches) - 1))
-                group = batches[source]["patch_groups"][0]
-                if other_wave == wave and target == source:
-                    target = (source + 1) % len(batches)
-                other_batches[target]["patch_groups"].append(group)
-                case.expected = [
-                    ("waves", wave, "batches", source, "patch_groups", 0),
-                    (
-                        "waves",
-                        other_wave,
-                        "batches",
-                        target,
-                        "patch_groups",
-                        len(other_batches[target]["patch_groups"]) - 1,
-                    ),
-                ]
-        case "bad-approval-delay":
-            baselines = data["environments"][env]["baselines"]
-            os_name = draw(st.sampled_from(sorted(baselines)))
-            rules = baselines[os_name]["approval_rules"]
-            rule_index = draw(st.integers(0, len(rules) - 1))
-            rule_loc: Loc = (
-                "environments",
-                env,
-                "baselines",
-                os_name,
-                "approval_rules",
-                rule_index,
-            )
-            out_of_range = st.integers(-(10**6), -1) | st.integers(361, 10**6)
-            kind = draw(st.sampled_from(["rule-days", "env-days", "both", "none", "date"]))
-            if kind == "rule-days":
-                rules[rule_index]["approve_after_days"] = draw(out_of_range)
-                case.expected = [(*rule_loc, "approve_after_days")]
-            elif kind == "env-days":
-                data["environments"][env]["approve_after_days"] = draw(out_of_range)
-                case.expected = [("environments", env, "approve_after_days")]
-            elif kind == "both":
-                rules[rule_index]["approve_after_days"] = draw(st.integers(0, 360))
-                rules[rule_index]["approve_until_date"] = "2026-11-01"
-                case.expected = [rule_loc]
-            elif kind == "none":
-                # Neither the rules nor the environment say how long to wait.
-                del data["environments"][env]["approve_after_days"]
-                case.expected = [("environments", env, "baselines")]
-            else:
-                rules[rule_index]["approve_until_date"] = draw(
-                    st.sampled_from(["2026-13-01", "2026-02-30", "yesterday", "01/11/2026", ""])
-                )
-                case.expected = [(*rule_loc, "approve_until_date")]
-        case "bad-filter-value":
-            rule_loc, name, valid = draw(st.sampled_from(CLOSED_FILTERS))
-            values = _get(data, rule_loc).setdefault(name, [])
-            position = draw(st.integers(0, len(values)))
-            values.insert(position, draw(bad_filter_value(valid)))
-            case.expected = [(*rule_loc, name, position)]
-        case "secret-not-a-name":
-            data["notifications"]["slack"]["webhook_secret"] = draw(bad_secret)
-            case.expected = [("notifications", "slack", "webhook_secret")]
-        case "bad-email":
-            emails = data["notifications"]["sns"]["email"]
-            position = draw(st.integers(0, len(emails)))
-            emails.insert(position, draw(bad_email))
-            case.expected = [("notifications", "sns", "email", position)]
-        case "bad-rate-control":
-            index = draw(st.integers(0, len(batches) - 1))
-            name = draw(st.sampled_from(["max_concurrency", "max_errors"]))
-            batches[index][name] = draw(
-                bad_concurrency if name == "max_concurrency" else bad_errors
-            )
-            case.expected = [("waves", wave, "batches", index, name)]
-        case "bad-name":
-            where = draw(st.sampled_from(["batch", "wave", "environment"]))
-            new = draw(bad_names)
-            if where == "batch":
-                index = draw(st.integers(0, len(batches) - 1))
-                batches[index]["name"] = new
-                case.expected = [("waves", wave, "batches", index, "name")]
-            elif where == "wave":
-                _rename_key(data["waves"], wave, new)
-                case.expected = [("waves", new)]
-            else:
-                _rename_key(data["environments"], env, new)
-                case.expected = [("environments", new)]
-        case "bad-window":
-            window = data["waves"][wave]["window"]
-            if draw(st.booleans()):
-                window["duration_hours"] = draw(st.integers(1, 23))
-                window["cutoff_hours"] = draw(st.integers(window["duration_hours"], 23))
-                case.expected = [("waves", wave, "window")]
-            else:
-                name = draw(st.sampled_from(["duration_hours", "cutoff_hours"]))
-                window[name] = draw(st.integers(-100, -1) | st.integers(25, 1000))
-                case.expected = [("waves", wave, "window", name)]
-        case "bad-naming-convention":
-            data["patch_group_naming"] = draw(bad_naming)
-            case.expected = [("patch_group_naming",)]
-        case "bad-remediation":
-            remediation = data["compliance"]["remediation"]
-            if draw(st.booleans()):
-                unknown = draw(bad_names | st.sampled_from(["staging", "dev"]))
-                remediation[unknown] = draw(st.sampled_from(["never", "scan", "install"]))
-                case.expected = [("compliance", "remediation", unknown)]
-            else:
-                remediation[env] = draw(
-                    (
-                        st.sampled_from(["Install", "patch", "yes", "", "scan "])
-                        | st.text(max_size=8)
-                    ).filter(lambda action: action not in {"never", "scan", "install"})
-                )
-                case.expected = [("compliance", "remediation", env)]
-        case "bad-launch":
-            launch = data["launch"]
-            name, bad = draw(
-                st.sampled_from(
-                    [
-                        ("heartbeat_seconds", st.integers(-100, 29) | st.integers(7201, 10**6)),
-                        ("agent_timeout_minutes", st.integers(-100, 0) | st.integers(2881, 10**6)),
-                        ("command_timeout_minutes", st.integers(-100, 0)),
-                        ("lifecycle_hooks", st.just([])),
-                        ("on_failure", st.sampled_from(["ABANDON", "retry", ""])),
-                        ("reboot", st.sampled_from(["Always", "rebootifneeded", ""])),
-                    ]
-                )
-            )
-            launch[name] = draw(bad)
-            case.expected = [("launch", name)]
-        case "not-a-mapping":
-            case.data = draw(
-                st.lists(st.integers(), max_size=3) | st.text(max_size=10) | st.integers()
-            )
-            case.expected = [()]
-        case _:  # pragma: no cover - the list above is the whole catalogue
-            raise AssertionError(mutation)
-    return case
+    draft = Mutating(draw, data, wave, env, data["waves"][wave]["batches"])
+    expected = MUTATORS[mutation](draft)
+    return Case(mutation, draft.data, expected)

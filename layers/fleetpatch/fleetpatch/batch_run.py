@@ -331,21 +331,7 @@ def batch_evidence(
         member = members.get(instance_id)
         if instance_id in invocations:
             command, status = invocations[instance_id]
-            state = "ready"
-            if member is None:
-                state = (
-                    "terminated"
-                    if left.get(instance_id, "terminated")
-                    in (
-                        "terminated",
-                        "shutting-down",
-                    )
-                    else "left"
-                )
-            elif member.state is MemberState.TERMINATED:
-                state = "terminated"
-            elif instance_id in skipped:
-                state = skipped[instance_id][0]
+            state = _sent_state(instance_id, member, left, skipped)
             found.append(_evidence(batch.name, instance_id, status, state, None, command=command))
         elif instance_id in planned:
             state, note = _never_sent(member)
@@ -364,17 +350,41 @@ def batch_evidence(
         elif instance_id in missed:
             found.append(_evidence(batch.name, instance_id, None, "ready", missed[instance_id]))
         elif member is not None:
-            state = member.state.value
-            if state == "ready":
-                state = "joined"
-            elif instance_id in skipped and state != "terminated":
-                state, note, _ = skipped[instance_id]
-                state = "busy" if state == "busy" else state
+            state = _unsent_state(instance_id, member, skipped)
             found.append(_evidence(batch.name, instance_id, None, state, member.reason))
         else:
             state, reason, _ = skipped[instance_id]
             found.append(_evidence(batch.name, instance_id, None, "terminated", reason))
     return found, now.conflicting
+
+
+def _sent_state(
+    instance_id: str,
+    member: Member | None,
+    left: Mapping[str, str],
+    skipped: Mapping[str, tuple[str, str, str | None]],
+) -> str:
+    """The state of an instance the batch sent a command to, as a member now (or not)."""
+    if member is None:
+        gone = left.get(instance_id, "terminated") in ("terminated", "shutting-down")
+        return "terminated" if gone else "left"
+    if member.state is MemberState.TERMINATED:
+        return "terminated"
+    if instance_id in skipped:
+        return skipped[instance_id][0]
+    return "ready"
+
+
+def _unsent_state(
+    instance_id: str, member: Member, skipped: Mapping[str, tuple[str, str, str | None]]
+) -> str:
+    """The state of a member nothing was sent to: a ready one joined after the plan."""
+    state = member.state.value
+    if state == "ready":
+        return "joined"
+    if instance_id in skipped and state != "terminated":
+        return skipped[instance_id][0]
+    return state
 
 
 def _missed_by_window(

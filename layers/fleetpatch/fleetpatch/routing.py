@@ -45,54 +45,72 @@ class RouteDecision:
 def route_event(event: FleetEvent) -> RouteDecision:
     """Decide which route owns a validated event, and say why."""
     match event:
-        case LaunchLifecycleActionEvent(detail=d):
-            transition = f" ({d.origin} -> {d.destination})" if d.origin and d.destination else ""
-            return RouteDecision(
-                Route.PATCH_ON_LAUNCH,
-                f"launch lifecycle action for {d.instance_id} in group "
-                f"{d.auto_scaling_group_name}{transition}",
-            )
-        case InstanceStateChangeEvent(detail=d):
-            if d.state == "running":
-                return RouteDecision(Route.PATCH_ON_LAUNCH, f"instance {d.instance_id} is running")
-            return RouteDecision(
-                Route.IGNORED,
-                f"instance {d.instance_id} is {d.state}; only 'running' starts a patch",
-            )
-        case WindowExecutionEvent(detail=d):
-            if d.status in TERMINAL_WINDOW_STATUSES:
-                return RouteDecision(
-                    Route.BATCH_GATE,
-                    f"window {d.window_id} execution {d.window_execution_id} ended {d.status}",
-                )
-            return RouteDecision(
-                Route.IGNORED,
-                f"window {d.window_id} execution is {d.status}; "
-                "the gate waits for a terminal status",
-            )
+        case LaunchLifecycleActionEvent():
+            return _launch_route(event)
+        case InstanceStateChangeEvent():
+            return _instance_state_route(event)
+        case WindowExecutionEvent():
+            return _window_route(event)
         case WindowTaskExecutionEvent(detail=d) | WindowTargetInvocationEvent(detail=d):
             return RouteDecision(
                 Route.IGNORED,
                 f"task-level event of window {d.window_id} ({d.status}); "
                 "the gate reads per-instance evidence when the window execution ends",
             )
-        case ComplianceChangeEvent(detail=d):
-            if isinstance(d, PatchComplianceDetail):
-                return RouteDecision(
-                    Route.COMPLIANCE_CHANGE,
-                    f"patch compliance of {d.resource_id} is {d.compliance_status}",
-                )
-            return RouteDecision(
-                Route.IGNORED,
-                f"association compliance of {d.resource_id} ({d.compliance_type}) "
-                "is not patch compliance",
-            )
+        case ComplianceChangeEvent():
+            return _compliance_route(event)
         case CommandInvocationEvent(detail=d):
             return _command_route(d.command_id, d.document_name, d.status, f" on {d.instance_id}")
         case CommandStatusEvent(detail=d):
             return _command_route(d.command_id, d.document_name, d.status, " on all its instances")
         case _:
             assert_never(event)
+
+
+def _launch_route(event: LaunchLifecycleActionEvent) -> RouteDecision:
+    d = event.detail
+    transition = f" ({d.origin} -> {d.destination})" if d.origin and d.destination else ""
+    return RouteDecision(
+        Route.PATCH_ON_LAUNCH,
+        f"launch lifecycle action for {d.instance_id} in group "
+        f"{d.auto_scaling_group_name}{transition}",
+    )
+
+
+def _instance_state_route(event: InstanceStateChangeEvent) -> RouteDecision:
+    d = event.detail
+    if d.state == "running":
+        return RouteDecision(Route.PATCH_ON_LAUNCH, f"instance {d.instance_id} is running")
+    return RouteDecision(
+        Route.IGNORED,
+        f"instance {d.instance_id} is {d.state}; only 'running' starts a patch",
+    )
+
+
+def _window_route(event: WindowExecutionEvent) -> RouteDecision:
+    d = event.detail
+    if d.status in TERMINAL_WINDOW_STATUSES:
+        return RouteDecision(
+            Route.BATCH_GATE,
+            f"window {d.window_id} execution {d.window_execution_id} ended {d.status}",
+        )
+    return RouteDecision(
+        Route.IGNORED,
+        f"window {d.window_id} execution is {d.status}; the gate waits for a terminal status",
+    )
+
+
+def _compliance_route(event: ComplianceChangeEvent) -> RouteDecision:
+    d = event.detail
+    if isinstance(d, PatchComplianceDetail):
+        return RouteDecision(
+            Route.COMPLIANCE_CHANGE,
+            f"patch compliance of {d.resource_id} is {d.compliance_status}",
+        )
+    return RouteDecision(
+        Route.IGNORED,
+        f"association compliance of {d.resource_id} ({d.compliance_type}) is not patch compliance",
+    )
 
 
 def _command_route(command_id: str, document: str, status: str, where: str) -> RouteDecision:

@@ -192,15 +192,7 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
 
 def condition_holds(operator: str, key: str, expected: Any, context: ConditionContext) -> bool:
     """One ``operator: {key: values}`` entry of a Condition block, as IAM evaluates it."""
-    qualifier = ""
-    name = operator
-    if ":" in operator:
-        qualifier, name = operator.split(":", 1)
-        if qualifier not in {"ForAllValues", "ForAnyValue"}:
-            raise PolicyModelError(f"condition operator {operator!r} is not known")
-    if_exists = name.endswith("IfExists")
-    if if_exists:
-        name = name[: -len("IfExists")]
+    qualifier, name, if_exists = _parse_operator(operator)
     expected_values = [str(v).lower() if isinstance(v, bool) else str(v) for v in _listed(expected)]
     actual = context.get(key)
     if name == "Null":
@@ -210,22 +202,37 @@ def condition_holds(operator: str, key: str, expected: Any, context: ConditionCo
         raise PolicyModelError(f"condition operator {operator!r} is not known")
     test, negated = _OPERATORS[name]
     if actual is None:
-        if if_exists or qualifier == "ForAllValues":
-            return True
-        # A missing key matches nothing; a negated operator then holds.
-        return negated and qualifier != "ForAnyValue"
+        return _holds_without_key(qualifier, if_exists=if_exists, negated=negated)
 
     def matches(value: str) -> bool:
         return any(test(value, e) for e in expected_values)
 
-    if qualifier == "ForAllValues":
-        result = all(matches(v) for v in actual)
-        return (not result) if negated else result
-    if qualifier == "ForAnyValue":
-        result = any(matches(v) for v in actual)
-        return (not result) if negated else result
-    result = any(matches(v) for v in actual)
+    # ForAllValues: every value of the key matches; ForAnyValue (and a plain operator): one.
+    over_values = all if qualifier == "ForAllValues" else any
+    result = over_values(matches(v) for v in actual)
     return (not result) if negated else result
+
+
+def _parse_operator(operator: str) -> tuple[str, str, bool]:
+    """``ForAnyValue:StringLikeIfExists`` -> (qualifier, operator name, IfExists)."""
+    qualifier = ""
+    name = operator
+    if ":" in operator:
+        qualifier, name = operator.split(":", 1)
+        if qualifier not in {"ForAllValues", "ForAnyValue"}:
+            raise PolicyModelError(f"condition operator {operator!r} is not known")
+    if_exists = name.endswith("IfExists")
+    if if_exists:
+        name = name[: -len("IfExists")]
+    return qualifier, name, if_exists
+
+
+def _holds_without_key(qualifier: str, *, if_exists: bool, negated: bool) -> bool:
+    """A condition on a key the request does not have."""
+    if if_exists or qualifier == "ForAllValues":
+        return True
+    # A missing key matches nothing; a negated operator then holds.
+    return negated and qualifier != "ForAnyValue"
 
 
 # --- statements and decisions -------------------------------------------------------------
@@ -364,7 +371,17 @@ class Decision:
     reason: str = ""
 
 
-def evaluate(  # noqa: PLR0912 - IAM's evaluation logic, step by step
+@dataclass
+class _Matched:
+    """The statements that apply to a request, by what they do."""
+
+    allows: list[StatementRef] = field(default_factory=list)  # identity-based
+    delegates: list[StatementRef] = field(default_factory=list)  # resource-based, to the account
+    resource_allows: list[StatementRef] = field(default_factory=list)  # resource-based, direct
+    denies: list[StatementRef] = field(default_factory=list)
+
+
+def evaluate(
     principal: Principal,
     request: Request,
     identity: list[Statement],
@@ -373,10 +390,30 @@ def evaluate(  # noqa: PLR0912 - IAM's evaluation logic, step by step
     key_policy: bool = False,
 ) -> Decision:
     """Decide one request (see the module docstring for the rules)."""
-    allows: list[StatementRef] = []
-    delegates: list[StatementRef] = []
-    resource_allows: list[StatementRef] = []
-    denies: list[StatementRef] = []
+    matched = _match_statements(principal, request, identity, resource_policy)
+    allows, resource_allows, denies = matched.allows, matched.resource_allows, matched.denies
+    if denies:
+        return Decision(
+            False, True, denies, "with an explicit deny in " + ", ".join(map(str, denies))
+        )
+    if key_policy:
+        return _key_policy_decision(matched)
+    if allows or resource_allows:
+        return Decision(True, statements=allows + resource_allows)
+    if principal.kind == "service":
+        return Decision(False, reason="because no resource-based policy allows it")
+    return Decision(
+        False, reason=f"because no identity-based policy allows the {request.action} action"
+    )
+
+
+def _match_statements(
+    principal: Principal,
+    request: Request,
+    identity: list[Statement],
+    resource_policy: list[Statement] | None,
+) -> _Matched:
+    matched = _Matched()
     applicable = [*((s, "identity") for s in (identity if principal.kind == "role" else []))]
     applicable += [(s, "resource") for s in resource_policy or []]
     for statement, kind in applicable:
@@ -389,31 +426,22 @@ def evaluate(  # noqa: PLR0912 - IAM's evaluation logic, step by step
         if match is None or not statement.conditions_hold(request.context):
             continue
         if statement.effect == "Deny":
-            if match is not None:
-                denies.append(statement.ref)
-            continue
-        if kind == "identity":
-            allows.append(statement.ref)
+            matched.denies.append(statement.ref)
+        elif kind == "identity":
+            matched.allows.append(statement.ref)
         elif match == "direct":
-            resource_allows.append(statement.ref)
+            matched.resource_allows.append(statement.ref)
         else:
-            delegates.append(statement.ref)
-    if denies:
-        return Decision(
-            False, True, denies, "with an explicit deny in " + ", ".join(map(str, denies))
-        )
-    if key_policy:
-        if resource_allows:
-            return Decision(True, statements=resource_allows)
-        if delegates and allows:
-            return Decision(True, statements=delegates + allows)
-        if not delegates:
-            return Decision(False, reason="because no key policy statement allows it")
-        return Decision(False, reason="because no identity-based policy allows it")
-    if allows or resource_allows:
-        return Decision(True, statements=allows + resource_allows)
-    if principal.kind == "service":
-        return Decision(False, reason="because no resource-based policy allows it")
-    return Decision(
-        False, reason=f"because no identity-based policy allows the {request.action} action"
-    )
+            matched.delegates.append(statement.ref)
+    return matched
+
+
+def _key_policy_decision(matched: _Matched) -> Decision:
+    """A KMS key: its key policy must allow, itself or by delegating to identity policies."""
+    if matched.resource_allows:
+        return Decision(True, statements=matched.resource_allows)
+    if matched.delegates and matched.allows:
+        return Decision(True, statements=matched.delegates + matched.allows)
+    if not matched.delegates:
+        return Decision(False, reason="because no key policy statement allows it")
+    return Decision(False, reason="because no identity-based policy allows it")

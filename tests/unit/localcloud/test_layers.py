@@ -75,23 +75,26 @@ def imports_of(source: str, module: str, known: set[str]) -> list[Import]:
             visit_one(child, runtime=runtime, in_function=in_function)
 
     def visit_one(node: ast.AST, *, runtime: bool, in_function: bool) -> None:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append(Import(alias.name, node.lineno, runtime, in_function))
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-            for alias in node.names:
-                candidate = f"{base}.{alias.name}"
-                target = candidate if candidate in known else base
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for target in _import_targets(node, package, known):
                 found.append(Import(target, node.lineno, runtime, in_function))
         inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         visit(node, runtime=runtime, in_function=inner)
 
     visit(ast.parse(source), runtime=True, in_function=False)
     return found
+
+
+def _import_targets(node: ast.Import | ast.ImportFrom, package: str, known: set[str]) -> list[str]:
+    """The modules an import statement names, relative ones resolved from ``package``."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+    candidates = (f"{base}.{alias.name}" for alias in node.names)
+    return [candidate if candidate in known else base for candidate in candidates]
 
 
 def _packages(known: set[str]) -> set[str]:
@@ -135,19 +138,7 @@ def layer_violations(sources: dict[str, str]) -> list[str]:
 
 def import_cycles(sources: dict[str, str]) -> list[list[str]]:
     """Cycles among the localcloud modules, following every import that runs."""
-    known = set(sources)
-    graph: dict[str, set[str]] = {m: set() for m in sources}
-    for module, source in sources.items():
-        for imp in imports_of(source, module, known):
-            if imp.runtime and imp.target in known and imp.target != module:
-                graph[module].add(imp.target)
-    # A package's __init__ runs before its modules: importing a.b imports a.
-    for module in sources:
-        parent = module.rpartition(".")[0]
-        while parent and parent in known:
-            if parent != module:
-                graph[module].add(parent)
-            parent = parent.rpartition(".")[0]
+    graph = _import_graph(sources)
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -167,6 +158,31 @@ def import_cycles(sources: dict[str, str]) -> list[list[str]]:
         if node not in state:
             walk(node)
     return cycles
+
+
+def _import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """module -> the localcloud modules importing it runs (its own imports and its parents)."""
+    known = set(sources)
+    graph: dict[str, set[str]] = {m: set() for m in sources}
+    for module, source in sources.items():
+        for imp in imports_of(source, module, known):
+            if imp.runtime and imp.target in known and imp.target != module:
+                graph[module].add(imp.target)
+    # A package's __init__ runs before its modules: importing a.b imports a.
+    for module in sources:
+        graph[module] |= _parents(module, known)
+    return graph
+
+
+def _parents(module: str, known: set[str]) -> set[str]:
+    """The packages above ``module`` that are localcloud modules, up to the first that is not."""
+    parents = set()
+    parent = module.rpartition(".")[0]
+    while parent and parent in known:
+        if parent != module:
+            parents.add(parent)
+        parent = parent.rpartition(".")[0]
+    return parents
 
 
 def test_every_layer_imports_only_below_it() -> None:

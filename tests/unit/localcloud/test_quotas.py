@@ -1,7 +1,7 @@
 """AWS's quotas on the local cloud: a breach fails as AWS fails it, the limit itself passes.
 
-One test per row of localcloud.adapters.quotas.QUOTAS (docs/limits.md), through boto3 on a running
-LocalCloud.
+One test per row of localcloud.adapters.quota_table.QUOTAS (docs/limits.md), through boto3 on
+a running LocalCloud.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.adapters import quotas
+from localcloud.adapters import quota_table, quotas
 from localcloud.cloud import LocalCloud
 from tests.unit.localcloud.conftest import create_state_machine, deploy_function, run_to_end
 
@@ -153,11 +153,11 @@ def test_an_execution_whose_history_reaches_the_limit_fails_with_states_runtime(
 ) -> None:
     # Given the history quota, lowered to 44 events: 25,000 events take half a minute to
     # interpret under moto, and the mechanism is the same
-    assert quotas.limit("sfn_history") == 25_000
-    lowered = quotas.QUOTAS["sfn_history"].__class__(
-        **{**quotas.QUOTAS["sfn_history"].__dict__, "value": 44}
+    assert quota_table.limit("sfn_history") == 25_000
+    lowered = quota_table.QUOTAS["sfn_history"].__class__(
+        **{**quota_table.QUOTAS["sfn_history"].__dict__, "value": 44}
     )
-    monkeypatch.setitem(quotas.QUOTAS, "sfn_history", lowered)
+    monkeypatch.setitem(quota_table.QUOTAS, "sfn_history", lowered)
     machine = create_state_machine(cloud, counting_loop(), name="history")
     sfn = cloud.client("stepfunctions")
 
@@ -256,7 +256,7 @@ def test_an_invoke_payload_over_the_quota_is_refused_with_413(
     # Given a function and payloads of exactly the quota (1 MiB asynchronous, 6 MiB
     # synchronous) and one byte more
     lam = cloud.client("lambda")
-    at_limit = request_of(quotas.limit(quota))
+    at_limit = request_of(quota_table.limit(quota))
 
     # When each is invoked
     lam.invoke(FunctionName=padded, InvocationType=invocation_type, Payload=at_limit)
@@ -264,7 +264,7 @@ def test_an_invoke_payload_over_the_quota_is_refused_with_413(
         lam.invoke(
             FunctionName=padded,
             InvocationType=invocation_type,
-            Payload=request_of(quotas.limit(quota) + 1),
+            Payload=request_of(quota_table.limit(quota) + 1),
         )
 
     # Then only the larger one is refused, as Lambda does
@@ -274,7 +274,7 @@ def test_an_invoke_payload_over_the_quota_is_refused_with_413(
 def test_a_response_over_6_mb_fails_the_invocation(cloud: LocalCloud, padded: str) -> None:
     # Given a function asked for responses of exactly the quota and one byte more
     lam = cloud.client("lambda")
-    limit = quotas.limit("lambda_response")
+    limit = quota_table.limit("lambda_response")
 
     # When it is invoked for each
     fits = lam.invoke(FunctionName=padded, Payload=json.dumps({"size": limit}))
