@@ -1,4 +1,4 @@
-"""Canaries for the internals localcloud/extensions/memo.py relies on (moto and botocore pinned)."""
+"""Canaries for the internals localcloud/adapters/memo.py relies on (moto and botocore pinned)."""
 
 from __future__ import annotations
 
