@@ -17,19 +17,35 @@ from pathlib import Path
 LIMIT = 600
 
 
+# Never sources of ours: virtual environments, tool installs, build and test output.
+SKIPPED_DIRS = frozenset({".venv", ".tools", ".aws-sam", "out", "node_modules", "__pycache__"})
+
+
 def tracked_sources(root: Path) -> list[Path]:
-    """The tracked and untracked-but-not-ignored ``*.py`` files under root."""
+    """The ``*.py`` files git tracks (or would: untracked, not ignored) under root.
+
+    Outside a git work tree (a source archive), every ``*.py`` file outside hidden folders
+    and :data:`SKIPPED_DIRS`.
+    """
     git = shutil.which("git")
-    if git is None:
-        raise SystemExit("check_sizes: git is not on PATH (it lists the tracked sources)")
-    listed = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
-        [git, "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    return [root / name for name in listed if (root / name).is_file()]
+    if git is not None:
+        listed = subprocess.run(  # noqa: S603 - a fixed argument list, no shell
+            [git, "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+            cwd=root,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if listed.returncode == 0:
+            return [root / name for name in listed.stdout.split() if (root / name).is_file()]
+    return sorted(
+        path
+        for path in root.rglob("*.py")
+        if not any(
+            part in SKIPPED_DIRS or part.startswith(".")
+            for part in path.relative_to(root).parts[:-1]
+        )
+    )
 
 
 def oversize(files: list[Path], limit: int = LIMIT) -> list[tuple[Path, int]]:

@@ -26,3 +26,15 @@ def test_the_repository_is_listed_from_git() -> None:
     listed = check_sizes.tracked_sources(root)
     assert Path(__file__).resolve() in listed
     assert all(path.suffix == ".py" for path in listed)
+
+
+def test_outside_a_git_work_tree_the_folder_is_walked(tmp_path: Path) -> None:
+    # Given a source tree that is not a git work tree, with a venv and hidden folders in it
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("x = 1\n")
+    for skipped in (".venv/lib", ".git", "out"):
+        (tmp_path / skipped).mkdir(parents=True)
+        (tmp_path / skipped / "big.py").write_text("x = 1\n" * 700)
+
+    # Then only the sources are listed
+    assert check_sizes.tracked_sources(tmp_path) == [tmp_path / "pkg" / "mod.py"]
