@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from localcloud.adapters.stepfunctions import evaluate_jsonata
+from localcloud.adapters.stepfunctions import _encode_bindings, evaluate_jsonata
 from localcloud.cloud import LocalCloud
 from tests.unit.localcloud.conftest import (
     create_state_machine,
@@ -34,6 +34,39 @@ def test_jsonata_step_functions_functions() -> None:
         "n": 6,
     }
     assert len(evaluate_jsonata("$uuid()")) == 36
+
+
+def test_encoded_bindings_mean_what_the_same_values_written_as_jsonata_mean() -> None:
+    # Given values as moto binds them ($states, variables): nulls, nested nulls, a string with a
+    # quote and a newline, numbers, lists, and an empty object
+    values = {
+        "$status": None,
+        "$states": {"input": {"a": None, "s": 'q"\n', "n": 3, "f": 1.5, "l": [1, None]}},
+        "$empty": {},
+    }
+    body = (
+        '{"nullIsNull": $status = null, "exists": $exists($status), '
+        '"nested": $states.input.a = null, "s": $states.input.s, "sum": $states.input.n + 1, '
+        '"f": $states.input.f * 2, "l": $states.input.l, "count": $count($keys($empty))}'
+    )
+    # When the expression is evaluated with the encoded bindings (parsed as JSON) and with the
+    # same values written out as JSONata literals (parsed as JSONata)
+    encoded = evaluate_jsonata(f"({_encode_bindings(values)}{body})")
+    literal = evaluate_jsonata(
+        "(" + "".join(f"{k}:={json.dumps(v)};" for k, v in values.items()) + body + ")"
+    )
+    # Then both agree, and null stays a value (not undefined)
+    assert encoded == literal
+    assert encoded == {
+        "nullIsNull": True,
+        "exists": True,
+        "nested": True,
+        "s": 'q"\n',
+        "sum": 4,
+        "f": 3,
+        "l": [1, None],
+        "count": 0,
+    }
 
 
 def test_a_two_hour_wait_plays_in_simulated_time(cloud: LocalCloud) -> None:
