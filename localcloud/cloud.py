@@ -33,6 +33,7 @@ from localcloud.adapters import (
     autoscaling,
     awslambda,
     cloudwatch,
+    elbv2,
     events,
     lookups,
     memo,
@@ -52,6 +53,7 @@ from localcloud.deployer.deploy import deploy_template
 from localcloud.deployer.stack import Stack
 from localcloud.sim.autoscaling import AutoScalingSimulator
 from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.load_balancing import LoadBalancingSimulator
 from localcloud.sim.maintenance_windows import WindowRunner
 from localcloud.sim.scheduler import SchedulerSimulator
 
@@ -122,6 +124,7 @@ class LocalCloud:
         # while the cloud runs.
         self.fleet: FleetSimulator | None = None
         self.autoscaling: AutoScalingSimulator | None = None
+        self.load_balancing: LoadBalancingSimulator | None = None  # ELBv2 target health
         self.windows: WindowRunner | None = None
         self.scheduler: SchedulerSimulator | None = None
         self._clients: dict[str, Any] = {}
@@ -182,6 +185,7 @@ class LocalCloud:
         # The simulators, each behind its moto adapter (which creates it for this cloud).
         self.fleet = ssm.install(self)
         self.autoscaling = autoscaling.install(self)
+        self.load_balancing = elbv2.install(self)
         self.windows = ssm_windows.install(self)
         self.scheduler = scheduler.install(self)
         quotas.install()  # AWS's quotas, last: it wraps methods the other adapters replace
@@ -204,6 +208,7 @@ class LocalCloud:
         self._clients.clear()
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None
+        self.load_balancing = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -12,6 +12,12 @@ tests/unit/localcloud/test_moto_canaries_autoscaling.py):
   (wrapped): top the warm pool up.
 * ``moto.autoscaling.models.AutoScalingBackend.describe_auto_scaling_instances`` (wrapped)
   and ``AutoScalingBackend.delete_warm_pool`` (wrapped): pool instances.
+* ``AutoScalingBackend.enter_standby_instances`` and ``exit_standby_instances`` (replaced):
+  the Standby simulator (localcloud.sim.standby), answered with moto's
+  ``EnterStandbyActivity``/``ExitStandbyActivity`` (``instance.autoscaling_group``);
+  ``AutoScalingBackend.update_attached_target_groups`` (replaced): only InService members
+  registered, leavers deregistered (``FakeAutoScalingGroup.target_group_arns``,
+  ``AutoScalingBackend.elbv2_backend``).
 * ``AutoScalingBackend.resume_processes`` (wrapped): launch what the group is missing;
   ``FakeAutoScalingGroup.suspended_processes`` (read: ``ProcessName`` of each).
 * ``moto.autoscaling.responses.AutoScalingResponse``: ``put_lifecycle_hook`` and
@@ -42,6 +48,7 @@ from localcloud.sim.autoscaling import (
     MotoInstanceState,
     launch_suspended,
 )
+from localcloud.sim.standby import STANDBY, StandbySimulator, validation_error
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -154,6 +161,48 @@ def _patch_backend_model() -> None:
     motopatch.replace(AutoScalingBackend, "resume_processes", resume_processes)
 
 
+def _patch_standby() -> None:
+    """EnterStandby/ExitStandby and attached target groups through the Standby simulator."""
+    from moto.autoscaling.models import (
+        AutoScalingBackend,
+        EnterStandbyActivity,
+        ExitStandbyActivity,
+    )
+
+    original_update = AutoScalingBackend.update_attached_target_groups
+
+    def _group(backend: Any, group_name: str) -> MotoGroup:
+        group = backend.autoscaling_groups.get(group_name)
+        if group is None:
+            raise validation_error(f"AutoScalingGroup name not found - {group_name}")
+        return group
+
+    def enter_standby_instances(
+        self: Any, group_name: str, instance_ids: list[str], should_decrement: bool
+    ) -> list[Any]:
+        standby = STANDBY.require("EnterStandby needs a running LocalCloud")
+        done = standby.enter(_group(self, group_name), instance_ids, bool(should_decrement))
+        return [EnterStandbyActivity(instance, original) for instance, original in done]
+
+    def exit_standby_instances(self: Any, group_name: str, instance_ids: list[str]) -> list[Any]:
+        standby = STANDBY.require("ExitStandby needs a running LocalCloud")
+        done = standby.exit(_group(self, group_name), instance_ids)
+        return [ExitStandbyActivity(instance, original) for instance, original in done]
+
+    def update_attached_target_groups(self: Any, group_name: str) -> None:
+        standby = STANDBY.get()
+        if standby is None:
+            original_update(self, group_name)
+            return
+        standby.sync(self.autoscaling_groups[group_name])
+
+    motopatch.replace(AutoScalingBackend, "enter_standby_instances", enter_standby_instances)
+    motopatch.replace(AutoScalingBackend, "exit_standby_instances", exit_standby_instances)
+    motopatch.replace(
+        AutoScalingBackend, "update_attached_target_groups", update_attached_target_groups
+    )
+
+
 def _patch_responses() -> None:
     from moto.autoscaling.responses import AutoScalingResponse
     from moto.core.responses import ActionResult, EmptyResult
@@ -249,6 +298,10 @@ def install(
     if not motopatch.is_patched(FakeAutoScalingGroup.replace_autoscaling_group_instances):
         _patch_models()
         _patch_responses()
+        _patch_standby()
     simulator = AutoScalingSimulator(cloud, replacement_budget=replacement_budget)
+    standby = StandbySimulator(cloud)
+    simulator.in_service_listeners.append(standby.in_service)
     SIMULATOR.set(simulator)
+    STANDBY.set(standby)
     return simulator

@@ -176,6 +176,8 @@ class AutoScalingSimulator:
         self._pools: dict[str, list[MotoInstanceState]] = {}  # group name -> warm instances
         self._replacements: dict[str, int] = {}
         self._listeners: list[Callable[[str, str], None]] = []
+        # Called when an instance enters InService after its launch hooks (target groups).
+        self.in_service_listeners: list[Callable[[MotoGroup, MotoInstanceState], None]] = []
 
     # --- for the scenario runner ------------------------------------------------------------
 
@@ -510,8 +512,10 @@ class AutoScalingSimulator:
                     return
                 if into_pool:
                     self._settle_in_pool(group, state)
-                else:
-                    state.lifecycle_state = "InService"
+                    return
+                for listener in self.in_service_listeners:
+                    listener(group, state)
+                state.lifecycle_state = "InService"
 
         self.clock.call_later(0, arrive, f"autoscaling:proceed:{action.instance_id}")
 

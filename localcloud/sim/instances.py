@@ -153,6 +153,7 @@ class ManagedInstance:
     patch_state: PatchReport | None = None
     last_no_reboot_install: datetime | None = None
     patching: Invocation | None = None  # holds the instance's patch lock
+    broken: bool = False  # its application never answers (scripted)
 
     @property
     def platform(self) -> Platform:
@@ -178,6 +179,10 @@ class ManagedInstance:
     def up(self) -> bool:
         """Running, so its agent can work."""
         return self.ec2.state == "running"
+
+    def app_healthy(self, now: datetime) -> bool:
+        """Up (running, not rebooting) and its application answers: what ELB health checks see."""
+        return self.up() and self._reboot_at(now) is None and not self.broken
 
     def _reboot_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         return next(((start, end) for start, end in self.reboots if start <= now < end), None)
