@@ -34,6 +34,8 @@ from localcloud.scenario import (
     Scenario,
     SettleStep,
     Step,
+    TargetGroupSpec,
+    TerminateInstanceStep,
 )
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
@@ -171,6 +173,9 @@ def build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder | None
             recorder.note(kind, text)
 
     fleet = _fleet(cloud)
+    target_groups = {spec.name: create_target_group(cloud, spec) for spec in scenario.target_groups}
+    for name in target_groups:
+        note("fleet", f"target group {name}")
     for spec in scenario.fleet:
         tags = {"Name": spec.name, **spec.tags}
         ids = fleet.launch(
@@ -178,8 +183,12 @@ def build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder | None
         )
         patch_group = spec.tags.get("Patch Group") or spec.tags.get("PatchGroup") or "no group"
         note("fleet", f"launched {spec.name} ({spec.os}, {patch_group}): {', '.join(ids)}")
+        for name in spec.target_groups:
+            cloud.client("elbv2").register_targets(
+                TargetGroupArn=target_groups[name], Targets=[{"Id": i} for i in ids]
+            )
     for group in scenario.auto_scaling_groups:
-        create_group(cloud, group)
+        create_group(cloud, group, [target_groups[name] for name in group.target_groups])
         hook = group.lifecycle_hook
         note(
             "fleet",
@@ -193,7 +202,38 @@ def build_fleet(cloud: LocalCloud, scenario: Scenario, recorder: Recorder | None
         )
 
 
-def create_group(cloud: LocalCloud, group: GroupSpec) -> None:
+def create_target_group(cloud: LocalCloud, spec: TargetGroupSpec) -> str:
+    """An HTTP target group of instances in the default VPC; returns its ARN."""
+    elbv2 = cloud.client("elbv2")
+    vpcs = cloud.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    check = spec.health_check
+    arn: str = elbv2.create_target_group(
+        Name=spec.name,
+        Protocol="HTTP",
+        Port=spec.port,
+        VpcId=vpcs["Vpcs"][0]["VpcId"],
+        TargetType="instance",
+        HealthCheckIntervalSeconds=check.interval_seconds,
+        HealthCheckTimeoutSeconds=min(5, check.interval_seconds - 1),
+        HealthyThresholdCount=check.healthy_threshold,
+        UnhealthyThresholdCount=check.unhealthy_threshold,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn,
+        Attributes=[
+            {
+                "Key": "deregistration_delay.timeout_seconds",
+                "Value": str(spec.deregistration_delay_seconds),
+            }
+        ],
+    )
+    return arn
+
+
+def create_group(
+    cloud: LocalCloud, group: GroupSpec, target_group_arns: list[str] | None = None
+) -> None:
+    """The group, its target groups attached and its initial capacity InService, then its hook."""
     ec2 = cloud.client("ec2")
     autoscaling = cloud.client("autoscaling")
     template_name = f"{group.name}-template"
@@ -208,14 +248,18 @@ def create_group(cloud: LocalCloud, group: GroupSpec) -> None:
         {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": group.name}
         for k, v in {"Name": group.name, **group.tags}.items()
     ]
+    for behaviour in group.behaviours:
+        _fleet(cloud).behaviour_for_next_launch(behaviour_of(behaviour), group=group.name)
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=group.name,
         LaunchTemplate={"LaunchTemplateName": template_name, "Version": "$Latest"},
         MinSize=group.min_size,
         MaxSize=group.max_size,
-        DesiredCapacity=0,
+        # Launched now, before the hook exists: InService (and registered) at the start.
+        DesiredCapacity=group.desired_capacity,
         AvailabilityZones=[f"{cloud.region}{_ZONE_SUFFIX}"],
         Tags=tags,
+        TargetGroupARNs=target_group_arns or [],
     )
     if group.lifecycle_hook is not None:
         hook = group.lifecycle_hook
@@ -234,10 +278,6 @@ def create_group(cloud: LocalCloud, group: GroupSpec) -> None:
             AutoScalingGroupName=group.name,
             MinSize=group.warm_pool.min_size,
             PoolState=group.warm_pool.pool_state,
-        )
-    if group.desired_capacity:
-        autoscaling.set_desired_capacity(
-            AutoScalingGroupName=group.name, DesiredCapacity=group.desired_capacity
         )
 
 
@@ -267,6 +307,34 @@ def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: b
             cloud.settle(max_seconds=step.settle.max_hours * 3600)
     elif isinstance(step, NoteStep):
         recorder.note("step", step.note.text)
+    elif isinstance(step, TerminateInstanceStep):
+        instance_id = terminate_instance(
+            cloud, step.terminate_instance.name, step.terminate_instance.index
+        )
+        recorder.note("step", f"terminate {step.terminate_instance.name} ({instance_id})")
+
+
+def terminate_instance(cloud: LocalCloud, name: str, index: int = 0) -> str:
+    """EC2 TerminateInstances of the ``index``-th alive instance tagged ``Name: name``."""
+    ec2 = cloud.client("ec2")
+    found = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag:Name", "Values": [name]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ]
+    )
+    instances = sorted(
+        (i for r in found["Reservations"] for i in r["Instances"]),
+        key=lambda i: (i["LaunchTime"], i["AmiLaunchIndex"], i["InstanceId"]),
+    )
+    if index >= len(instances):
+        raise LookupError(f"no alive instance {index} named {name!r} ({len(instances)} alive)")
+    instance_id: str = instances[index]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    return instance_id
 
 
 # --- reading back what happened --------------------------------------------------------------

@@ -9,8 +9,16 @@
       - name: web-test
         os: AMAZON_LINUX_2023
         lifecycle_hook: {name: fleetpatch-launch, heartbeat_timeout: 900}
+        target_groups: [web-tg]                      # attached (optional)
+        desired_capacity: 2                          # InService at the start (optional)
+    target_groups:                                   # ELBv2 (optional)
+      - name: web-tg
+        port: 80
+        deregistration_delay_seconds: 300
+        health_check: {interval_seconds: 10, healthy_threshold: 3, unhealthy_threshold: 2}
     steps:
       - scale_out: {group: web-test, count: 2, behaviours: [{}, {never_online: true}]}
+      - terminate_instance: {name: web-test, index: 0}
       - put_event: {file: events/aws.ec2/instance-running.json}
       - advance: {minutes: 30}
       - settle: {}
@@ -44,12 +52,31 @@ class BehaviourSpec(_Strict):
     reboot_seconds: float = Field(default=60.0, ge=0)
 
 
+class HealthCheckSpec(_Strict):
+    """A target group's health check (ELBv2's ranges)."""
+
+    interval_seconds: int = Field(default=10, ge=5, le=300)
+    healthy_threshold: int = Field(default=3, ge=2, le=10)
+    unhealthy_threshold: int = Field(default=2, ge=2, le=10)
+
+
+class TargetGroupSpec(_Strict):
+    """An ELBv2 target group (instance targets, HTTP) in the default VPC."""
+
+    name: str = Field(pattern=r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")
+    port: int = Field(default=80, ge=1, le=65535)
+    deregistration_delay_seconds: int = Field(default=300, ge=0, le=3600)
+    health_check: HealthCheckSpec = HealthCheckSpec()
+
+
 class InstanceSpec(_Strict):
     name: str = Field(min_length=1, max_length=255)
     os: OperatingSystem
     tags: dict[str, str] = Field(default_factory=dict)
     count: int = Field(default=1, ge=1, le=10_000)
     behaviour: BehaviourSpec = BehaviourSpec()
+    # Target groups (top-level names) every instance of this entry is registered in.
+    target_groups: list[str] = Field(default_factory=list)
 
 
 class LifecycleHookSpec(_Strict):
@@ -70,14 +97,21 @@ class GroupSpec(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     min_size: int = Field(default=0, ge=0)
     max_size: int = Field(default=10, ge=1)
+    # Instances InService at the start (launched before the lifecycle hook exists), with
+    # the behaviours of the first ones in launch order (the rest healthy).
     desired_capacity: int = Field(default=0, ge=0)
+    behaviours: list[BehaviourSpec] = Field(default_factory=list)
     lifecycle_hook: LifecycleHookSpec | None = None
     warm_pool: WarmPoolSpec | None = None
+    # Target groups (top-level names) attached to the group: InService members are registered.
+    target_groups: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sizes(self) -> GroupSpec:
         if not self.min_size <= self.desired_capacity <= self.max_size:
             raise ValueError("need min_size <= desired_capacity <= max_size")
+        if len(self.behaviours) > self.desired_capacity:
+            raise ValueError("behaviours: more than desired_capacity instances")
         return self
 
 
@@ -116,6 +150,13 @@ class Note(_Strict):
     text: str
 
 
+class TerminateInstance(_Strict):
+    """EC2 TerminateInstances of one instance tagged ``Name: name`` (a fleet entry or a group)."""
+
+    name: str = Field(min_length=1)
+    index: int = Field(default=0, ge=0, description="which one, in launch order (alive only)")
+
+
 class ScaleOutStep(_Strict):
     scale_out: ScaleOut
 
@@ -140,7 +181,19 @@ class NoteStep(_Strict):
     note: Note
 
 
-STEP_KINDS = ("scale_out", "run_window", "put_event", "advance", "settle", "note")
+class TerminateInstanceStep(_Strict):
+    terminate_instance: TerminateInstance
+
+
+STEP_KINDS = (
+    "scale_out",
+    "run_window",
+    "put_event",
+    "advance",
+    "settle",
+    "note",
+    "terminate_instance",
+)
 
 
 def _step_kind(value: Any) -> str | None:
@@ -158,7 +211,8 @@ Step = Annotated[
     | Annotated[PutEventStep, Tag("put_event")]
     | Annotated[AdvanceStep, Tag("advance")]
     | Annotated[SettleStep, Tag("settle")]
-    | Annotated[NoteStep, Tag("note")],
+    | Annotated[NoteStep, Tag("note")]
+    | Annotated[TerminateInstanceStep, Tag("terminate_instance")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
@@ -175,6 +229,7 @@ class Scenario(_Strict):
     parameters: dict[str, str] = Field(
         default_factory=dict, description="template parameter overrides"
     )
+    target_groups: list[TargetGroupSpec] = Field(default_factory=list)
     fleet: list[InstanceSpec] = Field(default_factory=list)
     auto_scaling_groups: list[GroupSpec] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
@@ -182,12 +237,33 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         groups = {g.name for g in self.auto_scaling_groups}
+        names = groups | {i.name for i in self.fleet}
         for index, step in enumerate(self.steps):
             if isinstance(step, ScaleOutStep) and step.scale_out.group not in groups:
                 raise ValueError(
                     f"steps.{index}.scale_out.group: "
                     f"no auto_scaling_groups entry named {step.scale_out.group!r}"
                 )
+            if (
+                isinstance(step, TerminateInstanceStep)
+                and step.terminate_instance.name not in names
+            ):
+                raise ValueError(
+                    f"steps.{index}.terminate_instance.name: no fleet or auto_scaling_groups "
+                    f"entry named {step.terminate_instance.name!r}"
+                )
+        self._target_group_references()
         if self.start.tzinfo is None:
             raise ValueError("start must carry a timezone (e.g. 2026-11-07T04:00:00Z)")
         return self
+
+    def _target_group_references(self) -> None:
+        known = [t.name for t in self.target_groups]
+        if len(set(known)) != len(known):
+            raise ValueError("target_groups: names must be unique")
+        entries = [("fleet", e.name, e.target_groups) for e in self.fleet] + [
+            ("auto_scaling_groups", g.name, g.target_groups) for g in self.auto_scaling_groups
+        ]
+        for kind, name, wanted in entries:
+            for missing in sorted(set(wanted) - set(known)):
+                raise ValueError(f"{kind} {name!r}: no target_groups entry named {missing!r}")

@@ -57,6 +57,7 @@ _DENIED = {
     "sns": ("AuthorizationError", 403),
     "sqs": ("AccessDenied", 403),
     "autoscaling": ("AccessDenied", 403),
+    "elbv2": ("AccessDenied", 403),
     "ec2": ("UnauthorizedOperation", 403),
     "scheduler": ("AccessDeniedException", 403),
     "secretsmanager": ("AccessDeniedException", 400),

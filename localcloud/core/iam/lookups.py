@@ -78,6 +78,14 @@ class ResourceLookups:
         group = groups["AutoScalingGroups"][0]
         return group["AutoScalingGroupARN"], {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
+    def target_group_tags(self, arn: str) -> dict[str, str]:
+        elbv2 = self._client("elbv2")
+        try:
+            described = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+        except elbv2.exceptions.ClientError:
+            return {}  # no such target group: the call then fails on it
+        return {t["Key"]: t["Value"] for d in described for t in d.get("Tags", [])}
+
     def queue(self, url: str) -> tuple[str, str | None]:
         arn, key, _ = self._queue(url)
         return arn, key

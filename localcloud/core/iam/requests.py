@@ -30,7 +30,11 @@ class UnmodelledRequestError(LookupError):
 
 
 # botocore service name -> IAM service prefix, where they differ.
-_PREFIXES = {"stepfunctions": "states", "monitoring": "cloudwatch"}
+_PREFIXES = {
+    "stepfunctions": "states",
+    "monitoring": "cloudwatch",
+    "elbv2": "elasticloadbalancing",
+}
 
 # API operation -> IAM action, where the action is not named after the operation.
 _ACTIONS = {
@@ -60,6 +64,7 @@ class Lookups(Protocol):
     def instance_tags(self, instance_ids: list[str]) -> dict[str, dict[str, str]]: ...
     def managed_node_tags(self, node_id: str) -> dict[str, str]: ...
     def group(self, name: str) -> tuple[str, dict[str, str]]: ...
+    def target_group_tags(self, arn: str) -> dict[str, str]: ...
     def queue(self, url: str) -> tuple[str, str | None]: ...
     def topic_key(self, arn: str) -> str | None: ...
     def bucket_key(self, bucket: str) -> str | None: ...
@@ -281,11 +286,26 @@ def _schedule(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     "autoscaling:RecordLifecycleActionHeartbeat",
     "autoscaling:SuspendProcesses",
     "autoscaling:ResumeProcesses",
+    "autoscaling:EnterStandby",
+    "autoscaling:ExitStandby",
 )
 def _lifecycle(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     arn, tags = lookups.group(str(params.get("AutoScalingGroupName", "")))
     keys = _tag_keys(tags, "aws:ResourceTag", "autoscaling:ResourceTag")
     return [Check("", [Target("autoScalingGroup", arn, keys)])]
+
+
+# --- Elastic Load Balancing ---------------------------------------------------------------
+
+
+@_model("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets")
+def _targets(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # The target group's ARN is the request's; the targets themselves are not authorized.
+    arn = str(params.get("TargetGroupArn", ""))
+    keys = _tag_keys(
+        lookups.target_group_tags(arn), "aws:ResourceTag", "elasticloadbalancing:ResourceTag"
+    )
+    return [Check("", [Target("targetgroup", arn, keys)])]
 
 
 # --- data stores: DynamoDB, S3, SQS, SNS, Secrets Manager --------------------------------
