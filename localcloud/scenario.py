@@ -63,7 +63,7 @@ class HealthCheckSpec(_Strict):
 class TargetGroupSpec(_Strict):
     """An ELBv2 target group (instance targets, HTTP) in the default VPC."""
 
-    name: str = Field(pattern=r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")
+    name: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
     port: int = Field(default=80, ge=1, le=65535)
     deregistration_delay_seconds: int = Field(default=300, ge=0, le=3600)
     health_check: HealthCheckSpec = HealthCheckSpec()

@@ -120,6 +120,7 @@ def _patch_registration() -> None:
             target_group.name,
             [(t["Id"], int(t.get("Port") or target_group.port or 80)) for t in instances],
             health_check(target_group),
+            deregistration_delay(target_group),
         )
 
     def deregister_targets(self: Any, target_group_arn: str, instances: list[Any]) -> None:

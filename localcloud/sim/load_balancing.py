@@ -172,6 +172,8 @@ class Registration:
 class TargetGroup:
     arn: str
     name: str
+    # Its deregistration delay as last seen (for targets terminated without our hearing of it).
+    drain_seconds: int = DEFAULT_DEREGISTRATION_DELAY_SECONDS
     registrations: dict[str, Registration] = field(default_factory=dict)  # current (or draining)
     history: list[Registration] = field(default_factory=list)  # every registration ever
 
@@ -204,7 +206,7 @@ class LoadBalancingSimulator:
                 "terminated",
             }:
                 # Terminated without our hearing of it (a simulator's own termination).
-                registration.deregister(now, 0)
+                registration.deregister(now, group.drain_seconds)
 
     # --- the API (called by the adapter) ----------------------------------------------------
 
@@ -214,11 +216,13 @@ class LoadBalancingSimulator:
         name: str,
         targets: Iterable[tuple[str, int]],
         health_check: HealthCheck,
+        drain_seconds: int = DEFAULT_DEREGISTRATION_DELAY_SECONDS,
     ) -> None:
         """RegisterTargets: a target already registered is left as it is (as AWS does)."""
         now = self.clock.now()
         with self._lock:
             group = self._group(arn, name)
+            group.drain_seconds = drain_seconds
             self._settle(group, now)
             for target_id, port in targets:
                 current = group.registrations.get(target_id)
@@ -235,6 +239,7 @@ class LoadBalancingSimulator:
         now = self.clock.now()
         with self._lock:
             group = self._group(arn)
+            group.drain_seconds = drain_seconds
             self._settle(group, now)
             for target_id in target_ids:
                 registration = group.registrations.get(target_id)
@@ -251,6 +256,18 @@ class LoadBalancingSimulator:
                 self.deregister(
                     arn, [i for i in group.registrations if i in ids], drain_seconds.get(arn, 0)
                 )
+
+    def settle(self) -> None:
+        """Replay every target's health checks up to now.
+
+        Health is replayed lazily, asking the instance about past times; call this before
+        changing an instance's health in a way that is not a function of time (a flag), so
+        the checks before the change see it as it was.
+        """
+        now = self.clock.now()
+        with self._lock:
+            for group in self._groups.values():
+                self._settle(group, now)
 
     def is_registered(self, arn: str, target_id: str) -> bool:
         """Registered and not draining."""
