@@ -283,6 +283,12 @@ def test_a_scenario_builds_target_groups_groups_in_service_and_registered_fleet(
     )
     build_fleet(cloud, scenario)
     assert [lifecycle(cloud, i) for i in members(cloud)] == ["InService"] * 3
+    assert cloud.fleet is not None
+    reboots = sorted(cloud.fleet.instance(i).behaviour.reboot_seconds for i in members(cloud))
+    assert reboots == [5, 60, 60]  # the first launched has the scripted behaviour
+    assert cloud.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName="web")[
+        "LifecycleHooks"
+    ]  # the hook exists, after the initial capacity
     cloud.advance(20)
     [(_, healthy, registered)] = cloud.load_balancing.healthy_counts("web-tg")[-1:]
     assert (healthy, registered) == (4, 4)
