@@ -310,3 +310,60 @@ def test_scenario_references_to_target_groups_are_checked() -> None:
         )
     with pytest.raises(ValueError, match="no fleet or auto_scaling_groups entry named 'db'"):
         Scenario.model_validate({"name": "bad", "steps": [{"terminate_instance": {"name": "db"}}]})
+
+
+def test_target_registration_is_scoped_to_the_target_groups_a_role_names(
+    cloud: LocalCloud,
+) -> None:
+    allowed = target_group(cloud, "allowed")
+    other = target_group(cloud, "other")
+    assert cloud.fleet is not None
+    [instance] = cloud.fleet.launch("AMAZON_LINUX_2023")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = cloud.client("iam")
+    arn = iam.create_role(RoleName="drainer", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="drainer",
+        PolicyName="inline",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "elasticloadbalancing:RegisterTargets",
+                            "elasticloadbalancing:DeregisterTargets",
+                        ],
+                        "Resource": allowed,
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": "elasticloadbalancing:DescribeTargetHealth",
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+    )
+    drainer = cloud.iam.assume(arn["Role"]["Arn"], "lambda.amazonaws.com")
+    cloud.iam.denials_expected = True
+    elbv2 = cloud.client("elbv2")
+    with acting_as(drainer):
+        elbv2.register_targets(TargetGroupArn=allowed, Targets=[{"Id": instance}])
+        assert health(cloud, allowed)[instance][0] == "initial"
+        with pytest.raises(ClientError) as raised:
+            elbv2.register_targets(TargetGroupArn=other, Targets=[{"Id": instance}])
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
+    assert f"elasticloadbalancing:RegisterTargets on resource: {other}" in str(
+        raised.value.response["Error"]["Message"]
+    )
