@@ -64,6 +64,8 @@ class ScenarioResult:
     invocations: list[dict[str, Any]] = field(default_factory=list)
     stack_outputs: dict[str, str] = field(default_factory=dict)
     reports: list[str] = field(default_factory=list)
+    # Target group name -> [(time, healthy, registered)] at every change (load_balancing).
+    healthy_counts: dict[str, list[tuple[datetime, int, int]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         # Keys scripts depend on: runs, lifecycle_actions, commands, messages. Add, never rename.
@@ -81,6 +83,13 @@ class ScenarioResult:
             "timeline": [entry.as_dict() for entry in self.timeline],
             "stack_outputs": self.stack_outputs,
             "reports": self.reports,
+            "healthy_counts": {
+                name: [
+                    {"time": when.isoformat(), "healthy": healthy, "registered": registered}
+                    for when, healthy, registered in samples
+                ]
+                for name, samples in self.healthy_counts.items()
+            },
         }
 
 
@@ -134,6 +143,7 @@ def play(
             invocations=recorder.invocations(),
             stack_outputs=dict(stack.outputs),
             reports=reports,
+            healthy_counts=_healthy_counts(cloud, scenario),
         )
 
 
@@ -338,6 +348,20 @@ def terminate_instance(cloud: LocalCloud, name: str, index: int = 0) -> str:
 
 
 # --- reading back what happened --------------------------------------------------------------
+
+
+def _healthy_counts(
+    cloud: LocalCloud, scenario: Scenario
+) -> dict[str, list[tuple[datetime, int, int]]]:
+    """Each scenario target group's healthy count over the run (none if never registered)."""
+    balancing = cloud.load_balancing
+    counts: dict[str, list[tuple[datetime, int, int]]] = {}
+    for spec in scenario.target_groups:
+        try:
+            counts[spec.name] = balancing.healthy_counts(spec.name) if balancing else []
+        except KeyError:
+            counts[spec.name] = []
+    return counts
 
 
 def _commands(cloud: LocalCloud) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
 from localcloud.core.iam.principal import acting_as
-from localcloud.runner import build_fleet, terminate_instance
+from localcloud.runner import ScenarioResult, _healthy_counts, build_fleet, terminate_instance
 from localcloud.scenario import Scenario
 from tests.unit.localcloud.test_load_balancing import health, target_group
 
@@ -292,6 +292,15 @@ def test_a_scenario_builds_target_groups_groups_in_service_and_registered_fleet(
     cloud.advance(20)
     [(_, healthy, registered)] = cloud.load_balancing.healthy_counts("web-tg")[-1:]
     assert (healthy, registered) == (4, 4)
+    counts = _healthy_counts(cloud, scenario)
+    result = ScenarioResult(
+        "serving", scenario.start, 20, 0, 0, [], [], [], [], [], healthy_counts=counts
+    )
+    assert result.as_dict()["healthy_counts"]["web-tg"][-1] == {
+        "time": "2026-11-07T04:00:20+00:00",
+        "healthy": 4,
+        "registered": 4,
+    }
     gone = terminate_instance(cloud, "web", 0)
     cloud.advance(30)
     assert gone not in members(cloud)
