@@ -69,7 +69,7 @@ class FleetProbe:
             if instance.app_healthy(when):
                 return None
             # Up and not rebooting (its last ping is now): it answers, wrongly. Else no answer.
-            answers = instance.up() and instance.last_ping(when) == when
+            answers = instance.ec2.state == "running" and instance.last_ping(when) == when
             return "Target.FailedHealthChecks" if answers else "Target.Timeout"
         ec2 = self._ec2_instance(target_id)
         return None if ec2 is not None and ec2.state == "running" else "Target.Timeout"
