@@ -24,6 +24,7 @@ from fleetpatch_authoring.fields import (
     PolicyProblem,
 )
 from fleetpatch_authoring.policy import FleetPolicy, naming_pattern
+from fleetpatch_authoring.serving import defaults_problems, serving_problems
 from fleetpatch_authoring.waves import Wave
 
 
@@ -34,6 +35,7 @@ def relation_problems(policy: FleetPolicy) -> list[PolicyProblem]:
         *_wave_problems(policy),
         *_promotion_problems(policy),
         *_compliance_problems(policy),
+        *_serving_problems(policy),
     ]
 
 
@@ -236,6 +238,19 @@ def _compliance_problems(policy: FleetPolicy) -> Iterator[PolicyProblem]:
         elif action == "install" and env not in in_a_wave:
             yield PolicyProblem(
                 loc, f"install remediation needs a wave patching {env}: it installs in its window"
+            )
+
+
+def _serving_problems(policy: FleetPolicy) -> Iterator[PolicyProblem]:
+    yield from defaults_problems(policy.serving)
+    for wave_name, wave in policy.waves.items():
+        for index, batch in enumerate(wave.batches):
+            yield from serving_problems(
+                ("waves", wave_name, "batches", index),
+                policy.serving,
+                batch.serving,
+                reboot=batch.reboot,
+                operation=batch.operation or wave.operation,
             )
 
 
