@@ -274,8 +274,9 @@ def _problem(error: Mapping[str, Any]) -> PolicyProblem:
     loc = tuple(error["loc"])
     # pydantic prefixes messages of validators that raise ValueError; the path says enough.
     message = str(error["msg"]).removeprefix("Value error, ")
-    if loc and loc[-1] == "[key]":
+    if loc and loc[-1] == "[key]" and error["type"] != "extra_forbidden":
         # A mapping key failed (an unknown OS or a bad environment name): point at the key.
+        # (Not an unknown key that happens to be written "[key]": that is the key itself.)
         loc = loc[:-1]
         message = f"{loc[-1]} is not allowed as a key here: {message}"
     return PolicyProblem(loc, message)
