@@ -37,7 +37,8 @@ from fleetpatch.policy import (
 )
 from fleetpatch_authoring.fields import Count, PolicyModel, PolicyProblem, RateValue, Switch
 
-# An SSM document name (CreateDocument's Name and SendCommand's DocumentName pattern).
+# An SSM document name, or a shared document's ARN: the document name pattern of the SSM API
+# reference (the issue 18 spec fixes it); AWS-RunShellScript and the like fit it.
 DOCUMENT_NAME = r"^[a-zA-Z0-9_\-.:/]{3,128}$"
 # A count of instances (1-99999) or a percentage (1%-100%) of a scope, as MaxConcurrency.
 _MAX_UNAVAILABLE = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
