@@ -116,3 +116,19 @@ def test_the_json_plan_carries_the_compiled_serving_block_or_null(
     assert [i["name"] for i in web["instances"]] == ["web-1"]
     assert databases["serving"] is None
     assert windows["serving"] is None
+
+
+def test_policy_check_marks_serving_batches(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "check", str(SERVING_EXAMPLE)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "    1. web [patch_test_0600_batch_1] Install, concurrency 50%, errors 1, serving "
+        "(at most 1 out of service); in the window"
+    ) in lines
+    assert any(
+        line.startswith(
+            "    2. linux-databases [patch_test_0600_batch_2] Install, concurrency 1, "
+            "errors 0; gate on web"
+        )
+        for line in lines
+    ), lines
