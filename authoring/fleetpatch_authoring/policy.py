@@ -44,6 +44,7 @@ from fleetpatch.policy import (
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
+from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
 from fleetpatch_authoring.waves import Wave
 
 
@@ -79,6 +80,11 @@ class FleetPolicy(PolicyModel):
     launch: Launch = Launch()
     compliance: Compliance = Compliance()
     notifications: Notifications = Notifications()
+    serving: ServingField | None = Field(
+        default=None,
+        description="the fleet's defaults for patching instances that serve traffic: each "
+        "batch is a serving batch unless it says serving: false (docs/policy.md)",
+    )
 
     @field_validator("patch_group_naming")
     @classmethod
@@ -112,6 +118,10 @@ class FleetPolicy(PolicyModel):
                 return baseline
         return None
 
+    def serving_of(self, wave: str, index: int) -> Serving | None:
+        """Batch ``index`` of ``wave``'s serving block (defaults and override); None: in place."""
+        return effective_serving(self.serving, self.waves[wave].batches[index].serving)
+
     def effective_rule(self, environment: str, rule: ApprovalRule) -> ApprovalRule:
         """``rule`` with the environment's default delay where it gives neither delay nor date."""
         if rule.approve_after_days is None and rule.approve_until_date is None:
@@ -124,7 +134,7 @@ class FleetPolicy(PolicyModel):
         return CompiledPolicy(
             version=POLICY_VERSION,
             launch=self.launch.launch_policy(),
-            waves={name: _compiled_wave(wave) for name, wave in self.waves.items()},
+            waves={name: _compiled_wave(wave, self.serving) for name, wave in self.waves.items()},
             patch_groups={
                 group: name
                 for name, environment in self.environments.items()
@@ -146,18 +156,21 @@ class FleetPolicy(PolicyModel):
         )
 
 
-def _compiled_wave(wave: Wave) -> CompiledWave:
+def _compiled_wave(wave: Wave, serving_defaults: Serving | None) -> CompiledWave:
     ssm = wave.schedule.resolved().ssm_schedule()
     batches = []
     for index, batch in enumerate(wave.batches):
         gate = wave.gate_of(index)
+        serving = effective_serving(serving_defaults, batch.serving)
         compiled = RuntimeBatch(
             name=batch.name,
             patch_groups=batch.patch_groups,
             max_concurrency=batch.max_concurrency,
             max_errors=batch.max_errors,
             operation=batch.operation or wave.operation,
-            reboot_option=batch.reboot or wave.reboot,
+            # A serving batch installs with NoReboot: the workflow reboots it under control.
+            reboot_option="NoReboot" if serving else batch.reboot or wave.reboot,
+            serving=serving.runtime() if serving else None,
             gate=None
             if gate is None
             else RuntimeGate(

@@ -24,6 +24,7 @@ from fleetpatch_authoring.fields import (
     PolicyProblem,
 )
 from fleetpatch_authoring.policy import FleetPolicy, naming_pattern
+from fleetpatch_authoring.serving import defaults_problems, serving_problems
 from fleetpatch_authoring.waves import Wave
 
 
@@ -34,6 +35,7 @@ def relation_problems(policy: FleetPolicy) -> list[PolicyProblem]:
         *_wave_problems(policy),
         *_promotion_problems(policy),
         *_compliance_problems(policy),
+        *_serving_problems(policy),
     ]
 
 
@@ -239,6 +241,19 @@ def _compliance_problems(policy: FleetPolicy) -> Iterator[PolicyProblem]:
             )
 
 
+def _serving_problems(policy: FleetPolicy) -> Iterator[PolicyProblem]:
+    yield from defaults_problems(policy.serving)
+    for wave_name, wave in policy.waves.items():
+        for index, batch in enumerate(wave.batches):
+            yield from serving_problems(
+                ("waves", wave_name, "batches", index),
+                policy.serving,
+                batch.serving,
+                reboot=batch.reboot,
+                operation=batch.operation or wave.operation,
+            )
+
+
 def validate_policy(data: Any) -> FleetPolicy:
     """Validate a parsed policy file; :class:`InvalidPolicyError` lists every problem."""
     if isinstance(data, dict):
@@ -259,8 +274,9 @@ def _problem(error: Mapping[str, Any]) -> PolicyProblem:
     loc = tuple(error["loc"])
     # pydantic prefixes messages of validators that raise ValueError; the path says enough.
     message = str(error["msg"]).removeprefix("Value error, ")
-    if loc and loc[-1] == "[key]":
+    if loc and loc[-1] == "[key]" and error["type"] != "extra_forbidden":
         # A mapping key failed (an unknown OS or a bad environment name): point at the key.
+        # (Not an unknown key that happens to be written "[key]": that is the key itself.)
         loc = loc[:-1]
         message = f"{loc[-1]} is not allowed as a key here: {message}"
     return PolicyProblem(loc, message)

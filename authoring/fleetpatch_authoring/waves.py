@@ -19,6 +19,7 @@ from fleetpatch_authoring.fields import (
     RateValue,
     Switch,
 )
+from fleetpatch_authoring.serving import ServingField
 
 # Percentages or counts, as SSM's MaxConcurrency/MaxErrors take them.
 _CONCURRENCY = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
@@ -137,6 +138,11 @@ class Batch(PolicyModel):
     reboot: RebootOption | None = Field(default=None, description="default: the wave's")
     gate: Gate | None = Field(
         default=None, description="checked before this batch; not allowed on the first"
+    )
+    serving: ServingField | None = Field(
+        default=None,
+        description="override the fleet's serving defaults field by field, or false to patch "
+        "in place (default: the fleet's serving block, if any)",
     )
 
     @field_validator("max_concurrency")

@@ -23,7 +23,9 @@ class FileError:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return one_line(f"{where}: {self.field}: {self.message}")
+        # The field is one word: a key with a space (a mistyped `key* value`) is escaped too.
+        field = self.field.replace(" ", "\\x20")
+        return one_line(f"{where}: {field}: {self.message}")
 
 
 def one_line(text: str) -> str:

@@ -1,8 +1,9 @@
 """``fleetpatch plan``: the dry run before a window. Nothing is changed anywhere.
 
 For each wave (or the one named): the next run times in UTC and local time, the batches in
-order, the instances in each batch with the baseline that patches them, and the instances
-no wave will patch, with the reason. The fleet is read with read-only calls
+order, how each is patched (a serving batch's drain, budget, health checks, snapshots and
+hooks, or in place), the instances in each batch with the baseline that patches them, and
+the instances no wave will patch, with the reason. The fleet is read with read-only calls
 (``ec2:DescribeInstances``, ``ssm:DescribeInstanceInformation``) from:
 
 * the account your AWS credentials point at (``--region``, ``--profile``);
@@ -25,7 +26,9 @@ from typing import Any
 from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
+from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli.plan_serving import serving_lines
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 
 RUNS_SHOWN = 3
@@ -107,11 +110,19 @@ def local_fleet(scenario_path: Path) -> Iterator[tuple[list[InstanceFacts], date
 
 
 @dataclass(frozen=True)
+class BatchPlan:
+    name: str
+    start: str  # how it starts: in the window, or after the gate on ...
+    members: list[Placement]
+    serving: Serving | None  # the effective serving block; None: patched in place
+
+
+@dataclass(frozen=True)
 class WavePlan:
     name: str
     timezone: str
     runs: list[datetime]
-    batches: list[tuple[str, str, list[Placement]]]  # name, how it starts, instances
+    batches: list[BatchPlan]
 
 
 def plan(
@@ -138,7 +149,7 @@ def plan(
                 else f"after the gate on {', '.join(spec.gated_batches(index))}"
             )
             members = [p for p in placed if p.wave == name and p.batch_index == index]
-            batches.append((batch.name, start, members))
+            batches.append(BatchPlan(batch.name, start, members, policy.serving_of(name, index)))
         runs = spec.schedule.resolved().next_runs(at, RUNS_SHOWN)
         waves.append(WavePlan(name, spec.schedule.timezone, runs, batches))
     return waves, not_placed
@@ -166,11 +177,15 @@ def as_json(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> d
                 ],
                 "batches": [
                     {
-                        "batch": name,
-                        "starts": start,
-                        "instances": [_instance_json(stage, p) for p in members],
+                        "batch": b.name,
+                        "starts": b.start,
+                        "instances": [_instance_json(stage, p) for p in b.members],
+                        # As the control plane reads it (the compiled policy's form), or null.
+                        "serving": b.serving.runtime().model_dump(mode="json", by_alias=True)
+                        if b.serving
+                        else None,
                     }
-                    for name, start, members in w.batches
+                    for b in w.batches
                 ],
             }
             for w in waves
@@ -197,9 +212,11 @@ def as_text(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> l
                 f"  run {run.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
                 f"({run:%a %Y-%m-%d %H:%M %Z} {w.timezone})"
             )
-        for number, (name, start, members) in enumerate(w.batches, start=1):
+        for number, batch in enumerate(w.batches, start=1):
+            members = batch.members
             noun = "instance" if len(members) == 1 else "instances"
-            lines.append(f"  batch {number} {name}: {len(members)} {noun}, {start}")
+            lines.append(f"  batch {number} {batch.name}: {len(members)} {noun}, {batch.start}")
+            lines.extend(f"    {line}" for line in serving_lines(batch.serving))
             for p in members:
                 baseline = f"fleetpatch-{stage}-{baseline_name(p.environment, p.operating_system)}"
                 lines.append(
@@ -251,7 +268,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "plan",
         help="show what the next windows will patch (read-only)",
-        description="Dry run: the next run times, the batches in order, which instances fall "
+        description="Dry run: the next run times, the batches in order (a serving batch with its "
+        "drain, budget, health checks, snapshots and hooks), which instances fall "
         "in each batch under which baseline, and which instances no wave patches and why. "
         "Only read-only AWS calls.",
     )

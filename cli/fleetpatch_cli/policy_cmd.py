@@ -18,6 +18,7 @@ from pathlib import Path
 from fleetpatch_authoring.fields import InvalidPolicyError
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.schema import json_schema
+from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.validate import unused_patch_groups
 from fleetpatch_authoring.validate import validate_policy as validate_policy_data
 from fleetpatch_authoring.waves import Gate
@@ -87,7 +88,7 @@ def summary(policy: FleetPolicy, path: Path, now: datetime) -> list[str]:
             lines.append(
                 f"    {index + 1}. {batch.name} [{', '.join(batch.patch_groups)}] "
                 f"{batch.operation or wave.operation}, concurrency {batch.max_concurrency}, "
-                f"errors {batch.max_errors}; {how}"
+                f"errors {batch.max_errors}{_serving_text(policy.serving_of(name, index))}; {how}"
             )
     launch = policy.launch
     groups = ", ".join(launch.auto_scaling_groups.names) or "any group"
@@ -123,6 +124,12 @@ def summary(policy: FleetPolicy, path: Path, now: datetime) -> list[str]:
     if unused:
         lines += ["", f"note: in no wave (patched on launch only): {', '.join(unused)}"]
     return lines
+
+
+def _serving_text(serving: Serving | None) -> str:
+    if serving is None:
+        return ""
+    return f", serving (at most {serving.budget.max_unavailable} out of service)"
 
 
 def _gate_text(checked: list[str], gate: Gate) -> str:

@@ -122,6 +122,22 @@ def test_a_key_with_a_line_breaking_character_stays_one_error_line(
     assert lines[1] == "1 error"
 
 
+def test_a_key_with_a_space_is_printed_as_one_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `{action* suspend-launch}` is a key with a space: the field stays one word to parse.
+    broken = tmp_path / "fleet.yaml"
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["launch"]["churn"]["action* suspend-launch"] = None
+    broken.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["policy", "check", str(broken)]) == 2
+    [line, total] = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        ": launch.churn.action*\\x20suspend-launch: Extra inputs are not permitted"
+    )
+    assert total == "1 error"
+
+
 def test_yaml_nested_too_deeply_is_an_error_not_a_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

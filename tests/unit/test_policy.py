@@ -286,6 +286,17 @@ def test_unknown_field_is_named(example: dict[str, Any]) -> None:
     assert found.startswith("waves.test.batches.0.max_concurency: ")
 
 
+def test_an_unknown_key_written_like_pydantics_key_marker_is_named_as_itself(
+    example: dict[str, Any],
+) -> None:
+    # pydantic marks a failing mapping key with "[key]": a key spelled so is still a key.
+    def change(d: dict[str, Any]) -> None:
+        d["waves"]["prod"]["schedule"]["[key]"] = 1
+
+    found = only(problems(example, change))
+    assert found == "waves.prod.schedule.[key]: Extra inputs are not permitted"
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -1,0 +1,134 @@
+"""``fleetpatch plan`` shows each batch's serving block: drain, budget, health, snapshots, hooks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fleetpatch_authoring.placement import InstanceFacts
+from fleetpatch_authoring.validate import validate_policy
+from fleetpatch_cli import plan_cmd
+from fleetpatch_cli.main import main
+
+ROOT = Path(__file__).parents[2]
+SERVING_EXAMPLE = ROOT / "policy" / "examples" / "serving.yaml"
+AT = datetime(2026, 11, 23, tzinfo=UTC)
+FLEET = [
+    InstanceFacts(
+        instance_id="i-0123456789abcdef0",
+        tags={"Name": "web-1", "Patch Group": "patch_test_0600_batch_1"},
+        platform_type="Linux",
+        platform_name="Amazon Linux",
+        platform_version="2023",
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(SERVING_EXAMPLE.read_text())
+    return data
+
+
+def test_the_text_plan_shows_drain_budget_health_snapshots_and_hooks(
+    example: dict[str, Any],
+) -> None:
+    # Given the example: web serves (snapshots, hooks, an alarm), the others are in place
+    waves, not_placed = plan_cmd.plan(validate_policy(example), FLEET, AT, None)
+
+    # When the plan is printed
+    lines = plan_cmd.as_text("default", waves, not_placed)
+
+    # Then the web batch says how it is drained, budgeted, checked, snapshotted and hooked
+    web = lines.index("  batch 1 web: 1 instance, in the window")
+    assert lines[web + 1 : web + 6] == [
+        "    serving: drain Auto Scaling standby + deregister from target groups (within "
+        "15 min); reboot controlled (install with NoReboot, reboot if pending)",
+        "    budget: at most 1 out of service per auto-scaling-group, target-group, "
+        "availability-zone; an instance waits up to 240 min",
+        "    health: status checks, SSM agent online, target health, alarms web-test-5xx "
+        "(15 min per phase)",
+        "    snapshots: yes, kept 7 days, rollback on a failed health check",
+        "    hooks: before install fleetpatch-web-stop, after reboot fleetpatch-web-warm",
+    ]
+    assert lines[web + 6].startswith("    i-0123456789abcdef0  web-1")
+    # and the batches with serving: false are patched in place, as before
+    databases = lines.index("  batch 2 linux-databases: 0 instances, after the gate on web")
+    assert lines[databases + 1] == "    serving: no (patched in place)"
+
+
+def test_the_text_plan_shows_no_drain_zone_order_and_no_checks(example: dict[str, Any]) -> None:
+    changed = copy.deepcopy(example)
+    changed["waves"]["test"]["batches"][0]["serving"] = {
+        "drain": {"auto_scaling": "none", "target_groups": "none"},
+        "reboot": "none",
+        "budget": {"max_unavailable": "25%", "scopes": ["availability-zone"], "zone_by_zone": True},
+        "health": {"status_checks": False, "agent": False, "target_health": False},
+    }
+    waves, not_placed = plan_cmd.plan(validate_policy(changed), FLEET, AT, "test")
+
+    lines = plan_cmd.as_text("default", waves, not_placed)
+
+    web = lines.index("  batch 1 web: 1 instance, in the window")
+    assert lines[web + 1 : web + 6] == [
+        "    serving: drain none; reboot none (install with NoReboot, never reboot)",
+        "    budget: at most 25% out of service per availability-zone; zone by zone; an "
+        "instance waits up to 240 min",
+        "    health: no checks",
+        "    snapshots: no",
+        "    hooks: none",
+    ]
+
+
+def test_the_json_plan_carries_the_compiled_serving_block_or_null(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a fleet read without AWS
+    @contextmanager
+    def fleet(*_: object) -> Iterator[list[InstanceFacts]]:
+        yield FLEET
+
+    monkeypatch.setattr(plan_cmd, "aws_fleet", fleet)
+
+    # When `fleetpatch plan --json` runs on the example
+    code = main(["plan", "--policy", str(SERVING_EXAMPLE), "--json", "--at", AT.isoformat()])
+
+    # Then each batch carries its serving block as the control plane reads it, or null
+    assert code == 0
+    [wave] = json.loads(capsys.readouterr().out)["waves"]
+    web, databases, windows = wave["batches"]
+    assert web["serving"]["drainTimeoutSeconds"] == 900
+    assert web["serving"]["snapshots"] == {"enabled": True, "retentionDays": 7, "rollback": True}
+    assert web["serving"]["hooks"] == {
+        "beforeInstall": "fleetpatch-web-stop",
+        "afterInstall": None,
+        "afterReboot": "fleetpatch-web-warm",
+    }
+    assert web["serving"]["health"]["alarms"] == ["web-test-5xx"]
+    assert [i["name"] for i in web["instances"]] == ["web-1"]
+    assert databases["serving"] is None
+    assert windows["serving"] is None
+
+
+def test_policy_check_marks_serving_batches(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "check", str(SERVING_EXAMPLE)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "    1. web [patch_test_0600_batch_1] Install, concurrency 50%, errors 1, serving "
+        "(at most 1 out of service); in the window"
+    ) in lines
+    assert any(
+        line.startswith(
+            "    2. linux-databases [patch_test_0600_batch_2] Install, concurrency 1, "
+            "errors 0; gate on web"
+        )
+        for line in lines
+    ), lines
