@@ -37,16 +37,20 @@ from fleetpatch.policy import (
 )
 from fleetpatch_authoring.fields import Count, PolicyModel, PolicyProblem, RateValue, Switch
 
-# An SSM document name, or a shared document's ARN: the document name pattern of the SSM API
-# reference (the issue 18 spec fixes it); AWS-RunShellScript and the like fit it.
-DOCUMENT_NAME = r"^[a-zA-Z0-9_\-.:/]{3,128}$"
+# A hook or health document: one of the account's own SSM command documents named
+# fleetpatch-* (the SSM API's name characters), the only documents besides
+# AWS-RunPatchBaseline the serving workflow's role may send (docs/serving.md, IAM).
+DOCUMENT_NAME = r"^fleetpatch-[a-zA-Z0-9_\-.]{1,117}$"
 # A count of instances (1-99999) or a percentage (1%-100%) of a scope, as MaxConcurrency.
 _MAX_UNAVAILABLE = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
 
 
 def _document_name(value: str) -> str:
     if not re.fullmatch(DOCUMENT_NAME, value):
-        raise ValueError(f"{value!r} is not an SSM document name (3-128 letters, digits and _-.:/)")
+        raise ValueError(
+            f"{value!r} is not a document the serving workflow may run: name one of the "
+            "account's SSM command documents fleetpatch-<name> (letters, digits and _-.)"
+        )
     return value
 
 

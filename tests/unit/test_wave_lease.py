@@ -107,7 +107,9 @@ def test_the_horizons_are_the_owners() -> None:
 
 def test_a_run_renews_its_lease_after_each_send_and_releases_only_its_own() -> None:
     assert STATES["PatchBatch"]["Next"] == "RenewLease"
-    assert STATES["RenewLease"]["Next"] == "AwaitBatch"
+    assert STATES["RenewLease"]["Next"] == "Serving?"
+    assert STATES["Serving?"]["Default"] == "AwaitBatch"
+    assert STATES["PatchServing"]["Next"] == "AwaitBatch"
     for state in ("RenewLease", "ReleaseLease"):
         assert STATES[state]["Arguments"]["ConditionExpression"] == "run_id = :run"
     condition = STATES["TakeLease"]["Arguments"]["ConditionExpression"]

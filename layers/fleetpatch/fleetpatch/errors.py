@@ -57,3 +57,15 @@ class ComplianceWriteConflictError(FleetpatchError):
 
 class ChurnConflictError(FleetpatchError):
     """A group's launch-churn record kept changing under our conditional writes; retried."""
+
+
+class BudgetExhaustedError(FleetpatchError):
+    """A disruption budget scope has as many instances out of service as it allows.
+
+    serve-instance raises it before draining; the serving workflow waits and asks again,
+    up to the batch's budget wait.
+    """
+
+
+class ServingStateError(FleetpatchError):
+    """An instance is not where the serving workflow expects it (not InService, not found)."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fleetpatch.contracts.serving import FAILED_OUTCOMES
 from fleetpatch.contracts.verdict import COMMAND_SUCCESS, InstanceVerdict, PatchCounts, verdict
 from fleetpatch.outcomes import FAILING, Outcome, Tally
 
@@ -61,6 +62,11 @@ class InstanceEvidence:
     """The patch command that is its evidence (this run's, or its own launch run's)."""
     operation: str | None = None
     """That command's operation (Scan or Install), when known."""
+    serving: str | None = None
+    """A serving batch's instance outcome (``fleetpatch.contracts.serving``), None otherwise."""
+    serving_reason: str | None = None
+    out_of_service_seconds: float | None = None
+    """How long it was out of service (drain to back in service, or until now if still out)."""
 
     @property
     def counted(self) -> bool:
@@ -95,6 +101,8 @@ class InstanceEvidence:
 
     def failure(self) -> str | None:
         """Why this instance counts as failed, or None."""
+        if self.serving in FAILED_OUTCOMES:
+            return f"{self.serving}: {self.serving_reason or 'no reason recorded'}"
         if self.command_status is None:
             if self.note:
                 return f"not reached: {self.note}"
@@ -111,6 +119,8 @@ class InstanceEvidence:
             if self.state in ("terminated", "busy"):
                 return "terminated" if self.state == "terminated" else "busy"
             return "joined"
+        if self.serving in FAILED_OUTCOMES:
+            return "failed"
         found = self.verdict()
         return "not-reached" if found is None else found.outcome
 
@@ -118,7 +128,7 @@ class InstanceEvidence:
         """Why it has its outcome (None when it was patched or found compliant)."""
         outcome = self.outcome()
         if outcome == "not-reached":
-            return self.note or "no patch command ran on it"
+            return self.serving_reason or self.note or "no patch command ran on it"
         if outcome == "failed":
             return self.failure()
         if outcome == "non-compliant":

@@ -72,6 +72,14 @@ class InstanceResult(_Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     output: str | None = Field(default=None, description="s3:// prefix of the command output")
+    serving: str | None = Field(
+        default=None,
+        description="a serving batch's instance outcome (patched, rolled-back, unhealthy, "
+        "not-drained, budget-exhausted...; docs/serving.md)",
+    )
+    out_of_service_seconds: float | None = Field(
+        default=None, description="how long it was out of service (serving batches)"
+    )
 
     @field_validator("outcome", mode="before")
     @classmethod

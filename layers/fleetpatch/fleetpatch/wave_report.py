@@ -20,6 +20,7 @@ Where an operating system reports no install times, the figure counts none for i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from fleetpatch.policy import RuntimeBatch
 from fleetpatch.promotion import installed_since
 from fleetpatch.report_text import format_stamp
 from fleetpatch.reports import BatchResult, GateSummary, InstanceResult, RunReport
-from fleetpatch.waves import batch_commands
+from fleetpatch.waves import batch_commands, with_serving
 
 INSTALLED_LOOKUPS = 100
 """Instances a report looks "installed by this run" up for (DescribeInstancePatches each)."""
@@ -73,6 +74,7 @@ def wave_report(
     autoscaling: Any,
     installed_lookups: int = INSTALLED_LOOKUPS,
     notes: Sequence[str] = (),
+    serving: Callable[[int], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> RunReport:
     """The report of a gated-wave run; ``plans(step)``: what a batch's first round recorded."""
     statuses = batch_statuses(len(run.batches), run.step, held=run.outcome == "held")
@@ -94,6 +96,15 @@ def wave_report(
             autoscaling=autoscaling,
             detailed=True,
         )
+        if serving is not None and batch.serving is not None:
+            outcomes = serving(index)
+            gathered[index] = replace(
+                gathered[index],
+                members=[
+                    replace(m, evidence=with_serving(m.evidence, outcomes))
+                    for m in gathered[index].members
+                ],
+            )
     reached = [m for found in gathered.values() for m in found.members]
     installed, note = installed_by_run(ssm, reached, limit=installed_lookups)
     gates = {d.get("batch"): d for d in run.decisions}
@@ -167,6 +178,8 @@ def member_result(
         ended_at=as_time(run.ended) if run else None,
         evidence_note=evidence_note(member),
         output=run.output if run else None,
+        serving=evidence.serving,
+        out_of_service_seconds=evidence.out_of_service_seconds,
     )
 
 

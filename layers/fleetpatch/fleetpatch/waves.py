@@ -7,6 +7,7 @@ and every call is one the functions' roles allow.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -102,6 +103,7 @@ def decide_gate(
     autoscaling: Any,
     cloudwatch: Any,
     bake_started_at: datetime | None = None,
+    serving: Callable[[int], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> GateDecision:
     """Gather the evidence of the batches ``gate`` checks and decide it.
 
@@ -130,7 +132,8 @@ def decide_gate(
             autoscaling=autoscaling,
         )
         conflicting.update(gathered.excluded)
-        found += [m.evidence for m in gathered.members]
+        outcomes = serving(index[name]) if serving and batches[index[name]].serving else {}
+        found += [with_serving(m.evidence, outcomes) for m in gathered.members]
     alarms_now = alarm_states(cloudwatch, gate.alarms)
     decision = evaluate_gate(
         gate,
@@ -142,6 +145,21 @@ def decide_gate(
         decision, cloudwatch, gate.alarms, alarms_now, since=bake_started_at
     )
     return replace(decision, not_counted={**decision.not_counted, **conflicting})
+
+
+def with_serving(
+    evidence: InstanceEvidence, outcomes: Mapping[str, Mapping[str, Any]]
+) -> InstanceEvidence:
+    """A serving batch's member with its recorded outcome (drain, health, rollback)."""
+    record = outcomes.get(evidence.instance_id)
+    if record is None:
+        return evidence
+    return replace(
+        evidence,
+        serving=record.get("outcome"),
+        serving_reason=record.get("reason"),
+        out_of_service_seconds=record.get("outOfServiceSeconds"),
+    )
 
 
 def batch_commands(
@@ -186,6 +204,36 @@ class WaveRecords:
     def batch(self, step: int) -> BatchRecords:
         """The plan and sends of batch ``step`` of this run."""
         return BatchRecords(self._dynamodb, self._table, self._run_id, step, self.expires_at)
+
+    def serving(self, step: int) -> dict[str, dict[str, Any]]:
+        """Instance id -> its serving outcome in batch ``step`` (patch-serving-instance's)."""
+        found: dict[str, dict[str, Any]] = {}
+        paginator = self._dynamodb.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": self._pk,
+                ":prefix": {"S": keys.batch_prefix(keys.SERVING_PREFIX, step)},
+            },
+            ConsistentRead=True,
+        ):
+            for item in page["Items"]:
+                record = json.loads(item["record"]["S"])
+                found[record["instanceId"]] = record
+        return found
+
+    def record_serving(self, step: int, record: Mapping[str, Any]) -> None:
+        """One serving instance's outcome in batch ``step`` (written again by a retry)."""
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": self._pk,
+                "sk": {"S": keys.serving_sk(step, str(record["instanceId"]))},
+                "record": {"S": json.dumps(record)},
+                "expires_at": self._ttl(),
+            },
+        )
 
     def record_decision(self, step: int, batch: str, decision: GateDecision) -> None:
         """The gate decision before batch ``step`` (its reasons and failed instances)."""

@@ -240,6 +240,11 @@ def _start_execution(params: Mapping[str, Any], lookups: Lookups) -> list[Check]
     ]
 
 
+@_model("states:DescribeExecution", "states:StopExecution")
+def _execution(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    return [Check("", [Target("execution", str(params.get("executionArn", "")))])]
+
+
 @_model("lambda:InvokeFunction")
 def _invoke(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     arn = lookups.function_arn(str(params.get("FunctionName", "")))
@@ -477,10 +482,45 @@ def _describe_alarm_history(params: Mapping[str, Any], lookups: Lookups) -> list
     ]
 
 
+_TRANSACT_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def _transact_write(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    """TransactWriteItems has no IAM action of its own: IAM authorizes each item's action
+    (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) on its table, with its leading key
+    (DynamoDB developer guide, "Using IAM with DynamoDB transactions")."""
+    checks: list[Check] = []
+    for entry in params.get("TransactItems") or []:
+        for kind, action in _TRANSACT_ACTIONS.items():
+            if kind not in entry:
+                continue
+            body = entry[kind]
+            arn, key_id, hash_key = lookups.table(str(body.get("TableName", "")))
+            item = body.get("Key") or body.get("Item") or {}
+            keys: dict[str, list[str] | None] = {
+                "dynamodb:LeadingKeys": _leading_keys([item], hash_key)
+            }
+            checks.append(Check(action, [Target("table", arn)], keys))
+            checks += _kms(lookups, key_id, "dynamodb", ("kms:Decrypt",), "the table's key")
+    return checks
+
+
+# Operations without an IAM action of their own, authorized as the actions they contain.
+_COMPOSITE: dict[tuple[str, str], _Model] = {("dynamodb", "TransactWriteItems"): _transact_write}
+
+
 def checks_for(
     service: str, operation: str, params: Mapping[str, Any], lookups: Lookups
 ) -> list[Check]:
     """Every authorization question one request asks, the request's own action first."""
+    composite = _COMPOSITE.get((service, operation))
+    if composite is not None:
+        return composite(params, lookups)
     action = sar.action(iam_action(service, operation))
     model = _MODELS.get(action.qualified)
     if model is None:

@@ -11,7 +11,10 @@ pk                            sk                                     what
 ``WAVE#<run>``                ``GATE#<nn>``                          the gate before batch nn
 ``WAVE#<run>``                ``PLAN#<nn>#<part>``, ``SEND#<nn>#<chunk>``  a batch's plan and sends
 ``WAVE#<run>``                ``RESUMED``, ``STOPPED#<time>``        an operator's resume, stops
+``WAVE#<run>``                ``SERVING#<nn>#<instance>``            a serving instance's outcome
 ``LEASE#WAVE#<wave>``         ``LEASE``                              the run that holds a wave
+``BUDGET#<scope>``            ``BUDGET``                             a disruption budget's holders
+``BUDGET#HOLDER#<instance>``  ``HOLDER``                             the scopes one instance holds
 ``COMMAND#<command>``         ``COMMAND`` or ``INSTANCE#<instance>`` a task token's waiter
 ``INSTANCE#<instance>``       ``COMPLIANCE`` (gsi1 ``COMPLIANCE``)   its latest compliance
 ``INSTANCE#<instance>``       ``COMPLIANCE#<time>#<event>``          a compliance change
@@ -99,6 +102,14 @@ def stopped_sk(at: datetime) -> str:
     return f"{STOPPED_PREFIX}{at.isoformat()}"
 
 
+SERVING_PREFIX = "SERVING#"
+
+
+def serving_sk(step: int, instance_id: str) -> str:
+    """A serving instance's outcome in batch ``step`` (drain, health, time out of service)."""
+    return f"{batch_prefix(SERVING_PREFIX, step)}{instance_id}"
+
+
 # --- the wave lease ------------------------------------------------------------------------------
 
 LEASE_PREFIX = "LEASE#WAVE#"
@@ -108,6 +119,24 @@ LEASE_SK = "LEASE"
 def lease_key(wave: str) -> Key:
     """The one item that says which run holds a wave."""
     return _key(f"{LEASE_PREFIX}{wave}", LEASE_SK)
+
+
+# --- disruption budgets ---------------------------------------------------------------------------
+
+BUDGET_PREFIX = "BUDGET#"
+BUDGET_SK = "BUDGET"
+BUDGET_HOLDER_PREFIX = "BUDGET#HOLDER#"
+BUDGET_HOLDER_SK = "HOLDER"
+
+
+def budget_key(scope: str) -> Key:
+    """The holders of one budget scope (``auto-scaling-group:web``, ``availability-zone:...``)."""
+    return _key(f"{BUDGET_PREFIX}{scope}", BUDGET_SK)
+
+
+def budget_holder_key(instance_id: str) -> Key:
+    """Which scopes ``instance_id`` holds while it is out of service."""
+    return _key(f"{BUDGET_HOLDER_PREFIX}{instance_id}", BUDGET_HOLDER_SK)
 
 
 # --- command waiters -----------------------------------------------------------------------------

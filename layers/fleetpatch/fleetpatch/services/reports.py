@@ -71,6 +71,7 @@ def publish_run_report(
                 *_policy_notes(settings.policy_parameter, run, client),
             ],
             autoscaling=client("autoscaling"),
+            serving=records.serving,
         )
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)

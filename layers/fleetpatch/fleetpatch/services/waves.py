@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetpatch import aws, clock
-from fleetpatch.batch_run import make_plan, send_round
+from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.names import window_run_name
 from fleetpatch.contracts.s3 import wave_output_prefix
 from fleetpatch.events import WindowExecutionEvent
@@ -36,6 +36,8 @@ from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
 from fleetpatch.promotion import installed_since, record_lists
 from fleetpatch.services import ClientFactory, aws_client
+from fleetpatch.serving import serving_horizon, zone_order
+from fleetpatch.serving_aws import zones
 from fleetpatch.waves import (
     WaveRecords,
     batch_instances,
@@ -217,6 +219,8 @@ def send_batch_round(
         )
         records.record_plan(plan)
     batch = request.batch
+    if batch.serving is not None:
+        return _serving_batch(request, plan, client)
 
     def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
         response = ssm.send_command(
@@ -260,6 +264,36 @@ def send_batch_round(
         "commandIds": sent.command_ids,
         "more": sent.more,
         "stopped": sent.stopped,
+    }
+
+
+def _serving_batch(request: BatchRoundRequest, plan: Plan, client: ClientFactory) -> dict[str, Any]:
+    """A serving batch sends nothing itself: the workflow patches each ready member in its
+    own patch-serving-instance execution, zone by zone if the batch says so. Busy members'
+    own commands are adopted as in any batch."""
+    batch = request.batch
+    assert batch.serving is not None
+    concurrency, _, _ = plan.rate(batch)
+    order = zone_order(
+        zones(client("ec2"), plan.ready),
+        zone_by_zone=batch.serving.zone_by_zone,
+        concurrency=concurrency,
+    )
+    LOG.info(
+        "serving batch planned",
+        extra={"batch": batch.name, "ready": len(plan.ready), "zones": len(order["zones"])},
+    )
+    return {
+        "batch": batch.name,
+        "instances": len(plan.ready),
+        "skipped": len(plan.skipped),
+        "commandIds": plan.adopted(),
+        "more": False,
+        "stopped": None,
+        "serving": {
+            **order,
+            "horizonSeconds": serving_horizon(batch.serving, len(plan.ready), order["concurrency"]),
+        },
     }
 
 
@@ -310,6 +344,7 @@ def evaluate_gate(
         autoscaling=client("autoscaling"),
         cloudwatch=client("cloudwatch"),
         bake_started_at=request.bake_started_at,
+        serving=records.serving,
     )
     guarded = request.batches[request.step].name if request.step < len(request.batches) else "end"
     records.record_decision(request.step, guarded, decision)

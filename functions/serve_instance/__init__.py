@@ -1,0 +1,1 @@
+"""The serve-instance function (Lambda imports its module ``app``)."""
