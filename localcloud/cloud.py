@@ -33,6 +33,7 @@ from localcloud.adapters import (
     autoscaling,
     awslambda,
     cloudwatch,
+    ec2,
     events,
     lookups,
     memo,
@@ -51,6 +52,7 @@ from localcloud.core.iam import enforcer as iam_enforcer
 from localcloud.deployer.deploy import deploy_template
 from localcloud.deployer.stack import Stack
 from localcloud.sim.autoscaling import AutoScalingSimulator
+from localcloud.sim.ebs import EbsSimulator
 from localcloud.sim.fleet import FleetSimulator
 from localcloud.sim.maintenance_windows import WindowRunner
 from localcloud.sim.scheduler import SchedulerSimulator
@@ -121,6 +123,7 @@ class LocalCloud:
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
         self.fleet: FleetSimulator | None = None
+        self.ebs: EbsSimulator | None = None  # snapshots, root volume replacement
         self.autoscaling: AutoScalingSimulator | None = None
         self.windows: WindowRunner | None = None
         self.scheduler: SchedulerSimulator | None = None
@@ -181,6 +184,7 @@ class LocalCloud:
         ratelimits.install(self.rate_limits)
         # The simulators, each behind its moto adapter (which creates it for this cloud).
         self.fleet = ssm.install(self)
+        self.ebs = ec2.install(self)  # EC2 reboots and status checks, EBS: on the fleet
         self.autoscaling = autoscaling.install(self)
         self.windows = ssm_windows.install(self)
         self.scheduler = scheduler.install(self)
@@ -204,6 +208,7 @@ class LocalCloud:
         self._clients.clear()
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None
+        self.ebs = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
