@@ -221,15 +221,15 @@ def _validate_task(self: Any, instance_id: str, snapshot_id: str | None) -> None
             "IncorrectInstanceState", f"The instance '{instance_id}' is not in the 'running' state."
         )
     snapshot = self.ec2_backend.get_snapshot(snapshot_id)  # InvalidSnapshot.NotFound
-    if snapshot.status != "completed":
-        raise _error(
-            "IncorrectState", f"Snapshot '{snapshot_id}' is in the '{snapshot.status}' state."
-        )
     if snapshot.volume.id != _root_volume_id(instance):
         raise _error(
             "InvalidParameterValue",
             f"The snapshot '{snapshot_id}' was not created from the root volume of instance "
             f"'{instance_id}'.",
+        )
+    if snapshot.status != "completed":
+        raise _error(
+            "IncorrectState", f"Snapshot '{snapshot_id}' is in the '{snapshot.status}' state."
         )
 
 

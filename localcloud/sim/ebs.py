@@ -264,7 +264,7 @@ class EbsSimulator:
             instance = self._fleet_instance(task.instance_id)
             if instance is None or not instance.up():
                 return
-            instance.reboot(self.clock.now())
+            self.fleet.announce_boot(instance, instance.reboot(self.clock.now()))
             snapshot = self._snapshots.get(task.snapshot_id)
             if task.fails or snapshot is None or snapshot.image is None:
                 return

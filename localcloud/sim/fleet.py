@@ -283,6 +283,7 @@ class FleetSimulator(SsmAgent):
                 },
             )
             self._announce_registration(instance)
+            self.announce_boot(instance, instance.launched_at)
 
     def _announce_registration(self, instance: ManagedInstance) -> None:
         # Registration is derived from the clock; the timer only lets settle() play until the
@@ -294,14 +295,6 @@ class FleetSimulator(SsmAgent):
                 lambda: LOG.info("%s: SSM agent registered", instance.instance_id),
                 f"ssm:agent-registered:{instance.instance_id}",
             )
-
-    def _announce_boot(self, instance: ManagedInstance, end: datetime) -> None:
-        # Like registration: derived from the clock; the timer lets settle() play to it.
-        self.clock.call_at(
-            end,
-            lambda: LOG.info("%s: booted", instance.instance_id),
-            f"ec2:booted:{instance.instance_id}",
-        )
 
     def _take_scripted(self, group: str | None, image: Image) -> Behaviour:
         for index, script in enumerate(self._scripted):
@@ -383,7 +376,7 @@ class FleetSimulator(SsmAgent):
                 instance = self._instances.get(instance_id)
                 if instance is None or not instance.up():
                     continue
-                self._announce_boot(instance, instance.reboot(now))
+                self.announce_boot(instance, instance.reboot(now))
 
     def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
         with self.lock:

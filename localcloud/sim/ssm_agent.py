@@ -69,6 +69,16 @@ class SsmAgent:
     def managed_instance(self, instance_id: str) -> ManagedInstance | None:
         raise NotImplementedError  # FleetSimulator's: the instance if it is managed now
 
+    def announce_boot(self, instance: ManagedInstance, end: datetime) -> None:
+        """A boot ends at ``end``. Like registration, what follows is derived from the clock;
+        the timers only let settle() play until the instance is up and its checks are ok."""
+        settled = end + timedelta(seconds=instance.behaviour.status_check_seconds)
+        name = instance.instance_id
+        self.clock.call_at(end, lambda: LOG.info("%s: booted", name), f"ec2:booted:{name}")
+        self.clock.call_at(
+            settled, lambda: LOG.info("%s: status checks settled", name), f"ec2:checks:{name}"
+        )
+
     def _dispatch(self, command: Command) -> None:
         """Start invocations while MaxConcurrency allows and MaxErrors is not exceeded."""
         with self.lock:
@@ -245,6 +255,7 @@ class SsmAgent:
             self._succeed(invocation, self._report(invocation, baseline, "Install"), selected)
             return
         end = instance.reboot(now)
+        self.announce_boot(instance, end)
         invocation.timer = self.clock.call_at(
             end,
             lambda: self._reboot_finished(invocation, baseline, selected),
