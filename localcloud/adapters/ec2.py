@@ -44,6 +44,7 @@ moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_ec2
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -53,7 +54,7 @@ from moto.core.responses import ActionResult
 from localcloud.core import motopatch
 from localcloud.core.context import Cloud
 from localcloud.sim.ebs import EBS, EbsSimulator
-from localcloud.sim.fleet import FLEET
+from localcloud.sim.fleet import FLEET, FleetSimulator
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -89,20 +90,22 @@ def _check(status: str) -> dict[str, Any]:
     return {"Status": status, "Details": [{"Name": "reachability", "Status": detail}]}
 
 
-def _instance_status(instance: Any) -> dict[str, Any]:
-    fleet = FLEET.get()
-    managed = None
+def _checks(fleet: FleetSimulator | None, instance: Any) -> tuple[str, str]:
+    """The instance and system status checks: the fleet's, else moto's (ok while running)."""
     if fleet is not None:
         try:
             managed = fleet.instance(instance.id)
         except KeyError:
-            managed = None
-    if managed is not None:
-        now = fleet.clock.now() if fleet is not None else None
-        assert now is not None
-        instance_check, system_check = managed.status_check(now), managed.system_status_check(now)
-    else:
-        instance_check = system_check = "ok" if instance.state == "running" else "not-applicable"
+            pass
+        else:
+            now = fleet.clock.now()
+            return managed.status_check(now), managed.system_status_check(now)
+    status = "ok" if instance.state == "running" else "not-applicable"
+    return status, status
+
+
+def _instance_status(fleet: FleetSimulator | None, instance: Any) -> dict[str, Any]:
+    instance_check, system_check = _checks(fleet, instance)
     return {
         "InstanceId": instance.id,
         "AvailabilityZone": instance.placement.zone,
@@ -117,7 +120,10 @@ def describe_instance_status(self: Any) -> ActionResult:
     include_all = self._get_bool_param("IncludeAllInstances", False)
     filters = [{"name": k, "values": v} for k, v in self._filters_from_querystring().items()]
     instances = self.ec2_backend.describe_instance_status(instance_ids, include_all, filters)
-    return ActionResult({"InstanceStatuses": [_instance_status(i) for i in instances]})
+    fleet = FLEET.get()
+    with fleet.lock if fleet is not None else contextlib.nullcontext():
+        statuses = [_instance_status(fleet, i) for i in instances]
+    return ActionResult({"InstanceStatuses": statuses})
 
 
 # --- snapshots ----------------------------------------------------------------------------------

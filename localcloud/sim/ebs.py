@@ -161,7 +161,7 @@ class EbsSimulator:
         """A snapshot of ``volume_id`` was requested now; ``root_of``: the instance whose
         root volume it is, if any."""
         now = self.clock.now()
-        with self.lock:
+        with self.fleet.lock, self.lock:  # always the fleet's lock first (timers take both)
             image = None
             instance = self._fleet_instance(root_of)
             if instance is not None:
@@ -230,7 +230,7 @@ class EbsSimulator:
         """Start a validated task (the adapter checked the instance runs and the snapshot is
         of its root volume); a client token seen before returns that task."""
         now = self.clock.now()
-        with self.lock:
+        with self.fleet.lock, self.lock:
             for task in self._tasks.values():
                 if client_token and task.client_token == client_token:
                     return task
