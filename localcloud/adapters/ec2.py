@@ -9,6 +9,8 @@ has no root volume replacement. This extension answers from the simulators:
   reference; a stopped one likewise).
 * DescribeInstanceStatus: InstanceStatus and SystemStatus from
   ``ManagedInstance.status_check`` (initializing, ok, impaired); other instances as moto.
+  The ``instance-status.*`` and ``system-status.*`` (``status``, ``reachability``) filters
+  apply to those checks.
 * CreateSnapshot(s), DescribeSnapshots, DeleteSnapshot: moto's (TagSpecifications kept, tag
   filters), with ``State``/``Progress`` on simulated time and ``StartTime`` the simulated
   request time (localcloud.sim.ebs).
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -115,15 +117,36 @@ def _instance_status(fleet: FleetSimulator | None, instance: Any) -> dict[str, A
     }
 
 
+# The status filters DescribeInstanceStatus applies to the checks (moto's filters the rest).
+_STATUS_FILTERS = {
+    "instance-status.status": ("InstanceStatus", "Status"),
+    "system-status.status": ("SystemStatus", "Status"),
+    "instance-status.reachability": ("InstanceStatus", "Details"),
+    "system-status.reachability": ("SystemStatus", "Details"),
+}
+
+
+def _status_matches(status: dict[str, Any], wanted: Mapping[str, list[str]]) -> bool:
+    for name, values in wanted.items():
+        check, field = _STATUS_FILTERS[name]
+        found = status[check].get(field)
+        value = found[0]["Status"] if field == "Details" and found else found
+        if value not in values:
+            return False
+    return True
+
+
 def describe_instance_status(self: Any) -> ActionResult:
     instance_ids = self._get_param("InstanceIds", [])
     include_all = self._get_bool_param("IncludeAllInstances", False)
-    filters = [{"name": k, "values": v} for k, v in self._filters_from_querystring().items()]
+    given = self._filters_from_querystring()
+    wanted = {k: list(v) for k, v in given.items() if k in _STATUS_FILTERS}
+    filters = [{"name": k, "values": v} for k, v in given.items() if k not in _STATUS_FILTERS]
     instances = self.ec2_backend.describe_instance_status(instance_ids, include_all, filters)
     fleet = FLEET.get()
     with fleet.lock if fleet is not None else contextlib.nullcontext():
         statuses = [_instance_status(fleet, i) for i in instances]
-    return ActionResult({"InstanceStatuses": statuses})
+    return ActionResult({"InstanceStatuses": [s for s in statuses if _status_matches(s, wanted)]})
 
 
 # --- snapshots ----------------------------------------------------------------------------------

@@ -194,6 +194,15 @@ def test_status_impaired_after_the_reboot_that_follows_an_install(fleet: FleetSi
     ]
     assert found["InstanceStatus"]["Details"] == [{"Name": "reachability", "Status": "failed"}]
     assert not healthy(fleet, instance)
+    ec2 = fleet.cloud.client("ec2")
+    for name, value, matches in (
+        ("instance-status.status", "impaired", True),
+        ("instance-status.status", "ok", False),
+        ("instance-status.reachability", "failed", True),
+        ("system-status.status", "ok", True),
+    ):
+        found = ec2.describe_instance_status(Filters=[{"Name": name, "Values": [value]}])
+        assert bool(found["InstanceStatuses"]) is matches, (name, value)
 
 
 def test_app_unhealthy_after_the_reboot_that_follows_an_install(fleet: FleetSimulator) -> None:
