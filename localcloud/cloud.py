@@ -33,6 +33,7 @@ from localcloud.adapters import (
     autoscaling,
     awslambda,
     cloudwatch,
+    ec2,
     elbv2,
     events,
     lookups,
@@ -52,6 +53,7 @@ from localcloud.core.iam import enforcer as iam_enforcer
 from localcloud.deployer.deploy import deploy_template
 from localcloud.deployer.stack import Stack
 from localcloud.sim.autoscaling import AutoScalingSimulator
+from localcloud.sim.ebs import EbsSimulator
 from localcloud.sim.fleet import FleetSimulator
 from localcloud.sim.load_balancing import LoadBalancingSimulator
 from localcloud.sim.maintenance_windows import WindowRunner
@@ -123,6 +125,7 @@ class LocalCloud:
         # The simulators (SSM agent and fleet, Auto Scaling, maintenance windows) exist
         # while the cloud runs.
         self.fleet: FleetSimulator | None = None
+        self.ebs: EbsSimulator | None = None  # snapshots, root volume replacement
         self.autoscaling: AutoScalingSimulator | None = None
         self.load_balancing: LoadBalancingSimulator | None = None  # ELBv2 target health
         self.windows: WindowRunner | None = None
@@ -184,6 +187,7 @@ class LocalCloud:
         ratelimits.install(self.rate_limits)
         # The simulators, each behind its moto adapter (which creates it for this cloud).
         self.fleet = ssm.install(self)
+        self.ebs = ec2.install(self)  # EC2 reboots and status checks, EBS: on the fleet
         self.autoscaling = autoscaling.install(self)
         self.load_balancing = elbv2.install(self)
         self.windows = ssm_windows.install(self)
@@ -209,6 +213,7 @@ class LocalCloud:
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None
         self.load_balancing = None
+        self.ebs = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)

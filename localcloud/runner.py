@@ -369,7 +369,7 @@ def _commands(cloud: LocalCloud) -> list[dict[str, Any]]:
         {
             "command_id": command.command_id,
             "document": command.request.document_name,
-            "operation": command.patch.operation,
+            "operation": command.patch.operation if command.patch else None,
             "instance_ids": sorted(command.invocations),
             "status": command.status,
             "requested": command.requested,
@@ -388,7 +388,8 @@ def _note_commands(cloud: LocalCloud, recorder: Recorder) -> None:
             Entry(
                 command.requested,
                 "command",
-                f"{command.request.document_name} {command.patch.operation} on "
+                f"{command.request.document_name}"
+                f"{' ' + command.patch.operation if command.patch else ''} on "
                 f"{', '.join(sorted(command.invocations))}: {command.status}",
             )
         )

@@ -50,6 +50,17 @@ class BehaviourSpec(_Strict):
     command_times_out: bool = False
     command_duration_seconds: float = Field(default=180.0, gt=0)
     reboot_seconds: float = Field(default=60.0, ge=0)
+    # EC2 status checks stay `initializing` this long after a boot.
+    status_check_seconds: float = Field(default=30.0, ge=0)
+    # The first reboot after an install breaks the application (ELB health, app_healthy)
+    # until its root volume is replaced from a snapshot taken before that install.
+    unhealthy_after_reboot: bool = False
+    # ... and fails the EC2 instance status check (impaired).
+    status_impaired_after_reboot: bool = False
+    # CreateReplaceRootVolumeTask on this instance ends `failed`.
+    rollback_fails: bool = False
+    # SSM document name -> exit code when it runs on this instance (default 0: Success).
+    hook_exit_codes: dict[str, int] = Field(default_factory=dict)
 
 
 class HealthCheckSpec(_Strict):

@@ -4,6 +4,7 @@ localcloud.adapters.ssm).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -35,6 +36,7 @@ from localcloud.adapters.ssm_api import (
     ssm_backend,
     validation_error,
 )
+from localcloud.adapters.ssm_documents import command_plugins, plugin_name
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -227,7 +229,7 @@ def _output_url(invocation: Invocation, stream: str) -> str:
 def _render_plugin(invocation: Invocation) -> dict[str, Any]:
     request = invocation.command.request
     plugin: dict[str, Any] = {
-        "Name": invocation.instance.platform.plugin[1],
+        "Name": plugin_name(invocation.plugin[1]),
         "Status": invocation.status,
         "StatusDetails": invocation.details,
         "ResponseCode": invocation.response_code,
@@ -321,9 +323,13 @@ def _original(name: str) -> Callable[[SimpleSystemManagerResponse], Any]:
 def send_command(self: SimpleSystemManagerResponse) -> Any:
     fleet = active_fleet()
     document = self._get_param("DocumentName")
-    if fleet is None or document not in PATCH_DOCUMENTS:
+    if fleet is None:
         return _original("send_command")(self)
-    command = fleet.send_command(_send_command_request(self, document))
+    request = _send_command_request(self, document)
+    if document not in PATCH_DOCUMENTS:
+        plugins = command_plugins(ssm_backend(self), document, request.parameters)
+        request = dataclasses.replace(request, plugins=plugins)
+    command = fleet.send_command(request)
     return ActionResult({"Command": _render_command(command, just_sent=True)})
 
 
@@ -416,9 +422,9 @@ def get_command_invocation(self: SimpleSystemManagerResponse) -> Any:
     invocation = command.invocations.get(self._get_param("InstanceId"))
     if invocation is None:
         raise SsmApiError("InvocationDoesNotExist", "")
-    step = invocation.instance.platform.plugin[1]
+    step = plugin_name(invocation.plugin[1])
     plugin = self._get_param("PluginName")
-    skipped = {"PatchLinux", "PatchWindows"} - {step}
+    skipped = {"PatchLinux", "PatchWindows"} - {step} if command.patch is not None else set()
     if plugin is not None and plugin != step and plugin not in skipped:
         raise SsmApiError("InvalidPluginName", "")
     rendered: dict[str, Any] = {

@@ -48,6 +48,7 @@ RESOURCE_TYPES: Mapping[str, ResourceType] = MappingProxyType(
         "AWS::SNS::TopicPolicy": messaging.topic_policy,
         "AWS::SQS::Queue": messaging.queue,
         "AWS::SQS::QueuePolicy": messaging.queue_policy,
+        "AWS::SSM::Document": ssm.document,
         "AWS::SSM::MaintenanceWindow": ssm.maintenance_window,
         "AWS::SSM::MaintenanceWindowTarget": ssm.maintenance_window_target,
         "AWS::SSM::MaintenanceWindowTask": ssm.maintenance_window_task,

@@ -43,11 +43,29 @@ documented semantics; where AWS documents none, the choice is stated here:
   group); the original key wins here. Its baseline is the one registered for the group
   and its OS, else the OS's default baseline.
 
+* Any other command document (AWS-RunShellScript, AWS-RunPowerShellScript, a Command
+  document of the account: a hook, a health check) runs for ``DOCUMENT_SECONDS`` without
+  the patch lock and exits with the instance's ``hook_exit_codes[document]`` (default 0):
+  0 is Success, anything else Failed with that ResponseCode. Its output goes to S3 under
+  the document's step, with the same events as a patch command.
+* EC2 RebootInstances (:meth:`FleetSimulator.reboot_instances`) reboots a running fleet
+  instance: its agent is ConnectionLost for ``reboot_seconds``, then Online with a new ping.
+  Patches a NoReboot install left InstalledPendingReboot are in effect from the reboot, but
+  the patch state still reports them InstalledPendingReboot until the next
+  AWS-RunPatchBaseline run (Scan or Install) reports again: the real agent reports only
+  from a patch run. So right after a NoReboot install DescribeInstancePatchStates'
+  InstalledPendingRebootCount says whether a reboot is needed; after the reboot, a Scan
+  brings it to 0.
+* Health (:meth:`ManagedInstance.app_healthy`, EC2 DescribeInstanceStatus through
+  :meth:`ManagedInstance.status_check`): see localcloud.sim.instances. A command in
+  progress when its instance is rebooted by RebootInstances is not interrupted.
+
 Not simulated: the hook documents of AWS-RunPatchBaselineWithHooks (accepted, not run),
 SnapshotId, SNS notifications and CloudWatch output, ``resource-groups`` targets, package
 dependencies (so ALLOW_AS_DEPENDENCY never installs a rejected patch) and not-applicable
-patches, AvailableSecurityUpdatesComplianceStatus, and an EC2 RebootInstances finishing a
-pending-reboot installation.
+patches, AvailableSecurityUpdatesComplianceStatus; a command document's steps other than
+the first that applies to the platform, its preconditions and its commands (nothing runs:
+the exit code is scripted).
 """
 
 from __future__ import annotations
@@ -70,6 +88,7 @@ if TYPE_CHECKING:
 
 from localcloud.sim.instances import (
     ASG_NAME_TAG,
+    PATCH_DOCUMENTS,
     PLATFORMS,
     ApiError,
     BaselineSource,
@@ -264,6 +283,7 @@ class FleetSimulator(SsmAgent):
                 },
             )
             self._announce_registration(instance)
+            self.announce_boot(instance, instance.launched_at)
 
     def _announce_registration(self, instance: ManagedInstance) -> None:
         # Registration is derived from the clock; the timer only lets settle() play until the
@@ -319,7 +339,11 @@ class FleetSimulator(SsmAgent):
 
     def send_command(self, request: SendCommandRequest) -> Command:
         """Start a patch command; raises ApiError as SendCommand does."""
-        patch = PatchParameters.parse(request.document_name, request.parameters)
+        patch = (
+            PatchParameters.parse(request.document_name, request.parameters)
+            if request.document_name in PATCH_DOCUMENTS
+            else None
+        )
         now = self.clock.now()
         with self.lock:
             targets = (
@@ -343,6 +367,16 @@ class FleetSimulator(SsmAgent):
                 0, lambda: self._dispatch(command), f"ssm:dispatch:{command.command_id}"
             )
             return command
+
+    def reboot_instances(self, instance_ids: Sequence[str]) -> None:
+        """EC2 RebootInstances: reboot each running fleet instance named (others: EC2's)."""
+        now = self.clock.now()
+        with self.lock:
+            for instance_id in instance_ids:
+                instance = self._instances.get(instance_id)
+                if instance is None or not instance.up():
+                    continue
+                self.announce_boot(instance, instance.reboot(now))
 
     def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
         with self.lock:

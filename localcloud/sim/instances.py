@@ -60,6 +60,15 @@ class Behaviour:
     command_times_out: bool = False
     command_duration_seconds: float = 180.0
     reboot_seconds: float = 60.0
+    status_check_seconds: float = 30.0
+    # Faults that a patch brings out at the first reboot after it is installed (see
+    # ManagedInstance.faulted): the application stops answering, the OS status check fails.
+    unhealthy_after_reboot: bool = False
+    status_impaired_after_reboot: bool = False
+    # A CreateReplaceRootVolumeTask on this instance ends `failed` (the original root stays).
+    rollback_fails: bool = False
+    # SSM document name -> exit code when it runs here (Run Command; default 0, Success).
+    hook_exit_codes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,8 @@ class ManagedInstance:
     last_no_reboot_install: datetime | None = None
     patching: Invocation | None = None  # holds the instance's patch lock
     broken: bool = False  # its application never answers (scripted)
+    # The first install of patches not rolled back since (the faults come from it).
+    first_install_at: datetime | None = None
 
     @property
     def platform(self) -> Platform:
@@ -180,12 +191,80 @@ class ManagedInstance:
         """Running, so its agent can work."""
         return self.ec2.state == "running"
 
-    def app_healthy(self, now: datetime) -> bool:
-        """Up (running, not rebooting) and its application answers: what ELB health checks see."""
-        return self.up() and self._reboot_at(now) is None and not self.broken
-
     def _reboot_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         return next(((start, end) for start, end in self.reboots if start <= now < end), None)
+
+    def rebooting(self, now: datetime) -> bool:
+        return self._reboot_at(now) is not None
+
+    def reboot(self, now: datetime) -> datetime:
+        """Start a reboot (EC2 RebootInstances, or the agent's); returns when it is up again.
+
+        A reboot asked for while one runs extends it. What awaited a reboot is in effect
+        once it starts (the patches' files are on disk): the agent *reports* them Installed
+        only at its next patch run, as the real agent does.
+        """
+        end = now + timedelta(seconds=self.behaviour.reboot_seconds)
+        current = self._reboot_at(now)
+        if current is None:
+            self.reboots.append((now, end))
+        else:
+            end = max(end, current[1])
+            self.reboots[self.reboots.index(current)] = (current[0], end)
+        self.pending_reboot.clear()
+        return end
+
+    def installed_patches(self, now: datetime) -> None:
+        """Patches were installed now (the faults wait for the next reboot)."""
+        if self.first_install_at is None:
+            self.first_install_at = now
+
+    def booted_at(self, now: datetime) -> datetime:
+        """When the instance last finished booting (its launch, or the end of a reboot)."""
+        ends = [end for _, end in self.reboots if end <= now]
+        return max([self.launched_at, *ends])
+
+    def faulted(self, now: datetime) -> bool:
+        """A reboot has finished since the first install not rolled back (the patch is live)."""
+        installed = self.first_install_at
+        return installed is not None and any(
+            start >= installed and end <= now for start, end in self.reboots
+        )
+
+    def app_healthy(self, now: datetime) -> bool:
+        """The instance is up and its application answers (what a load balancer checks).
+
+        False while it is not running or reboots; with ``unhealthy_after_reboot`` or
+        ``status_impaired_after_reboot``, false from the end of the first reboot after an
+        install until a root volume replacement from a snapshot taken before that install.
+        """
+        if not self.up() or now < self.launched_at or self.rebooting(now):
+            return False
+        behaviour = self.behaviour
+        if self.broken:  # scripted directly (a test's switch)
+            return False
+        broken = behaviour.unhealthy_after_reboot or behaviour.status_impaired_after_reboot
+        return not (broken and self.faulted(now))
+
+    def status_check(self, now: datetime) -> str:
+        """EC2's instance status check: initializing, ok or impaired (not-applicable: down).
+
+        ``initializing`` while it reboots and for ``status_check_seconds`` after a boot;
+        ``impaired`` with ``status_impaired_after_reboot`` once the fault shows.
+        """
+        if not self.up():
+            return "not-applicable"
+        settled = self.booted_at(now) + timedelta(seconds=self.behaviour.status_check_seconds)
+        if self.rebooting(now) or now < settled:
+            return "initializing"
+        if self.behaviour.status_impaired_after_reboot and self.faulted(now):
+            return "impaired"
+        return "ok"
+
+    def system_status_check(self, now: datetime) -> str:
+        """EC2's system status check (the host): the fault is the instance's, never impaired."""
+        status = self.status_check(now)
+        return "ok" if status == "impaired" else status
 
     def ping_status(self, now: datetime) -> str | None:
         """Online, ConnectionLost (rebooting), or None: not a managed instance right now."""

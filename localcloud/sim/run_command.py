@@ -192,6 +192,9 @@ class SendCommandRequest:
     output_region: str = ""
     service_role: str = ""
     notification_config: dict[str, Any] = field(default_factory=dict)
+    # A document other than the patch ones: per platform type, the output folder and step
+    # name of the step that runs (e.g. awsrunShellScript/0.awsrunShellScript).
+    plugins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -225,11 +228,19 @@ class Invocation:
     def counts_as_error(self) -> bool:
         return self.details in {"Failed", "ExecutionTimedOut"}
 
+    @property
+    def plugin(self) -> tuple[str, str]:
+        """The output folder and step name of the document's step that runs here."""
+        platform = self.instance.platform
+        if self.command.patch is not None:
+            return platform.plugin
+        return self.command.request.plugins.get(platform.platform_type, ("", ""))
+
     def output_key(self, stream: Literal["stdout", "stderr"]) -> str | None:
         """The S3 key AWS writes ``stream`` to, when the command has an output bucket."""
         if not self.command.request.output_bucket:
             return None
-        folder, step = self.instance.platform.plugin
+        folder, step = self.plugin
         parts = (
             [self.command.request.output_prefix.strip("/")]
             if self.command.request.output_prefix
@@ -243,7 +254,7 @@ class Invocation:
 class Command:
     command_id: str
     request: SendCommandRequest
-    patch: PatchParameters
+    patch: PatchParameters | None  # None: a document other than the patch ones
     requested: datetime
     invocations: dict[str, Invocation] = field(default_factory=dict)
     status: str = "Pending"

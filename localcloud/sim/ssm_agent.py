@@ -14,10 +14,19 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlparse
+from typing import Any, Literal
 
+from localcloud.core.clock import SimClock
+from localcloud.core.context import Cloud
+from localcloud.sim.agent_output import patch_summary, s3_location
 from localcloud.sim.baselines import Baseline
+from localcloud.sim.instances import (
+    EXECUTION_TIMEOUT_SECONDS,
+    TERMINAL_STATUSES,
+    ApiError,
+    BaselineSource,
+    ManagedInstance,
+)
 from localcloud.sim.patch_catalogue import Patch, available
 from localcloud.sim.patches import (
     InvalidOverrideListError,
@@ -27,31 +36,22 @@ from localcloud.sim.patches import (
     select_override,
     to_install,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from localcloud.core.clock import SimClock
-from localcloud.core.context import Cloud
-from localcloud.sim.instances import (
-    EXECUTION_TIMEOUT_SECONDS,
-    TERMINAL_STATUSES,
-    ApiError,
-    BaselineSource,
-    ManagedInstance,
-)
 from localcloud.sim.run_command import (
     Command,
     ComplianceItem,
     ComplianceRecord,
     ComplianceStore,
     Invocation,
+    PatchParameters,
     PatchReport,
     iso_timestamp,
     state_label,
 )
 
 LOG = logging.getLogger(__name__)
+
+# How long a command document other than the patch ones runs (a hook, a health check).
+DOCUMENT_SECONDS = 5.0
 
 
 class SsmAgent:
@@ -68,6 +68,16 @@ class SsmAgent:
 
     def managed_instance(self, instance_id: str) -> ManagedInstance | None:
         raise NotImplementedError  # FleetSimulator's: the instance if it is managed now
+
+    def announce_boot(self, instance: ManagedInstance, end: datetime) -> None:
+        """A boot ends at ``end``. Like registration, what follows is derived from the clock;
+        the timers only let settle() play until the instance is up and its checks are ok."""
+        settled = end + timedelta(seconds=instance.behaviour.status_check_seconds)
+        name = instance.instance_id
+        self.clock.call_at(end, lambda: LOG.info("%s: booted", name), f"ec2:booted:{name}")
+        self.clock.call_at(
+            settled, lambda: LOG.info("%s: status checks settled", name), f"ec2:checks:{name}"
+        )
 
     def _dispatch(self, command: Command) -> None:
         """Start invocations while MaxConcurrency allows and MaxErrors is not exceeded."""
@@ -114,6 +124,13 @@ class SsmAgent:
         instance = invocation.instance
         invocation.started = self.clock.now()
         self._set(invocation, "InProgress", "InProgress")
+        if invocation.command.patch is None:
+            invocation.timer = self.clock.call_later(
+                DOCUMENT_SECONDS,
+                lambda: self._document_finished(invocation),
+                f"ssm:run:{instance.instance_id}",
+            )
+            return
         if instance.patching is not None:
             self._end(
                 invocation,
@@ -138,6 +155,26 @@ class SsmAgent:
             invocation.timer = self.clock.call_later(
                 behaviour.command_duration_seconds, lambda: self._run_finished(invocation), label
             )
+
+    def _document_finished(self, invocation: Invocation) -> None:
+        """A command document other than the patch ones (a hook, a health check) exits with
+        the code the instance's behaviour scripts for it (``hook_exit_codes``, default 0)."""
+        with self.lock:
+            if invocation.terminal:
+                return
+            instance = invocation.instance
+            if not instance.up():
+                self._agent_lost(invocation)
+                return
+            name = invocation.command.request.document_name.rsplit("document/", 1)[-1]
+            code = instance.behaviour.hook_exit_codes.get(name, 0)
+            stdout = f"{name} ran on {instance.instance_id}\n"
+            if code == 0:
+                self._end(invocation, "Success", "Success", code=0, stdout=stdout)
+            else:
+                stderr = f"failed to run commands: exit status {code}\n"
+                self._end(invocation, "Failed", "Failed", code=code, stdout=stdout, stderr=stderr)
+            self._after_invocation(invocation.command)
 
     def _execution_timed_out(self, invocation: Invocation) -> None:
         with self.lock:
@@ -176,7 +213,7 @@ class SsmAgent:
             except (InvalidOverrideListError, _S3ReadError, ValueError) as exc:
                 self._fail(invocation, stderr=f"{exc}\n")
                 return
-            if invocation.command.patch.operation == "Scan":
+            if _patch(invocation).operation == "Scan":
                 self._succeed(invocation, self._report(invocation, baseline, "Scan"), ())
             else:
                 self._install(invocation, baseline, override)
@@ -201,7 +238,7 @@ class SsmAgent:
             )
             self._fail(
                 invocation,
-                stdout=_summary(invocation, report, selected, installed=False),
+                stdout=patch_summary(invocation, report, selected, installed=False),
                 stderr="".join(
                     f"Failed to install {p.title}: transaction check error\n" for p in selected
                 ),
@@ -210,13 +247,15 @@ class SsmAgent:
         for patch in selected:
             instance.installed[patch.kb_id] = now
             instance.pending_reboot.add(patch.kb_id)
-        if invocation.command.patch.reboot_option == "NoReboot" or not instance.pending_reboot:
+        if selected:
+            instance.installed_patches(now)
+        if _patch(invocation).reboot_option == "NoReboot" or not instance.pending_reboot:
             if selected:
                 instance.last_no_reboot_install = now
             self._succeed(invocation, self._report(invocation, baseline, "Install"), selected)
             return
-        end = now + timedelta(seconds=instance.behaviour.reboot_seconds)
-        instance.reboots.append((now, end))
+        end = instance.reboot(now)
+        self.announce_boot(instance, end)
         invocation.timer = self.clock.call_at(
             end,
             lambda: self._reboot_finished(invocation, baseline, selected),
@@ -244,7 +283,7 @@ class SsmAgent:
         *,
         rebooted: bool = False,
     ) -> None:
-        stdout = _summary(invocation, report, installed, installed=True, rebooted=rebooted)
+        stdout = patch_summary(invocation, report, installed, installed=True, rebooted=rebooted)
         self._end(invocation, "Success", "Success", code=0, stdout=stdout)
         self._after_invocation(invocation.command)
 
@@ -333,7 +372,7 @@ class SsmAgent:
     def _baseline(self, invocation: Invocation) -> Baseline:
         instance = invocation.instance
         baseline = self.baselines.for_patch_group(instance.os, instance.patch_group())
-        url = invocation.command.patch.baseline_override
+        url = _patch(invocation).baseline_override
         if not url:
             return baseline
         # A JSON list of baselines in CreatePatchBaseline's shape; the one for this OS applies.
@@ -346,7 +385,7 @@ class SsmAgent:
         return baseline
 
     def _override_list(self, invocation: Invocation) -> tuple[OverrideEntry, ...] | None:
-        patch = invocation.command.patch
+        patch = _patch(invocation)
         if patch.operation != "Install" or not patch.install_override_list:
             return None
         return parse_override_list(self._read_s3(patch.install_override_list))
@@ -368,10 +407,10 @@ class SsmAgent:
             started=invocation.started or now,
             ended=now,
             snapshot_id=str(uuid.uuid4()),
-            install_override_list=invocation.command.patch.install_override_list
+            install_override_list=_patch(invocation).install_override_list
             if operation == "Install"
             else None,
-            reboot_option=invocation.command.patch.reboot_option,
+            reboot_option=_patch(invocation).reboot_option,
             last_no_reboot_install=instance.last_no_reboot_install,
             statuses=assess(
                 baseline,
@@ -460,7 +499,7 @@ class SsmAgent:
                 )
 
     def _read_s3(self, url: str | None) -> str:
-        bucket, key = _s3_location(url or "")
+        bucket, key = s3_location(url or "")
         try:
             body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:
@@ -523,67 +562,11 @@ class SsmAgent:
         )
 
 
+def _patch(invocation: Invocation) -> PatchParameters:
+    patch = invocation.command.patch
+    assert patch is not None, "a patch document's invocation"
+    return patch
+
+
 class _S3ReadError(Exception):
     pass
-
-
-def _s3_location(url: str) -> tuple[str, str]:
-    """Bucket and key of an ``s3://`` URL or an S3 HTTPS URL (path or virtual-host style)."""
-    parsed = urlparse(url)
-    path = unquote(parsed.path).lstrip("/")
-    if parsed.scheme == "s3" and parsed.netloc and path:
-        return parsed.netloc, path
-    host = parsed.netloc
-    if parsed.scheme == "https" and host.endswith(".amazonaws.com"):
-        if host.startswith("s3.") or host.startswith("s3-"):
-            bucket, _, key = path.partition("/")
-            if bucket and key:
-                return bucket, key
-        elif ".s3." in host or ".s3-" in host:
-            return host.split(".s3", 1)[0], path
-    raise ValueError(f"{url!r} is not an s3:// or https://s3 URL of an object")
-
-
-def _summary(
-    invocation: Invocation,
-    report: PatchReport,
-    patches: Sequence[Patch],
-    *,
-    installed: bool,
-    rebooted: bool = False,
-) -> str:
-    """Standard output like AWS-RunPatchBaseline's: the run, then the patch summary."""
-    instance = invocation.instance
-    lines = [
-        f"Patch group: {report.patch_group}",
-        f"Operation type: {report.operation}",
-        f"Snapshot Id: {report.snapshot_id}",
-        f"Instance Id: {instance.instance_id}",
-        f"Loading patch baseline {report.baseline_id}",
-    ]
-    if report.operation == "Install":
-        verb = "Installed" if installed else "Failed to install"
-        lines.append(f"Installing {len(patches)} update(s)")
-        lines += [f"{verb} {p.title}" for p in patches]
-        if rebooted:
-            lines.append("Rebooting the instance to finish the installation")
-    lines += [
-        "",
-        f"Patch Summary for {instance.instance_id}",
-        f"PatchGroup          : {report.patch_group}",
-        f"BaselineId          : {report.baseline_id}",
-        f"SnapshotId          : {report.snapshot_id}",
-        "OwnerInformation    :",
-        f"OperationType       : {report.operation}",
-        f"OperationStartTime  : {iso_timestamp(report.started)}",
-        f"OperationEndTime    : {iso_timestamp(report.ended)}",
-        f"InstalledCount      : {report.count('INSTALLED')}",
-        f"InstalledRejectedCount : {report.count('INSTALLED_REJECTED')}",
-        f"InstalledPendingRebootCount : {report.count('INSTALLED_PENDING_REBOOT')}",
-        f"InstalledOtherCount : {report.count('INSTALLED_OTHER')}",
-        f"FailedCount         : {report.count('FAILED')}",
-        f"MissingCount        : {report.count('MISSING')}",
-        "NotApplicableCount  : 0",
-        "",
-    ]
-    return "\n".join(lines)

@@ -39,10 +39,13 @@ from botocore import handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from localcloud.core import motopatch, ratelimits
-from localcloud.core.iam import policy, requests
+from localcloud.core.iam import policy, requests, requests_ec2
 from localcloud.core.iam.lookups import ResourceLookups
 from localcloud.core.iam.principal import Principal, acting_as, current
 from localcloud.core.registry import Slot
+
+# What EC2 requests touch (instances, volumes, snapshots), modelled in their own module.
+requests.register(requests_ec2.MODELS)
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).

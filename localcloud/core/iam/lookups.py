@@ -56,6 +56,25 @@ class ResourceLookups:
                 tags.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag["Value"]
         return tags
 
+    def ec2_tags(self, resource_ids: list[str]) -> dict[str, dict[str, str]]:
+        """Tags of EC2 resources by id (instances, volumes, snapshots: DescribeTags)."""
+        return self.instance_tags(resource_ids)
+
+    def instance_volumes(self, instance_id: str) -> tuple[str | None, list[str]]:
+        """An instance's root volume id and all its EBS volume ids ((None, []): no instance)."""
+        ec2 = self._client("ec2")
+        try:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except ec2.exceptions.ClientError:
+            return None, []
+        instance = reservations[0]["Instances"][0]
+        volumes = {
+            m["DeviceName"]: m["Ebs"]["VolumeId"]
+            for m in instance.get("BlockDeviceMappings", [])
+            if "Ebs" in m
+        }
+        return volumes.get(instance.get("RootDeviceName", "")), list(volumes.values())
+
     def managed_node_tags(self, node_id: str) -> dict[str, str]:
         ssm = self._client("ssm")
         try:

@@ -52,12 +52,17 @@ KNOWN_KEYS = frozenset(
         "sns:protocol",
         "s3:tlsversion",
         "s3:prefix",  # ListBucket's Prefix (localcloud.core.iam.requests); absent on other calls
+        # EC2 creating and tagging resources (localcloud.core.iam.requests_ec2)
+        "ec2:createaction",
+        "aws:tagkeys",
     }
 )
 KNOWN_KEY_FAMILIES = (
     "aws:resourcetag/",
     "ssm:resourcetag/",
     "autoscaling:resourcetag/",
+    "ec2:resourcetag/",
+    "aws:requesttag/",
     "kms:encryptioncontext:",
 )
 

@@ -158,6 +158,11 @@ def _model(*actions: str) -> Callable[[_Model], _Model]:
     return register
 
 
+def register(models: Mapping[str, _Model]) -> None:
+    """Add request models kept in a module of their own (``requests_ec2.MODELS``)."""
+    _MODELS.update(models)
+
+
 # --- SSM ----------------------------------------------------------------------------------
 
 

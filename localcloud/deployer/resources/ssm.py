@@ -1,6 +1,8 @@
-"""SSM parameters, patch baselines, maintenance windows, targets and tasks."""
+"""SSM parameters, documents, patch baselines, maintenance windows, targets and tasks."""
 
 from __future__ import annotations
+
+import json
 
 from localcloud.deployer.context import Context, Created, Resource
 from localcloud.deployer.resources.base import creates, renamed
@@ -19,6 +21,25 @@ def parameter(ctx: Context, res: Resource) -> Created:
     tags = [{"Key": key, "Value": value} for key, value in (p.get("Tags") or {}).items()]
     ctx.call("ssm", "put_parameter", Name=name, **res.passed, Tags=tags or None)
     return Created(name, {"Type": res.require("Type"), "Value": res.require("Value")})
+
+
+@creates(
+    passes="DocumentType DocumentFormat TargetType VersionName Requires Attachments Tags",
+    applies="Name Content",
+    # How CloudFormation replaces a document on update; the local deploy only creates.
+    records="UpdateMethod",
+)
+def document(ctx: Context, res: Resource) -> Created:
+    """A Command document (a hook, a health check) or any other type SSM stores.
+
+    ``Content`` is an object (JSON documents) or text (YAML); ``Ref`` is the document's name,
+    generated as CloudFormation generates names when ``Name`` is not set.
+    """
+    name = res.properties.get("Name") or ctx.name(res.logical_id, 128)
+    content = res.require("Content")
+    text = content if isinstance(content, str) else json.dumps(content)
+    ctx.call("ssm", "create_document", Name=name, Content=text, **res.passed)
+    return Created(name)
 
 
 @creates(

@@ -359,6 +359,19 @@ Resources:
       PatchGroups: !Ref PatchGroups
       Tags: [{Key: app, Value: fleetpatch}]
 
+  HealthCheck:
+    Type: AWS::SSM::Document
+    Properties:
+      DocumentType: Command
+      Content:
+        schemaVersion: "2.2"
+        description: Is the application healthy?
+        mainSteps:
+          - action: aws:runShellScript
+            name: CheckHealth
+            inputs: {runCommand: [curl -fsS localhost/health]}
+      Tags: [{Key: app, Value: fleetpatch}]
+
   Window:
     Type: AWS::SSM::MaintenanceWindow
     Properties:

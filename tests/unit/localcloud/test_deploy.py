@@ -318,6 +318,16 @@ def test_ssm_parameter_baseline_and_maintenance_window(cloud: LocalCloud, stack:
     }
 
 
+def test_a_command_document_is_created_under_a_generated_name(
+    cloud: LocalCloud, stack: Stack
+) -> None:
+    name = stack.physical_id("HealthCheck")
+    assert "-HealthCheck-" in name  # <stack>-<LogicalId>-<suffix>, as CloudFormation names it
+    document = cloud.client("ssm").get_document(Name=name)
+    assert document["DocumentType"] == "Command"
+    assert json.loads(document["Content"])["mainSteps"][0]["name"] == "CheckHealth"
+
+
 def test_recorded_only_types_keep_their_properties(stack: Stack) -> None:
     schedule = stack.resource("NightlyScan")
     assert schedule.recorded["ScheduleExpression"] == "cron(0 1 * * ? *)"

@@ -432,9 +432,12 @@ def test_an_ssm_parameter_value_over_its_tier_limit_is_refused(
 def test_send_command_with_51_instance_ids_or_a_101_character_comment_is_refused(
     cloud: LocalCloud,
 ) -> None:
-    # Given 50 instance ids and a comment of 100 characters
+    # Given 50 managed instances and a comment of 100 characters (AWS-RunShellScript runs on
+    # the simulated fleet, which refuses ids that are not managed instances)
     ssm = cloud.client("ssm")
-    ids = [f"i-{n:017x}" for n in range(50)]
+    assert cloud.fleet is not None
+    ids = cloud.fleet.launch("AMAZON_LINUX_2", count=50)
+    cloud.settle()
     command = {"DocumentName": "AWS-RunShellScript", "Parameters": {"commands": ["true"]}}
 
     # When commands are sent at those limits and just over them

@@ -397,7 +397,10 @@ def test_cancel_command_cancels_what_has_not_finished(fleet: FleetSimulator) -> 
     assert command(fleet, command_id)["Status"] == "Cancelled"
 
 
-def test_other_documents_keep_motos_behaviour(fleet: FleetSimulator) -> None:
+def test_other_command_documents_run_on_the_fleet_alongside_patch_runs(
+    fleet: FleetSimulator,
+) -> None:
+    # (hooks and health checks: exit codes in test_ec2_health.py)
     [instance] = ready(fleet)
     ssm = fleet.cloud.client("ssm")
     shell = ssm.send_command(
@@ -408,5 +411,9 @@ def test_other_documents_keep_motos_behaviour(fleet: FleetSimulator) -> None:
     patch = send(fleet, InstanceIds=[instance], Parameters={"Operation": ["Scan"]})
     listed = {c["CommandId"] for c in ssm.list_commands()["Commands"]}
     assert listed == {shell, patch}
+    assert ssm.get_command_invocation(CommandId=shell, InstanceId=instance)["Status"] == "Pending"
+    fleet.cloud.settle()
     assert ssm.get_command_invocation(CommandId=shell, InstanceId=instance)["Status"] == "Success"
+    # a hook does not take the patch lock: the patch run beside it succeeded too
+    assert command(fleet, patch)["Status"] == "Success"
     assert set(invocations(fleet, shell)) == {instance}

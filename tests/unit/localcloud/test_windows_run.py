@@ -339,7 +339,7 @@ def test_a_target_that_cannot_receive_the_command_fails_its_invocation(env: Env)
 
 
 def test_other_documents_and_pseudo_parameters(env: Env) -> None:
-    # Documents the fleet does not simulate go to moto's Run Command, which succeeds at once.
+    # Other Command documents run on the simulated fleet too (exit code 0 unless scripted).
     [instance_id] = env.instances("web")
     window_id = env.window()
     env.ssm.register_task_with_maintenance_window(
