@@ -393,6 +393,43 @@ def _patch_executions_and_sdk() -> None:
     sdk._normalise_exception_name = staticmethod(_aws_sdk_exception_name)
     _patch_optimized_error_names()
     _patch_stop_execution()
+    _patch_nested_executions()
+
+
+def _patch_nested_executions() -> None:
+    """states:startExecution(.sync, .sync:2) takes and gives the names AWS documents.
+
+    The Step Functions guide writes the task's Arguments as ``StateMachineArn``, ``Input``
+    and ``Name``, and its result (and a .sync task's) as ``ExecutionArn``, ``StartDate``,
+    ``Output``...: the API's camelCase names with a capital. moto 5.2.5 drops LocalStack's
+    normalisation (its ``_normalise_parameters``/``_normalise_response`` do nothing), so the
+    SDK call fails on ``StateMachineArn`` and a .sync task on ``ExecutionArn``.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn_task,
+    )
+
+    cls = sfn_task.StateTaskServiceSfn
+    original = cls._normalise_parameters
+    if motopatch.is_patched(original):
+        return
+
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> None:
+        original(self, parameters, *args, **kwargs)
+        renamed = {key[:1].lower() + key[1:]: value for key, value in parameters.items()}
+        parameters.clear()
+        parameters.update(renamed)
+
+    def normalise_response(self: Any, response: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(response, dict):
+            renamed = {key[:1].upper() + key[1:]: value for key, value in response.items()}
+            response.clear()
+            response.update(renamed)
+
+    motopatch.replace(cls, "_normalise_parameters", normalise_parameters)
+    motopatch.replace(cls, "_normalise_response", normalise_response)
 
 
 def _patch_stop_execution() -> None:

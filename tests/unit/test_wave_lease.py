@@ -109,7 +109,8 @@ def test_a_run_renews_its_lease_after_each_send_and_releases_only_its_own() -> N
     assert STATES["PatchBatch"]["Next"] == "RenewLease"
     assert STATES["RenewLease"]["Next"] == "Serving?"
     assert STATES["Serving?"]["Default"] == "AwaitBatch"
-    assert STATES["PatchServing"]["Next"] == "AwaitBatch"
+    assert STATES["PatchServing"]["Next"] == "ServingDone"
+    assert STATES["ServingDone"]["Next"] == "AwaitBatch"
     for state in ("RenewLease", "ReleaseLease"):
         assert STATES[state]["Arguments"]["ConditionExpression"] == "run_id = :run"
     condition = STATES["TakeLease"]["Arguments"]["ConditionExpression"]

@@ -232,14 +232,25 @@ def drain_left(where: Placement, out: Mapping[str, Any], *, autoscaling: Any, el
     return ""
 
 
-def put_back(where: Placement, out: Mapping[str, Any], *, autoscaling: Any, elbv2: Any) -> None:
-    """Exit Standby and register again where the instance was deregistered."""
-    standby = out.get("standby") and where.group
-    if standby and lifecycle_state(autoscaling, where.instance_id) == "Standby":
-        autoscaling.exit_standby(AutoScalingGroupName=where.group, InstanceIds=[where.instance_id])
+def put_back(where: Placement, out: Mapping[str, Any], *, autoscaling: Any, elbv2: Any) -> str:
+    """Exit Standby and register again where the instance was deregistered.
+
+    Returns what still keeps it out ("" once done): an instance still ``EnteringStandby``
+    (its group's target groups are draining it) cannot leave Standby before it is in it,
+    so the workflow asks again until it is.
+    """
     for target in where.targets:
         if target.arn in out.get("deregistered", []):
             elbv2.register_targets(TargetGroupArn=target.arn, Targets=[_target(where, target)])
+    if not (out.get("standby") and where.group):
+        return ""
+    state = lifecycle_state(autoscaling, where.instance_id)
+    if state == "Standby":
+        autoscaling.exit_standby(AutoScalingGroupName=where.group, InstanceIds=[where.instance_id])
+        return ""
+    if state == "EnteringStandby":
+        return f"{where.group}: EnteringStandby (draining)"
+    return ""
 
 
 def service_checks(

@@ -177,10 +177,13 @@ def put_back(
     *,
     client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
-    """Exit Standby and register again: the instance serves again once healthy."""
+    """Exit Standby and register again: the instance serves again once healthy.
+
+    ``left`` says what still keeps it out (an instance still entering Standby): ask again.
+    """
     where = Placement.from_dict(placement_data)
-    put_back_in_service(where, out, autoscaling=client("autoscaling"), elbv2=client("elbv2"))
-    return {"putBackAt": clock.now().isoformat()}
+    left = put_back_in_service(where, out, autoscaling=client("autoscaling"), elbv2=client("elbv2"))
+    return {"left": left, "putBackAt": clock.now().isoformat()}
 
 
 def take_out_again(
@@ -213,7 +216,8 @@ def finish(
     """Record the instance's outcome in the run and give its places back unless it is out.
 
     ``detail``: reason, failing check, when it went out and came back, its commands and
-    snapshots. Writing the same outcome twice is harmless (a retry).
+    snapshots; ``stillOut`` when it could not be put back. Writing the same outcome twice is
+    harmless (a retry).
     """
     dynamodb = client("dynamodb")
     now = clock.now()
@@ -236,7 +240,8 @@ def finish(
         "rebooted": bool(detail.get("rebooted")),
     }
     WaveRecords(dynamodb, table_name, run_id, clock.time).record_serving(step, record)
-    released = [] if outcome in HOLDS_BUDGET else budget.release(dynamodb, table_name, instance_id)
+    still_out = outcome in HOLDS_BUDGET or bool(detail.get("stillOut"))
+    released = [] if still_out else budget.release(dynamodb, table_name, instance_id)
     LOG.info(
         "serving outcome",
         extra={"instance": instance_id, "outcome": outcome, "released": released},

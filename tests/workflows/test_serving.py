@@ -1,0 +1,242 @@
+"""Serving batches: patched out of service under a disruption budget, back only when healthy.
+
+The real template, handlers and both ASLs (gated-wave and patch-serving-instance) on the
+local cloud, with an Auto Scaling web tier behind an ELB target group (issue 18). Each test
+is one way it goes wrong in a live fleet, and what must still hold: the healthy count of the
+tier never drops below what the budget allows, no instance is held out forever, and the
+gate after the batch counts what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fleetpatch import budget
+from fleetpatch.contracts import keys
+from fleetpatch.policy import RuntimeServing
+from localcloud.runner import create_group, create_target_group
+from localcloud.scenario import BehaviourSpec, GroupSpec, HealthCheckSpec, TargetGroupSpec
+from tests.workflows.conftest import Deployed
+from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, start_wave
+
+TIER = "web"
+TARGETS = "web-tg"
+GROUP_TAG = "web-g"
+
+
+def web_tier(
+    deployed: Deployed,
+    size: int,
+    *,
+    behaviours: list[BehaviourSpec] | None = None,
+    deregistration_delay: int = 30,
+) -> list[str]:
+    """An Auto Scaling group of ``size`` behind a target group, all healthy; its ids."""
+    arn = create_target_group(
+        deployed.cloud,
+        TargetGroupSpec(
+            name=TARGETS,
+            deregistration_delay_seconds=deregistration_delay,
+            health_check=HealthCheckSpec(interval_seconds=10, healthy_threshold=3),
+        ),
+    )
+    create_group(
+        deployed.cloud,
+        GroupSpec(
+            name=TIER,
+            os="AMAZON_LINUX_2023",
+            tags={"Patch Group": GROUP_TAG, "Name": TIER},
+            min_size=0,
+            max_size=size + 2,
+            desired_capacity=size,
+            behaviours=behaviours or [],
+            target_groups=[TARGETS],
+        ),
+        target_group_arns=[arn],
+    )
+    deployed.cloud.settle(max_seconds=3600)
+    ids = members(deployed)
+    assert len(ids) == size
+    assert healthy(deployed) == size
+    return ids
+
+
+def members(deployed: Deployed) -> list[str]:
+    groups = deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[TIER]
+    )["AutoScalingGroups"]
+    return sorted(i["InstanceId"] for i in groups[0]["Instances"])
+
+
+def lifecycle(deployed: Deployed) -> dict[str, str]:
+    groups = deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[TIER]
+    )["AutoScalingGroups"]
+    return {i["InstanceId"]: i["LifecycleState"] for i in groups[0]["Instances"]}
+
+
+def healthy(deployed: Deployed) -> int:
+    elbv2 = deployed.cloud.client("elbv2")
+    arn = elbv2.describe_target_groups(Names=[TARGETS])["TargetGroups"][0]["TargetGroupArn"]
+    found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return sum(1 for t in found if t["TargetHealth"]["State"] == "healthy")
+
+
+def lowest_healthy(deployed: Deployed, since: datetime) -> int:
+    """The fewest healthy targets the target group had at any time since ``since``."""
+    assert deployed.cloud.load_balancing is not None
+    samples = deployed.cloud.load_balancing.healthy_counts(TARGETS)
+    before = [h for t, h, _ in samples if t <= since]
+    during = [h for t, h, _ in samples if t > since]
+    return min(([before[-1]] if before else []) + during)
+
+
+def serving(**overrides: Any) -> dict[str, Any]:
+    """A compiled serving block (the policy's defaults), with camelCase overrides."""
+    block: dict[str, Any] = RuntimeServing().model_dump(by_alias=True)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            block[key] = block[key] | value
+        else:
+            block[key] = value
+    return block
+
+
+def serving_batch(name: str = "web", **overrides: Any) -> dict[str, Any]:
+    return batch(name, GROUP_TAG, reboot="NoReboot") | {
+        "maxConcurrency": "100%",
+        "serving": serving(**overrides),
+    }
+
+
+def outcomes(deployed: Deployed, run: str, step: int = 0) -> dict[str, dict[str, Any]]:
+    """Instance id -> its serving outcome record in batch ``step`` of ``run``."""
+    items = deployed.cloud.client("dynamodb").query(
+        TableName=deployed.stack.physical_id("StateTable"),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.wave_pk(run)},
+            ":prefix": {"S": keys.batch_prefix(keys.SERVING_PREFIX, step)},
+        },
+    )["Items"]
+    return {
+        record["instanceId"]: record
+        for record in (json.loads(item["record"]["S"]) for item in items)
+    }
+
+
+def out_of_service(deployed: Deployed) -> set[str]:
+    table = deployed.stack.physical_id("StateTable")
+    return budget.holders(deployed.cloud.client("dynamodb"), table, f"auto-scaling-group:{TIER}")
+
+
+def run(deployed: Deployed, batches: list[dict[str, Any]]) -> tuple[dict[str, Any], datetime]:
+    started = deployed.cloud.clock.now()
+    arn = start_wave(deployed, batches)
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    execution = deployed.cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    return execution, started
+
+
+def test_a_web_tier_is_patched_one_at_a_time_and_never_drops_below_its_budget(
+    deployed: Deployed,
+) -> None:
+    # Given a web tier of four behind a target group, and a budget of one at a time
+    ids = web_tier(deployed, 4)
+    # When the wave patches it
+    execution, started = run(deployed, [serving_batch()])
+    # Then every instance was drained, patched, rebooted under control and put back
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    found = outcomes(deployed, "manual-custom")
+    assert {i: r["outcome"] for i, r in found.items()} == dict.fromkeys(ids, "patched")
+    assert all(r["rebooted"] and r["outOfServiceSeconds"] > 0 for r in found.values())
+    # one at a time: the target group always had three healthy targets or more
+    assert lowest_healthy(deployed, started) >= 3
+    assert healthy(deployed) == 4
+    assert set(lifecycle(deployed).values()) == {"InService"}
+    # the install did not reboot (NoReboot); the workflow did, once per instance
+    commands = deployed.cloud.client("ssm").list_commands()["Commands"]
+    installs = [c for c in commands if c["Parameters"].get("Operation") == ["Install"]]
+    assert {c["Parameters"]["RebootOption"][0] for c in installs} == {"NoReboot"}
+    assert sorted(i for c in installs for i in c["InstanceIds"]) == ids
+    # and the places went back: nobody holds the budget
+    assert out_of_service(deployed) == set()
+
+
+def test_an_instance_that_never_becomes_healthy_is_rolled_back_and_holds_the_wave(
+    deployed: Deployed,
+) -> None:
+    # Given a tier whose first instance's application breaks at the reboot after the patch
+    ids = web_tier(deployed, 3, behaviours=[BehaviourSpec(unhealthy_after_reboot=True)])
+    bad = _first_launched(deployed, ids)
+    later = launch(deployed, "UBUNTU", "g2")
+    deployed.cloud.settle(max_seconds=600)
+    # When the wave patches it with snapshots and rollback, a gate before the next batch
+    web = serving_batch(snapshots={"enabled": True, "rollback": True})
+    execution, started = run(deployed, [web, batch("two", "g2", gate=gate("web"))])
+    # Then the broken instance was rolled back from its snapshot and is serving again
+    found = outcomes(deployed, "manual-custom")
+    assert found[bad]["outcome"] == "rolled-back"
+    assert "rolled back from snap-" in found[bad]["reason"]
+    assert found[bad]["snapshots"]
+    assert all(found[i]["outcome"] == "patched" for i in ids if i != bad)
+    assert healthy(deployed) == 3
+    # and the gate counts a rollback as a failure: the next batch is never touched
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "GateFailed"
+    assert not patched(deployed, later)
+    assert lowest_healthy(deployed, started) >= 2
+
+
+def test_a_failed_rollback_leaves_it_out_of_service_and_the_budget_taken(
+    deployed: Deployed,
+) -> None:
+    # Given a broken patch whose rollback fails too, and a budget of one
+    ids = web_tier(
+        deployed,
+        3,
+        behaviours=[BehaviourSpec(unhealthy_after_reboot=True, rollback_fails=True)],
+    )
+    bad = _first_launched(deployed, ids)
+    # When the wave patches the tier (each waits at most 25 minutes for a place: long enough
+    # for the broken one to get its turn, whoever goes first)
+    web = serving_batch(snapshots={"enabled": True, "rollback": True}, budgetWaitSeconds=1500)
+    execution, started = run(deployed, [web])
+    # Then the broken one stays out of service (Standby), named with its failing check
+    found = outcomes(deployed, "manual-custom")
+    assert found[bad]["outcome"] == "unhealthy"
+    assert "target-health" in found[bad]["reason"] or "rollback" in found[bad]["reason"]
+    assert lifecycle(deployed)[bad] == "Standby"
+    # it keeps its place: failures consume the budget, nobody else went out after it
+    assert out_of_service(deployed) == {bad}
+    others = {found[i]["outcome"] for i in ids if i != bad}
+    assert others <= {"patched", "budget-exhausted"}
+    assert lowest_healthy(deployed, started) >= 2
+    # and the run ended (nothing waits forever), reporting the failure
+    assert execution["status"] in ("SUCCEEDED", "FAILED")
+
+
+def test_a_drain_that_outlasts_its_timeout_puts_the_instance_back_unpatched(
+    deployed: Deployed,
+) -> None:
+    # Given a target group that drains for 20 minutes, and a drain timeout of 5
+    ids = web_tier(deployed, 2, deregistration_delay=1200)
+    # When the wave patches it
+    execution, _ = run(deployed, [serving_batch(drainTimeoutSeconds=300)])
+    # Then nothing was patched, every instance is back in service, and it is reported
+    found = outcomes(deployed, "manual-custom")
+    assert {r["outcome"] for r in found.values()} == {"not-drained"}
+    assert all("still draining" in r["reason"] for r in found.values())
+    assert not patched(deployed, ids)
+    assert set(lifecycle(deployed).values()) == {"InService"}
+    assert out_of_service(deployed) == set()
+    assert execution["status"] == "SUCCEEDED"
+
+
+def _first_launched(deployed: Deployed, ids: list[str]) -> str:
+    """The group's first instance (the one the scenario's first behaviour scripted)."""
+    reservations = deployed.cloud.client("ec2").describe_instances(InstanceIds=ids)
+    instances = [i for r in reservations["Reservations"] for i in r["Instances"]]
+    return str(min(instances, key=lambda i: (i["LaunchTime"], i["AmiLaunchIndex"]))["InstanceId"])
