@@ -170,6 +170,8 @@ def _patch_standby() -> None:
     )
 
     original_update = AutoScalingBackend.update_attached_target_groups
+    original_enter = AutoScalingBackend.enter_standby_instances
+    original_exit = AutoScalingBackend.exit_standby_instances
 
     def _group(backend: Any, group_name: str) -> MotoGroup:
         group = backend.autoscaling_groups.get(group_name)
@@ -180,12 +182,16 @@ def _patch_standby() -> None:
     def enter_standby_instances(
         self: Any, group_name: str, instance_ids: list[str], should_decrement: bool
     ) -> list[Any]:
-        standby = STANDBY.require("EnterStandby needs a running LocalCloud")
+        standby = STANDBY.get()
+        if standby is None:  # plain moto (no LocalCloud running): moto's own Standby
+            return list(original_enter(self, group_name, instance_ids, should_decrement))
         done = standby.enter(_group(self, group_name), instance_ids, bool(should_decrement))
         return [EnterStandbyActivity(instance, original) for instance, original in done]
 
     def exit_standby_instances(self: Any, group_name: str, instance_ids: list[str]) -> list[Any]:
-        standby = STANDBY.require("ExitStandby needs a running LocalCloud")
+        standby = STANDBY.get()
+        if standby is None:
+            return list(original_exit(self, group_name, instance_ids))
         done = standby.exit(_group(self, group_name), instance_ids)
         return [ExitStandbyActivity(instance, original) for instance, original in done]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fleetpatch.contracts import keys, names, s3
+from fleetpatch.contracts import keys, names, s3, serving
 from fleetpatch.contracts.s3 import launch_output_prefix
 from tests.unit.asl import STATEMACHINES, evaluate, states
 
@@ -142,3 +142,23 @@ def test_the_stored_formats_do_not_change_by_accident() -> None:
     assert s3.launch_output_prefix("r") == "command-output/launch/r"
     assert s3.wave_output_prefix("w", "b") == "command-output/waves/w/b"
     assert s3.override_list_key("w") == "promotion/w/install-override-list.yaml"
+
+
+def test_a_serving_instance_writes_command_output_where_its_wave_batch_does() -> None:
+    send = states("patch_serving_instance")["SendCommand"]["Arguments"]
+    prefix = evaluate(
+        send["OutputS3KeyPrefix"], {"wave": WAVE, "batch": {"name": "web"}, "runId": RUN}
+    )
+    assert prefix == s3.wave_output_prefix(WAVE, "web")
+
+
+def test_every_serving_outcome_the_asl_writes_is_one_the_gate_knows() -> None:
+    # patch-serving-instance assigns outcomes as literals, as its catchers' defaults and as
+    # Finish's default; the gate and the budget read them by name (fleetpatch.contracts).
+    text = (STATEMACHINES / "patch_serving_instance.asl.json").read_text()
+    literal = set(re.findall(r'"outcome": "([a-z-]+)"', text))
+    defaults = set(re.findall(r"\$outcome != null \? \$outcome : '([a-z-]+)'", text))
+    written = literal | defaults
+    assert {"patched", "rolled-back", "unhealthy", "not-drained", "gone"} <= written
+    assert written <= set(serving.SERVING_OUTCOMES)
+    assert set(serving.SERVING_OUTCOMES) >= serving.FAILED_OUTCOMES | serving.HOLDS_BUDGET

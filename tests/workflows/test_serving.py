@@ -17,11 +17,19 @@ from fleetpatch import budget
 from fleetpatch.contracts import keys
 from fleetpatch.policy import RuntimeServing
 from localcloud.runner import create_group, create_target_group
-from localcloud.scenario import BehaviourSpec, GroupSpec, HealthCheckSpec, TargetGroupSpec
-from tests.workflows.conftest import Deployed
+from localcloud.scenario import (
+    BehaviourSpec,
+    GroupSpec,
+    HealthCheckSpec,
+    LifecycleHookSpec,
+    TargetGroupSpec,
+)
+from localcloud.sim.instances import Behaviour
+from tests.workflows.conftest import GROUP, HOOK, Deployed
 from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, start_wave
 
-TIER = "web"
+# The launch policy's group (policy/fleet.yaml launch.auto_scaling_groups) and its hook.
+TIER = GROUP
 TARGETS = "web-tg"
 GROUP_TAG = "web-g"
 
@@ -32,8 +40,13 @@ def web_tier(
     *,
     behaviours: list[BehaviourSpec] | None = None,
     deregistration_delay: int = 30,
+    launch_hook: bool = False,
 ) -> list[str]:
-    """An Auto Scaling group of ``size`` behind a target group, all healthy; its ids."""
+    """An Auto Scaling group of ``size`` behind a target group, all healthy; its ids.
+
+    ``launch_hook``: the group is the policy's web-test, with its launch hook (new instances
+    are patched by a launch run before they serve).
+    """
     arn = create_target_group(
         deployed.cloud,
         TargetGroupSpec(
@@ -53,6 +66,9 @@ def web_tier(
             desired_capacity=size,
             behaviours=behaviours or [],
             target_groups=[TARGETS],
+            lifecycle_hook=LifecycleHookSpec(name=HOOK, heartbeat_timeout=1800)
+            if launch_hook
+            else None,
         ),
         target_group_arns=[arn],
     )
@@ -240,3 +256,56 @@ def _first_launched(deployed: Deployed, ids: list[str]) -> str:
     reservations = deployed.cloud.client("ec2").describe_instances(InstanceIds=ids)
     instances = [i for r in reservations["Reservations"] for i in r["Instances"]]
     return str(min(instances, key=lambda i: (i["LaunchTime"], i["AmiLaunchIndex"]))["InstanceId"])
+
+
+def test_an_instance_terminated_in_standby_is_reported_gone_and_frees_its_place(
+    deployed: Deployed,
+) -> None:
+    # Given a tier of two and a budget of one
+    ids = web_tier(deployed, 2)
+    arn = start_wave(deployed, [serving_batch()])
+    # When the first instance taken out of service is terminated while in Standby
+    standby: list[str] = []
+    for _ in range(240):
+        deployed.cloud.advance(15)
+        standby = [i for i, state in lifecycle(deployed).items() if state == "Standby"]
+        if standby:
+            break
+    [gone] = standby
+    deployed.cloud.client("ec2").terminate_instances(InstanceIds=[gone])
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then it is reported gone, its place came back, and the other one was patched
+    execution = deployed.cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    found = outcomes(deployed, "manual-custom")
+    assert found[gone]["outcome"] == "gone"
+    [other] = [i for i in ids if i != gone]
+    assert found[other]["outcome"] == "patched"
+    assert out_of_service(deployed) == set()
+    # the group did not replace it (Standby decremented its desired capacity)
+    assert lifecycle(deployed) == {other: "InService"}
+    # a terminated member is not judged: the run completes
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+
+
+def test_a_launch_in_the_same_group_during_the_wave_takes_no_place_and_is_patched_by_its_run(
+    deployed: Deployed,
+) -> None:
+    # Given the launch policy's group, three InService behind a target group, a budget of one
+    ids = web_tier(deployed, 3, launch_hook=True)
+    started = deployed.cloud.clock.now()
+    arn = start_wave(deployed, [serving_batch()])
+    deployed.cloud.advance(60)
+    # When the group scales out while the wave patches it
+    [new] = deployed.scale_out(Behaviour())
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then the new instance was patched by its own launch run and released into service
+    assert deployed.lifecycle_result(new) == "CONTINUE"
+    assert lifecycle(deployed)[new] == "InService"
+    assert healthy(deployed) == 4
+    # the wave patched the members it planned, one at a time, and nothing holds a place
+    execution = deployed.cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    found = outcomes(deployed, "manual-custom")
+    assert {i: r["outcome"] for i, r in found.items()} == dict.fromkeys(ids, "patched")
+    assert lowest_healthy(deployed, started) >= 2
+    assert out_of_service(deployed) == set()

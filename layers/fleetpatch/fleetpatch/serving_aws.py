@@ -285,8 +285,9 @@ def instance_checks(
 ) -> dict[str, str]:
     """The instance's own health: EC2 status checks, the SSM agent, the batch's alarms."""
     checks: dict[str, str] = {}
+    status = _status_checks(ec2, instance_id)
     if status_checks:
-        checks["status-checks"] = _status_checks(ec2, instance_id)
+        checks["status-checks"] = status
     if agent:
         checks["agent"] = _agent(ssm, instance_id, since)
     if alarms:
@@ -299,12 +300,15 @@ def instance_checks(
 
 
 def _status_checks(ec2: Any, instance_id: str) -> str:
+    """EC2's status checks; raises InstanceNotFoundError for an instance that is gone."""
     statuses = ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
     found = statuses.get("InstanceStatuses") or []
     if not found:
-        return "no status (not running)"
+        raise InstanceNotFoundError(f"{instance_id} no longer exists")
     status = found[0]
     state = status.get("InstanceState", {}).get("Name", "unknown")
+    if state in ("shutting-down", "terminated"):
+        raise InstanceNotFoundError(f"{instance_id} was terminated")
     if state != "running":
         return f"instance {state}"
     instance = status.get("InstanceStatus", {}).get("Status", "not-applicable")

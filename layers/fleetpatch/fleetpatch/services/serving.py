@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from fleetpatch import budget, clock
 from fleetpatch.contracts.serving import HOLDS_BUDGET
+from fleetpatch.errors import InstanceNotFoundError
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import Placement, claims, judge, scope_ids
 from fleetpatch.serving_aws import (
@@ -161,6 +162,9 @@ def check(
             cloudwatch=client("cloudwatch"),
         )
     else:
+        state = instance_states(client("ec2"), [instance_id]).get(instance_id, "terminated")
+        if state in ("shutting-down", "terminated"):
+            raise InstanceNotFoundError(f"{instance_id} was terminated")
         where = Placement.from_dict(in_service["placement"])
         checks = service_checks(
             where,
