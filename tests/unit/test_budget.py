@@ -154,3 +154,29 @@ def test_zone_by_zone_order() -> None:
         {"zone": "all", "instances": ["i-1", "i-2", "i-3"]}
     ]
     assert zone_order({}, zone_by_zone=False, concurrency=2)["zones"] == []
+
+
+def test_another_run_waits_while_a_run_patches_the_instance(state_table: Any) -> None:
+    # Given run 1 holds the instance's place (it is patching it)
+    take(state_table, "i-00000001", [Claim(GROUP, 2, 6)], run="run-1")
+    # When run 2 asks for the same instance, it waits: the instance is not its to drain
+    with pytest.raises(BudgetExhaustedError, match="out of service for run run-1"):
+        take(state_table, "i-00000001", [Claim(GROUP, 2, 6)], run="run-2")
+    # and run 2 giving back what it never got gives back nothing
+    assert budget.release(state_table, STATE_TABLE, "i-00000001", "run-2") == []
+    assert budget.holders(state_table, STATE_TABLE, GROUP) == {"i-00000001"}
+    # Once run 1 gave it back, run 2 may take it
+    assert budget.release(state_table, STATE_TABLE, "i-00000001", "run-1") == [GROUP]
+    take(state_table, "i-00000001", [Claim(GROUP, 2, 6)], run="run-2")
+
+
+def test_an_instance_a_run_left_out_of_service_may_be_taken_over(state_table: Any) -> None:
+    # Given run 1 failed the instance's checks and left it out (it keeps its place)
+    take(state_table, "i-00000001", [Claim(GROUP, 1, 6)], run="run-1")
+    budget.keep(state_table, STATE_TABLE, "i-00000001", "run-1")
+    assert budget.holders(state_table, STATE_TABLE, GROUP) == {"i-00000001"}
+    # When run 2 patches it again, it takes the same place over (no second place)
+    take(state_table, "i-00000001", [Claim(GROUP, 1, 6)], run="run-2")
+    held = budget.holder(state_table, STATE_TABLE, "i-00000001")
+    assert held is not None and held["run"] == "run-2"
+    assert budget.holders(state_table, STATE_TABLE, GROUP) == {"i-00000001"}

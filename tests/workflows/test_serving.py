@@ -309,3 +309,90 @@ def test_a_launch_in_the_same_group_during_the_wave_takes_no_place_and_is_patche
     assert {i: r["outcome"] for i, r in found.items()} == dict.fromkeys(ids, "patched")
     assert lowest_healthy(deployed, started) >= 2
     assert out_of_service(deployed) == set()
+
+
+def command_document(deployed: Deployed, name: str) -> None:
+    """A Command document in the account (as the operator's stack would create it)."""
+    content = {
+        "schemaVersion": "2.2",
+        "description": name,
+        "mainSteps": [
+            {"action": "aws:runShellScript", "name": "run", "inputs": {"runCommand": ["true"]}}
+        ],
+    }
+    deployed.cloud.client("ssm").create_document(
+        Name=name, Content=json.dumps(content), DocumentType="Command", DocumentFormat="JSON"
+    )
+
+
+def documents_run_on(deployed: Deployed, instance_id: str) -> list[str]:
+    commands = deployed.cloud.client("ssm").list_commands()["Commands"]
+    mine = [c for c in commands if instance_id in c["InstanceIds"]]
+    ordered = sorted(mine, key=lambda c: c["RequestedDateTime"])
+    return [
+        c["DocumentName"]
+        + (
+            f" {c['Parameters']['Operation'][0]}"
+            if c["DocumentName"] == "AWS-RunPatchBaseline"
+            else ""
+        )
+        for c in ordered
+    ]
+
+
+def test_hooks_run_in_order_and_a_failing_health_document_keeps_the_instance_out(
+    deployed: Deployed,
+) -> None:
+    # Given hook and health-check documents, and an instance whose health check exits 1
+    for name in ("fleetpatch-web-stop", "fleetpatch-web-warm", "fleetpatch-web-check"):
+        command_document(deployed, name)
+    ids = web_tier(
+        deployed, 2, behaviours=[BehaviourSpec(hook_exit_codes={"fleetpatch-web-check": 1})]
+    )
+    bad = _first_launched(deployed, ids)
+    [good] = [i for i in ids if i != bad]
+    # When the wave patches the tier with the hooks and the health document (both at once:
+    # the failed one keeps its place, and the other must not wait for it)
+    web = serving_batch(
+        hooks={"beforeInstall": "fleetpatch-web-stop", "afterReboot": "fleetpatch-web-warm"},
+        health={"document": "fleetpatch-web-check"},
+        maxUnavailable="2",
+    )
+    execution, _ = run(deployed, [web])
+    # Then the hooks ran around the install and the reboot, then the check, then a scan
+    assert documents_run_on(deployed, good) == [
+        "fleetpatch-web-stop",
+        "AWS-RunPatchBaseline Install",
+        "fleetpatch-web-warm",
+        "fleetpatch-web-check",
+        "AWS-RunPatchBaseline Scan",
+    ]
+    found = outcomes(deployed, "manual-custom")
+    assert found[good]["outcome"] == "patched"
+    # and the instance whose check failed stays out of service (no snapshot to roll back to)
+    assert found[bad]["outcome"] == "unhealthy"
+    assert "health document fleetpatch-web-check ended Failed" in found[bad]["reason"]
+    assert lifecycle(deployed)[bad] == "Standby"
+    assert out_of_service(deployed) == {bad}
+    assert execution["status"] == "SUCCEEDED"  # no gate after it: the report names it
+
+
+def test_the_budget_holds_across_two_waves_patching_the_same_tier_at_once(
+    deployed: Deployed,
+) -> None:
+    # Given a tier of three with a budget of one, in two waves started together
+    ids = web_tier(deployed, 3)
+    started = deployed.cloud.clock.now()
+    first = start_wave(deployed, [serving_batch()], wave="web-a")
+    second = start_wave(deployed, [serving_batch()], wave="web-b")
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then never more than one instance of the tier was out of service at once
+    assert lowest_healthy(deployed, started) >= 2
+    sfn = deployed.cloud.client("stepfunctions")
+    for arn, run_id in ((first, "manual-web-a"), (second, "manual-web-b")):
+        execution = sfn.describe_execution(executionArn=arn)
+        assert execution["status"] == "SUCCEEDED", execution.get("cause")
+        assert {r["outcome"] for r in outcomes(deployed, run_id).values()} == {"patched"}
+    assert out_of_service(deployed) == set()
+    assert healthy(deployed) == 3
+    assert len(ids) == 3

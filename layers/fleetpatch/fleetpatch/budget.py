@@ -84,10 +84,14 @@ def acquire(
     )
 
 
-def release(dynamodb: Any, table: str, instance_id: str) -> list[str]:
-    """Give back every place ``instance_id`` holds; the scopes it held (none: nothing held)."""
+def release(dynamodb: Any, table: str, instance_id: str, run_id: str | None = None) -> list[str]:
+    """Give back every place ``instance_id`` holds; the scopes it held (none: nothing held).
+
+    With ``run_id``, only places that run holds: a run that never got the instance's places
+    (it waited for another run patching it) gives back nothing.
+    """
     held = holder(dynamodb, table, instance_id)
-    if held is None:
+    if held is None or (run_id is not None and held["run"] != run_id):
         return []
     scopes = held["scopes"]
     actions: list[dict[str, Any]] = [
@@ -107,7 +111,7 @@ def release(dynamodb: Any, table: str, instance_id: str) -> list[str]:
 
 
 def holder(dynamodb: Any, table: str, instance_id: str) -> dict[str, Any] | None:
-    """The places ``instance_id`` holds: ``{"scopes", "run", "since", "note"}``."""
+    """The places ``instance_id`` holds: ``{"scopes", "run", "since", "note", "kept"}``."""
     item = dynamodb.get_item(
         TableName=table, Key=keys.budget_holder_key(instance_id), ConsistentRead=True
     ).get("Item")
@@ -118,6 +122,7 @@ def holder(dynamodb: Any, table: str, instance_id: str) -> dict[str, Any] | None
         "run": item.get("run_id", {}).get("S", ""),
         "since": item.get("since", {}).get("S", ""),
         "note": item.get("note", {}).get("S", ""),
+        "kept": bool(item.get("kept", {}).get("BOOL", False)),
     }
 
 
@@ -166,6 +171,10 @@ def _try(
                     "since": {"S": now},
                     "note": {"S": note},
                 },
+                # Out of service for another run still working on it: wait. One a run left
+                # out of service (kept: it failed its checks) may be taken over.
+                "ConditionExpression": "attribute_not_exists(pk) OR run_id = :run OR kept = :kept",
+                "ExpressionAttributeValues": {":run": {"S": run_id}, ":kept": {"BOOL": True}},
             }
         }
     )
@@ -175,6 +184,14 @@ def _try(
         if exc.response["Error"]["Code"] != "TransactionCanceledException":
             raise
         reasons = exc.response.get("CancellationReasons") or []
+        if len(reasons) > len(claims) and reasons[len(claims)].get("Code") == (
+            "ConditionalCheckFailed"
+        ):
+            other = holder(dynamodb, table, instance_id) or {}
+            raise BudgetExhaustedError(
+                f"{instance_id} is out of service for run {other.get('run') or 'unknown'}, "
+                "which is still patching it"
+            ) from exc
         failed = [
             claims[i]
             for i, reason in enumerate(reasons[: len(claims)])
@@ -211,3 +228,19 @@ def _release_gone(
                         ExpressionAttributeValues={":me": {"SS": [instance]}},
                     )
     return gone
+
+
+def keep(dynamodb: Any, table: str, instance_id: str, run_id: str) -> None:
+    """``run_id`` leaves ``instance_id`` out of service: it keeps its places, and a later run
+    may take the instance over (patch it again)."""
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=keys.budget_holder_key(instance_id),
+            UpdateExpression="SET kept = :kept",
+            ConditionExpression="run_id = :run",
+            ExpressionAttributeValues={":kept": {"BOOL": True}, ":run": {"S": run_id}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from fleetpatch import budget, clock
 from fleetpatch.contracts.serving import HOLDS_BUDGET
-from fleetpatch.errors import InstanceNotFoundError
+from fleetpatch.errors import BudgetExhaustedError, InstanceNotFoundError
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import Placement, claims, judge, scope_ids
 from fleetpatch.serving_aws import (
@@ -84,6 +84,12 @@ def take_out(
     dynamodb = client("dynamodb")
     ec2, autoscaling, elbv2 = client("ec2"), client("autoscaling"), client("elbv2")
     held = budget.holder(dynamodb, table_name, instance_id)
+    if held is not None and held["run"] != run_id and not held["kept"]:
+        # Another run has it out of service (or is taking it out): its Standby or draining
+        # is not "serves nothing". Wait for that run to finish with it.
+        raise BudgetExhaustedError(
+            f"{instance_id} is out of service for run {held['run']}, which is still patching it"
+        )
     if held is not None and held["run"] == run_id and held["note"]:
         where = Placement.from_dict(json.loads(held["note"]))
     else:
@@ -245,7 +251,11 @@ def finish(
     }
     WaveRecords(dynamodb, table_name, run_id, clock.time).record_serving(step, record)
     still_out = outcome in HOLDS_BUDGET or bool(detail.get("stillOut"))
-    released = [] if still_out else budget.release(dynamodb, table_name, instance_id)
+    released: list[str] = []
+    if still_out:
+        budget.keep(dynamodb, table_name, instance_id, run_id)
+    else:
+        released = budget.release(dynamodb, table_name, instance_id, run_id)
     LOG.info(
         "serving outcome",
         extra={"instance": instance_id, "outcome": outcome, "released": released},
