@@ -1,6 +1,8 @@
 """Snapshot retention's AWS conversation: the stage's own snapshots, and deleting one.
 
-Facts this relies on (Amazon EC2 API reference, DescribeSnapshots and DeleteSnapshot):
+Facts this relies on (Amazon EC2 API reference, DescribeSnapshots and DeleteSnapshot,
+https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSnapshot.html, and its
+error codes, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html):
 
 * ``OwnerIds=["self"]`` lists the account's own snapshots only (not those shared with it,
   which it could not delete anyway); ``tag:<key>`` filters on a tag's value. The answer is
