@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from fleetpatch.contracts.names import policy_parameter_name, resource_name, window_name
+from fleetpatch.contracts.tags import STAGE_TAG, WAVE_TAG
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key
 from fleetpatch.schedule import SsmSchedule
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline
@@ -292,9 +293,9 @@ def _window(wave_name: str, wave: Wave) -> dict[str, Any]:
         # The start-wave function starts a run only for a window carrying these (with the
         # stack's stage): a window that merely has the same name starts nothing.
         "Tags": [
-            {"Key": "fleetpatch:wave", "Value": wave_name},
+            {"Key": WAVE_TAG, "Value": wave_name},
             {"Key": "fleetpatch:batch", "Value": first.name},
-            {"Key": "fleetpatch:stage", "Value": _ref("Stage")},
+            {"Key": STAGE_TAG, "Value": _ref("Stage")},
         ],
     }
     if ssm.offset_days:

@@ -21,6 +21,13 @@ again *before* it runs, so the count never dips to zero in between.
 Timer callbacks run one at a time in the thread that drives the clock, in deadline order
 (ties in scheduling order). They must not block on the clock; to do blocking work they
 start a :class:`ClockThread`.
+
+A *background* timer (``call_at(..., background=True)``) is one of something that recurs
+for ever, such as an EventBridge Scheduler ``rate()`` schedule without an end date: it
+fires when time passes it, but does not keep the world busy. Playing "until quiet"
+(``run()`` without ``for_seconds``, or with ``stop_when_quiet``) stops when only background
+timers are left, where it would otherwise play the recurrence for ever; playing a fixed
+time (``run(for_seconds=...)``) fires every background timer due in it.
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ class SimClock:
         self._real_start = _time.monotonic()
         self._busy = 0
         self._heap: list[_Scheduled] = []
+        self._background: list[_Scheduled] = []  # see the module docstring
         self._seq = itertools.count()
         self._local = threading.local()
         self._driver: threading.Thread | None = None
@@ -215,16 +223,28 @@ class SimClock:
 
     # --- timers ---------------------------------------------------------------------------
 
-    def _push(self, delay: float, action: Callable[[], None], label: str) -> _Scheduled:
+    def _push(
+        self, delay: float, action: Callable[[], None], label: str, *, background: bool = False
+    ) -> _Scheduled:
         item = _Scheduled(
             self.now() + timedelta(seconds=max(0.0, delay)), next(self._seq), action, label
         )
-        heapq.heappush(self._heap, item)
+        heapq.heappush(self._background if background else self._heap, item)
         self._changed.notify_all()
         return item
 
-    def call_later(self, delay: float, callback: Callable[[], Any], label: str = "") -> TimerHandle:
-        """Run ``callback`` after ``delay`` simulated seconds, in the clock's driving thread."""
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[[], Any],
+        label: str = "",
+        *,
+        background: bool = False,
+    ) -> TimerHandle:
+        """Run ``callback`` after ``delay`` simulated seconds, in the clock's driving thread.
+
+        ``background``: a recurrence that does not keep the world busy (module docstring).
+        """
 
         def run() -> None:
             # Callbacks may start participants (executions); they count as busy themselves.
@@ -241,15 +261,28 @@ class SimClock:
 
         with self._lock:
             return TimerHandle(
-                self, self._push(delay, run, label or getattr(callback, "__name__", ""))
+                self,
+                self._push(
+                    delay, run, label or getattr(callback, "__name__", ""), background=background
+                ),
             )
 
-    def call_at(self, when: datetime, callback: Callable[[], Any], label: str = "") -> TimerHandle:
-        return self.call_later((when - self.now()).total_seconds(), callback, label)
+    def call_at(
+        self,
+        when: datetime,
+        callback: Callable[[], Any],
+        label: str = "",
+        *,
+        background: bool = False,
+    ) -> TimerHandle:
+        return self.call_later(
+            (when - self.now()).total_seconds(), callback, label, background=background
+        )
 
     # --- driving --------------------------------------------------------------------------
 
     def pending_timers(self) -> int:
+        """Timers that keep the world busy (background ones do not)."""
         with self._lock:
             return sum(1 for item in self._heap if not item.cancelled)
 
@@ -270,14 +303,19 @@ class SimClock:
                 )
             self._changed.wait(min(remaining, 0.5))
 
-    def _pop_due(self, horizon: datetime | None) -> _Scheduled | None:
-        while self._heap and self._heap[0].cancelled:
-            heapq.heappop(self._heap)
-        if not self._heap:
+    def _pop_due(self, horizon: datetime | None, *, until_quiet: bool) -> _Scheduled | None:
+        """The next timer due by ``horizon``; none once only background ones are left and
+        ``until_quiet``."""
+        for heap in (self._heap, self._background):
+            while heap and heap[0].cancelled:
+                heapq.heappop(heap)
+        if not self._heap and (until_quiet or not self._background):
             return None
-        if horizon is not None and self._heap[0].when > horizon:
+        heaps = [heap for heap in (self._heap, self._background) if heap]
+        earliest = min(heaps, key=lambda heap: heap[0])
+        if horizon is not None and earliest[0].when > horizon:
             return None
-        return heapq.heappop(self._heap)
+        return heapq.heappop(earliest)
 
     def run(
         self,
@@ -304,7 +342,7 @@ class SimClock:
                 self._wait_idle(stall_seconds)
                 if until is not None and until():
                     return
-                item = self._pop_due(horizon)
+                item = self._pop_due(horizon, until_quiet=horizon is None or stop_when_quiet)
                 if item is None:
                     if horizon is not None and not stop_when_quiet:
                         self._now = max(self._now, horizon)
@@ -351,13 +389,12 @@ class SimClock:
     def _drive_continuous(self) -> None:
         with self._lock:
             while not self._stopping:
-                item = self._pop_due(self.now())
+                item = self._pop_due(self.now(), until_quiet=False)
                 if item is None:
                     wait = 0.5
-                    if self._heap:
-                        wait = max(
-                            0.0, (self._heap[0].when - self.now()).total_seconds() * self.factor
-                        )
+                    heads = [heap[0].when for heap in (self._heap, self._background) if heap]
+                    if heads:
+                        wait = max(0.0, (min(heads) - self.now()).total_seconds() * self.factor)
                     self._changed.wait(min(wait, 0.5))
                     continue
                 self._lock.release()

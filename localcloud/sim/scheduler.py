@@ -19,6 +19,10 @@ Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
   its creation), ``at(yyyy-mm-ddThh:mm:ss)`` once, in ``ScheduleExpressionTimezone``;
 * nothing fires after ``EndDate``, while the schedule is DISABLED, or once it is deleted;
   an ``at()`` schedule with ``ActionAfterCompletion`` DELETE deletes itself after firing;
+* a ``rate()`` schedule without an ``EndDate`` recurs for ever: its firings are background
+  timers (``localcloud.core.clock``), so ``cloud.settle()`` stops once only such schedules
+  are left (a daily job does not keep the world busy) and ``cloud.advance(seconds)`` fires
+  each one due in that time. Every other schedule keeps ``settle()`` playing until it ends;
 * a failed call (for a Lambda target: a function that does not exist or an ``Input``
   that is not JSON) is recorded (``firings``) and not retried (Scheduler's retry policy
   and dead-letter queue are not simulated); cron() schedules and other targets are
@@ -26,7 +30,8 @@ Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
 
 moto is patched to call it by localcloud.adapters.scheduler. fleetpatch uses it to
 heartbeat a held launch while its patch runs, without a single state transition (see
-statemachines/patch_new_instance.asl.json).
+statemachines/patch_new_instance.asl.json), and to run snapshot retention daily (the
+template's ``AWS::Scheduler::Schedule``, which the local deploy creates).
 """
 
 from __future__ import annotations
@@ -95,7 +100,10 @@ class SchedulerSimulator:
         due = self._next_due(key, schedule, after=self.cloud.clock.now(), first=True)
         if due is not None:
             self._timers[key] = self.cloud.clock.call_at(
-                due, lambda: self._fire(key), f"scheduler:{schedule.name}"
+                due,
+                lambda: self._fire(key),
+                f"scheduler:{schedule.name}",
+                background=_endless(schedule),
             )
 
     def disarm(self, key: tuple[str, str], *, deleted: bool = False) -> None:
@@ -151,7 +159,10 @@ class SchedulerSimulator:
         due = self._next_due(key, schedule, after=now, first=False)
         if due is not None:
             self._timers[key] = self.cloud.clock.call_at(
-                due, lambda: self._fire(key), f"scheduler:{schedule.name}"
+                due,
+                lambda: self._fire(key),
+                f"scheduler:{schedule.name}",
+                background=_endless(schedule),
             )
 
     def _call(self, schedule: Any, now: datetime, scheduled: datetime) -> Firing:
@@ -192,6 +203,12 @@ class SchedulerSimulator:
         if function_name not in self.cloud.lambdas.functions:
             raise LookupError(f"ResourceNotFoundException: function {function_name} not found")
         self.cloud.lambdas.invoke_async(function_name, event)
+
+
+def _endless(schedule: Any) -> bool:
+    """A ``rate()`` schedule without an end date: it recurs for ever."""
+    expression = str(schedule.schedule_expression)
+    return bool(_RATE.fullmatch(expression)) and _date(schedule.end_date) is None
 
 
 def _supported_target(arn: str) -> bool:

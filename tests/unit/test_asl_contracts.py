@@ -11,12 +11,13 @@ key is tests/unit/test_promotion.py's.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from fleetpatch.contracts import keys, names, s3, serving
+from fleetpatch import snapshots
+from fleetpatch.contracts import keys, names, s3, serving, tags
 from fleetpatch.contracts.s3 import launch_output_prefix
 from tests.unit.asl import STATEMACHINES, evaluate, states
 
@@ -162,3 +163,47 @@ def test_every_serving_outcome_the_asl_writes_is_one_the_gate_knows() -> None:
     assert {"patched", "rolled-back", "unhealthy", "not-drained", "gone"} <= written
     assert written <= set(serving.SERVING_OUTCOMES)
     assert set(serving.SERVING_OUTCOMES) >= serving.FAILED_OUTCOMES | serving.HOLDS_BUDGET
+
+    # Snapshots already taken are found and deleted by these tags.
+    assert tags.SNAPSHOT_TAGS == (
+        "fleetpatch:stage",
+        "fleetpatch:run",
+        "fleetpatch:instance",
+        "fleetpatch:delete-after",
+    )
+    assert (tags.STAGE_TAG, tags.WAVE_TAG) == ("fleetpatch:stage", "fleetpatch:wave")
+
+
+# --- the tags a serving run puts on its snapshots --------------------------------------------
+
+
+def _snapshot_tags() -> dict[str, Any]:
+    [spec] = states("patch_serving_instance")["Snapshot"]["Arguments"]["TagSpecifications"]
+    assert spec["ResourceType"] == "snapshot"
+    return {tag["Key"]: tag["Value"] for tag in spec["Tags"]}
+
+
+def test_a_serving_runs_snapshots_carry_the_tags_snapshot_retention_reads() -> None:
+    # The ASL writes exactly the owner's keys, the stage as the stack's Stage (the
+    # retention function's filter and its role's condition)
+    spelled = _snapshot_tags()
+    assert tuple(spelled) == tags.SNAPSHOT_TAGS
+    assert spelled[tags.STAGE_TAG] == "${Stage}"
+    assert evaluate(spelled[tags.RUN_TAG], VARIABLES) == RUN
+
+
+@pytest.mark.parametrize("days", [1, 7, 30])
+def test_the_delete_after_a_serving_run_writes_is_one_the_retention_rule_reads(days: int) -> None:
+    # Given the policy's retention, when the ASL computes the tag, the rule reads it back as
+    # that many days from now (never "malformed": that would keep every snapshot forever)
+    before = datetime.now(UTC)
+    value = evaluate(
+        _snapshot_tags()[tags.DELETE_AFTER_TAG], {"serving": {"snapshots": {"retentionDays": days}}}
+    )
+    after = datetime.now(UTC)
+    due = snapshots.delete_after(value)
+    assert before + timedelta(days=days) - timedelta(seconds=1) <= due
+    assert due <= after + timedelta(days=days, milliseconds=1)  # JSONata's $now: in ms
+    assert snapshots.judge("snap-1", {tags.DELETE_AFTER_TAG: value}, after).decision == "keep"
+    later = after + timedelta(days=days, seconds=1)
+    assert snapshots.judge("snap-1", {tags.DELETE_AFTER_TAG: value}, later).decision == "delete"

@@ -178,5 +178,6 @@ def test_an_instance_a_run_left_out_of_service_may_be_taken_over(state_table: An
     # When run 2 patches it again, it takes the same place over (no second place)
     take(state_table, "i-00000001", [Claim(GROUP, 1, 6)], run="run-2")
     held = budget.holder(state_table, STATE_TABLE, "i-00000001")
-    assert held is not None and held["run"] == "run-2"
+    assert held is not None
+    assert held["run"] == "run-2"
     assert budget.holders(state_table, STATE_TABLE, GROUP) == {"i-00000001"}

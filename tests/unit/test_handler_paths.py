@@ -454,3 +454,30 @@ def test_record_promotion_keeps_the_lists_when_nothing_was_installed(account: Ac
         },
     )
     assert recorded["patches"] == 0
+
+
+def test_snapshot_retention_deletes_the_stages_expired_snapshots(account: Account) -> None:
+    # Given a snapshot of this stage whose retention ended yesterday, and one of another stage
+    ec2 = account.client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    yesterday = (clock.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def snapshot(stage: str) -> str:
+        tags = [
+            {"Key": "fleetpatch:stage", "Value": stage},
+            {"Key": "fleetpatch:delete-after", "Value": yesterday},
+        ]
+        return str(
+            ec2.create_snapshot(
+                VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}]
+            )["SnapshotId"]
+        )
+
+    expired, other = snapshot(STAGE), snapshot("prod")
+    # When the daily schedule invokes the function (a Scheduler target without Input: {})
+    result = invoke("snapshot_retention", {})
+    # Then only this stage's is deleted
+    left = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert expired not in left
+    assert other in left
+    assert (result["stage"], result["deleted"]) == (STAGE, 1)

@@ -150,6 +150,12 @@ class Deployed:
         report: dict[str, Any] = json.loads(body)
         return report
 
+    def schedules_left(self) -> list[str]:
+        """Schedules the control plane created as it ran (the template's own, daily, aside)."""
+        own = {r.physical_id for r in self.stack.of_type("AWS::Scheduler::Schedule")}
+        listed = self.cloud.client("scheduler").list_schedules()["Schedules"]
+        return [str(s["Name"]) for s in listed if s["Name"] not in own]
+
     def run_record(self, execution: dict[str, Any]) -> dict[str, str]:
         item = self.cloud.client("dynamodb").get_item(
             TableName=self.stack.physical_id("StateTable"),

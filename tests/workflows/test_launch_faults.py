@@ -153,7 +153,7 @@ def test_an_instance_terminated_mid_patch_is_reported(deployed: Deployed) -> Non
     [note] = report["notes"]
     assert note.startswith("lifecycle action GONE: the lifecycle action no longer exists")
     # the heartbeat schedule was deleted when the run ended
-    assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
+    assert deployed.schedules_left() == []
 
 
 def test_heartbeats_hold_the_hook_through_a_long_patch(deployed: Deployed) -> None:
@@ -183,7 +183,7 @@ def test_heartbeats_hold_the_hook_through_a_long_patch(deployed: Deployed) -> No
     assert {b.target for b in beats} == {
         "arn:aws:scheduler:::aws-sdk:autoscaling:recordLifecycleActionHeartbeat"
     }
-    assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
+    assert deployed.schedules_left() == []
 
 
 def test_a_long_patch_costs_no_more_state_transitions_than_a_short_one(

@@ -202,7 +202,7 @@ def test_drift_of_200_instances_is_one_digest_and_recoveries_the_next(
         "compliance digest: 3 recovered",
     ]
     # The schedules deleted themselves; nothing is pending.
-    assert deployed.cloud.client("scheduler").list_schedules()["Schedules"] == []
+    assert deployed.schedules_left() == []
 
 
 def test_drift_inside_the_window_is_remediated_by_installing(

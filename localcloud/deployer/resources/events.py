@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from localcloud.deployer.context import Context, Created, Resource
 from localcloud.deployer.errors import DeployError
-from localcloud.deployer.resources.base import creates, json_text, recorded_only
+from localcloud.deployer.resources.base import creates, json_text
 
 
 @creates(
@@ -35,9 +35,16 @@ def rule(ctx: Context, res: Resource) -> Created:
     return Created(name, {"Arn": arn})
 
 
-@recorded_only
+@creates(
+    passes="Description ScheduleExpression ScheduleExpressionTimezone StartDate EndDate "
+    "FlexibleTimeWindow State Target KmsKeyArn",
+    applies="Name GroupName",
+)
 def schedule(ctx: Context, res: Resource) -> Created:
-    """Recorded only: schedules never fire in moto; simulations drive time themselves."""
+    """CreateSchedule: the local cloud's Scheduler fires it (``localcloud.sim.scheduler``)."""
     name = res.properties.get("Name") or ctx.name(res.logical_id, 64)
     group = res.properties.get("GroupName", "default")
-    return Created(name, {"Arn": ctx.arn("scheduler", f"schedule/{group}/{name}")})
+    arn = ctx.call("scheduler", "create_schedule", Name=name, GroupName=group, **res.passed)[
+        "ScheduleArn"
+    ]
+    return Created(name, {"Arn": arn})

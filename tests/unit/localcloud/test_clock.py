@@ -50,6 +50,42 @@ def test_run_for_seconds_stops_at_the_horizon(clock: sim.SimClock) -> None:
     assert clock.now() == start + timedelta(seconds=50)
 
 
+def _recurring(clock: sim.SimClock, every: float, fired: list[float]) -> None:
+    start = clock.now()
+
+    def fire() -> None:
+        fired.append((clock.now() - start).total_seconds())
+        clock.call_later(every, fire, "recurring", background=True)
+
+    clock.call_later(every, fire, "recurring", background=True)
+
+
+def test_a_background_recurrence_does_not_keep_the_world_busy(clock: sim.SimClock) -> None:
+    # Given a daily recurrence, for ever, and one piece of work three days away
+    fired: list[float] = []
+    _recurring(clock, 86400, fired)
+    clock.call_later(3 * 86400 + 60, lambda: fired.append(-1.0))
+    start = clock.now()
+    # When the clock plays until quiet
+    clock.run()
+    # Then the recurrence fired as time passed it, and playing stopped with the work done
+    assert fired == [86400.0, 2 * 86400.0, 3 * 86400.0, -1.0]
+    assert clock.now() == start + timedelta(days=3, seconds=60)
+    assert clock.pending_timers() == 0
+    # And settling with nothing but the recurrence left moves no time
+    clock.run(for_seconds=10 * 86400, stop_when_quiet=True)
+    assert clock.now() == start + timedelta(days=3, seconds=60)
+
+
+def test_playing_a_fixed_time_fires_background_timers(clock: sim.SimClock) -> None:
+    fired: list[float] = []
+    _recurring(clock, 86400, fired)
+    start = clock.now()
+    clock.run(for_seconds=2 * 86400 + 1)
+    assert fired == [86400.0, 2 * 86400.0]
+    assert clock.now() == start + timedelta(days=2, seconds=1)
+
+
 def test_a_clock_thread_sleeping_lets_time_jump(clock: sim.SimClock) -> None:
     # Given a simulated actor that sleeps two hours
     woke_at: list[float] = []
@@ -169,10 +205,10 @@ def test_a_timeout_is_scheduled_before_its_waiter_stops_counting_as_busy(
     busy_when_scheduled: list[int] = []
     push = clock._push
 
-    def recording_push(delay: float, action: object, label: str) -> object:
+    def recording_push(delay: float, action: object, label: str, **kwargs: bool) -> object:
         if label == "timeout":
             busy_when_scheduled.append(clock._busy)
-        return push(delay, action, label)  # type: ignore[arg-type]
+        return push(delay, action, label, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(clock, "_push", recording_push)
     clock.call_later(1800, lambda: None, "hook timeout")

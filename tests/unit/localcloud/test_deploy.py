@@ -328,11 +328,14 @@ def test_a_command_document_is_created_under_a_generated_name(
     assert json.loads(document["Content"])["mainSteps"][0]["name"] == "CheckHealth"
 
 
-def test_recorded_only_types_keep_their_properties(stack: Stack) -> None:
+def test_a_schedule_is_created_in_scheduler(cloud: LocalCloud, stack: Stack) -> None:
     schedule = stack.resource("NightlyScan")
-    assert schedule.recorded["ScheduleExpression"] == "cron(0 1 * * ? *)"
-    assert schedule.recorded["Target"]["Arn"] == stack.state_machine_arn("Workflow")
-    assert stack.get_att("NightlyScan", "Arn").endswith(f":schedule/default/{schedule.physical_id}")
+    created = cloud.client("scheduler").get_schedule(Name=schedule.physical_id)
+    assert created["ScheduleExpression"] == "cron(0 1 * * ? *)"
+    assert created["Target"]["Arn"] == stack.state_machine_arn("Workflow")
+    assert created["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert stack.get_att("NightlyScan", "Arn") == created["Arn"]
+    assert created["Arn"].endswith(f":schedule/default/{schedule.physical_id}")
 
 
 def test_a_lambda_permission_is_a_statement_of_the_functions_policy(

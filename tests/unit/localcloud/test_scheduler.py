@@ -45,6 +45,25 @@ def test_a_rate_schedule_calls_its_target_until_its_end_date(cloud: LocalCloud) 
     ]
 
 
+def test_an_endless_rate_schedule_does_not_keep_settle_playing(cloud: LocalCloud) -> None:
+    # Given a daily schedule without an end date, and one with an end date
+    queue = cloud.client("sqs").create_queue(QueueName="daily")["QueueUrl"]
+    start = cloud.clock.now()
+    create(cloud, "daily", "rate(1 day)", queue=queue)
+    # When the world settles with nothing else to do: no time passes, nothing fires
+    cloud.settle()
+    assert cloud.clock.now() == start
+    # Then playing two days fires it twice
+    cloud.advance(2 * 86400 + 1)
+    assert received(cloud, queue) == ["daily", "daily"]
+    # And a finite schedule still keeps settle playing until its last firing, and no further
+    created = cloud.clock.now()
+    create(cloud, "beat", "rate(1 hour)", queue=queue, EndDate=start + timedelta(days=3))
+    cloud.settle()
+    assert received(cloud, queue) == ["beat"] * 23  # the daily one is due after the last beat
+    assert cloud.clock.now() == created + timedelta(hours=23)
+
+
 def test_a_deleted_schedule_stops(cloud: LocalCloud) -> None:
     queue = cloud.client("sqs").create_queue(QueueName="beats")["QueueUrl"]
     create(cloud, "beat", "rate(1 minute)", queue=queue)

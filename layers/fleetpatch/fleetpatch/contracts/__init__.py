@@ -4,6 +4,8 @@
 * :mod:`~fleetpatch.contracts.names`: execution names (idempotency keys), window names and
   the resource names the CLI derives from a stage;
 * :mod:`~fleetpatch.contracts.s3`: where things live in the artifacts bucket;
+* :mod:`~fleetpatch.contracts.tags`: the tags fleetpatch writes (stage, run, snapshot
+  retention) and finds its own resources by;
 * :mod:`~fleetpatch.contracts.verdict`: what a patch run's evidence says about an instance.
 
 The ASL, which cannot import them, is checked against them by

@@ -31,6 +31,7 @@ from fleetpatch import aws, clock
 from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.names import window_run_name
 from fleetpatch.contracts.s3 import wave_output_prefix
+from fleetpatch.contracts.tags import STAGE_TAG, WAVE_TAG
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.membership import PATCH_DOCUMENT
 from fleetpatch.policy import RuntimeBatch, RuntimeGate
@@ -144,11 +145,11 @@ def _wave_of(ssm: SSMClient, window_id: str, stage: str) -> tuple[str, str | Non
             "TagList"
         ]
     }
-    wave = tags.get("fleetpatch:wave", "")
-    if not wave or tags.get("fleetpatch:stage") != stage:
+    wave = tags.get(WAVE_TAG, "")
+    if not wave or tags.get(STAGE_TAG) != stage:
         return wave, (
             f"window {window_id} is no wave's window of stage {stage} (it lacks the "
-            "fleetpatch:wave and fleetpatch:stage tags the policy stack sets)"
+            f"{WAVE_TAG} and {STAGE_TAG} tags the policy stack sets)"
         )
     return wave, None
 

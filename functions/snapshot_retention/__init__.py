@@ -1,0 +1,1 @@
+"""The snapshot-retention function (Lambda imports its module ``app``)."""

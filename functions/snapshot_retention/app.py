@@ -1,0 +1,24 @@
+"""Snapshot retention: delete this stage's snapshots whose retention has ended.
+
+Invoked daily by an EventBridge Scheduler schedule (template.yaml); the event carries
+nothing the function needs. See ``fleetpatch.services.snapshots``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented
+from pydantic import Field
+
+from fleetpatch.services.snapshots import sweep
+
+
+class Config(FunctionConfig):
+    stage: str = Field(alias="FLEETPATCH_STAGE", min_length=1)
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return sweep(load_config(Config).stage)
