@@ -227,8 +227,13 @@ def test_a_failed_rollback_leaves_it_out_of_service_and_the_budget_taken(
     assert lifecycle(deployed)[bad] == "Standby"
     # it keeps its place: failures consume the budget, nobody else went out after it
     assert out_of_service(deployed) == {bad}
-    others = {found[i]["outcome"] for i in ids if i != bad}
-    assert others <= {"patched", "budget-exhausted"}
+    for other in (i for i in ids if i != bad):
+        if found[other]["outcome"] == "patched":  # before the broken one went out
+            assert found[other]["backAt"] <= found[bad]["outAt"]
+        else:  # after: it waited for a place that never came, and was never taken out
+            assert found[other]["outcome"] == "budget-exhausted"
+            assert found[other]["outAt"] is None
+            assert "no place in its disruption budget" in found[other]["reason"]
     assert lowest_healthy(deployed, started) >= 2
     # and the run ended (nothing waits forever), reporting the failure
     assert execution["status"] in ("SUCCEEDED", "FAILED")

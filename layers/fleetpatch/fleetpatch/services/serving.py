@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fleetpatch import budget, clock
@@ -231,8 +231,9 @@ def finish(
     """
     dynamodb = client("dynamodb")
     now = clock.now()
-    out_at = detail.get("outAt")
-    back_at = detail.get("backAt")
+    # One format for both (the ASL's $now() and Python's isoformat differ).
+    out_at = _stamp(detail.get("outAt"))
+    back_at = _stamp(detail.get("backAt"))
     out_seconds = None
     if out_at:
         end = datetime.fromisoformat(back_at) if back_at else now
@@ -261,3 +262,10 @@ def finish(
         extra={"instance": instance_id, "outcome": outcome, "released": released},
     )
     return {**record, "released": released}
+
+
+def _stamp(value: Any) -> str | None:
+    """An ISO 8601 time as ``datetime.isoformat`` writes it (UTC), or None."""
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value)).astimezone(UTC).isoformat()
