@@ -456,3 +456,60 @@ def test_drift_of_a_busy_instance_starts_nothing(aws: Clients, runtime: dict[str
         )
         is None
     )
+
+
+def test_an_install_on_an_instance_serving_in_a_serving_batch_is_a_scan(
+    aws: Clients, runtime: dict[str, Any]
+) -> None:
+    # Given the test wave's first batch is a serving batch, and a drifting instance of it
+    # that serves (InService in its Auto Scaling group)
+    [first] = [b for b in runtime["waves"]["test"]["batches"] if b["name"] == "linux-databases"]
+    first["serving"] = {}
+    aws.ec2.create_launch_template(
+        LaunchTemplateName="web-test-serving",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
+    aws.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web-test-serving",
+        LaunchTemplate={"LaunchTemplateName": "web-test-serving"},
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    groups = aws.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["web-test-serving"]
+    )
+    [member] = groups["AutoScalingGroups"][0]["Instances"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="patch-new-instance-serving",
+        definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+        roleArn="arn:aws:iam::123456789012:role/states",
+    )["stateMachineArn"]
+
+    def drift(patch_group: str, event_id: str) -> dict[str, Any] | None:
+        return remediate(
+            compiled(runtime),
+            instance_id=member["InstanceId"],
+            environment="test",
+            event_id=event_id,
+            now=DECEMBER_WINDOW + timedelta(hours=1),  # inside the test window: install
+            state_machine_arn=machine,
+            stepfunctions=sfn,
+            ec2=aws.ec2,
+            autoscaling=aws.autoscaling,
+            ssm=aws.ssm,
+            patch_group=patch_group,
+            elbv2=boto3.client("elbv2", region_name=REGION),
+        )
+
+    # When it drifts inside the window, its install is a scan, saying why
+    found = drift("patch_test_0600_batch_1", "event-serving")
+    assert found is not None
+    assert found["operation"] == "Scan"
+    assert "serves traffic in a serving batch" in found["reason"]
+    # A member of a batch patched in place is installed as before
+    other = drift("patch_test_0600_batch_2", "event-in-place")
+    assert other is not None
+    assert other["operation"] == "Install"

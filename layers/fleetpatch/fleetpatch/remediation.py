@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.policy import CompiledPolicy
+from fleetpatch.serving_aws import placement
 from fleetpatch.workflows import start_once
 
 Operation = Literal["Scan", "Install"]
@@ -135,6 +136,38 @@ def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | 
     return None
 
 
+def serving_scan(
+    runtime: CompiledPolicy,
+    instance_id: str,
+    patch_group: str | None,
+    *,
+    ec2: Any,
+    autoscaling: Any,
+    elbv2: Any,
+) -> str | None:
+    """Why an install must be a scan: the instance serves traffic in a serving batch.
+
+    A remediation patches in place, rebooting as it needs: on an instance that serves, in a
+    batch the policy patches out of service under a disruption budget, that would bypass
+    the drain and the budget. Its wave installs it; the remediation scans (no reboot).
+    """
+    serving_groups = {
+        group
+        for wave in runtime.waves.values()
+        for batch in wave.batches
+        if batch.serving is not None
+        for group in batch.patch_groups
+    }
+    if patch_group is None or patch_group not in serving_groups:
+        return None
+    if not placement(instance_id, ec2=ec2, autoscaling=autoscaling, elbv2=elbv2).serves:
+        return None
+    return (
+        "it serves traffic in a serving batch: installing is left to its wave, which takes it "
+        "out of service under the disruption budget; scanned now"
+    )
+
+
 def remediate(
     runtime: CompiledPolicy,
     *,
@@ -147,11 +180,14 @@ def remediate(
     ec2: Any,
     autoscaling: Any,
     ssm: Any,
+    patch_group: str | None = None,
+    elbv2: Any = None,
 ) -> dict[str, Any] | None:
     """Start the remediation the policy allows for a drift event (None: it allows none).
 
     A patch-new-instance run with trigger ``remediation``, named after the event: a
-    redelivered event finds the run started and starts nothing.
+    redelivered event finds the run started and starts nothing. An install on an instance
+    that serves in a serving batch is a scan (:func:`serving_scan`).
     """
     remediation = plan(runtime, environment, now)
     if remediation is None:
@@ -159,6 +195,12 @@ def remediate(
     busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm)
     if busy is not None:
         return {"execution": None, "operation": remediation.operation, "skipped": busy}
+    if remediation.operation == "Install" and elbv2 is not None:
+        serving = serving_scan(
+            runtime, instance_id, patch_group, ec2=ec2, autoscaling=autoscaling, elbv2=elbv2
+        )
+        if serving is not None:
+            remediation = RemediationPlan("Scan", serving)
     started = start_once(
         stepfunctions,
         state_machine_arn,

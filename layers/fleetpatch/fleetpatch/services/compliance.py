@@ -93,6 +93,8 @@ def record_change(
             ec2=client("ec2"),
             autoscaling=client("autoscaling"),
             ssm=client("ssm"),
+            patch_group=change.patch_group,
+            elbv2=client("elbv2"),
         ),
     )
 
