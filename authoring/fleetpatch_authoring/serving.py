@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from fleetpatch.contracts.names import HOOK_DOCUMENT_PREFIX
 from fleetpatch.policy import (
     BUDGET_SCOPES,
     BudgetScope,
@@ -40,7 +41,7 @@ from fleetpatch_authoring.fields import Count, PolicyModel, PolicyProblem, RateV
 # A hook or health document: one of the account's own SSM command documents named
 # fleetpatch-* (the SSM API's name characters), the only documents besides
 # AWS-RunPatchBaseline the serving workflow's role may send (docs/serving.md, IAM).
-DOCUMENT_NAME = r"^fleetpatch-[a-zA-Z0-9_\-.]{1,117}$"
+DOCUMENT_NAME = rf"^{HOOK_DOCUMENT_PREFIX}[a-zA-Z0-9_\-.]{{1,117}}$"
 # A count of instances (1-99999) or a percentage (1%-100%) of a scope, as MaxConcurrency.
 _MAX_UNAVAILABLE = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
 

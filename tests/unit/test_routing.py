@@ -64,3 +64,13 @@ def test_commands_of_other_documents_are_not_ours() -> None:
     decision = route_event(parse_event(raw))
     assert decision.route is Route.IGNORED
     assert "AWS-RunShellScript" in decision.reason
+
+
+def test_a_serving_batchs_hook_commands_wake_their_workflow() -> None:
+    # patch-serving-instance awaits its hooks and health document like the patch: their
+    # final statuses are the command-status route's (before: ignored, and the workflow waited
+    # for its fallback, two hours per hook)
+    raw = load_event("aws.ssm/command-invocation-success")
+    raw["detail"]["document-name"] = "fleetpatch-web-check"
+    decision = route_event(parse_event(raw))
+    assert decision.route is Route.COMMAND_STATUS

@@ -374,6 +374,9 @@ def test_hooks_run_in_order_and_a_failing_health_document_keeps_the_instance_out
     ]
     found = outcomes(deployed, "manual-custom")
     assert found[good]["outcome"] == "patched"
+    # each hook's status event woke the workflow: minutes out of service, not the hours of
+    # the fallback wait for a status that never comes (simulated time)
+    assert found[good]["outOfServiceSeconds"] < 15 * 60
     # and the instance whose check failed stays out of service (no snapshot to roll back to)
     assert found[bad]["outcome"] == "unhealthy"
     assert "health document fleetpatch-web-check ended Failed" in found[bad]["reason"]

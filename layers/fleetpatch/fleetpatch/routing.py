@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, assert_never
 
+from fleetpatch.contracts.names import HOOK_DOCUMENT_PREFIX
 from fleetpatch.events import (
     PATCH_DOCUMENTS,
     TERMINAL_COMMAND_STATUSES,
@@ -114,9 +115,10 @@ def _compliance_route(event: ComplianceChangeEvent) -> RouteDecision:
 
 
 def _command_route(command_id: str, document: str, status: str, where: str) -> RouteDecision:
-    if document not in PATCH_DOCUMENTS:
+    if document not in PATCH_DOCUMENTS and not document.startswith(HOOK_DOCUMENT_PREFIX):
         return RouteDecision(
-            Route.IGNORED, f"command {command_id} runs {document}, not a patch document"
+            Route.IGNORED,
+            f"command {command_id} runs {document}, not a patch document or a fleetpatch hook",
         )
     if status not in TERMINAL_COMMAND_STATUSES:
         return RouteDecision(

@@ -89,3 +89,12 @@ def gated_wave_machine_name(stage: str) -> str:
 def policy_parameter_name(stage: str) -> str:
     """The SSM parameter holding the compiled policy."""
     return f"/fleetpatch/{stage}/policy"
+
+
+HOOK_DOCUMENT_PREFIX = "fleetpatch-"
+"""The account's SSM command documents a serving batch may run as hooks or health checks.
+
+The policy accepts no other (``fleetpatch_authoring.serving``), patch-serving-instance's role
+may send no other (template ``SendHookDocuments``), and the command-status rule and route
+wake the workflow for their status changes as for the patch document's.
+"""
