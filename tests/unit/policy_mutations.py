@@ -321,7 +321,11 @@ def _unknown_key(m: Mutating) -> list[Loc]:
 
 def _wrong_type(m: Mutating) -> list[Loc]:
     loc, current = m.draw(st.sampled_from(NODES[1:]))
-    _set(m.data, loc, m.draw(wrong_type_for(current)))
+    wrong = wrong_type_for(current)
+    if loc[0] == "waves" and loc[-1] == "serving":
+        # A batch's serving block may also be `false` (patch in place): not a wrong type.
+        wrong = wrong.filter(lambda value: value is not False)
+    _set(m.data, loc, m.draw(wrong))
     return [loc]
 
 
