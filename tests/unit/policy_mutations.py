@@ -321,11 +321,9 @@ def _unknown_key(m: Mutating) -> list[Loc]:
 
 def _wrong_type(m: Mutating) -> list[Loc]:
     loc, current = m.draw(st.sampled_from(NODES[1:]))
-    wrong = wrong_type_for(current)
-    if loc[0] == "waves" and loc[-1] == "serving":
-        # A batch's serving block may also be `false` (patch in place): not a wrong type.
-        wrong = wrong.filter(lambda value: value is not False)
-    _set(m.data, loc, m.draw(wrong))
+    wrong = wrong_type_for(current)  # a batch's `serving: false` is no wrong type
+    keep = (lambda v: v is not False) if loc[0] == "waves" and loc[-1] == "serving" else None
+    _set(m.data, loc, m.draw(wrong.filter(keep) if keep else wrong))
     return [loc]
 
 
