@@ -153,6 +153,12 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     first_full = next(i for i, s in enumerate(samples) if s["healthy"] == 6)
     assert min(s["healthy"] for s in samples[first_full:]) == 5
     assert samples[-1]["healthy"] == 6
+    # Each instance's serving outcome and time out of service, as the workflow recorded them.
+    serving = {r["instance_id"]: r for r in result["serving"]}
+    assert set(serving) == web_tier
+    assert sorted(r["outcome"] for r in serving.values()) == ["patched"] * 5 + ["rolled-back"]
+    assert all(r["wave"] == "web" and r["step"] == 0 for r in serving.values())
+    assert all(r["out_of_service_seconds"] > 0 for r in serving.values())
     # Events flowed from the simulated fleet into the handlers.
     functions = {i["function"] for i in result["invocations"]}
     assert {
@@ -169,6 +175,8 @@ def test_the_timeline_is_printed_without_json(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "demo on the local cloud" in out
     assert "workflow runs" in out
+    assert re.search(r"target group web-tier-tg: lowest 5 of 6 healthy, first at \+\d\d:", out)
+    assert re.search(r"web +1 +i-\w+ +rolled-back +\d+m \d\ds", out)
     assert "AgentNeverOnline" in out
 
 
