@@ -101,7 +101,8 @@ def _render_serving(result: ScenarioResult, out: Console) -> None:
             f"target group {escape(name)}: lowest {lowest} of {peak} healthy, first at "
             f"{_clock((at - result.started).total_seconds())} ({peak} healthy from "
             f"{_clock((since - result.started).total_seconds())}); "
-            f"{healthy_now} healthy of {registered_now} registered at the end"
+            f"{healthy_now} of {registered_now} at the end",
+            soft_wrap=True,
         )
     table = Table(box=None, header_style="bold")
     for column in ("wave", "batch", "instance", "outcome", "out of service", "from", "why"):
