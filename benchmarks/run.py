@@ -1,5 +1,8 @@
 """``make bench``: every benchmark, one table, and (``--json [FILE]``) one JSON object.
 
+Launch cost and latency, wave scale, serving waves (healthy fraction and makespan against
+the budget's ideal), import times and the cost model.
+
     .venv/bin/python -m benchmarks.run                      # the table
     .venv/bin/python -m benchmarks.run --json               # one JSON object on stdout
     .venv/bin/python -m benchmarks.run --json out/bench.json --sizes 100,1000
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cold_start, cost_model, launch, wave_scale
+from benchmarks import cold_start, cost_model, launch, serving, wave_scale
 from benchmarks.figures import Figure
 
 
@@ -40,6 +43,7 @@ def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> 
         background = pool.submit(wave_scale.run_child, largest)
     try:
         launch_figures = launch.measure(launches)
+        serving_figures = serving.measure()
         results = [
             wave_scale.run_child(size) for size in sizes if background is None or size != largest
         ]
@@ -47,7 +51,7 @@ def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> 
             results.append(background.result())
     finally:
         pool.shutdown(wait=True)
-    figures = launch_figures + wave_scale.figures_from(results) + import_figures
+    figures = launch_figures + wave_scale.figures_from(results) + serving_figures + import_figures
     return figures + cost_model.model(figures)
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fleetpatch.contracts import keys
 from fleetpatch.contracts.s3 import REPORTS_PREFIX
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
@@ -66,6 +67,8 @@ class ScenarioResult:
     reports: list[str] = field(default_factory=list)
     # Target group name -> [(time, healthy, registered)] at every change (load_balancing).
     healthy_counts: dict[str, list[tuple[datetime, int, int]]] = field(default_factory=dict)
+    # Each serving instance's outcome record (docs/serving.md), with its run, wave and batch.
+    serving: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         # Keys scripts depend on: runs, lifecycle_actions, commands, messages. Add, never rename.
@@ -90,6 +93,7 @@ class ScenarioResult:
                 ]
                 for name, samples in self.healthy_counts.items()
             },
+            "serving": as_jsonable(self.serving),
         }
 
 
@@ -144,6 +148,7 @@ def play(
             stack_outputs=dict(stack.outputs),
             reports=reports,
             healthy_counts=_healthy_counts(cloud, scenario),
+            serving=_serving_outcomes(cloud, recorder.runs()),
         )
 
 
@@ -362,6 +367,65 @@ def _healthy_counts(
         except KeyError:
             counts[spec.name] = []
     return counts
+
+
+def lowest_healthy(
+    samples: list[tuple[datetime, int, int]],
+) -> tuple[int, datetime, int, datetime] | None:
+    """(peak, since, lowest, first at) of a target group's healthy count over a run.
+
+    ``peak`` is the most targets ever healthy at once (the tier at full strength) and
+    ``since`` when that was first reached: before it the targets were still passing their
+    first health checks. ``lowest`` is the fewest healthy from then on, first at ``at``: what
+    patching, not the start, left serving. None when no target was ever healthy.
+    """
+    peak = max((healthy for _, healthy, _ in samples), default=0)
+    if peak == 0:
+        return None
+    start = next(i for i, (_, healthy, _) in enumerate(samples) if healthy == peak)
+    at, lowest, _ = min(samples[start:], key=lambda sample: (sample[1], sample[0]))
+    return peak, samples[start][0], lowest, at
+
+
+def _serving_outcomes(cloud: LocalCloud, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The serving outcome records of every wave run (``WAVE#<run>`` / ``SERVING#<nn>#<id>``).
+
+    Each: run, wave, step (the batch's index), instance_id, outcome, reason, out_at, back_at
+    and out_of_service_seconds, as the patch-serving-instance workflow recorded them.
+    """
+    stack = cloud.stack
+    if stack is None or "StateTable" not in stack.resources:
+        return []
+    table = stack.physical_id("StateTable")
+    dynamodb = cloud.client("dynamodb")
+    found: list[dict[str, Any]] = []
+    for run in runs:
+        if run["kind"] != "wave":
+            continue
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.wave_pk(run["name"])},
+                ":prefix": {"S": keys.SERVING_PREFIX},
+            },
+        )
+        for item in (item for page in pages for item in page["Items"]):
+            record = json.loads(item["record"]["S"])
+            found.append(
+                {
+                    "run": run["name"],
+                    "wave": run.get("wave"),
+                    "step": int(item["sk"]["S"].split("#")[1]),
+                    "instance_id": record["instanceId"],
+                    "outcome": record["outcome"],
+                    "reason": record.get("reason"),
+                    "out_at": record.get("outAt"),
+                    "back_at": record.get("backAt"),
+                    "out_of_service_seconds": record.get("outOfServiceSeconds"),
+                }
+            )
+    return sorted(found, key=lambda r: (r["out_at"] or "", r["run"], r["instance_id"]))
 
 
 def _commands(cloud: LocalCloud) -> list[dict[str, Any]]:

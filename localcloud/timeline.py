@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from localcloud.runner import lowest_healthy
 
 if TYPE_CHECKING:
     from localcloud.runner import ScenarioResult
@@ -68,6 +71,7 @@ def render_timeline(result: ScenarioResult, console: Console | None = None) -> N
                     str(instance.get("detail") or instance.get("reason") or ""),
                 )
         out.print(runs)
+    _render_serving(result, out)
     if result.lifecycle_actions:
         out.rule("lifecycle actions")
         for action in result.lifecycle_actions:
@@ -79,6 +83,51 @@ def render_timeline(result: ScenarioResult, console: Console | None = None) -> N
         f"{len(result.runs)} run(s), {len(result.commands)} command(s), "
         f"{len(result.lifecycle_actions)} lifecycle action(s), {len(result.messages)} message(s)"
     )
+
+
+def _render_serving(result: ScenarioResult, out: Console) -> None:
+    """Each target group's lowest healthy count, each serving instance's time out of service."""
+    counts = {name: lowest_healthy(samples) for name, samples in result.healthy_counts.items()}
+    if not result.serving and not any(counts.values()):
+        return
+    out.rule("serving: target groups and instances out of service")
+    for name, found in sorted(counts.items()):
+        if found is None:
+            out.print(f"target group {escape(name)}: never a healthy target")
+            continue
+        peak, since, lowest, at = found
+        _, healthy_now, registered_now = result.healthy_counts[name][-1]
+        out.print(
+            f"target group {escape(name)}: lowest {lowest} of {peak} healthy, first at "
+            f"{_clock((at - result.started).total_seconds())} ({peak} healthy from "
+            f"{_clock((since - result.started).total_seconds())}); "
+            f"{healthy_now} of {registered_now} at the end",
+            soft_wrap=True,
+        )
+    table = Table(box=None, header_style="bold")
+    for column in ("wave", "batch", "instance", "outcome", "out of service", "from", "why"):
+        table.add_column(column)
+    for record in result.serving:
+        seconds = record["out_of_service_seconds"]
+        out_at = record["out_at"]
+        table.add_row(
+            str(record["wave"] or record["run"]),
+            str(record["step"] + 1),
+            record["instance_id"],
+            record["outcome"],
+            "-" if seconds is None else _duration(seconds),
+            _clock((datetime.fromisoformat(out_at) - result.started).total_seconds())
+            if out_at
+            else "-",
+            escape(str(record["reason"] or "")),
+        )
+    if result.serving:
+        out.print(table)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s"
 
 
 def _render_messages(result: ScenarioResult, out: Console) -> None:

@@ -321,7 +321,9 @@ def _unknown_key(m: Mutating) -> list[Loc]:
 
 def _wrong_type(m: Mutating) -> list[Loc]:
     loc, current = m.draw(st.sampled_from(NODES[1:]))
-    _set(m.data, loc, m.draw(wrong_type_for(current)))
+    wrong = wrong_type_for(current)  # a batch's `serving: false` is no wrong type
+    keep = (lambda v: v is not False) if loc[0] == "waves" and loc[-1] == "serving" else None
+    _set(m.data, loc, m.draw(wrong.filter(keep) if keep else wrong))
     return [loc]
 
 

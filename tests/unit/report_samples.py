@@ -116,6 +116,48 @@ def wave(outcome: str, per_batch: list[list[str]], title: str = "prod wave") -> 
     )
 
 
+def serving_wave() -> RunReport:
+    """A held web wave: a serving batch (one patched, one rolled back), then one in place."""
+    served = {"installed": 6, "installed_by_run": 6, "missing": 0, "failed": 0}
+    return RunReport(
+        kind="wave",
+        run_id="wave-web",
+        title="web wave",
+        outcome="held",
+        summary="-",
+        environment="test",
+        started_at=T0,
+        ended_at=T0 + timedelta(hours=1),
+        batches=[
+            BatchResult(
+                name="web",
+                status="ran",
+                instances=[
+                    InstanceResult(
+                        instance_id="i-0000000000000000a",
+                        outcome="patched",
+                        serving="patched",
+                        out_of_service_seconds=450,
+                        **served,
+                    ),
+                    InstanceResult(
+                        instance_id="i-0000000000000000b",
+                        outcome="failed",
+                        reason="rolled-back: unhealthy after the patch",
+                        serving="rolled-back",
+                        out_of_service_seconds=1210.4,
+                    ),
+                ],
+            ),
+            BatchResult(
+                name="api",
+                status="held",
+                instances=[InstanceResult(instance_id="i-0000000000000000c", outcome="patched")],
+            ),
+        ],
+    )
+
+
 def one_of_each() -> RunReport:
     """A held wave: 2 patched, 1 failed, 1 stopped, 1 unmanaged, 1 excluded; 1 held behind."""
 

@@ -206,6 +206,7 @@ def test_remediation_of_an_unknown_environment(example: dict[str, Any]) -> None:
 def test_install_remediation_needs_a_window(example: dict[str, Any]) -> None:
     def change(d: dict[str, Any]) -> None:
         del d["waves"]["test"]
+        del d["waves"]["web"]  # test's web tier has a wave of its own
         d["compliance"]["remediation"]["prod"] = "install"
         d["compliance"]["remediation"]["test"] = "install"
 
@@ -237,5 +238,5 @@ def test_the_compiled_batches_read_back_as_the_workflows_read_them(
         assert file_gate is not None
         assert (
             gate.model_dump()
-            == file_gate.model_copy(update={"batches": ["linux-databases"]}).model_dump()
+            == file_gate.model_copy(update={"batches": [batches[0].name]}).model_dump()
         )

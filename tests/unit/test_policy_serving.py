@@ -63,19 +63,29 @@ def _set(block: dict[str, Any], path: str, value: Any) -> None:
 # --- the files --------------------------------------------------------------------------------
 
 
-def test_fleet_yaml_has_serving_defaults_and_patches_every_batch_in_place() -> None:
+def test_fleet_yaml_has_serving_defaults_and_serves_only_the_web_tier() -> None:
     data = yaml.safe_load(FLEET.read_text())
     policy = validate_policy(data)
     assert policy.serving is not None
     assert policy.serving.budget.max_unavailable == "1"
     assert policy.serving.reboot == "controlled"
     assert not policy.serving.snapshots.enabled
-    for wave in policy.waves:
+    waves = policy.runtime().model_dump(by_alias=True)["waves"]
+    for wave in ("test", "prod"):
         assert [policy.serving_of(wave, i) for i in range(2)] == [None, None]
         # Nothing changes for the control plane: no serving key, the wave's reboot option.
-        for batch in policy.runtime().model_dump(by_alias=True)["waves"][wave]["batches"]:
+        for batch in waves[wave]["batches"]:
             assert "serving" not in batch
             assert batch["rebootOption"] == "RebootIfNeeded"
+    # The web wave (the demo's web tier): batch 1 serves, with snapshots and rollback and
+    # the fleet's budget of one; the API batch behind its gate is patched in place.
+    web, api = waves["web"]["batches"]
+    assert web["rebootOption"] == "NoReboot"
+    assert web["serving"]["maxUnavailable"] == "1"
+    assert web["serving"]["snapshots"] == {"enabled": True, "retentionDays": 7, "rollback": True}
+    assert web["serving"]["health"]["timeoutSeconds"] == 300
+    assert "serving" not in api
+    assert api["gate"]["batches"] == ["web"]
 
 
 def test_the_serving_example_compiles_the_web_batch_exactly(example: dict[str, Any]) -> None:

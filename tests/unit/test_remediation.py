@@ -44,7 +44,22 @@ def fleet_runtime() -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(fleet_runtime: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(fleet_runtime)
+    """The fleet's policy with one wave per environment (without test's web-tier wave)."""
+    found = copy.deepcopy(fleet_runtime)
+    del found["waves"]["web"]
+    return found
+
+
+def test_the_web_tier_wave_opens_a_second_window_for_test(fleet_runtime: dict[str, Any]) -> None:
+    # policy/fleet.yaml as it is: test's web tier has a wave of its own at 08:00, so test
+    # installs in either window, and the later one is open after the first has closed.
+    policy = compiled(copy.deepcopy(fleet_runtime))
+    assert environment_waves(policy, "test") == ["test", "web"]
+    assert environment_waves(policy, "prod") == ["prod"]
+    found = open_window(policy, "test", zurich(2026, 12, 5, 11, 0))
+    assert found is not None
+    assert found[:2] == ("web", zurich(2026, 12, 5, 8, 0))
+    assert open_window(policy, "test", zurich(2026, 12, 5, 12, 0)) is None
 
 
 def compiled(runtime: dict[str, Any]) -> CompiledPolicy:

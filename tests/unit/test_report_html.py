@@ -32,6 +32,7 @@ from tests.unit.report_page import (
     parse,
     segments,
 )
+from tests.unit.report_samples import serving_wave
 
 # --- run reports ------------------------------------------------------------------------------
 
@@ -437,3 +438,29 @@ def test_chart_rows() -> None:
         ("windows-apps", "held", {"not-reached": 3}, 3),
     ]
     assert [r.total for r in chart_rows(digest())] == [160, 40, 5]
+
+
+def test_a_serving_batch_shows_the_serving_outcome_and_time_out_of_service_under_each() -> None:
+    page = render_run_html(serving_wave())
+    cells = re.findall(r'<div class="muted serving">([^<]*)</div>', page)
+    assert cells == [
+        "serving rolled-back, out of service 20m 10s",  # failed first
+        "serving patched, out of service 7m 30s",
+    ]
+    # The instance patched in place has no serving line; without serving the page is as before.
+    in_place = serving_wave().model_copy(
+        update={
+            "batches": [
+                b.model_copy(
+                    update={
+                        "instances": [
+                            i.model_copy(update={"serving": None, "out_of_service_seconds": None})
+                            for i in b.instances
+                        ]
+                    }
+                )
+                for b in serving_wave().batches
+            ]
+        }
+    )
+    assert "serving" not in render_run_html(in_place)

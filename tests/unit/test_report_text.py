@@ -24,6 +24,7 @@ from tests.unit.report_samples import (
     launch,
     one_of_each,
     patched,
+    serving_wave,
     wave,
 )
 
@@ -281,3 +282,17 @@ def test_attributes_without_environment_or_stored_report() -> None:
     assert "report" not in found
     assert found["environment"] == {"DataType": "String", "StringValue": "unknown"}
     assert found["kind"]["StringValue"] == "launch"
+
+
+def test_a_serving_batch_shows_each_instances_serving_outcome_and_time_out_of_service() -> None:
+    body = email_body(serving_wave(), report_url=None, console_url=None)
+    lines = {line.split()[0]: line for line in body.splitlines() if line.startswith("  i-")}
+    assert lines["i-0000000000000000a"].endswith(
+        "pending reboot 0; serving patched, out of service 7m 30s"
+    )
+    assert lines["i-0000000000000000b"] == (
+        "  i-0000000000000000b  failed        serving rolled-back, out of service 20m 10s"
+        " - rolled-back: unhealthy after the patch"
+    )
+    # an instance patched in place says nothing of serving
+    assert "serving" not in lines["i-0000000000000000c"]

@@ -290,7 +290,7 @@ def test_wave_commands_name_what_is_wrong(deployed: Deployed, capsys: Any) -> No
     code, out = wave_cli(deployed, capsys, "start", wave="staging")
     assert code == 2
     assert out.strip() == (
-        "fleetpatch wave start: no wave staging in the deployed policy (waves: prod, test)"
+        "fleetpatch wave start: no wave staging in the deployed policy (waves: prod, test, web)"
     )
     code, out = wave_cli(deployed, capsys, "status", run="wave-nope")
     assert code == 2

@@ -74,8 +74,11 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
             "sap-prod-suse",
         )
     }
+    # (The web tier and the API host, patched or held by the web wave, are checked below.)
+    known = set(fleet.values()) | patched
+    web_wave = {fleet["api-test-al2023"]} | {i for i in commands_per_instance if i not in known}
     assert Counter(
-        {i: n for i, n in commands_per_instance.items() if i not in prod_linux}
+        {i: n for i, n in commands_per_instance.items() if i not in prod_linux | web_wave}
     ) == Counter(
         {
             **dict.fromkeys(patched, 2),
@@ -92,7 +95,14 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     assert remediation["instances"][0]["instance_id"] == fleet["db-prod-rhel"]
     assert remediation["instances"][0]["outcome"] == "scanned"
     digests = [m for m in result["messages"] if m["attributes"].get("kind") == "compliance-digest"]
-    assert [m["subject"] for m in digests] == ["compliance digest: 1 instance drifted (prod)"]
+    prod_digests = [m for m in digests if m["attributes"]["environment"] == "prod"]
+    assert [m["subject"] for m in prod_digests] == ["compliance digest: 1 instance drifted (prod)"]
+    # test's digests come from the web wave (its hours cut the wave where they fall): the
+    # web tier recovering as it is patched, the rolled-back one drifting.
+    for digest in (m for m in digests if m not in prod_digests):
+        assert digest["attributes"]["environment"] == "test"
+        assert "test/patch_test_0800_batch_1" in digest["message"]
+        assert "test/patch_test_0600" not in digest["message"]
     slack = [m for m in result["messages"] if m["channel"] == "slack"]
     assert len(slack) == len([m for m in result["messages"] if m["channel"] == "sns"])
     assert fleet["app-prod-windows"] not in commands_per_instance
@@ -127,6 +137,28 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     assert gate_says in waves["prod"]["detail"]
     assert f"{fleet['db-prod-rhel']:<20} failed" in wave_reports["prod"]["message"]
     assert "AWS-RunPatchBaseline ended Failed" in wave_reports["prod"]["message"]
+    # The web wave: the web tier (six behind web-tier-tg) patched one at a time, the broken
+    # one rolled back from its snapshot; the gate holds the API batch, never patched.
+    assert (waves["web"]["status"], waves["web"]["outcome"]) == ("FAILED", "GateFailed")
+    assert "the gate before api failed" in waves["web"]["detail"]
+    assert fleet["api-test-al2023"] not in commands_per_instance
+    web_tier = web_wave - {fleet["api-test-al2023"]}
+    assert len(web_tier) == 6
+    assert wave_reports["web"]["subject"] == (
+        "web wave: api held; 7 instances: 5 patched, 1 failed, 1 not reached"
+    )
+    assert "rolled back from snap-" in wave_reports["web"]["message"]
+    # Never more than one of six out of service: five healthy or more once all six were.
+    samples = result["healthy_counts"]["web-tier-tg"]
+    first_full = next(i for i, s in enumerate(samples) if s["healthy"] == 6)
+    assert min(s["healthy"] for s in samples[first_full:]) == 5
+    assert samples[-1]["healthy"] == 6
+    # Each instance's serving outcome and time out of service, as the workflow recorded them.
+    serving = {r["instance_id"]: r for r in result["serving"]}
+    assert set(serving) == web_tier
+    assert sorted(r["outcome"] for r in serving.values()) == ["patched"] * 5 + ["rolled-back"]
+    assert all(r["wave"] == "web" and r["step"] == 0 for r in serving.values())
+    assert all(r["out_of_service_seconds"] > 0 for r in serving.values())
     # Events flowed from the simulated fleet into the handlers.
     functions = {i["function"] for i in result["invocations"]}
     assert {
@@ -143,6 +175,8 @@ def test_the_timeline_is_printed_without_json(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "demo on the local cloud" in out
     assert "workflow runs" in out
+    assert re.search(r"target group web-tier-tg: lowest 5 of 6 healthy, first at \+\d\d:", out)
+    assert re.search(r"web +1 +i-\w+ +rolled-back +\d+m \d\ds", out)
     assert "AgentNeverOnline" in out
 
 

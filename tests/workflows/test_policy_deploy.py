@@ -52,7 +52,11 @@ def test_baselines_are_registered_for_each_patch_group_and_os(deployed: Deployed
 def test_each_wave_has_a_window_for_its_first_batch(deployed: Deployed) -> None:
     ssm = deployed.cloud.client("ssm")
     windows = {w["Name"]: w for w in ssm.describe_maintenance_windows()["WindowIdentities"]}
-    assert set(windows) == {"fleetpatch-default-wave-test", "fleetpatch-default-wave-prod"}
+    assert set(windows) == {
+        "fleetpatch-default-wave-test",
+        "fleetpatch-default-wave-prod",
+        "fleetpatch-default-wave-web",
+    }
     prod = windows["fleetpatch-default-wave-prod"]
     assert (prod["Schedule"], prod["ScheduleTimezone"]) == (
         "cron(0 6 ? * SAT#3 *)",

@@ -28,7 +28,7 @@ from fleetpatch.report_chart import (
     render_chart,
 )
 from fleetpatch.report_css import STYLESHEET
-from fleetpatch.report_text import clip, format_duration, format_stamp
+from fleetpatch.report_text import clip, format_duration, format_stamp, serving_text
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -421,7 +421,7 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         f"<td>{_e(instance.patch_group or '-')}</td>",
         f'<td><span class="outcome"><span class="swatch" '
         f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
-        f"{_e(label(instance.outcome))}</span></td>",
+        f"{_e(label(instance.outcome))}</span>{_serving(instance)}</td>",
         f"<td>{_e(instance.state or '-')}</td>",
         f"<td>{_e(why)}</td>",
         f"<td{command}>{_e(instance.command_status or '-')}</td>",
@@ -436,6 +436,13 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         _output_cell(instance.output, output_base),
     ]
     return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(cells)}</tr>'
+
+
+def _serving(instance: InstanceResult) -> str:
+    """Under the outcome of a serving batch's instance: its serving outcome, time out."""
+    if not instance.serving:
+        return ""
+    return f'<div class="muted serving">{_e(serving_text(instance))}</div>'
 
 
 def _output_cell(output: str | None, base: str | None) -> str:

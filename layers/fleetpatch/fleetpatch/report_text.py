@@ -188,7 +188,15 @@ def _instance_line(instance: InstanceResult, *, wave: bool) -> str:
         )
     why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
     reason = f" - {why}" if why else ""
-    return f"{instance.instance_id:<20} {label(instance.outcome):<13}{counts}{reason}"
+    served = f"{';' if counts else ''} {serving_text(instance)}" if instance.serving else ""
+    return f"{instance.instance_id:<20} {label(instance.outcome):<13}{counts}{served}{reason}"
+
+
+def serving_text(instance: InstanceResult) -> str:
+    """'serving rolled-back, out of service 7m 30s' (an instance of a serving batch)."""
+    seconds = instance.out_of_service_seconds
+    out = "" if seconds is None else f", out of service {format_duration(seconds)}"
+    return f"serving {instance.serving}{out}"
 
 
 def _failed_first(instance: InstanceResult) -> tuple[int, str]:
