@@ -8,9 +8,10 @@ own patch group. The fleet settles until every target is healthy, then the gated
 started directly (as ``fleetpatch wave start`` and the workflow tests do) with one serving
 batch: the policy's serving defaults (Standby drain, NoReboot install, controlled reboot,
 status checks + agent + target health) and the case's disruption budget
-(``max_unavailable``), its rate ``max_concurrency`` set to what the budget allows (a larger
-rate only queues runs on the budget, polled each minute). The cases (default: 6 instances
-with a budget of 1, 8 with 25 %, i.e. 2) run one after the other.
+(``max_unavailable``), its rate ``max_concurrency`` one more than the budget allows (the
+next run waits on the budget, asking every 15 s to 1 min, while the last one rescans). The
+cases (default: 6 instances with a budget of 1, 8 with 25 %, i.e. 2) run one after the
+other.
 
 Per wave it reports:
 
@@ -128,7 +129,10 @@ def _batch(case: Case, patch_group: str) -> dict[str, Any]:
     return {
         "name": "web",
         "patchGroups": [patch_group],
-        "maxConcurrency": str(case.allowed),
+        # One more run than the budget allows: the next instance's run is waiting on the
+        # budget when a place comes free (a run holds its place only while the instance is
+        # out; its rescan and record overlap the next instance's drain).
+        "maxConcurrency": str(case.allowed + 1),
         "maxErrors": "100%",
         "operation": "Install",
         "rebootOption": "NoReboot",

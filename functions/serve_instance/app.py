@@ -62,6 +62,12 @@ class TakeOutAgain(_Request):
     serving: RuntimeServing
 
 
+class GiveBack(_Request):
+    action: Literal["give-back"]
+    run_id: str = Field(alias="runId", min_length=1)
+    instance_id: InstanceId = Field(alias="instanceId")
+
+
 class Finish(_Request):
     action: Literal["finish"]
     run_id: str = Field(alias="runId", min_length=1)
@@ -73,7 +79,7 @@ class Finish(_Request):
 
 class Request(BaseModel):
     request: Annotated[
-        TakeOut | Drained | Check | PutBack | TakeOutAgain | Finish,
+        TakeOut | Drained | Check | PutBack | TakeOutAgain | GiveBack | Finish,
         Field(discriminator="action"),
     ]
 
@@ -102,6 +108,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return serving.put_back(request.placement, request.out or {})
         case TakeOutAgain():
             return serving.take_out_again(request.placement, request.serving)
+        case GiveBack():
+            return serving.give_back(
+                request.run_id, request.instance_id, table_name=load_config(Config).table_name
+            )
         case Finish():
             return serving.finish(
                 request.run_id,

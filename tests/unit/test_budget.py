@@ -181,3 +181,18 @@ def test_an_instance_a_run_left_out_of_service_may_be_taken_over(state_table: An
     assert held is not None
     assert held["run"] == "run-2"
     assert budget.holders(state_table, STATE_TABLE, GROUP) == {"i-00000001"}
+
+
+def test_places_go_back_before_the_instance_does(state_table: Any) -> None:
+    # Given run 1 put the instance back in service and gave its places back (give-back)
+    take(state_table, "i-00000001", [Claim(GROUP, 1, 6)], run="run-1")
+    assert budget.release(state_table, STATE_TABLE, "i-00000001", "run-1", keep_instance=True) == [
+        GROUP
+    ]
+    # Then another instance may go out, but another run still waits for this one
+    take(state_table, "i-00000002", [Claim(GROUP, 1, 6)], run="run-1")
+    with pytest.raises(BudgetExhaustedError, match="out of service for run run-1"):
+        take(state_table, "i-00000001", [Claim(GROUP, 2, 6)], run="run-2")
+    # until run 1 finished with it
+    assert budget.release(state_table, STATE_TABLE, "i-00000001", "run-1") == []
+    assert budget.holder(state_table, STATE_TABLE, "i-00000001") is None

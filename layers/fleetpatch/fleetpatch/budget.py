@@ -84,11 +84,19 @@ def acquire(
     )
 
 
-def release(dynamodb: Any, table: str, instance_id: str, run_id: str | None = None) -> list[str]:
+def release(
+    dynamodb: Any,
+    table: str,
+    instance_id: str,
+    run_id: str | None = None,
+    *,
+    keep_instance: bool = False,
+) -> list[str]:
     """Give back every place ``instance_id`` holds; the scopes it held (none: nothing held).
 
     With ``run_id``, only places that run holds: a run that never got the instance's places
-    (it waited for another run patching it) gives back nothing.
+    (it waited for another run patching it) gives back nothing. ``keep_instance``: the
+    places go back but the run keeps the instance (still working on it in service).
     """
     held = holder(dynamodb, table, instance_id)
     if held is None or (run_id is not None and held["run"] != run_id):
@@ -105,7 +113,20 @@ def release(dynamodb: Any, table: str, instance_id: str, run_id: str | None = No
         }
         for scope in scopes
     ]
-    actions.append({"Delete": {"TableName": table, "Key": keys.budget_holder_key(instance_id)}})
+    if keep_instance:
+        # The places go back; the run keeps the instance (another run still waits for it).
+        actions.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": keys.budget_holder_key(instance_id),
+                    "UpdateExpression": "SET scopes = :none",
+                    "ExpressionAttributeValues": {":none": {"L": []}},
+                }
+            }
+        )
+    else:
+        actions.append({"Delete": {"TableName": table, "Key": keys.budget_holder_key(instance_id)}})
     dynamodb.transact_write_items(TransactItems=actions)
     return list(scopes)
 
