@@ -246,8 +246,9 @@ def test_drift_outside_the_window_is_only_scanned(deployed: Deployed) -> None:
     [instance] = deployed.cloud.fleet.launch(
         "UBUNTU", tags={"Patch Group": "patch_test_0600_batch_1"}
     )
-    # 10:30 in Zurich: the test window (06:00-10:00) has closed.
-    closed = TEST_WINDOW_OPENS + timedelta(hours=4, minutes=30)
+    # 12:30 in Zurich: test's windows (the test wave 06:00-10:00, the web wave 08:00-12:00)
+    # have closed.
+    closed = TEST_WINDOW_OPENS + timedelta(hours=6, minutes=30)
     deployed.cloud.advance((closed - deployed.cloud.clock.now()).total_seconds())
     compliance_event(deployed, instance, "non_compliant")
     deployed.cloud.settle(max_seconds=3 * 3600)
