@@ -10,7 +10,7 @@ gate after the batch counts what went wrong.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fleetpatch import budget
@@ -27,6 +27,7 @@ from localcloud.scenario import (
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, HOOK, Deployed
 from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, start_wave
+from tests.workflows.test_reports import TEST_WINDOW_OPENS, compliance_event
 
 # The launch policy's group (policy/fleet.yaml launch.auto_scaling_groups) and its hook.
 TIER = GROUP
@@ -404,3 +405,51 @@ def test_the_budget_holds_across_two_waves_patching_the_same_tier_at_once(
     assert out_of_service(deployed) == set()
     assert healthy(deployed) == 3
     assert len(ids) == 3
+
+
+def test_drift_of_a_serving_instance_inside_its_window_is_only_scanned(
+    deployed: Deployed,
+) -> None:
+    # Given a web-tier instance of policy/fleet.yaml's web wave, whose first batch (its patch
+    # group, patch_test_0800_batch_1) is a serving batch, InService behind its target group
+    arn = create_target_group(deployed.cloud, TargetGroupSpec(name="web-tier-tg"))
+    create_group(
+        deployed.cloud,
+        GroupSpec(
+            name="web-tier",
+            os="AMAZON_LINUX_2023",
+            tags={"Patch Group": "patch_test_0800_batch_1"},
+            desired_capacity=1,
+            target_groups=["web-tier-tg"],
+        ),
+        target_group_arns=[arn],
+    )
+    deployed.cloud.settle(max_seconds=3600)
+    [instance] = [
+        i["InstanceId"]
+        for g in deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=["web-tier"]
+        )["AutoScalingGroups"]
+        for i in g["Instances"]
+    ]
+    # When it drifts at 09:30 in Zurich, inside the web window (test remediates by installing)
+    inside = TEST_WINDOW_OPENS + timedelta(hours=3, minutes=30)
+    deployed.cloud.advance((inside - deployed.cloud.clock.now()).total_seconds())
+    compliance_event(deployed, instance, "non_compliant")
+    deployed.cloud.settle(max_seconds=3 * 3600)
+    # Then the remediation only scans it: installing in place would bypass its drain and
+    # its disruption budget; its wave installs it
+    sfn = deployed.cloud.client("stepfunctions")
+    machine = deployed.stack.state_machine_arn("PatchNewInstanceStateMachine")
+    [summary] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    payload = json.loads(sfn.describe_execution(executionArn=summary["executionArn"])["input"])
+    assert payload["operation"] == "Scan"
+    assert "serves traffic in a serving batch" in payload["reason"]
+    assert lifecycle_of(deployed, "web-tier") == {instance: "InService"}
+
+
+def lifecycle_of(deployed: Deployed, group: str) -> dict[str, str]:
+    groups = deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group]
+    )["AutoScalingGroups"]
+    return {i["InstanceId"]: i["LifecycleState"] for i in groups[0]["Instances"]}
