@@ -233,3 +233,44 @@ def test_a_canary_below_its_minimum_holds() -> None:
     )
     assert not decision.passed
     assert decision.reasons == ["1 instance patched; the gate needs at least 2"]
+
+
+def test_a_serving_member_is_judged_by_its_serving_outcome() -> None:
+    # A member a serving batch never patched because no budget place came: not reached, and
+    # the gate names why (not the in-place batch's "stopped sending" note).
+    waited = InstanceEvidence(
+        instance_id="i-00000001",
+        batch="web",
+        command_status=None,
+        note="the batch stopped sending before its turn (max_errors), or SendCommand refused it",
+        serving="budget-exhausted",
+        serving_reason="no place in its disruption budget within 14400 s",
+    )
+    assert waited.outcome() == "not-reached"
+    assert waited.failure() == "not reached: no place in its disruption budget within 14400 s"
+    assert waited.reason() == "no place in its disruption budget within 14400 s"
+    # One patched, then rolled back after a failed check: failed, with the check, whatever
+    # its command said.
+    rolled = InstanceEvidence(
+        instance_id="i-00000002",
+        batch="web",
+        command_status="Success",
+        missing=0,
+        failed=0,
+        pending_reboot=0,
+        compliance="COMPLIANT",
+        serving="rolled-back",
+        serving_reason="unhealthy after the patch (target-health: unhealthy): rolled back",
+    )
+    assert rolled.outcome() == "failed"
+    assert rolled.failure() == (
+        "rolled-back: unhealthy after the patch (target-health: unhealthy): rolled back"
+    )
+    decision = evaluate_gate(
+        RuntimeGate(batches=["web"], maxFailed=1),
+        [waited, rolled],
+        window_status=None,
+        alarm_states={},
+    )
+    assert not decision.passed
+    assert set(decision.failed_instances) == {"i-00000001", "i-00000002"}

@@ -266,6 +266,24 @@ class Clients:
         response = self.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
         return str(response["Instances"][0]["InstanceId"])
 
+    def group_member(self, group: str) -> str:
+        """A new Auto Scaling group of one InService instance; the instance's id."""
+        self.ec2.create_launch_template(
+            LaunchTemplateName=group,
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+        )
+        self.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            LaunchTemplate={"LaunchTemplateName": group},
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=1,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        found = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+        [member] = found["AutoScalingGroups"][0]["Instances"]
+        return str(member["InstanceId"])
+
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Clients]:
@@ -330,20 +348,7 @@ def test_an_instance_that_does_not_exist_is_left_alone(aws: Clients) -> None:
 
 
 def test_an_instance_in_standby_is_left_to_the_launch_workflow(aws: Clients) -> None:
-    aws.ec2.create_launch_template(
-        LaunchTemplateName="web-prod",
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
-    )
-    aws.autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-prod",
-        LaunchTemplate={"LaunchTemplateName": "web-prod"},
-        MinSize=0,
-        MaxSize=2,
-        DesiredCapacity=1,
-        AvailabilityZones=[f"{REGION}a"],
-    )
-    [member] = aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]
-    instance_id = member["InstanceId"]
+    instance_id = aws.group_member("web-prod")
     assert aws.blocked(instance_id) is None  # InService
     aws.autoscaling.enter_standby(
         InstanceIds=[instance_id],
@@ -480,22 +485,7 @@ def test_an_install_on_an_instance_serving_in_a_serving_batch_is_a_scan(
     # that serves (InService in its Auto Scaling group)
     [first] = [b for b in runtime["waves"]["test"]["batches"] if b["name"] == "linux-databases"]
     first["serving"] = {}
-    aws.ec2.create_launch_template(
-        LaunchTemplateName="web-test-serving",
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
-    )
-    aws.autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-test-serving",
-        LaunchTemplate={"LaunchTemplateName": "web-test-serving"},
-        MinSize=0,
-        MaxSize=2,
-        DesiredCapacity=1,
-        AvailabilityZones=[f"{REGION}a"],
-    )
-    groups = aws.autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=["web-test-serving"]
-    )
-    [member] = groups["AutoScalingGroups"][0]["Instances"]
+    member = aws.group_member("web-test-serving")
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine = sfn.create_state_machine(
         name="patch-new-instance-serving",
@@ -506,7 +496,7 @@ def test_an_install_on_an_instance_serving_in_a_serving_batch_is_a_scan(
     def drift(patch_group: str, event_id: str) -> dict[str, Any] | None:
         return remediate(
             compiled(runtime),
-            instance_id=member["InstanceId"],
+            instance_id=member,
             environment="test",
             event_id=event_id,
             now=DECEMBER_WINDOW + timedelta(hours=1),  # inside the test window: install

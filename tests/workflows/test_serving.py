@@ -87,9 +87,10 @@ def members(deployed: Deployed) -> list[str]:
     return sorted(i["InstanceId"] for i in groups[0]["Instances"])
 
 
-def lifecycle(deployed: Deployed) -> dict[str, str]:
+def lifecycle(deployed: Deployed, group: str = TIER) -> dict[str, str]:
+    """Instance id -> its lifecycle state in ``group``."""
     groups = deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[TIER]
+        AutoScalingGroupNames=[group]
     )["AutoScalingGroups"]
     return {i["InstanceId"]: i["LifecycleState"] for i in groups[0]["Instances"]}
 
@@ -425,13 +426,7 @@ def test_drift_of_a_serving_instance_inside_its_window_is_only_scanned(
         target_group_arns=[arn],
     )
     deployed.cloud.settle(max_seconds=3600)
-    [instance] = [
-        i["InstanceId"]
-        for g in deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=["web-tier"]
-        )["AutoScalingGroups"]
-        for i in g["Instances"]
-    ]
+    [instance] = lifecycle(deployed, "web-tier")
     # When it drifts at 09:30 in Zurich, inside the web window (test remediates by installing)
     inside = TEST_WINDOW_OPENS + timedelta(hours=3, minutes=30)
     deployed.cloud.advance((inside - deployed.cloud.clock.now()).total_seconds())
@@ -445,11 +440,4 @@ def test_drift_of_a_serving_instance_inside_its_window_is_only_scanned(
     payload = json.loads(sfn.describe_execution(executionArn=summary["executionArn"])["input"])
     assert payload["operation"] == "Scan"
     assert "serves traffic in a serving batch" in payload["reason"]
-    assert lifecycle_of(deployed, "web-tier") == {instance: "InService"}
-
-
-def lifecycle_of(deployed: Deployed, group: str) -> dict[str, str]:
-    groups = deployed.cloud.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group]
-    )["AutoScalingGroups"]
-    return {i["InstanceId"]: i["LifecycleState"] for i in groups[0]["Instances"]}
+    assert lifecycle(deployed, "web-tier") == {instance: "InService"}

@@ -103,15 +103,7 @@ def release(
         return []
     scopes = held["scopes"]
     actions: list[dict[str, Any]] = [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": keys.budget_key(scope),
-                "UpdateExpression": "DELETE holders :me",
-                "ExpressionAttributeValues": {":me": {"SS": [instance_id]}},
-            }
-        }
-        for scope in scopes
+        {"Update": _drop(table, scope, instance_id)} for scope in scopes
     ]
     if keep_instance:
         # The places go back; the run keeps the instance (another run still waits for it).
@@ -129,6 +121,16 @@ def release(
         actions.append({"Delete": {"TableName": table, "Key": keys.budget_holder_key(instance_id)}})
     dynamodb.transact_write_items(TransactItems=actions)
     return list(scopes)
+
+
+def _drop(table: str, scope: str, instance_id: str) -> dict[str, Any]:
+    """The update that takes ``instance_id`` out of ``scope``'s holders."""
+    return {
+        "TableName": table,
+        "Key": keys.budget_key(scope),
+        "UpdateExpression": "DELETE holders :me",
+        "ExpressionAttributeValues": {":me": {"SS": [instance_id]}},
+    }
 
 
 def holder(dynamodb: Any, table: str, instance_id: str) -> dict[str, Any] | None:
@@ -242,12 +244,7 @@ def _release_gone(
             # No holder record (written by hand, or lost): drop it from the full scopes.
             for claim, held in full.items():
                 if instance in held:
-                    dynamodb.update_item(
-                        TableName=table,
-                        Key=keys.budget_key(claim.scope),
-                        UpdateExpression="DELETE holders :me",
-                        ExpressionAttributeValues={":me": {"SS": [instance]}},
-                    )
+                    dynamodb.update_item(**_drop(table, claim.scope, instance))
     return gone
 
 

@@ -104,8 +104,9 @@ class InstanceEvidence:
         if self.serving in FAILED_OUTCOMES:
             return f"{self.serving}: {self.serving_reason or 'no reason recorded'}"
         if self.command_status is None:
-            if self.note:
-                return f"not reached: {self.note}"
+            why = self.serving_reason or self.note
+            if why:
+                return f"not reached: {why}"
             return "no patch command ran on it"
         if self.command_status != COMMAND_SUCCESS and self.state == "terminated":
             ended = self.command_status

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fleetpatch.budget import Claim
+from fleetpatch.policy import RuntimeServing
 
 ScopeKind = Literal["auto-scaling-group", "target-group", "availability-zone"]
 
@@ -166,7 +167,7 @@ _COMMAND_SECONDS = 600 + 7200 + 300
 _ROLLBACK_SECONDS = 1800
 
 
-def serving_horizon(serving: Any, instances: int, concurrency: int) -> int:
+def serving_horizon(serving: RuntimeServing, instances: int, concurrency: int) -> int:
     """How long a serving batch may take at most, for the wave's lease (seconds)."""
     per_instance = (
         serving.budget_wait_seconds

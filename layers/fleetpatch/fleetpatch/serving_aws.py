@@ -26,9 +26,9 @@ from botocore.exceptions import ClientError
 from fleetpatch.alarms import alarm_states
 from fleetpatch.errors import InstanceNotFoundError, ServingStateError
 from fleetpatch.serving import STANDBY_STATES, Placement, Registration
+from fleetpatch.tags import PATCH_GROUP_TAG_KEYS
 
 OK = "ok"
-PATCH_GROUP_TAG = "Patch Group"
 
 
 def placement(instance_id: str, *, ec2: Any, autoscaling: Any, elbv2: Any) -> Placement:
@@ -119,14 +119,14 @@ def scope_totals(
 
 
 def _zone_fleet(ec2: Any, zone: str) -> set[str]:
-    """The fleet in a zone: running instances that carry a patch group tag."""
+    """The fleet in a zone: running instances that carry a patch group tag (either key)."""
     found: set[str] = set()
     paginator = ec2.get_paginator("describe_instances")
     for page in paginator.paginate(
         Filters=[
             {"Name": "availability-zone", "Values": [zone]},
             {"Name": "instance-state-name", "Values": ["running"]},
-            {"Name": "tag-key", "Values": [PATCH_GROUP_TAG]},
+            {"Name": "tag-key", "Values": list(PATCH_GROUP_TAG_KEYS)},  # either key
         ]
     ):
         found |= {i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]}

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fleetpatch import budget, clock
 from fleetpatch.contracts.serving import HOLDS_BUDGET
 from fleetpatch.errors import BudgetExhaustedError, InstanceNotFoundError
+from fleetpatch.policy import RuntimeServing
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import Placement, claims, judge, scope_ids
 from fleetpatch.serving_aws import (
@@ -40,36 +41,10 @@ from fleetpatch.waves import WaveRecords
 LOG = logging.getLogger(__name__)
 
 
-class HealthSettings(Protocol):
-    @property
-    def status_checks(self) -> bool: ...
-    @property
-    def agent(self) -> bool: ...
-    @property
-    def target_health(self) -> bool: ...
-    @property
-    def alarms(self) -> list[str]: ...
-
-
-class ServingSettings(Protocol):
-    """A serving batch's compiled settings (``fleetpatch.policy.RuntimeServing``)."""
-
-    @property
-    def drain_auto_scaling(self) -> bool: ...
-    @property
-    def drain_target_groups(self) -> bool: ...
-    @property
-    def max_unavailable(self) -> str: ...
-    @property
-    def budget_scopes(self) -> Sequence[str]: ...
-    @property
-    def health(self) -> HealthSettings: ...
-
-
 def take_out(
     run_id: str,
     instance_id: str,
-    serving: ServingSettings,
+    serving: RuntimeServing,
     *,
     table_name: str,
     client: ClientFactory = aws_client,
@@ -142,7 +117,7 @@ def drained(
 
 def check(
     instance_id: str,
-    serving: ServingSettings,
+    serving: RuntimeServing,
     *,
     since: datetime | None,
     in_service: Mapping[str, Any] | None = None,
@@ -198,7 +173,7 @@ def put_back(
 
 def take_out_again(
     placement_data: Mapping[str, Any],
-    serving: ServingSettings,
+    serving: RuntimeServing,
     *,
     client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
