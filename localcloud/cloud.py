@@ -169,8 +169,9 @@ class LocalCloud:
         # the retry goes again at once. Restored on stop.
         botocore.endpoint.time = _NO_BACKOFF  # type: ignore[attr-defined]
         sim.install(self.clock)
-        # The handlers' 'now' (fleetpatch.clock) is the simulated time too.
-        fleetpatch_clock.use(self.clock.time)
+        # The handlers' 'now' (fleetpatch.clock) is the simulated time too, and a handler that
+        # waits in-process (the readiness watcher) sleeps on the simulated clock.
+        fleetpatch_clock.use(self.clock.time, self.lambdas.sleep)
         iam_enforcer.install(self.iam)
         # A new account for the handlers: no client or cached policy from an earlier one.
         fleetpatch_aws.reset_clients()

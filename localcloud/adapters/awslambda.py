@@ -155,6 +155,8 @@ class LambdaRuntime:
         # One handler at a time: a real Lambda has its own process and environment; here
         # they share one, so environment variables are swapped in for each invocation.
         self._environment_lock = threading.RLock()
+        # The functions this thread is running (a handler may invoke another in-process).
+        self._local = threading.local()
         self._handlers: dict[str, LambdaHandler] = {}
         self._listeners: list[Callable[[Invocation], None]] = []
         self._stdout: _SharedStdout | None = None
@@ -172,15 +174,7 @@ class LambdaRuntime:
 
     @contextlib.contextmanager
     def _environment(self, spec: FunctionSpec) -> Iterator[None]:
-        overlay = {
-            **self.base_environment,
-            **spec.environment,
-            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-        }
+        overlay = self._overlay(spec)
         saved = {key: os.environ.get(key) for key in overlay}
         os.environ.update(overlay)
         try:
@@ -191,6 +185,39 @@ class LambdaRuntime:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    def _overlay(self, spec: FunctionSpec) -> dict[str, str]:
+        return {
+            **self.base_environment,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def sleep(self, seconds: float) -> None:
+        """A handler's ``fleetpatch.clock.sleep``: simulated time, and other handlers run meanwhile.
+
+        Handlers share one process here, so one runs at a time (the environment lock). A
+        handler that sleeps (the readiness watcher polls every few seconds for minutes) gives
+        the lock up while it sleeps, as its own Lambda would not hold anyone up, and takes
+        it back, with its environment, when it wakes.
+        """
+        running: list[FunctionSpec] = getattr(self._local, "running", [])
+        if not running:
+            sim.current().sleep(seconds)
+            return
+        for _ in running:
+            self._environment_lock.release()
+        try:
+            sim.current().sleep(seconds)
+        finally:
+            for _ in running:
+                self._environment_lock.acquire()
+            os.environ.update(self._overlay(running[-1]))
+            ratelimits.slept()
 
     def _handler(self, spec: FunctionSpec) -> LambdaHandler:
         handler = self._handlers.get(spec.function_name)
@@ -231,10 +258,15 @@ class LambdaRuntime:
                 handler = self._handler(spec)
                 if self.faults is not None:
                     self.faults.before_invoke(function_name)
-                with acting_as(self._principal(spec)), ratelimits.invocation():
-                    result = handler(
-                        event, LambdaContext(spec, self.arn(function_name), request_id)
-                    )
+                running = self._local.__dict__.setdefault("running", [])
+                running.append(spec)
+                try:
+                    with acting_as(self._principal(spec)), ratelimits.invocation():
+                        result = handler(
+                            event, LambdaContext(spec, self.arn(function_name), request_id)
+                        )
+                finally:
+                    running.pop()
                 json.dumps(result)  # Lambda fails on a result it cannot serialise
             except Exception as exc:
                 error_type = type(exc).__name__

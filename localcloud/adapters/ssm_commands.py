@@ -56,12 +56,35 @@ _INSTANCE_FILTERS: dict[str, Callable[[ManagedInstance, str], str | None]] = {
 }
 
 
+_MANAGED_ID = re.compile(r"^(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17})$")
+
+
 def _instance_filters(self: SimpleSystemManagerResponse) -> list[tuple[str, set[str]]]:
-    filters = [
-        (f["key"], set(f.get("valueSet", [])))
-        for f in self._get_param("InstanceInformationFilterList") or []
-    ]
-    filters += [(f["Key"], set(f.get("Values", []))) for f in self._get_param("Filters") or []]
+    legacy = self._get_param("InstanceInformationFilterList") or []
+    current = self._get_param("Filters") or []
+    if legacy and current:
+        # The API reference: "Attempting to use InstanceInformationFilterList and Filters
+        # leads to an exception error."
+        raise SsmApiError(
+            "InvalidInstanceInformationFilterValue",
+            "InstanceInformationFilterList and Filters cannot be used together.",
+        )
+    size = self._get_param("MaxResults")
+    if size is not None and not 5 <= int(size) <= 50:
+        raise validation_error("maxResults", size, "Member must have value between 5 and 50")
+    for n, f in enumerate(current, start=1):
+        # InstanceInformationFilterValueSet: 1 to 100 values (the service model).
+        if not 1 <= len(f.get("Values", [])) <= 100:
+            raise validation_error(
+                f"filters.{n}.member.values",
+                f.get("Values", []),
+                "Member must have length less than or equal to 100",
+            )
+    filters = [(f["key"], set(f.get("valueSet", []))) for f in legacy]
+    filters += [(f["Key"], set(f.get("Values", []))) for f in current]
+    for key, values in filters:
+        if key == "InstanceIds" and (bad := sorted(v for v in values if not _MANAGED_ID.match(v))):
+            raise SsmApiError("InvalidInstanceId", f"Instances {bad} not in a valid state")
     for key, _ in filters:
         if key not in _INSTANCE_FILTERS and not key.startswith("tag:") and key != "tag-key":
             raise SsmApiError("InvalidFilterKey", f"The filter key {key} is not valid.")

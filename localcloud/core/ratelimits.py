@@ -338,6 +338,14 @@ def invocation() -> Iterator[None]:
         _elapsed.reset(token)
 
 
+def slept() -> None:
+    """The running handler slept on the simulated clock: the buckets refilled for real, so
+    its calls borrow nothing more for the ones before the sleep."""
+    holder = _elapsed.get()
+    if holder is not None:
+        holder[0] = 0.0
+
+
 def _handler_elapsed() -> float:
     holder = _elapsed.get()
     if holder is None:

@@ -173,7 +173,9 @@ def resource_name_problems(template: Template) -> list[str]:
     ]
     for _, variables in scopes:
         for name, value in variables.items():
-            if name.startswith(OURS):
+            # A resource is a reference (Ref, GetAtt, Sub); equal plain settings ("2") are not
+            # one thing passed twice.
+            if name.startswith(OURS) and isinstance(value, dict):
                 names[json.dumps(value, sort_keys=True)].add(name)
     return [
         f"{value} is passed as {', '.join(sorted(found))}: one name per resource"

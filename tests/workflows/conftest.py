@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -93,6 +94,25 @@ class Deployed:
             for page in pages  # 100 a page: a scale-out has more
             for e in page["executions"]
         ]
+
+    def executions_of(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every execution of the stack's state machine ``logical_id`` (oldest first)."""
+        sfn = self.cloud.client("stepfunctions")
+        arn = self.stack.state_machine_arn(logical_id)
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+        found = [
+            sfn.describe_execution(executionArn=e["executionArn"])
+            for p in pages
+            for e in p["executions"]
+        ]
+        return sorted(found, key=lambda e: e["startDate"])
+
+    def agent_online_at(self, instance_id: str) -> datetime:
+        """When the simulated instance's SSM agent registered (reported Online)."""
+        assert self.cloud.fleet is not None
+        registered = self.cloud.fleet.instance(instance_id).registered_at
+        assert registered is not None, f"{instance_id}'s agent never comes online"
+        return registered
 
     def execution_for(self, instance_id: str) -> dict[str, Any]:
         found = [

@@ -22,9 +22,9 @@ def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Dep
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     assert json.loads(execution["input"])["lifecycle"]["hookName"] == HOOK
     history = deployed.history(execution)
-    types = {e["type"] for e in history}
-    assert {"TaskScheduled", "WaitStateEntered"} <= types
-    # through Lambda tasks, aws-sdk:ssm calls, JSONata and a Wait for the agent
+    # through Lambda tasks, aws-sdk:ssm calls and JSONata, parked on a task token while the
+    # agent registers (no Wait state: the account's readiness watcher resumes it)
+    assert "WaitStateEntered" not in {e["type"] for e in history}
     scheduled = {
         (e["taskScheduledEventDetails"]["resourceType"], e["taskScheduledEventDetails"]["resource"])
         for e in history
@@ -33,18 +33,30 @@ def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Dep
     assert {
         ("lambda", "invoke"),
         ("lambda", "invoke.waitForTaskToken"),
-        ("aws-sdk:ssm", "describeInstanceInformation"),
         ("aws-sdk:ssm", "sendCommand"),
         ("aws-sdk:ssm", "describeInstancePatchStates"),
         ("aws-sdk:autoscaling", "completeLifecycleAction"),
     } <= scheduled
     entered = states_entered(history)
-    assert entered.count("WaitForAgent") >= 1
+    assert entered.count("AwaitAgent") == 1
+    assert "CheckAgent" not in entered  # the watcher answered within the run's bound
     assert (
-        entered.index("CheckAgent")
+        entered.index("AwaitAgent")
         < entered.index("SendPatchCommand")
         < entered.index("CompleteLifecycleAction")
     )
+    # and the command went out within one poll (2 s, simulated) of the agent's registration
+    online = deployed.agent_online_at(instance)
+    [sent] = [
+        e["timestamp"]
+        for e in history
+        if e["type"] == "TaskStateEntered"
+        and e["stateEnteredEventDetails"]["name"] == "SendPatchCommand"
+    ]
+    assert 0 <= (sent - online).total_seconds() <= 2
+    # and the watcher, its work done, stopped
+    [watcher] = deployed.executions_of("ReadinessWatcherStateMachine")
+    assert watcher["status"] == "SUCCEEDED"
 
     # and the instance was patched (AWS state, not the run's word for it)
     patch_state = deployed.cloud.client("ssm").describe_instance_patch_states(

@@ -3,7 +3,8 @@
 Decisions that depend on "now" (is an environment's window open, when is the next
 digest due, when did a run end) read it here rather than from ``time.time()``, so the
 local cloud, whose clock runs simulated time, can say what now is (``use``). In Lambda
-nothing calls ``use`` and this is ``time.time``.
+nothing calls ``use`` and this is ``time.time``. A handler that waits in-process (the
+readiness watcher polls every few seconds) sleeps through :func:`sleep` for the same reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 _source: Callable[[], float] = _time.time
+_sleeper: Callable[[float], None] = _time.sleep
 
 
 def time() -> float:
@@ -24,7 +26,17 @@ def now() -> datetime:
     return datetime.fromtimestamp(_source(), UTC)
 
 
-def use(source: Callable[[], float] | None) -> None:
-    """Read time from ``source`` (None: the wall clock again). For simulations only."""
-    global _source  # noqa: PLW0603 - one clock per process, like the wall clock
+def sleep(seconds: float) -> None:
+    """Wait ``seconds`` (of the simulation's time when one is in use)."""
+    if seconds > 0:
+        _sleeper(seconds)
+
+
+def use(source: Callable[[], float] | None, sleeper: Callable[[float], None] | None = None) -> None:
+    """Read time from ``source`` and sleep with ``sleeper`` (None: the wall clock again).
+
+    For simulations only.
+    """
+    global _source, _sleeper  # noqa: PLW0603 - one clock per process, like the wall clock
     _source = source or _time.time
+    _sleeper = sleeper or _time.sleep

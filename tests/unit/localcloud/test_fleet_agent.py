@@ -116,6 +116,33 @@ def test_pages_of_instance_information(fleet: FleetSimulator) -> None:
     assert "NextToken" not in second
 
 
+def test_instance_information_refuses_what_aws_refuses(fleet: FleetSimulator) -> None:
+    # The limits the readiness watcher batches against (botocore's service model: 1 to 100
+    # filter values, MaxResults 5 to 50; the API reference: the legacy and current filter
+    # lists not together, an id that is not valid fails the whole call)
+    [instance] = fleet.launch("UBUNTU")
+    fleet.cloud.settle()
+    ssm = fleet.cloud.client("ssm")
+    many = [f"i-{n:017x}" for n in range(101)]
+    with pytest.raises(ssm.exceptions.ClientError, match=r"ValidationException.*100"):
+        ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": many}])
+    with pytest.raises(ssm.exceptions.ClientError, match=r"ValidationException.*between 5 and 50"):
+        ssm.describe_instance_information(MaxResults=51)
+    with pytest.raises(ssm.exceptions.InvalidInstanceInformationFilterValue):
+        ssm.describe_instance_information(
+            Filters=[{"Key": "PingStatus", "Values": ["Online"]}],
+            InstanceInformationFilterList=[{"key": "PlatformTypes", "valueSet": ["Linux"]}],
+        )
+    with pytest.raises(ssm.exceptions.InvalidInstanceId):
+        ssm.describe_instance_information(
+            Filters=[{"Key": "InstanceIds", "Values": [instance, "i-not-an-id"]}]
+        )
+    # and 100 ids, most of them unknown, is an answer about the one that is managed
+    ids = [instance, *many[:99]]
+    found = information(fleet, Filters=[{"Key": "InstanceIds", "Values": ids}], MaxResults=50)
+    assert set(found) == {instance}
+
+
 def auto_scaling_group(fleet: FleetSimulator, name: str, capacity: int) -> list[str]:
     ec2 = fleet.cloud.client("ec2")
     ec2.create_launch_template(

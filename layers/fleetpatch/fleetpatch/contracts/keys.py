@@ -16,6 +16,8 @@ pk                            sk                                     what
 ``BUDGET#<scope>``            ``BUDGET``                             a disruption budget's holders
 ``BUDGET#HOLDER#<instance>``  ``HOLDER``                             the scopes one instance holds
 ``COMMAND#<command>``         ``COMMAND`` or ``INSTANCE#<instance>`` a task token's waiter
+``WAITING``                   ``<kind>#<subject>#<run>``             a run waiting to be ready
+``WATCHER``                   ``LEASE``                              the readiness watcher's lease
 ``INSTANCE#<instance>``       ``COMPLIANCE`` (gsi1 ``COMPLIANCE``)   its latest compliance
 ``INSTANCE#<instance>``       ``COMPLIANCE#<time>#<event>``          a compliance change
 ``DIGEST``                    ``<time>#<instance>``                  an entry for the digest
@@ -149,6 +151,18 @@ def command_key(command_id: str, instance_id: str | None) -> Key:
     """The waiter of one invocation, or (``instance_id`` None) of the whole command."""
     sk = WHOLE_COMMAND_SK if instance_id is None else instance_pk(instance_id)
     return _key(f"{COMMAND_PREFIX}{command_id}", sk)
+
+
+# --- readiness waiters (fleetpatch.readiness) ----------------------------------------------------
+
+WAITING_PK = "WAITING"
+"""Every run waiting for a condition without an event (an agent Online): one partition, read by
+the watcher with one Query."""
+WATCHER_KEY: Key = {"pk": {"S": "WATCHER"}, "sk": {"S": "LEASE"}}
+
+
+def waiting_key(kind: str, subject: str, run_id: str) -> Key:
+    return _key(WAITING_PK, f"{kind}#{subject}#{run_id}")
 
 
 # --- compliance and the digest -------------------------------------------------------------------

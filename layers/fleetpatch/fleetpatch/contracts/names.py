@@ -61,6 +61,14 @@ def resumed_run_name(run: str, step: int) -> str:
     return f"resume-{hashlib.sha256(run.encode()).hexdigest()[:32]}-{step}"
 
 
+# --- the readiness watcher ----------------------------------------------------------------------
+
+
+def watcher_run_name(now: datetime, nonce: str) -> str:
+    """A readiness watcher's execution (and lease owner): unique, sortable by start."""
+    return f"watch-{now:%Y%m%dT%H%M%S}-{_NAME_UNSAFE.sub('_', nonce)}"[:MAX_EXECUTION_NAME]
+
+
 # --- the stage's resources -----------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""The await-ready function (Lambda imports its module ``app``)."""

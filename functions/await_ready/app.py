@@ -1,0 +1,49 @@
+"""Await ready: park a run's task token until a condition no event announces holds.
+
+Invoked by Step Functions with ``lambda:invoke.waitForTaskToken`` (patch-new-instance waits
+for its instance's SSM agent this way); the readiness watcher resumes the run. See
+``fleetpatch.readiness``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetpatch import clock
+from fleetpatch.events import ManagedInstanceId
+from fleetpatch.readiness import Waiter
+from fleetpatch.services.readiness import await_ready
+
+
+class Config(FunctionConfig):
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+    watcher_arn: str = Field(alias="FLEETPATCH_WATCHER_STATE_MACHINE_ARN", min_length=20)
+
+
+class AwaitReadyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
+    kind: Literal["agent-online"]
+    subject: ManagedInstanceId
+    run_id: str = Field(alias="runId", min_length=1, max_length=80)
+    timeout_seconds: int = Field(
+        alias="timeoutSeconds", ge=1, le=86_400, description="the task's own TimeoutSeconds"
+    )
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = AwaitReadyRequest.model_validate(event)
+    config = load_config(Config)
+    waiter = Waiter(
+        kind=request.kind,
+        subject=request.subject,
+        run_id=request.run_id,
+        task_token=request.task_token,
+        deadline=clock.time() + request.timeout_seconds,
+    )
+    return await_ready(config.table_name, config.watcher_arn, waiter)

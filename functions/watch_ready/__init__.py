@@ -1,0 +1,1 @@
+"""The watch-ready function (Lambda imports its module ``app``)."""
