@@ -24,6 +24,7 @@ class Config(FunctionConfig):
     round_seconds: float = Field(alias="FLEETPATCH_WATCH_ROUND_SECONDS", gt=0, le=840)
     poll_seconds: float = Field(alias="FLEETPATCH_WATCH_POLL_SECONDS", gt=0, le=60)
     calls_per_second: float = Field(alias="FLEETPATCH_WATCH_CALLS_PER_SECOND", gt=0, le=100)
+    serve_instance_function: str = Field(alias="FLEETPATCH_SERVE_INSTANCE_FUNCTION", min_length=1)
 
 
 class WatchRequest(BaseModel):
@@ -42,4 +43,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         max(1.0, min(config.round_seconds, remaining)),
         poll_seconds=config.poll_seconds,
         calls_per_second=config.calls_per_second,
+        serve_instance_function=config.serve_instance_function,
     )

@@ -30,15 +30,15 @@ class FakeAgents:
     clock: list[float]
     asked: list[list[str]] = field(default_factory=list)
 
-    def calls(self, subjects: int) -> int:
-        return math.ceil(subjects / 50)
+    def calls(self, waiters: Sequence[Waiter]) -> int:
+        return math.ceil(len(waiters) / 50)
 
-    def ready(self, subjects: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        self.asked.append(list(subjects))
+    def ready(self, waiters: Sequence[Waiter]) -> Mapping[str, Mapping[str, Any]]:
+        self.asked.append([w.subject for w in waiters])
         return {
-            s: {"pingStatus": "Online"}
-            for s in subjects
-            if self.online_at.get(s, math.inf) <= self.clock[0]
+            w.sort_key: {"pingStatus": "Online"}
+            for w in waiters
+            if self.online_at.get(w.subject, math.inf) <= self.clock[0]
         }
 
 
@@ -254,7 +254,7 @@ class FakeSsm:
 def test_agent_online_asks_fifty_at_a_time_and_isolates_a_refused_id() -> None:
     ids = [f"i-{n:08x}" for n in range(120)]
     ssm = FakeSsm(online=set(ids[::2]), refused={ids[7]})
-    ready = AgentOnline(ssm).ready(ids)
+    ready = AgentOnline(ssm).online(ids)
     assert set(ready) == set(ids[::2])
     sizes = [len(r["Filters"][0]["Values"]) for r in ssm.requests]
     assert sizes[0] == 50

@@ -181,6 +181,16 @@ def test_a_web_tier_is_patched_one_at_a_time_and_never_drops_below_its_budget(
     assert sorted(i for c in installs for i in c["InstanceIds"]) == ids
     # and the places went back: nobody holds the budget
     assert out_of_service(deployed) == set()
+    # and no run polled on its own for the drain's end or its health: the readiness watcher
+    # resumed each run's waits (within 2 s of the condition, not after a 15 s Wait)
+    for serving_run in deployed.executions_of("PatchServingInstanceStateMachine"):
+        resumed_by = [
+            json.loads(e["taskSucceededEventDetails"]["output"]).get("source")
+            for e in deployed.history(serving_run)
+            if e["type"] == "TaskSucceeded"
+            and '"source"' in e["taskSucceededEventDetails"].get("output", "")
+        ]
+        assert "watcher" in resumed_by, (serving_run["name"], resumed_by)
 
 
 def test_an_instance_that_never_becomes_healthy_is_rolled_back_and_holds_the_wave(

@@ -25,11 +25,12 @@ lease held just before it went is never left without a watcher.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from fleetpatch.contracts import keys
 
@@ -37,8 +38,11 @@ LOG = logging.getLogger(__name__)
 
 AGENT_ONLINE = "agent-online"
 """The SSM agent of an instance reports ``PingStatus`` Online (``subject``: the instance id)."""
+SERVING_CHECK = "serving-check"
+"""A serving instance drained, or healthy (out of service, or back in it): the waiter's
+``request`` is the serve-instance check it waits on (``drained`` or ``check``)."""
 
-KINDS = frozenset({AGENT_ONLINE})
+KINDS = frozenset({AGENT_ONLINE, SERVING_CHECK})
 
 LEASE_SECONDS = 60
 """A watcher that has not renewed its lease for this long is presumed gone."""
@@ -62,18 +66,24 @@ class Waiter:
     deadline: float
     """Epoch seconds: by then the run's task has timed out and it asks for itself."""
     registered_at: float = 0.0
+    request: str | None = None
+    """What to check, as JSON, for kinds that need more than the subject."""
 
     @property
     def key(self) -> keys.Key:
         return keys.waiting_key(self.kind, self.subject, self.run_id)
 
+    @property
+    def sort_key(self) -> str:
+        return self.key["sk"]["S"]
+
 
 class Checker(Protocol):
-    """Which of ``subjects`` are ready, each with what the resumed run is told."""
+    """Which ``waiters`` are ready (by ``sort_key``), each with what its run is told."""
 
-    def calls(self, subjects: int) -> int: ...
+    def calls(self, waiters: Sequence[Waiter]) -> int: ...
 
-    def ready(self, subjects: Sequence[str]) -> Mapping[str, Mapping[str, Any]]: ...
+    def ready(self, waiters: Sequence[Waiter]) -> Mapping[str, Mapping[str, Any]]: ...
 
 
 # --- the store -----------------------------------------------------------------------------
@@ -99,6 +109,7 @@ class WaiterStore:
                 "deadline": {"N": str(round(waiter.deadline, 3))},
                 "registered_at": {"N": str(round(now, 3))},
                 keys.TTL_ATTRIBUTE: keys.expires_at(now, WAITER_TTL_SECONDS),
+                **({"request": {"S": waiter.request}} if waiter.request is not None else {}),
             },
         )
 
@@ -186,6 +197,7 @@ def _waiter(item: Mapping[str, Any]) -> Waiter:
         task_token=item["task_token"]["S"],
         deadline=float(item["deadline"]["N"]),
         registered_at=float(item.get("registered_at", {}).get("N", "0")),
+        request=item.get("request", {}).get("S"),
     )
 
 
@@ -198,10 +210,15 @@ class AgentOnline:
     def __init__(self, ssm: Any) -> None:
         self._ssm = ssm
 
-    def calls(self, subjects: int) -> int:
-        return math.ceil(subjects / DESCRIBE_BATCH)
+    def calls(self, waiters: Sequence[Waiter]) -> int:
+        return math.ceil(len({w.subject for w in waiters}) / DESCRIBE_BATCH)
 
-    def ready(self, subjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def ready(self, waiters: Sequence[Waiter]) -> dict[str, dict[str, Any]]:
+        online = self.online(sorted({w.subject for w in waiters}))
+        return {w.sort_key: online[w.subject] for w in waiters if w.subject in online}
+
+    def online(self, subjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Which of ``subjects`` are Online: 50 ids per call."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(subjects), DESCRIBE_BATCH):
             found |= self._describe(list(subjects[start : start + DESCRIBE_BATCH]))
@@ -230,6 +247,38 @@ class AgentOnline:
                 return {}
             half = len(ids) // 2
             return self._describe(ids[:half]) | self._describe(ids[half:])
+
+
+class ServingCheck:
+    """A serving instance drained or healthy: the serve-instance function's own check.
+
+    The watcher asks serve-instance (``lambda:InvokeFunction``) what the run's check task
+    would ask it, so the checks have one owner (``fleetpatch.services.serving``). A few
+    instances wait at a time (the disruption budget), so one invocation each per poll.
+    """
+
+    READY: ClassVar[dict[str, str]] = {"drained": "drained", "check": "healthy"}
+
+    def __init__(self, lambda_client: Any, function_name: str) -> None:
+        self._lambda = lambda_client
+        self._function = function_name
+
+    def calls(self, waiters: Sequence[Waiter]) -> int:
+        return len(waiters)
+
+    def ready(self, waiters: Sequence[Waiter]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for waiter in waiters:
+            request = json.loads(waiter.request or "{}")
+            answer = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(request))
+            payload = json.loads(answer["Payload"].read() or b"null")
+            if answer.get("FunctionError") or not isinstance(payload, dict):
+                # The run's own check meets the error at its bound and handles it there.
+                LOG.warning("serve-instance failed for %s: %s", waiter.subject, payload)
+                continue
+            if payload.get(self.READY.get(str(request.get("action")), "")) is True:
+                found[waiter.sort_key] = {"ready": True}
+        return found
 
 
 # --- the watcher -----------------------------------------------------------------------------
@@ -309,11 +358,10 @@ class Watcher:
         left = 0
         for kind, waiters in live.items():
             checker = self.checkers[kind]
-            subjects = sorted({w.subject for w in waiters})
-            calls += checker.calls(len(subjects))
-            ready = checker.ready(subjects)
+            calls += checker.calls(waiters)
+            ready = checker.ready(waiters)
             for waiter in waiters:
-                output = ready.get(waiter.subject)
+                output = ready.get(waiter.sort_key)
                 if output is None:
                     left += 1
                     continue

@@ -16,7 +16,16 @@ from typing import Any
 
 from fleetpatch import clock
 from fleetpatch.contracts import names
-from fleetpatch.readiness import AGENT_ONLINE, AgentOnline, Checker, Waiter, WaiterStore, Watcher
+from fleetpatch.readiness import (
+    AGENT_ONLINE,
+    SERVING_CHECK,
+    AgentOnline,
+    Checker,
+    ServingCheck,
+    Waiter,
+    WaiterStore,
+    Watcher,
+)
 from fleetpatch.services import ClientFactory, aws_client
 
 LOG = logging.getLogger(__name__)
@@ -63,11 +72,15 @@ def watch(
     *,
     poll_seconds: float,
     calls_per_second: float,
+    serve_instance_function: str,
     client: ClientFactory = aws_client,
 ) -> dict[str, Any]:
     """One round of the watcher ``owner``: poll and resume until nothing waits or time is up."""
     sfn = client("stepfunctions")
-    checkers: dict[str, Checker] = {AGENT_ONLINE: AgentOnline(client("ssm"))}
+    checkers: dict[str, Checker] = {
+        AGENT_ONLINE: AgentOnline(client("ssm")),
+        SERVING_CHECK: ServingCheck(client("lambda"), serve_instance_function),
+    }
 
     def resume(waiter: Waiter, output: Mapping[str, Any]) -> bool:
         try:
