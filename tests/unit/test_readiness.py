@@ -18,6 +18,7 @@ from fleetpatch.readiness import (
     WaiterStore,
     Watcher,
 )
+from fleetpatch.services.readiness import start_watcher
 
 from .conftest import STATE_TABLE
 
@@ -261,3 +262,31 @@ def test_agent_online_asks_fifty_at_a_time_and_isolates_a_refused_id() -> None:
     assert max(sizes) == 50
     # the batch with the refused id was split until the refused one stood alone
     assert [ids[7]] in [r["Filters"][0]["Values"] for r in ssm.requests]
+
+
+class RefusingStepFunctions:
+    """StartExecution refused (a quota or throttle); counts the attempts."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.started: list[str] = []
+
+    def start_execution(self, **request: Any) -> dict[str, Any]:
+        if self.refusals:
+            self.refusals -= 1
+            raise RuntimeError("ThrottlingException")
+        self.started.append(request["name"])
+        return {"executionArn": f"arn:exec:{request['name']}"}
+
+
+def test_a_watcher_that_could_not_be_started_gives_its_lease_back(world: World) -> None:
+    world.wait("i-00000001")
+    sfn = RefusingStepFunctions(refusals=1)
+    with pytest.raises(RuntimeError):
+        start_watcher(world.store, sfn, "arn:sm:watcher", world.clock[0])
+    # the next registration (the run's retry) starts one at once, not a lease later
+    owner = start_watcher(world.store, sfn, "arn:sm:watcher", world.clock[0] + 1)
+    assert owner is not None
+    assert sfn.started == [owner]
+    # and while it holds the lease, nobody starts a second
+    assert start_watcher(world.store, sfn, "arn:sm:watcher", world.clock[0] + 2) is None
