@@ -30,6 +30,10 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
+# Let Python write its bytecode caches (some environments export PYTHONDONTWRITEBYTECODE=1):
+# without them every process and pytest worker compiles moto, botocore and the project from
+# source again (about 3 CPU s per process that imports the local cloud).
+unexport PYTHONDONTWRITEBYTECODE
 
 # pytest-xdist workers: one per core (the suites are CPU-bound simulations).
 TEST_WORKERS ?= auto
