@@ -30,6 +30,10 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
+# Let Python write its bytecode caches (some environments export PYTHONDONTWRITEBYTECODE=1):
+# without them every process and pytest worker compiles moto, botocore and the project from
+# source again (about 3 CPU s per process that imports the local cloud).
+unexport PYTHONDONTWRITEBYTECODE
 
 # pytest-xdist workers: one per core (the suites are CPU-bound simulations).
 TEST_WORKERS ?= auto
@@ -112,8 +116,13 @@ soak: $(BIN)/python ## a longer fault sweep (throttling + duplicates over 5 seed
 	  -k "soak or throttled or duplicate or scale_out_of_200"
 	$(BIN)/python tools/fault_table.py $(FAULTS_OUT)-soak
 
+# The three lint groups are independent: run them side by side (one job each), each one's
+# output printed in one piece when it ends (--output-sync); any failure fails make lint.
+LINT_JOBS ?= 3
+
 .PHONY: lint
-lint: lint-python lint-policy lint-template ## every static check: ruff, mypy, import contracts, file sizes, function environments, the policy, cfn-lint, sam validate, statelint, checkov
+lint: ## every static check: ruff, mypy, import contracts, file sizes, function environments, the policy, cfn-lint, sam validate, statelint, checkov
+	@$(MAKE) --no-print-directory -j$(LINT_JOBS) --output-sync=target lint-python lint-policy lint-template
 
 POLICY := policy/fleet.yaml
 RENDERED_POLICY := policy/rendered/fleet-policy.yaml

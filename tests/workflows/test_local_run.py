@@ -2,24 +2,72 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import Counter
+from contextlib import redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fleetpatch_cli.main import main
+from localcloud import runner
+from localcloud.core.iam import enforcer
+from localcloud.runner import ScenarioResult
+from localcloud.scenario import Scenario
 from tests.conftest import REPO_ROOT
 
 DEMO = REPO_ROOT / "scenarios" / "demo.yaml"
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """One play of the demo through ``fleetpatch local run --json``."""
+
+    exit_code: int
+    stdout: str
+    scenario: Scenario
+    options: dict[str, Any]
+    result: ScenarioResult
+
+
+@pytest.fixture(scope="module")
+def demo() -> DemoRun:
+    """The demo played once for the module (the costliest workflow test to repeat).
+
+    The run goes through the CLI with ``--json``; ``play``'s result is kept so that the
+    timeline test renders the same run. The module-scoped setup runs before each test's IAM
+    guard starts counting, so the guard's check is made here for this play.
+    """
+    played: list[tuple[Scenario, dict[str, Any], ScenarioResult]] = []
+    real_play = runner.play
+
+    def recording_play(scenario: Scenario, **options: Any) -> ScenarioResult:
+        result = real_play(scenario, **options)
+        played.append((scenario, options, result))
+        return result
+
+    enforcer.take_unexpected_denials()
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out):
+        patch.setattr(runner, "play", recording_play)
+        exit_code = main(["local", "run", str(DEMO), "--json"])
+    denials = enforcer.take_unexpected_denials()
+    assert not denials, "IAM denied calls of the control plane:\n" + "\n".join(
+        f"  {d.principal}: {d.action} on {d.resource} {d.reason}" for d in denials
+    )
+    [(scenario, options, result)] = played
+    return DemoRun(exit_code, out.getvalue(), scenario, options, result)
+
+
 def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
-    capsys: pytest.CaptureFixture[str],
+    demo: DemoRun,
 ) -> None:
-    assert main(["local", "run", str(DEMO), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    assert demo.exit_code == 0
+    result = json.loads(demo.stdout)
 
     # The keys scripts depend on.
     assert {"runs", "lifecycle_actions", "commands", "messages"} <= result.keys()
@@ -170,7 +218,18 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     } <= functions
 
 
-def test_the_timeline_is_printed_without_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_timeline_is_printed_without_json(
+    demo: DemoRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CLI asks for the module's play (same scenario, same options but progress: a
+    # spinner, drawn only at a time factor above 0, the demo's is 0) and renders its timeline.
+    def replay(scenario: Scenario, **options: Any) -> ScenarioResult:
+        assert scenario == demo.scenario
+        assert scenario.time_factor == 0
+        assert options == {**demo.options, "progress": True}
+        return demo.result
+
+    monkeypatch.setattr(runner, "play", replay)
     assert main(["local", "run", str(DEMO)]) == 0
     out = capsys.readouterr().out
     assert "demo on the local cloud" in out
