@@ -102,6 +102,15 @@ class SlackNotifier:
                     "report unreadable, sending the notification text",
                     {"key": key, "error": str(exc)},
                 )
+        alarm = slack_message.alarm_notification(notification.message) if not key else None
+        if alarm is not None:
+            # A control plane alarm (CloudWatch's JSON): no report, a message of its own.
+            slack_message.send(
+                self._webhook_url(),
+                slack_message.alarm_message(alarm),
+                client_factory=self._client_factory,
+            )
+            return Sent(alarm.name, fallback=False)
         if report is not None:
             html_key = key.removesuffix(".json") + ".html" if key else None
             message = slack_message.message_for(
