@@ -16,9 +16,10 @@ What is watched (docs/operations.md):
 * every function: ``AWS/Lambda Errors`` and ``Throttles`` (FunctionName), Sum over a
   minute above 0.
 
-Each alarm notifies the reports topic when it goes to ALARM and when it is OK again
-(e-mail and Slack subscribe there); missing data is not breaching (a quiet queue or an
-idle function is fine). Alarm names start ``fleetpatch-<stage>-``: the reports topic's
+Each alarm notifies the reports topic when it goes to ALARM (e-mail and Slack subscribe
+there); not when it is OK again, or the first deploy would send a notification per alarm
+(a new alarm goes from INSUFFICIENT_DATA to OK). Missing data is not breaching (a quiet
+queue or an idle function is fine). Alarm names start ``fleetpatch-<stage>-``: the reports topic's
 policy and the key's let CloudWatch publish for those alarms only.
 
     python tools/render_monitoring.py            # write monitoring/rendered/monitoring.yaml
@@ -230,8 +231,9 @@ def _alarm(item: Watched, spec: AlarmSpec) -> dict[str, Any]:
             "Threshold": 0,
             "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching",
+            # No OKActions: a new alarm goes from INSUFFICIENT_DATA to OK after its first
+            # evaluation, and OK actions would send one notification per alarm per deploy.
             "AlarmActions": [{"Ref": TOPIC}],
-            "OKActions": [{"Ref": TOPIC}],
         },
     }
 
