@@ -73,3 +73,29 @@ def test_the_notifier_posts_an_alarm_without_looking_for_a_report(cloud: Aws) ->
     expected = alarm_message(alarm)
     assert slack.posted == [{"text": expected["text"], "blocks": expected["blocks"]}]
     assert cloud.logged == []  # no report was looked for, none found unreadable
+
+
+def test_an_alarm_slack_refuses_is_logged_not_retried(cloud: Aws) -> None:
+    # Given: Slack answers 500 to everything (the client's own retries included)
+    slack = FakeSlack(status=500)
+
+    # When: an alarm notification arrives
+    sent = cloud.notifier(slack).notify(notification(**_alarm_record()["Sns"]))
+
+    # Then: no exception for Lambda to retry (the notifier's errors alarm would notify
+    # again, through this same topic, for as long as Slack is broken) ...
+    assert sent == Sent("fleetpatch-prod-notify-slack-dlq", fallback=False, delivered=False)
+    # ... but it was tried, and the failure is logged
+    assert slack.posted
+    [(message, extra)] = cloud.logged
+    assert message.startswith("alarm not posted to Slack")
+    assert extra["alarm"] == "fleetpatch-prod-notify-slack-dlq"
+    assert "500" in extra["error"]
+
+
+def test_an_alarm_without_the_webhook_secret_is_logged_not_retried(cloud: Aws) -> None:
+    sent = cloud.notifier(FakeSlack(), secret_id="no-such-secret").notify(
+        notification(**_alarm_record()["Sns"])
+    )
+    assert sent.delivered is False
+    assert cloud.logged[0][1]["error"].startswith("cannot read the Slack webhook secret")

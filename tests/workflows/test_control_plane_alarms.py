@@ -160,3 +160,28 @@ def test_without_cloudwatch_in_the_topic_or_key_policy_nothing_arrives(
         AlarmName=DLQ_ALARM, HistoryItemType="Action"
     )["AlarmHistoryItems"]
     assert refusal in json.loads(history[0]["HistoryData"])["error"]
+
+
+def test_a_broken_slack_does_not_loop_through_the_notifiers_own_alarms(
+    watching: Deployed,
+) -> None:
+    # Given: Slack refuses everything (the notifier's errors and dead-letter queue have
+    # alarms that notify the topic the notifier reads)
+    slack = watching.recorder.slack
+    assert slack is not None
+    slack.fail_next(1000, status=500)
+
+    # When: an alarm fires, and half an hour passes
+    _park_a_message(watching)
+    watching.cloud.settle(max_seconds=600)
+    watching.cloud.advance(1800)
+
+    # Then: one alarm notification, e-mailed; Slack was tried and the notifier did not fail
+    alarms = [m for m in watching.messages() if m["channel"] != "slack"]
+    assert [m["subject"] for m in alarms] == [f'ALARM: "{DLQ_ALARM}" in EU (Frankfurt)']
+    assert slack.messages
+    notifier = watching.stack.function_name("NotifySlackFunction")
+    runs = [i for i in watching.cloud.lambdas.invocations if i.function_name == notifier]
+    assert [i.error_type for i in runs] == [None]
+    in_alarm = watching.cloud.client("cloudwatch").describe_alarms(StateValue="ALARM")
+    assert [a["AlarmName"] for a in in_alarm["MetricAlarms"]] == [DLQ_ALARM]
