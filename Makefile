@@ -127,6 +127,7 @@ lint: ## every static check: ruff, mypy, import contracts, file sizes, function 
 POLICY := policy/fleet.yaml
 RENDERED_POLICY := policy/rendered/fleet-policy.yaml
 POLICY_SCHEMA := policy/fleet.schema.json
+MONITORING := monitoring/rendered/monitoring.yaml
 
 .PHONY: policy
 policy: $(BIN)/python ## check the fleet policy, render it for the template and write its JSON Schema
@@ -141,6 +142,10 @@ lint-policy: $(BIN)/python
 	$(BIN)/fleetpatch policy render --check $(POLICY) -o $(RENDERED_POLICY)
 	$(BIN)/fleetpatch policy schema --check -o $(POLICY_SCHEMA)
 
+.PHONY: monitoring
+monitoring: $(BIN)/python ## render the alarms and the dashboard (monitoring stack) from template.yaml
+	$(BIN)/python tools/render_monitoring.py
+
 .PHONY: lint-python
 lint-python: $(BIN)/python
 	$(BIN)/ruff check $(PY_SOURCES)
@@ -154,12 +159,14 @@ lint-python: $(BIN)/python
 
 .PHONY: lint-template
 lint-template: $(BIN)/python $(SAM) $(CHECKOV)
-	$(TOOLS)/sam/bin/cfn-lint template.yaml $(RENDERED_POLICY)
+	@# The monitoring stack is committed: fail when a queue, state machine or function lacks its alarm.
+	$(BIN)/python tools/render_monitoring.py --check
+	$(TOOLS)/sam/bin/cfn-lint template.yaml $(RENDERED_POLICY) $(MONITORING)
 	$(SAM) validate --lint --template template.yaml
 	@# statelint, plus a syntax check of the JSONata it cannot read in numeric fields (see the script)
 	$(BIN)/python tools/lint_asl.py $(wildcard statemachines/*.asl.json)
 	@# --skip-download: no Prisma Cloud guideline download (offline; skips keep their CKV_ ids)
-	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f $(RENDERED_POLICY)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f $(RENDERED_POLICY) -f $(MONITORING)
 
 .PHONY: fmt
 fmt: $(BIN)/python ## format and autofix the Python sources

@@ -30,6 +30,7 @@ from moto import mock_aws
 from fleetpatch import aws as fleetpatch_aws
 from fleetpatch import clock as fleetpatch_clock
 from localcloud.adapters import (
+    alarm_evaluation,
     autoscaling,
     awslambda,
     cloudwatch,
@@ -119,6 +120,10 @@ class LocalCloud:
             org_id=organization_id,
         )
         self.delivery.faults = self.lambdas.faults = self.faults
+        # CloudWatch: AWS's metrics, alarms evaluated and their actions run; off unless
+        # cloud.alarms.enabled = True (local up, and the tests about alarms): on, a failure
+        # in any test would add the alarm's notification to what the test observes.
+        self.alarms = alarm_evaluation.AlarmEvaluator(region, account_id)
         # AWS's API rate limits, on by default (cloud.rate_limits.enabled = False: off).
         self.rate_limits = ratelimits.RateLimiter(account_id, region)
         self.stack: Stack | None = None
@@ -179,6 +184,7 @@ class LocalCloud:
         lookups.install()
         memo.install()
         cloudwatch.install()
+        alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()
         stepfunctions.install()
         awslambda.install(self.lambdas)

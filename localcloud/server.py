@@ -18,6 +18,7 @@ background thread fires its timers, as nobody is there to drive a discrete clock
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import signal
 import socket
@@ -37,6 +38,7 @@ from rich.console import Console
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from localcloud.cloud import LocalCloud
+from localcloud.slack import SlackWebhookReceiver
 
 if TYPE_CHECKING:
     from localcloud.deployer.stack import Stack
@@ -144,9 +146,17 @@ class _MotoHttpServer:
 class LocalServer:
     """A running local cloud with its stack deployed, reachable over HTTP on loopback."""
 
-    def __init__(self, cloud: LocalCloud, stack: Stack, http: _MotoHttpServer, host: str) -> None:
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        stack: Stack,
+        http: _MotoHttpServer,
+        host: str,
+        slack: SlackWebhookReceiver | None = None,
+    ) -> None:
         self.cloud = cloud
         self.stack = stack
+        self.slack = slack
         self._http = http
         self._host = host
         self._stopped = False
@@ -177,6 +187,8 @@ class LocalServer:
         try:
             self._http.stop()
         finally:
+            if self.slack is not None:
+                self.slack.stop()
             self.cloud.stop()
 
     def __enter__(self) -> LocalServer:
@@ -214,16 +226,36 @@ def serve(
     except BaseException:
         http.stop()
         raise
+    slack = SlackWebhookReceiver()
     try:
         stack = cloud.deploy(template)
+        # Notifications go somewhere a person can see (not, failing, to the notifier's
+        # dead-letter queue), and the control plane's alarms are evaluated, as in AWS.
+        slack.start()
+        _connect_slack(cloud, stack, slack)
+        cloud.alarms.enabled = True
         cloud.clock.start_driver()
         http.start()
     except BaseException:
         # Ctrl-C during the deploy included: leave no port bound and no cloud running.
+        slack.stop()
         http.stop()
         cloud.stop()
         raise
-    return LocalServer(cloud, stack, http, str(address))
+    return LocalServer(cloud, stack, http, str(address), slack)
+
+
+def _connect_slack(cloud: LocalCloud, stack: Stack, slack: SlackWebhookReceiver) -> None:
+    """The local receiver's URL in the webhook secret the deployed policy names.
+
+    Without it the Slack notifier cannot read its secret: every notification failed, was
+    retried and parked in the notifier's dead-letter queue, where no one looked.
+    """
+    secret = str(stack.outputs.get("SlackWebhookSecret") or "")
+    if secret:
+        cloud.client("secretsmanager").create_secret(
+            Name=secret, SecretString=json.dumps({"webhook_url": slack.url})
+        )
 
 
 def _examples(server: LocalServer) -> list[str]:
@@ -273,6 +305,12 @@ def _print_banner(server: LocalServer, console: Console) -> None:
             "stack": server.stack.name,
             "clock": f"simulated, now {cloud.clock.now().isoformat(timespec='seconds')}, "
             f"{cloud.clock.factor:g} real s per simulated s",
+            **(
+                {"slack": f"{server.slack.url} (a local webhook: what is posted prints below)"}
+                if server.slack is not None
+                else {}
+            ),
+            "alarms": "evaluated each minute; notifications go to the reports topic",
         }
     )
     console.print()
@@ -289,6 +327,15 @@ def _print_banner(server: LocalServer, console: Console) -> None:
         pairs({name: str(value) for name, value in server.stack.outputs.items()})
     console.print()
     console.print("Serving until Ctrl-C.")
+
+
+def _print_slack(server: LocalServer, console: Console, shown: int) -> int:
+    """Print what the notifier posted to the local Slack webhook since ``shown``."""
+    posted = server.slack.messages if server.slack is not None else []
+    for request in posted[shown:]:
+        text = request.body.get("text") if isinstance(request.body, dict) else None
+        console.print(f"slack: {text or request.raw[:200]!r}", markup=False, highlight=False)
+    return len(posted)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -321,8 +368,10 @@ def serve_forever(
             server = serve(host, port, time_factor=time_factor, template=template)
         with server:
             _print_banner(server, out)
+            shown = 0
             while server.serving:
                 sleep(1)
+                shown = _print_slack(server, out, shown)
             raise RuntimeError("the local cloud's HTTP server stopped unexpectedly")
     except KeyboardInterrupt:
         out.print("stopped")

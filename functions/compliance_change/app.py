@@ -46,8 +46,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "reason": decision.reason,
         **record_change(parsed, load_config(Config)),
     }
+    # The dashboard's "compliance by environment" reads these fields (tools/render_monitoring.py).
     logger.info(
         "compliance recorded",
-        extra={"instance": parsed.detail.resource_id, **result},
+        extra={
+            "instance": parsed.detail.resource_id,
+            "compliance": parsed.detail.compliance_status,
+            **result,
+        },
     )
     return result

@@ -23,7 +23,9 @@ and keeps history after the alarm is deleted. Here every state change (SetAlarmS
 composite re-evaluated) is a ``StateUpdate`` item on simulated time, shaped as CloudWatch's
 (``HistorySummary`` "Alarm updated from OK to ALARM", ``HistoryData`` JSON with ``oldState``
 and ``newState``); creating, updating and deleting an alarm are ``ConfigurationUpdate`` items
-whose ``HistoryData`` is abbreviated to ``{"version", "type"}``. DescribeAlarmHistory filters
+whose ``HistoryData`` is abbreviated to ``{"version", "type"}``. A state change is handed to
+:data:`STATE_CHANGES` (the alarm evaluator runs the new state's actions; each is an
+``Action`` item, :func:`record_action`). DescribeAlarmHistory filters
 by name, AlarmTypes (metric alarms by default), HistoryItemType, StartDate and EndDate
 (inclusive), orders by ScanBy (newest first by default) and pages by MaxRecords (1-100).
 
@@ -42,18 +44,22 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from localcloud.adapters.sim_dates import utcnow
 from localcloud.core import clock as sim
 from localcloud.core import motopatch
+from localcloud.core.registry import Slot
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
 
 _TYPES = {"MetricAlarm": "MetricAlarms", "CompositeAlarm": "CompositeAlarms"}
+# Who acts on a change of state (backend, alarm, old state): the alarm evaluator's actions
+# (localcloud.adapters.alarm_evaluation), while it runs.
+STATE_CHANGES: Slot[Callable[[Any, Any, str], None]] = Slot("alarm-state-changes")
 _HISTORY = "_fleetpatch_alarm_history"
 # A composite of composites re-evaluates its parents in turn; CloudWatch refuses cycles.
 _MAX_COMPOSITE_DEPTH = 20
@@ -246,6 +252,26 @@ def _record_state(backend: Any, alarm: Any, before: tuple[str, str]) -> None:
             "Timestamp": sim.current().now(),
             "HistoryItemType": "StateUpdate",
             "HistorySummary": f"Alarm updated from {old_value} to {alarm.state_value}",
+            "HistoryData": json.dumps(data, separators=(",", ":")),
+        }
+    )
+    acting = STATE_CHANGES.get()
+    if acting is not None:
+        acting(backend, alarm, old_value)
+
+
+def record_action(backend: Any, alarm: Any, summary: str, error: str) -> None:
+    """An ``Action`` history item: an alarm action executed, or why it failed."""
+    data: dict[str, Any] = {"actionState": "Failed" if error else "Succeeded"}
+    if error:
+        data["error"] = error
+    _history(backend).append(
+        {
+            "AlarmName": alarm.name,
+            "AlarmType": _alarm_type(alarm),
+            "Timestamp": sim.current().now(),
+            "HistoryItemType": "Action",
+            "HistorySummary": summary,
             "HistoryData": json.dumps(data, separators=(",", ":")),
         }
     )

@@ -29,6 +29,7 @@ RESOURCE_TYPES: Mapping[str, ResourceType] = MappingProxyType(
     {
         "AWS::CloudFormation::Stack": cloudformation.nested_stack,
         "AWS::CloudWatch::Alarm": logs.alarm,
+        "AWS::CloudWatch::Dashboard": logs.dashboard,
         "AWS::DynamoDB::Table": storage.table,
         "AWS::Events::Rule": events.rule,
         "AWS::IAM::ManagedPolicy": iam.managed_policy,

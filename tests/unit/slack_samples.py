@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -144,4 +145,47 @@ def digest(drifted: int, recovered: int = 0) -> DigestReport:
         started_at=T0,
         ended_at=T0 + timedelta(hours=1),
         entries=entries,
+    )
+
+
+def alarm_message_text(state: str = "ALARM", old: str = "OK", reason: str | None = None) -> str:
+    """The SNS message CloudWatch publishes for an alarm's change of state (its JSON shape)."""
+    return json.dumps(
+        {
+            "AlarmName": "fleetpatch-prod-notify-slack-dlq",
+            "AlarmDescription": "fleetpatch prod: messages wait in the dead-letter queue "
+            "notify-slack. Runbook: docs/operations.md.",
+            "AWSAccountId": "123456789012",
+            "AlarmConfigurationUpdatedTimestamp": "2026-11-21T04:00:00.000+0000",
+            "NewStateValue": state,
+            "NewStateReason": reason
+            or "Threshold Crossed: 1 out of the last 1 datapoints [1.0 (21/11/26 05:00:00)] "
+            "was greater than the threshold (0.0) (minimum 1 datapoint for OK -> ALARM "
+            "transition).",
+            "StateChangeTime": "2026-11-21T05:01:00.000+0000",
+            "Region": "EU (Frankfurt)",
+            "AlarmArn": "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:"
+            "fleetpatch-prod-notify-slack-dlq",
+            "OldStateValue": old,
+            "OKActions": ["arn:aws:sns:eu-central-1:123456789012:fleetpatch-prod-reports"],
+            "AlarmActions": ["arn:aws:sns:eu-central-1:123456789012:fleetpatch-prod-reports"],
+            "InsufficientDataActions": [],
+            "Trigger": {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Namespace": "AWS/SQS",
+                "StatisticType": "Statistic",
+                "Statistic": "MAXIMUM",
+                "Unit": None,
+                "Dimensions": [
+                    {"value": "fleetpatch-prod-NotifySlackDLQ-1A2B", "name": "QueueName"}
+                ],
+                "Period": 60,
+                "EvaluationPeriods": 1,
+                "DatapointsToAlarm": 1,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 0.0,
+                "TreatMissingData": "notBreaching",
+                "EvaluateLowSampleCountPercentile": "",
+            },
+        }
     )

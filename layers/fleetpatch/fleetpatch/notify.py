@@ -61,6 +61,7 @@ def sns_notifications(event: Mapping[str, Any]) -> list[SnsNotification]:
 class Sent:
     run_id: str
     fallback: bool
+    delivered: bool = True
 
 
 class SlackNotifier:
@@ -102,6 +103,9 @@ class SlackNotifier:
                     "report unreadable, sending the notification text",
                     {"key": key, "error": str(exc)},
                 )
+        alarm = slack_message.alarm_notification(notification.message) if not key else None
+        if alarm is not None:
+            return self._notify_alarm(alarm)
         if report is not None:
             html_key = key.removesuffix(".json") + ".html" if key else None
             message = slack_message.message_for(
@@ -115,6 +119,27 @@ class SlackNotifier:
             run_id = attributes.get("run", notification.message_id)
         slack_message.send(self._webhook_url(), message, client_factory=self._client_factory)
         return Sent(run_id, fallback=report is None)
+
+    def _notify_alarm(self, alarm: slack_message.AlarmNotification) -> Sent:
+        """A control plane alarm (CloudWatch's JSON): no report, a message of its own.
+
+        Posted once, never retried: a Slack that refuses would fail this function, whose
+        errors alarm (and dead-letter queue alarm) would notify again through the same topic,
+        for as long as Slack is broken. The alarm was e-mailed from the same topic anyway.
+        """
+        try:
+            slack_message.send(
+                self._webhook_url(),
+                slack_message.alarm_message(alarm),
+                client_factory=self._client_factory,
+            )
+        except (slack_message.SlackNotDelivered, slack_message.SlackNotConfigured) as exc:
+            self._log(
+                "alarm not posted to Slack (e-mailed; not retried, or it would alarm again)",
+                {"alarm": alarm.name, "state": alarm.new_state, "error": str(exc)},
+            )
+            return Sent(alarm.name, fallback=False, delivered=False)
+        return Sent(alarm.name, fallback=False)
 
     def _webhook_url(self) -> str:
         cached = self._cache.get(self._secret_id)

@@ -16,6 +16,9 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleetpatch import launch_report, report_text
 from fleetpatch.errors import FleetpatchError
@@ -74,6 +77,100 @@ def fallback_message(subject: str, text: str, attributes: Mapping[str, str]) -> 
             ),
         ],
     }
+
+
+# --- CloudWatch alarm notifications ----------------------------------------------------------
+# The control plane's own alarms (docs/operations.md) notify the reports topic: the SNS
+# message is CloudWatch's JSON, with no report behind it.
+
+_ALARM_EMOJI = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:"}
+
+
+class _AlarmDimension(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    value: str
+
+
+class _AlarmTrigger(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    metric_name: str | None = Field(default=None, alias="MetricName")
+    namespace: str | None = Field(default=None, alias="Namespace")
+    dimensions: list[_AlarmDimension] = Field(default_factory=list, alias="Dimensions")
+
+
+class AlarmNotification(BaseModel):
+    """What CloudWatch publishes to an alarm's SNS action (the fields a person needs)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    name: str = Field(alias="AlarmName", min_length=1)
+    description: str | None = Field(default=None, alias="AlarmDescription")
+    new_state: str = Field(alias="NewStateValue", min_length=1)
+    old_state: str | None = Field(default=None, alias="OldStateValue")
+    reason: str = Field(default="", alias="NewStateReason")
+    changed_at: str | None = Field(default=None, alias="StateChangeTime")
+    arn: str | None = Field(default=None, alias="AlarmArn")
+    trigger: _AlarmTrigger | None = Field(default=None, alias="Trigger")
+
+    @property
+    def region(self) -> str | None:
+        """The region code, from the ARN (the message's Region is a long name)."""
+        parts = (self.arn or "").split(":")
+        return parts[3] if len(parts) > 6 and parts[3] else None
+
+
+def alarm_notification(text: str) -> AlarmNotification | None:
+    """The alarm a notification's message describes, or None when it is not one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "AlarmName" not in data or "NewStateValue" not in data:
+        return None
+    try:
+        return AlarmNotification.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def alarm_message(alarm: AlarmNotification) -> dict[str, Any]:
+    """An alarm's change of state: what, since when, why, and where to look."""
+    emoji = _ALARM_EMOJI.get(alarm.new_state, ":grey_question:")
+    title = f"{alarm.new_state}: {alarm.name}"
+    fields = [_mrkdwn(f"*State*\n{alarm.old_state or '?'} \u2192 {alarm.new_state}")]
+    if alarm.changed_at:
+        fields.append(_mrkdwn(f"*Since*\n{alarm.changed_at}"))
+    trigger = alarm.trigger
+    if trigger is not None and trigger.metric_name:
+        dimensions = ", ".join(f"{d.name}={d.value}" for d in trigger.dimensions)
+        metric = f"{trigger.namespace or ''} {trigger.metric_name}".strip()
+        fields.append(
+            _mrkdwn(
+                f"*Metric*\n{_escape(metric)}" + (f" ({_escape(dimensions)})" if dimensions else "")
+            )
+        )
+    blocks: list[dict[str, Any]] = [_header(f"{emoji} {title}")]
+    if alarm.description:
+        blocks.append(
+            {"type": "section", "text": _mrkdwn(clip(_escape(alarm.description), _SECTION_LIMIT))}
+        )
+    blocks.append({"type": "section", "fields": fields})
+    if alarm.reason:
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(f"_{clip(_escape(alarm.reason), _SECTION_LIMIT - 2)}_"),
+            }
+        )
+    where = "fleetpatch control plane alarm"
+    if alarm.region:
+        url = (
+            f"https://{alarm.region}.console.aws.amazon.com/cloudwatch/home?region="
+            f"{alarm.region}#alarmsV2:alarm/{quote(alarm.name, safe='')}"
+        )
+        where += f" | <{url}|alarm in the console>"
+    blocks.append(_context(where))
+    return {"text": f"{emoji} {title}", "blocks": blocks}
 
 
 def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:

@@ -1,9 +1,13 @@
-"""CloudWatch Logs log groups and CloudWatch alarms."""
+"""CloudWatch Logs log groups, CloudWatch alarms and dashboards."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from localcloud.deployer.context import Context, Created, Resource
 from localcloud.deployer.resources.base import creates, tags
+from localcloud.intrinsics import TemplateError
 
 
 @creates(
@@ -41,3 +45,24 @@ def alarm(ctx: Context, res: Resource) -> Created:
     name = res.properties.get("AlarmName") or ctx.name(res.logical_id, 255)
     ctx.call("cloudwatch", "put_metric_alarm", AlarmName=name, **res.passed)
     return Created(name, {"Arn": ctx.arn("cloudwatch", f"alarm:{name}")})
+
+
+# PutDashboard: "a maximum of 255 characters ... A-Z, a-z, 0-9, "-", and "_"" (DashboardName).
+_DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+@creates(applies="DashboardName DashboardBody")
+def dashboard(ctx: Context, res: Resource) -> Created:
+    """moto stores any body; CloudWatch refuses one that is not a JSON object with widgets."""
+    name = res.properties.get("DashboardName") or ctx.name(res.logical_id, 255)
+    if not _DASHBOARD_NAME.match(name):
+        raise TemplateError(f"DashboardName {name!r}: 1-255 of A-Z, a-z, 0-9, - and _")
+    body = str(res.require("DashboardBody"))
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise TemplateError(f"DashboardBody is not JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("widgets"), list):
+        raise TemplateError("DashboardBody must be a JSON object with a widgets list")
+    ctx.call("cloudwatch", "put_dashboard", DashboardName=name, DashboardBody=body)
+    return Created(name, {})

@@ -416,6 +416,12 @@ Resources:
       ComparisonOperator: GreaterThanOrEqualToThreshold
       AlarmActions: [!Ref ReportsTopic]
 
+  Overview:
+    Type: AWS::CloudWatch::Dashboard
+    Properties:
+      DashboardName: !Sub ${AWS::StackName}-overview
+      DashboardBody: !Sub '{"widgets": [{"type": "metric", "properties": {"region": "${AWS::Region}", "metrics": [["AWS/Lambda", "Errors", "FunctionName", "${EchoFunction}"]]}}]}'
+
   NightlyScan:
     Type: AWS::Scheduler::Schedule
     Properties:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from localcloud.cloud import LocalCloud
 from localcloud.deployer.registry import RECORDED_ONLY_TYPES, SUPPORTED_TYPES
 from localcloud.deployer.stack import Stack
+from localcloud.intrinsics import TemplateError
 from tests.unit.localcloud.every_type_app import deployed_app
 
 
@@ -274,6 +275,24 @@ def test_kms_sns_logs_secret_and_alarm(cloud: LocalCloud, stack: Stack) -> None:
         {"Name": "FunctionName", "Value": stack.function_name("EchoFunction")}
     ]
     assert alarm["AlarmActions"] == [stack.physical_id("ReportsTopic")]
+    body = cloud.client("cloudwatch").get_dashboard(DashboardName=stack.physical_id("Overview"))[
+        "DashboardBody"
+    ]
+    [widget] = json.loads(body)["widgets"]
+    assert widget["properties"]["metrics"][0][3] == stack.function_name("EchoFunction")
+
+
+def test_a_dashboard_body_that_is_not_json_is_refused() -> None:
+    from localcloud.deployer.context import Resource
+    from localcloud.deployer.resources.logs import dashboard
+
+    bad = Resource(
+        "Board",
+        "AWS::CloudWatch::Dashboard",
+        {"DashboardName": "board", "DashboardBody": "{widgets: []"},
+    )
+    with pytest.raises(TemplateError, match="DashboardBody is not JSON"):
+        dashboard.create(None, bad)  # type: ignore[arg-type]
 
 
 def test_ssm_parameter_baseline_and_maintenance_window(cloud: LocalCloud, stack: Stack) -> None:

@@ -159,6 +159,16 @@ def test_http_clients_share_the_cloud_and_its_extensions() -> None:
         parameter = server.cloud.client("ssm").get_parameter(Name="/explore/note")
         assert parameter["Parameter"]["Value"] == "from the CLI"
 
+        # A notification reaches the local Slack webhook (the secret names it), not the
+        # notifier's dead-letter queue; the control plane's alarms are evaluated.
+        assert server.slack is not None
+        assert server.cloud.alarms.enabled
+        server.cloud.client("sns").publish(
+            TopicArn=server.stack.physical_id("ReportsTopic"), Subject="hello", Message="local"
+        )
+        [posted] = server.slack.wait_for(1, timeout=60)
+        assert posted.body["text"] == "hello"
+
         # The fixture keeps every other address out, loopback neighbours included.
         with (
             pytest.raises(SocketConnectBlockedError),
@@ -212,6 +222,7 @@ def test_serve_forever_prints_how_to_reach_it_and_stops_on_ctrl_c(tmp_path: Path
     assert "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing" in banner
     assert f"aws --endpoint-url {endpoint} stepfunctions list-state-machines" in banner
     assert "0.5 real s per simulated s" in banner
+    assert re.search(r"slack\s+http://127\.0\.0\.1:\d+/services/", banner)
     assert output.getvalue().rstrip().endswith("stopped")
     assert signal.getsignal(signal.SIGTERM) == sigterm
     assert_released(int(endpoint.rsplit(":", 1)[1]))
