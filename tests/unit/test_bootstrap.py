@@ -85,7 +85,8 @@ def test_without_python313_one_line_says_what_to_install(tmp_path: Path) -> None
     assert found.stdout == ""
     [line] = found.stderr.splitlines()
     assert "needs Python 3.13" in line
-    assert "pyenv install 3.13" in line and "uv python install 3.13" in line
+    assert "pyenv install 3.13" in line
+    assert "uv python install 3.13" in line
     assert "PYTHON313=" in line
 
 
