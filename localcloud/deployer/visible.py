@@ -52,7 +52,7 @@ def record(account_id: str, region: str, stack: Stack) -> None:
     for stack_id, existing in list(backend.stacks.items()):
         if existing.name == stack.name:
             del backend.stacks[stack_id]  # redeployed: the new one replaces it
-    moto_stack = MotoStack(
+    moto_stack = MotoStack(  # type: ignore[abstract]
         stack.stack_id,
         stack.name,
         json.dumps(template),
