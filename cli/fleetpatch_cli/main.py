@@ -6,7 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fleetpatch_cli import events_cmd, local_cmd, plan_cmd, policy_cmd, reports_cmd, wave_cmd
+from fleetpatch_cli import (
+    doctor_cmd,
+    events_cmd,
+    local_cmd,
+    plan_cmd,
+    policy_cmd,
+    reports_cmd,
+    wave_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd.register(subparsers)
     wave_cmd.register(subparsers)
     reports_cmd.register(subparsers)
+    doctor_cmd.register(subparsers)
     return parser
 
 

@@ -380,9 +380,7 @@ def test_helpers_name_what_is_missing(stack: Stack) -> None:
         stack.output("Nope")
 
 
-def test_the_deployed_stacks_are_visible_to_cloudformation(
-    cloud: LocalCloud, stack: Stack
-) -> None:
+def test_the_deployed_stacks_are_visible_to_cloudformation(cloud: LocalCloud, stack: Stack) -> None:
     cfn = cloud.client("cloudformation")
     [described] = cfn.describe_stacks(StackName=stack.name)["Stacks"]
     assert described["StackStatus"] == "CREATE_COMPLETE"
