@@ -5,12 +5,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# Python 3.13 for the venv and the Lambdas: from PATH, else the pyenv build this machine ships.
-# Resolve to the real interpreter (sys.executable): a pyenv shim for a version pyenv has not
-# selected fails when uv or sam run it.
-PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
-# A Python to bootstrap uv with (any python3 will do).
-BOOT_PYTHON ?= $(PYTHON313)
+# Python 3.13 for the venv, the tool venvs and sam build: tools/python313 finds it (PATH,
+# pyenv, uv; or uv installs it where downloads are allowed) or says in one line what to
+# install. Looked up once per make run, when a recipe first needs it, after uv exists;
+# `make PYTHON313=/path/to/python3.13` chooses one.
+PY313 = $(eval PY313 := $$(shell PYTHON313='$(PYTHON313)' tools/python313 '$(abspath $(UV))'))$(PY313)
+# Stop a recipe when there is none (tools/python313 printed why).
+NEED_PY313 = @[ -n "$(PY313)" ] || exit 1
+# A Python to bootstrap uv with: any python3 will do.
+BOOT_PYTHON ?= $(shell command -v python3 2>/dev/null || command -v python 2>/dev/null)
 UV_VERSION := 0.13.8
 
 TOOLS := .tools
@@ -20,8 +23,6 @@ BIN := $(VENV)/bin
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
 
-export UV_PYTHON := $(PYTHON313)
-export UV_PYTHON_DOWNLOADS := never
 # Trust the machine's certificate store (where a proxy's CA lives), not only uv's bundle.
 export UV_SYSTEM_CERTS := 1
 export SAM_CLI_TELEMETRY := 0
@@ -47,20 +48,27 @@ help: ## list the targets
 # --- bootstrap ---------------------------------------------------------------------------
 
 $(TOOLS)/uv/bin/uv:
-	$(BOOT_PYTHON) -m venv $(TOOLS)/uv
-	$(TOOLS)/uv/bin/pip install --quiet uv==$(UV_VERSION)
+	@[ -n "$(BOOT_PYTHON)" ] || { echo "fleetpatch needs python3 (any version) to install uv, or uv itself on PATH" >&2; exit 1; }
+	@# A venv where the Python has venv and pip (Debian's needs python3-venv); else pip --target.
+	$(BOOT_PYTHON) -m venv $(TOOLS)/uv 2>/dev/null && $(TOOLS)/uv/bin/pip install --quiet uv==$(UV_VERSION) \
+	  || { rm -rf $(TOOLS)/uv && $(BOOT_PYTHON) -m pip install --quiet --target $(TOOLS)/uv/lib uv==$(UV_VERSION) \
+	       && mkdir -p $(TOOLS)/uv/bin && ln -sf ../lib/bin/uv $(TOOLS)/uv/bin/uv; } \
+	  || { echo "could not install uv with $(BOOT_PYTHON): install uv (https://docs.astral.sh/uv/) or python3-venv and pip" >&2; exit 1; }
 
 $(BIN)/python: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(NEED_PY313)
+	$(UV) sync --frozen --python '$(PY313)'
 	@touch $@
 
 $(SAM): tools/sam-requirements.txt | $(UV)
-	$(UV) venv --quiet --allow-existing $(TOOLS)/sam
+	$(NEED_PY313)
+	$(UV) venv --quiet --allow-existing --python '$(PY313)' $(TOOLS)/sam
 	$(UV) pip install --quiet --python $(TOOLS)/sam/bin/python -r tools/sam-requirements.txt
 	@touch $@
 
 $(CHECKOV): tools/checkov-requirements.txt | $(UV)
-	$(UV) venv --quiet --allow-existing $(TOOLS)/checkov
+	$(NEED_PY313)
+	$(UV) venv --quiet --allow-existing --python '$(PY313)' $(TOOLS)/checkov
 	$(UV) pip install --quiet --python $(TOOLS)/checkov/bin/python -r tools/checkov-requirements.txt
 	@touch $@
 
@@ -69,7 +77,8 @@ venv: $(BIN)/python ## create or update the project venv from the lock file
 
 .PHONY: lock
 lock: | $(UV) ## refresh uv.lock and the tool lock files after changing a pin
-	$(UV) lock
+	$(NEED_PY313)
+	$(UV) lock --python '$(PY313)'
 	$(UV) pip compile --quiet --python-version 3.13 --universal tools/sam.in -o tools/sam-requirements.txt
 	$(UV) pip compile --quiet --python-version 3.13 --universal tools/checkov.in -o tools/checkov-requirements.txt
 
@@ -177,10 +186,8 @@ fmt: $(BIN)/python ## format and autofix the Python sources
 build: $(SAM) ## sam build (the layer and every function) with Python 3.13 on PATH
 	@# sam build wants python3.13 on PATH. Put the real interpreter's directory there, not a
 	@# pyenv shim's: a shim for a version pyenv has not selected makes sam build hang.
-	@$(PYTHON313) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { \
-	  echo "PYTHON313=$(PYTHON313) does not run Python 3.13; try: make build PYTHON313=/path/to/python3.13" >&2; \
-	  exit 1; }
-	PATH="$$(dirname "$$($(PYTHON313) -c 'import sys; print(sys.executable)')"):$$PATH" \
+	$(NEED_PY313)
+	PATH="$$(dirname '$(PY313)'):$$PATH" \
 	  $(SAM) build --template template.yaml
 
 .PHONY: demo

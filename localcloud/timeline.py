@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from localcloud.runner import lowest_healthy
+from localcloud.verdict import verdict_lines
 
 if TYPE_CHECKING:
     from localcloud.runner import ScenarioResult
@@ -34,21 +35,29 @@ def _clock(seconds: float) -> str:
     return f"+{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def render_timeline(result: ScenarioResult, console: Console | None = None) -> None:
+# Lines behind --verbose: each Lambda invocation and each event delivered.
+VERBOSE_CATEGORIES = frozenset({"lambda", "event"})
+
+
+def render_timeline(
+    result: ScenarioResult, console: Console | None = None, *, verbose: bool = False
+) -> None:
     out = console or Console(highlight=False)
     if console is None and not out.is_terminal:
         # Piped or in CI: rich would assume 80 columns and fold every line.
         out.width = 120
-    out.rule(f"[bold]{result.scenario}[/] on the local cloud")
-    out.print(
-        f"simulated {result.simulated_seconds / 60:.0f} min from {result.started.isoformat()} "
-        f"in {result.real_seconds:.1f} s of real time (time factor {result.time_factor:g})"
+    _render_verdict(result, out)
+    hidden = 0 if verbose else sum(e.category in VERBOSE_CATEGORIES for e in result.timeline)
+    out.rule(
+        "timeline" + (f" ({hidden} Lambda and event lines hidden: --verbose)" if hidden else "")
     )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("sim time", style="dim", no_wrap=True)
     table.add_column("what", no_wrap=True)
     table.add_column("")
     for entry in result.timeline:
+        if not verbose and entry.category in VERBOSE_CATEGORIES:
+            continue
         offset = (entry.at - result.started).total_seconds()
         table.add_row(
             _clock(offset), f"[{_STYLES.get(entry.category, '')}]{entry.category}[/]", entry.text
@@ -83,6 +92,17 @@ def render_timeline(result: ScenarioResult, console: Console | None = None) -> N
         f"{len(result.runs)} run(s), {len(result.commands)} command(s), "
         f"{len(result.lifecycle_actions)} lifecycle action(s), {len(result.messages)} message(s)"
     )
+
+
+def _render_verdict(result: ScenarioResult, out: Console) -> None:
+    out.rule(f"[bold]{result.scenario}[/] on the local cloud: the verdict")
+    out.print(
+        f"simulated {result.simulated_seconds / 60:.0f} min from {result.started.isoformat()} "
+        f"in {result.real_seconds:.1f} s of real time (time factor {result.time_factor:g})"
+    )
+    for line in verdict_lines(result):
+        style = "bold red" if "HELD" in line or " abandoned " in line else ""
+        out.print(f"[{style}]{escape(line)}[/]" if style else escape(line), soft_wrap=True)
 
 
 def _render_serving(result: ScenarioResult, out: Console) -> None:
@@ -153,8 +173,8 @@ def _render_messages(result: ScenarioResult, out: Console) -> None:
                 f"[bold]{escape(message.get('subject') or '')}[/] "
                 f"[dim]({len(blocks)} blocks, HTTP {message['attributes'].get('status')})[/]"
             )
-    if result.reports:
+    index = [path for path in result.reports if path.endswith("/index.html")]
+    if index:
         out.rule("reports")
-        for path in result.reports:
-            if path.endswith(".html"):
-                out.print(f"file://{Path(path).resolve()}", soft_wrap=True)
+        count = sum(p.endswith(".html") for p in result.reports) - 1
+        out.print(f"{count} report(s): file://{Path(index[0]).resolve()}", soft_wrap=True)

@@ -26,6 +26,7 @@ def run_scenario(
     time_factor: float | None,
     template: Path | None,
     reports_dir: Path | None = None,
+    verbose: bool = False,
 ) -> int:
     from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.runner import play
@@ -50,7 +51,7 @@ def run_scenario(
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=False))
     else:
-        render_timeline(result)
+        render_timeline(result, verbose=verbose)
     return 0
 
 
@@ -86,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", help="print one JSON object instead of the timeline"
     )
     run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show each Lambda invocation and each event in the timeline",
+    )
+    run.add_argument(
         "--reports",
         type=Path,
         default=None,
@@ -108,6 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             time_factor=a.time_factor,
             template=a.template,
             reports_dir=a.reports,
+            verbose=a.verbose,
         )
     )
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fleetpatch_cli import (
+    doctor_cmd,
     events_cmd,
     local_cmd,
     plan_cmd,
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     wave_cmd.register(subparsers)
     reports_cmd.register(subparsers)
     status_cmd.register(subparsers)
+    doctor_cmd.register(subparsers)
     return parser
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.deployer import cache
+from localcloud.deployer import cache, visible
 from localcloud.deployer.context import Context, NestedDeploy, Resource
 from localcloud.deployer.errors import DeployError
 from localcloud.deployer.packaging import package
@@ -69,6 +69,7 @@ def deploy_template(
     for logical_id in creation_order(resources, evaluator):
         stack.resources[logical_id] = _create(context, evaluator, logical_id, resources[logical_id])
     resolve_outputs(stack, template.get("Outputs") or {}, evaluator)
+    visible.record(cloud.account_id, cloud.region, stack)
     LOG.info(
         "deployed stack %s: %d resources in %.2f s",
         stack_name,

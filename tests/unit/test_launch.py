@@ -7,7 +7,13 @@ from pydantic import ValidationError
 
 from fleetpatch.errors import ConflictingPatchGroupTagsError, UnsupportedPlatformError
 from fleetpatch.events import parse_event
-from fleetpatch.launch import LaunchPolicy, launch_request, operating_system, patch_group_of
+from fleetpatch.launch import (
+    LaunchPolicy,
+    launch_request,
+    not_covered_on_running,
+    operating_system,
+    patch_group_of,
+)
 from tests.conftest import load_event
 
 POLICY = LaunchPolicy()
@@ -130,3 +136,31 @@ def test_groups_by_name_or_tag() -> None:
     assert launch_request(event, by_tag, None) is None  # type: ignore[arg-type]
     # neither names nor tags: every group whose launch hook is the policy's
     assert LaunchPolicy().covers_group("anything", None)
+
+
+class _Ec2:
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = tags
+
+    def describe_instances(self, InstanceIds: list[str]) -> dict[str, object]:
+        tags = [{"Key": k, "Value": v} for k, v in self.tags.items()]
+        return {"Reservations": [{"Instances": [{"InstanceId": InstanceIds[0], "Tags": tags}]}]}
+
+
+def test_a_running_event_says_why_an_instance_is_not_patched_on_it() -> None:
+    policy = LaunchPolicy()
+    # an Auto Scaling group's instance: its hook patches it, not the running event
+    in_group = not_covered_on_running(
+        "i-0a", policy, _Ec2({"aws:autoscaling:groupName": "web-test"})
+    )
+    assert in_group is not None
+    assert "Auto Scaling group web-test" in in_group
+    assert "lifecycle hook" in in_group
+    assert "not covered" not in in_group
+    # an instance without the opt-in tag
+    untagged = not_covered_on_running("i-0b", policy, _Ec2({}))
+    assert untagged is not None
+    assert "not tagged fleetpatch:patch-on-launch=true" in untagged
+    # tagged, outside groups: patched
+    tagged = _Ec2({"fleetpatch:patch-on-launch": "true"})
+    assert not_covered_on_running("i-0c", policy, tagged) is None

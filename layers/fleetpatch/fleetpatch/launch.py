@@ -306,8 +306,8 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     )
 
 
-def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
-    """Does the launch policy patch this instance on ``running``?
+def not_covered_on_running(instance_id: str, policy: LaunchPolicy, ec2: Any) -> str | None:
+    """Why the launch policy does not patch this instance on ``running``; None if it does.
 
     Only instances tagged for it and outside Auto Scaling groups: a group's instances are
     held and patched through their launch lifecycle hook instead.
@@ -319,10 +319,17 @@ def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
         for i in r["Instances"]
         for t in i.get("Tags", [])
     }
-    return (
-        tags.get(policy.instance_tag_key) == policy.instance_tag_value
-        and AUTO_SCALING_GROUP_TAG_KEY not in tags
-    )
+    if group := tags.get(AUTO_SCALING_GROUP_TAG_KEY):
+        return (
+            f"{instance_id} belongs to Auto Scaling group {group}: launches there are patched"
+            " through the group's launch lifecycle hook, if the policy covers it"
+        )
+    if tags.get(policy.instance_tag_key) != policy.instance_tag_value:
+        return (
+            f"{instance_id} is not tagged {policy.instance_tag_key}={policy.instance_tag_value}:"
+            " the launch policy does not patch it"
+        )
+    return None
 
 
 def auto_scaling_group_tags(group_name: str, autoscaling: Any) -> dict[str, str]:

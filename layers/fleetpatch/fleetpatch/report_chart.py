@@ -24,7 +24,8 @@ OUTCOME_COLOURS: Mapping[str, str] = {
     "patched": "#009E73",  # bluish green
     "compliant": "#56B4E9",  # sky blue
     "non-compliant": "#E69F00",  # orange
-    "failed": "#D55E00",  # vermilion
+    # A clear red, far from non-compliant's orange (and from terminated's purple).
+    "failed": "#C81E1E",
     "not-reached": "#999999",  # grey
     "busy": "#0072B2",  # blue
     "joined": "#F0E442",  # yellow

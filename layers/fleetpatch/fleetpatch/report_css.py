@@ -83,5 +83,28 @@ tr.bad td { background: #fff4f2; }
 .muted { color: var(--muted); }
 footer { margin-top: 28px; padding-top: 10px; border-top: 1px solid var(--line);
   color: var(--muted); font-size: 12px; }
+a { color: #0969da; }
 @media print { th { position: static; } section.batch { break-inside: avoid-page; } }
+/* A phone (the on-call operator opens the Slack link): one instance per card, each value
+   under its column's name; the chart keeps its labels by scrolling sideways. */
+@media (max-width: 720px) {
+  .page { padding: 12px 12px 28px; }
+  h1 { font-size: 21px; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts .wide { grid-column: auto; }
+  .tiles { grid-template-columns: repeat(2, 1fr); }
+  .chart { overflow-x: auto; }
+  .chart svg { min-width: 560px; }
+  table.instances { min-width: 0; table-layout: auto; }
+  table.instances colgroup, table.instances thead { display: none; }
+  table.instances, table.instances tbody, table.instances tr, table.instances td {
+    display: block; width: 100%; }
+  table.instances tr { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 10px;
+    padding: 4px 8px; }
+  table.instances td { border: 0; padding: 2px 0; text-align: left; white-space: normal; }
+  table.instances td::before { content: attr(data-label); display: inline-block;
+    min-width: 9.5em; color: var(--muted); font-size: 11px; text-transform: uppercase;
+    letter-spacing: .04em; }
+  table.instances td.num { text-align: left; }
+}
 """

@@ -28,7 +28,14 @@ from fleetpatch.report_chart import (
     render_chart,
 )
 from fleetpatch.report_css import STYLESHEET
-from fleetpatch.report_text import clip, format_duration, format_stamp, serving_text
+from fleetpatch.report_links import command_url, instance_url, region_of, s3_url
+from fleetpatch.report_text import (
+    clip,
+    console_url,
+    format_duration,
+    format_stamp,
+    serving_text,
+)
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
@@ -78,8 +85,10 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
     ]
     if report.window_execution_id:
         facts.append(("Window execution", _code(report.window_execution_id)))
+    region = region_of(report.execution_arn)
     if report.execution_arn:
-        facts.append(("Execution", _code(report.execution_arn)))
+        url = console_url(region, report.execution_arn) if region else None
+        facts.append(("Execution", _linked(_code(report.execution_arn), url)))
     if report_json_url:
         facts.append(("Report JSON", _link(report_json_url)))
     facts += [("Note", _e(note)) for note in report.notes]
@@ -102,7 +111,7 @@ def render_run_html(report: RunReport, *, report_json_url: str | None = None) ->
         '<section id="batches">',
         f"<h2>Batches ({len(report.batches)})</h2>",
         *(
-            _batch(batch, index, len(report.batches))
+            _batch(batch, index, len(report.batches), region)
             for index, batch in enumerate(report.batches, 1)
         ),
         "</section>",
@@ -314,7 +323,7 @@ _INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
 )
 
 
-def _batch(batch: BatchResult, index: int, count: int) -> str:
+def _batch(batch: BatchResult, index: int, count: int, region: str | None) -> str:
     status = STATUS_TEXT[batch.status]
     groups = ", ".join(batch.patch_groups) or "-"
     held = " held" if batch.status == "held" else ""
@@ -332,7 +341,7 @@ def _batch(batch: BatchResult, index: int, count: int) -> str:
             "(shown as \u2026/).</p>"
         )
     parts += [
-        _instance_table(batch.instances, base),
+        _instance_table(batch.instances, base, region),
         _excluded_table(batch.excluded),
         "</section>",
     ]
@@ -375,7 +384,9 @@ def _output_base(instances: Sequence[InstanceResult]) -> str | None:
     return None if base in outputs else base
 
 
-def _instance_table(instances: Sequence[InstanceResult], output_base: str | None) -> str:
+def _instance_table(
+    instances: Sequence[InstanceResult], output_base: str | None, region: str | None
+) -> str:
     if not instances:
         return '<p class="muted">No instances.</p>'
     columns = "".join(f'<col style="width:{share:g}%">' for _, _, share in _INSTANCE_COLUMNS)
@@ -383,7 +394,7 @@ def _instance_table(instances: Sequence[InstanceResult], output_base: str | None
         f'<th scope="col"{_NUMERIC if numeric else ""}>{_e(name)}</th>'
         for name, numeric, _ in _INSTANCE_COLUMNS
     )
-    rows = [_instance_row(i, output_base) for i in sorted(instances, key=_instance_order)]
+    rows = [_instance_row(i, output_base, region) for i in sorted(instances, key=_instance_order)]
     return (
         '<div class="table-wrap"><table class="instances">'
         f"<colgroup>{columns}</colgroup><thead><tr>{head}</tr></thead>"
@@ -406,7 +417,7 @@ def _excluded_table(excluded: Mapping[str, str]) -> str:
     )
 
 
-def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
+def _instance_row(instance: InstanceResult, output_base: str | None, region: str | None) -> str:
     bad = ' class="bad"' if instance.outcome in PROBLEMS else ""
     command = f' title="command {_e(instance.command_id)}"' if instance.command_id else ""
     duration = instance.duration_seconds
@@ -416,15 +427,21 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         timing = f' title="{_e(span)}"'
     shown = format_duration(duration) if duration is not None else "-"
     why = "; ".join(x for x in (instance.reason, instance.evidence_note) if x)
+    status = _e(instance.command_status or "-")
+    if region and instance.command_id:
+        status = _linked(status, command_url(region, instance.command_id))
+    instance_id = _code(instance.instance_id)
+    if region and instance.instance_id.startswith("i-"):
+        instance_id = _linked(instance_id, instance_url(region, instance.instance_id))
     cells = [
-        f'<td class="id"><code>{_e(instance.instance_id)}</code></td>',
+        f'<td class="id">{instance_id}</td>',
         f"<td>{_e(instance.patch_group or '-')}</td>",
         f'<td><span class="outcome"><span class="swatch" '
         f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
         f"{_e(label(instance.outcome))}</span>{_serving(instance)}</td>",
         f"<td>{_e(instance.state or '-')}</td>",
         f"<td>{_e(why)}</td>",
-        f"<td{command}>{_e(instance.command_status or '-')}</td>",
+        f"<td{command}>{status}</td>",
         _count_cell(instance.installed_by_run),
         _count_cell(instance.installed),
         _count_cell(instance.missing),
@@ -433,9 +450,14 @@ def _instance_row(instance: InstanceResult, output_base: str | None) -> str:
         f"<td>{_e(instance.operation or '-')}</td>",
         f"<td>{_e(instance.reboot_option or '-')}</td>",
         f'<td class="num"{timing}>{_e(shown)}</td>',
-        _output_cell(instance.output, output_base),
+        _output_cell(instance.output, output_base, region),
     ]
-    return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(cells)}</tr>'
+    # Each cell names its column, for the stacked layout on a phone (report_css).
+    labelled = [
+        cell.replace("<td", f'<td data-label="{_e(name)}"', 1)
+        for cell, (name, _, _) in zip(cells, _INSTANCE_COLUMNS, strict=True)
+    ]
+    return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(labelled)}</tr>'
 
 
 def _serving(instance: InstanceResult) -> str:
@@ -445,13 +467,16 @@ def _serving(instance: InstanceResult) -> str:
     return f'<div class="muted serving">{_e(serving_text(instance))}</div>'
 
 
-def _output_cell(output: str | None, base: str | None) -> str:
+def _output_cell(output: str | None, base: str | None, region: str | None) -> str:
     if not output:
         return '<td class="out muted">-</td>'
+    url = s3_url(region, output) if region else None
     if base and output.startswith(base):
         shown = "\u2026/" + output[len(base) :]
-        return f'<td class="out"><code title="{_e(output)}">{_e(shown)}</code></td>'
-    return f'<td class="out"><code>{_e(output)}</code></td>'
+        return (
+            f'<td class="out">{_linked(f"<code title={_q(output)}>{_e(shown)}</code>", url)}</td>'
+        )
+    return f'<td class="out">{_linked(_code(output), url)}</td>'
 
 
 def _count_cell(value: int | None) -> str:
@@ -500,6 +525,18 @@ def _e(value: object) -> str:
 
 def _code(value: str) -> str:
     return f"<code>{_e(value)}</code>"
+
+
+def _q(value: str) -> str:
+    """An attribute value, quoted and escaped."""
+    return f'"{_e(value)}"'
+
+
+def _linked(inner: str, url: str | None) -> str:
+    """``inner`` (already escaped HTML) as a link to ``url`` (https only), or as it is."""
+    if not url or not url.startswith("https://"):
+        return inner
+    return f'<a href="{_e(url)}">{inner}</a>'
 
 
 def _link(url: str) -> str:

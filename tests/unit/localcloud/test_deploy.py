@@ -397,3 +397,24 @@ def test_helpers_name_what_is_missing(stack: Stack) -> None:
         stack.function_name("ReportsInbox")
     with pytest.raises(KeyError, match="has no output Nope"):
         stack.output("Nope")
+
+
+def test_the_deployed_stacks_are_visible_to_cloudformation(cloud: LocalCloud, stack: Stack) -> None:
+    cfn = cloud.client("cloudformation")
+    [described] = cfn.describe_stacks(StackName=stack.name)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    assert described["StackId"] == stack.stack_id
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    assert outputs == {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in stack.outputs.items()
+    }
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+    # as CloudFormation returns them: strings, a CommaDelimitedList joined with commas
+    assert parameters == {
+        key: ",".join(value) if isinstance(value, list) else str(value)
+        for key, value in stack.parameters.items()
+    }
+    # and the nested stack, by its own name
+    names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    assert {stack.name, stack.nested("Policy").name} <= names

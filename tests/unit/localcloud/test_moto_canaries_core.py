@@ -372,3 +372,21 @@ def test_stop_execution_hooks_exist() -> None:
     source = inspect.getsource(environment)
     assert "    def set_error(self, error: ExecutionFailedEventDetails) -> None:" in source
     assert "            self._program_state = ProgramError(error=error)" in source
+
+
+def test_a_cloudformation_stack_can_be_recorded_without_resources() -> None:
+    # localcloud.deployer.visible builds moto's Stack from outputs and parameters only.
+    from moto.cloudformation import models
+
+    parameters = list(inspect.signature(models.Stack.__init__).parameters)
+    assert parameters[1:7] == [
+        "stack_id",
+        "name",
+        "template",
+        "parameters",
+        "account_id",
+        "region_name",
+    ]
+    assert hasattr(models.Stack, "mark_creation_complete")
+    backend = models.cloudformation_backends["123456789012"]["eu-central-1"]
+    assert isinstance(backend.stacks, dict)

@@ -18,8 +18,8 @@ from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEve
 from fleetpatch.launch import (
     LaunchPolicy,
     auto_scaling_group_tags,
-    covered_instance,
     launch_request,
+    not_covered_on_running,
     resolve_target,
 )
 from fleetpatch.launch_outcome import OutcomeRequest, account_launch
@@ -48,13 +48,10 @@ def start_launch_run(
 ) -> dict[str, str]:
     """Start patch-new-instance for an accepted launch event, once per action or instance."""
     policy = settings.launch_policy
-    if isinstance(event, InstanceStateChangeEvent) and not covered_instance(
-        event.detail.instance_id, policy, client("ec2")
-    ):
-        return {
-            "route": "ignored",
-            "reason": f"{event.detail.instance_id} is not covered by the launch policy",
-        }
+    if isinstance(event, InstanceStateChangeEvent):
+        why = not_covered_on_running(event.detail.instance_id, policy, client("ec2"))
+        if why is not None:
+            return {"route": "ignored", "reason": why}
     group_tags = None
     if isinstance(event, LaunchLifecycleActionEvent) and policy.auto_scaling_group_tags:
         # Only a tag selector needs the group's tags: one read-only call, not on every launch.

@@ -1,0 +1,100 @@
+"""`fleetpatch doctor` on a deployed stage: what an operator missed after `sam deploy`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetpatch_cli import doctor_cmd
+from fleetpatch_cli.main import build_parser
+from localcloud.sim.instances import Behaviour
+
+from .conftest import GROUP, PATCH_GROUP, Deployed
+
+POLICY = Path(__file__).resolve().parents[2] / "policy" / "fleet.yaml"
+
+
+def doctor(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    args: argparse.Namespace = build_parser().parse_args(
+        ["doctor", "--stack-name", deployed.stack.name, "--policy", str(POLICY), "--json"]
+    )
+    code = doctor_cmd.run(args, clients=deployed.cloud.client)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def about(report: dict[str, Any], check: str, subject: str) -> dict[str, Any]:
+    [finding] = [f for f in report["findings"] if f["check"] == check and f["subject"] == subject]
+    return finding
+
+
+def test_doctor_names_each_missing_step_and_how_to_fix_it(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a fresh stage: one of the policy's two groups exists, with a good hook
+    deployed.auto_scaling_group(heartbeat_timeout=1800)
+    code, report = doctor(deployed, capsys)
+    assert code == 1
+    assert about(report, "hook", GROUP)["status"] == "ok"
+    assert about(report, "hook", "web-prod")["status"] == "warn"  # named, not there
+    slack = about(report, "slack", deployed.stack.outputs["SlackWebhookSecret"])
+    assert slack["status"] == "fail"
+    assert slack["fix"].startswith("aws secretsmanager create-secret --name fleetpatch/")
+    assert about(report, "policy", str(POLICY))["status"] == "ok"
+    # every dead-letter queue of the stack is looked at (each has an output)
+    queues = [r for r in deployed.stack.resources.values() if r.resource_type == "AWS::SQS::Queue"]
+    assert about(report, "dead-letters", f"{len(queues)} queues")["status"] == "ok"
+
+    # When the secret is created, nothing is left to fix
+    deployed.cloud.client("secretsmanager").create_secret(
+        Name=deployed.stack.outputs["SlackWebhookSecret"], SecretString="https://hooks.example"
+    )
+    code, report = doctor(deployed, capsys)
+    assert code == 0
+    assert report["ok"] is True
+
+
+def test_doctor_finds_a_short_hook_conflicting_tags_and_dead_letters(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed.cloud.client("secretsmanager").create_secret(
+        Name=deployed.stack.outputs["SlackWebhookSecret"], SecretString="https://hooks.example"
+    )
+    # a hook that times out before the policy's 600 s heartbeat
+    deployed.auto_scaling_group(heartbeat_timeout=300)
+    # an instance with two patch groups
+    [instance] = deployed.scale_out(Behaviour())
+    deployed.cloud.advance(120)  # the agent registers
+    deployed.cloud.client("ec2").create_tags(
+        Resources=[instance], Tags=[{"Key": "PatchGroup", "Value": "patch_prod_0600_batch_1"}]
+    )
+    # a failed event parked in a dead-letter queue
+    deployed.cloud.client("sqs").send_message(
+        QueueUrl=deployed.stack.outputs["PatchOnLaunchFunctionDeadLetterQueueUrl"],
+        MessageBody="{}",
+    )
+    code, report = doctor(deployed, capsys)
+    assert code == 1
+    hook = about(report, "hook", GROUP)
+    assert hook["status"] == "fail"
+    assert "HeartbeatTimeout 300 s" in hook["detail"]
+    assert "--heartbeat-timeout 900" in hook["fix"]
+    tags = about(report, "tags", instance)
+    assert tags["status"] == "fail"
+    assert PATCH_GROUP in tags["detail"]
+    dead = about(report, "dead-letters", "PatchOnLaunchFunctionDeadLetterQueue")
+    assert dead["status"] == "fail"
+    assert dead["detail"].startswith("1 message(s)")
+
+
+def test_doctor_without_the_stack_says_so_in_one_line(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(["doctor", "--stage", "nope"])
+    assert doctor_cmd.run(args, clients=deployed.cloud.client) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "fleetpatch doctor: no stack fleetpatch-nope: is it deployed here?\n"
+    assert captured.out == ""
