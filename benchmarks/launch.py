@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{figure.group:<15} {figure.name:<62} {figure.value!s:>12} {figure.unit}{verdict}"
             )
+            print(f"{'':<15} how: {figure.how}")
     return 0
 
 
