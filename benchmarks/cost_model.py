@@ -2,7 +2,9 @@
 
 Prices are AWS's public list prices for us-east-1 (Step Functions Standard workflows and
 Lambda on arm64), before any free tier; other regions differ by a few percent. Only what
-scales with the fleet is priced: state transitions, Lambda duration and requests. DynamoDB
+scales with the fleet is priced: state transitions, Lambda duration and requests, the
+readiness watcher's included (its Lambda billed while anything waits, at 128 MB, and its
+transitions; a launch alone in the account pays for it alone). DynamoDB
 on demand, S3, SNS and EventBridge add cents per month at these volumes and are left out.
 """
 
@@ -36,6 +38,13 @@ def model(figures: Sequence[Figure]) -> list[Figure]:
     launch_transitions = _find(figures, "launch run", "state transitions, 2-minute patch")
     launch_gbs = _find(figures, "launch run", "Lambda GB-seconds, 2-minute patch")
     launch_requests = _find(figures, "launch run", "Lambda invocations, 2-minute patch")
+    # The readiness watcher runs while anything waits for its agent; a launch alone in the
+    # account pays for it alone (in a scale-out, one watcher serves every waiting launch).
+    watcher_transitions = _find(
+        figures, "launch run", "readiness watcher transitions, 2-minute patch"
+    )
+    watcher_gbs = _find(figures, "launch run", "readiness watcher GB-seconds, 2-minute patch")
+    watcher_requests = _find(figures, "launch run", "readiness watcher invocations, 2-minute patch")
     wave_transitions = _find(figures, "wave scale", f"N={FLEET} state transitions")
     wave_gbs = _find(figures, "wave scale", f"N={FLEET} Lambda GB-seconds")
     wave_requests = _find(figures, "wave scale", f"N={FLEET} Lambda invocations")
@@ -47,13 +56,26 @@ def model(figures: Sequence[Figure]) -> list[Figure]:
             + requests * PRICE_PER_REQUEST
         )
 
-    per_launch = dollars(launch_transitions, launch_gbs, launch_requests)
+    per_launch = dollars(
+        launch_transitions + watcher_transitions,
+        launch_gbs + watcher_gbs,
+        launch_requests + watcher_requests,
+    )
+    watcher = dollars(watcher_transitions, watcher_gbs, watcher_requests)
     per_wave_instance = dollars(wave_transitions, wave_gbs, wave_requests) / FLEET
     launches = LAUNCHES_PER_DAY * DAYS_PER_MONTH
     monthly = per_launch * launches + per_wave_instance * FLEET
     how = f"from the measured figures above; {PRICES}"
     return [
-        Figure("cost", "per launch run", round(per_launch, 6), "USD", how),
+        Figure(
+            "cost",
+            "per launch run",
+            round(per_launch, 6),
+            "USD",
+            "the run's transitions and Lambda time, plus the readiness watcher's while it "
+            f"waited alone (its share: ${watcher:.6f}: {watcher_transitions:g} transitions, "
+            f"{watcher_gbs:g} GB-s at 128 MB, {watcher_requests:g} invocations); {how}",
+        ),
         Figure(
             "cost",
             f"per instance in a {FLEET:,}-instance wave",
@@ -71,8 +93,9 @@ def model(figures: Sequence[Figure]) -> list[Figure]:
         Figure(
             "cost",
             "month: state transitions",
-            round(launch_transitions * launches + wave_transitions),
+            round((launch_transitions + watcher_transitions) * launches + wave_transitions),
             "transitions",
-            "launch runs x transitions per run + the wave's transitions",
+            "launch runs x (transitions per run + the readiness watcher's while it waited "
+            "alone) + the wave's transitions",
         ),
     ]

@@ -1,19 +1,29 @@
-"""Launch runs: what one costs (state transitions, AWS API calls) and how fast the control plane is.
+"""Launch runs: how soon a new instance is released, what a run costs, a 500-launch scale-out.
 
-Everything runs on the local cloud at time factor 0: the real template, ASL and handlers,
-an Auto Scaling group with the launch hook, simulated instances.
+Everything runs on the local cloud at time factor 0 (simulated time jumps over every wait):
+the real template, ASL and handlers, an Auto Scaling group with the launch hook, simulated
+instances whose SSM agents register after a set delay, and AWS's rate limits on. Every time
+below is SIMULATED time (the local cloud's clock) unless a figure says otherwise:
 
-* **Cost per run**: one instance scaled out into an otherwise idle account, the run and
-  every handler it sets off (patch-on-launch, command-status, compliance-change,
-  publish-report, notify-slack) counted. State transitions are the states the execution
-  entered (Step Functions bills one per state); AWS API calls are every call the
-  handlers and the state machine's service integrations made, counted with a botocore
-  ``before-parameter-build`` hook on the session they use (the simulators' own calls use another
-  session and are not counted).
-* **Latency**: real time the control plane takes, with the simulated clock jumping over
-  every wait: from the workflow's first DescribeInstanceInformation that finds the agent
-  Online to its SendCommand, and from the fleet emitting the invocation's final status
-  event to CompleteLifecycleAction. Simulated waits (the agent poll) are reported apart.
+* **agent Online -> SendCommand**: from the simulated instance's agent registering (the
+  fleet simulator's ``registered_at``, when DescribeInstanceInformation starts answering
+  Online) to the SSM command's ``RequestedDateTime``.
+* **final command status event -> CompleteLifecycleAction**: from the fleet emitting the
+  invocation's final status-change event to the lifecycle action ending by
+  CompleteLifecycleAction (the Auto Scaling simulator's record).
+* **launch overhead**: the lifecycle action's hold (start to CONTINUE) minus what no control
+  plane can save: the agent's registration (action start to agent Online) and the patch
+  command's own run on the instance (invocation start to end).
+* **scale-out**: ``instances`` launched in batches over one minute, agents registering at
+  times spread over 20-700 s, patches of 2-5 minutes, under the modelled rate limits: every
+  run's outcome (released / abandoned, with reasons), whether a throttling error ended any
+  run, and every DescribeInstanceInformation call made.
+* **cost per run**: one instance scaled out into an otherwise idle account; transitions are
+  the states the run entered (Step Functions bills one per state), API calls are counted with
+  a botocore ``before-parameter-build`` hook on the session the handlers and the state
+  machines' service integrations use (the simulators' own calls use another session). The
+  readiness watcher's share is reported apart: its transitions, and its Lambda's billed
+  duration (simulated: it sleeps between polls while anything waits) at its memory size.
 """
 
 from __future__ import annotations
@@ -21,127 +31,124 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
-
-import boto3
+from dataclasses import dataclass
 
 from benchmarks.figures import Figure, median, p95
-from localcloud.cloud import LocalCloud
-from localcloud.runner import create_group
-from localcloud.scenario import GroupSpec, LifecycleHookSpec
+from benchmarks.launch_world import (
+    AGENT_DELAYS,
+    CALL_LOG,
+    LAUNCH_MACHINE,
+    WATCHER_FUNCTION,
+    WATCHER_MACHINE,
+    FinalStatusClock,
+    Launch,
+    deployed_cloud,
+    executions,
+    history,
+    launch_instances,
+    outcomes,
+    present,
+    transitions,
+)
+from benchmarks.scale_out import scale_out_figures
 from localcloud.sim.instances import Behaviour
-from localcloud.slack import SlackWebhookReceiver
 
-GROUP = "web-test"
-HOOK = "fleetpatch-launch"
 TARGET_TRANSITIONS = 30
-TARGET_LATENCY_MS = 50.0
+TARGET_ONLINE_TO_SEND_MEDIAN = 5.0
+TARGET_ONLINE_TO_SEND_P95 = 10.0
+TARGET_EVENT_TO_COMPLETE_MEDIAN = 2.0
+TARGET_OVERHEAD_MEDIAN = 10.0
+TARGET_SCALE_OUT_OVERHEAD_P95 = 60.0
+
+# Agents register this long after launch (seconds): quick, typical, slow, and one past the
+# policy's 600 s heartbeat interval.
+# --- latency: launches one at a time ----------------------------------------------------------
 
 
-@dataclass
-class Call:
-    at: float  # perf_counter
-    sim: float  # simulated epoch seconds
-    operation: str  # service:Operation
-    params: dict[str, Any]
-
-
-@dataclass
-class CallLog:
-    """Every API call made through boto3's default session (handlers, state machines)."""
-
-    cloud: LocalCloud | None = None
-    calls: list[Call] = field(default_factory=list)
-
-    def __call__(self, params: Any, model: Any, **_: Any) -> None:
-        if self.cloud is None:
-            return
-        self.calls.append(
-            Call(
-                time.perf_counter(),
-                self.cloud.clock.time(),
-                f"{model.service_model.service_name}:{model.name}",
-                dict(params) if isinstance(params, dict) else {},
+def latency_figures(launches: int = 20, seed: int = 19) -> list[Figure]:
+    """Each launch alone in the account, agents registering after 20 s to 700 s."""
+    began = time.perf_counter()
+    # Agents register at any fraction of a second, not on the watcher's 2 s grid.
+    rng = random.Random(seed)
+    measured: list[Launch] = []
+    with deployed_cloud() as cloud:
+        final = FinalStatusClock(cloud)
+        for n in range(launches):
+            delay = AGENT_DELAYS[n % len(AGENT_DELAYS)] + rng.uniform(0, 2)
+            instances = launch_instances(
+                cloud, [Behaviour(agent_delay_seconds=delay, command_duration_seconds=120)]
             )
-        )
-
-
-_LOG = CallLog()
-
-
-def _install_call_log() -> None:
-    # Clients copy the session's event hooks when created: register before the handlers and
-    # the state machines create theirs.
-    session = boto3._get_default_session()
-    if not getattr(session, "_fleetpatch_bench", False):
-        session.events.register("before-parameter-build", _LOG)
-        session._fleetpatch_bench = True  # type: ignore[attr-defined]
-
-
-@contextmanager
-def deployed_cloud() -> Iterator[LocalCloud]:
-    """The real stack on a fresh local cloud, with Slack answered by the local receiver."""
-    with LocalCloud() as cloud, SlackWebhookReceiver() as slack:
-        # moto resets boto3's default session when it starts: hook the new one.
-        _install_call_log()
-        stack = cloud.deploy()
-        secret = stack.outputs.get("SlackWebhookSecret")
-        if secret:
-            cloud.client("secretsmanager").create_secret(Name=secret, SecretString=slack.url)
-        _auto_scaling_group(cloud)
-        _LOG.cloud = cloud
-        try:
-            yield cloud
-        finally:
-            _LOG.cloud = None
-
-
-def _auto_scaling_group(cloud: LocalCloud) -> None:
-    create_group(
-        cloud,
-        GroupSpec(
-            name=GROUP,
-            os="AMAZON_LINUX_2023",
-            tags={"Patch Group": "patch_test_0600_batch_1", "Environment": "test"},
-            max_size=500,
-            lifecycle_hook=LifecycleHookSpec(
-                name=HOOK, heartbeat_timeout=1800, default_result="ABANDON"
-            ),
-        ),
+            cloud.settle(max_seconds=6 * 3600)
+            measured += outcomes(cloud, instances, final)
+    wall = time.perf_counter() - began
+    released = sum(1 for m in measured if m.result == "CONTINUE")
+    how = (
+        f"{launches} launches one after another, each alone in the account (settled before the "
+        f"next), agents registering after {', '.join(map(str, AGENT_DELAYS))} s in turn "
+        f"(plus 0-2 s, uniform, seed {seed}), "
+        f"2-minute patches; {released} released; simulated seconds"
     )
-
-
-def _scale_out(cloud: LocalCloud, behaviours: list[Behaviour]) -> list[str]:
-    assert cloud.fleet is not None
-    assert cloud.autoscaling is not None
-    for behaviour in behaviours:
-        cloud.fleet.behaviour_for_next_launch(behaviour, group=GROUP)
-    return list(cloud.autoscaling.scale_out(GROUP, len(behaviours)))
-
-
-def _launch_execution(cloud: LocalCloud, instance: str) -> dict[str, Any]:
-    assert cloud.stack is not None
-    sfn = cloud.client("stepfunctions")
-    arn = cloud.stack.state_machine_arn("PatchNewInstanceStateMachine")
-    for summary in sfn.list_executions(stateMachineArn=arn)["executions"]:
-        execution: dict[str, Any] = sfn.describe_execution(executionArn=summary["executionArn"])
-        if json.loads(execution["input"])["instanceId"] == instance:
-            return execution
-    raise LookupError(f"no launch run for {instance}")
-
-
-def _transitions(cloud: LocalCloud, execution_arn: str) -> int:
-    sfn = cloud.client("stepfunctions")
-    entered = 0
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-        entered += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
-    return entered
+    online = present([m.online_to_send for m in measured])
+    complete = present([m.event_to_complete for m in measured])
+    overhead = present([m.overhead for m in measured])
+    return [
+        Figure(
+            "launch latency",
+            "agent Online -> SendCommand, median",
+            round(median(online), 1),
+            "s (sim)",
+            "agent registered (fleet simulator) -> the command's RequestedDateTime; " + how,
+            target=f"<= {TARGET_ONLINE_TO_SEND_MEDIAN:g} s",
+            met=median(online) <= TARGET_ONLINE_TO_SEND_MEDIAN,
+        ),
+        Figure(
+            "launch latency",
+            "agent Online -> SendCommand, p95",
+            round(p95(online), 1),
+            "s (sim)",
+            "as the median, 95th percentile (nearest rank); " + how,
+            target=f"<= {TARGET_ONLINE_TO_SEND_P95:g} s",
+            met=p95(online) <= TARGET_ONLINE_TO_SEND_P95,
+        ),
+        Figure(
+            "launch latency",
+            "final command status event -> CompleteLifecycleAction, median",
+            round(median(complete), 1),
+            "s (sim)",
+            "the fleet emitting the invocation's final status event -> the lifecycle action "
+            "ended by CompleteLifecycleAction; " + how,
+            target=f"<= {TARGET_EVENT_TO_COMPLETE_MEDIAN:g} s",
+            met=median(complete) <= TARGET_EVENT_TO_COMPLETE_MEDIAN,
+        ),
+        Figure(
+            "launch latency",
+            "launch overhead, median",
+            round(median(overhead), 1),
+            "s (sim)",
+            "lifecycle action start -> CONTINUE, minus action start -> agent Online, minus the "
+            "patch invocation's own run (start -> end on the instance); " + how,
+            target=f"<= {TARGET_OVERHEAD_MEDIAN:g} s",
+            met=median(overhead) <= TARGET_OVERHEAD_MEDIAN,
+        ),
+        Figure(
+            "launch latency",
+            "launch overhead, p95",
+            round(p95(overhead), 1),
+            "s (sim)",
+            "as the median, 95th percentile; " + how,
+        ),
+        Figure(
+            "launch latency",
+            "wall time of these launches",
+            round(wall, 1),
+            "s (real)",
+            "real seconds for the whole measurement, deploy included (perf_counter)",
+        ),
+    ]
 
 
 # --- cost per run -----------------------------------------------------------------------------
@@ -154,26 +161,45 @@ class RunCost:
     status: str
     invocations: int
     gb_seconds: float
+    watcher_transitions: int
+    watcher_gb_seconds: float
+    watcher_invocations: int
 
 
 def run_cost(behaviour: Behaviour) -> RunCost:
     """What one launch run, alone in the account, costs: transitions, calls, Lambda time."""
     with deployed_cloud() as cloud:
-        _LOG.calls.clear()
         before = len(cloud.lambdas.invocations)
-        [instance] = _scale_out(cloud, [behaviour])
+        [instance] = launch_instances(cloud, [behaviour])
         cloud.settle(max_seconds=12 * 3600)
-        execution = _launch_execution(cloud, instance)
+        [execution] = [
+            e
+            for e in executions(cloud, LAUNCH_MACHINE)
+            if json.loads(e["input"])["instanceId"] == instance
+        ]
         invocations = cloud.lambdas.invocations[before:]
+        own = [i for i in invocations if not i.function_name.endswith(WATCHER_FUNCTION)]
+        watched = [i for i in invocations if i.function_name.endswith(WATCHER_FUNCTION)]
+        watchers = executions(cloud, WATCHER_MACHINE)
+        watcher_memory = watched[0].memory_mb if watched else 0
         return RunCost(
-            transitions=_transitions(cloud, execution["executionArn"]),
-            calls=Counter(c.operation for c in _LOG.calls),
+            transitions=transitions(history(cloud, execution["executionArn"])),
+            calls=Counter(c.operation for c in CALL_LOG.calls),
             status=execution["status"],
-            invocations=len(invocations),
+            invocations=len(own),
             # Lambda bills each invocation's duration, rounded up to the millisecond.
-            gb_seconds=sum(
-                math.ceil(i.duration_ms) / 1000 * i.memory_mb / 1024 for i in invocations
+            gb_seconds=sum(math.ceil(i.duration_ms) / 1000 * i.memory_mb / 1024 for i in own),
+            watcher_transitions=sum(
+                transitions(history(cloud, w["executionArn"])) for w in watchers
             ),
+            # The watcher sleeps between polls, on the simulated clock: its billed duration is
+            # the simulated time its rounds ran, which its executions' span bounds from above.
+            watcher_gb_seconds=sum(
+                (w["stopDate"] - w["startDate"]).total_seconds() for w in watchers
+            )
+            * watcher_memory
+            / 1024,
+            watcher_invocations=len(watched),
         )
 
 
@@ -184,61 +210,82 @@ def cost_figures() -> list[Figure]:
         "agent never online": Behaviour(never_online=True),
     }
     figures: list[Figure] = []
-    transitions: dict[str, int] = {}
+    entered: dict[str, int] = {}
     for name, behaviour in cases.items():
         cost = run_cost(behaviour)
-        entered, calls, status = cost.transitions, cost.calls, cost.status
-        transitions[name] = entered
-        polling = name != "agent never online"
+        entered[name] = cost.transitions
+        bounded = name != "agent never online"
         figures.append(
             Figure(
                 "launch run",
                 f"state transitions, {name}",
-                entered,
+                cost.transitions,
                 "transitions",
-                "states entered in the execution history of one run (run ended "
-                f"{status}); Step Functions bills one transition per state entered",
-                target=f"<= {TARGET_TRANSITIONS}" if polling else None,
-                met=entered <= TARGET_TRANSITIONS if polling else None,
+                "states entered in the execution history of one run, alone in the account, "
+                f"agent Online after 30 s (run ended {cost.status}); Step Functions bills one "
+                "transition per state entered",
+                target=f"<= {TARGET_TRANSITIONS}" if bounded else None,
+                met=cost.transitions <= TARGET_TRANSITIONS if bounded else None,
             )
         )
-        top = ", ".join(f"{op} {n}" for op, n in calls.most_common(6))
-        figures.append(
+        top = ", ".join(f"{op} {n}" for op, n in cost.calls.most_common(6))
+        figures += [
             Figure(
                 "launch run",
                 f"AWS API calls, {name}",
-                sum(calls.values()),
+                sum(cost.calls.values()),
                 "calls",
-                "every call the run's handlers and service integrations made (botocore "
-                f"before-parameter-build hook); most: {top}",
-            )
-        )
-        figures.append(
+                "every call the run's handlers, service integrations and the readiness watcher "
+                f"made (botocore before-parameter-build hook); most: {top}",
+            ),
             Figure(
                 "launch run",
                 f"Lambda invocations, {name}",
                 cost.invocations,
                 "invocations",
-                "every handler invocation the run set off (synchronous and asynchronous)",
-            )
-        )
-        figures.append(
+                "every handler invocation the run set off (synchronous and asynchronous), "
+                "the readiness watcher's apart",
+            ),
             Figure(
                 "launch run",
                 f"Lambda GB-seconds, {name}",
                 round(cost.gb_seconds, 4),
                 "GB-s",
                 f"{cost.invocations} invocations of the run's handlers: their real duration on "
-                "the local cloud (in-process, warm after the first) x the template's memory size; "
-                "an estimate of Lambda's billed duration",
-            )
-        )
-    same = transitions["2-minute patch"] == transitions["60-minute patch"]
+                "the local cloud (in-process, warm after the first) x the template's memory "
+                "size; an estimate of Lambda's billed duration",
+            ),
+            Figure(
+                "launch run",
+                f"readiness watcher transitions, {name}",
+                cost.watcher_transitions,
+                "transitions",
+                "states entered by the readiness watcher's executions while this run, alone, "
+                "waited (shared by every run waiting at the same time)",
+            ),
+            Figure(
+                "launch run",
+                f"readiness watcher GB-seconds, {name}",
+                round(cost.watcher_gb_seconds, 4),
+                "GB-s",
+                f"{cost.watcher_invocations} watch-ready round(s): the watcher's executions' "
+                "span in simulated time (it sleeps 2 s between polls while anything waits) x "
+                "its memory size (128 MB); shared by every run waiting at the same time",
+            ),
+            Figure(
+                "launch run",
+                f"readiness watcher invocations, {name}",
+                cost.watcher_invocations,
+                "invocations",
+                "watch-ready rounds (up to 4 minutes each) while this run, alone, waited",
+            ),
+        ]
+    same = entered["2-minute patch"] == entered["60-minute patch"]
     figures.append(
         Figure(
             "launch run",
             "transitions 60-minute minus 2-minute patch",
-            transitions["60-minute patch"] - transitions["2-minute patch"],
+            entered["60-minute patch"] - entered["2-minute patch"],
             "transitions",
             "equal when nothing polls while the patch runs (one task-token wait)",
             target="0",
@@ -248,144 +295,36 @@ def cost_figures() -> list[Figure]:
     return figures
 
 
-# --- latency ----------------------------------------------------------------------------------
-
-
-def latencies(launches: int, concurrent: int) -> dict[str, list[float]]:
-    """Per launch: control-plane ms Online->SendCommand and status event->Complete."""
-    found: dict[str, list[float]] = {"online_to_send": [], "event_to_complete": [], "poll_s": []}
-    with deployed_cloud() as cloud:
-        emitted: dict[str, float] = {}
-        emit = cloud.emit
-
-        def timed_emit(
-            source: str,
-            detail_type: str,
-            detail: dict[str, Any],
-            resources: list[str] | None = None,
-        ) -> str:
-            if detail_type == "EC2 Command Invocation Status-change Notification" and detail.get(
-                "status"
-            ) in {"Success", "Failed", "TimedOut", "Cancelled"}:
-                emitted[str(detail.get("instance-id"))] = time.perf_counter()
-            return emit(source, detail_type, detail, resources)
-
-        cloud.emit = timed_emit  # type: ignore[method-assign]
-        assert cloud.fleet is not None
-        done = 0
-        while done < launches:
-            _LOG.calls.clear()
-            emitted.clear()
-            size = min(concurrent, launches - done)
-            instances = _scale_out(
-                cloud,
-                [Behaviour(agent_delay_seconds=45, command_duration_seconds=120)] * size,
-            )
-            cloud.settle(max_seconds=6 * 3600)
-            for instance in instances:
-                online_at = cloud.fleet.instance(instance).registered_at
-                assert online_at is not None
-                checks = [
-                    c
-                    for c in _LOG.calls
-                    if c.operation == "ssm:DescribeInstanceInformation"
-                    and instance in json.dumps(c.params)
-                    and c.sim >= online_at.timestamp()
-                ]
-                send = next(
-                    c
-                    for c in _LOG.calls
-                    if c.operation == "ssm:SendCommand"
-                    and instance in c.params.get("InstanceIds", [])
-                )
-                complete = next(
-                    c
-                    for c in _LOG.calls
-                    if c.operation == "autoscaling:CompleteLifecycleAction"
-                    and c.params.get("InstanceId") == instance
-                )
-                found["online_to_send"].append((send.at - checks[0].at) * 1000)
-                found["event_to_complete"].append((complete.at - emitted[instance]) * 1000)
-                found["poll_s"].append(send.sim - online_at.timestamp())
-            done += size
-    return found
-
-
-def latency_figures(launches: int = 50, concurrent: int = 1) -> list[Figure]:
-    measured = latencies(launches, concurrent)
-    how = (
-        f"{launches} launches, {concurrent} at a time, local cloud at time factor 0 (simulated "
-        "waits take no real time): real ms between the two calls, perf_counter"
-    )
-    figures = []
-    for key, label in (
-        ("online_to_send", "agent Online seen -> SendCommand"),
-        ("event_to_complete", "command status event -> CompleteLifecycleAction"),
-    ):
-        values = measured[key]
-        figures += [
-            Figure(
-                "latency",
-                f"{label}, median",
-                round(median(values), 1),
-                "ms",
-                how,
-                target=f"< {TARGET_LATENCY_MS:g} ms",
-                met=median(values) < TARGET_LATENCY_MS,
-            ),
-            Figure("latency", f"{label}, p95", round(p95(values), 1), "ms", how),
-        ]
-    polls = measured["poll_s"]
-    figures.append(
-        Figure(
-            "latency",
-            "agent Online -> SendCommand in simulated time, median",
-            round(median(polls), 1),
-            "s",
-            "simulated seconds from the agent registering to SendCommand: the agent poll's "
-            "wait (backoff), not control-plane time",
-        )
-    )
-    return figures
-
-
-def call_cost_figure(calls: int = 200) -> Figure:
-    """What one AWS call costs on the local cloud (botocore + moto in-process): the floor
-    under every latency above, which makes several calls on its path."""
-    with deployed_cloud() as cloud:
-        # The cost of the call itself: 200 back to back would empty SSM's bucket.
-        cloud.rate_limits.enabled = False
-        ssm = cloud.client("ssm")
-        ssm.describe_instance_information()
-        timings = []
-        for _ in range(calls):
-            began = time.perf_counter()
-            ssm.describe_instance_information(MaxResults=5)
-            timings.append((time.perf_counter() - began) * 1000)
-    return Figure(
-        "latency",
-        "one AWS API call on the local cloud, median",
-        round(median(timings), 2),
-        "ms",
-        f"{calls} DescribeInstanceInformation calls through botocore and moto in-process",
-    )
-
-
-def measure(launches: int = 50) -> list[Figure]:
-    return cost_figures() + latency_figures(launches) + [call_cost_figure()]
+def measure(launches: int = 20, scale: int = 500) -> list[Figure]:
+    return cost_figures() + latency_figures(launches) + scale_out_figures(scale)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--launches", type=int, default=50)
+    parser.add_argument("--launches", type=int, default=20, help="launches for the latencies")
+    parser.add_argument("--scale", type=int, default=500, help="instances in the scale-out")
+    parser.add_argument(
+        "--only", choices=("cost", "latency", "scale"), help="measure one part only"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    figures = measure(args.launches)
+    if args.only == "cost":
+        figures = cost_figures()
+    elif args.only == "latency":
+        figures = latency_figures(args.launches)
+    elif args.only == "scale":
+        figures = scale_out_figures(args.scale)
+    else:
+        figures = measure(args.launches, args.scale)
     if args.json:
         print(json.dumps([f.as_dict() for f in figures], indent=1))
     else:
         for figure in figures:
-            print(f"{figure.group:<12} {figure.name:<60} {figure.value!s:>10} {figure.unit}")
+            verdict = "" if figure.met is None else (" [met]" if figure.met else " [NOT met]")
+            print(
+                f"{figure.group:<15} {figure.name:<62} {figure.value!s:>12} {figure.unit}{verdict}"
+            )
+            print(f"{'':<15} how: {figure.how}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, one table, and (``--json [FILE]``) one JSON object.
 
-Launch cost and latency, wave scale, serving waves (healthy fraction and makespan against
-the budget's ideal), import times and the cost model.
+Launch cost and latency, a 500-launch scale-out, wave scale, serving waves (healthy
+fraction and makespan against the budget's ideal), import times and the cost model.
 
     .venv/bin/python -m benchmarks.run                      # the table
     .venv/bin/python -m benchmarks.run --json               # one JSON object on stdout
@@ -29,7 +29,9 @@ from benchmarks import cold_start, cost_model, launch, serving, wave_scale
 from benchmarks.figures import Figure
 
 
-def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> list[Figure]:
+def run(
+    sizes: list[int], launches: int, scale: int, import_runs: int, *, overlap: bool
+) -> list[Figure]:
     # The largest wave runs for minutes in its own interpreter, on one core (the GIL): with a
     # second core it runs there while the rest is measured, so `make bench` prints every
     # figure, 10,000 instances included, in one sitting. --serial runs one thing at a time.
@@ -42,7 +44,7 @@ def run(sizes: list[int], launches: int, import_runs: int, *, overlap: bool) -> 
     if overlap and largest is not None and (os.cpu_count() or 1) >= 2:
         background = pool.submit(wave_scale.run_child, largest)
     try:
-        launch_figures = launch.measure(launches)
+        launch_figures = launch.measure(launches, scale)
         serving_figures = serving.measure()
         results = [
             wave_scale.run_child(size) for size in sizes if background is None or size != largest
@@ -86,14 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure one thing at a time (the largest wave does not share the machine)",
     )
-    parser.add_argument("--launches", type=int, default=50, help="launches for the latency")
+    parser.add_argument(
+        "--launches", type=int, default=20, help="launches, one at a time, for the latencies"
+    )
+    parser.add_argument(
+        "--scale", type=int, default=500, help="launches within one minute in the scale-out"
+    )
     parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     # Handlers that publish no metric warn on every invocation; here that is noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     began = time.monotonic()
-    figures = run(sizes, args.launches, args.import_runs, overlap=not args.serial)
+    figures = run(sizes, args.launches, args.scale, args.import_runs, overlap=not args.serial)
     elapsed = time.monotonic() - began
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
