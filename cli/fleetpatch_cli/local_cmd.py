@@ -8,6 +8,7 @@ scenario and prints what happened (a timeline, or one JSON object with ``--json`
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
@@ -27,8 +28,12 @@ def run_scenario(
     template: Path | None,
     reports_dir: Path | None = None,
 ) -> int:
+    if template is not None and not template.is_file():
+        # Before the local cloud starts: the deploy would find out seconds later.
+        raise FileNotFoundError(errno.ENOENT, "no such file (--template)", str(template))
     from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.runner import play
+    from localcloud.scenario import ScenarioError
     from localcloud.timeline import render_timeline
 
     # Handlers that publish no metric on a path warn about it on every invocation; in
@@ -40,13 +45,17 @@ def run_scenario(
         for error in exc.errors:
             print(str(error), file=sys.stderr)
         return EXIT_INVALID
-    result = play(
-        scenario,
-        time_factor=time_factor,
-        template=template,
-        progress=not as_json,
-        reports_dir=reports_dir,
-    )
+    try:
+        result = play(
+            scenario,
+            time_factor=time_factor,
+            template=template,
+            progress=not as_json,
+            reports_dir=reports_dir,
+        )
+    except ScenarioError as exc:  # found once the stack is deployed, before any step
+        print(f"{path}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=False))
     else:

@@ -28,6 +28,7 @@ from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli.controlplane import Clients, boto_clients
 from fleetpatch_cli.plan_serving import serving_lines
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 
@@ -78,26 +79,19 @@ def read_fleet(ec2: Any, ssm: Any) -> list[InstanceFacts]:
 
 
 @contextmanager
-def aws_fleet(
-    region: str | None, profile: str | None, endpoint_url: str | None
-) -> Iterator[list[InstanceFacts]]:
-    import boto3
-
-    session = boto3.Session(profile_name=profile, region_name=region)
-    yield read_fleet(
-        session.client("ec2", endpoint_url=endpoint_url),
-        session.client("ssm", endpoint_url=endpoint_url),
-    )
+def aws_fleet(clients: Clients) -> Iterator[list[InstanceFacts]]:
+    yield read_fleet(clients("ec2"), clients("ssm"))
 
 
 @contextmanager
 def local_fleet(scenario_path: Path) -> Iterator[tuple[list[InstanceFacts], datetime]]:
     """A scenario's fleet, launched on a fresh in-process local cloud with the stack deployed."""
     from fleetpatch_cli.scenario_file import load_scenario
+
+    scenario = load_scenario(scenario_path)  # before the local cloud's imports: seconds
     from localcloud.cloud import LocalCloud
     from localcloud.runner import build_fleet
 
-    scenario = load_scenario(scenario_path)
     with LocalCloud(time_factor=0, start=scenario.start) as cloud:
         cloud.deploy(None, scenario.parameters)
         build_fleet(cloud, scenario)
@@ -255,7 +249,7 @@ def run_plan(args: argparse.Namespace) -> int:
         with local_fleet(args.local_fleet) as (fleet, start):
             waves, not_placed = plan(policy, fleet, at or start, args.wave)
     else:
-        with aws_fleet(args.region, args.profile, args.endpoint_url) as fleet:
+        with aws_fleet(boto_clients(args)) as fleet:
             waves, not_placed = plan(policy, fleet, at or datetime.now(UTC), args.wave)
     if args.json:
         print(json.dumps(as_json(args.stage, waves, not_placed), indent=2))

@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 from rich.text import Text
 
@@ -389,14 +389,15 @@ def run_reports_command(
     except CommandError as exc:
         message, code = str(exc), exc.code
     except ClientError as exc:
-        message, code = _aws_problem(exc, args.stage)
-    except BotoCoreError as exc:
-        message, code = str(exc), EXIT_NOT_FOUND
+        problem = _aws_problem(exc, args.stage)
+        if problem is None:
+            raise  # the CLI's error boundary names it
+        message, code = problem
     print(f"fleetpatch {args.command}: {message}", file=sys.stderr)
     return code
 
 
-def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int]:
+def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int] | None:
     code = _code(exc)
     if code == "ResourceNotFoundException":
         return (
@@ -410,7 +411,7 @@ def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int]:
             "(in this account and region)?",
             EXIT_INVALID,
         )
-    return str(exc), EXIT_NOT_FOUND
+    return None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -19,6 +19,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fleetpatch.batch_run import run_sent_commands
@@ -28,7 +29,9 @@ from fleetpatch.dynamo import plain as _plain
 from fleetpatch.lease import WaveLease, read_lease, release_lease
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.waves import WaveRecords, promotion_arguments, run_input
+from fleetpatch_cli.boundary import ConflictError
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients
+from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
 RECENT_RUNS = 10
@@ -96,18 +99,27 @@ class ControlPlane:
             raise WaveError(f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})")
         self._refuse_if_running(wave)
         name = names.manual_run_name(wave, now)
-        self._clients("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name,
-            input=json.dumps(
-                run_input(
-                    wave,
-                    [batch.model_dump(by_alias=True) for batch in waves[wave].batches],
-                    **promotion_arguments(policy, wave),
-                )
+        self._start_execution(
+            name,
+            run_input(
+                wave,
+                [batch.model_dump(by_alias=True) for batch in waves[wave].batches],
+                **promotion_arguments(policy, wave),
             ),
+            conflict=f"wave {wave} was started as {name} by someone else in the same second",
         )
         return name
+
+    def _start_execution(self, name: str, payload: dict[str, Any], *, conflict: str) -> None:
+        sfn = self._clients("stepfunctions")
+        try:
+            sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except sfn.exceptions.ExecutionAlreadyExists:
+            # The name is the run's idempotency key: the same name with another input is
+            # another operator's start or resume that won the race.
+            raise ConflictError(f"{conflict}; see fleetpatch wave status {name}") from None
 
     def runs(self) -> list[dict[str, Any]]:
         sfn = self._clients("stepfunctions")
@@ -204,26 +216,24 @@ class ControlPlane:
             # Waited for again by the resumed run's rounds, with what it sends.
             commands.pop(batches[step]["name"], None)
         audit = {"step": step, "by": who, "reason": reason, "run": run, "at": now.isoformat()}
-        self._clients("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=name,
-            input=json.dumps(
-                run_input(
-                    payload["wave"],
-                    batches,
-                    start_step=step,
-                    window_id=payload.get("windowId"),
-                    window_execution_id=payload.get("windowExecutionId"),
-                    # Overriding, the person approved what the window did; later gates
-                    # judge the rest. Otherwise the gates judge the window as before.
-                    window_status=None if action == "override" else payload.get("windowStatus"),
-                    promote_from=payload.get("promoteFrom"),
-                    promotions=payload.get("promotions", []),
-                    commands=commands,
-                    approval=audit if action == "override" else None,
-                    resume=None if action == "override" else audit | {"action": action},
-                )
+        self._start_execution(
+            name,
+            run_input(
+                payload["wave"],
+                batches,
+                start_step=step,
+                window_id=payload.get("windowId"),
+                window_execution_id=payload.get("windowExecutionId"),
+                # Overriding, the person approved what the window did; later gates
+                # judge the rest. Otherwise the gates judge the window as before.
+                window_status=None if action == "override" else payload.get("windowStatus"),
+                promote_from=payload.get("promoteFrom"),
+                promotions=payload.get("promotions", []),
+                commands=commands,
+                approval=audit if action == "override" else None,
+                resume=None if action == "override" else audit | {"action": action},
             ),
+            conflict=f"run {run} was resumed as {name} by someone else at the same time",
         )
         return name
 
@@ -280,13 +290,25 @@ class ControlPlane:
         try:
             sfn.describe_execution(executionArn=self.execution_arn(earlier["resumed_as"]))
         except sfn.exceptions.ExecutionDoesNotExist:
-            # That resume was recorded but never started its run: this one goes instead.
-            dynamodb.put_item(
-                TableName=self._state_table(),
-                Item=item,
-                ConditionExpression="resumed_as = :earlier",
-                ExpressionAttributeValues={":earlier": {"S": earlier["resumed_as"]}},
-            )
+            # That resume was recorded but never started its run (or is starting it right
+            # now): this one goes instead, unless a third took it over first.
+            try:
+                dynamodb.put_item(
+                    TableName=self._state_table(),
+                    Item=item,
+                    ConditionExpression="resumed_as = :earlier AND #by = :by AND #at = :at",
+                    ExpressionAttributeNames={"#by": "by", "#at": "at"},
+                    ExpressionAttributeValues={
+                        ":earlier": {"S": earlier["resumed_as"]},
+                        ":by": {"S": earlier["by"]},
+                        ":at": {"S": earlier["at"]},
+                    },
+                )
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                raise ConflictError(
+                    f"run {run} is being resumed by someone else at the same time; see "
+                    "fleetpatch wave status " + run
+                ) from None
             return
         raise WaveError(
             f"run {run} was already resumed as {earlier['resumed_as']} by {earlier['by']} "
@@ -373,6 +395,27 @@ class ControlPlane:
 # --- the command line ---------------------------------------------------------------------------
 
 
+def status_data(plane: ControlPlane, run: str | None) -> dict[str, Any]:
+    """What ``wave status [RUN]`` shows, as one JSON object."""
+    if run is None:
+        return {
+            "runs": [
+                {"run": e["name"], "status": e["status"], "started": e["startDate"].isoformat()}
+                for e in plane.runs()
+            ]
+        }
+    execution = plane.run(run)
+    return {
+        "run": run,
+        "wave": json.loads(execution["input"])["wave"],
+        "status": execution["status"],
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+        "gates": plane.decisions(run),
+        "operatorRecords": plane.audit(run),
+    }
+
+
 def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
     if run is None:
         runs = plane.runs()
@@ -409,59 +452,122 @@ def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
     return lines
 
 
+def _act(plane: ControlPlane, args: argparse.Namespace, now: datetime) -> tuple[Any, list[str]]:
+    """Do what ``args`` ask; what was done as JSON and as lines of text."""
+    if args.action == "start":
+        name = plane.start(args.wave, now)
+        return {"run": name, "wave": args.wave}, [f"started {name}"]
+    if args.action == "status":
+        data = status_data(plane, args.run) if getattr(args, "json", False) else None
+        return data, [] if data is not None else status_lines(plane, args.run)
+    if args.action == "stop":
+        if not args.reason.strip():
+            raise WaveError("--reason: say why the run is stopped (it is recorded)")
+        done = plane.stop(args.run, reason=args.reason, now=now)
+        return {"run": args.run, "done": done}, done
+    if not args.approve:
+        raise WaveError("resume goes on past what held the run: say so with --approve")
+    if not args.reason.strip():
+        raise WaveError("--reason: say why the run may go on (it is recorded)")
+    name = plane.resume(args.run, reason=args.reason, now=now)
+    return {"run": name, "resumed": args.run}, [f"started {name}"]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def run_wave_command(args: argparse.Namespace, clients: Clients | None = None) -> int:
     plane = ControlPlane(clients or boto_clients(args), args.stage)
     now = datetime.now(UTC)
     try:
-        if args.action == "start":
-            print(f"started {plane.start(args.wave, now)}")
-        elif args.action == "status":
-            print("\n".join(status_lines(plane, args.run)))
-        elif args.action == "stop":
-            if not args.reason.strip():
-                raise WaveError("--reason: say why the run is stopped (it is recorded)")
-            print("\n".join(plane.stop(args.run, reason=args.reason, now=now)))
-        else:
-            if not args.approve:
-                raise WaveError("resume goes on past what held the run: say so with --approve")
-            if not args.reason.strip():
-                raise WaveError("--reason: say why the run may go on (it is recorded)")
-            print(f"started {plane.resume(args.run, reason=args.reason, now=now)}")
+        data, lines = _act(plane, args, now)
     except WaveError as exc:
         print(f"fleetpatch wave {args.action}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     finally:
         for note in plane.notes:
             print(f"fleetpatch wave {args.action}: {note}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=_json_value))
+    else:
+        print("\n".join(lines))
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    wave = subparsers.add_parser("wave", help="start, watch and resume gated waves")
-    actions = wave.add_subparsers(dest="action", required=True)
+    wave = subparsers.add_parser(
+        "wave",
+        help="start, watch, resume and stop gated waves",
+        description="Start a wave by hand, see where its runs stand, go on past a held gate, "
+        "or stop a run. They act on the deployed stage (--stage) in the account your AWS "
+        "credentials point at, or on any AWS-compatible endpoint (--endpoint-url).",
+        epilog=examples(
+            "fleetpatch wave start prod --region eu-central-1",
+            "fleetpatch wave status                          # recent runs",
+            "fleetpatch wave status RUN --json               # one run's gates, as JSON",
+            'fleetpatch wave resume RUN --approve --reason "db restarted, checks green"',
+            'fleetpatch wave stop RUN --reason "wrong patch list"',
+        ),
+    )
+    actions = wave.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
         add_aws_options(parser)
         parser.set_defaults(func=run_wave_command)
 
-    start = actions.add_parser("start", help="start a wave now, first batch included")
-    start.add_argument("wave")
+    start = actions.add_parser(
+        "start",
+        help="start a wave now, first batch included",
+        description="Start WAVE now: every batch by the control plane, gates included. One "
+        "run per wave at a time: a running one is named.",
+        epilog=examples(
+            "fleetpatch wave start test",
+            "fleetpatch wave start prod --stage prod --profile ops --json",
+        ),
+    )
+    start.add_argument("wave", metavar="WAVE", help="a wave of the deployed policy")
     common(start)
-    status = actions.add_parser("status", help="recent wave runs, or one run's gates")
-    status.add_argument("run", nargs="?")
+    status = actions.add_parser(
+        "status",
+        help="recent wave runs, or one run's gates",
+        description="Without RUN: the recent runs of the stage. With RUN: its status, each "
+        "gate's decision and reasons, failed instances, resumes and stops.",
+        epilog=examples(
+            "fleetpatch wave status",
+            "fleetpatch wave status manual-prod-20261205T050000Z --json",
+        ),
+    )
+    status.add_argument("run", nargs="?", metavar="RUN", help="a run id (see wave status)")
     common(status)
     resume = actions.add_parser(
         "resume",
-        help="go on from where a held run stopped: override its failed gate, evaluate an "
-        "unevaluated one again, or send what a failed send missed (recorded with who and why)",
+        help="go on from where a held run stopped (recorded with who and why)",
+        description="Go on from where a held run stopped: override its failed gate, evaluate "
+        "an unevaluated one again, or send what a failed send missed. Recorded with who and "
+        "why; a run is resumed once.",
+        epilog=examples(
+            'fleetpatch wave resume RUN --approve --reason "db restarted, checks green"'
+        ),
     )
-    resume.add_argument("run")
+    resume.add_argument("run", metavar="RUN", help="the held run (see wave status)")
     resume.add_argument("--approve", action="store_true", help="required: you approve going on")
     resume.add_argument("--reason", default="", help="why (required; recorded)")
     common(resume)
     stop = actions.add_parser(
-        "stop", help="stop a run and cancel its commands in flight (recorded with who and why)"
+        "stop",
+        help="stop a run and cancel its commands in flight (recorded with who and why)",
+        description="Stop RUN, cancel its commands in flight, record who and why, and give "
+        "the wave's lease back.",
+        epilog=examples('fleetpatch wave stop RUN --reason "wrong patch list"'),
     )
-    stop.add_argument("run")
+    stop.add_argument("run", metavar="RUN", help="the run to stop (see wave status)")
     stop.add_argument("--reason", default="", help="why (required; recorded)")
     common(stop)
