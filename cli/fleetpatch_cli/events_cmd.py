@@ -10,6 +10,7 @@ from pathlib import Path
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.events import parse_event_json
 from fleetpatch.routing import route_event
+from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
 
@@ -38,13 +39,22 @@ def check_files(paths: list[Path]) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    events = subparsers.add_parser("events", help="work with EventBridge event files")
-    actions = events.add_subparsers(dest="action", required=True)
+    events = subparsers.add_parser(
+        "events",
+        help="work with EventBridge event files",
+        description="Check EventBridge event files against fleetpatch's event contract.",
+        epilog=examples("fleetpatch events check events/*/*.json"),
+    )
+    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
         help="validate event files and print the route each takes",
         description="Validate EventBridge event files against fleetpatch's event contract. "
         "Prints one JSON object per valid file; exits 2 if any file is invalid.",
+        epilog=examples(
+            "fleetpatch events check events/*/*.json",
+            "fleetpatch events check events/aws.ec2/instance-running.json | jq .route",
+        ),
     )
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="event files")
     check.set_defaults(func=lambda args: check_files(args.files))

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
 
@@ -80,8 +81,17 @@ def serve(host: str, port: int, time_factor: float, template: Path | None) -> in
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    local = subparsers.add_parser("local", help="run the control plane on the local cloud (no AWS)")
-    actions = local.add_subparsers(dest="action", required=True)
+    local = subparsers.add_parser(
+        "local",
+        help="run the control plane on the local cloud (no AWS)",
+        description="Run the real template, handlers and state machines on the local cloud: "
+        "play a scenario, or serve the stack to the AWS CLI.",
+        epilog=examples(
+            "fleetpatch local run scenarios/demo.yaml",
+            "fleetpatch local up --port 4566",
+        ),
+    )
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run = actions.add_parser(
         "run",
@@ -89,8 +99,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Deploy the real template.yaml into the local cloud, play SCENARIO on a "
         "simulated fleet and print what happened. Exits 0 when the scenario played "
         "(whatever the runs' outcomes), 2 for an invalid scenario file.",
+        epilog=examples(
+            "fleetpatch local run scenarios/demo.yaml",
+            "fleetpatch local run scenarios/demo.yaml --json | jq '.runs[].status'",
+            "fleetpatch local run scenarios/demo.yaml --reports out/ --time-factor 0.001",
+        ),
     )
-    run.add_argument("scenario", type=Path, metavar="SCENARIO")
+    run.add_argument("scenario", type=Path, metavar="SCENARIO", help="a scenario file")
     run.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the timeline"
     )
@@ -105,10 +120,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--time-factor",
         type=float,
         default=None,
+        metavar="F",
         help="real seconds per simulated second (default: the scenario's, 0 = as fast as possible)",
     )
     run.add_argument(
-        "--template", type=Path, default=None, help="template to deploy (default: template.yaml)"
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="template to deploy (default: template.yaml)",
     )
     run.set_defaults(
         func=lambda a: run_scenario(
@@ -124,12 +144,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "up",
         help="keep the local cloud running on 127.0.0.1 with the stack deployed",
         description="Start the local cloud as a server on 127.0.0.1 with the stack deployed, print "
-        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`.",
+        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`. "
+        "(No --json: it serves until interrupted.)",
+        epilog=examples(
+            "fleetpatch local up",
+            "aws --endpoint-url http://127.0.0.1:4566 stepfunctions list-state-machines",
+        ),
     )
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    up.add_argument("--port", type=int, default=4566, help="the port to listen on")
     up.add_argument(
-        "--time-factor", type=float, default=1.0, help="real seconds per simulated second"
+        "--time-factor",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="real seconds per simulated second",
     )
-    up.add_argument("--template", type=Path, default=None)
+    up.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="template to deploy (default: template.yaml)",
+    )
     up.set_defaults(func=lambda a: serve(a.host, a.port, a.time_factor, a.template))

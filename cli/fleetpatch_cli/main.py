@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the completion script for your shell; load it from your shell's "
         "start-up file.",
         epilog=examples(
-            'eval "$(fleetpatch completion bash)"       # in ~/.bashrc',
+            "fleetpatch completion bash > ~/.local/share/bash-completion/completions/fleetpatch",
             'eval "$(fleetpatch completion zsh)"        # in ~/.zshrc',
         ),
     )

@@ -29,6 +29,7 @@ from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
 from fleetpatch_cli.controlplane import Clients, boto_clients
+from fleetpatch_cli.parser import examples
 from fleetpatch_cli.plan_serving import serving_lines
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 
@@ -266,10 +267,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "drain, budget, health checks, snapshots and hooks), which instances fall "
         "in each batch under which baseline, and which instances no wave patches and why. "
         "Only read-only AWS calls.",
+        epilog=examples(
+            "fleetpatch plan --local-fleet scenarios/demo.yaml   # no AWS: a simulated fleet",
+            "fleetpatch plan --wave prod --region eu-central-1    # your account's fleet",
+            "fleetpatch plan --at 2026-12-05T05:00Z --json | jq '.notPatched'",
+        ),
     )
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    parser.add_argument(
+        "--policy", type=Path, default=DEFAULT_POLICY, metavar="FILE", help="the policy file"
+    )
     parser.add_argument("--wave", help="only this wave")
-    parser.add_argument("--at", help="plan from this date/time (ISO 8601; default: now, UTC)")
+    parser.add_argument(
+        "--at", metavar="WHEN", help="plan from this date/time (ISO 8601; default: now, UTC)"
+    )
     parser.add_argument("--stage", default="default", help="the deployed stage (baseline names)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     source = parser.add_mutually_exclusive_group()
@@ -279,7 +289,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SCENARIO",
         help="plan on a scenario's simulated fleet (local cloud, in-process)",
     )
-    source.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. local up's")
-    parser.add_argument("--region")
-    parser.add_argument("--profile")
+    source.add_argument(
+        "--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. local up's"
+    )
+    parser.add_argument("--region", help="AWS region (default: your AWS profile's)")
+    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, or the default)")
     parser.set_defaults(func=run_plan)

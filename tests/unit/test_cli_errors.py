@@ -33,9 +33,9 @@ ROOT = Path(__file__).parents[2]
 REGION = "eu-central-1"
 STAGE_COMMANDS = [
     ["plan", "--policy", str(ROOT / "policy" / "fleet.yaml")],
-    ["wave", "start", "prod"],
+    ["wave", "start", "prod", "--yes"],
     ["wave", "status"],
-    ["wave", "resume", "RUN", "--approve", "--reason", "ok"],
+    ["wave", "resume", "RUN", "--approve", "--reason", "ok", "--yes"],
     ["runs"],
 ]
 
@@ -231,7 +231,7 @@ def test_a_second_concurrent_resume_is_told_who_won(
     )
     stub.add_client_error("start_execution", "ExecutionAlreadyExists", http_status_code=400)
     args = build_parser().parse_args(
-        ["wave", "resume", HELD, "--approve", "--reason", "checks green"]
+        ["wave", "resume", HELD, "--approve", "--reason", "checks green", "--yes"]
     )
     # When this operator resumes it
     with stub:
