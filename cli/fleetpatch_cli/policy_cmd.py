@@ -22,7 +22,7 @@ from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.validate import unused_patch_groups
 from fleetpatch_authoring.validate import validate_policy as validate_policy_data
 from fleetpatch_authoring.waves import Gate
-from fleetpatch_authoring.yamlfile import FileError, InvalidFileError, read_yaml
+from fleetpatch_authoring.yamlfile import InvalidFileError, file_errors, read_yaml
 from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
@@ -39,10 +39,7 @@ def load_policy(path: Path) -> FleetPolicy:
         return validate_policy_data(data)
     except InvalidPolicyError as exc:
         raise InvalidFileError(
-            [
-                FileError(str(path), lines.line_of(problem.loc), problem.path, problem.message)
-                for problem in exc.problems
-            ]
+            file_errors(path, lines, [(p.loc, p.path, p.message) for p in exc.problems])
         ) from exc
 
 
