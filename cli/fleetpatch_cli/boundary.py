@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     CredentialRetrievalError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
@@ -113,6 +114,12 @@ def explain(exc: BaseException) -> str | None:
         (
             ReadTimeoutError,
             lambda e: f"no answer from {e.kwargs['endpoint_url']} in time: try again",
+        ),
+        (
+            HTTPClientError,
+            lambda e: (
+                f"cannot talk to {e.kwargs.get('endpoint_url') or 'AWS'}: {e.kwargs['error']}"
+            ),
         ),
         (ClientError, _client_error),
         (ParamValidationError, lambda e: f"AWS call not sent: {e}"),

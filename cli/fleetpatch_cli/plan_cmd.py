@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from fleetpatch.contracts.names import policy_parameter_name
 from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
@@ -250,13 +253,65 @@ def run_plan(args: argparse.Namespace) -> int:
         with local_fleet(args.local_fleet) as (fleet, start):
             waves, not_placed = plan(policy, fleet, at or start, args.wave)
     else:
-        with aws_fleet(boto_clients(args)) as fleet:
+        clients = boto_clients(args)
+        with aws_fleet(clients) as fleet:
             waves, not_placed = plan(policy, fleet, at or datetime.now(UTC), args.wave)
+        deployed = compare_deployed(clients, args.stage, policy)
+        if deployed["differences"]:
+            print(
+                f"fleetpatch plan: warning: {args.policy} differs from the policy deployed in "
+                f"stage {args.stage} ({deployed['parameter']}) at "
+                + ", ".join(deployed["differences"])
+                + "; this plan follows the local file, the control plane the deployed one",
+                file=sys.stderr,
+            )
+        elif deployed["note"]:
+            print(f"fleetpatch plan: note: {deployed['note']}", file=sys.stderr)
     if args.json:
-        print(json.dumps(as_json(args.stage, waves, not_placed), indent=2))
+        data = as_json(args.stage, waves, not_placed)
+        if args.local_fleet is None:
+            data["deployedPolicy"] = deployed
+        print(json.dumps(data, indent=2))
     else:
         print("\n".join(as_text(args.stage, waves, not_placed)))
     return 0
+
+
+def compare_deployed(clients: Clients, stage: str, policy: FleetPolicy) -> dict[str, Any]:
+    """The local policy, compiled, against the one deployed in ``stage`` (its SSM parameter)."""
+    name = policy_parameter_name(stage)
+    ssm = clients("ssm")
+    result: dict[str, Any] = {"parameter": name, "matches": None, "differences": [], "note": None}
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        result["note"] = f"no deployed policy {name}: stage {stage} is not deployed here"
+        return result
+    except ClientError as exc:  # the plan needs no more than the fleet's read-only calls
+        code = exc.response.get("Error", {}).get("Code", "")
+        result["note"] = f"cannot compare with the deployed policy {name} ({code})"
+        return result
+    local = json.loads(policy.runtime().model_dump_json(by_alias=True))
+    result["differences"] = differences(local, json.loads(value))
+    result["matches"] = not result["differences"]
+    return result
+
+
+def differences(local: Any, deployed: Any, path: str = "", limit: int = 5) -> list[str]:
+    """The paths (at most ``limit``) where ``local`` and ``deployed`` differ."""
+    if isinstance(local, dict) and isinstance(deployed, dict):
+        found: list[str] = []
+        for key in sorted(set(local) | set(deployed), key=str):
+            found += differences(local.get(key), deployed.get(key), f"{path}.{key}".lstrip("."))
+            if len(found) >= limit:
+                return found[:limit]
+        return found
+    if isinstance(local, list) and isinstance(deployed, list) and len(local) == len(deployed):
+        found = []
+        for index, (mine, theirs) in enumerate(zip(local, deployed, strict=True)):
+            found += differences(mine, theirs, f"{path}.{index}".lstrip("."))
+        return found[:limit]
+    return [] if local == deployed else [path or "policy"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
 from botocore.httpsession import URLLib3Session
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -244,4 +244,10 @@ def test_a_second_concurrent_resume_is_told_who_won(
     assert err == (
         f"fleetpatch wave resume: run {HELD} was resumed as {HELD}-resume-1 by someone else "
         f"at the same time; see fleetpatch wave status {HELD}-resume-1\n"
+    )
+
+
+def test_an_http_failure_is_named() -> None:
+    assert boundary.explain(HTTPClientError(error="connection reset")) == (
+        "cannot talk to AWS: connection reset"
     )
