@@ -30,6 +30,7 @@ from fleetpatch_cli.wave_plane import (
     ControlPlane,
     WaveError,
 )
+from fleetpatch_cli.wave_progress import progress, progress_lines
 
 __all__ = ["RESUME_ACTIONS", "ControlPlane", "WaveError", "register", "run_wave_command"]
 
@@ -50,12 +51,14 @@ def status_data(plane: ControlPlane, run: str | None) -> dict[str, Any]:
             ]
         }
     execution = plane.run(run)
+    now = progress(plane, run, execution)
     return {
         "run": run,
         "wave": json.loads(execution["input"])["wave"],
         "status": execution["status"],
         "error": execution.get("error"),
         "cause": execution.get("cause"),
+        "progress": now.as_json() if now else None,
         "gates": plane.decisions(run),
         "operatorRecords": plane.audit(run),
     }
@@ -73,6 +76,9 @@ def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
     execution = plane.run(run)
     payload = json.loads(execution["input"])
     lines = [f"{run}: wave {payload['wave']}, {execution['status']}"]
+    now = progress(plane, run, execution)
+    if now is not None:
+        lines += progress_lines(now)
     if execution.get("error"):
         lines.append(f"  {execution['error']}: {execution.get('cause', '')}")
     for decision in plane.decisions(run):

@@ -58,6 +58,25 @@ class ControlPlane:
         self.notes: list[str] = []
         """What an action did besides its main effect, for the operator (printed after it)."""
 
+    @property
+    def clients(self) -> Clients:
+        return self._clients
+
+    def run_items(self, run: str) -> list[dict[str, Any]]:
+        """Every record of ``run`` in the state table (its partition), as plain values."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._state_table(),
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.wave_pk(run)}},
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._clients("dynamodb").query(**kwargs)
+            items += [_plain(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def _arn(self, resource: str) -> str:
         identity = self._clients("sts").get_caller_identity()
         region = self._clients("stepfunctions").meta.region_name
