@@ -167,6 +167,29 @@ def compliance_tables(groups: list[dict[str, Any]], now: datetime) -> list[Rende
     return shown
 
 
+def compliance_stacked(groups: list[dict[str, Any]], now: datetime) -> list[RenderableType]:
+    """The compliance for a terminal too narrow for its tables: ids whole, a line each."""
+    shown: list[RenderableType] = []
+    for group in groups:
+        where = "/".join(
+            [group["environment"] or "(no environment)", group["patch_group"] or "(no group)"]
+        )
+        line = Text(f"{where}: {group['compliant']} compliant, ", style="bold")
+        line.append(
+            f"{group['non_compliant']} non-compliant", style="red" if group["non_compliant"] else ""
+        )
+        shown.append(line)
+        shown += [
+            Text(
+                f"  {instance['instance_id']} since {minute(instance['since'])} UTC "
+                f"({ago(instance['since'], now)}), {instance['severity'] or '-'}",
+                style="red",
+            )
+            for instance in group["drifting"]
+        ]
+    return shown
+
+
 def emit(*renderables: RenderableType, narrow: list[RenderableType] | None = None) -> None:
     """Rich on a terminal; plain lines without trailing blanks when piped.
 

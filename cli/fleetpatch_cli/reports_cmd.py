@@ -38,6 +38,7 @@ from fleetpatch_cli.controlplane import Clients, Stage, add_aws_options, boto_cl
 from fleetpatch_cli.parser import examples
 from fleetpatch_cli.report_tables import (
     compliance_groups,
+    compliance_stacked,
     compliance_tables,
     emit,
     runs_stacked,
@@ -368,7 +369,12 @@ def show_compliance(reports: Reports, args: argparse.Namespace, now: datetime) -
     summary = (
         f"total: {compliant + drifting} {noun}, {compliant} compliant, {drifting} non-compliant"
     )
-    emit(*compliance_tables(groups, now), Text(""), Text(summary))
+    emit(
+        *compliance_tables(groups, now),
+        Text(""),
+        Text(summary),
+        narrow=[*compliance_stacked(groups, now), Text(""), Text(summary)],
+    )
     return 0
 
 
