@@ -22,9 +22,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClient
 from botocore.httpsession import URLLib3Session
 from botocore.stub import Stubber
 from moto import mock_aws
+from pydantic import ValidationError
 
 from fleetpatch.contracts import keys
 from fleetpatch.contracts.names import state_table_name
+from fleetpatch.policy import CompiledPolicy
 from fleetpatch_cli import boundary, wave_cmd
 from fleetpatch_cli.main import build_parser, main
 from tests.unit.conftest import create_state_table
@@ -251,3 +253,17 @@ def test_an_http_failure_is_named() -> None:
     assert boundary.explain(HTTPClientError(error="connection reset")) == (
         "cannot talk to AWS: connection reset"
     )
+
+
+def test_a_deployed_policy_this_cli_cannot_read_is_one_line() -> None:
+    # An older or newer control plane's compiled policy (the SSM parameter) is not a bug here
+    with pytest.raises(ValidationError) as raised:
+        CompiledPolicy.model_validate_json('{"version": 1, "waves": {"prod": {}}}')
+    said = boundary.explain(raised.value) or ""
+    assert said.startswith("CompiledPolicy is not valid: waves.prod.")
+    assert "\n" not in said
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    error = PermissionError(13, "Permission denied", str(tmp_path / "fleet.yaml"))
+    assert boundary.explain(error) == f"cannot read {tmp_path / 'fleet.yaml'}: Permission denied"
