@@ -32,7 +32,7 @@ from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
 from fleetpatch_cli.controlplane import Clients, boto_clients
-from fleetpatch_cli.parser import examples
+from fleetpatch_cli.parser import did_you_mean, examples
 from fleetpatch_cli.plan_serving import serving_lines
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 
@@ -242,7 +242,11 @@ def run_plan(args: argparse.Namespace) -> int:
         return print_errors(exc)
     if args.wave is not None and args.wave not in policy.waves:
         known = ", ".join(policy.waves) or "none"
-        print(f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known})", file=sys.stderr)
+        hint = did_you_mean(args.wave, list(policy.waves))
+        print(
+            f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known}){hint}",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     try:
         at = _parse_at(args.at)

@@ -21,6 +21,7 @@ from fleetpatch.policy import CompiledPolicy
 from fleetpatch.waves import WaveRecords, promotion_arguments, run_input
 from fleetpatch_cli.boundary import ConflictError
 from fleetpatch_cli.controlplane import Clients
+from fleetpatch_cli.parser import did_you_mean
 
 EXIT_INVALID = 2
 RECENT_RUNS = 10
@@ -104,7 +105,10 @@ class ControlPlane:
         policy = self.policy()
         waves = policy.waves
         if wave not in waves:
-            raise WaveError(f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})")
+            raise WaveError(
+                f"no wave {wave} in the deployed policy (waves: {', '.join(waves)})"
+                + did_you_mean(wave, list(waves))
+            )
         self._refuse_if_running(wave)
         name = names.manual_run_name(wave, now)
         self._start_execution(

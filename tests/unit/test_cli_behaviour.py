@@ -207,3 +207,13 @@ def test_a_test_wave_starts_without_asking(
 ) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert wave(capsys, "start", "test")[0] == 0
+
+
+@pytest.mark.usefixtures("stage")
+def test_an_unknown_wave_names_the_close_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = wave(capsys, "start", "prd", "--yes")
+    assert (code, out) == (2, "")
+    assert err == (
+        "fleetpatch wave start: no wave prd in the deployed policy (waves: test, prod, web) "
+        "(did you mean prod?)\n"
+    )

@@ -199,3 +199,10 @@ def test_plan_against_a_stage_not_deployed_says_so(capsys: pytest.CaptureFixture
         "fleetpatch plan: note: no deployed policy /fleetpatch/default/policy: stage default "
         "is not deployed here\n"
     )
+
+
+def test_plan_of_an_unknown_wave_names_the_close_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--policy", str(FLEET_POLICY), "--wave", "prd"]) == 2
+    assert capsys.readouterr().err == (
+        "fleetpatch plan: --wave: no wave prd (waves: test, prod, web) (did you mean prod?)\n"
+    )
