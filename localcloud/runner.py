@@ -11,6 +11,7 @@ the AWS APIs, what happened.
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from localcloud.scenario import (
     RunWindowStep,
     ScaleOutStep,
     Scenario,
+    ScenarioError,
     SettleStep,
     Step,
     TargetGroupSpec,
@@ -125,6 +127,7 @@ def play(
         recorder.attach()
         stack = cloud.deploy(template, scenario.parameters)
         recorder.note("step", f"deployed stack {stack.name} ({len(stack.resources)} resources)")
+        check_windows(cloud, scenario)
         recorder.subscribe_to_topics()
         _connect_slack(cloud, stack.outputs.get("SlackWebhookSecret", ""), slack, recorder)
         build_fleet(cloud, scenario, recorder)
@@ -552,6 +555,25 @@ def _autoscaling(cloud: LocalCloud) -> Any:
     if cloud.autoscaling is None:
         raise RuntimeError("the local cloud is not running")
     return cloud.autoscaling
+
+
+def check_windows(cloud: LocalCloud, scenario: Scenario) -> None:
+    """Refuse a run_window step naming no window of the stack before anything is played."""
+    windows = [
+        window
+        for page in cloud.client("ssm").get_paginator("describe_maintenance_windows").paginate()
+        for window in page["WindowIdentities"]
+    ]
+    known = {w["WindowId"] for w in windows} | {w["Name"] for w in windows}
+    names = sorted(w["Name"] for w in windows)
+    for index, step in enumerate(scenario.steps):
+        if isinstance(step, RunWindowStep) and step.run_window.window not in known:
+            close = difflib.get_close_matches(step.run_window.window, names, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"windows: {', '.join(names)}"
+            raise ScenarioError(
+                f"steps.{index}.run_window.window",
+                f"no maintenance window {step.run_window.window} in the stack ({hint})",
+            )
 
 
 def _windows(cloud: LocalCloud) -> Any:

@@ -37,6 +37,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from localcloud.sim.patch_catalogue import OperatingSystem  # what the simulated fleet can run
 
 
+class ScenarioError(ValueError):
+    """A scenario names what the deployed stack does not have; ``field`` says where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

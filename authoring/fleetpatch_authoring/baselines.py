@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from fleetpatch_authoring.fields import (
+    BASELINE_SOURCE_NAME,
     MAX_APPROVAL_RULES,
     MAX_APPROVE_AFTER_DAYS,
     MAX_PATCH_LIST,
@@ -63,7 +64,7 @@ class ApprovalRule(PolicyModel):
 class PatchSource(PolicyModel):
     """An alternative repository a Linux baseline installs from."""
 
-    name: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,50}$")
+    name: str = Field(pattern=BASELINE_SOURCE_NAME)
     products: list[str] = Field(min_length=1, max_length=20)
     configuration: str = Field(min_length=1, max_length=1024, description="the repo file")
 

@@ -50,6 +50,7 @@ MAX_APPROVE_AFTER_DAYS = 360
 
 PATCH_GROUP_NAME = r"^[A-Za-z0-9_.:/=+@\- ]{1,256}$"  # a tag value, as SSM accepts it
 NAME = r"^[a-z][a-z0-9-]{0,30}$"  # environments, waves, batches: also in resource names
+BASELINE_SOURCE_NAME = r"^[a-zA-Z0-9_\-.]{3,50}$"  # AWS::SSM::PatchBaseline PatchSource Name
 EXTENSION_PREFIX = "x-"  # top-level keys ignored by validation: a place for YAML anchors
 DEFAULT_NAMING = "patch_{environment}_{hhmm}_batch_{batch}"
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key, filter_keys, value_problem
+from fleetpatch_authoring import wording
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.fields import (
     DEBIAN_FAMILY,
@@ -273,7 +274,7 @@ def validate_policy(data: Any) -> FleetPolicy:
 def _problem(error: Mapping[str, Any]) -> PolicyProblem:
     loc = tuple(error["loc"])
     # pydantic prefixes messages of validators that raise ValueError; the path says enough.
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = wording.message(error, loc).removeprefix("Value error, ")
     if loc and loc[-1] == "[key]" and error["type"] != "extra_forbidden":
         # A mapping key failed (an unknown OS or a bad environment name): point at the key.
         # (Not an unknown key that happens to be written "[key]": that is the key itself.)

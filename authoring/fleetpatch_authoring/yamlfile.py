@@ -6,12 +6,15 @@ Operators edit the policy and scenario files by hand; an error must say where:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from fleetpatch_authoring import wording
 
 
 @dataclass(frozen=True)
@@ -20,12 +23,34 @@ class FileError:
     line: int | None
     field: str
     message: str
+    also: tuple[str, ...] = ()
+    """The same problem's other fields: the node is shared through a YAML anchor."""
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
         # The field is one word: a key with a space (a mistyped `key* value`) is escaped too.
         field = self.field.replace(" ", "\\x20")
-        return one_line(f"{where}: {field}: {self.message}")
+        shared = f" (the same YAML anchor at {', '.join(self.also)})" if self.also else ""
+        return one_line(f"{where}: {field}: {self.message}{shared}")
+
+
+def file_errors(
+    path: Path, lines: _LineIndex, problems: Iterable[tuple[tuple[int | str, ...], str, str]]
+) -> list[FileError]:
+    """One error per ``(loc, field, message)``, except that a problem in a node a YAML anchor
+    shares is one error (its other fields listed), not one per alias."""
+    found: dict[tuple[object, ...], FileError] = {}
+    for loc, field, message in problems:
+        node, depth = lines.node_of(loc)
+        key: tuple[object, ...] = (
+            (id(node), tuple(loc[depth:]), message) if node is not None else (field, message)
+        )
+        earlier = found.get(key)
+        if earlier is None:
+            found[key] = FileError(str(path), lines.line_of(loc), field, message)
+        elif field != earlier.field:
+            found[key] = replace(earlier, also=(*earlier.also, field))
+    return list(found.values())
 
 
 def one_line(text: str) -> str:
@@ -52,15 +77,18 @@ class _LineIndex:
         self._root = root
 
     def line_of(self, loc: tuple[int | str, ...]) -> int | None:
+        node, _ = self.node_of(loc)
+        return node.start_mark.line + 1 if node is not None else None
+
+    def node_of(self, loc: tuple[int | str, ...]) -> tuple[yaml.Node | None, int]:
+        """The deepest node on ``loc`` and how many parts of ``loc`` lead to it."""
         node = self._root
-        line = node.start_mark.line + 1 if node is not None else None
-        for part in loc:
+        for depth, part in enumerate(loc):
             child = self._child(node, part)
             if child is None:
-                break
+                return node, depth
             node = child
-            line = node.start_mark.line + 1
-        return line
+        return node, len(loc)
 
     @staticmethod
     def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
@@ -111,9 +139,12 @@ def load_model[M: BaseModel](
     try:
         return model.model_validate(data if data is not None else {}, context=context)
     except ValidationError as exc:
-        errors = []
-        for error in exc.errors(include_url=False):
-            loc = tuple(error["loc"])
-            field = ".".join(str(p) for p in loc) or "file"
-            errors.append(FileError(str(path), lines.line_of(loc), field, error["msg"]))
-        raise InvalidFileError(errors) from exc
+        problems = [
+            (
+                tuple(e["loc"]),
+                ".".join(str(p) for p in e["loc"]) or "file",
+                wording.message(e, tuple(e["loc"]), model),
+            )
+            for e in exc.errors(include_url=False)
+        ]
+        raise InvalidFileError(file_errors(path, lines, problems)) from exc

@@ -37,9 +37,11 @@ def boto_clients(args: argparse.Namespace) -> Clients:
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
     """--stage, --endpoint-url, --region and --profile, as every stage command takes them."""
     parser.add_argument("--stage", default="default", help="the deployed stage")
-    parser.add_argument("--endpoint-url", help="an AWS-compatible endpoint")
-    parser.add_argument("--region")
-    parser.add_argument("--profile")
+    parser.add_argument(
+        "--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. local up's"
+    )
+    parser.add_argument("--region", help="AWS region (default: your AWS profile's)")
+    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, or the default)")
 
 
 class Stage:

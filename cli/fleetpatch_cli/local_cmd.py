@@ -8,6 +8,7 @@ scenario and prints what happened (a timeline, or one JSON object with ``--json`
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
@@ -15,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
 
@@ -28,8 +30,12 @@ def run_scenario(
     reports_dir: Path | None = None,
     verbose: bool = False,
 ) -> int:
+    if template is not None and not template.is_file():
+        # Before the local cloud starts: the deploy would find out seconds later.
+        raise FileNotFoundError(errno.ENOENT, "no such file (--template)", str(template))
     from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.runner import play
+    from localcloud.scenario import ScenarioError
     from localcloud.timeline import render_timeline
 
     # Handlers that publish no metric on a path warn about it on every invocation; in
@@ -41,13 +47,17 @@ def run_scenario(
         for error in exc.errors:
             print(str(error), file=sys.stderr)
         return EXIT_INVALID
-    result = play(
-        scenario,
-        time_factor=time_factor,
-        template=template,
-        progress=not as_json,
-        reports_dir=reports_dir,
-    )
+    try:
+        result = play(
+            scenario,
+            time_factor=time_factor,
+            template=template,
+            progress=not as_json,
+            reports_dir=reports_dir,
+        )
+    except ScenarioError as exc:  # found once the stack is deployed, before any step
+        print(f"{path}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=False))
     else:
@@ -72,8 +82,17 @@ def serve(host: str, port: int, time_factor: float, template: Path | None) -> in
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    local = subparsers.add_parser("local", help="run the control plane on the local cloud (no AWS)")
-    actions = local.add_subparsers(dest="action", required=True)
+    local = subparsers.add_parser(
+        "local",
+        help="run the control plane on the local cloud (no AWS)",
+        description="Run the real template, handlers and state machines on the local cloud: "
+        "play a scenario, or serve the stack to the AWS CLI.",
+        epilog=examples(
+            "fleetpatch local run scenarios/demo.yaml",
+            "fleetpatch local up --port 4566",
+        ),
+    )
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run = actions.add_parser(
         "run",
@@ -81,8 +100,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Deploy the real template.yaml into the local cloud, play SCENARIO on a "
         "simulated fleet and print what happened. Exits 0 when the scenario played "
         "(whatever the runs' outcomes), 2 for an invalid scenario file.",
+        epilog=examples(
+            "fleetpatch local run scenarios/demo.yaml",
+            "fleetpatch local run scenarios/demo.yaml --json | jq '.runs[].status'",
+            "fleetpatch local run scenarios/demo.yaml --reports out/ --time-factor 0.001",
+        ),
     )
-    run.add_argument("scenario", type=Path, metavar="SCENARIO")
+    run.add_argument("scenario", type=Path, metavar="SCENARIO", help="a scenario file")
     run.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the timeline"
     )
@@ -103,10 +127,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--time-factor",
         type=float,
         default=None,
+        metavar="F",
         help="real seconds per simulated second (default: the scenario's, 0 = as fast as possible)",
     )
     run.add_argument(
-        "--template", type=Path, default=None, help="template to deploy (default: template.yaml)"
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="template to deploy (default: template.yaml)",
     )
     run.set_defaults(
         func=lambda a: run_scenario(
@@ -123,12 +152,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "up",
         help="keep the local cloud running on 127.0.0.1 with the stack deployed",
         description="Start the local cloud as a server on 127.0.0.1 with the stack deployed, print "
-        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`.",
+        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`. "
+        "(No --json: it serves until interrupted.)",
+        epilog=examples(
+            "fleetpatch local up",
+            "aws --endpoint-url http://127.0.0.1:4566 stepfunctions list-state-machines",
+        ),
     )
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    up.add_argument("--port", type=int, default=4566, help="the port to listen on")
     up.add_argument(
-        "--time-factor", type=float, default=1.0, help="real seconds per simulated second"
+        "--time-factor",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="real seconds per simulated second",
     )
-    up.add_argument("--template", type=Path, default=None)
+    up.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="template to deploy (default: template.yaml)",
+    )
     up.set_defaults(func=lambda a: serve(a.host, a.port, a.time_factor, a.template))

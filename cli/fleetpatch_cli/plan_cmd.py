@@ -23,11 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from fleetpatch.contracts.names import policy_parameter_name
 from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli.controlplane import Clients, boto_clients
+from fleetpatch_cli.parser import did_you_mean, examples
 from fleetpatch_cli.plan_serving import serving_lines
 from fleetpatch_cli.policy_cmd import DEFAULT_POLICY, EXIT_INVALID, load_policy, print_errors
 
@@ -78,26 +83,19 @@ def read_fleet(ec2: Any, ssm: Any) -> list[InstanceFacts]:
 
 
 @contextmanager
-def aws_fleet(
-    region: str | None, profile: str | None, endpoint_url: str | None
-) -> Iterator[list[InstanceFacts]]:
-    import boto3
-
-    session = boto3.Session(profile_name=profile, region_name=region)
-    yield read_fleet(
-        session.client("ec2", endpoint_url=endpoint_url),
-        session.client("ssm", endpoint_url=endpoint_url),
-    )
+def aws_fleet(clients: Clients) -> Iterator[list[InstanceFacts]]:
+    yield read_fleet(clients("ec2"), clients("ssm"))
 
 
 @contextmanager
 def local_fleet(scenario_path: Path) -> Iterator[tuple[list[InstanceFacts], datetime]]:
     """A scenario's fleet, launched on a fresh in-process local cloud with the stack deployed."""
     from fleetpatch_cli.scenario_file import load_scenario
+
+    scenario = load_scenario(scenario_path)  # before the local cloud's imports: seconds
     from localcloud.cloud import LocalCloud
     from localcloud.runner import build_fleet
 
-    scenario = load_scenario(scenario_path)
     with LocalCloud(time_factor=0, start=scenario.start) as cloud:
         cloud.deploy(None, scenario.parameters)
         build_fleet(cloud, scenario)
@@ -244,7 +242,11 @@ def run_plan(args: argparse.Namespace) -> int:
         return print_errors(exc)
     if args.wave is not None and args.wave not in policy.waves:
         known = ", ".join(policy.waves) or "none"
-        print(f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known})", file=sys.stderr)
+        hint = did_you_mean(args.wave, list(policy.waves))
+        print(
+            f"fleetpatch plan: --wave: no wave {args.wave} (waves: {known}){hint}",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     try:
         at = _parse_at(args.at)
@@ -255,13 +257,65 @@ def run_plan(args: argparse.Namespace) -> int:
         with local_fleet(args.local_fleet) as (fleet, start):
             waves, not_placed = plan(policy, fleet, at or start, args.wave)
     else:
-        with aws_fleet(args.region, args.profile, args.endpoint_url) as fleet:
+        clients = boto_clients(args)
+        with aws_fleet(clients) as fleet:
             waves, not_placed = plan(policy, fleet, at or datetime.now(UTC), args.wave)
+        deployed = compare_deployed(clients, args.stage, policy)
+        if deployed["differences"]:
+            print(
+                f"fleetpatch plan: warning: {args.policy} differs from the policy deployed in "
+                f"stage {args.stage} ({deployed['parameter']}) at "
+                + ", ".join(deployed["differences"])
+                + "; this plan follows the local file, the control plane the deployed one",
+                file=sys.stderr,
+            )
+        elif deployed["note"]:
+            print(f"fleetpatch plan: note: {deployed['note']}", file=sys.stderr)
     if args.json:
-        print(json.dumps(as_json(args.stage, waves, not_placed), indent=2))
+        data = as_json(args.stage, waves, not_placed)
+        if args.local_fleet is None:
+            data["deployedPolicy"] = deployed
+        print(json.dumps(data, indent=2))
     else:
         print("\n".join(as_text(args.stage, waves, not_placed)))
     return 0
+
+
+def compare_deployed(clients: Clients, stage: str, policy: FleetPolicy) -> dict[str, Any]:
+    """The local policy, compiled, against the one deployed in ``stage`` (its SSM parameter)."""
+    name = policy_parameter_name(stage)
+    ssm = clients("ssm")
+    result: dict[str, Any] = {"parameter": name, "matches": None, "differences": [], "note": None}
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        result["note"] = f"no deployed policy {name}: stage {stage} is not deployed here"
+        return result
+    except ClientError as exc:  # the plan needs no more than the fleet's read-only calls
+        code = exc.response.get("Error", {}).get("Code", "")
+        result["note"] = f"cannot compare with the deployed policy {name} ({code})"
+        return result
+    local = json.loads(policy.runtime().model_dump_json(by_alias=True))
+    result["differences"] = differences(local, json.loads(value))
+    result["matches"] = not result["differences"]
+    return result
+
+
+def differences(local: Any, deployed: Any, path: str = "", limit: int = 5) -> list[str]:
+    """The paths (at most ``limit``) where ``local`` and ``deployed`` differ."""
+    if isinstance(local, dict) and isinstance(deployed, dict):
+        found: list[str] = []
+        for key in sorted(set(local) | set(deployed), key=str):
+            found += differences(local.get(key), deployed.get(key), f"{path}.{key}".lstrip("."))
+            if len(found) >= limit:
+                return found[:limit]
+        return found
+    if isinstance(local, list) and isinstance(deployed, list) and len(local) == len(deployed):
+        found = []
+        for index, (mine, theirs) in enumerate(zip(local, deployed, strict=True)):
+            found += differences(mine, theirs, f"{path}.{index}".lstrip("."))
+        return found[:limit]
+    return [] if local == deployed else [path or "policy"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,10 +326,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "drain, budget, health checks, snapshots and hooks), which instances fall "
         "in each batch under which baseline, and which instances no wave patches and why. "
         "Only read-only AWS calls.",
+        epilog=examples(
+            "fleetpatch plan --local-fleet scenarios/demo.yaml   # no AWS: a simulated fleet",
+            "fleetpatch plan --wave prod --region eu-central-1    # your account's fleet",
+            "fleetpatch plan --at 2026-12-05T05:00Z --json | jq '.notPatched'",
+        ),
     )
-    parser.add_argument("--policy", type=Path, default=DEFAULT_POLICY)
+    parser.add_argument(
+        "--policy", type=Path, default=DEFAULT_POLICY, metavar="FILE", help="the policy file"
+    )
     parser.add_argument("--wave", help="only this wave")
-    parser.add_argument("--at", help="plan from this date/time (ISO 8601; default: now, UTC)")
+    parser.add_argument(
+        "--at", metavar="WHEN", help="plan from this date/time (ISO 8601; default: now, UTC)"
+    )
     parser.add_argument("--stage", default="default", help="the deployed stage (baseline names)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     source = parser.add_mutually_exclusive_group()
@@ -285,7 +348,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SCENARIO",
         help="plan on a scenario's simulated fleet (local cloud, in-process)",
     )
-    source.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. local up's")
-    parser.add_argument("--region")
-    parser.add_argument("--profile")
+    source.add_argument(
+        "--endpoint-url", metavar="URL", help="an AWS-compatible endpoint, e.g. local up's"
+    )
+    parser.add_argument("--region", help="AWS region (default: your AWS profile's)")
+    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, or the default)")
     parser.set_defaults(func=run_plan)

@@ -22,7 +22,8 @@ from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.validate import unused_patch_groups
 from fleetpatch_authoring.validate import validate_policy as validate_policy_data
 from fleetpatch_authoring.waves import Gate
-from fleetpatch_authoring.yamlfile import FileError, InvalidFileError, read_yaml
+from fleetpatch_authoring.yamlfile import InvalidFileError, file_errors, read_yaml
+from fleetpatch_cli.parser import examples
 
 EXIT_INVALID = 2
 EXIT_STALE = 1
@@ -38,10 +39,7 @@ def load_policy(path: Path) -> FleetPolicy:
         return validate_policy_data(data)
     except InvalidPolicyError as exc:
         raise InvalidFileError(
-            [
-                FileError(str(path), lines.line_of(problem.loc), problem.path, problem.message)
-                for problem in exc.problems
-            ]
+            file_errors(path, lines, [(p.loc, p.path, p.message) for p in exc.problems])
         ) from exc
 
 
@@ -151,13 +149,38 @@ def _gate_text(checked: list[str], gate: Gate) -> str:
     return f"gate on {', '.join(checked)}: {', '.join(rules) or 'no conditions'}"
 
 
-def check(path: Path, now: datetime | None = None) -> int:
+def check(path: Path, now: datetime | None = None, *, as_json: bool = False) -> int:
     try:
         policy = load_policy(path)
     except InvalidFileError as exc:
-        return print_errors(exc)
-    print("\n".join(summary(policy, path, now or datetime.now(UTC))))
+        if not as_json:
+            return print_errors(exc)
+        errors = [
+            {"file": e.path, "line": e.line, "field": e.field, "message": e.message}
+            for e in exc.errors
+        ]
+        print(json.dumps({"file": str(path), "valid": False, "errors": errors}, indent=2))
+        return EXIT_INVALID
+    at = now or datetime.now(UTC)
+    if as_json:
+        print(json.dumps(summary_data(policy, path, at), indent=2))
+    else:
+        print("\n".join(summary(policy, path, at)))
     return 0
+
+
+def summary_data(policy: FleetPolicy, path: Path, now: datetime) -> dict[str, object]:
+    """``policy check --json`` of a valid policy: the policy as read, with its next runs."""
+    return {
+        "file": str(path),
+        "valid": True,
+        "nextRuns": {
+            name: [run.isoformat() for run in wave.schedule.resolved().next_runs(now, 1)]
+            for name, wave in policy.waves.items()
+        },
+        "inNoWave": unused_patch_groups(policy),
+        "policy": policy.model_dump(mode="json", exclude_none=True),
+    }
 
 
 def render(path: Path, output: Path, *, check_only: bool) -> int:
@@ -200,17 +223,36 @@ def _write_or_compare(output: Path, text: str, *, check_only: bool, what: str) -
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    policy = subparsers.add_parser("policy", help="check and render the fleet patch policy")
-    actions = policy.add_subparsers(dest="action", required=True)
+    policy = subparsers.add_parser(
+        "policy",
+        help="check and render the fleet patch policy",
+        description="Check the fleet patch policy file, render the stack it deploys, write "
+        "its JSON Schema for editors.",
+        epilog=examples(
+            "fleetpatch policy check",
+            "fleetpatch policy render --check     # exit 1 when the committed output is stale",
+            "fleetpatch policy schema",
+        ),
+    )
+    actions = policy.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     check_parser = actions.add_parser(
         "check",
         help="validate the policy file and summarise it",
         description="Validate the policy file. Prints a summary and exits 0 when valid; prints "
         "every problem as FILE:LINE: path.to.field: message and exits 2 when not.",
+        epilog=examples(
+            "fleetpatch policy check",
+            "fleetpatch policy check policy/examples/serving.yaml --json",
+        ),
     )
-    check_parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_POLICY)
-    check_parser.set_defaults(func=lambda a: check(a.file))
+    check_parser.add_argument(
+        "file", nargs="?", type=Path, default=DEFAULT_POLICY, metavar="FILE", help="policy file"
+    )
+    check_parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (the errors too, exit 2)"
+    )
+    check_parser.set_defaults(func=lambda a: check(a.file, as_json=a.json))
 
     render_parser = actions.add_parser(
         "render",
@@ -218,9 +260,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Write the nested stack (baselines, maintenance windows, the compiled "
         "policy) that template.yaml deploys. With --check, write nothing and exit 1 if the "
         "file on disk differs from what the policy renders to.",
+        epilog=examples("fleetpatch policy render", "fleetpatch policy render --check"),
     )
-    render_parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_POLICY)
-    render_parser.add_argument("-o", "--output", type=Path, default=DEFAULT_RENDERED)
+    render_parser.add_argument(
+        "file", nargs="?", type=Path, default=DEFAULT_POLICY, metavar="FILE", help="policy file"
+    )
+    render_parser.add_argument(
+        "-o", "--output", type=Path, default=DEFAULT_RENDERED, metavar="FILE", help="stack file"
+    )
     render_parser.add_argument("--check", action="store_true", help="only compare; exit 1 if stale")
     render_parser.set_defaults(func=lambda a: render(a.file, a.output, check_only=a.check))
 
@@ -228,7 +275,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "schema",
         help="write the policy file's JSON Schema (for editors)",
         description="Write the JSON Schema of the policy file. With --check, exit 1 if stale.",
+        epilog=examples("fleetpatch policy schema", "fleetpatch policy schema --check"),
     )
-    schema_parser.add_argument("-o", "--output", type=Path, default=DEFAULT_SCHEMA)
+    schema_parser.add_argument(
+        "-o", "--output", type=Path, default=DEFAULT_SCHEMA, metavar="FILE", help="schema file"
+    )
     schema_parser.add_argument("--check", action="store_true", help="only compare; exit 1 if stale")
     schema_parser.set_defaults(func=lambda a: schema(a.output, check_only=a.check))

@@ -38,6 +38,23 @@ def outcome_text(outcome: str) -> Text:
     return Text(outcome or "-", style=style)
 
 
+def runs_stacked(items: Iterable[dict[str, Any]]) -> list[RenderableType]:
+    """The runs for a terminal too narrow for their table: the run id whole on its own line."""
+    shown: list[RenderableType] = []
+    for item in items:
+        counted = "instances" in item or "failed" in item
+        figures = f", {item.get('instances', 0)}/{item.get('failed', 0)}" if counted else ""
+        line = Text(f"  {minute(item.get('ended_at'))} UTC, {item.get('kind', '-')}, ")
+        line.append_text(outcome_text(item.get("outcome", "")))
+        line.append(figures)
+        shown += [
+            Text(item.get("run_id", "-"), style="bold"),
+            line,
+            Text(f"  {item.get('subject') or item.get('title') or ''}"),
+        ]
+    return shown
+
+
 def runs_table(items: Iterable[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("ended (UTC)", no_wrap=True)
@@ -150,10 +167,43 @@ def compliance_tables(groups: list[dict[str, Any]], now: datetime) -> list[Rende
     return shown
 
 
-def emit(*renderables: RenderableType) -> None:
-    """Rich on a terminal; plain lines without trailing blanks when piped."""
+def compliance_stacked(groups: list[dict[str, Any]], now: datetime) -> list[RenderableType]:
+    """The compliance for a terminal too narrow for its tables: ids whole, a line each."""
+    shown: list[RenderableType] = []
+    for group in groups:
+        where = "/".join(
+            [group["environment"] or "(no environment)", group["patch_group"] or "(no group)"]
+        )
+        line = Text(f"{where}: {group['compliant']} compliant, ", style="bold")
+        line.append(
+            f"{group['non_compliant']} non-compliant", style="red" if group["non_compliant"] else ""
+        )
+        shown.append(line)
+        shown += [
+            Text(
+                f"  {instance['instance_id']} since {minute(instance['since'])} UTC "
+                f"({ago(instance['since'], now)}), {instance['severity'] or '-'}",
+                style="red",
+            )
+            for instance in group["drifting"]
+        ]
+    return shown
+
+
+def emit(*renderables: RenderableType, narrow: list[RenderableType] | None = None) -> None:
+    """Rich on a terminal; plain lines without trailing blanks when piped.
+
+    ``narrow`` is shown instead on a terminal too narrow for the renderables' no-wrap
+    columns (ids): an id is never cut, it has to be pasted.
+    """
     console = Console(highlight=False)
     if console.is_terminal:
+        wide = console.options.update_width(PIPE_WIDTH)
+        needed = max((console.measure(r, options=wide).minimum for r in renderables), default=0)
+        if narrow is not None and needed > console.width:
+            for renderable in narrow:
+                console.print(renderable, soft_wrap=True)  # the terminal folds, ids stay whole
+            return
         for renderable in renderables:
             console.print(renderable)
         return

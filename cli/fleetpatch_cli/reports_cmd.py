@@ -24,7 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 from rich.text import Text
 
@@ -35,10 +35,13 @@ from fleetpatch.report_text import console_url as execution_console_url
 from fleetpatch.report_text import email_body
 from fleetpatch.reports import DigestReport, DriftEntry, Kind, RunReport
 from fleetpatch_cli.controlplane import Clients, Stage, add_aws_options, boto_clients
+from fleetpatch_cli.parser import examples
 from fleetpatch_cli.report_tables import (
     compliance_groups,
+    compliance_stacked,
     compliance_tables,
     emit,
+    runs_stacked,
     runs_table,
 )
 
@@ -165,7 +168,7 @@ def list_runs(reports: Reports, args: argparse.Namespace, now: datetime) -> int:
         when = f"{since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         print(f"no {what} since {when} in stage {reports.stage.name}")
         return 0
-    emit(runs_table(items))
+    emit(runs_table(items), narrow=runs_stacked(items))
     if len(items) == limit:
         print(f"(the newest {limit}; --limit or --since for more)")
     return 0
@@ -366,7 +369,12 @@ def show_compliance(reports: Reports, args: argparse.Namespace, now: datetime) -
     summary = (
         f"total: {compliant + drifting} {noun}, {compliant} compliant, {drifting} non-compliant"
     )
-    emit(*compliance_tables(groups, now), Text(""), Text(summary))
+    emit(
+        *compliance_tables(groups, now),
+        Text(""),
+        Text(summary),
+        narrow=[*compliance_stacked(groups, now), Text(""), Text(summary)],
+    )
     return 0
 
 
@@ -389,14 +397,15 @@ def run_reports_command(
     except CommandError as exc:
         message, code = str(exc), exc.code
     except ClientError as exc:
-        message, code = _aws_problem(exc, args.stage)
-    except BotoCoreError as exc:
-        message, code = str(exc), EXIT_NOT_FOUND
+        problem = _aws_problem(exc, args.stage)
+        if problem is None:
+            raise  # the CLI's error boundary names it
+        message, code = problem
     print(f"fleetpatch {args.command}: {message}", file=sys.stderr)
     return code
 
 
-def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int]:
+def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int] | None:
     code = _code(exc)
     if code == "ResourceNotFoundException":
         return (
@@ -410,7 +419,7 @@ def _aws_problem(exc: ClientError, stage: str) -> tuple[str, int]:
             "(in this account and region)?",
             EXIT_INVALID,
         )
-    return str(exc), EXIT_NOT_FOUND
+    return None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -418,20 +427,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "runs",
         help="list run reports, newest first",
         description="Run reports (launch, wave, remediation, compliance digest), newest first: "
-        "when each ended, its kind, run id, outcome, instances and failures, subject.",
+        "when each ended, its kind, run id, outcome, instances and failures, subject. Run ids "
+        "are never cut: on a narrow terminal each run is a block with its id on a line.",
+        epilog=examples(
+            "fleetpatch runs --since 24h",
+            "fleetpatch runs --kind wave --since 2026-11-01 --limit 10",
+            "fleetpatch runs --json | jq -r '.[].run_id'",
+        ),
     )
     runs.add_argument(
         "--since",
         default=DEFAULT_SINCE,
         metavar="WHEN",
-        help="how far back: 30m, 24h, 7d, 2w, or an ISO date or time (default: 7d)",
+        help="how far back: 30m, 24h, 7d, 2w, or an ISO date or time",
     )
-    runs.add_argument("--kind", choices=KINDS, help="only reports of this kind")
+    runs.add_argument(
+        "--kind", choices=KINDS, metavar="KIND", help=f"only this kind: {', '.join(KINDS)}"
+    )
     runs.add_argument(
         "--limit",
         default=str(DEFAULT_LIMIT),
         metavar="N",
-        help=f"at most this many (default: {DEFAULT_LIMIT})",
+        help="at most this many",
     )
     runs.add_argument("--json", action="store_true", help="print the index entries as JSON")
 
@@ -440,6 +457,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show one run's report",
         description="A run's stored report as plain text (the e-mail body), as stored JSON "
         "(--json), or its HTML page (--html FILE, --open).",
+        epilog=examples(
+            "fleetpatch report wave-prod-20261205T050000Z",
+            "fleetpatch report RUN --open",
+            "fleetpatch report RUN --json > report.json",
+        ),
     )
     report.add_argument("run", metavar="RUN", help="the run id (see fleetpatch runs)")
     report.add_argument("--json", action="store_true", help="print the stored JSON")
@@ -455,6 +477,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the fleet's patch compliance now",
         description="Per environment and patch group: compliant and non-compliant instances, "
         "and each non-compliant instance with how long it has drifted and the severity.",
+        epilog=examples("fleetpatch compliance", "fleetpatch compliance --environment prod --json"),
     )
     compliance.add_argument("--environment", metavar="ENV", help="only this environment")
     compliance.add_argument("--json", action="store_true", help="print one JSON object")

@@ -10,13 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
+from moto import mock_aws
 
+from fleetpatch.contracts.names import policy_parameter_name
 from fleetpatch_authoring.placement import InstanceFacts
 from fleetpatch_authoring.validate import validate_policy
 from fleetpatch_cli import plan_cmd
 from fleetpatch_cli.main import main
+from fleetpatch_cli.policy_cmd import load_policy
 
 ROOT = Path(__file__).parents[2]
 SERVING_EXAMPLE = ROOT / "policy" / "examples" / "serving.yaml"
@@ -98,8 +102,9 @@ def test_the_json_plan_carries_the_compiled_serving_block_or_null(
 
     monkeypatch.setattr(plan_cmd, "aws_fleet", fleet)
 
-    # When `fleetpatch plan --json` runs on the example
-    code = main(["plan", "--policy", str(SERVING_EXAMPLE), "--json", "--at", AT.isoformat()])
+    # When `fleetpatch plan --json` runs on the example (in an account with no stage deployed)
+    with mock_aws():
+        code = main(["plan", "--policy", str(SERVING_EXAMPLE), "--json", "--at", AT.isoformat()])
 
     # Then each batch carries its serving block as the control plane reads it, or null
     assert code == 0
@@ -132,3 +137,72 @@ def test_policy_check_marks_serving_batches(capsys: pytest.CaptureFixture[str]) 
         )
         for line in lines
     ), lines
+
+
+# --- the deployed policy ------------------------------------------------------------------------
+
+FLEET_POLICY = ROOT / "policy" / "fleet.yaml"
+
+
+@pytest.mark.parametrize(
+    ("deployed_edit", "warned"),
+    [
+        (None, None),
+        (
+            ("max_errors: 0", "max_errors: 1"),
+            "waves.prod.batches.0.maxErrors",
+        ),
+    ],
+)
+def test_plan_against_a_stack_warns_when_the_deployed_policy_differs(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    deployed_edit: tuple[str, str] | None,
+    warned: str | None,
+) -> None:
+    # Given a stage whose deployed policy is the local file, or an edited copy of it
+    text = FLEET_POLICY.read_text()
+    if deployed_edit is not None:
+        old, new = deployed_edit
+        start = text.index("  prod:\n", text.index("\nwaves:"))
+        assert old in text[start:]
+        text = text[:start] + text[start:].replace(old, new, 1)
+    edited = tmp_path / "deployed.yaml"
+    edited.write_text(text)
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-central-1").put_parameter(
+            Name=policy_parameter_name("default"),
+            Type="String",
+            Value=load_policy(edited).runtime().model_dump_json(by_alias=True),
+        )
+        # When the plan reads that stage's (empty) fleet
+        code = main(["plan", "--policy", str(FLEET_POLICY), "--region", "eu-central-1", "--json"])
+    # Then it says where the local file differs, and still plans from it
+    out, err = capsys.readouterr()
+    assert code == 0
+    deployed = json.loads(out)["deployedPolicy"]
+    if warned is None:
+        assert (deployed["matches"], err) == (True, "")
+    else:
+        assert deployed["differences"] == [warned]
+        assert err.startswith(
+            f"fleetpatch plan: warning: {FLEET_POLICY} differs from the policy deployed in "
+            f"stage default (/fleetpatch/default/policy) at {warned}; "
+        )
+
+
+def test_plan_against_a_stage_not_deployed_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        code = main(["plan", "--policy", str(FLEET_POLICY), "--region", "eu-central-1"])
+    assert code == 0
+    assert capsys.readouterr().err == (
+        "fleetpatch plan: note: no deployed policy /fleetpatch/default/policy: stage default "
+        "is not deployed here\n"
+    )
+
+
+def test_plan_of_an_unknown_wave_names_the_close_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--policy", str(FLEET_POLICY), "--wave", "prd"]) == 2
+    assert capsys.readouterr().err == (
+        "fleetpatch plan: --wave: no wave prd (waves: test, prod, web) (did you mean prod?)\n"
+    )

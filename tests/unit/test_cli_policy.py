@@ -118,7 +118,7 @@ def test_a_key_with_a_line_breaking_character_stays_one_error_line(
     assert main(["policy", "check", str(broken)]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].endswith(": launch.on\\x1cfailure: Extra inputs are not permitted")
+    assert lines[0].endswith(": launch.on\\x1cfailure: unknown key (did you mean on_failure?)")
     assert lines[1] == "1 error"
 
 
@@ -133,7 +133,7 @@ def test_a_key_with_a_space_is_printed_as_one_word(
     assert main(["policy", "check", str(broken)]) == 2
     [line, total] = capsys.readouterr().err.splitlines()
     assert line.endswith(
-        ": launch.churn.action*\\x20suspend-launch: Extra inputs are not permitted"
+        ": launch.churn.action*\\x20suspend-launch: unknown key (known here: action, after)"
     )
     assert total == "1 error"
 

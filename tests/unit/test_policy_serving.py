@@ -213,7 +213,7 @@ INVALID = [
     ("drain.timeout_minutes", 0, "greater than or equal to 1"),
     ("drain.timeout_minutes", 121, "less than or equal to 120"),
     ("drain.timeout_minutes", True, "Input should be a valid integer"),
-    ("drain.wait", 1, "Extra inputs are not permitted"),
+    ("drain.wait", 1, "unknown key (known here: auto_scaling, target_groups, timeout_minutes)"),
     ("reboot", "RebootIfNeeded", "Input should be 'controlled' or 'none'"),
     ("budget.max_unavailable", "0", "'0' is not a count"),
     ("budget.max_unavailable", "0%", "'0%' is not a count"),
@@ -249,7 +249,7 @@ INVALID = [
         "arn:aws:ssm:eu-central-1:123456789012:document/fleetpatch-x",
         "is not a document the serving workflow may run",
     ),
-    ("hooks.on_failure", "AWS-RunShellScript", "Extra inputs are not permitted"),
+    ("hooks.on_failure", "AWS-RunShellScript", "unknown key (known here: after_install,"),
 ]
 
 

@@ -137,7 +137,7 @@ def test_the_shipped_policy_still_validates(example: dict[str, Any]) -> None:
 def test_policy_check_prints_the_typo_with_its_line_and_no_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The shared rules sit behind a YAML anchor: both environments report the one line.
+    # The shared rules sit behind a YAML anchor: one error, naming both environments' fields.
     text = EXAMPLE.read_text()
     old = "      - classifications: [Recommended]"
     assert old in text
@@ -147,11 +147,13 @@ def test_policy_check_prints_the_typo_with_its_line_and_no_traceback(
     assert main(["policy", "check", str(broken)]) == 2
     captured = capsys.readouterr()
     line = text[: text.index("[Recomended]")].count("\n") + 1
+    field = "baselines.SUSE.approval_rules.1.classifications.0"
     assert captured.err.splitlines() == [
-        f"{broken}:{line}: environments.{env}.baselines.SUSE.approval_rules.1.classifications.0: "
-        "'Recomended' is not a SUSE CLASSIFICATION value; did you mean 'Recommended'?"
-        for env in ("test", "prod")
-    ] + ["2 errors"]
+        f"{broken}:{line}: environments.test.{field}: "
+        "'Recomended' is not a SUSE CLASSIFICATION value; did you mean 'Recommended'? "
+        f"(the same YAML anchor at environments.prod.{field})",
+        "1 error",
+    ]
     assert "Traceback" not in captured.err + captured.out
 
 

@@ -258,3 +258,24 @@ def test_an_invalid_scenario_exits_2_naming_the_field(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert field in captured.err
+
+
+def test_a_window_the_stack_does_not_have_is_refused_before_any_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the demo with a typo in the first window's name (it ran 32 s of simulation first)
+    scenario = tmp_path / "typo.yaml"
+    text = DEMO.read_text()
+    assert "{window: fleetpatch-default-wave-test}" in text
+    scenario.write_text(text.replace("wave-test}", "wave-tst}", 1))
+    # When it is played
+    assert main(["local", "run", str(scenario), "--json"]) == 2
+    # Then one line names the step and the window meant, and nothing was played
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert re.fullmatch(
+        rf"{re.escape(str(scenario))}: steps\.\d+\.run_window\.window: no maintenance window "
+        r"fleetpatch-default-wave-tst in the stack \(did you mean fleetpatch-default-wave-test\?\)",
+        line,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,27 @@ def test_compliance_before_any_event(stage: Stage, capsys: pytest.CaptureFixture
         {"instances": 0, "compliant": 0, "non_compliant": 0},
         [],
     )
+
+
+@pytest.mark.parametrize("columns", [120, 40])
+def test_compliance_never_cuts_an_instance_id_on_a_terminal(
+    stage: Stage,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+) -> None:
+    # Given a drifting instance, and a terminal of 120 or 40 columns
+    record(stage, "i-0123456789abcdef0", "non_compliant", timedelta(hours=5), severity="critical")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: stdout is a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    # When the compliance is shown
+    code, out, _ = cli(capsys, "compliance")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    # Then the instance id is whole: in the table when it fits, else a line per instance
+    assert code == 0
+    assert "\u2026" not in out, out
+    [line] = [line for line in out.splitlines() if "i-0123456789abcdef0" in line]
+    if columns == 40:
+        assert line.startswith("  i-0123456789abcdef0 since ")
+        assert out.splitlines()[0] == "prod/patch_prod_0600_batch_1: 0 compliant, 1 non-compliant"

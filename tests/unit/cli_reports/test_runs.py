@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -139,6 +140,35 @@ def test_runs_marks_a_report_that_was_not_stored(
     code, out, _ = cli(capsys, "runs")
     assert code == 0
     assert out.splitlines()[1].endswith("1 not reached  (report not stored)")
+
+
+LONG_RUN = "launch-i-0123456789abcdef0-fleetpatch-default-asg-web-20261205T050000Z"
+
+
+@pytest.mark.parametrize("columns", [200, 80, 40])
+def test_runs_never_cuts_a_run_id_on_a_terminal(
+    stage: Stage,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: int,
+) -> None:
+    # Given a run id of 70 characters and a terminal of 200, 80 or 40 columns
+    stage.publish(wave_report(LONG_RUN, stage.now - timedelta(hours=1)))
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: stdout is a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    # When the runs are listed
+    code, out, _ = cli(capsys, "runs")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # bold
+    # Then the id is whole on one line, to be pasted: a table when it fits, else one block each
+    assert code == 0
+    assert "\u2026" not in out, out
+    [line] = [line for line in out.splitlines() if LONG_RUN in line]
+    if columns == 200:
+        assert line.split()[3] == LONG_RUN
+    else:
+        assert line == LONG_RUN
+        assert out.splitlines()[1].startswith("  ")
 
 
 def test_runs_with_nothing_to_show(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
