@@ -15,17 +15,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients
 from fleetpatch_cli.doctor import Doctor, Finding, StackMissing
+from fleetpatch_cli.parser import examples
 
 EXIT_FIX = 1
 EXIT_INVALID = 2
 DEFAULT_POLICY = Path("policy/fleet.yaml")
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FIX "}
 
-EXAMPLES = """\
-examples:
-  fleetpatch doctor --stage prod
-  fleetpatch doctor --stage prod --stack-name my-fleetpatch --json | jq '.findings[]'
-"""
+EXAMPLES = examples(
+    "fleetpatch doctor --stage prod",
+    "fleetpatch doctor --stage prod --stack-name my-fleetpatch --json | jq '.findings[]'",
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             " e-mail subscriptions, dead-letter queues. Only read calls."
         ),
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_aws_options(parser)
     parser.add_argument(
@@ -49,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--policy",
         type=Path,
         default=DEFAULT_POLICY,
-        help=f"the local policy file, compared with the deployed one (default: {DEFAULT_POLICY})",
+        help="the local policy file, compared with the deployed one",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

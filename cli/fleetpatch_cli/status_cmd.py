@@ -24,6 +24,7 @@ from rich.text import Text
 
 from fleetpatch.contracts.names import state_table_name
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients
+from fleetpatch_cli.parser import examples
 from fleetpatch_cli.report_tables import compliance_groups, emit, minute, outcome_text
 from fleetpatch_cli.reports_cmd import DEFAULT_SINCE, CommandError, Reports, parse_since
 from fleetpatch_cli.wave_cmd import RESUME_ACTIONS, ControlPlane, WaveError
@@ -225,8 +226,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the control plane on one screen: runs, waves, compliance, DLQs, alarms",
         description="Recent runs and outcomes, waves running or held, compliance by "
         "environment, dead-letter queue depths and the alarms in ALARM, as the stage's "
-        "CloudWatch dashboard shows them. Example: fleetpatch status --stage prod",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "CloudWatch dashboard shows them.",
+        epilog=examples(
+            "fleetpatch status --stage prod",
+            "fleetpatch status --stage prod --since 24h --json | jq .alarms",
+        ),
     )
     status.add_argument(
         "--since",
