@@ -28,12 +28,12 @@ class Config(FunctionConfig):
 class ServingCheckRequest(BaseModel):
     """The serve-instance check a serving run waits on (read-only actions only)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     action: Literal["drained", "check"]
 
 
 class AwaitReadyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
     kind: Literal["agent-online", "serving-check"]
     subject: ManagedInstanceId

@@ -12,7 +12,7 @@ from fleetpatch.services.launch import resolve_instance
 
 
 class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     instance_id: InstanceId = Field(alias="instanceId")
 
 

@@ -26,7 +26,7 @@ class Config(FunctionConfig):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class TakeOut(_Request):
@@ -78,6 +78,8 @@ class Finish(_Request):
 
 
 class Request(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     request: Annotated[
         TakeOut | Drained | Check | PutBack | TakeOutAgain | GiveBack | Finish,
         Field(discriminator="action"),

@@ -166,7 +166,7 @@ InstanceState = Literal["pending", "running", "stopping", "stopped", "shutting-d
 
 class _Detail(BaseModel):
     # AWS adds fields to events over time; tolerate them, but validate what we read.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class LaunchLifecycleActionDetail(_Detail):
@@ -273,7 +273,7 @@ class CommandStatusDetail(_Detail):
 
 
 class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     version: Literal["0"]
     id: Uuid

@@ -34,7 +34,7 @@ COMMAND_WAIT_MARGIN_SECONDS = 300
 class LaunchPolicy(BaseModel):
     """What to do with new instances (the policy file renders it; see policy/)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     hook_names: list[str] = Field(
         default=["fleetpatch-launch"],

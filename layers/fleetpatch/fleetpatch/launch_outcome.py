@@ -34,7 +34,7 @@ LAUNCH_PROCESS = "Launch"
 
 
 class RunFailure(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     reason: str = Field(min_length=1, max_length=256)
     message: str = Field(max_length=4096)
 
@@ -42,7 +42,7 @@ class RunFailure(BaseModel):
 class OutcomeRequest(BaseModel):
     """What the workflow sends (``RecordLaunchOutcome`` in patch_new_instance.asl.json)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     run_id: str = Field(alias="runId", min_length=1, max_length=80)
     instance_id: ManagedInstanceId = Field(alias="instanceId")

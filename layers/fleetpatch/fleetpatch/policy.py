@@ -28,7 +28,7 @@ BUDGET_SCOPES: tuple[BudgetScope, ...] = ("auto-scaling-group", "target-group", 
 class _Compiled(BaseModel):
     """camelCase, as the workflows read and write it (one shape for both sides)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class RuntimeGate(_Compiled):

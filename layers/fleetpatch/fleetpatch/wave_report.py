@@ -45,7 +45,7 @@ BatchStatus = Literal["ran", "held", "not-reached"]
 class WaveRunSummary(BaseModel):
     """The end of a gated-wave run (what the workflow hands the report function)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
