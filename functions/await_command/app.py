@@ -12,7 +12,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.events import ManagedInstanceId, Uuid
+from fleetpatch.ids import ManagedInstanceId, Uuid
 from fleetpatch.services.commands import await_command
 
 

@@ -15,7 +15,7 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleetpatch import clock
-from fleetpatch.events import ManagedInstanceId
+from fleetpatch.ids import ManagedInstanceId
 from fleetpatch.readiness import Waiter
 from fleetpatch.services.readiness import await_ready
 

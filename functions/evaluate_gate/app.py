@@ -13,7 +13,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.policy import RuntimeBatch, RuntimeGate
+from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.services.waves import evaluate_gate
 
 

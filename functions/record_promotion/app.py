@@ -15,7 +15,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.policy import RuntimeBatch
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.services.waves import record_promotion
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.events import InstanceId
+from fleetpatch.ids import InstanceId
 from fleetpatch.services.launch import resolve_instance
 
 

@@ -15,9 +15,9 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts.serving import ServingOutcome
-from fleetpatch.events import InstanceId
-from fleetpatch.policy import RuntimeServing
+from fleetpatch.ids import InstanceId
 from fleetpatch.services import serving
 
 

@@ -27,7 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
 from fleetpatch.churn import ChurnPolicy, ChurnRecords, Decision, Failure, LifecycleResult
-from fleetpatch.events import AutoScalingGroupName, ManagedInstanceId
+from fleetpatch.ids import AutoScalingGroupName, ManagedInstanceId
 from fleetpatch.launch import instance_context
 
 LAUNCH_PROCESS = "Launch"

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.budget import Claim
-from fleetpatch.policy import RuntimeServing
 
 ScopeKind = Literal["auto-scaling-group", "target-group", "availability-zone"]
 

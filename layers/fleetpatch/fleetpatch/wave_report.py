@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan
 from fleetpatch.evidence import BatchEvidence, Member, as_time, gather
 from fleetpatch.membership import Member as RosterMember
 from fleetpatch.membership import MemberState, roster
-from fleetpatch.policy import RuntimeBatch
 from fleetpatch.promotion import installed_since
 from fleetpatch.report_text import format_stamp
 from fleetpatch.reports import BatchResult, GateSummary, InstanceResult, RunReport

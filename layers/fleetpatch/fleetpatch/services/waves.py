@@ -28,13 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetpatch import aws, clock
+from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.names import window_run_name
 from fleetpatch.contracts.s3 import wave_output_prefix
 from fleetpatch.contracts.tags import STAGE_TAG, WAVE_TAG
-from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.membership import PATCH_DOCUMENT
-from fleetpatch.policy import RuntimeBatch, RuntimeGate
 from fleetpatch.promotion import installed_since, record_lists
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import serving_horizon, zone_order
@@ -50,6 +49,8 @@ from fleetpatch.workflows import start_once
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
+
+    from fleetpatch.events import WindowExecutionEvent
 
 LOG = logging.getLogger(__name__)
 
