@@ -81,9 +81,9 @@ class RuntimeServing(Compiled):
     )
     zone_by_zone: bool = Field(default=False, alias="zoneByZone")
     budget_wait_seconds: int = Field(default=14400, alias="budgetWaitSeconds")
-    health: RuntimeHealth = RuntimeHealth()
-    snapshots: RuntimeSnapshots = RuntimeSnapshots()
-    hooks: RuntimeHooks = RuntimeHooks()
+    health: RuntimeHealth = Field(default_factory=RuntimeHealth)
+    snapshots: RuntimeSnapshots = Field(default_factory=RuntimeSnapshots)
+    hooks: RuntimeHooks = Field(default_factory=RuntimeHooks)
 
 
 class RuntimeBatch(Compiled):

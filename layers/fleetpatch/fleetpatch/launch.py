@@ -75,7 +75,7 @@ class LaunchPolicy(BaseModel):
         default="RebootIfNeeded", alias="rebootOption"
     )
     churn: ChurnPolicy = Field(
-        default=ChurnPolicy(),
+        default_factory=ChurnPolicy,
         description="the same launch failure again and again in one group (fleetpatch.churn)",
     )
 

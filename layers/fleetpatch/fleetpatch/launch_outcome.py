@@ -53,7 +53,7 @@ class OutcomeRequest(BaseModel):
     environment: str | None = Field(default=None, description="from the resolved target")
     failure: RunFailure | None = None
     on_failure: Literal["ABANDON", "CONTINUE"] = Field(alias="onFailure")
-    churn: ChurnPolicy = ChurnPolicy()
+    churn: ChurnPolicy = Field(default_factory=ChurnPolicy)
 
 
 @dataclass(frozen=True)

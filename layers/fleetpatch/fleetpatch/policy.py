@@ -72,13 +72,13 @@ class CompiledPolicy(Compiled):
     """The whole compiled policy (the SSM parameter's JSON)."""
 
     version: int = POLICY_VERSION
-    launch: LaunchPolicy = LaunchPolicy()
+    launch: LaunchPolicy = Field(default_factory=LaunchPolicy)
     waves: dict[str, CompiledWave] = Field(default_factory=dict)
     patch_groups: dict[str, str] = Field(
         default_factory=dict, alias="patchGroups", description="patch group -> its environment"
     )
-    compliance: CompiledCompliance = CompiledCompliance()
-    notifications: CompiledNotifications = CompiledNotifications()
+    compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
+    notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)
