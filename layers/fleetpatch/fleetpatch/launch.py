@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,8 +15,10 @@ from fleetpatch.errors import (
     InstanceNotFoundError,
     UnsupportedPlatformError,
 )
-from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.tags import AUTO_SCALING_GROUP_TAG_KEY, ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
+
+if TYPE_CHECKING:
+    from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 
 # How long Run Command lets AWS-RunPatchBaseline run once delivered: its steps'
 # ``timeoutSeconds`` (2 h; the document has no executionTimeout parameter). An invocation
@@ -146,6 +148,9 @@ def launch_request(
     ``group_tags``: the Auto Scaling group's tags, needed only when the policy selects
     groups by tag (see :meth:`LaunchPolicy.covers_group`).
     """
+    # Imported here: the handlers that only resolve a target parse no event.
+    from fleetpatch.events import LaunchLifecycleActionEvent
+
     if isinstance(event, LaunchLifecycleActionEvent):
         d = event.detail
         if d.lifecycle_hook_name not in policy.hook_names:
