@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.routing import Route
-from fleetpatch.services.waves import start_for_window_event, start_for_window_task
+from fleetpatch.services.wave_start import start_for_window_event, start_for_window_task
 
 
 class Config(FunctionConfig):
