@@ -45,8 +45,8 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks.figures import Figure
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts import keys
-from fleetpatch.policy import RuntimeServing
 from fleetpatch.waves import run_input
 from localcloud.cloud import LocalCloud
 from localcloud.runner import create_group, create_target_group, lowest_healthy

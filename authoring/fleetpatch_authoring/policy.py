@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
+from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.policy import (
     POLICY_VERSION,
     CompiledCompliance,
@@ -37,8 +38,6 @@ from fleetpatch.policy import (
     CompiledPolicy,
     CompiledSchedule,
     CompiledWave,
-    RuntimeBatch,
-    RuntimeGate,
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from fleetpatch.batch_policy import RebootOption
 from fleetpatch.churn import ChurnAction, ChurnPolicy
 from fleetpatch.launch import LaunchPolicy
-from fleetpatch.policy import RebootOption, Remediation
+from fleetpatch.policy import Remediation
 from fleetpatch_authoring.fields import Count, PolicyModel, Switch
 
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")

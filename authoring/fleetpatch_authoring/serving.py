@@ -4,7 +4,7 @@ The policy's top-level ``serving:`` is the fleet's default; a batch's ``serving:
 it field by field (nested blocks too, a list replaces a list), and ``serving: false`` patches
 the batch in place as before. A batch is a *serving batch* when its effective block
 (:func:`effective_serving`) exists and is enabled. It compiles into
-:class:`fleetpatch.policy.RuntimeServing` (:meth:`Serving.runtime`), and its
+:class:`fleetpatch.batch_policy.RuntimeServing` (:meth:`Serving.runtime`), and its
 ``rebootOption`` into ``NoReboot``: the workflow drains the instance, installs, reboots it
 itself (``reboot: controlled``) and checks its health before it serves again.
 
@@ -27,8 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from fleetpatch.contracts.names import HOOK_DOCUMENT_PREFIX
-from fleetpatch.policy import (
+from fleetpatch.batch_policy import (
     BUDGET_SCOPES,
     BudgetScope,
     RuntimeHealth,
@@ -36,6 +35,7 @@ from fleetpatch.policy import (
     RuntimeServing,
     RuntimeSnapshots,
 )
+from fleetpatch.contracts.names import HOOK_DOCUMENT_PREFIX
 from fleetpatch_authoring.fields import Count, PolicyModel, PolicyProblem, RateValue, Switch
 
 # A hook or health document: one of the account's own SSM command documents named

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from fleetpatch.policy import Operation, RebootOption
+from fleetpatch.batch_policy import Operation, RebootOption
 from fleetpatch.schedule import Schedule, ScheduleError, schedule, zone
 from fleetpatch_authoring.fields import (
     NAME,

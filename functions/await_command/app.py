@@ -12,7 +12,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.events import ManagedInstanceId, Uuid
+from fleetpatch.ids import ManagedInstanceId, Uuid
 from fleetpatch.services.commands import await_command
 
 
@@ -21,7 +21,7 @@ class Config(FunctionConfig):
 
 
 class AwaitRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
     command_id: Uuid = Field(alias="commandId")
     instance_id: ManagedInstanceId | None = Field(

@@ -15,7 +15,7 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleetpatch import clock
-from fleetpatch.events import ManagedInstanceId
+from fleetpatch.ids import ManagedInstanceId
 from fleetpatch.readiness import Waiter
 from fleetpatch.services.readiness import await_ready
 
@@ -28,12 +28,12 @@ class Config(FunctionConfig):
 class ServingCheckRequest(BaseModel):
     """The serve-instance check a serving run waits on (read-only actions only)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     action: Literal["drained", "check"]
 
 
 class AwaitReadyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     task_token: str = Field(alias="taskToken", min_length=1, max_length=1024)
     kind: Literal["agent-online", "serving-check"]
     subject: ManagedInstanceId

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.events import WindowExecutionEvent
 from fleetpatch.routing import Route
-from fleetpatch.services.waves import start_for_window_event, start_for_window_task
+from fleetpatch.services.wave_start import start_for_window_event, start_for_window_task
 
 
 class Config(FunctionConfig):
@@ -29,7 +29,7 @@ class Config(FunctionConfig):
 class WindowTask(BaseModel):
     """What a wave's window task sends (its Payload, rendered by the policy stack)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     source: Literal["fleetpatch.window"]
     wave: str = Field(min_length=1, max_length=64)
     window_id: str = Field(alias="windowId", pattern=r"^mw-[0-9a-f]{17}$")

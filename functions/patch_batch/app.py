@@ -13,7 +13,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.policy import RuntimeBatch
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.services.waves import send_batch_round
 
 
@@ -23,7 +23,7 @@ class Config(FunctionConfig):
 
 
 class PatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
     step: int = Field(ge=0, description="the batch's index (0: a wave started by hand)")

@@ -15,7 +15,7 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.policy import RuntimeBatch
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.services.waves import record_promotion
 
 
@@ -24,7 +24,7 @@ class Config(FunctionConfig):
 
 
 class PromotionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
     batches: list[RuntimeBatch] = Field(min_length=1)

@@ -7,12 +7,12 @@ from typing import Any
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.events import InstanceId
+from fleetpatch.ids import InstanceId
 from fleetpatch.services.launch import resolve_instance
 
 
 class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     instance_id: InstanceId = Field(alias="instanceId")
 
 

@@ -15,9 +15,9 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts.serving import ServingOutcome
-from fleetpatch.events import InstanceId
-from fleetpatch.policy import RuntimeServing
+from fleetpatch.ids import InstanceId
 from fleetpatch.services import serving
 
 
@@ -26,7 +26,7 @@ class Config(FunctionConfig):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class TakeOut(_Request):
@@ -78,6 +78,8 @@ class Finish(_Request):
 
 
 class Request(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     request: Annotated[
         TakeOut | Drained | Check | PutBack | TakeOutAgain | GiveBack | Finish,
         Field(discriminator="action"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fleetpatch.batch_policy import RuntimeGate
 from fleetpatch.gate import InstanceEvidence, evaluate_gate
-from fleetpatch.policy import RuntimeGate
 
 # The gate as the compiled policy carries it; it checks batch linux, where the evidence is.
 CHECKED = ["linux"]

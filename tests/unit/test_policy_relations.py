@@ -224,7 +224,7 @@ def test_unused_patch_groups_are_noted_not_rejected(example: dict[str, Any]) -> 
 def test_the_compiled_batches_read_back_as_the_workflows_read_them(
     example: dict[str, Any],
 ) -> None:
-    from fleetpatch.policy import RuntimeBatch
+    from fleetpatch.batch_policy import RuntimeBatch
 
     policy = validate_policy(example)
     for name, wave in policy.runtime().model_dump(by_alias=True)["waves"].items():

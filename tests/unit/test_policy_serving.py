@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleetpatch.policy import RuntimeBatch, RuntimeServing
+from fleetpatch.batch_policy import RuntimeBatch, RuntimeServing
 from fleetpatch_authoring.fields import InvalidPolicyError
 from fleetpatch_authoring.schema import json_schema
 from fleetpatch_authoring.serving import Serving

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.evidence import Invocation, Member, state_source
 from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import Member as RosterMember
 from fleetpatch.membership import MemberState
 from fleetpatch.outcomes import Tally
-from fleetpatch.policy import RuntimeBatch
 from fleetpatch.wave_report import (
     batch_statuses,
     installed_by_run,
@@ -262,8 +262,8 @@ def test_members_of_a_held_batch_are_not_reached_and_say_why() -> None:
 
 
 def test_the_gate_and_the_report_count_a_batch_alike() -> None:
+    from fleetpatch.batch_policy import RuntimeGate
     from fleetpatch.gate import evaluate_gate
-    from fleetpatch.policy import RuntimeGate
 
     members = [
         member("i-1", status="Success", run=install(), patch=patch_state("Install", T0)),

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan, Round, send_round
 from fleetpatch.gate import InstanceEvidence
-from fleetpatch.policy import CompiledPolicy, RuntimeBatch
+from fleetpatch.policy import CompiledPolicy
 
 BATCH = RuntimeBatch.model_validate(
     {

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fleetpatch import budget
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts import keys
-from fleetpatch.policy import RuntimeServing
 from localcloud.runner import create_group, create_target_group
 from localcloud.scenario import (
     BehaviourSpec,

@@ -16,9 +16,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleetpatch.gate import GateDecision
+if TYPE_CHECKING:
+    from fleetpatch.gate import GateDecision
+
 
 ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]
 ALARM = "ALARM"
@@ -125,6 +127,9 @@ def held_by_history(decision: GateDecision, reasons: Sequence[str]) -> GateDecis
         return decision
     # A passed decision's reasons say what it checked ("alarms OK: ..."): no longer true.
     kept = [] if decision.passed else decision.reasons
+    # Imported here: the serving and compliance handlers use this module's reads, not gates.
+    from fleetpatch.gate import GateDecision
+
     return GateDecision(False, [*kept, *reasons], decision.failed_instances, decision.instances)
 
 

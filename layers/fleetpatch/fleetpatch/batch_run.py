@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.contracts import keys
 from fleetpatch.gate import InstanceEvidence
 from fleetpatch.membership import (
@@ -33,7 +34,6 @@ from fleetpatch.membership import (
     ping_statuses,
     roster,
 )
-from fleetpatch.policy import RuntimeBatch
 
 MAX_IDS_PER_CALL = 50  # SendCommand's InstanceIds
 PLAN_IDS_PER_ITEM = 1000  # ~25 KB of ids per DynamoDB item (an item holds 400 KB)

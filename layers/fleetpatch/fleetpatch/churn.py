@@ -86,7 +86,7 @@ _REASONS_BY_ERROR = frozenset({"TargetUnresolved", "SendCommandFailed"})
 class ChurnPolicy(BaseModel):
     """The launch policy's ``churn`` section, as the workflow reads it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     after: int = Field(
         default=3, ge=2, le=100, description="failures in a row, same reason, that escalate"

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan, batch_evidence
 from fleetpatch.gate import InstanceEvidence
-from fleetpatch.policy import RuntimeBatch
 
 # DescribeInstancePatchStates takes at most 50 instance ids.
 MAX_IDS_PER_CALL = 50

@@ -20,7 +20,7 @@ WINDOW_SUCCESS = "SUCCESS"
 
 
 class Gate(Protocol):
-    """A gate's rules, as the compiled policy (``fleetpatch.policy.RuntimeGate``) holds them.
+    """A gate's rules, as the compiled policy (``fleetpatch.batch_policy.RuntimeGate``) holds them.
 
     The policy file's gate (``fleetpatch_authoring``) has the same fields: the decision
     reads no more than these.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,8 +15,10 @@ from fleetpatch.errors import (
     InstanceNotFoundError,
     UnsupportedPlatformError,
 )
-from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.tags import AUTO_SCALING_GROUP_TAG_KEY, ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
+
+if TYPE_CHECKING:
+    from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 
 # How long Run Command lets AWS-RunPatchBaseline run once delivered: its steps'
 # ``timeoutSeconds`` (2 h; the document has no executionTimeout parameter). An invocation
@@ -34,7 +36,7 @@ COMMAND_WAIT_MARGIN_SECONDS = 300
 class LaunchPolicy(BaseModel):
     """What to do with new instances (the policy file renders it; see policy/)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     hook_names: list[str] = Field(
         default=["fleetpatch-launch"],
@@ -75,7 +77,7 @@ class LaunchPolicy(BaseModel):
         default="RebootIfNeeded", alias="rebootOption"
     )
     churn: ChurnPolicy = Field(
-        default=ChurnPolicy(),
+        default_factory=ChurnPolicy,
         description="the same launch failure again and again in one group (fleetpatch.churn)",
     )
 
@@ -146,6 +148,9 @@ def launch_request(
     ``group_tags``: the Auto Scaling group's tags, needed only when the policy selects
     groups by tag (see :meth:`LaunchPolicy.covers_group`).
     """
+    # Imported here: the handlers that only resolve a target parse no event.
+    from fleetpatch.events import LaunchLifecycleActionEvent
+
     if isinstance(event, LaunchLifecycleActionEvent):
         d = event.detail
         if d.lifecycle_hook_name not in policy.hook_names:

@@ -27,14 +27,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from fleetpatch import aws
 from fleetpatch.churn import ChurnPolicy, ChurnRecords, Decision, Failure, LifecycleResult
-from fleetpatch.events import AutoScalingGroupName, ManagedInstanceId
+from fleetpatch.ids import AutoScalingGroupName, ManagedInstanceId
 from fleetpatch.launch import instance_context
 
 LAUNCH_PROCESS = "Launch"
 
 
 class RunFailure(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     reason: str = Field(min_length=1, max_length=256)
     message: str = Field(max_length=4096)
 
@@ -42,7 +42,7 @@ class RunFailure(BaseModel):
 class OutcomeRequest(BaseModel):
     """What the workflow sends (``RecordLaunchOutcome`` in patch_new_instance.asl.json)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     run_id: str = Field(alias="runId", min_length=1, max_length=80)
     instance_id: ManagedInstanceId = Field(alias="instanceId")
@@ -53,7 +53,7 @@ class OutcomeRequest(BaseModel):
     environment: str | None = Field(default=None, description="from the resolved target")
     failure: RunFailure | None = None
     on_failure: Literal["ABANDON", "CONTINUE"] = Field(alias="onFailure")
-    churn: ChurnPolicy = ChurnPolicy()
+    churn: ChurnPolicy = Field(default_factory=ChurnPolicy)
 
 
 @dataclass(frozen=True)

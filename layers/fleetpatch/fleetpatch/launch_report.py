@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class ChurnSummary(BaseModel):
     """Where a launch stands in its group's launch-churn streak (``fleetpatch.churn``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     group: str
     action: str = Field(description="the policy's launch.churn.action")

@@ -23,7 +23,7 @@ _FAILED_OUTCOMES = ("failed", "non-compliant")
 
 
 class _Summary(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class InstanceRunSummary(_Summary):

@@ -19,13 +19,13 @@ from fleetpatch.report_text import report_console_url
 
 
 class _SnsAttribute(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
     type: str = Field(alias="Type")
     value: str = Field(alias="Value")
 
 
 class SnsNotification(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
     message_id: str = Field(alias="MessageId")
     topic_arn: str = Field(alias="TopicArn")
     subject: str | None = Field(default=None, alias="Subject")

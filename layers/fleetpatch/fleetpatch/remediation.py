@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fleetpatch.contracts.names import remediation_run_name
-from fleetpatch.policy import CompiledPolicy
 from fleetpatch.serving_aws import placement
 from fleetpatch.workflows import start_once
+
+if TYPE_CHECKING:
+    from fleetpatch.policy import CompiledPolicy
 
 Operation = Literal["Scan", "Install"]
 

@@ -34,7 +34,7 @@ InstanceOutcome = Outcome
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class InstanceResult(_Model):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fleetpatch.budget import Claim
-from fleetpatch.policy import RuntimeServing
+
+if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeServing
 
 ScopeKind = Literal["auto-scaling-group", "target-group", "availability-zone"]
 

@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan
 from fleetpatch.evidence import BatchEvidence, Member, as_time, gather
 from fleetpatch.membership import Member as RosterMember
 from fleetpatch.membership import MemberState, roster
-from fleetpatch.policy import RuntimeBatch
 from fleetpatch.promotion import installed_since
 from fleetpatch.report_text import format_stamp
 from fleetpatch.reports import BatchResult, GateSummary, InstanceResult, RunReport
@@ -45,7 +45,7 @@ BatchStatus = Literal["ran", "held", "not-reached"]
 class WaveRunSummary(BaseModel):
     """The end of a gated-wave run (what the workflow hands the report function)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)

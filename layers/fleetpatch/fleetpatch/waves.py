@@ -11,20 +11,23 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetpatch.alarms import alarm_states, with_alarm_history
+from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import BatchRecords, Plan
 from fleetpatch.contracts import keys
 from fleetpatch.evidence import gather, window_commands
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
 from fleetpatch.membership import ec2_states, tagged
-from fleetpatch.policy import CompiledPolicy, RuntimeBatch, RuntimeGate
 from fleetpatch.promotion import (  # noqa: F401 - moved; importable from here for now
     INSTALLED_STATES,
     installed_since,
     override_list,
 )
+
+if TYPE_CHECKING:
+    from fleetpatch.policy import CompiledPolicy
 
 # SendCommand takes at most 50 instance ids; DescribeInstancePatchStates 50 as well.
 

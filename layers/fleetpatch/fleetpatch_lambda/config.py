@@ -15,7 +15,7 @@ from fleetpatch.errors import ConfigurationError
 
 
 class FunctionConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def load_config[C: FunctionConfig](model: type[C]) -> C:

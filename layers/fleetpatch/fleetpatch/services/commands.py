@@ -7,9 +7,13 @@ owns the race-free handshake between the two.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fleetpatch.command_waiters import WHOLE_COMMAND, CommandWaiters, InvocationKey
-from fleetpatch.events import CommandInvocationEvent, CommandStatusEvent
 from fleetpatch.services import ClientFactory, aws_client
+
+if TYPE_CHECKING:
+    from fleetpatch.events import CommandInvocationEvent, CommandStatusEvent
 
 
 def _waiters(table_name: str, client: ClientFactory) -> CommandWaiters:
@@ -37,6 +41,9 @@ def record_status(
     client: ClientFactory = aws_client,
 ) -> bool:
     """Record a command's (or an invocation's) final status; True when a waiter resumed."""
+    # Imported here: await-command, which shares this module, never parses an event.
+    from fleetpatch.events import CommandStatusEvent
+
     if isinstance(event, CommandStatusEvent):
         key = InvocationKey(event.detail.command_id)  # a batch waits on the whole command
     else:

@@ -10,11 +10,10 @@ resolves its target (:func:`resolve_instance`) and, at release, accounts the out
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fleetpatch import clock
 from fleetpatch.churn import ChurnRecords
-from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.launch import (
     LaunchPolicy,
     auto_scaling_group_tags,
@@ -23,9 +22,12 @@ from fleetpatch.launch import (
     resolve_target,
 )
 from fleetpatch.launch_outcome import OutcomeRequest, account_launch
-from fleetpatch.routing import RouteDecision
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.workflows import start_once
+
+if TYPE_CHECKING:
+    from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
+    from fleetpatch.routing import RouteDecision
 
 LOG = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ def start_launch_run(
     client: ClientFactory = aws_client,
 ) -> dict[str, str]:
     """Start patch-new-instance for an accepted launch event, once per action or instance."""
+    # Imported here: resolve-instance and launch-outcome, which share this module, parse no event.
+    from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
+
     policy = settings.launch_policy
     if isinstance(event, InstanceStateChangeEvent):
         why = not_covered_on_running(event.detail.instance_id, policy, client("ec2"))

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetpatch import budget, clock
+from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts.serving import HOLDS_BUDGET
 from fleetpatch.errors import BudgetExhaustedError, InstanceNotFoundError
-from fleetpatch.policy import RuntimeServing
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import Placement, claims, judge, scope_ids
 from fleetpatch.serving_aws import (
