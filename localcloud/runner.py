@@ -17,16 +17,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from html import escape
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleetpatch.contracts import keys
-from fleetpatch.contracts.s3 import REPORTS_PREFIX
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
+from localcloud.report_files import save_reports
 from localcloud.scenario import (
     AdvanceStep,
     BehaviourSpec,
@@ -137,7 +136,7 @@ def play(
             cloud.settle(max_seconds=FINAL_SETTLE_SECONDS)
         _note_commands(cloud, recorder)
         _note_runs(recorder)
-        reports = _save_reports(
+        reports = save_reports(
             cloud, stack.physical_id("ArtifactsBucket"), reports_dir, scenario.name
         )
         return ScenarioResult(
@@ -184,61 +183,6 @@ def _window_local_time(cloud: LocalCloud, name: str) -> str:
     zone = window.get("ScheduleTimezone") or "UTC"
     local = cloud.clock.now().astimezone(ZoneInfo(zone))
     return f"{local:%a %d %b %H:%M} {zone} (its schedule: {window.get('Schedule', '-')})"
-
-
-def _save_reports(
-    cloud: LocalCloud, bucket: str, directory: Path | None, scenario: str
-) -> list[str]:
-    """Copy the stored reports out of the local bucket into a folder of this run's own.
-
-    ``directory/<scenario>-<real time>/``, with ``index.html`` listing every report (kind,
-    title, outcome, simulated start), so repeated runs never mix their reports.
-    """
-    if directory is None:
-        return []
-    s3 = cloud.client("s3")
-    run_dir = directory / f"{scenario}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=REPORTS_PREFIX):
-        for item in page.get("Contents", []):
-            target = run_dir / Path(item["Key"]).name
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            saved.append(str(target))
-    index = run_dir / "index.html"
-    index.write_text(_report_index(scenario, run_dir), encoding="utf-8")
-    return [*sorted(saved), str(index)]
-
-
-def _report_index(scenario: str, run_dir: Path) -> str:
-    """A page linking every report of the run, in the order the runs started."""
-    rows = []
-    for path in run_dir.glob("*.json"):
-        report = json.loads(path.read_text(encoding="utf-8"))
-        rows.append(
-            (
-                str(report.get("started_at") or ""),
-                path.with_suffix(".html").name,
-                str(report.get("kind") or ""),
-                str(report.get("title") or report.get("run_id") or path.stem),
-                str(report.get("outcome") or ""),
-            )
-        )
-    body = "\n".join(
-        f"<tr><td>{escape(started)}</td><td>{escape(kind)}</td>"
-        f'<td><a href="{escape(page)}">{escape(title)}</a></td><td>{escape(outcome)}</td></tr>'
-        for started, page, kind, title, outcome in sorted(rows)
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(scenario)}: reports</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:1rem}table{border-collapse:collapse}"
-        "td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}</style>"
-        f"</head><body><h1>{escape(scenario)}: {len(rows)} report(s)</h1>"
-        "<table><tr><th>started (simulated)</th><th>kind</th><th>report</th><th>outcome</th></tr>"
-        f"{body}</table></body></html>\n"
-    )
 
 
 # --- the world ------------------------------------------------------------------------------
