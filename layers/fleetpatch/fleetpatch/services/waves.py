@@ -224,7 +224,8 @@ def send_batch_round(
         return _serving_batch(request, plan, client)
 
     def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
-        response = ssm.send_command(
+        response = aws.patiently(
+            ssm.send_command,
             DocumentName=PATCH_DOCUMENT,
             InstanceIds=list(instance_ids),
             Parameters={
