@@ -14,6 +14,11 @@ Also, for the same reason (cost per request, not behaviour):
 * ``S3Backend._url_module`` reloads ``moto.s3.urls`` on every S3 request (the URLs may depend
   on environment variables); the local cloud never changes them while it runs, so the module
   is reloaded once, at install.
+* SQS SendMessage reads ``Queue.attributes`` for one key (``ContentBasedDeduplication``),
+  and moto builds every attribute to answer, counting the queue's messages three times
+  (O(messages) per send: a dead-letter queue filling with thousands of throttled events
+  made its sends quadratic). While moto sends, that read is answered from the queue's one
+  attribute.
 * DynamoDB parses an UpdateExpression twice per UpdateItem; the parsed tree is cached by its
   text. moto deep-copies the tree before it validates and fills it
   (``moto.dynamodb.parsing.validators.Validator.__init__``), so a cached tree is never
@@ -28,6 +33,9 @@ moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_loo
   ``all_reservations`` wrapped; reads ``reservations`` (``Reservation.instances``,
   ``Instance.id``, ``Instance.applies``) and ``moto.ec2.utils.filter_reservations``;
 * ``moto.s3.models.S3Backend._url_module`` replaced;
+* ``moto.sqs.models.SQSBackend.send_message`` wrapped and ``Queue.attributes`` replaced (reads
+  ``Queue.fifo_queue`` and ``Queue.content_based_deduplication``; moto's ``send_message``
+  and ``Queue.add_message`` read no other attribute);
 * ``moto.dynamodb.parsing.expressions.UpdateExpressionParser.make`` wrapped.
 """
 
@@ -204,7 +212,40 @@ def _all_reservations(original: Callable[..., Any]) -> Callable[..., Any]:
     return all_reservations
 
 
-# --- S3 and DynamoDB: per-request costs --------------------------------------------------------
+# --- S3, SQS and DynamoDB: per-request costs ---------------------------------------------------
+
+_sending = threading.local()
+
+
+def sending_attributes(queue: Any) -> dict[str, Any]:
+    """What ``Queue.attributes`` says of ``ContentBasedDeduplication``, without the rest."""
+    if not queue.fifo_queue:
+        return {}
+    value = queue.content_based_deduplication
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+
+def _queue_attributes(original: property) -> property:
+    def attributes(self: Any) -> Any:
+        if getattr(_sending, "active", False):
+            return sending_attributes(self)
+        return original.fget(self) if original.fget else None
+
+    setattr(attributes, _PATCHED, True)
+    attributes._fleetpatch_original = original.fget  # type: ignore[attr-defined]
+    return property(attributes)
+
+
+def _send_message(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_sending, "active", False)
+        _sending.active = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _sending.active = previous
+
+    return send_message
 
 
 def _s3_url_module() -> property:
@@ -239,6 +280,7 @@ def install() -> None:
     from moto.ec2.models.instances import InstanceBackend
     from moto.ec2.models.tags import TagBackend
     from moto.s3.models import S3Backend
+    from moto.sqs.models import Queue, SQSBackend
 
     _wrap(TagBackend, "describe_tags", _describe_tags)
     _wrap(InstanceBackend, "get_instance", _one_instance)
@@ -248,5 +290,8 @@ def install() -> None:
     _wrap(InstanceBackend, "all_reservations", _all_reservations)
     if not getattr(S3Backend.__dict__["_url_module"].fget, _PATCHED, False):
         S3Backend._url_module = _s3_url_module()  # type: ignore[assignment]
+    _wrap(SQSBackend, "send_message", _send_message)
+    if not getattr(Queue.__dict__["attributes"].fget, _PATCHED, False):
+        Queue.attributes = _queue_attributes(Queue.__dict__["attributes"])  # type: ignore[assignment]
     if not getattr(UpdateExpressionParser.__dict__["make"].__func__, _PATCHED, False):
         UpdateExpressionParser.make = _parse_once(UpdateExpressionParser.make)
