@@ -25,10 +25,22 @@ def client(service: str) -> Any:
     return boto3.client(service)  # type: ignore[call-overload]
 
 
+# What a warm container remembers between invocations (by its owner's key), forgotten with
+# the clients.
+_remembered: dict[str, Any] = {}
+
+
+def remembered() -> dict[str, Any]:
+    """The warm container's memory (see :func:`reset_clients`)."""
+    return _remembered
+
+
 def reset_clients() -> None:
-    """Forget clients and the cached policy (a new account, region or simulation)."""
+    """Forget clients, the cached policy and what the container remembered (a new account,
+    region or simulation)."""
     client.cache_clear()
     _policies.clear()
+    _remembered.clear()
 
 
 # A warm container re-reads the compiled policy at most this often: a burst of 10,000

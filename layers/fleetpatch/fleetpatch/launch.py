@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -306,23 +307,72 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     )
 
 
-def covered_instance(instance_id: str, policy: LaunchPolicy, ec2: Any) -> bool:
+_TAGGED = "launch.tagged"
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    """The instances tagged for patch-on-launch (id -> tags), as read at ``read_at``."""
+
+    key: tuple[str, str]
+    read_at: datetime
+    tags: dict[str, dict[str, str]]
+
+
+def covered_instance(
+    instance_id: str,
+    policy: LaunchPolicy,
+    ec2: Any,
+    *,
+    event_time: datetime | None = None,
+    memory: dict[str, Any] | None = None,
+) -> bool:
     """Does the launch policy patch this instance on ``running``?
 
     Only instances tagged for it and outside Auto Scaling groups: a group's instances are
     held and patched through their launch lifecycle hook instead.
+
+    ``event_time``: when EC2 says the instance entered ``running``. Instances get their tags
+    when they are created (before ``pending``), so a read of every tagged instance made at
+    or after that time answers for it: a burst of launches (thousands of ``running`` events
+    in a second) costs one read of the tagged instances, not one DescribeInstances each
+    (EC2 allows 20 a second). ``memory``: where the warm container keeps that read.
     """
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    tags = {
-        t["Key"]: t["Value"]
-        for r in reservations
-        for i in r["Instances"]
-        for t in i.get("Tags", [])
-    }
+    key = (policy.instance_tag_key, policy.instance_tag_value)
+    cached: _Tagged | None = memory.get(_TAGGED) if memory is not None else None
+    if event_time is None or cached is None or cached.key != key or cached.read_at < event_time:
+        if event_time is None or memory is None:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            return _covers(_instance_tags(reservations).get(instance_id, {}), policy)
+        cached = memory[_TAGGED] = _read_tagged(ec2, key)
+    return _covers(cached.tags.get(instance_id, {}), policy)
+
+
+def _covers(tags: Mapping[str, str], policy: LaunchPolicy) -> bool:
     return (
         tags.get(policy.instance_tag_key) == policy.instance_tag_value
         and AUTO_SCALING_GROUP_TAG_KEY not in tags
     )
+
+
+def _instance_tags(reservations: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {
+        i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for r in reservations
+        for i in r["Instances"]
+    }
+
+
+def _read_tagged(ec2: Any, key: tuple[str, str]) -> _Tagged:
+    from fleetpatch import clock
+
+    read_at = clock.now()
+    tags: dict[str, dict[str, str]] = {}
+    filters = [{"Name": f"tag:{key[0]}", "Values": [key[1]]}]
+    paginator = ec2.get_paginator("describe_instances")
+    for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 1000}):
+        tags.update(_instance_tags(page["Reservations"]))
+    return _Tagged(key, read_at, tags)
 
 
 def auto_scaling_group_tags(group_name: str, autoscaling: Any) -> dict[str, str]:

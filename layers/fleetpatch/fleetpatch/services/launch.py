@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from fleetpatch import clock
+from fleetpatch import aws, clock
 from fleetpatch.churn import ChurnRecords
 from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
 from fleetpatch.launch import (
@@ -49,7 +49,11 @@ def start_launch_run(
     """Start patch-new-instance for an accepted launch event, once per action or instance."""
     policy = settings.launch_policy
     if isinstance(event, InstanceStateChangeEvent) and not covered_instance(
-        event.detail.instance_id, policy, client("ec2")
+        event.detail.instance_id,
+        policy,
+        client("ec2"),
+        event_time=event.time,
+        memory=aws.remembered(),
     ):
         return {
             "route": "ignored",
