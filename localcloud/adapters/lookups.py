@@ -106,23 +106,41 @@ class _InstanceIndex:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Any, Any, int]] = {}
+        # reservation id -> (the reservation, how many of its instances are indexed)
+        self._indexed: dict[str, tuple[Any, int]] = {}
         self._lock = threading.Lock()
 
     def _rebuild(self, backend: Any) -> None:
-        self._entries = {
-            instance.id: (reservation, instance, position)
-            for reservation in list(backend.reservations.values())
-            for position, instance in enumerate(list(reservation.instances))
-        }
+        self._entries = {}
+        self._indexed = {}
+        self._add_new(backend)
+
+    def _add_new(self, backend: Any) -> None:
+        """Index the instances added since the last look (O(reservations + new instances)).
+
+        RunInstances registers its reservation first and then looks each new instance up as
+        it creates it (moto's ``Instance.setup_defaults`` attaches its root volume): a full
+        rebuild per new instance made launching N instances O(N^2).
+        """
+        for rid, reservation in list(backend.reservations.items()):
+            known, counted = self._indexed.get(rid, (reservation, 0))
+            if known is not reservation:
+                counted = 0
+            instances = list(reservation.instances)
+            for position in range(counted, len(instances)):
+                self._entries[instances[position].id] = (reservation, instances[position], position)
+            self._indexed[rid] = (reservation, len(instances))
 
     def find(self, backend: Any, ids: list[str]) -> list[tuple[Any, Any, int]] | None:
         """Entries for every id, or None if one is not an instance (let moto say so)."""
         with self._lock:
-            for attempt in range(2):
+            for attempt in range(3):
                 found = [self._entries.get(i) for i in ids]
                 if all(e is not None and self._current(backend, e) for e in found):
                     return [e for e in found if e is not None]
                 if attempt == 0:
+                    self._add_new(backend)
+                elif attempt == 1:
                     self._rebuild(backend)
             return None
 

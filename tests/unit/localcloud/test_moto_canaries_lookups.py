@@ -244,3 +244,36 @@ def test_sending_attributes_agree_with_moto(attributes: dict[str, str]) -> None:
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]["ApproximateNumberOfMessages"]
         assert count == ("1" if group else "2")
+
+
+# --- RunInstances: new instances are indexed as they come, not by rebuilding ------------------
+
+
+def test_moto_registers_a_reservation_before_creating_its_instances() -> None:
+    from moto.ec2.models.instances import InstanceBackend
+
+    source = inspect.getsource(InstanceBackend.run_instances)
+    registered = source.index("self.reservations[new_reservation.id] = new_reservation")
+    assert registered < source.index("for index in range(count)")
+    assert "setup_defaults()" in source
+
+
+def test_launching_many_instances_indexes_each_once(ec2: Any, monkeypatch: Any) -> None:
+    # Given the index, counting full rebuilds
+    rebuilds: list[int] = []
+    original = lookups._InstanceIndex._rebuild
+
+    def counted(self: Any, backend: Any) -> None:
+        rebuilds.append(1)
+        original(self, backend)
+
+    monkeypatch.setattr(lookups._InstanceIndex, "_rebuild", counted)
+    # When one RunInstances call launches 50 instances (each looked up as it is created)
+    ids = _launch(ec2, 50, {"Patch Group": "g"})
+    # Then no lookup rebuilt the whole index, and every instance is found as moto finds it
+    assert rebuilds == []
+    backend = _backend()
+    for instance_id in ids:
+        assert backend.get_instance(instance_id) is _original(type(backend), "get_instance")(
+            backend, instance_id
+        )
