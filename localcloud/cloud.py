@@ -12,6 +12,7 @@ as moto's backends are process-wide.
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
@@ -262,13 +263,10 @@ class LocalCloud:
             "DetailType": event["detail-type"],
             "Detail": json.dumps(event["detail"]),
             "Resources": event.get("resources", []),
-            "Time": self.clock.now(),
+            # Whole epoch seconds: what botocore puts in a PutEvents request.
+            "Time": calendar.timegm(self.clock.now().utctimetuple()),
         }
-        response = self.client("events").put_events(Entries=[entry])
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"PutEvents failed: {response['Entries']}")
-        event_id: str = response["Entries"][0]["EventId"]
-        return event_id
+        return events.put_aws_event(self.account_id, self.region, entry)
 
     def emit(
         self,

@@ -282,3 +282,21 @@ def install(delivery: EventDelivery) -> None:
                     self.targets = saved
 
     motopatch.replace(Rule, "send_to_targets", send_to_targets)
+
+
+def put_aws_event(account_id: str, region: str, entry: dict[str, Any]) -> str:
+    """Put an event an AWS service emits on the account's default bus; its event id.
+
+    The same entry a ``PutEvents`` request carries (``Detail`` as JSON text, ``Time`` in epoch
+    seconds, as botocore sends it) handed to moto's ``EventsBackend.put_events``, which is
+    what moto's ``PutEvents`` handler does with the request's ``Entries``. AWS emits its
+    events itself: no account credentials, IAM or API rate applies, so the request's
+    serialising, signing and parsing (most of the cost of a fleet's thousands of state
+    events) is skipped. Canary: tests/unit/localcloud/test_moto_canaries_core.py.
+    """
+    from moto.events.models import events_backends
+
+    [result] = events_backends[account_id][region].put_events([entry])
+    if "ErrorCode" in result:
+        raise RuntimeError(f"PutEvents failed: {result}")
+    return str(result["EventId"])

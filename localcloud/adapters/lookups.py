@@ -14,6 +14,11 @@ Also, for the same reason (cost per request, not behaviour):
 * ``S3Backend._url_module`` reloads ``moto.s3.urls`` on every S3 request (the URLs may depend
   on environment variables); the local cloud never changes them while it runs, so the module
   is reloaded once, at install.
+* SQS SendMessage reads ``Queue.attributes`` for one key (``ContentBasedDeduplication``),
+  and moto builds every attribute to answer, counting the queue's messages three times
+  (O(messages) per send: a dead-letter queue filling with thousands of throttled events
+  made its sends quadratic). While moto sends, that read is answered from the queue's one
+  attribute.
 * DynamoDB parses an UpdateExpression twice per UpdateItem; the parsed tree is cached by its
   text. moto deep-copies the tree before it validates and fills it
   (``moto.dynamodb.parsing.validators.Validator.__init__``), so a cached tree is never
@@ -28,6 +33,9 @@ moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_loo
   ``all_reservations`` wrapped; reads ``reservations`` (``Reservation.instances``,
   ``Instance.id``, ``Instance.applies``) and ``moto.ec2.utils.filter_reservations``;
 * ``moto.s3.models.S3Backend._url_module`` replaced;
+* ``moto.sqs.models.SQSBackend.send_message`` wrapped and ``Queue.attributes`` replaced (reads
+  ``Queue.fifo_queue`` and ``Queue.content_based_deduplication``; moto's ``send_message``
+  and ``Queue.add_message`` read no other attribute);
 * ``moto.dynamodb.parsing.expressions.UpdateExpressionParser.make`` wrapped.
 """
 
@@ -98,23 +106,41 @@ class _InstanceIndex:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Any, Any, int]] = {}
+        # reservation id -> (the reservation, how many of its instances are indexed)
+        self._indexed: dict[str, tuple[Any, int]] = {}
         self._lock = threading.Lock()
 
     def _rebuild(self, backend: Any) -> None:
-        self._entries = {
-            instance.id: (reservation, instance, position)
-            for reservation in list(backend.reservations.values())
-            for position, instance in enumerate(list(reservation.instances))
-        }
+        self._entries = {}
+        self._indexed = {}
+        self._add_new(backend)
+
+    def _add_new(self, backend: Any) -> None:
+        """Index the instances added since the last look (O(reservations + new instances)).
+
+        RunInstances registers its reservation first and then looks each new instance up as
+        it creates it (moto's ``Instance.setup_defaults`` attaches its root volume): a full
+        rebuild per new instance made launching N instances O(N^2).
+        """
+        for rid, reservation in list(backend.reservations.items()):
+            known, counted = self._indexed.get(rid, (reservation, 0))
+            if known is not reservation:
+                counted = 0
+            instances = list(reservation.instances)
+            for position in range(counted, len(instances)):
+                self._entries[instances[position].id] = (reservation, instances[position], position)
+            self._indexed[rid] = (reservation, len(instances))
 
     def find(self, backend: Any, ids: list[str]) -> list[tuple[Any, Any, int]] | None:
         """Entries for every id, or None if one is not an instance (let moto say so)."""
         with self._lock:
-            for attempt in range(2):
+            for attempt in range(3):
                 found = [self._entries.get(i) for i in ids]
                 if all(e is not None and self._current(backend, e) for e in found):
                     return [e for e in found if e is not None]
                 if attempt == 0:
+                    self._add_new(backend)
+                elif attempt == 1:
                     self._rebuild(backend)
             return None
 
@@ -204,7 +230,40 @@ def _all_reservations(original: Callable[..., Any]) -> Callable[..., Any]:
     return all_reservations
 
 
-# --- S3 and DynamoDB: per-request costs --------------------------------------------------------
+# --- S3, SQS and DynamoDB: per-request costs ---------------------------------------------------
+
+_sending = threading.local()
+
+
+def sending_attributes(queue: Any) -> dict[str, Any]:
+    """What ``Queue.attributes`` says of ``ContentBasedDeduplication``, without the rest."""
+    if not queue.fifo_queue:
+        return {}
+    value = queue.content_based_deduplication
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+
+def _queue_attributes(original: property) -> property:
+    def attributes(self: Any) -> Any:
+        if getattr(_sending, "active", False):
+            return sending_attributes(self)
+        return original.fget(self) if original.fget else None
+
+    setattr(attributes, _PATCHED, True)
+    attributes._fleetpatch_original = original.fget  # type: ignore[attr-defined]
+    return property(attributes)
+
+
+def _send_message(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_sending, "active", False)
+        _sending.active = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _sending.active = previous
+
+    return send_message
 
 
 def _s3_url_module() -> property:
@@ -239,6 +298,7 @@ def install() -> None:
     from moto.ec2.models.instances import InstanceBackend
     from moto.ec2.models.tags import TagBackend
     from moto.s3.models import S3Backend
+    from moto.sqs.models import Queue, SQSBackend
 
     _wrap(TagBackend, "describe_tags", _describe_tags)
     _wrap(InstanceBackend, "get_instance", _one_instance)
@@ -248,5 +308,8 @@ def install() -> None:
     _wrap(InstanceBackend, "all_reservations", _all_reservations)
     if not getattr(S3Backend.__dict__["_url_module"].fget, _PATCHED, False):
         S3Backend._url_module = _s3_url_module()  # type: ignore[assignment]
+    _wrap(SQSBackend, "send_message", _send_message)
+    if not getattr(Queue.__dict__["attributes"].fget, _PATCHED, False):
+        Queue.attributes = _queue_attributes(Queue.__dict__["attributes"])  # type: ignore[assignment]
     if not getattr(UpdateExpressionParser.__dict__["make"].__func__, _PATCHED, False):
         UpdateExpressionParser.make = _parse_once(UpdateExpressionParser.make)

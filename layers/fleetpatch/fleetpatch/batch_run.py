@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fleetpatch import aws
 from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.contracts import keys
 from fleetpatch.gate import InstanceEvidence
@@ -279,7 +280,7 @@ def _send_chunk(ssm: Any, ids: Sequence[str], send: Callable[[Sequence[str]], st
 def _errors(ssm: Any, command_ids: Sequence[str]) -> int:
     total = 0
     for command_id in command_ids:
-        for command in ssm.list_commands(CommandId=command_id).get("Commands", []):
+        for command in aws.patiently(ssm.list_commands, CommandId=command_id).get("Commands", []):
             total += int(command.get("ErrorCount", 0))
             total += int(command.get("DeliveryTimedOutCount", 0))
     return total
@@ -420,7 +421,9 @@ def _never_sent(member: Member | None) -> tuple[str, str | None]:
 def _statuses(ssm: Any, commands: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for instance_id, command_id in commands.items():
-        response = ssm.list_command_invocations(CommandId=command_id, InstanceId=instance_id)
+        response = aws.patiently(
+            ssm.list_command_invocations, CommandId=command_id, InstanceId=instance_id
+        )
         for invocation in response.get("CommandInvocations", []):
             found[instance_id] = invocation["Status"]
     return found

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleetpatch import aws
 from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan, batch_evidence
 from fleetpatch.gate import InstanceEvidence
@@ -101,12 +102,12 @@ def command_invocations(
     without, only larger).
     """
     found: dict[str, Invocation] = {}
-    paginator = ssm.get_paginator("list_command_invocations")
     for command_id in command_ids:
         command: dict[str, Any] = {}
         if detailed:
-            command = next(iter(ssm.list_commands(CommandId=command_id)["Commands"]), {})
-        for page in paginator.paginate(CommandId=command_id, Details=detailed):
+            listed = aws.patiently(ssm.list_commands, CommandId=command_id)["Commands"]
+            command = next(iter(listed), {})
+        for page in aws.pages(ssm.list_command_invocations, CommandId=command_id, Details=detailed):
             for invocation in page["CommandInvocations"]:
                 instance = invocation["InstanceId"]
                 if instance in found and found[instance].status != "Success":
@@ -145,7 +146,7 @@ def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, A
     states: dict[str, dict[str, Any]] = {}
     for start in range(0, len(instance_ids), MAX_IDS_PER_CALL):
         chunk = instance_ids[start : start + MAX_IDS_PER_CALL]
-        response = ssm.describe_instance_patch_states(InstanceIds=list(chunk))
+        response = aws.patiently(ssm.describe_instance_patch_states, InstanceIds=list(chunk))
         for state in response["InstancePatchStates"]:
             states[state["InstanceId"]] = state
     return states
@@ -292,9 +293,10 @@ def _one_invocation(
     """A command's invocation on one instance (another run's: a launch or remediation run)."""
     command: dict[str, Any] = {}
     if detailed:
-        command = next(iter(ssm.list_commands(CommandId=command_id)["Commands"]), {})
-    response = ssm.list_command_invocations(
-        CommandId=command_id, InstanceId=instance_id, Details=detailed
+        listed = aws.patiently(ssm.list_commands, CommandId=command_id)["Commands"]
+        command = next(iter(listed), {})
+    response = aws.patiently(
+        ssm.list_command_invocations, CommandId=command_id, InstanceId=instance_id, Details=detailed
     )
     found = response.get("CommandInvocations", [])
     return _invocation(command_id, command, found[0]) if found else None

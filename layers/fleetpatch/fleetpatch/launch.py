@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -311,19 +312,49 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     )
 
 
-def not_covered_on_running(instance_id: str, policy: LaunchPolicy, ec2: Any) -> str | None:
+_TAGGED = "launch.tagged"
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    """Instances with the opt-in tag or in a group (id -> tags), as read at ``read_at``."""
+
+    key: tuple[str, str]
+    read_at: datetime
+    tags: dict[str, dict[str, str]]
+
+
+def not_covered_on_running(
+    instance_id: str,
+    policy: LaunchPolicy,
+    ec2: Any,
+    *,
+    event_time: datetime | None = None,
+    memory: dict[str, Any] | None = None,
+) -> str | None:
     """Why the launch policy does not patch this instance on ``running``; None if it does.
 
     Only instances tagged for it and outside Auto Scaling groups: a group's instances are
     held and patched through their launch lifecycle hook instead.
+
+    ``event_time``: when EC2 says the instance entered ``running``. Instances get their tags
+    when they are created (before ``pending``), so a read of every instance with the opt-in
+    tag or a group's tag made at or after that time answers for it: a burst of launches
+    (thousands of ``running`` events in a second) costs one read, not one DescribeInstances
+    each (EC2 allows 20 a second). ``memory``: where the warm container keeps that read.
     """
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    tags = {
-        t["Key"]: t["Value"]
-        for r in reservations
-        for i in r["Instances"]
-        for t in i.get("Tags", [])
-    }
+    key = (policy.instance_tag_key, policy.instance_tag_value)
+    cached: _Tagged | None = memory.get(_TAGGED) if memory is not None else None
+    if event_time is None or cached is None or cached.key != key or cached.read_at < event_time:
+        if event_time is None or memory is None:
+            reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            tags = _instance_tags(reservations).get(instance_id, {})
+            return _why_not(instance_id, tags, policy)
+        cached = memory[_TAGGED] = _read_tagged(ec2, key)
+    return _why_not(instance_id, cached.tags.get(instance_id, {}), policy)
+
+
+def _why_not(instance_id: str, tags: Mapping[str, str], policy: LaunchPolicy) -> str | None:
     if group := tags.get(AUTO_SCALING_GROUP_TAG_KEY):
         return (
             f"{instance_id} belongs to Auto Scaling group {group}: launches there are patched"
@@ -335,6 +366,27 @@ def not_covered_on_running(instance_id: str, policy: LaunchPolicy, ec2: Any) -> 
             " the launch policy does not patch it"
         )
     return None
+
+
+def _instance_tags(reservations: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {
+        i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for r in reservations
+        for i in r["Instances"]
+    }
+
+
+def _read_tagged(ec2: Any, key: tuple[str, str]) -> _Tagged:
+    from fleetpatch import clock
+
+    read_at = clock.now()
+    tags: dict[str, dict[str, str]] = {}
+    # tag-key: either key (values of one filter are ORed), so a group's instance is told apart
+    filters = [{"Name": "tag-key", "Values": [key[0], AUTO_SCALING_GROUP_TAG_KEY]}]
+    paginator = ec2.get_paginator("describe_instances")
+    for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 1000}):
+        tags.update(_instance_tags(page["Reservations"]))
+    return _Tagged(key, read_at, tags)
 
 
 def auto_scaling_group_tags(group_name: str, autoscaling: Any) -> dict[str, str]:

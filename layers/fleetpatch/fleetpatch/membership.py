@@ -14,7 +14,9 @@ listed apart as conflicting, never patched under a guess. Each member is in one 
 * ``terminated``: gone since the batch was sent.
 
 Everything here reads AWS in batches (tags 200 ids a call, states 100, agents 50, Auto
-Scaling 50): a batch may hold thousands of instances.
+Scaling 50): a batch may hold thousands of instances. At 10,000 that is hundreds of calls to
+APIs AWS allows a few a second (SSM), so each call waits throttling out
+(:func:`fleetpatch.aws.patiently`) instead of failing the whole read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from fleetpatch import aws
 from fleetpatch.tags import PATCH_GROUP_TAG_KEYS
 
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"
@@ -72,9 +75,8 @@ def _chunks[T](items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def _tag_rows(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
-    paginator = ec2.get_paginator("describe_tags")
     instance_filter = {"Name": "resource-type", "Values": ["instance"]}
-    for page in paginator.paginate(Filters=[instance_filter, *filters]):
+    for page in aws.pages(ec2.describe_tags, Filters=[instance_filter, *filters]):
         for tag in page["Tags"]:
             yield tag["ResourceId"], tag["Key"], tag["Value"]
 
@@ -116,8 +118,8 @@ def ec2_states(ec2: Any, instance_ids: Sequence[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     for chunk in _chunks(instance_ids, 100):
         try:
-            response = ec2.describe_instance_status(
-                InstanceIds=list(chunk), IncludeAllInstances=True
+            response = aws.patiently(
+                ec2.describe_instance_status, InstanceIds=list(chunk), IncludeAllInstances=True
             )
         except ec2.exceptions.ClientError as exc:
             if "InvalidInstanceID.NotFound" not in str(exc):
@@ -138,7 +140,7 @@ def launch_times(ec2: Any, instance_ids: Sequence[str]) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
     for chunk in _chunks(instance_ids, 100):
         try:
-            response = ec2.describe_instances(InstanceIds=list(chunk))
+            response = aws.patiently(ec2.describe_instances, InstanceIds=list(chunk))
         except ec2.exceptions.ClientError as exc:
             if "InvalidInstanceID.NotFound" not in str(exc):
                 raise
@@ -155,9 +157,10 @@ def launch_times(ec2: Any, instance_ids: Sequence[str]) -> dict[str, datetime]:
 def ping_statuses(ssm: Any, instance_ids: Sequence[str]) -> dict[str, str]:
     """Instance id -> its SSM agent's PingStatus; an unregistered instance is left out."""
     found: dict[str, str] = {}
-    paginator = ssm.get_paginator("describe_instance_information")
     for chunk in _chunks(instance_ids, 50):
-        for page in paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": list(chunk)}]):
+        # 50 a call at most (AWS's default is 10): one call per chunk.
+        filters = [{"Key": "InstanceIds", "Values": list(chunk)}]
+        for page in aws.pages(ssm.describe_instance_information, Filters=filters, MaxResults=50):
             for info in page["InstanceInformationList"]:
                 found[info["InstanceId"]] = info["PingStatus"]
     return found
@@ -167,7 +170,9 @@ def launch_holds(autoscaling: Any, instance_ids: Sequence[str]) -> dict[str, str
     """Instance id -> why its Auto Scaling group holds it (not InService: its launch run's)."""
     held: dict[str, str] = {}
     for chunk in _chunks(instance_ids, 50):
-        response = autoscaling.describe_auto_scaling_instances(InstanceIds=list(chunk))
+        response = aws.patiently(
+            autoscaling.describe_auto_scaling_instances, InstanceIds=list(chunk)
+        )
         for member in response.get("AutoScalingInstances", []):
             state = member["LifecycleState"]
             if state.startswith("Pending") or state.startswith("Warmed"):
@@ -182,13 +187,12 @@ def patches_in_flight(ssm: Any, exclude: Iterable[str] = ()) -> dict[str, str]:
     """Instance id -> the in-flight AWS-RunPatchBaseline command (not one of ``exclude``)."""
     ours = set(exclude)
     busy: dict[str, str] = {}
-    paginator = ssm.get_paginator("list_commands")
     for status in ("Pending", "InProgress"):
         filters = [
             {"key": "Status", "value": status},
             {"key": "DocumentName", "value": PATCH_DOCUMENT},
         ]
-        for page in paginator.paginate(Filters=filters):
+        for page in aws.pages(ssm.list_commands, Filters=filters):
             for command in page["Commands"]:
                 if command["CommandId"] in ours:
                     continue
@@ -258,7 +262,8 @@ def own_runs_commands(ssm: Any, instance_ids: Sequence[str], *, since: Any) -> d
     """
     found: dict[str, str] = {}
     for instance_id in instance_ids:
-        commands = ssm.list_commands(
+        commands = aws.patiently(
+            ssm.list_commands,
             InstanceId=instance_id,
             Filters=[{"key": "DocumentName", "value": PATCH_DOCUMENT}],
             MaxResults=10,

@@ -54,17 +54,28 @@ def _tracer() -> Any:
     return Tracer()
 
 
+# The share of an invocation's time that throttled reads may spend waiting (the rest is
+# for the work itself): ``fleetpatch.aws.patiently``.
+PATIENCE_SHARE = 0.5
+
+
 def _throttling_named(handler: Handler) -> Handler:
     """AWS throttling that outlasted botocore's retries leaves as ``AwsThrottledError``.
 
     Step Functions matches Retry on the error name: a bare ``ClientError`` would fail the
     task (an instance abandoned because SSM was busy); this name is retried with backoff.
+    Before that, reads that page through a fleet wait throttling out in-process for up to
+    half the invocation's remaining time (:func:`fleetpatch.aws.patience`).
     """
 
     @functools.wraps(handler)
     def call(event: dict[str, Any], context: Any) -> Any:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
         try:
-            return handler(event, context)
+            if remaining is None:
+                return handler(event, context)
+            with aws.patience(remaining() / 1000 * PATIENCE_SHARE):
+                return handler(event, context)
         except Exception as exc:
             if aws.is_throttling(exc):
                 raise AwsThrottledError(f"AWS throttled a call: {exc}") from exc

@@ -146,6 +146,11 @@ def test_a_failing_async_invocation_is_retried_then_dead_lettered(
     assert message["MessageAttributes"]["ErrorMessage"]["StringValue"].startswith(
         "PatchLockBusyError"
     )
+    # And each attempt's logs end with the error's stack trace, as Lambda logs it
+    logs = cloud.lambdas.invocations[0].logs
+    assert "Traceback (most recent call last)" in logs
+    assert 'raise PatchLockBusyError(f"attempt {CALLS' in logs
+    assert logs.rstrip().endswith("PatchLockBusyError: attempt 1 failed")
 
 
 def rule_to_a_missing_function(cloud: LocalCloud, *, eventbridge_may_write: bool) -> str:

@@ -390,3 +390,53 @@ def test_a_cloudformation_stack_can_be_recorded_without_resources() -> None:
     assert hasattr(models.Stack, "mark_creation_complete")
     backend = models.cloudformation_backends["123456789012"]["eu-central-1"]
     assert isinstance(backend.stacks, dict)
+
+
+def test_put_events_hands_the_request_entries_to_the_backend() -> None:
+    # localcloud.adapters.events.put_aws_event calls the backend as moto's handler does.
+    from moto.events import responses
+
+    source = inspect.getsource(responses.EventsHandler.put_events)
+    assert 'events = self._get_param("Entries")' in source
+    assert "self.events_backend.put_events(events)" in source
+
+
+def test_an_aws_event_arrives_as_one_put_through_the_api() -> None:
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from localcloud.adapters.events import put_aws_event
+
+    # Given a rule delivering aws.ec2 events to a queue
+    with mock_aws():
+        region, account = "eu-central-1", "123456789012"
+        sqs = boto3.client("sqs", region_name=region)
+        url = sqs.create_queue(QueueName="seen")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = boto3.client("events", region_name=region)
+        events.put_rule(Name="ec2", EventPattern=json.dumps({"source": ["aws.ec2"]}))
+        events.put_targets(Rule="ec2", Targets=[{"Id": "q", "Arn": arn}])
+        entry = {
+            "Source": "aws.ec2",
+            "DetailType": "EC2 Instance State-change Notification",
+            "Detail": json.dumps({"instance-id": "i-0123456789abcdef0", "state": "running"}),
+            "Resources": ["arn:aws:ec2:eu-central-1:123456789012:instance/i-0123456789abcdef0"],
+        }
+        # When the same event is put through the API and emitted directly
+        events.put_events(Entries=[{**entry, "Time": 1_800_000_000}])
+        put_aws_event(account, region, {**entry, "Time": 1_800_000_000})
+        bodies = [
+            json.loads(m["Body"])
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        ]
+    # Then the queue received the same event twice (but for its id and ingestion time)
+    assert len(bodies) == 2
+    for body in bodies:
+        body.pop("id")
+        body.pop("ingestion-time", None)
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["detail"]["state"] == "running"

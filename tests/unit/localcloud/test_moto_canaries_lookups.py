@@ -197,3 +197,83 @@ def test_s3_requests_reuse_the_url_module() -> None:
         backend = object.__new__(S3Backend)
         assert backend._url_module is backend._url_module
         assert backend.url_bases  # moto still routes S3 from it
+
+
+# --- SQS SendMessage: one attribute, not all of them ------------------------------------------
+
+
+def test_moto_send_message_reads_only_content_based_deduplication() -> None:
+    import re
+
+    from moto.sqs.models import Queue, SQSBackend
+
+    for source in (
+        inspect.getsource(SQSBackend.send_message),
+        inspect.getsource(Queue.add_message),
+    ):
+        reads = re.findall(r"\.attributes\b(.{0,40})", source)
+        assert reads, "moto no longer reads Queue.attributes while sending: drop the fast path"
+        assert all(r.startswith('.get("ContentBasedDeduplication")') for r in reads), reads
+    assert isinstance(Queue.__dict__["attributes"], property)
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{}, {"FifoQueue": "true"}, {"FifoQueue": "true", "ContentBasedDeduplication": "true"}],
+)
+def test_sending_attributes_agree_with_moto(attributes: dict[str, str]) -> None:
+    from moto.sqs.models import Queue, sqs_backends
+
+    with mock_aws():
+        lookups.install()
+        sqs = boto3.client("sqs", region_name=REGION)
+        name = "q.fifo" if attributes.get("FifoQueue") else "q"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        queue = sqs_backends["123456789012"][REGION].get_queue(name)
+        moto_view = Queue.__dict__["attributes"].fget._fleetpatch_original(queue)
+        assert lookups.sending_attributes(queue).get("ContentBasedDeduplication") == (
+            moto_view.get("ContentBasedDeduplication")
+        )
+        # And sends behave as moto's: a FIFO queue with content-based deduplication drops
+        # the duplicate; the queue's counts are still counted when asked.
+        group = {"MessageGroupId": "g"} if attributes.get("FifoQueue") else {}
+        extra = {"MessageDeduplicationId": "d"} if group and len(attributes) == 1 else {}
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody="same", **group, **extra)
+        count = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        assert count == ("1" if group else "2")
+
+
+# --- RunInstances: new instances are indexed as they come, not by rebuilding ------------------
+
+
+def test_moto_registers_a_reservation_before_creating_its_instances() -> None:
+    from moto.ec2.models.instances import InstanceBackend
+
+    source = inspect.getsource(InstanceBackend.run_instances)
+    registered = source.index("self.reservations[new_reservation.id] = new_reservation")
+    assert registered < source.index("for index in range(count)")
+    assert "setup_defaults()" in source
+
+
+def test_launching_many_instances_indexes_each_once(ec2: Any, monkeypatch: Any) -> None:
+    # Given the index, counting full rebuilds
+    rebuilds: list[int] = []
+    original = lookups._InstanceIndex._rebuild
+
+    def counted(self: Any, backend: Any) -> None:
+        rebuilds.append(1)
+        original(self, backend)
+
+    monkeypatch.setattr(lookups._InstanceIndex, "_rebuild", counted)
+    # When one RunInstances call launches 50 instances (each looked up as it is created)
+    ids = _launch(ec2, 50, {"Patch Group": "g"})
+    # Then no lookup rebuilt the whole index, and every instance is found as moto finds it
+    assert rebuilds == []
+    backend = _backend()
+    for instance_id in ids:
+        assert backend.get_instance(instance_id) is _original(type(backend), "get_instance")(
+            backend, instance_id
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fleetpatch import clock
+from fleetpatch import aws, clock
 from fleetpatch.churn import ChurnRecords
 from fleetpatch.launch import (
     LaunchPolicy,
@@ -54,7 +54,13 @@ def start_launch_run(
 
     policy = settings.launch_policy
     if isinstance(event, InstanceStateChangeEvent):
-        why = not_covered_on_running(event.detail.instance_id, policy, client("ec2"))
+        why = not_covered_on_running(
+            event.detail.instance_id,
+            policy,
+            client("ec2"),
+            event_time=event.time,
+            memory=aws.remembered(),
+        )
         if why is not None:
             return {"route": "ignored", "reason": why}
     group_tags = None

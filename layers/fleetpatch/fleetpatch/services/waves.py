@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fleetpatch import clock
+from fleetpatch import aws, clock
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.s3 import wave_output_prefix
@@ -90,7 +90,8 @@ def send_batch_round(
         return _serving_batch(request, plan, client)
 
     def send(instance_ids: Sequence[str], concurrency: str, errors: str) -> str:
-        response = ssm.send_command(
+        response = aws.patiently(
+            ssm.send_command,
             DocumentName=PATCH_DOCUMENT,
             InstanceIds=list(instance_ids),
             Parameters={
