@@ -67,5 +67,5 @@ def test_help_shows_an_example_and_defaults(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["status", "--help"])
     out = capsys.readouterr().out
-    assert "Example: fleetpatch status --stage prod" in out
+    assert "examples:\n  fleetpatch status --stage prod\n" in out
     assert "(default: 7d)" in out

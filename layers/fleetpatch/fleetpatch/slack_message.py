@@ -87,13 +87,13 @@ _ALARM_EMOJI = {"ALARM": ":rotating_light:", "OK": ":white_check_mark:"}
 
 
 class _AlarmDimension(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
     name: str
     value: str
 
 
 class _AlarmTrigger(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
     metric_name: str | None = Field(default=None, alias="MetricName")
     namespace: str | None = Field(default=None, alias="Namespace")
     dimensions: list[_AlarmDimension] = Field(default_factory=list, alias="Dimensions")
@@ -102,7 +102,7 @@ class _AlarmTrigger(BaseModel):
 class AlarmNotification(BaseModel):
     """What CloudWatch publishes to an alarm's SNS action (the fields a person needs)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
     name: str = Field(alias="AlarmName", min_length=1)
     description: str | None = Field(default=None, alias="AlarmDescription")
     new_state: str = Field(alias="NewStateValue", min_length=1)
