@@ -404,6 +404,9 @@ def _notification(alarm: Any, old_state: str, account: str, region: str) -> dict
 EVALUATOR: Slot[AlarmEvaluator] = Slot("alarm-evaluator")
 
 
+_TAG = "_fleetpatch_alarm_evaluation"
+
+
 def install(evaluator: AlarmEvaluator, runtime: LambdaRuntime) -> None:
     """Route metrics and alarm state changes of the running cloud to ``evaluator``."""
     EVALUATOR.set(evaluator)
@@ -413,10 +416,15 @@ def install(evaluator: AlarmEvaluator, runtime: LambdaRuntime) -> None:
     from moto.sqs.models import SQSBackend
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-    motopatch.patch(CloudWatchBackend, "put_metric_data", _put_metric_data, wraps=True)
-    motopatch.patch(SQSBackend, "send_message", _queue_changed, wraps=True)
-    motopatch.patch(SQSBackend, "send_message_batch", _queue_changed, wraps=True)
-    motopatch.patch(BaseExecutionWorkerCommunication, "terminated", _terminated, wraps=True)
+    # A tag of its own: other adapters wrap the same methods (lookups wraps send_message), and
+    # a method another adapter patched must still get this wrapper around it.
+    for owner, name, make in (
+        (CloudWatchBackend, "put_metric_data", _put_metric_data),
+        (SQSBackend, "send_message", _queue_changed),
+        (SQSBackend, "send_message_batch", _queue_changed),
+        (BaseExecutionWorkerCommunication, "terminated", _terminated),
+    ):
+        motopatch.patch(owner, name, make, tag=_TAG, wraps=True)
 
 
 def _put_metric_data(original: Any) -> Any:

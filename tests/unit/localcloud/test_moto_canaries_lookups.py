@@ -250,9 +250,12 @@ def test_sending_attributes_agree_with_moto(attributes: dict[str, str]) -> None:
 
 
 def test_moto_registers_a_reservation_before_creating_its_instances() -> None:
-    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.models import instances
 
-    source = inspect.getsource(InstanceBackend.run_instances)
+    # The module's text, not the method: the local cloud wraps run_instances (adapters.ssm)
+    module = inspect.getsource(instances)
+    start = module.index("    def run_instances(")
+    source = module[start : module.index("\n    def ", start + 1)]
     registered = source.index("self.reservations[new_reservation.id] = new_reservation")
     assert registered < source.index("for index in range(count)")
     assert "setup_defaults()" in source
