@@ -30,7 +30,13 @@ from benchmarks.figures import Figure
 
 
 def run(
-    sizes: list[int], launches: int, scale: int, import_runs: int, *, overlap: bool
+    sizes: list[int],
+    launches: int,
+    scale: int,
+    import_runs: int,
+    *,
+    overlap: bool,
+    wave_timeout: float = wave_scale.DEFAULT_TIMEOUT_SECONDS,
 ) -> list[Figure]:
     # The largest wave runs for minutes in its own interpreter, on one core (the GIL): with a
     # second core it runs there while the rest is measured, so `make bench` prints every
@@ -42,12 +48,14 @@ def run(
     background: Future[dict[str, Any]] | None = None
     pool = ThreadPoolExecutor(max_workers=1)
     if overlap and largest is not None and (os.cpu_count() or 1) >= 2:
-        background = pool.submit(wave_scale.run_child, largest)
+        background = pool.submit(wave_scale.run_child, largest, wave_timeout)
     try:
         launch_figures = launch.measure(launches, scale)
         serving_figures = serving.measure()
         results = [
-            wave_scale.run_child(size) for size in sizes if background is None or size != largest
+            wave_scale.run_child(size, wave_timeout)
+            for size in sizes
+            if background is None or size != largest
         ]
         if background is not None:
             results.append(background.result())
@@ -95,12 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=int, default=500, help="launches within one minute in the scale-out"
     )
     parser.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import")
+    parser.add_argument(
+        "--wave-timeout",
+        type=float,
+        default=wave_scale.DEFAULT_TIMEOUT_SECONDS,
+        help="seconds each wave's interpreter may take (a wave that does not end is a figure)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     # Handlers that publish no metric warn on every invocation; here that is noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     began = time.monotonic()
-    figures = run(sizes, args.launches, args.scale, args.import_runs, overlap=not args.serial)
+    figures = run(
+        sizes,
+        args.launches,
+        args.scale,
+        args.import_runs,
+        overlap=not args.serial,
+        wave_timeout=args.wave_timeout,
+    )
     elapsed = time.monotonic() - began
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
