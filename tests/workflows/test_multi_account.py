@@ -71,6 +71,13 @@ def test_a_single_account_deploy_shares_nothing(deployed: Deployed) -> None:
     # Given the default parameters (samconfig.toml, make demo): no organization
     statements = _topic_policy(deployed)["Statement"]
 
-    # Then the topic policy only denies insecure transport
-    assert [s["Sid"] for s in statements] == ["DenyInsecureTransport"]
+    # Then the topic policy denies insecure transport and lets only this account's own
+    # alarms publish: no other account, no organization
+    assert [s["Sid"] for s in statements] == [
+        "DenyInsecureTransport",
+        "AllowCloudWatchAlarmsToPublish",
+    ]
+    [alarms] = [s for s in statements if s["Sid"] == "AllowCloudWatchAlarmsToPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
     assert deployed.stack.physical_id("ArtifactsBucket").endswith("-123456789012-eu-central-1")
