@@ -290,3 +290,43 @@ def test_a_watcher_that_could_not_be_started_gives_its_lease_back(world: World) 
     assert sfn.started == [owner]
     # and while it holds the lease, nobody starts a second
     assert start_watcher(world.store, sfn, "arn:sm:watcher", world.clock[0] + 2) is None
+
+
+class CountingLambda:
+    """serve-instance answering 'not yet' until ``ready_at``; counts the invocations."""
+
+    def __init__(self, clock: list[float], ready_at: float) -> None:
+        self.clock = clock
+        self.ready_at = ready_at
+        self.invoked: list[float] = []
+
+    def invoke(self, FunctionName: str, Payload: str) -> dict[str, Any]:
+        import io
+        import json
+
+        self.invoked.append(self.clock[0])
+        answer = {"drained": self.clock[0] >= self.ready_at}
+        return {"Payload": io.BytesIO(json.dumps(answer).encode())}
+
+
+def test_a_serving_check_is_asked_at_once_then_at_most_every_interval(world: World) -> None:
+    from fleetpatch.readiness import SERVING_CHECK, SERVING_CHECK_INTERVAL_SECONDS, ServingCheck
+
+    lam = CountingLambda(world.clock, ready_at=world.clock[0] + 31)
+    check = ServingCheck(lam, "serve", time=lambda: world.clock[0])
+    waiter = Waiter(
+        SERVING_CHECK, "i-00000001", "run-1", "token-1", deadline=world.clock[0] + 60,
+        request='{"action": "drained"}',
+    )  # fmt: skip
+    answers = []
+    start = world.clock[0]
+    while world.clock[0] - start <= 40:
+        answers.append(check.ready([waiter]))
+        world.clock[0] += 2  # the watcher's poll
+    # asked at once, then every interval, not every poll; ready within an interval of the drain
+    assert lam.invoked[0] == start
+    gaps = {b - a for a, b in zip(lam.invoked, lam.invoked[1:], strict=False)}
+    assert min(gaps) >= SERVING_CHECK_INTERVAL_SECONDS
+    assert len(lam.invoked) <= 40 / SERVING_CHECK_INTERVAL_SECONDS + 1
+    first_ready = next(i for i, a in enumerate(answers) if a)
+    assert start + 2 * first_ready - (start + 31) <= SERVING_CHECK_INTERVAL_SECONDS + 2

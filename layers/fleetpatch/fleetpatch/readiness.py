@@ -249,26 +249,54 @@ class AgentOnline:
             return self._describe(ids[:half]) | self._describe(ids[half:])
 
 
+# How often one waiting serving instance's check is asked (ServingCheck).
+SERVING_CHECK_INTERVAL_SECONDS = 5.0
+
+
 class ServingCheck:
     """A serving instance drained or healthy: the serve-instance function's own check.
 
     The watcher asks serve-instance (``lambda:InvokeFunction``) what the run's check task
     would ask it, so the checks have one owner (``fleetpatch.services.serving``). A few
-    instances wait at a time (the disruption budget), so one invocation each per poll.
+    instances wait at a time (the disruption budget), so one invocation each, at most every
+    ``interval`` seconds per waiter (first at once): a drain lasts the deregistration delay
+    and a health check needs several intervals of the target group's own checks, so asking
+    every 2 s would cost invocations (waiting instances x wait time / 2 s) for no sooner
+    answer than within the interval.
     """
 
     READY: ClassVar[dict[str, str]] = {"drained": "drained", "check": "healthy"}
 
-    def __init__(self, lambda_client: Any, function_name: str) -> None:
+    def __init__(
+        self,
+        lambda_client: Any,
+        function_name: str,
+        *,
+        time: Callable[[], float] | None = None,
+        interval: float = SERVING_CHECK_INTERVAL_SECONDS,
+    ) -> None:
         self._lambda = lambda_client
         self._function = function_name
+        self._time = time
+        self._interval = interval
+        self._asked: dict[str, float] = {}  # waiter -> when it was last asked, this round
+
+    def _due(self, waiters: Sequence[Waiter]) -> list[Waiter]:
+        if self._time is None:
+            return list(waiters)
+        now = self._time()
+        return [
+            w for w in waiters if now - self._asked.get(w.sort_key, -math.inf) >= self._interval
+        ]
 
     def calls(self, waiters: Sequence[Waiter]) -> int:
-        return len(waiters)
+        return len(self._due(waiters))
 
     def ready(self, waiters: Sequence[Waiter]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for waiter in waiters:
+        for waiter in self._due(waiters):
+            if self._time is not None:
+                self._asked[waiter.sort_key] = self._time()
             request = json.loads(waiter.request or "{}")
             answer = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(request))
             payload = json.loads(answer["Payload"].read() or b"null")

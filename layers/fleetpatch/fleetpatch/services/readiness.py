@@ -79,7 +79,7 @@ def watch(
     sfn = client("stepfunctions")
     checkers: dict[str, Checker] = {
         AGENT_ONLINE: AgentOnline(client("ssm")),
-        SERVING_CHECK: ServingCheck(client("lambda"), serve_instance_function),
+        SERVING_CHECK: ServingCheck(client("lambda"), serve_instance_function, time=clock.time),
     }
 
     def resume(waiter: Waiter, output: Mapping[str, Any]) -> bool:
