@@ -259,9 +259,10 @@ class Doctor:
     def _profiles(self, profile_arns: list[str], outputs: dict[str, str]) -> Iterator[Finding]:
         iam = self.clients("iam")
         bucket = outputs["ArtifactsBucketName"]
-        target = f"arn:aws:s3:::{bucket}/{COMMAND_OUTPUT_PREFIX}doctor"
         for arn in profile_arns:
             name = arn.rsplit("/", 1)[-1]
+            # The bucket's ARN in the profile's partition (aws, aws-cn, aws-us-gov)
+            target = f"arn:{arn.split(':')[1]}:s3:::{bucket}/{COMMAND_OUTPUT_PREFIX}doctor"
             try:
                 roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
                 role_arns = [r["Arn"] for r in roles["Roles"]]

@@ -272,7 +272,7 @@ class ServingCheck:
         lambda_client: Any,
         function_name: str,
         *,
-        time: Callable[[], float] | None = None,
+        time: Callable[[], float],
         interval: float = SERVING_CHECK_INTERVAL_SECONDS,
     ) -> None:
         self._lambda = lambda_client
@@ -282,8 +282,6 @@ class ServingCheck:
         self._asked: dict[str, float] = {}  # waiter -> when it was last asked, this round
 
     def _due(self, waiters: Sequence[Waiter]) -> list[Waiter]:
-        if self._time is None:
-            return list(waiters)
         now = self._time()
         return [
             w for w in waiters if now - self._asked.get(w.sort_key, -math.inf) >= self._interval
@@ -295,8 +293,7 @@ class ServingCheck:
     def ready(self, waiters: Sequence[Waiter]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for waiter in self._due(waiters):
-            if self._time is not None:
-                self._asked[waiter.sort_key] = self._time()
+            self._asked[waiter.sort_key] = self._time()
             request = json.loads(waiter.request or "{}")
             answer = self._lambda.invoke(FunctionName=self._function, Payload=json.dumps(request))
             payload = json.loads(answer["Payload"].read() or b"null")
