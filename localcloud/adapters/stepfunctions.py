@@ -45,7 +45,7 @@ import jsonata
 from botocore.exceptions import ClientError
 from jsonata.utils import Utils as _JsonataUtils
 
-from localcloud.adapters import sfn_errors, sfn_programs
+from localcloud.adapters import sfn_errors, sfn_programs, sfn_sync
 from localcloud.core import clock as sim
 from localcloud.core import motopatch
 from localcloud.core.iam import enforcer
@@ -552,24 +552,8 @@ def install() -> None:
     _patch_jsonata(modules)
     _drop_stub_functions()
     _patch_executions_and_sdk()
-    _slow_sync_polling()
+    sfn_sync.install()
     sfn_programs.install()
-
-
-# How often a .sync task asks whether its nested execution ended, in simulated seconds.
-# Step Functions learns it from an EventBridge event within seconds; moto polls
-# DescribeExecution every 0.5 s, which for a serving instance out of service for 5 minutes
-# is some 600 calls per child execution, the bulk of a serving wave's cost on the local
-# cloud. Every 2 s keeps the run's simulated times within 2 s of AWS's.
-SYNC_POLL_SECONDS = 2.0
-
-
-def _slow_sync_polling() -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_callback as callback,
-    )
-
-    callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS  # type: ignore[misc]
 
 
 # moto prepends JSONata declarations to every expression that mentions these functions;

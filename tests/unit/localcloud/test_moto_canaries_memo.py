@@ -43,3 +43,25 @@ def test_moto_validates_definitions_in_a_static_method_raising_invalid_definitio
         validate('{"StartAt": "Nowhere", "States": {}}x')
     with pytest.raises(InvalidDefinition):  # an invalid one is refused every time
         validate('{"StartAt": "Nowhere", "States": {}}x')
+
+
+def test_moto_asks_only_whether_the_action_is_among_the_response_class_methods() -> None:
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.ec2.responses import EC2Response
+
+    memo.install()
+    source = inspect.getsource(responses.BaseResponse.call_action)
+    assert "method_names = method_names_from_class(self.__class__)" in source
+    assert "if action in method_names:" in source
+    assert source.count("method_names") == 3  # the call, its result, the one question
+    names = responses.method_names_from_class(EC2Response)
+    listed = set(utils.method_names_from_class(EC2Response))
+    assert "describe_instances" in names
+    assert "describe_instances" in listed
+    assert "no_such_action" not in names
+    assert "no_such_action" not in listed
+    assert set(names) == listed
+    for name in dir(EC2Response):
+        assert (name in names) == (name in listed), name
