@@ -52,16 +52,7 @@ def _last_state(plane: ControlPlane, execution_arn: str) -> tuple[str, datetime 
     page = sfn.get_execution_history(
         executionArn=execution_arn, reverseOrder=True, maxResults=_HISTORY_EVENTS
     )
-    events = page["events"]
-    if len(events) > 1 and events[0]["id"] < events[-1]["id"]:
-        # Oldest first: the endpoint ignored reverseOrder (an emulator): read to the end.
-        while page.get("nextToken"):
-            page = sfn.get_execution_history(
-                executionArn=execution_arn, maxResults=1000, nextToken=page["nextToken"]
-            )
-            events += page["events"]
-        events = sorted(events, key=lambda e: e["id"], reverse=True)
-    for event in events:
+    for event in page["events"]:
         details = event.get("stateEnteredEventDetails")
         if details:
             return str(details["name"]), event["timestamp"]

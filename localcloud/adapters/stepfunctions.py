@@ -45,7 +45,7 @@ import jsonata
 from botocore.exceptions import ClientError
 from jsonata.utils import Utils as _JsonataUtils
 
-from localcloud.adapters import sfn_errors, sfn_programs, sfn_sync
+from localcloud.adapters import sfn_errors, sfn_history, sfn_programs, sfn_sync
 from localcloud.core import clock as sim
 from localcloud.core import motopatch
 from localcloud.core.iam import enforcer
@@ -553,6 +553,7 @@ def install() -> None:
     _drop_stub_functions()
     _patch_executions_and_sdk()
     sfn_sync.install()
+    sfn_history.install()
     sfn_programs.install()
 
 

@@ -136,27 +136,3 @@ def test_a_bake_says_when_it_ends(records: Any) -> None:
         "2026-12-05T06:40:00+00:00",
     )
     assert data["in_flight"] == ["c-2"]
-
-
-class OldestFirst(StepFunctions):
-    """An endpoint that ignores reverseOrder (as the local cloud does), in two pages."""
-
-    def get_execution_history(self, **kwargs: Any) -> dict[str, Any]:
-        def entered(number: int, name: str) -> dict[str, Any]:
-            details = {"stateEnteredEventDetails": {"name": name}}
-            return {"id": number, "timestamp": ENTERED, "type": "x"} | details
-
-        if "nextToken" not in kwargs:
-            return {"events": [entered(1, "Start"), entered(2, "PatchBatch")], "nextToken": "t"}
-        return {"events": [entered(3, "Bake")]}
-
-
-def test_a_history_read_oldest_first_still_finds_the_last_state(records: Any) -> None:
-    clients = {
-        "dynamodb": records,
-        "ssm": Ssm(),
-        "stepfunctions": OldestFirst(""),
-        "sts": boto3.client("sts", region_name=REGION),
-    }
-    lines = status_lines(ControlPlane(clients.__getitem__, "default"), RUN)
-    assert lines[1] == "  now: gate before batch 2 of 2 (windows-apps), Bake"

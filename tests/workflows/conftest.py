@@ -123,10 +123,10 @@ class Deployed:
 
     def history(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
         sfn = self.cloud.client("stepfunctions")
-        events: list[dict[str, Any]] = sfn.get_execution_history(
+        pages = sfn.get_paginator("get_execution_history").paginate(
             executionArn=execution["executionArn"], maxResults=1000
-        )["events"]
-        return events
+        )
+        return [event for page in pages for event in page["events"]]
 
     def lifecycle_result(self, instance_id: str) -> str | None:
         """The result of the instance's latest lifecycle action (a warm-pool instance has two)."""

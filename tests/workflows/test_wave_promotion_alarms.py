@@ -140,9 +140,12 @@ def metric_alarm(deployed: Deployed, name: str) -> None:
 
 
 def entered(deployed: Deployed, arn: str, state: str) -> bool:
-    history = deployed.cloud.client("stepfunctions").get_execution_history(
-        executionArn=arn, maxResults=1000
-    )["events"]
+    pages = (
+        deployed.cloud.client("stepfunctions")
+        .get_paginator("get_execution_history")
+        .paginate(executionArn=arn, maxResults=1000)
+    )
+    history = [event for page in pages for event in page["events"]]
     return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in history)
 
 

@@ -105,7 +105,9 @@ def run_to_end(cloud: LocalCloud, machine_arn: str, payload: Any) -> dict[str, A
 
 
 def history_types(cloud: LocalCloud, execution_arn: str) -> list[str]:
-    events = cloud.client("stepfunctions").get_execution_history(executionArn=execution_arn)[
-        "events"
-    ]
-    return [event["type"] for event in events]
+    pages = (
+        cloud.client("stepfunctions")
+        .get_paginator("get_execution_history")
+        .paginate(executionArn=execution_arn, maxResults=1000)
+    )
+    return [event["type"] for page in pages for event in page["events"]]
