@@ -38,6 +38,7 @@ from localcloud.adapters import (
     ec2,
     elbv2,
     events,
+    iam_simulate,
     lookups,
     memo,
     quotas,
@@ -184,6 +185,7 @@ class LocalCloud:
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
         memo.install()
+        iam_simulate.install()
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()

@@ -98,3 +98,79 @@ def test_doctor_without_the_stack_says_so_in_one_line(
     captured = capsys.readouterr()
     assert captured.err == "fleetpatch doctor: no stack fleetpatch-nope: is it deployed here?\n"
     assert captured.out == ""
+
+
+def _profile(deployed: Deployed, name: str, statements: list[dict[str, Any]]) -> str:
+    iam = deployed.cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))
+    if statements:
+        iam.put_role_policy(
+            RoleName=f"{name}-role",
+            PolicyName="output",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+    arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=f"{name}-role")
+    return str(arn)
+
+
+def test_doctor_asks_iam_whether_each_instance_profile_may_write_command_output(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two instances in a patch group: one profile may write the command output, one
+    # may only read it, and one that may write is denied by its own explicit Deny
+    bucket = deployed.stack.outputs["ArtifactsBucketName"]
+    output = f"arn:aws:s3:::{bucket}/command-output/*"
+    profiles = {
+        "writer": _profile(
+            deployed, "writer", [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": output}]
+        ),
+        "reader": _profile(
+            deployed, "reader", [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": output}]
+        ),
+        "denied": _profile(
+            deployed,
+            "denied",
+            [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:PutObject", "Resource": output},
+            ],
+        ),
+    }
+    ec2 = deployed.cloud.client("ec2")
+    assert deployed.cloud.fleet is not None
+    image = deployed.cloud.fleet.image_id("AMAZON_LINUX_2023")
+    for name, arn in profiles.items():
+        ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            IamInstanceProfile={"Arn": arn},
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "Patch Group", "Value": PATCH_GROUP},
+                        {"Key": "Name", "Value": name},
+                    ],
+                }
+            ],
+        )
+    # When the doctor looks
+    _, report = doctor(deployed, capsys)
+    # Then IAM's answer for each profile is reported, never "could not check"
+    assert about(report, "profile", "writer")["status"] == "ok"
+    for name in ("reader", "denied"):
+        finding = about(report, "profile", name)
+        assert finding["status"] == "warn", finding
+        assert finding["detail"].startswith("may not write command output"), finding

@@ -177,6 +177,15 @@ class IamEnforcer(ResourceLookups):
 
     # --- policies -----------------------------------------------------------------------------
 
+    def identity_statements(self, principal: Principal) -> list[policy.Statement]:
+        """The statements of every identity policy of ``principal`` (IAM reading its state)."""
+        with acting_as(None), ratelimits.on_behalf_of_aws():
+            return self._identity(principal)
+
+    def principal_keys(self, principal: Principal) -> dict[str, list[str] | None]:
+        """The global condition keys AWS sets for a request by ``principal``."""
+        return self._service_keys(principal)
+
     def _identity(self, principal: Principal) -> list[policy.Statement]:
         if principal.kind != "role":
             return []
