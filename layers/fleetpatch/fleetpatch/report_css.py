@@ -75,7 +75,10 @@ th { position: sticky; top: 0; background: #eef1f4; font-size: 11px; line-height
 th { overflow-wrap: normal; }
 th.num { white-space: normal; }
 td.id code { font-size: 12px; }
-td.out code { font-size: 11px; }
+td .who { color: var(--muted); font-size: 11.5px; margin-top: 1px; }
+tr.has-details td { border-bottom: 0; }
+tr.details td { padding-top: 0; color: var(--muted); }
+tr.details code { font-size: 11px; }
 tr.bad td { background: #fff4f2; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 6px; }
@@ -106,5 +109,11 @@ a { color: #0969da; }
     min-width: 9.5em; color: var(--muted); font-size: 11px; text-transform: uppercase;
     letter-spacing: .04em; }
   table.instances td.num { text-align: left; }
+  /* the details row (the output) closes its instance's card */
+  table.instances tr.has-details { margin-bottom: 0; border-bottom: 0;
+    border-radius: 8px 8px 0 0; }
+  table.instances tr.details { border-top: 0; border-radius: 0 0 8px 8px; padding-top: 0; }
+  table.instances tr.details td::before { content: none; }
+  table.instances td.id .who { font-size: 12px; }
 }
 """

@@ -305,12 +305,12 @@ _NUMERIC = ' class="num"'
 # (heading, numeric, share of the table's width in percent: a fixed layout, so a table of
 # thousands of rows is laid out from its first row and reads the same on every row)
 _INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
-    ("Instance", False, 11.2),
-    ("Patch group", False, 8),
+    ("Instance", False, 15),
+    ("Patch group", False, 8.6),
     ("Outcome", False, 7.4),
     ("Member", False, 6.2),
-    ("Reason", False, 12),
-    ("Command", False, 5.4),
+    ("Reason", False, 15.6),
+    ("Command", False, 5.6),
     ("Installed by this run", True, 5.4),
     ("Installed in total", True, 5.2),
     ("Missing", True, 4.6),
@@ -319,8 +319,9 @@ _INSTANCE_COLUMNS: tuple[tuple[str, bool, float], ...] = (
     ("Operation", False, 5.4),
     ("Reboot option", False, 7.4),
     ("Duration", True, 4.8),
-    ("Output", False, 8.2),
 )
+"""Each instance's row. Where its command wrote its output is in a details row under it
+(a whole S3 prefix is too long for a column)."""
 
 
 def _batch(batch: BatchResult, index: int, count: int, region: str | None) -> str:
@@ -333,15 +334,7 @@ def _batch(batch: BatchResult, index: int, count: int, region: str | None) -> st
         f'<span class="pill status-{batch.status}">{_e(status)}</span></h3>',
         f'<p class="meta">{_e(batch.counts().sentence())} · patch groups: {_e(groups)}</p>',
         _gate(batch.gate, batch.name),
-    ]
-    base = _output_base(batch.instances)
-    if base:
-        parts.append(
-            f'<p class="meta">Output prefixes below start with <code>{_e(base)}</code> '
-            "(shown as \u2026/).</p>"
-        )
-    parts += [
-        _instance_table(batch.instances, base, region),
+        _instance_table(batch.instances, region),
         _excluded_table(batch.excluded),
         "</section>",
     ]
@@ -366,27 +359,7 @@ def _gate(gate: GateSummary | None, batch: str) -> str:
     )
 
 
-def _output_base(instances: Sequence[InstanceResult]) -> str | None:
-    """The folder (at least ``s3://bucket/``) all of a batch's output prefixes share, when
-    two or more instances have one: the table then shows only the rest of each prefix."""
-    outputs = [i.output for i in instances if i.output]
-    if len(outputs) < 2:
-        return None
-    shared: list[str] = []
-    for parts in zip(*(o.split("/")[:-1] for o in outputs), strict=False):
-        if len(set(parts)) != 1:
-            break
-        shared.append(parts[0])
-    # at least "s3:", "", the bucket
-    if len(shared) < 3 or shared[:2] != ["s3:", ""]:
-        return None
-    base = "/".join(shared) + "/"
-    return None if base in outputs else base
-
-
-def _instance_table(
-    instances: Sequence[InstanceResult], output_base: str | None, region: str | None
-) -> str:
+def _instance_table(instances: Sequence[InstanceResult], region: str | None) -> str:
     if not instances:
         return '<p class="muted">No instances.</p>'
     columns = "".join(f'<col style="width:{share:g}%">' for _, _, share in _INSTANCE_COLUMNS)
@@ -394,7 +367,7 @@ def _instance_table(
         f'<th scope="col"{_NUMERIC if numeric else ""}>{_e(name)}</th>'
         for name, numeric, _ in _INSTANCE_COLUMNS
     )
-    rows = [_instance_row(i, output_base, region) for i in sorted(instances, key=_instance_order)]
+    rows = [_instance_row(i, region) for i in sorted(instances, key=_instance_order)]
     return (
         '<div class="table-wrap"><table class="instances">'
         f"<colgroup>{columns}</colgroup><thead><tr>{head}</tr></thead>"
@@ -417,8 +390,9 @@ def _excluded_table(excluded: Mapping[str, str]) -> str:
     )
 
 
-def _instance_row(instance: InstanceResult, output_base: str | None, region: str | None) -> str:
-    bad = ' class="bad"' if instance.outcome in PROBLEMS else ""
+def _instance_row(instance: InstanceResult, region: str | None) -> str:
+    """The instance's row, and under it a details row with where its output is."""
+    bad = instance.outcome in PROBLEMS
     command = f' title="command {_e(instance.command_id)}"' if instance.command_id else ""
     duration = instance.duration_seconds
     timing = ""
@@ -434,7 +408,7 @@ def _instance_row(instance: InstanceResult, output_base: str | None, region: str
     if region and instance.instance_id.startswith("i-"):
         instance_id = _linked(instance_id, instance_url(region, instance.instance_id))
     cells = [
-        f'<td class="id">{instance_id}</td>',
+        f'<td class="id">{instance_id}{_who(instance)}</td>',
         f"<td>{_e(instance.patch_group or '-')}</td>",
         f'<td><span class="outcome"><span class="swatch" '
         f'style="background:{OUTCOME_COLOURS[instance.outcome]}"></span>'
@@ -450,14 +424,38 @@ def _instance_row(instance: InstanceResult, output_base: str | None, region: str
         f"<td>{_e(instance.operation or '-')}</td>",
         f"<td>{_e(instance.reboot_option or '-')}</td>",
         f'<td class="num"{timing}>{_e(shown)}</td>',
-        _output_cell(instance.output, output_base, region),
     ]
     # Each cell names its column, for the stacked layout on a phone (report_css).
     labelled = [
         cell.replace("<td", f'<td data-label="{_e(name)}"', 1)
         for cell, (name, _, _) in zip(cells, _INSTANCE_COLUMNS, strict=True)
     ]
-    return f'<tr{bad} data-outcome="{instance.outcome}">{"".join(labelled)}</tr>'
+    details = _details_row(instance, region, bad=bad)
+    classes = " ".join(c for c in ("bad" if bad else "", "has-details" if details else "") if c)
+    css = f' class="{classes}"' if classes else ""
+    return f'<tr{css} data-outcome="{instance.outcome}">{"".join(labelled)}</tr>{details}'
+
+
+def _who(instance: InstanceResult) -> str:
+    """Under the id: its Name tag and operating system ("-" for what is not known)."""
+    if instance.name is None and instance.platform is None:
+        shown = "-"
+    else:
+        shown = f"{instance.name or '-'} \u00b7 {instance.platform or '-'}"
+    return f'<div class="who">{_e(shown)}</div>'
+
+
+def _details_row(instance: InstanceResult, region: str | None, *, bad: bool) -> str:
+    """Where the instance's command wrote its output: a row of its own under the instance's."""
+    if not instance.output:
+        return ""
+    url = s3_url(region, instance.output) if region else None
+    css = "details bad" if bad else "details"
+    return (
+        f'<tr class="{css}" data-for="{_e(instance.instance_id)}">'
+        f'<td colspan="{len(_INSTANCE_COLUMNS)}" data-label="Output">'
+        f'<span class="muted">Output: </span>{_linked(_code(instance.output), url)}</td></tr>'
+    )
 
 
 def _serving(instance: InstanceResult) -> str:
@@ -465,18 +463,6 @@ def _serving(instance: InstanceResult) -> str:
     if not instance.serving:
         return ""
     return f'<div class="muted serving">{_e(serving_text(instance))}</div>'
-
-
-def _output_cell(output: str | None, base: str | None, region: str | None) -> str:
-    if not output:
-        return '<td class="out muted">-</td>'
-    url = s3_url(region, output) if region else None
-    if base and output.startswith(base):
-        shown = "\u2026/" + output[len(base) :]
-        return (
-            f'<td class="out">{_linked(f"<code title={_q(output)}>{_e(shown)}</code>", url)}</td>'
-        )
-    return f'<td class="out">{_linked(_code(output), url)}</td>'
 
 
 def _count_cell(value: int | None) -> str:
@@ -525,11 +511,6 @@ def _e(value: object) -> str:
 
 def _code(value: str) -> str:
     return f"<code>{_e(value)}</code>"
-
-
-def _q(value: str) -> str:
-    """An attribute value, quoted and escaped."""
-    return f'"{_e(value)}"'
 
 
 def _linked(inner: str, url: str | None) -> str:
