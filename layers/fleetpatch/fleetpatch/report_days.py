@@ -86,7 +86,7 @@ def merged(entries: Sequence[Entry], entry: Entry) -> list[Entry]:
 # --- the page --------------------------------------------------------------------------------
 
 _STYLE = (
-    "body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,"
+    "*{box-sizing:border-box}code{overflow-wrap:anywhere}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,"
     "'Liberation Sans',sans-serif;color:#1f2328}"
     ".page{max-width:1100px;margin:0 auto;padding:20px 24px 40px}"
     "h1{font-size:22px;margin:4px 0 12px}.muted{color:#59636e}"
@@ -102,9 +102,10 @@ _STYLE = (
     "@media (max-width:720px){.page{padding:12px}thead{display:none}"
     "table,tbody,tr,td{display:block;width:100%}"
     "tr{border:1px solid #d1d9e0;border-radius:8px;margin:0 0 10px;padding:4px 8px}"
-    "td{border:0;padding:2px 0}.num{text-align:left}"
-    "td::before{content:attr(data-label);display:inline-block;min-width:7.5em;color:#59636e;"
-    "font-size:11px;text-transform:uppercase}}"
+    "td{border:0;padding:2px 0;display:grid;grid-template-columns:7.5em minmax(0,1fr);"
+    "column-gap:8px}td>*{grid-column:2}.badge{justify-self:start}.num{text-align:left}"
+    "td::before{content:attr(data-label);color:#59636e;font-size:11px;padding-top:2px;"
+    "text-transform:uppercase}}"
 )
 _NUM = ' class="num"'
 _COLUMNS = ("Started", "Run", "Kind", "Outcome", "Environment", "Instances", "Failed")
