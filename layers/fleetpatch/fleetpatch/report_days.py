@@ -86,7 +86,8 @@ def merged(entries: Sequence[Entry], entry: Entry) -> list[Entry]:
 # --- the page --------------------------------------------------------------------------------
 
 _STYLE = (
-    "*{box-sizing:border-box}code{overflow-wrap:anywhere}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,"
+    "*{box-sizing:border-box}code{overflow-wrap:anywhere}"
+    "body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,"
     "'Liberation Sans',sans-serif;color:#1f2328}"
     ".page{max-width:1100px;margin:0 auto;padding:20px 24px 40px}"
     "h1{font-size:22px;margin:4px 0 12px}.muted{color:#59636e}"
