@@ -199,13 +199,14 @@ bench: $(BIN)/python ## measure cost, latency, scale and cold start on the local
 	$(BIN)/python -m benchmarks.run $(if $(BENCH_JSON),--json $(BENCH_JSON)) $(BENCH_ARGS)
 
 .PHONY: report-screenshot
-report-screenshot: $(BIN)/python ## screenshot a sample run report with headless Chromium (docs/img)
+report-screenshot: $(BIN)/python ## screenshot a sample run report at desktop and phone widths with headless Chromium (docs/img)
 	@# Chromium draws the page; install it only where it is missing (root, or sudo on CI).
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y --no-install-recommends chromium; \
 	fi
-	$(BIN)/python tools/screenshot_report.py --sample -o docs/img/report-sample.png
+	$(BIN)/python tools/screenshot_reports.py --sample \
+	  --desktop docs/img/report-desktop.png --phone docs/img/report-phone.png
 
 .PHONY: clean
 clean: ## remove build output, venvs and tool venvs

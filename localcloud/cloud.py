@@ -42,6 +42,7 @@ from localcloud.adapters import (
     lookups,
     memo,
     quotas,
+    s3_atomic,
     scheduler,
     sim_dates,
     sns,
@@ -189,6 +190,7 @@ class LocalCloud:
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()
+        s3_atomic.install()  # each PutObject and GetObject one step
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from localcloud.report_files import report_pages, run_index
 from localcloud.runner import lowest_healthy
 from localcloud.verdict import verdict_lines
 
@@ -173,8 +174,8 @@ def _render_messages(result: ScenarioResult, out: Console) -> None:
                 f"[bold]{escape(message.get('subject') or '')}[/] "
                 f"[dim]({len(blocks)} blocks, HTTP {message['attributes'].get('status')})[/]"
             )
-    index = [path for path in result.reports if path.endswith("/index.html")]
+    index = run_index(result.reports)
     if index:
         out.rule("reports")
-        count = sum(p.endswith(".html") for p in result.reports) - 1
-        out.print(f"{count} report(s): file://{Path(index[0]).resolve()}", soft_wrap=True)
+        count = len(report_pages(result.reports))
+        out.print(f"{count} report(s): file://{Path(index).resolve()}", soft_wrap=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from localcloud.report_files import report_pages
+
 if TYPE_CHECKING:
     from localcloud.runner import ScenarioResult
 
@@ -82,7 +84,7 @@ def _serving(records: list[dict[str, Any]]) -> list[str]:
 
 def _sent(result: ScenarioResult) -> str:
     channels = Counter(m["channel"] for m in result.messages)
-    html = [p for p in result.reports if p.endswith(".html") and not p.endswith("/index.html")]
+    html = report_pages(result.reports)
     return f"sent: {channels['sns']} e-mail(s), {channels['slack']} Slack message(s)" + (
         f"; {len(html)} report(s) stored" if html else ""
     )

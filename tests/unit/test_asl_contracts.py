@@ -11,7 +11,7 @@ key is tests/unit/test_promotion.py's.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -139,7 +139,9 @@ def test_the_stored_formats_do_not_change_by_accident() -> None:
     assert names.state_table_name("dev") == "fleetpatch-dev-state"
     assert names.artifacts_bucket_name("dev", "1", "eu") == "fleetpatch-dev-artifacts-1-eu"
     assert names.policy_parameter_name("dev") == "/fleetpatch/dev/policy"
-    assert s3.report_keys("r") == ("reports/r.json", "reports/r.html")
+    day = datetime(2026, 11, 21, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # 01:30 UTC
+    assert s3.report_keys("r", day) == ("reports/2026/11/22/r.json", "reports/2026/11/22/r.html")
+    assert s3.report_day_index_key(day) == "reports/2026/11/22/index.html"
     assert s3.launch_output_prefix("r") == "command-output/launch/r"
     assert s3.wave_output_prefix("w", "b") == "command-output/waves/w/b"
     assert s3.override_list_key("w") == "promotion/w/install-override-list.yaml"

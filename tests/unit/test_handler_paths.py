@@ -355,9 +355,18 @@ def test_launch_outcome_places_a_run_that_never_resolved_its_target(account: Acc
 def test_publish_report_stores_and_announces_a_launch_run(account: Account) -> None:
     topic = account.client("sns").create_topic(Name="fleetpatch-reports")["TopicArn"]
     account.monkeypatch.setenv("FLEETPATCH_REPORTS_TOPIC_ARN", topic)
+    instance = account.instance({"Name": "web-1", "Environment": "test"})
+    account.patch(
+        "ssm",
+        describe_instance_information=lambda **_: {
+            "InstanceInformationList": [
+                {"InstanceId": instance, "PlatformName": "Amazon Linux", "PlatformVersion": "2023"}
+            ]
+        },
+    )
     summary = {
-        "runId": "launch-i-0a1b2c3d4e5f60718-1",
-        "instanceId": "i-0a1b2c3d4e5f60718",
+        "runId": f"launch-{instance}-1",
+        "instanceId": instance,
         "trigger": "launch",
         "outcome": "patched",
         "reason": "Patched",
@@ -370,9 +379,14 @@ def test_publish_report_stores_and_announces_a_launch_run(account: Account) -> N
     assert published["runId"] == summary["runId"]
     assert published["messageId"] is not None
     assert (published["duplicate"], again["duplicate"]) == (False, True)
-    keys = [o["Key"] for o in account.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    s3 = account.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert published["report"] in keys
     assert published["html"] in keys
+    # the instance's Name tag and operating system, read for the report
+    stored = json.loads(s3.get_object(Bucket=BUCKET, Key=published["report"])["Body"].read())
+    [shown] = stored["batches"][0]["instances"]
+    assert (shown["name"], shown["platform"]) == ("web-1", "Amazon Linux 2023")
 
 
 def test_publish_report_sends_an_empty_digest_as_nothing(account: Account) -> None:

@@ -31,10 +31,10 @@ TOPIC = "arn:aws:sns:eu-central-1:123456789012:fleetpatch-reports"
 T0 = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 INSTANCE = "i-0a1b2c3d4e5f60718"
 RUN = "launch-i-0a1b2c3d4e5f60718-1"
-REPORT_KEY = report_keys(RUN)[0]
+REPORT_KEY = report_keys(RUN, T0)[0]
 HTML_URL = (
     f"https://{REGION}.console.aws.amazon.com/s3/object/{BUCKET}"
-    f"?region={REGION}&prefix={report_keys(RUN)[1]}"
+    f"?region={REGION}&prefix={report_keys(RUN, T0)[1]}"
 )
 
 

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from fleetpatch import report_text
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestCollector
-from fleetpatch.contracts.s3 import report_keys
+from fleetpatch.contracts.s3 import report_day_index_key, report_keys
 from fleetpatch.publishing import (
     ReportPublisher,
     body_of,
@@ -23,6 +23,7 @@ from fleetpatch.publishing import (
     send_digest,
     subject_of,
 )
+from fleetpatch.report_days import parse as parse_day
 from fleetpatch.report_index import ReportIndex
 from fleetpatch.report_text import email_body
 from fleetpatch.reports import (
@@ -189,7 +190,7 @@ def cloud() -> Iterator[Cloud]:
 def html_url(run_id: str) -> str:
     return (
         f"https://{REGION}.console.aws.amazon.com/s3/object/{BUCKET}"
-        f"?region={REGION}&prefix={report_keys(run_id)[1]}"
+        f"?region={REGION}&prefix={report_keys(run_id, T0)[1]}"
     )
 
 
@@ -200,13 +201,13 @@ def test_publish_stores_the_report_as_json_and_html(cloud: Cloud) -> None:
     report = held_wave()
     published = cloud.publisher().publish(report)
     assert (published.json_key, published.html_key) == (
-        report_keys(RUN)[0],
-        report_keys(RUN)[1],
+        report_keys(RUN, T0)[0],
+        report_keys(RUN, T0)[1],
     )
-    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN)[0])
+    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN, T0)[0])
     assert stored["ContentType"] == "application/json"
     assert load_report(stored["Body"].read()) == report
-    page = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN)[1])
+    page = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys(RUN, T0)[1])
     assert page["ContentType"] == "text/html; charset=utf-8"
     html = page["Body"].read().decode()
     assert html.lower().startswith("<!doctype html>")
@@ -228,7 +229,7 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
         "environment": "prod",
         "outcome": "held",
         "run": RUN,
-        "report": report_keys(RUN)[0],
+        "report": report_keys(RUN, T0)[0],
     }
     assert message["Message"] == body_of(report, report_url=html_url(RUN), region=REGION)
     assert message["Message"] == email_body(
@@ -241,13 +242,14 @@ def test_publish_announces_subject_attributes_and_body(cloud: Cloud) -> None:
     assert published.as_dict() == {
         "runId": RUN,
         "subject": message["Subject"],
-        "report": report_keys(RUN)[0],
-        "html": report_keys(RUN)[1],
+        "report": report_keys(RUN, T0)[0],
+        "html": report_keys(RUN, T0)[1],
         "messageId": published.message_id,
         "duplicate": False,
         "storeError": None,
         "indexError": None,
         "quiet": False,
+        "dayIndexError": None,
     }
 
 
@@ -258,8 +260,8 @@ def test_a_quiet_report_is_stored_and_indexed_but_not_announced(cloud: Cloud) ->
     assert cloud.announced() == []
     record = ReportIndex(cloud.dynamodb, TABLE, lambda: NOW).get(RUN)
     assert record is not None
-    assert (record["json_key"], "message_id" in record) == (report_keys(RUN)[0], False)
-    cloud.s3.head_object(Bucket=BUCKET, Key=report_keys(RUN)[1])
+    assert (record["json_key"], "message_id" in record) == (report_keys(RUN, T0)[0], False)
+    cloud.s3.head_object(Bucket=BUCKET, Key=report_keys(RUN, T0)[1])
 
 
 def test_publish_indexes_the_report_and_its_message(cloud: Cloud) -> None:
@@ -269,8 +271,8 @@ def test_publish_indexes_the_report_and_its_message(cloud: Cloud) -> None:
     assert record is not None
     assert (record["message_id"], record["json_key"], record["html_key"]) == (
         published.message_id,
-        report_keys(RUN)[0],
-        report_keys(RUN)[1],
+        report_keys(RUN, T0)[0],
+        report_keys(RUN, T0)[1],
     )
     assert (record["instances"], record["failed"], record["store_error"]) == (3, 1, "")
     assert [r["run_id"] for r in index.list()] == [RUN]
@@ -342,7 +344,39 @@ def test_an_index_that_cannot_be_written_does_not_stop_the_announcement(cloud: C
     assert published.message_id is not None
     assert published.duplicate is False
     [message] = cloud.announced()
-    assert message["MessageAttributes"]["report"]["Value"] == report_keys(RUN)[0]
+    assert message["MessageAttributes"]["report"]["Value"] == report_keys(RUN, T0)[0]
+
+
+def test_reports_are_filed_by_the_day_their_run_started_and_listed_on_its_page(
+    cloud: Cloud,
+) -> None:
+    # A run that ends after midnight UTC is filed under the day it started (a retried
+    # publish, ending later still, writes the same keys)
+    late = held_wave().model_copy(
+        update={
+            "started_at": datetime(2026, 11, 21, 23, 50, tzinfo=UTC),
+            "ended_at": datetime(2026, 11, 22, 0, 30, tzinfo=UTC),
+        }
+    )
+    published = cloud.publisher().publish(late)
+    assert published.html_key == f"reports/2026/11/21/{RUN}.html"
+    assert published.day_index_error is None
+    page = cloud.s3.get_object(Bucket=BUCKET, Key="reports/2026/11/21/index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert [e["run_id"] for e in parse_day(page["Body"].read().decode())] == [RUN]
+
+
+def test_a_day_page_that_cannot_be_updated_does_not_stop_the_announcement(cloud: Cloud) -> None:
+    cloud.s3.put_object(
+        Bucket=BUCKET, Key=report_day_index_key(T0), Body=b"<html>someone else's</html>"
+    )
+    logged: list[tuple[str, dict[str, Any]]] = []
+    published = cloud.publisher(log=lambda m, e: logged.append((m, e))).publish(held_wave())
+    assert published.day_index_error is not None
+    assert published.day_index_error.startswith("DayIndexError: ")
+    assert published.message_id is not None
+    assert [m for m, _ in logged] == ["report not listed on its day's page"]
+    assert len(cloud.announced()) == 1
 
 
 # --- digests ------------------------------------------------------------------------------------
@@ -420,7 +454,7 @@ def test_a_large_digest_body_lists_25_per_section() -> None:
 
 def test_the_digest_attributes() -> None:
     assert report_text.attributes(
-        digest(2, 1), report_key=report_keys("digest-20261121T0600Z")[0]
+        digest(2, 1), report_key=report_keys("digest-20261121T0600Z", T0)[0]
     ) == {
         "kind": {"DataType": "String", "StringValue": "compliance-digest"},
         "environment": {"DataType": "String", "StringValue": "prod,test"},
@@ -428,7 +462,7 @@ def test_the_digest_attributes() -> None:
         "run": {"DataType": "String", "StringValue": "digest-20261121T0600Z"},
         "report": {
             "DataType": "String",
-            "StringValue": report_keys("digest-20261121T0600Z")[0],
+            "StringValue": report_keys("digest-20261121T0600Z", T0)[0],
         },
     }
     assert (
@@ -440,7 +474,7 @@ def test_the_digest_attributes() -> None:
 def test_a_digest_is_published_like_a_run(cloud: Cloud) -> None:
     report = digest(200, 3)
     published = cloud.publisher().publish(report)
-    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys("digest-20261121T0600Z")[0])
+    stored = cloud.s3.get_object(Bucket=BUCKET, Key=report_keys("digest-20261121T0600Z", T0)[0])
     assert load_report(stored["Body"].read()) == report
     [message] = cloud.announced()
     assert message["Subject"] == (

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from fleetpatch.instance_facts import InstanceFacts
 from fleetpatch.outcomes import OUTCOMES
 from fleetpatch.report_chart import OUTCOME_COLOURS, chart_rows
 from fleetpatch.report_html import render_digest_html, render_run_html
@@ -17,6 +18,7 @@ from fleetpatch.reports import (
     GateSummary,
     InstanceResult,
     RunReport,
+    with_instance_facts,
 )
 from tests.unit.report_page import (
     BUCKET,
@@ -24,6 +26,7 @@ from tests.unit.report_page import (
     HOSTILE_ID,
     HOSTILE_REASON,
     T0,
+    Node,
     badge,
     digest,
     held_wave,
@@ -85,19 +88,24 @@ def test_outcome_badge(report: RunReport, text: str, colour: str) -> None:
     assert f"badge-{colour}" in found.attrs["class"].split()
 
 
+def instance_rows(table: Node) -> list[Node]:
+    """An instance table's instance rows (not the details rows under them)."""
+    return [r for r in table.find("tbody").find_all("tr") if "data-outcome" in r.attrs]
+
+
 def test_every_instance_is_listed_with_its_fields() -> None:
     report = held_wave()
     root = parse(render_run_html(report))
     tables = root.find_all("table", class_="instances")
     assert len(tables) == 2
     for batch, table in zip(report.batches, tables, strict=True):
-        rows = table.find("tbody").find_all("tr")
-        ids = [r.find_all("td")[0].text() for r in rows]
+        rows = instance_rows(table)
+        ids = [r.find_all("td")[0].find("code").text() for r in rows]
         assert sorted(ids) == sorted(i.instance_id for i in batch.instances)
-        assert all(len(r.find_all("td")) == 15 for r in rows)
-    failed_row = tables[0].find("tbody").find_all("tr")[0]  # failed instances come first
+        assert all(len(r.find_all("td")) == 14 for r in rows)
+    failed_row = instance_rows(tables[0])[0]  # failed instances come first
     cells = [c.text() for c in failed_row.find_all("td")]
-    assert cells[0] == "i-0a1b2c3d4e5f60003"
+    assert cells[0] == "i-0a1b2c3d4e5f60003-"  # the id, then its name and OS: not known
     assert cells[1:6] == [
         "prod-linux-web",
         "failed",
@@ -108,20 +116,60 @@ def test_every_instance_is_listed_with_its_fields() -> None:
     # installed by this run (not counted), in total, missing, failed, pending reboot
     assert cells[6:11] == ["-", "0", "3", "2", "0"]
     assert cells[11:14] == ["Install", "RebootIfNeeded", "6m 13s"]
-    assert failed_row.attrs["class"] == "bad"
-    # every instance's full output prefix is on the page, the shared part once per batch
-    for inst in report.batches[0].instances:
-        assert root.find_all("code", title=inst.output or "")
-        assert f"\u2026/{inst.instance_id}/" in root.text()
-    shared = root.find("section", id="batch-1").find_all("p", class_="meta")[1]
-    assert shared.find("code").text() == f"{BUCKET}/"
+    assert failed_row.attrs["class"].split() == ["bad", "has-details"]
 
 
-def test_an_output_no_other_instance_shares_is_shown_whole() -> None:
-    report = launch()
+def test_each_instance_has_its_output_whole_in_a_details_row_under_it() -> None:
+    report = held_wave()
     root = parse(render_run_html(report))
-    [cell] = root.find_all("td", class_="out")
-    assert cell.text() == f"{BUCKET}/i-0abcdef1234567890/"
+    [ran, held] = root.find_all("table", class_="instances")
+    rows = ran.find("tbody").find_all("tr")
+    # each instance row is followed by its details row, which spans the table
+    for instance_row, details in zip(rows[::2], rows[1::2], strict=True):
+        instance_id = instance_row.find("code").text()
+        assert details.attrs["data-for"] == instance_id
+        [cell] = details.find_all("td")
+        assert cell.attrs["colspan"] == "14"
+        assert cell.text() == f"Output: {BUCKET}/{instance_id}/"
+        assert ("bad" in details.attrs["class"].split()) == (
+            "bad" in instance_row.attrs.get("class", "").split()
+        )
+    # instances that never ran have no output, and no details row
+    assert held.find_all("tr", class_="details") == []
+    assert len(held.find("tbody").find_all("tr")) == 3
+
+
+def test_each_instance_shows_its_name_and_operating_system() -> None:
+    named = held_wave()
+    first, second, third = named.batches[0].instances[:3]
+    report = with_instance_facts(
+        named,
+        {
+            first.instance_id: InstanceFacts("web-1", "Amazon Linux 2023"),
+            second.instance_id: InstanceFacts(None, "Amazon Linux 2023"),  # no Name tag
+            third.instance_id: InstanceFacts("web-3", None),  # no longer a managed node
+        },
+    )
+    root = parse(render_run_html(report))
+    shown = {
+        r.find("code").text(): r.find("div", class_="who").text()
+        for t in root.find_all("table", class_="instances")
+        for r in instance_rows(t)
+    }
+    assert shown[first.instance_id] == "web-1 \u00b7 Amazon Linux 2023"
+    assert shown[second.instance_id] == "- \u00b7 Amazon Linux 2023"
+    assert shown[third.instance_id] == "web-3 \u00b7 -"
+    # an instance nothing is known of (terminated, never tagged) shows "-"
+    assert shown[named.batches[1].instances[0].instance_id] == "-"
+
+
+def test_names_are_escaped() -> None:
+    report = launch()
+    [only] = report.instances()
+    named = with_instance_facts(report, {only.instance_id: InstanceFacts(HOSTILE_REASON, "x")})
+    page = render_run_html(named)
+    assert "<img" not in page
+    parse(page)
 
 
 def test_patch_totals_lead_with_what_the_run_installed() -> None:
@@ -173,8 +221,8 @@ def test_members_show_their_state_and_the_excluded_are_listed_apart() -> None:
     root = parse(render_run_html(report.model_copy(update={"batches": [batch]})))
     section = root.find("section", id="batch-1")
     rows = {
-        r.find_all("td")[0].text(): [c.text() for c in r.find_all("td")]
-        for r in section.find("table", class_="instances").find("tbody").find_all("tr")
+        r.find("code").text(): [c.text() for c in r.find_all("td")]
+        for r in instance_rows(section.find("table", class_="instances"))
     }
     assert rows["i-0stopped00000001"][2:5] == ["not reached", "stopped", "it is stopped"]
     assert rows[later.instance_id][4] == "the latest patch state is a later Scan"
@@ -281,7 +329,11 @@ def test_the_chart_grows_with_batches_not_instances() -> None:
     for tag in ("g", "rect", "title"):
         assert len(large.find_all(tag)) == len(small.find_all(tag)), tag
     assert large.attrs["viewbox"] == small.attrs["viewbox"]  # the parser lowercases names
-    ids = [r.find_all("td")[0].text() for r in large_root.find_all("tr") if r.find_all("td")]
+    ids = [
+        r.find("code").text()
+        for t in large_root.find_all("table", class_="instances")
+        for r in instance_rows(t)
+    ]
     assert len(ids) == len(set(ids)) == 1600
     assert "1199 patched · 1 failed · 1200 instances" in large.text()
 
@@ -309,7 +361,7 @@ def test_hostile_text_is_escaped() -> None:
     root = parse(page)  # also: no script, img or stray elements, all nesting intact
     assert root.find_all("svg", onload="alert(4)") == []
     assert len(root.find_all("svg")) == 1
-    assert HOSTILE_ID in [c.text() for c in root.find_all("td", class_="id")]
+    assert HOSTILE_ID in [c.find("code").text() for c in root.find_all("td", class_="id")]
     assert HOSTILE_REASON in root.text()
     assert root.find("h1").text().startswith("<b>prod</b> wave")
     assert root.find("p", class_="summary").text() == "</p><script>alert(3)</script>"
@@ -464,62 +516,3 @@ def test_a_serving_batch_shows_the_serving_outcome_and_time_out_of_service_under
         }
     )
     assert "serving" not in render_run_html(in_place)
-
-
-# --- from a phone, to the console -------------------------------------------------------------
-
-
-def test_ids_link_to_the_console_of_the_runs_region() -> None:
-    page = render_run_html(held_wave())
-    region = "eu-central-1"
-    # the execution, from its ARN
-    assert (
-        f'href="https://{region}.console.aws.amazon.com/states/home?region={region}'
-        "#/v2/executions/details/arn:aws:states:eu-central-1:123456789012:execution:wave:run-1"
-    ) in page
-    # each instance, its command and its output
-    assert (
-        f'href="https://{region}.console.aws.amazon.com/ec2/home?region={region}'
-        '#InstanceDetails:instanceId=i-0a1b2c3d4e5f60000"'
-    ) in page
-    assert (
-        f'href="https://{region}.console.aws.amazon.com/systems-manager/run-command/cmd-1' in page
-    )
-    assert (
-        'href="https://s3.console.aws.amazon.com/s3/buckets/fleetpatch-artifacts-123456789012'
-        f"?region={region}&amp;prefix=run-command/cmd-1/i-0a1b2c3d4e5f60000/"
-    ) in page
-    # nothing but https links
-    assert set(re.findall(r'href="([a-z]+):', page)) <= {"https"}
-
-
-def test_without_an_execution_arn_ids_are_shown_unlinked() -> None:
-    report = held_wave().model_copy(update={"execution_arn": None})
-    page = render_run_html(report)
-    assert "console.aws.amazon.com" not in page
-    assert "<code>i-0a1b2c3d4e5f60000</code>" in page
-
-
-def test_every_instance_cell_names_its_column_for_the_stacked_phone_layout() -> None:
-    page = render_run_html(held_wave())
-    rows = re.findall(r'<tr[^>]*data-outcome="[^"]+">(.*?)</tr>', page)
-    assert rows
-    for row in rows:
-        labels = re.findall(r'<td data-label="([^"]+)"', row)
-        assert len(labels) == row.count("<td")
-        assert labels[0] == "Instance"
-        assert labels[-1] == "Output"
-    assert "@media (max-width: 720px)" in page
-    assert "content: attr(data-label)" in page
-
-
-def test_failed_is_a_clear_red_apart_from_non_compliant() -> None:
-    def rgb(colour: str) -> tuple[int, int, int]:
-        return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
-
-    red, green, blue = rgb(OUTCOME_COLOURS["failed"])
-    assert red >= 0xB0
-    assert green <= 0x40
-    assert blue <= 0x40
-    amber = rgb(OUTCOME_COLOURS["non-compliant"])
-    assert amber[1] >= 0x80  # orange has plenty of green; red has none

@@ -267,12 +267,15 @@ def test_the_email_body_lists_25_instances_per_batch_failed_first() -> None:
 
 
 def test_attributes_subscribers_filter_on() -> None:
-    assert attributes(held_wave(), report_key=report_keys("wave-prod-20261121T0500Z")[0]) == {
+    assert attributes(held_wave(), report_key=report_keys("wave-prod-20261121T0500Z", T0)[0]) == {
         "kind": {"DataType": "String", "StringValue": "wave"},
         "environment": {"DataType": "String", "StringValue": "prod"},
         "outcome": {"DataType": "String", "StringValue": "held"},
         "run": {"DataType": "String", "StringValue": "wave-prod-20261121T0500Z"},
-        "report": {"DataType": "String", "StringValue": report_keys("wave-prod-20261121T0500Z")[0]},
+        "report": {
+            "DataType": "String",
+            "StringValue": report_keys("wave-prod-20261121T0500Z", T0)[0],
+        },
     }
 
 

@@ -139,8 +139,8 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
     index.record(
         report,
         subject_line=subject(report),
-        json_key=report_keys("wave-prod-20261121T0500Z")[0],
-        html_key=report_keys("wave-prod-20261121T0500Z")[1],
+        json_key=report_keys("wave-prod-20261121T0500Z", T0)[0],
+        html_key=report_keys("wave-prod-20261121T0500Z", T0)[1],
     )
     assert index.get(report.run_id) == {
         "pk": keys.report_key(report.run_id)["pk"]["S"],
@@ -157,8 +157,8 @@ def test_the_index_records_a_report(indexed_table: Any) -> None:
         "ended_at": "2026-11-21T05:42:30+00:00",
         "instances": 8,
         "failed": 1,
-        "json_key": report_keys("wave-prod-20261121T0500Z")[0],
-        "html_key": report_keys("wave-prod-20261121T0500Z")[1],
+        "json_key": report_keys("wave-prod-20261121T0500Z", T0)[0],
+        "html_key": report_keys("wave-prod-20261121T0500Z", T0)[1],
         "store_error": "",
         "expires_at": 1_800_000_000 + 400 * 24 * 3600,
     }
@@ -175,10 +175,10 @@ def test_a_run_is_marked_published_once(indexed_table: Any) -> None:
     assert index.published(report.run_id) == "message-1"
     # A retried publish rewrites the record and keeps the message id.
     index.record(
-        report, subject_line="s", json_key=report_keys("x")[0], html_key=report_keys("x")[1]
+        report, subject_line="s", json_key=report_keys("x", T0)[0], html_key=report_keys("x", T0)[1]
     )
     assert index.published(report.run_id) == "message-1"
-    assert index.get(report.run_id)["json_key"] == report_keys("x")[0]  # type: ignore[index]
+    assert index.get(report.run_id)["json_key"] == report_keys("x", T0)[0]  # type: ignore[index]
 
 
 def test_the_index_lists_reports_newest_first_since_a_time(indexed_table: Any) -> None:

@@ -17,6 +17,7 @@ import pytest
 from pytest_socket import socket_allow_hosts
 
 from fleetpatch.contracts import keys
+from fleetpatch.contracts.s3 import report_keys
 from localcloud.cloud import LocalCloud
 from localcloud.deployer.stack import Stack
 from localcloud.recorder import Recorder
@@ -169,6 +170,12 @@ class Deployed:
         )
         report: dict[str, Any] = json.loads(body)
         return report
+
+    def report_keys(self, run_id: str) -> tuple[str, str]:
+        """Where a run's report is: its JSON and HTML keys, in the folder of the day it started
+        (from the owner, fleetpatch.contracts.s3, not from the index that names them)."""
+        started = datetime.fromisoformat(self.report(run_id)["started_at"])
+        return report_keys(run_id, started)
 
     def schedules_left(self) -> list[str]:
         """Schedules the control plane created as it ran (the template's own, daily, aside)."""

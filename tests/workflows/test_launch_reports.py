@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch.contracts.s3 import report_keys
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import GROUP, Deployed
@@ -20,9 +19,9 @@ from tests.workflows.conftest import GROUP, Deployed
 def stored_html(deployed: Deployed, run: str) -> str:
     body: bytes = (
         deployed.cloud.client("s3")
-        .get_object(Bucket=deployed.stack.physical_id("ArtifactsBucket"), Key=report_keys(run)[1])[
-            "Body"
-        ]
+        .get_object(
+            Bucket=deployed.stack.physical_id("ArtifactsBucket"), Key=deployed.report_keys(run)[1]
+        )["Body"]
         .read()
     )
     return body.decode()
@@ -56,7 +55,7 @@ def test_a_launch_whose_agent_never_registers_names_its_environment_and_lifecycl
         "lifecycle": "ABANDON",
         "group": GROUP,
         "run": run,
-        "report": report_keys(run)[0],
+        "report": deployed.report_keys(run)[0],
     }
     body = email["message"]
     assert f"{'Environment:':<19} test\n" in body

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from fleetpatch.contracts import keys
-from fleetpatch.contracts.s3 import report_keys
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import GROUP, HOOK, Deployed, states_entered
 
@@ -83,7 +82,7 @@ def test_a_launched_instance_is_held_patched_verified_and_released(deployed: Dep
         "lifecycle": "CONTINUE",
         "group": GROUP,
         "run": execution["name"],
-        "report": report_keys(execution["name"])[0],
+        "report": deployed.report_keys(execution["name"])[0],
     }
     [result] = deployed.report(execution["name"])["batches"][0]["instances"]
     assert (result["outcome"], result["missing"], result["installed"]) == ("patched", 0, installed)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleetpatch.contracts import keys
-from fleetpatch.contracts.s3 import launch_output_prefix, report_keys
+from fleetpatch.contracts.s3 import launch_output_prefix
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
@@ -79,7 +79,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "lifecycle": "CONTINUE",
         "group": "web-test",
         "run": run,
-        "report": report_keys(run)[0],
+        "report": deployed.report_keys(run)[0],
     }
     assert email["message"] == (
         f"{subject}\n"
@@ -101,7 +101,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
         "pending reboot 0\n"
         "\n"
         "Report: https://eu-central-1.console.aws.amazon.com/s3/object/"
-        f"{bucket}?region=eu-central-1&prefix={report_keys(run)[1]}\n"
+        f"{bucket}?region=eu-central-1&prefix={deployed.report_keys(run)[1]}\n"
         "Execution: https://eu-central-1.console.aws.amazon.com/states/home?"
         "region=eu-central-1#/v2/executions/details/arn:aws:states:eu-central-1:"
         f"123456789012:execution:fleetpatch-default-patch-new-instance:{run}\n"
@@ -147,7 +147,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
                         "type": "mrkdwn",
                         "text": f"fleetpatch run `{run}` | <https://eu-central-1.console.aws."
                         f"amazon.com/s3/object/{bucket}?region=eu-central-1&prefix="
-                        f"{report_keys(run)[1]}|report>",
+                        f"{deployed.report_keys(run)[1]}|report>",
                     }
                 ],
             },
@@ -158,7 +158,7 @@ def test_a_launch_reports_by_email_slack_and_a_stored_report(
     assert result["output"] == f"s3://{bucket}/{launch_output_prefix(run)}/{command}/{instance}/"
     html = (
         deployed.cloud.client("s3")
-        .get_object(Bucket=bucket, Key=report_keys(run)[1])["Body"]
+        .get_object(Bucket=bucket, Key=deployed.report_keys(run)[1])["Body"]
         .read()
         .decode()
     )

@@ -11,7 +11,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fleetpatch.contracts.s3 import report_keys
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
@@ -39,7 +38,9 @@ def wave_message(deployed: Deployed) -> dict[str, Any]:
 
 def stored_html(deployed: Deployed, run: str) -> str:
     bucket = deployed.stack.physical_id("ArtifactsBucket")
-    body = deployed.cloud.client("s3").get_object(Bucket=bucket, Key=report_keys(run)[1])["Body"]
+    body = deployed.cloud.client("s3").get_object(Bucket=bucket, Key=deployed.report_keys(run)[1])[
+        "Body"
+    ]
     return str(body.read().decode())
 
 

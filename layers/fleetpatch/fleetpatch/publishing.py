@@ -5,6 +5,11 @@ informed when part of it fails: a report that cannot be stored is still announce
 e-mail says so and carries the text), an index that cannot be written does not stop the
 announcement, and a retried publish does not announce a run twice (the index records the
 SNS message id under a condition).
+
+Reports are stored by the UTC day their run started (``reports/YYYY/MM/DD/<run>.json|.html``,
+``fleetpatch.contracts.s3``), and each day has a page listing its runs
+(``fleetpatch.report_days``, updated with conditional writes). A page that cannot be updated
+is logged and reported (``dayIndexError``); the report and its announcement stand.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleetpatch import report_text
 from fleetpatch.compliance import DigestCollector, digest_report
 from fleetpatch.contracts.s3 import report_keys
+from fleetpatch.report_days import DayIndex, DayIndexError
 from fleetpatch.report_html import render_digest_html, render_run_html
 from fleetpatch.report_index import ReportIndex
 from fleetpatch.reports import DigestReport, RunReport
@@ -38,6 +44,7 @@ class Published:
     store_error: str | None = None
     index_error: str | None = None
     quiet: bool = False
+    day_index_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +57,7 @@ class Published:
             "storeError": self.store_error,
             "indexError": self.index_error,
             "quiet": self.quiet,
+            "dayIndexError": self.day_index_error,
         }
 
 
@@ -70,6 +78,7 @@ class ReportPublisher:
         self._s3 = s3
         self._sns = sns
         self._index = ReportIndex(dynamodb, table, now)
+        self._days = DayIndex(s3, bucket)
         self._bucket = bucket
         self._topic_arn = topic_arn
         self._region = region
@@ -77,10 +86,11 @@ class ReportPublisher:
 
     def publish(self, report: Report, *, announce: bool = True) -> Published:
         """Store, index and (unless ``announce`` is false: stored and indexed only) announce."""
-        keys = report_keys(report.run_id)
+        keys = report_keys(report.run_id, report.started_at)
         store_error = self._store(report, *keys)
         # A report that was not stored has no location to give.
         json_key, html_key = (None, None) if store_error is not None else keys
+        day_index_error = self._list_on_day(report, html_key) if html_key else None
         subject_line = subject_of(report)
         index_error = None
         try:
@@ -98,7 +108,13 @@ class ReportPublisher:
             already = None
         if already is not None:
             return Published(
-                report.run_id, subject_line, json_key, html_key, already, duplicate=True
+                report.run_id,
+                subject_line,
+                json_key,
+                html_key,
+                already,
+                duplicate=True,
+                day_index_error=day_index_error,
             )
         if not announce:
             return Published(
@@ -110,6 +126,7 @@ class ReportPublisher:
                 store_error=store_error,
                 index_error=index_error,
                 quiet=True,
+                day_index_error=day_index_error,
             )
         body = body_of(
             report,
@@ -135,7 +152,18 @@ class ReportPublisher:
             message_id,
             store_error=store_error,
             index_error=index_error,
+            day_index_error=day_index_error,
         )
+
+    def _list_on_day(self, report: Report, html_key: str) -> str | None:
+        """Add the run to its day's page; why not, when it could not be."""
+        try:
+            self._days.add(report, html_key)
+        except (ClientError, BotoCoreError, DayIndexError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._log("report not listed on its day's page", {"run": report.run_id, "error": error})
+            return error
+        return None
 
     def announced_until(self, run_id: str) -> datetime | None:
         """The end of the report a run was announced with (None: not announced yet)."""

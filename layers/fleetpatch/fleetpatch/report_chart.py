@@ -112,7 +112,42 @@ def render_chart(rows: Sequence[ChartRow], caption: str, *, labels: Mapping[str,
     for index, (row, text) in enumerate(zip(rows, described, strict=True)):
         parts.append(_bar(row, text, _LEGEND_HEIGHT + index * _ROW_HEIGHT, labels))
     parts.append("</svg>")
+    parts.append(_compact(rows, labels))
     return f'<figure class="chart-figure">{"".join(parts)}</figure>'
+
+
+def _compact(rows: Sequence[ChartRow], labels: Mapping[str, str]) -> str:
+    """The same bars in HTML, for a phone: the SVG scaled to a phone's width has 5 px text.
+
+    Each row: its name and note, a bar as wide as the screen (a flex row of coloured shares,
+    none narrower than a few pixels), and its counts written out under it, each with its
+    colour. The stylesheet shows either this or the SVG, never both.
+    """
+    out = ['<div class="compact">']
+    for row in rows:
+        status = " held" if row.note == "held" else ""
+        note = f' <span class="note{status}">{_e(row.note)}</span>' if row.note else ""
+        segments = "".join(
+            f'<span class="cseg" data-outcome="{o}" '
+            f'style="flex-grow:{n};background:{OUTCOME_COLOURS[o]}"></span>'
+            for o, n in row.counts.items()
+            if n
+        )
+        counts = " · ".join(
+            f'<span class="ccount"><span class="swatch" style="background:{OUTCOME_COLOURS[o]}">'
+            f"</span>{n} {_e(labels.get(o, label(o)))}</span>"
+            for o, n in row.counts.items()
+            if n
+        )
+        out.append(
+            f'<div class="crow" data-label="{_e(row.label)}">'
+            f'<div class="cname"><strong>{_e(row.label)}</strong>{note}</div>'
+            f'<div class="cbar">{segments}</div>'
+            f'<div class="csum">{counts or "no instances"} · {plural(row.total, "instance")}'
+            "</div></div>"
+        )
+    out.append("</div>")
+    return "".join(out)
 
 
 def _legend(shown: Sequence[str], totals: Mapping[str, int], labels: Mapping[str, str]) -> str:

@@ -42,6 +42,16 @@ h3 { font-size: 16px; margin: 0 0 6px; overflow-wrap: anywhere; }
 .chart text.note, .chart text.sum { fill: #404850; }
 .chart tspan.note.held { fill: #b42318; font-weight: 700; }
 .chart text.seg { font-weight: 700; fill: #000; }
+.chart .compact { display: none; }
+.compact .crow { margin: 0 0 12px; }
+.compact .cname { font-size: 15px; overflow-wrap: anywhere; }
+.compact .note { color: var(--muted); margin-left: 6px; }
+.compact .note.held { color: #b42318; font-weight: 700; }
+.compact .cbar { display: flex; height: 24px; margin: 4px 0; border: 1px solid var(--line);
+  background: var(--panel); }
+.compact .cseg { display: block; min-width: 4px; flex-basis: 0; }
+.compact .csum { font-size: 13px; }
+.compact .ccount { white-space: nowrap; }
 .tiles { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 6px 14px;
   background: var(--panel); }
@@ -75,7 +85,10 @@ th { position: sticky; top: 0; background: #eef1f4; font-size: 11px; line-height
 th { overflow-wrap: normal; }
 th.num { white-space: normal; }
 td.id code { font-size: 12px; }
-td.out code { font-size: 11px; }
+td .who { color: var(--muted); font-size: 11.5px; margin-top: 1px; }
+tr.has-details td { border-bottom: 0; }
+tr.details td { padding-top: 0; color: var(--muted); }
+tr.details code { font-size: 11px; }
 tr.bad td { background: #fff4f2; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 6px; }
@@ -86,15 +99,16 @@ footer { margin-top: 28px; padding-top: 10px; border-top: 1px solid var(--line);
 a { color: #0969da; }
 @media print { th { position: static; } section.batch { break-inside: avoid-page; } }
 /* A phone (the on-call operator opens the Slack link): one instance per card, each value
-   under its column's name; the chart keeps its labels by scrolling sideways. */
+   beside its column's name; the chart drawn again in HTML at the screen's width, its
+   labels and counts as text (the SVG would scale them down to a few pixels). */
 @media (max-width: 720px) {
   .page { padding: 12px 12px 28px; }
   h1 { font-size: 21px; }
   dl.facts { grid-template-columns: 1fr; }
   dl.facts .wide { grid-column: auto; }
   .tiles { grid-template-columns: repeat(2, 1fr); }
-  .chart { overflow-x: auto; }
-  .chart svg { min-width: 560px; }
+  .chart svg { display: none; }
+  .chart .compact { display: block; }
   table.instances { min-width: 0; table-layout: auto; }
   table.instances colgroup, table.instances thead { display: none; }
   table.instances, table.instances tbody, table.instances tr, table.instances td {
@@ -102,9 +116,20 @@ a { color: #0969da; }
   table.instances tr { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 10px;
     padding: 4px 8px; }
   table.instances td { border: 0; padding: 2px 0; text-align: left; white-space: normal; }
-  table.instances td::before { content: attr(data-label); display: inline-block;
-    min-width: 9.5em; color: var(--muted); font-size: 11px; text-transform: uppercase;
+  table.instances td { display: grid; grid-template-columns: 8.5em minmax(0, 1fr);
+    column-gap: 8px; }
+  table.instances td::before { content: attr(data-label); color: var(--muted);
+    font-size: 11px; line-height: 1.3; padding-top: 2px; text-transform: uppercase;
     letter-spacing: .04em; }
+  table.instances td > * { grid-column: 2; }
+  table.instances td:empty { display: none; }
   table.instances td.num { text-align: left; }
+  /* the details row (the output) closes its instance's card */
+  table.instances tr.has-details { margin-bottom: 0; border-bottom: 0;
+    border-radius: 8px 8px 0 0; }
+  table.instances tr.details { border-top: 0; border-radius: 0 0 8px 8px; padding-top: 0; }
+  table.instances tr.details td { display: block; }
+  table.instances tr.details td::before { content: none; }
+  table.instances td.id .who { font-size: 12px; }
 }
 """

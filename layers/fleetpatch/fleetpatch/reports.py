@@ -14,9 +14,9 @@ index ``fleetpatch.report_index``'s. Nothing here calls AWS.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,7 +26,8 @@ from fleetpatch.outcomes import PROBLEMS, Outcome, Tally
 
 # 2: one vocabulary (fleetpatch.outcomes: "not-run" became "not-reached"), members' states,
 # the instances the tag rule excludes, and what the run itself installed.
-REPORT_VERSION = 2
+# 3: each instance's Name tag and operating system (fleetpatch.instance_facts).
+REPORT_VERSION = 3
 
 Kind = Literal["launch", "wave", "remediation"]
 InstanceOutcome = Outcome
@@ -40,6 +41,12 @@ class _Model(BaseModel):
 class InstanceResult(_Model):
     instance_id: str
     outcome: InstanceOutcome
+    name: str | None = Field(default=None, description="its Name tag when the report was built")
+    platform: str | None = Field(
+        default=None,
+        description="its operating system as Systems Manager names it (PlatformName and "
+        "PlatformVersion: 'Amazon Linux 2023')",
+    )
     reason: str | None = None
     state: str | None = Field(
         default=None,
@@ -231,6 +238,32 @@ class DigestReport(_Model):
 
 
 # --- building reports ---------------------------------------------------------------------------
+
+
+class Facts(Protocol):
+    """What ``fleetpatch.instance_facts`` found for one instance."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def platform(self) -> str | None: ...
+
+
+def with_instance_facts(
+    report: RunReport, facts: Mapping[str, Facts], notes: Sequence[str] = ()
+) -> RunReport:
+    """``report`` with each instance's Name tag and operating system (unknown: left None)."""
+
+    def named(instance: InstanceResult) -> InstanceResult:
+        found = facts.get(instance.instance_id)
+        if found is None:
+            return instance
+        return instance.model_copy(update={"name": found.name, "platform": found.platform})
+
+    batches = [
+        b.model_copy(update={"instances": [named(i) for i in b.instances]}) for b in report.batches
+    ]
+    return report.model_copy(update={"batches": batches, "notes": [*report.notes, *notes]})
 
 
 def instance_outcome(

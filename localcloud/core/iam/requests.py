@@ -403,9 +403,21 @@ def _object(
 
 @_model("s3:PutObject")
 def _put_object(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
-    return _object(
+    checks = _object(
         params, lookups, "s3:PutObject", "kms:GenerateDataKey", params.get("SSEKMSKeyId")
     )
+    if params.get("IfMatch"):
+        # A conditional write on the object's ETag also needs s3:GetObject (S3 User Guide,
+        # "How to prevent object overwrites with conditional writes"); If-None-Match does not.
+        checks.append(
+            Check(
+                "s3:GetObject",
+                [Target("object", _s3_object(params, lookups))],
+                resource_policy=("s3", str(params.get("Bucket", ""))),
+                on_behalf_of="PutObject with If-Match",
+            )
+        )
+    return checks
 
 
 @_model("s3:GetObject")

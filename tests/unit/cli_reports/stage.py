@@ -46,7 +46,7 @@ class Stage:
         self, report: RunReport | DigestReport, *, store_error: str | None = None
     ) -> tuple[str, str]:
         """Store and index a report as the publisher does; a failed store indexes no keys."""
-        json_key, html_key = report_keys(report.run_id)
+        json_key, html_key = report_keys(report.run_id, report.started_at)
         if store_error is None:
             self.s3.put_object(Bucket=BUCKET, Key=json_key, Body=report.model_dump_json(indent=1))
             self.s3.put_object(Bucket=BUCKET, Key=html_key, Body=page(report.run_id))

@@ -27,6 +27,11 @@ from tests.unit.cli_reports.stage import (
 # --- fleetpatch report RUN --------------------------------------------------------------------------
 
 
+def held_keys(history: dict[str, datetime]) -> tuple[str, str]:
+    """Where the held wave's report is: the day its run started (42 minutes before its end)."""
+    return report_keys("wave-prod-held", history["wave-prod-held"] - timedelta(minutes=42))
+
+
 def test_report_prints_the_e_mail_text(
     history: dict[str, datetime], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -35,7 +40,7 @@ def test_report_prints_the_e_mail_text(
     report = wave_report("wave-prod-held", history["wave-prod-held"])
     assert out == email_body(
         report,
-        report_url=f"s3://{BUCKET}/{report_keys('wave-prod-held')[1]}",
+        report_url=f"s3://{BUCKET}/{held_keys(history)[1]}",
         console_url=console_url(REGION, report.execution_arn),
     )
     lines = out.splitlines()
@@ -45,7 +50,7 @@ def test_report_prints_the_e_mail_text(
     assert "Batch windows-apps (1 instance: 1 not reached) - HELD, not run" in lines
     assert "  gate FAILED: 1 of 2 instances failed" in lines
     assert lines[-2:] == [
-        f"Report: s3://{BUCKET}/{report_keys('wave-prod-held')[1]}",
+        f"Report: s3://{BUCKET}/{held_keys(history)[1]}",
         f"Execution: {console_url(REGION, report.execution_arn)}",
     ]
 
@@ -83,7 +88,13 @@ def test_report_json_is_the_stored_json(
 ) -> None:
     code, out, _ = cli(capsys, "report", "launch-i-0ccccccccccccccc1", "--json")
     assert code == 0
-    stored = stage.s3.get_object(Bucket=BUCKET, Key=report_keys("launch-i-0ccccccccccccccc1")[0])
+    stored = stage.s3.get_object(
+        Bucket=BUCKET,
+        Key=report_keys(
+            "launch-i-0ccccccccccccccc1",
+            history["launch-i-0ccccccccccccccc1"] - timedelta(minutes=6),
+        )[0],
+    )
     assert out == stored["Body"].read().decode() + "\n"
     report = RunReport.model_validate_json(out)
     assert report == launch_report(
@@ -185,8 +196,8 @@ def test_report_that_could_not_be_stored_shows_the_index(
 def test_report_whose_object_is_gone(
     history: dict[str, datetime], stage: Stage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stage.s3.delete_object(Bucket=BUCKET, Key=report_keys("wave-prod-held")[0])
-    stage.s3.delete_object(Bucket=BUCKET, Key=report_keys("wave-prod-held")[1])
+    stage.s3.delete_object(Bucket=BUCKET, Key=held_keys(history)[0])
+    stage.s3.delete_object(Bucket=BUCKET, Key=held_keys(history)[1])
     stage.dynamodb.update_item(  # announced: the index shows the message id
         TableName=TABLE,
         Key=keys.report_key("wave-prod-held"),
@@ -197,27 +208,25 @@ def test_report_whose_object_is_gone(
     assert code == 1
     assert err == (
         f"fleetpatch report: the report of run wave-prod-held is missing from "
-        f"s3://{BUCKET}/{report_keys('wave-prod-held')[0]}; the index has the above\n"
+        f"s3://{BUCKET}/{held_keys(history)[0]}; the index has the above\n"
     )
     assert out.splitlines()[-1] == "Announced:   SNS message msg-1"
     code, _, err = cli(capsys, "report", "wave-prod-held", "--html", str(tmp_path / "x.html"))
     assert code == 1
     assert err == (
         f"fleetpatch report: no stored HTML page for run wave-prod-held (expected at "
-        f"s3://{BUCKET}/{report_keys('wave-prod-held')[1]}); the index has the above\n"
+        f"s3://{BUCKET}/{held_keys(history)[1]}); the index has the above\n"
     )
 
 
 def test_report_that_is_not_a_report(
     history: dict[str, datetime], stage: Stage, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stage.s3.put_object(
-        Bucket=BUCKET, Key=report_keys("wave-prod-held")[0], Body=b'{"kind": "wave"}'
-    )
+    stage.s3.put_object(Bucket=BUCKET, Key=held_keys(history)[0], Body=b'{"kind": "wave"}')
     code, out, err = cli(capsys, "report", "wave-prod-held")
     assert (code, out) == (1, "")
     assert err.startswith(
-        f"fleetpatch report: s3://{BUCKET}/{report_keys('wave-prod-held')[0]} is not a readable report: "
+        f"fleetpatch report: s3://{BUCKET}/{held_keys(history)[0]} is not a readable report: "
     )
     assert err.endswith("(--json prints it as stored)\n")
     code, out, _ = cli(capsys, "report", "wave-prod-held", "--json")

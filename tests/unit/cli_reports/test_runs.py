@@ -114,6 +114,7 @@ def test_runs_json_has_the_index_entry_without_its_keys(
     assert code == 0
     [item] = json.loads(out)
     assert not {"pk", "sk", "gsi1pk", "gsi1sk", "expires_at"} & item.keys()
+    started = history["wave-prod-held"] - timedelta(minutes=42)
     assert item == {
         "run_id": "wave-prod-held",
         "kind": "wave",
@@ -121,12 +122,12 @@ def test_runs_json_has_the_index_entry_without_its_keys(
         "outcome": "held",
         "subject": "prod wave: windows-apps held; 3 instances: 1 patched, 1 failed, 1 not reached",
         "environment": "prod",
-        "started_at": (history["wave-prod-held"] - timedelta(minutes=42)).isoformat(),
+        "started_at": started.isoformat(),
         "ended_at": history["wave-prod-held"].isoformat(),
         "instances": 3,
         "failed": 1,
-        "json_key": report_keys("wave-prod-held")[0],
-        "html_key": report_keys("wave-prod-held")[1],
+        "json_key": report_keys("wave-prod-held", started)[0],
+        "html_key": report_keys("wave-prod-held", started)[1],
         "store_error": "",
     }
 

@@ -215,6 +215,32 @@ def test_a_listing_conditioned_on_s3_prefix_is_allowed_only_under_that_prefix(
     assert (elsewhere["Code"], everything["Code"]) == ("AccessDenied", "AccessDenied")
 
 
+def test_a_write_conditioned_on_the_etag_needs_get_object_too(cloud: LocalCloud) -> None:
+    # Given a page, and a role that may only write it, and one that may also read it
+    s3 = cloud.client("s3")
+    s3.create_bucket(
+        Bucket="bucket", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    etag = s3.put_object(Bucket="bucket", Key="reports/2026/11/21/index.html", Body=b"1")["ETag"]
+    put = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bucket/*"}
+    get = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::bucket/reports/*/index.html",
+    }
+    writer, reader = role(cloud, "writer", put), role(cloud, "reader-writer", put, get)
+    page = {"Bucket": "bucket", "Key": "reports/2026/11/21/index.html", "Body": b"2"}
+    # When each writes it with If-Match (and the writer with If-None-Match, on a new page)
+    with acting_as(writer):
+        refused = error_of(s3.put_object, **page, IfMatch=etag)
+        s3.put_object(**{**page, "Key": "reports/2026/11/22/index.html"}, IfNoneMatch="*")
+    with acting_as(reader):
+        s3.put_object(**page, IfMatch=etag)
+    # Then If-Match without s3:GetObject is refused (as AWS documents), If-None-Match is not
+    assert refused["Code"] == "AccessDenied"
+    assert "s3:GetObject" in refused["Message"]
+
+
 def test_alarm_history_is_authorized_per_alarm(cloud: LocalCloud) -> None:
     # Given a role that may read the history of one alarm
     reader = role(

@@ -152,6 +152,32 @@ def test_s3_stamps_objects_through_module_level_utcnow() -> None:
     assert "datetime.datetime.utcnow()" not in source
 
 
+def test_s3_put_object_checks_conditions_in_the_response_before_it_writes() -> None:
+    # localcloud.adapters.s3_atomic holds one lock over S3Response.put_object (and
+    # get_object): moto must still check If-Match and If-None-Match there (nowhere the
+    # lock does not cover), from self.headers, before the backend stores the object.
+    from moto.s3.responses import S3Response
+
+    from localcloud.core import motopatch
+
+    method = S3Response.put_object
+    source = inspect.getsource(getattr(method, motopatch.ORIGINAL, method))
+    assert 'if_match = self.headers.get("If-Match")' in source
+    assert 'if_none_match = self.headers.get("If-None-Match")' in source
+    assert source.index('raise PreconditionFailed("If-Match")') < source.index(
+        "new_key = self.backend.put_object("
+    )
+    assert source.index('raise PreconditionFailed("If-None-Match")') < source.index(
+        "new_key = self.backend.put_object("
+    )
+    assert "self.put_object()" in inspect.getsource(S3Response._key_response_put)
+    # and the body is read (key.value) inside get_object, which the lock covers too
+    getter = S3Response.get_object
+    read = inspect.getsource(getattr(getter, motopatch.ORIGINAL, getter))
+    assert "return 200, response_headers, key.value" in read
+    assert "self.get_object()" in inspect.getsource(S3Response._key_response_get)
+
+
 def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
     # localcloud.adapters.sim_dates swaps the module's utcnow for the simulated clock.
     from moto.ssm import models

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 REPORTS_PREFIX = "reports/"
 COMMAND_OUTPUT_PREFIX = "command-output/"
 PROMOTION_PREFIX = "promotion/"
+DAY_INDEX_NAME = "index.html"
 
 
-def report_keys(run_id: str) -> tuple[str, str]:
-    """Where a run's report lives: (JSON key, HTML key)."""
-    return f"{REPORTS_PREFIX}{run_id}.json", f"{REPORTS_PREFIX}{run_id}.html"
+def report_day_prefix(started_at: datetime) -> str:
+    """The folder of a day's reports: ``reports/YYYY/MM/DD/``, the UTC day a run started.
+
+    Its start, not its end: a retried publish ends later (perhaps the next day) and must
+    write the same keys. Reports stored before reports were filed by day keep their keys
+    (``reports/<run>.json|.html``): the index and the messages that name them still work.
+    """
+    return f"{REPORTS_PREFIX}{started_at.astimezone(UTC):%Y/%m/%d}/"
+
+
+def report_keys(run_id: str, started_at: datetime) -> tuple[str, str]:
+    """Where a run's report lives: (JSON key, HTML key), in its day's folder."""
+    folder = report_day_prefix(started_at)
+    return f"{folder}{run_id}.json", f"{folder}{run_id}.html"
+
+
+def report_day_index_key(started_at: datetime) -> str:
+    """The page that lists a day's runs (``reports/YYYY/MM/DD/index.html``)."""
+    return f"{report_day_prefix(started_at)}{DAY_INDEX_NAME}"
 
 
 def launch_output_prefix(run_id: str) -> str:

@@ -20,12 +20,13 @@ import logging
 from datetime import datetime
 from typing import Any, Protocol
 
-from fleetpatch import aws, clock
+from fleetpatch import aws, clock, instance_facts
 from fleetpatch.compliance import DigestCollector
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
+from fleetpatch.reports import RunReport, with_instance_facts
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.wave_report import WaveRunSummary, wave_report
 from fleetpatch.waves import WaveRecords
@@ -75,6 +76,7 @@ def publish_run_report(
         )
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
+    report = _with_facts(report, client)
     # A launch-churn streak's failures between its first and its escalation are kept quiet.
     quiet = report.churn is not None and not report.churn.announced
     published = publisher.publish(report, announce=not quiet)
@@ -88,6 +90,16 @@ def publish_run_report(
         },
     )
     return published.as_dict()
+
+
+def _with_facts(report: RunReport, client: ClientFactory) -> RunReport:
+    """Each instance's Name tag and operating system, read once for the whole report."""
+    found = instance_facts.describe(
+        client("ec2"), client("ssm"), [i.instance_id for i in report.instances()]
+    )
+    if found.problems:
+        LOG.warning("instance facts not read", extra={"problems": found.problems})
+    return with_instance_facts(report, found.facts, notes=found.problems)
 
 
 def send_compliance_digest(

@@ -1,10 +1,15 @@
-"""Render a run report (or a compliance digest) as HTML and screenshot it with headless Chromium.
+"""Render a run report (or a compliance digest) as HTML and screenshot it with headless Chromium,
+at desktop and phone widths.
 
-    python tools/screenshot_report.py REPORT.json -o report.png
-    python tools/screenshot_report.py --sample -o docs/img/report-sample.png
+    python tools/screenshot_reports.py REPORT.json --desktop report.png --phone phone.png
+    python tools/screenshot_reports.py --sample \
+        --desktop docs/img/report-desktop.png --phone docs/img/report-phone.png
 
 REPORT.json is a stored report: a RunReport, or a DigestReport when its "kind" is
-"compliance-digest". ``--sample`` builds a representative held wave in code instead.
+"compliance-digest". ``--sample`` builds a representative held wave in code instead (names
+and operating systems, one instance gone since, output locations). The desktop shot is
+1280 px wide, the phone's 390 px (an iPhone's CSS width) and tall enough for the header,
+the chart and the first instance cards.
 
 The PNG is then checked with the standard library alone (the IDAT chunks inflated and
 unfiltered): the chart's bars must be in the image, in the colours of the outcomes the
@@ -32,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "fleetpatch"))
 
+from fleetpatch.instance_facts import InstanceFacts  # noqa: E402
 from fleetpatch.report_chart import (  # noqa: E402 - the layer is put on the path above
     OUTCOME_COLOURS,
     chart_rows,
@@ -43,10 +49,13 @@ from fleetpatch.reports import (  # noqa: E402
     GateSummary,
     InstanceResult,
     RunReport,
+    with_instance_facts,
 )
 
 CHROMIUM = "/usr/bin/chromium"
-WINDOW = (1280, 1400)
+DESKTOP = (1280, 1640)
+PHONE = (390, 1900)
+PROG = "screenshot_reports"
 TIMEOUT_SECONDS = 120
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BAR_RUN = 20  # pixels: taller than a legend swatch (14), shorter than a bar (30)
@@ -95,7 +104,7 @@ def sample_report() -> RunReport:
         )
         for n in range(3)
     ]
-    return RunReport(
+    report = RunReport(
         kind="wave",
         run_id="wave-prod-20261124T0400Z",
         title="prod wave",
@@ -136,6 +145,15 @@ def sample_report() -> RunReport:
             ),
         ],
     )
+    facts = {
+        i.instance_id: InstanceFacts(f"web-{n + 1}", "Amazon Linux 2023")
+        for n, i in enumerate(linux)
+    }
+    facts |= {
+        i.instance_id: InstanceFacts(f"app-{n + 1}", "Microsoft Windows Server 2022 Datacenter")
+        for n, i in enumerate(windows[:2])  # the third was terminated since: nothing known
+    }
+    return with_instance_facts(report, facts)
 
 
 def load_report(path: Path) -> RunReport | DigestReport:
@@ -152,7 +170,7 @@ def render(report: RunReport | DigestReport) -> str:
     return render_run_html(report)
 
 
-def screenshot(page: Path, out: Path) -> None:
+def screenshot(page: Path, out: Path, window: tuple[int, int]) -> None:
     """Headless Chromium with a fresh profile; raises RuntimeError when it made no PNG."""
     out.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="fleetpatch-chromium-") as profile:
@@ -170,7 +188,7 @@ def screenshot(page: Path, out: Path) -> None:
             "--force-color-profile=srgb",
             f"--user-data-dir={profile}",
             "--hide-scrollbars",
-            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            f"--window-size={window[0]},{window[1]}",
             f"--screenshot={out}",
             page.as_uri(),
         ]
@@ -339,13 +357,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("report", nargs="?", type=Path, help="a stored report (JSON)")
     source.add_argument("--sample", action="store_true", help="a representative held wave")
-    parser.add_argument("-o", "--output", type=Path, default=Path("report.png"))
+    parser.add_argument(
+        "--desktop", type=Path, help=f"the desktop shot ({DESKTOP[0]} px wide) goes here"
+    )
+    parser.add_argument("--phone", type=Path, help=f"the phone shot ({PHONE[0]} px wide) goes here")
     parser.add_argument("--html", type=Path, help="also keep the rendered page here")
     args = parser.parse_args(argv)
+    shots = [(path, size) for path, size in ((args.desktop, DESKTOP), (args.phone, PHONE)) if path]
+    if not shots:
+        parser.error("say where the shots go: --desktop PNG and/or --phone PNG")
 
     if shutil.which(CHROMIUM) is None:
         print(
-            f"screenshot_report: {CHROMIUM} not found; install it with "
+            f"{PROG}: {CHROMIUM} not found; install it with "
             "`apt-get install chromium` (or run `make report-screenshot`)",
             file=sys.stderr,
         )
@@ -353,30 +377,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = sample_report() if args.sample else load_report(args.report)
     except (OSError, ValueError) as exc:
-        print(f"screenshot_report: cannot read {args.report}: {exc}", file=sys.stderr)
+        print(f"{PROG}: cannot read {args.report}: {exc}", file=sys.stderr)
         return 2
     page_html = render(report)
-    out: Path = args.output.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fleetpatch-report-") as workdir:
         page = Path(workdir) / f"{report.run_id.replace('/', '_')}.html"
         page.write_text(page_html, encoding="utf-8")
         if args.html:
             args.html.write_text(page_html, encoding="utf-8")
-        try:
-            screenshot(page, out)
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"screenshot_report: {exc}", file=sys.stderr)
-            return 1
-    try:
-        problems = verify(out, expected_outcomes(report, sample=args.sample))
-    except ValueError as exc:
-        problems = [f"{out}: {exc}"]
+        for path, size in shots:
+            out: Path = path.resolve()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                screenshot(page, out, size)
+                problems += verify(out, expected_outcomes(report, sample=args.sample))
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                problems.append(f"{out}: {exc}")
     for problem in problems:
-        print(f"screenshot_report: {problem}", file=sys.stderr)
+        print(f"{PROG}: {problem}", file=sys.stderr)
     if problems:
         return 1
-    print(f"screenshot_report: the chart is in {out}")
+    print(f"{PROG}: the chart is in {', '.join(str(p) for p, _ in shots)}")
     return 0
 
 
