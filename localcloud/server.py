@@ -11,8 +11,10 @@ clients of this process, among them the Lambda handlers it runs. moto's HTTP fro
 CLI. moto's backends and the extensions' patches are process-wide, so both halves see and
 change the same account: a state machine started over HTTP runs on the simulated fleet.
 
-The clock runs continuously (``time_factor`` real seconds per simulated second) and a
-background thread fires its timers, as nobody is there to drive a discrete clock.
+The clock runs continuously (``time_factor`` real seconds per simulated second) from the
+current time (or ``start``), and a background thread fires its timers, as nobody is there to
+drive a discrete clock. :mod:`localcloud.sandbox` adds what exploring needs: a scenario's
+fleet, the simulator's images, an e-mail inbox queue, Lambda logs and the timeline.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,10 +41,12 @@ from rich.console import Console
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from localcloud.cloud import LocalCloud
+from localcloud.sandbox import Sandbox
 from localcloud.slack import SlackWebhookReceiver
 
 if TYPE_CHECKING:
     from localcloud.deployer.stack import Stack
+    from localcloud.scenario import Scenario
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LocalServer", "serve", "serve_forever"]
 
@@ -153,10 +158,13 @@ class LocalServer:
         http: _MotoHttpServer,
         host: str,
         slack: SlackWebhookReceiver | None = None,
+        *,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.cloud = cloud
         self.stack = stack
         self.slack = slack
+        self.sandbox = sandbox
         self._http = http
         self._host = host
         self._stopped = False
@@ -209,16 +217,25 @@ def serve(
     *,
     time_factor: float = 1.0,
     template: Path | None = None,
+    start: datetime | None = None,
+    scenario: Scenario | None = None,
 ) -> LocalServer:
     """Start the local cloud, deploy ``template`` and serve it over HTTP on ``host:port``.
 
-    ``port`` 0 picks a free port (see :attr:`LocalServer.endpoint`). The server is running
-    when this returns; stop it with :meth:`LocalServer.stop` or a ``with`` block.
+    ``port`` 0 picks a free port (see :attr:`LocalServer.endpoint`). The simulated clock
+    starts at ``start`` (default: now, to the second), so what the AWS CLI sends and
+    reads (``put-events`` times, ``--since`` windows) agrees with it. ``scenario``: its
+    template parameters, fleet and groups (its steps are not played). The server is
+    running when this returns; stop it with :meth:`LocalServer.stop` or a ``with`` block.
     """
     address = _loopback(host)
     _check_time_factor(time_factor)
+    if start is not None and start.utcoffset() is None:
+        raise ValueError(f"the start time needs a time zone (got {start.isoformat()})")
     http = _MotoHttpServer(address, port)
-    cloud = LocalCloud(time_factor=time_factor)
+    cloud = LocalCloud(
+        time_factor=time_factor, start=start or datetime.now(UTC).replace(microsecond=0)
+    )
     try:
         # Refused when another LocalCloud runs in the process; stopping this one would
         # then uninstall that one's clock, so only the port is released.
@@ -228,11 +245,12 @@ def serve(
         raise
     slack = SlackWebhookReceiver()
     try:
-        stack = cloud.deploy(template)
+        stack = cloud.deploy(template, scenario.parameters if scenario else None)
         # Notifications go somewhere a person can see (not, failing, to the notifier's
         # dead-letter queue), and the control plane's alarms are evaluated, as in AWS.
         slack.start()
         _connect_slack(cloud, stack, slack)
+        sandbox = Sandbox.prepare(cloud, stack, scenario)
         cloud.alarms.enabled = True
         cloud.clock.start_driver()
         http.start()
@@ -242,7 +260,7 @@ def serve(
         http.stop()
         cloud.stop()
         raise
-    return LocalServer(cloud, stack, http, str(address), slack)
+    return LocalServer(cloud, stack, http, str(address), slack, sandbox=sandbox)
 
 
 def _connect_slack(cloud: LocalCloud, stack: Stack, slack: SlackWebhookReceiver) -> None:
@@ -274,8 +292,22 @@ def _examples(server: LocalServer) -> list[str]:
         commands.append(f"{aws} dynamodb scan --table-name {table}")
     commands += [
         f"{aws} ssm describe-instance-information",
-        f"{aws} events list-rules",
+        f"{aws} ssm describe-maintenance-window-schedule",
+        f"{aws} cloudformation describe-stacks --stack-name {server.stack.name}",
     ]
+    groups = server.cloud.client("autoscaling").describe_auto_scaling_groups()
+    for group in groups["AutoScalingGroups"][:1]:
+        commands.append(
+            f"{aws} autoscaling set-desired-capacity --auto-scaling-group-name "
+            f"{group['AutoScalingGroupName']} --desired-capacity {group['DesiredCapacity'] + 1}"
+        )
+        commands.append(f"{aws} autoscaling describe-auto-scaling-instances")
+    function = outputs.get("PatchOnLaunchFunctionName")
+    if function:
+        commands.append(f"{aws} logs filter-log-events --log-group-name /aws/lambda/{function}")
+    sandbox = server.sandbox
+    if sandbox is not None and sandbox.email_queue_url:
+        commands.append(f"{aws} sqs receive-message --queue-url {sandbox.email_queue_url}")
     return commands
 
 
@@ -286,6 +318,7 @@ def _print_banner(server: LocalServer, console: Console) -> None:
     long values (queue URLs) short, and a value cut short cannot be pasted.
     """
     cloud = server.cloud
+    sandbox = server.sandbox
 
     def literal(text: str) -> None:
         # No markup (``[::1]`` is not a style), no highlighting, no folding.
@@ -310,9 +343,18 @@ def _print_banner(server: LocalServer, console: Console) -> None:
                 if server.slack is not None
                 else {}
             ),
+            **(
+                {"e-mail": f"{sandbox.email_queue_url} (SQS, subscribed to the reports topic)"}
+                if sandbox is not None and sandbox.email_queue_url
+                else {}
+            ),
             "alarms": "evaluated each minute; notifications go to the reports topic",
         }
     )
+    if sandbox is not None:
+        console.print()
+        console.print("Images (RunInstances with one of these: the instance runs an SSM agent):")
+        pairs(dict(sandbox.images))
     console.print()
     console.print("Credentials (fake: the local cloud accepts any, AWS accepts none of these):")
     exports = " ".join(f"{key}={value}" for key, value in _FAKE_CREDENTIALS.items())
@@ -326,7 +368,20 @@ def _print_banner(server: LocalServer, console: Console) -> None:
         console.print("Stack outputs:")
         pairs({name: str(value) for name, value in server.stack.outputs.items()})
     console.print()
-    console.print("Serving until Ctrl-C.")
+    console.print("Serving until Ctrl-C. The timeline (sim time, what happened) follows.")
+
+
+def _print_timeline(server: LocalServer, console: Console) -> None:
+    """Write the Lambda logs gathered so far and print the new timeline entries."""
+    if server.sandbox is None:
+        return
+    for entry in server.sandbox.pump():
+        console.print(
+            f"{entry.at:%H:%M:%S} {entry.category:<9} {entry.text}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _print_slack(server: LocalServer, console: Console, shown: int) -> int:
@@ -348,6 +403,8 @@ def serve_forever(
     port: int = DEFAULT_PORT,
     time_factor: float = 1.0,
     template: Path | None = None,
+    start: datetime | None = None,
+    scenario: Scenario | None = None,
     sleep: Callable[[float], Any] = time.sleep,
     console: Console | None = None,
 ) -> None:
@@ -365,11 +422,19 @@ def serve_forever(
         restore = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with Console(stderr=True).status("starting the local cloud and deploying the stack"):
-            server = serve(host, port, time_factor=time_factor, template=template)
+            server = serve(
+                host,
+                port,
+                time_factor=time_factor,
+                template=template,
+                start=start,
+                scenario=scenario,
+            )
         with server:
             _print_banner(server, out)
             shown = 0
             while server.serving:
+                _print_timeline(server, out)
                 sleep(1)
                 shown = _print_slack(server, out, shown)
             raise RuntimeError("the local cloud's HTTP server stopped unexpectedly")

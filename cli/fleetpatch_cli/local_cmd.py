@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 from fleetpatch_authoring.yamlfile import InvalidFileError
@@ -65,12 +66,55 @@ def run_scenario(
     return 0
 
 
-def serve(host: str, port: int, time_factor: float, template: Path | None) -> int:
+def start_time(text: str) -> datetime:
+    """``--start``: an ISO-8601 time with its time zone (``Z`` for UTC)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time (e.g. 2026-11-07T04:00:00Z)"
+        ) from None
+    if when.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone (add Z for UTC, e.g. 2026-11-07T04:00:00Z)"
+        )
+    return when
+
+
+def serve(
+    host: str,
+    port: int,
+    time_factor: float,
+    template: Path | None,
+    *,
+    start: datetime | None = None,
+    scenario_path: Path | None = None,
+) -> int:
     from localcloud.server import serve_forever
 
+    if template is not None and not template.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such file (--template)", str(template))
+    scenario = None
+    if scenario_path is not None:
+        from fleetpatch_cli.scenario_file import load_scenario
+
+        try:
+            scenario = load_scenario(scenario_path)
+        except InvalidFileError as exc:
+            for error in exc.errors:
+                print(str(error), file=sys.stderr)
+            return EXIT_INVALID
+    # Handlers that publish no metric warn on every invocation (as in run_scenario).
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
         serve_forever(
-            host=host, port=port, time_factor=time_factor, template=template, sleep=time.sleep
+            host=host,
+            port=port,
+            time_factor=time_factor,
+            template=template,
+            start=start,
+            scenario=scenario,
+            sleep=time.sleep,
         )
     except ValueError as exc:  # a non-loopback host, a time factor of 0
         print(f"fleetpatch local up: {exc}", file=sys.stderr)
@@ -152,11 +196,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "up",
         help="keep the local cloud running on 127.0.0.1 with the stack deployed",
         description="Start the local cloud as a server on 127.0.0.1 with the stack deployed, print "
-        "the endpoint, and serve until interrupted. Explore with `aws --endpoint-url`. "
-        "(No --json: it serves until interrupted.)",
+        "the endpoint, the simulator's images (AMIs) and where e-mails and Slack messages go, "
+        "then stream the timeline until interrupted. Explore with `aws --endpoint-url`: "
+        "instances launched from the printed images run an SSM agent, Lambda logs are in "
+        "CloudWatch Logs. (No --json: it serves until interrupted.)",
         epilog=examples(
             "fleetpatch local up",
-            "aws --endpoint-url http://127.0.0.1:4566 stepfunctions list-state-machines",
+            "fleetpatch local up --scenario scenarios/sandbox.yaml --time-factor 0.1",
+            "aws --endpoint-url http://127.0.0.1:4566 autoscaling set-desired-capacity "
+            "--auto-scaling-group-name web-test --desired-capacity 1",
         ),
     )
     up.add_argument("--host", default="127.0.0.1", help="a loopback address")
@@ -175,4 +223,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="template to deploy (default: template.yaml)",
     )
-    up.set_defaults(func=lambda a: serve(a.host, a.port, a.time_factor, a.template))
+    up.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="build this scenario's fleet and Auto Scaling groups (its steps are not played; "
+        "default: no fleet)",
+    )
+    up.add_argument(
+        "--start",
+        type=start_time,
+        default=None,
+        metavar="TIME",
+        help="simulated time to start at, ISO-8601 with a zone (default: now)",
+    )
+    up.set_defaults(
+        func=lambda a: serve(
+            a.host,
+            a.port,
+            a.time_factor,
+            a.template,
+            start=a.start,
+            scenario_path=a.scenario,
+        )
+    )

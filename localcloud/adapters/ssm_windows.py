@@ -5,7 +5,8 @@ the APIs that report runs. This extension adds them, reading the runner's record
 DescribeMaintenanceWindowExecutions (filters ExecutedBefore/ExecutedAfter),
 DescribeMaintenanceWindowExecutionTasks and -TaskInvocations (filter STATUS),
 GetMaintenanceWindowExecution, -ExecutionTask, -ExecutionTaskInvocation and
-CancelMaintenanceWindowExecution; plus GetMaintenanceWindowTask (from moto's stored task) and
+CancelMaintenanceWindowExecution; DescribeMaintenanceWindowSchedule (localcloud.adapters.
+ssm_schedule); plus GetMaintenanceWindowTask (from moto's stored task) and
 the ``OwnerInformation`` moto blanks in DescribeMaintenanceWindowTargets. ``MaxResults`` and
 ``NextToken`` page every Describe.
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core.responses import ActionResult
 from moto.ssm.exceptions import SSMException
 
+from localcloud.adapters.ssm_schedule import describe_maintenance_window_schedule
 from localcloud.core import motopatch
 from localcloud.core.context import Cloud
 from localcloud.sim.maintenance_windows import RUNNER, WindowRunner
@@ -297,6 +299,7 @@ _ADDED: tuple[Handler, ...] = (
     get_maintenance_window_execution_task_invocation,
     cancel_maintenance_window_execution,
     get_maintenance_window_task,
+    describe_maintenance_window_schedule,  # localcloud.adapters.ssm_schedule
 )
 
 

@@ -292,8 +292,7 @@ class AutoScalingSimulator:
                     functools.partial(listener, state.instance_id, group.name),
                     f"autoscaling:launched:{state.instance_id}",
                 )
-            emit_instance_state(self.cloud, state.instance_id, "pending")
-            emit_instance_state(self.cloud, state.instance_id, "running")
+            # EC2's pending and running events: emitted by RunInstances (the fleet's on_launch).
         return launched
 
     def _take_from_pool(self, group: MotoGroup, count: int) -> list[MotoInstanceState]:

@@ -215,13 +215,8 @@ class FleetSimulator(SsmAgent):
                 response = self.cloud.client("ec2").run_instances(**arguments)
             finally:
                 self._explicit = None
-        ids = [i["InstanceId"] for i in response["Instances"]]
-        # EC2 tells EventBridge about every instance entering pending and running (Auto
-        # Scaling launches emit theirs in localcloud.sim.autoscaling).
-        for instance_id in ids:
-            emit_instance_state(self.cloud, instance_id, "pending")
-            emit_instance_state(self.cloud, instance_id, "running")
-        return ids
+        # EC2's pending and running events were emitted by on_launch (RunInstances).
+        return [i["InstanceId"] for i in response["Instances"]]
 
     def behaviour_for_next_launch(
         self, behaviour: Behaviour, *, group: str | None = None, image_id: str | None = None
@@ -260,7 +255,14 @@ class FleetSimulator(SsmAgent):
     # --- the launch hook ------------------------------------------------------------------------
 
     def on_launch(self, ec2_instance: Ec2Instance) -> None:
-        """An EC2 instance was launched (called by the extension's RunInstances hook)."""
+        """An EC2 instance was launched (called by the extension's RunInstances hook).
+
+        Whoever launched it (``launch``, an Auto Scaling group, RunInstances over HTTP from
+        the AWS CLI), EC2 tells EventBridge that it entered pending and then running, from
+        whatever image; only instances of the fleet's images get an SSM agent.
+        """
+        emit_instance_state(self.cloud, ec2_instance.id, "pending")
+        emit_instance_state(self.cloud, ec2_instance.id, "running")
         with self.lock:
             # moto stamps LaunchTime from the wall clock; EC2 reports when it launched in the
             # simulation (naive UTC, as moto keeps it).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -29,6 +30,25 @@ def test_local_up_refuses_with_exit_2(
     error = capsys.readouterr().err
     assert error.startswith("fleetpatch local up:")
     assert said in error
+
+
+def test_local_up_refuses_a_start_without_a_zone(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["local", "up", "--start", "2026-11-07T04:00"])
+    assert exit_.value.code == 2
+    assert "--start: '2026-11-07T04:00' has no time zone" in capsys.readouterr().err
+
+
+def test_local_up_refuses_an_invalid_scenario_before_it_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("name: x\nfleet: [{name: a, os: UBUNTUU}]\n")
+    assert main(["local", "up", "--port", "0", "--scenario", str(scenario)]) == 2
+    error = capsys.readouterr().err
+    assert f"{scenario}:2: fleet.0.os:" in error
+    assert "did you mean UBUNTU?" in error
+    assert "Traceback" not in error
 
 
 def test_a_scenario_naming_no_window_is_refused_before_it_plays() -> None:

@@ -187,6 +187,17 @@ def test_ssm_stamps_parameters_through_module_level_utcnow() -> None:
     assert "        last_modified_date = utcnow()" in source
 
 
+def test_logs_accepts_events_around_module_level_utcnow() -> None:
+    # localcloud.adapters.sim_dates swaps the module's utcnow for the simulated clock, so
+    # PutLogEvents accepts events stamped with simulated time (local up's Lambda logs).
+    from moto.logs import models
+
+    source = inspect.getsource(models)
+    assert "from moto.core.utils import unix_time_millis, utcnow" in source
+    assert "oldest = int(unix_time_millis(utcnow() - timedelta(days=14)))" in source
+    assert "newest = int(unix_time_millis(utcnow() + timedelta(hours=2)))" in source
+
+
 def test_cloudwatch_backend_points_for_composites_and_history() -> None:
     # localcloud.adapters.cloudwatch wraps these backend methods (records each state change,
     # re-evaluates composite rules) and swaps the module's utcnow for the simulated clock.

@@ -23,6 +23,8 @@ ADDED = (
     "get_maintenance_window_execution_task_invocation",
     "cancel_maintenance_window_execution",
     "get_maintenance_window_task",
+    # localcloud.adapters.ssm_schedule
+    "describe_maintenance_window_schedule",
 )
 
 
@@ -108,3 +110,26 @@ def test_the_backend_finds_windows_by_id() -> None:
         backend.get_maintenance_window
     )
     assert "self.windows[window.id] = window" in MODELS
+
+
+def test_windows_keep_what_the_schedule_is_computed_from() -> None:
+    # localcloud.adapters.ssm_schedule reads these attributes to list upcoming executions.
+    window = models.FakeMaintenanceWindow(
+        "w",
+        "",
+        2,
+        1,
+        "cron(0 6 ? * SAT#1 *)",
+        "Europe/Zurich",
+        2,
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+    )
+    assert (window.name, window.schedule, window.schedule_timezone, window.schedule_offset) == (
+        "w",
+        "cron(0 6 ? * SAT#1 *)",
+        "Europe/Zurich",
+        2,
+    )
+    assert (window.start_date, window.end_date) == ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+    assert "self.windows: dict[str, FakeMaintenanceWindow] = {}" in MODELS

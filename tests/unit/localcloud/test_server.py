@@ -19,6 +19,7 @@ import signal
 import socket
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +130,20 @@ def test_refuses_a_discrete_clock(factor: float) -> None:
 @pytest.mark.usefixtures("loopback_only")
 @pytest.mark.skipif(not (REPO_ROOT / "template.yaml").exists(), reason="no template.yaml yet")
 def test_http_clients_share_the_cloud_and_its_extensions() -> None:
+    before = datetime.now(UTC)
     with serve(port=0) as server:
         endpoint = server.endpoint
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoint)
         assert server.port != 0
+        # The simulated clock started at the current time (1 real s per simulated s).
+        elapsed = (server.cloud.clock.now() - before).total_seconds()
+        assert 0 <= elapsed < (datetime.now(UTC) - before).total_seconds() + 1
+
+        # moto lacks DescribeMaintenanceWindowSchedule (an HTTP 500 before): answered.
+        schedule = json_call(endpoint, "ssm", "AmazonSSM.DescribeMaintenanceWindowSchedule", {})
+        assert {e["Name"] for e in schedule["ScheduledWindowExecutions"]} >= {
+            "fleetpatch-default-wave-test"
+        }
 
         # Deployed in-process, listed over HTTP: one set of moto backends.
         machines = json_call(endpoint, "states", "AWSStepFunctions.ListStateMachines", {})
@@ -210,6 +221,7 @@ def test_serve_forever_prints_how_to_reach_it_and_stops_on_ctrl_c(tmp_path: Path
         port=0,
         time_factor=0.5,
         template=template,
+        start=datetime(2026, 11, 7, 4, 0, tzinfo=UTC),
         sleep=sleep,
         console=Console(file=output, width=200),
     )
@@ -222,6 +234,9 @@ def test_serve_forever_prints_how_to_reach_it_and_stops_on_ctrl_c(tmp_path: Path
     assert "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing" in banner
     assert f"aws --endpoint-url {endpoint} stepfunctions list-state-machines" in banner
     assert "0.5 real s per simulated s" in banner
+    assert "simulated, now 2026-11-07T04:0" in banner  # --start, not the current time
+    # The simulator's images, registered in EC2 for RunInstances over HTTP.
+    assert re.search(r"AMAZON_LINUX_2023\s+ami-[0-9a-f]{17}", banner)
     assert re.search(r"slack\s+http://127\.0\.0\.1:\d+/services/", banner)
     assert output.getvalue().rstrip().endswith("stopped")
     assert signal.getsignal(signal.SIGTERM) == sigterm
