@@ -22,6 +22,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
+AWSCLI := $(TOOLS)/awscli/bin/aws
 
 # Trust the machine's certificate store (where a proxy's CA lives), not only uv's bundle.
 export UV_SYSTEM_CERTS := 1
@@ -72,6 +73,17 @@ $(CHECKOV): tools/checkov-requirements.txt | $(UV)
 	$(UV) pip install --quiet --python $(TOOLS)/checkov/bin/python -r tools/checkov-requirements.txt
 	@touch $@
 
+# The AWS CLI (v1, from PyPI) for the `local up` sandbox and the workflow test that drives it
+# (tests/workflows/test_local_up_cli.py): its own venv, like sam and checkov.
+$(AWSCLI): tools/awscli-requirements.txt | $(UV)
+	$(NEED_PY313)
+	$(UV) venv --quiet --allow-existing --python '$(PY313)' $(TOOLS)/awscli
+	$(UV) pip install --quiet --python $(TOOLS)/awscli/bin/python -r tools/awscli-requirements.txt
+	@touch $@
+
+.PHONY: awscli
+awscli: $(AWSCLI) ## install the AWS CLI in a tool venv (.tools/awscli/bin/aws), for `local up`
+
 .PHONY: venv
 venv: $(BIN)/python ## create or update the project venv from the lock file
 
@@ -81,6 +93,7 @@ lock: | $(UV) ## refresh uv.lock and the tool lock files after changing a pin
 	$(UV) lock --python '$(PY313)'
 	$(UV) pip compile --quiet --python-version 3.13 --universal tools/sam.in -o tools/sam-requirements.txt
 	$(UV) pip compile --quiet --python-version 3.13 --universal tools/checkov.in -o tools/checkov-requirements.txt
+	$(UV) pip compile --quiet --python-version 3.13 --universal tools/awscli.in -o tools/awscli-requirements.txt
 
 # --- checks ------------------------------------------------------------------------------
 
@@ -94,7 +107,7 @@ unit: $(BIN)/python ## unit tests (no network)
 IAM_LOG := out/iam
 
 .PHONY: workflows
-workflows: $(BIN)/python ## workflow tests: the real template and ASL on the local cloud (IAM enforced)
+workflows: $(BIN)/python $(AWSCLI) ## workflow tests: the real template and ASL on the local cloud (IAM enforced; one drives local up with the AWS CLI)
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
 	@# Every IAM decision of the run goes to $(IAM_LOG), for iam-check and iam-report.
 	rm -rf $(IAM_LOG)

@@ -1,0 +1,236 @@
+"""``fleetpatch local up`` driven with the real AWS CLI, as docs/getting-started.md shows it.
+
+The local cloud runs in a subprocess (``fleetpatch local up --scenario scenarios/sandbox.yaml``
+on a free port); every call below is the ``aws`` command of the tool venv (``make awscli``,
+which ``make workflows`` runs first), in its own process, over HTTP. An operator scales the
+group out and watches the new instance held by the launch hook, patched and released.
+
+The simulated clock runs at 0.02 real seconds per simulated second: the agent's 30 s, the
+patch command's minutes and the report's wait take a few real seconds, while each Lambda's
+real run time (tenths of a second) stays far below the simulated timeouts it counts against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud.cloud import REPO_ROOT
+
+AWS = REPO_ROOT / ".tools" / "awscli" / "bin" / "aws"
+FLEETPATCH = Path(sys.executable).with_name("fleetpatch")
+SCENARIO = REPO_ROOT / "scenarios" / "sandbox.yaml"
+GROUP = "web-test"
+TIME_FACTOR = "0.02"
+# Bounds on real time (the machine may be busy): the deploy, then the patch of one launch.
+STARTUP_SECONDS = 240
+RELEASE_SECONDS = 240
+
+pytestmark = pytest.mark.skipif(
+    not AWS.exists(),
+    reason=f"the AWS CLI tool venv is missing ({AWS}): run `make awscli` (make workflows does)",
+)
+
+
+@dataclass
+class LocalUp:
+    process: subprocess.Popen[str]
+    endpoint: str
+    printed: queue.Queue[str]
+    lines: list[str] = field(default_factory=list)
+
+    def output(self) -> list[str]:
+        """Every line local up printed so far (the banner, then the timeline)."""
+        while not self.printed.empty():
+            self.lines.append(self.printed.get())
+        return self.lines
+
+    def aws(self, *arguments: str) -> Any:
+        """One AWS CLI command against the local cloud; its JSON output."""
+        done = subprocess.run(
+            [str(AWS), "--endpoint-url", self.endpoint, "--output", "json", *arguments],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_environment(),
+            check=False,
+        )
+        assert done.returncode == 0, f"aws {' '.join(arguments)}: {done.stderr}"
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def _environment() -> dict[str, str]:
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k.lower() not in {"http_proxy", "https_proxy"}
+    }
+    return {
+        **keep,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "AWS_PAGER": "",
+    }
+
+
+def _read(stream: Any, into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line.rstrip("\n"))
+
+
+@pytest.fixture
+def local_up() -> Iterator[LocalUp]:
+    process = subprocess.Popen(
+        [
+            str(FLEETPATCH),
+            "local",
+            "up",
+            "--port",
+            "0",
+            "--time-factor",
+            TIME_FACTOR,
+            "--scenario",
+            str(SCENARIO),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_environment(),
+    )
+    output: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read, args=(process.stdout, output), daemon=True).start()
+    lines: list[str] = []
+    endpoint = None
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while "Serving until Ctrl-C." not in lines[-1:]:
+            assert process.poll() is None, "\n".join(lines)
+            try:
+                line = output.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(
+                    f"local up did not serve within {STARTUP_SECONDS} s:\n" + "\n".join(lines)
+                )
+            lines.append(line.split(" The timeline")[0] if line.startswith("Serving") else line)
+            if found := re.match(r"\s+endpoint\s+(http://127\.0\.0\.1:\d+)$", line):
+                endpoint = found.group(1)
+        assert endpoint, "\n".join(lines)
+        yield LocalUp(process, endpoint, output, lines)
+    finally:
+        # Ctrl-C, as a person stops it; then whatever it printed meanwhile.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        while not output.empty():
+            lines.append(output.get())
+    assert process.returncode == 0, "\n".join(lines[-20:])
+    assert lines[-1] == "stopped"
+
+
+def _wait_for(what: str, check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds} s")
+        time.sleep(2)
+
+
+def test_scale_out_with_the_aws_cli_and_see_the_instance_patched_and_released(
+    local_up: LocalUp,
+) -> None:
+    aws = local_up.aws
+    # Given the sandbox's stack, visible to CloudFormation, and its fleet and images
+    [stack] = aws("cloudformation", "describe-stacks", "--stack-name", "fleetpatch-local")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    machine = outputs["PatchNewInstanceStateMachineArn"]
+    banner = "\n".join(local_up.lines)
+    assert re.search(r"AMAZON_LINUX_2023\s+ami-[0-9a-f]{17}", banner)
+    [group] = aws(
+        "autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", GROUP
+    )["AutoScalingGroups"]
+    assert group["DesiredCapacity"] == 0
+    # ... and every SSM call an operator makes about windows answers
+    windows = aws("ssm", "describe-maintenance-windows")["WindowIdentities"]
+    window = next(w["WindowId"] for w in windows if w["Name"] == "fleetpatch-default-wave-test")
+    for command in (
+        "describe-maintenance-window-schedule",
+        "describe-maintenance-window-executions",
+        "describe-maintenance-window-tasks",
+        "describe-maintenance-window-targets",
+    ):
+        assert aws("ssm", command, "--window-id", window) is not None, command
+
+    # When the operator scales the group out by one
+    aws(
+        "autoscaling",
+        "set-desired-capacity",
+        "--auto-scaling-group-name",
+        GROUP,
+        "--desired-capacity",
+        "1",
+    )
+
+    # Then a launch run patches the new instance and releases it (CONTINUE)
+    def finished() -> list[dict[str, Any]]:
+        runs = aws("stepfunctions", "list-executions", "--state-machine-arn", machine)
+        return [r for r in runs["executions"] if r["status"] != "RUNNING"]
+
+    [run] = _wait_for("the launch run", finished, RELEASE_SECONDS)
+    execution = aws("stepfunctions", "describe-execution", "--execution-arn", run["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"])["lifecycleResult"] == "CONTINUE"
+    [instance] = aws("autoscaling", "describe-auto-scaling-instances")["AutoScalingInstances"]
+    assert instance["LifecycleState"] == "InService"
+    [state] = aws(
+        "ssm", "describe-instance-patch-states", "--instance-ids", instance["InstanceId"]
+    )["InstancePatchStates"]
+    assert state["InstalledCount"] > 0
+    assert state["MissingCount"] == state["FailedCount"] == 0
+
+    # And the timeline streamed it, the Lambda logs are in CloudWatch Logs
+    outcome = re.compile(r"lambda\s+fleetpatch-default-launch-outcome: .*lifecycleResult=CONTINUE")
+    _wait_for(
+        "the timeline's launch-outcome line",
+        lambda: outcome.search("\n".join(local_up.output())),
+        30,
+    )
+    group_name = "/aws/lambda/fleetpatch-default-launch-outcome"
+    messages = _wait_for(
+        "the launch-outcome function's logs",
+        lambda: aws("logs", "filter-log-events", "--log-group-name", group_name)["events"],
+        30,
+    )
+    assert messages[0]["message"].startswith("START RequestId: ")
+    # And the run's report reached the e-mail queue
+    queue_url = re.search(r"e-mail\s+(\S+)", banner)
+    assert queue_url, banner
+
+    def report() -> list[dict[str, Any]]:
+        received = aws("sqs", "receive-message", "--queue-url", queue_url.group(1))
+        return (received or {}).get("Messages", [])
+
+    [message] = _wait_for("the launch report e-mail", report, 60)
+    assert instance["InstanceId"] in json.loads(message["Body"])["Subject"]
