@@ -16,7 +16,11 @@ What a person exploring with ``aws --endpoint-url`` needs beyond the deployed st
   subscribers (the local stack deploys no e-mail subscription: nothing could confirm it);
 * each Lambda invocation's output in CloudWatch Logs, in the function's log group, as
   Lambda writes it (``START``, the handler's lines, ``END``, ``REPORT``);
-* the timeline of ``local run`` (events delivered, Lambda invocations, launches), streamed.
+* the timeline of ``local run`` (events delivered, Lambda invocations, launches), streamed;
+* maintenance windows that open on their schedule (``DescribeMaintenanceWindowSchedule``'s
+  next execution, on the simulated clock), run by the window runner as ``local run``'s
+  ``run_window`` step runs them; a window created over the API is picked up at the next
+  :meth:`Sandbox.pump`. (Only here: in tests and ``local run`` a window opens when asked.)
 
 Lambda logs are written from :meth:`Sandbox.pump`, outside any request: an invocation
 runs inside the API call or timer that caused it, and writing there would add a
@@ -28,7 +32,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud.adapters.awslambda import Invocation
@@ -57,6 +61,7 @@ class Sandbox:
     _streamed: int = 0
     _streams: dict[str, str] = field(default_factory=dict)
     _groups: dict[str, str] = field(default_factory=dict)
+    _windows: set[str] = field(default_factory=set)
 
     @classmethod
     def prepare(cls, cloud: LocalCloud, stack: Stack, scenario: Scenario | None) -> Sandbox:
@@ -69,6 +74,7 @@ class Sandbox:
         images: dict[str, str] = {name: fleet.image_id(name) for name in OPERATING_SYSTEMS}
         sandbox = cls(cloud, recorder, images, _email_queue(cloud, stack))
         cloud.lambdas.on_invocation(sandbox._on_invocation)
+        sandbox._schedule_windows()
         if scenario is not None:
             recorder.note("step", f"scenario {scenario.name}: building its fleet")
             build_fleet(cloud, scenario, recorder)
@@ -86,10 +92,51 @@ class Sandbox:
             pending, self._pending = self._pending, []
         for invocation in pending:
             self._write_logs(invocation)
+        self._schedule_windows()
         entries = self.recorder.entries
         fresh = sorted(entries[self._streamed :], key=lambda e: e.at)
         self._streamed += len(fresh)
         return fresh
+
+    # --- maintenance windows on their schedule ------------------------------------------------
+
+    def _window_ids(self) -> dict[str, dict[str, Any]]:
+        pages = self.cloud.client("ssm").get_paginator("describe_maintenance_windows").paginate()
+        return {w["WindowId"]: w for page in pages for w in page["WindowIdentities"]}
+
+    def _schedule_windows(self) -> None:
+        """Put each window not yet scheduled on the clock at its next execution."""
+        for window_id, window in self._window_ids().items():
+            with self._lock:
+                new = window_id not in self._windows and window.get("Enabled", True)
+                self._windows.add(window_id)
+            if new:
+                self._next_execution(window_id)
+
+    def _next_execution(self, window_id: str) -> None:
+        upcoming = self.cloud.client("ssm").describe_maintenance_window_schedule(
+            WindowId=window_id, MaxResults=1
+        )["ScheduledWindowExecutions"]
+        if not upcoming:
+            return
+        at = datetime.strptime(upcoming[0]["ExecutionTime"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+        # Background: a recurrence, which keeps no one waiting for the world to be quiet.
+        self.cloud.clock.call_at(
+            at,
+            lambda: self._open(window_id, upcoming[0]["Name"]),
+            f"sandbox:window:{window_id}",
+            background=True,
+        )
+
+    def _open(self, window_id: str, name: str) -> None:
+        runner = self.cloud.windows
+        if runner is None or window_id not in self._window_ids():
+            with self._lock:  # deleted meanwhile: scheduled again if it comes back
+                self._windows.discard(window_id)
+            return
+        execution = runner.run_window(window_id)
+        self.recorder.note("window", f"{name} opened on its schedule ({execution})")
+        self._next_execution(window_id)
 
     # --- Lambda logs --------------------------------------------------------------------------
 

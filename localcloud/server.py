@@ -236,6 +236,9 @@ def serve(
     cloud = LocalCloud(
         time_factor=time_factor, start=start or datetime.now(UTC).replace(microsecond=0)
     )
+    # Held until it serves (start_driver): the banner reads ``start``, not ``start`` plus
+    # the real seconds of the start-up and the deploy over the time factor.
+    cloud.clock.pause()
     try:
         # Refused when another LocalCloud runs in the process; stopping this one would
         # then uninstall that one's clock, so only the port is released.

@@ -110,6 +110,7 @@ class SimClock:
         self._local = threading.local()
         self._driver: threading.Thread | None = None
         self._stopping = False
+        self._paused = False
         self.callback_errors: list[BaseException] = []
 
     # --- reading time ---------------------------------------------------------------------
@@ -121,6 +122,8 @@ class SimClock:
     def now(self) -> datetime:
         if self.discrete:
             return self._now
+        if self._paused:
+            return self._start
         elapsed = (_time.monotonic() - self._real_start) / self.factor
         return self._start + timedelta(seconds=elapsed)
 
@@ -374,11 +377,28 @@ class SimClock:
                 return
             _time.sleep(0.01)
 
+    def pause(self) -> None:
+        """Hold a continuous clock at its current time until :meth:`start_driver`.
+
+        ``local up`` deploys and builds its fleet first (tens of real seconds): without a
+        pause, a clock at 0.02 real seconds per simulated second would be ten minutes past
+        the ``--start`` a person asked for by the time it serves.
+        """
+        if self.discrete:
+            raise RuntimeError("a discrete clock only moves when driven: nothing to pause")
+        with self._lock:
+            self._start = self.now()
+            self._paused = True
+
     def start_driver(self) -> None:
-        """Fire timers in a background thread (continuous clocks; ``local up``)."""
+        """Fire timers in a background thread (continuous clocks; ``local up``); a paused
+        clock runs on from where it was held."""
         if self.discrete:
             raise RuntimeError("a discrete clock is driven by run(), not a background thread")
         with self._lock:
+            if self._paused:
+                self._real_start = _time.monotonic()
+                self._paused = False
             if self._driver is not None:
                 return
             self._driver = threading.Thread(

@@ -94,7 +94,9 @@ def _read(stream: Any, into: queue.Queue[str]) -> None:
 
 
 @pytest.fixture
-def local_up() -> Iterator[LocalUp]:
+def local_up(request: pytest.FixtureRequest) -> Iterator[LocalUp]:
+    """``local up`` with the sandbox scenario (and the test's ``indirect`` arguments)."""
+    extra: tuple[str, ...] = tuple(getattr(request, "param", ()))
     process = subprocess.Popen(
         [
             str(FLEETPATCH),
@@ -102,10 +104,9 @@ def local_up() -> Iterator[LocalUp]:
             "up",
             "--port",
             "0",
-            "--time-factor",
-            TIME_FACTOR,
             "--scenario",
             str(SCENARIO),
+            *(extra if "--time-factor" in extra else ("--time-factor", TIME_FACTOR, *extra)),
         ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -234,3 +235,63 @@ def test_scale_out_with_the_aws_cli_and_see_the_instance_patched_and_released(
 
     [message] = _wait_for("the launch report e-mail", report, 60)
     assert instance["InstanceId"] in json.loads(message["Body"])["Subject"]
+
+
+# 06:00 in Zurich on the first Saturday of December 2026 is when the test wave's window
+# opens (policy/fleet.yaml): start half an hour before (18 real seconds at 0.01 real s per
+# simulated s, time for the first AWS CLI calls on a busy machine). The wave's half hour
+# takes about 20 real seconds.
+@pytest.mark.parametrize(
+    "local_up", [("--start", "2026-12-05T04:30:00Z", "--time-factor", "0.01")], indirect=True
+)
+def test_a_window_opens_on_its_schedule_and_every_window_call_answers(local_up: LocalUp) -> None:
+    aws = local_up.aws
+    # Given the test wave's window, next due at 06:00 Zurich time
+    windows = aws("ssm", "describe-maintenance-windows")["WindowIdentities"]
+    window = next(w["WindowId"] for w in windows if w["Name"] == "fleetpatch-default-wave-test")
+    [upcoming, *_] = aws("ssm", "describe-maintenance-window-schedule", "--window-id", window)[
+        "ScheduledWindowExecutions"
+    ]
+    assert upcoming["ExecutionTime"] == "2026-12-05T05:00Z"
+    assert aws("ssm", "describe-maintenance-window-tasks", "--window-id", window)["Tasks"]
+
+    # When the simulated clock reaches it, Then it runs, and its execution can be read
+    def ended() -> list[dict[str, Any]]:
+        found = aws("ssm", "describe-maintenance-window-executions", "--window-id", window)
+        return [
+            e for e in found["WindowExecutions"] if e["Status"] not in {"PENDING", "IN_PROGRESS"}
+        ]
+
+    [execution] = _wait_for("the window's execution", ended, 120)
+    assert execution["Status"] == "SUCCESS"
+    execution_id = execution["WindowExecutionId"]
+    got = aws("ssm", "get-maintenance-window-execution", "--window-execution-id", execution_id)
+    [task_id] = got["TaskIds"]
+    [task] = aws(
+        "ssm", "describe-maintenance-window-execution-tasks", "--window-execution-id", execution_id
+    )["WindowExecutionTaskIdentities"]
+    assert (task["TaskExecutionId"], task["TaskType"]) == (task_id, "LAMBDA")
+    [invocation] = aws(
+        "ssm",
+        "describe-maintenance-window-execution-task-invocations",
+        "--window-execution-id",
+        execution_id,
+        "--task-id",
+        task_id,
+    )["WindowExecutionTaskInvocationIdentities"]
+    assert invocation["Status"] == "SUCCESS"
+
+    # And the window's task started the test wave, which patches the sandbox's test fleet
+    [stack] = aws("cloudformation", "describe-stacks", "--stack-name", "fleetpatch-local")["Stacks"]
+    machine = next(
+        o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "GatedWaveStateMachineArn"
+    )
+
+    def wave_done() -> list[dict[str, Any]]:
+        runs = aws("stepfunctions", "list-executions", "--state-machine-arn", machine)
+        return [r for r in runs["executions"] if r["status"] != "RUNNING"]
+
+    [run] = _wait_for("the test wave", wave_done, 180)
+    assert run["status"] == "SUCCEEDED"
+    wave = aws("stepfunctions", "describe-execution", "--execution-arn", run["executionArn"])
+    assert json.loads(wave["output"])["outcome"] == "completed"

@@ -230,3 +230,22 @@ def test_a_timeout_is_scheduled_before_its_waiter_stops_counting_as_busy(
     clock.run()
     assert woke_at == [10.0]
     assert busy_when_scheduled == [1]  # the actor itself, still counted
+
+
+def test_a_paused_continuous_clock_holds_until_its_driver_starts() -> None:
+    # local up: the deploy takes real seconds; --start is when serving begins.
+    clock = sim.SimClock(0.001)
+    start = clock.now()
+    clock.pause()
+    fired = threading.Event()
+    clock.call_later(1, fired.set, "one simulated second on")
+    threading.Event().wait(0.05)  # 50 simulated seconds, were it running
+    assert clock.now() - start < timedelta(seconds=1)
+    try:
+        clock.start_driver()
+        assert fired.wait(5)
+        assert clock.now() - start >= timedelta(seconds=1)
+    finally:
+        clock.stop()
+    with pytest.raises(RuntimeError, match="nothing to pause"):
+        sim.SimClock(0.0).pause()

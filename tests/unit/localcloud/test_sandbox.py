@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from localcloud.cloud import LocalCloud
@@ -108,3 +109,32 @@ def test_run_instances_from_any_image_emits_pending_and_running() -> None:
             if e["detail"]["instance-id"] == instance["InstanceId"]
         ]
         assert states == ["pending", "running"]
+
+
+def test_windows_open_on_their_schedule() -> None:
+    with LocalCloud(start=datetime(2026, 11, 7, 4, 0, tzinfo=UTC)) as cloud:
+        ssm = cloud.client("ssm")
+        window = ssm.create_maintenance_window(
+            Name="saturdays",
+            Schedule="cron(0 5 ? * SAT *)",
+            Duration=2,
+            Cutoff=1,
+            AllowUnassociatedTargets=False,
+        )["WindowId"]
+        sandbox = Sandbox.prepare(cloud, _stack({}), None)
+        # Given nothing ran before its time
+        cloud.advance(3599)
+        assert ssm.describe_maintenance_window_executions(WindowId=window)["WindowExecutions"] == []
+        # When the clock passes 05:00, and a week later again
+        cloud.advance(7 * 86400 + 60)
+        # Then it ran twice, as Systems Manager would have run it
+        executions = ssm.describe_maintenance_window_executions(WindowId=window)["WindowExecutions"]
+        assert sorted(e["StartTime"].isoformat()[:16] for e in executions) == [
+            "2026-11-07T05:00",
+            "2026-11-14T05:00",
+        ]
+        detail = ssm.get_maintenance_window_execution(
+            WindowExecutionId=executions[0]["WindowExecutionId"]
+        )
+        assert detail["Status"] == "SUCCESS"  # no tasks: nothing to fail
+        assert any("saturdays opened on its schedule" in e.text for e in sandbox.pump())
