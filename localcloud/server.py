@@ -308,10 +308,23 @@ def _examples(server: LocalServer) -> list[str]:
     function = outputs.get("PatchOnLaunchFunctionName")
     if function:
         commands.append(f"{aws} logs filter-log-events --log-group-name /aws/lambda/{function}")
-    sandbox = server.sandbox
-    if sandbox is not None and sandbox.email_queue_url:
-        commands.append(f"{aws} sqs receive-message --queue-url {sandbox.email_queue_url}")
+    queue = _email_queue_url(server)
+    if queue:
+        commands.append(f"{aws} sqs receive-message --queue-url {queue}")
     return commands
+
+
+def _email_queue_url(server: LocalServer) -> str | None:
+    """The e-mail queue's URL on this endpoint (what GetQueueUrl over HTTP answers).
+
+    In-process, moto names queues by their AWS host; a client given that URL may send the
+    request there (the AWS CLI v1 does when it has no --endpoint-url) and never reach us.
+    """
+    sandbox = server.sandbox
+    if sandbox is None or not sandbox.email_queue_url:
+        return None
+    name = sandbox.email_queue_url.rsplit("/", 1)[-1]
+    return f"{server.endpoint}/{server.cloud.account_id}/{name}"
 
 
 def _print_banner(server: LocalServer, console: Console) -> None:
@@ -347,8 +360,8 @@ def _print_banner(server: LocalServer, console: Console) -> None:
                 else {}
             ),
             **(
-                {"e-mail": f"{sandbox.email_queue_url} (SQS, subscribed to the reports topic)"}
-                if sandbox is not None and sandbox.email_queue_url
+                {"e-mail": f"{_email_queue_url(server)} (SQS, subscribed to the reports topic)"}
+                if _email_queue_url(server)
                 else {}
             ),
             "alarms": "evaluated each minute; notifications go to the reports topic",
@@ -363,7 +376,9 @@ def _print_banner(server: LocalServer, console: Console) -> None:
     exports = " ".join(f"{key}={value}" for key, value in _FAKE_CREDENTIALS.items())
     literal(f"  export {exports} AWS_DEFAULT_REGION={server.region}")
     console.print()
-    console.print("Try (or export AWS_ENDPOINT_URL to drop --endpoint-url):")
+    console.print(
+        "Try (or export AWS_ENDPOINT_URL to drop --endpoint-url; AWS CLI v1 ignores it for sqs):"
+    )
     for command in _examples(server):
         literal(f"  {command}")
     if server.stack.outputs:
