@@ -16,7 +16,8 @@ What a person exploring with ``aws --endpoint-url`` needs beyond the deployed st
   subscribers (the local stack deploys no e-mail subscription: nothing could confirm it);
 * each Lambda invocation's output in CloudWatch Logs, in the function's log group, as
   Lambda writes it (``START``, the handler's lines, ``END``, ``REPORT``);
-* the timeline of ``local run`` (events delivered, Lambda invocations, launches), streamed;
+* the timeline of ``local run`` (events delivered, Lambda invocations, launches, and each
+  workflow run as it starts and ends), streamed;
 * maintenance windows that open on their schedule (``DescribeMaintenanceWindowSchedule``'s
   next execution, on the simulated clock), run by the window runner as ``local run``'s
   ``run_window`` step runs them; a window created over the API is picked up at the next
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud.adapters.awslambda import Invocation
-from localcloud.recorder import Entry, Recorder
+from localcloud.recorder import RUN_KINDS, Entry, Recorder
 from localcloud.runner import build_fleet
 from localcloud.sim.patch_catalogue import OPERATING_SYSTEMS
 
@@ -62,6 +63,8 @@ class Sandbox:
     _streams: dict[str, str] = field(default_factory=dict)
     _groups: dict[str, str] = field(default_factory=dict)
     _windows: set[str] = field(default_factory=set)
+    _machines: dict[str, str] = field(default_factory=dict)  # state machine ARN -> run kind
+    _runs: dict[str, str] = field(default_factory=dict)  # execution ARN -> status seen
 
     @classmethod
     def prepare(cls, cloud: LocalCloud, stack: Stack, scenario: Scenario | None) -> Sandbox:
@@ -73,6 +76,11 @@ class Sandbox:
             raise RuntimeError("the local cloud is not running")
         images: dict[str, str] = {name: fleet.image_id(name) for name in OPERATING_SYSTEMS}
         sandbox = cls(cloud, recorder, images, _email_queue(cloud, stack))
+        sandbox._machines = {
+            stack.state_machine_arn(logical_id): kind
+            for logical_id, kind in RUN_KINDS.items()
+            if logical_id in stack.resources
+        }
         cloud.lambdas.on_invocation(sandbox._on_invocation)
         sandbox._schedule_windows()
         if scenario is not None:
@@ -93,10 +101,31 @@ class Sandbox:
         for invocation in pending:
             self._write_logs(invocation)
         self._schedule_windows()
+        self._note_runs()
         entries = self.recorder.entries
         fresh = sorted(entries[self._streamed :], key=lambda e: e.at)
         self._streamed += len(fresh)
         return fresh
+
+    def _note_runs(self) -> None:
+        """A timeline line for each workflow run that started or ended since the last call."""
+        sfn = self.cloud.client("stepfunctions")
+        for machine, kind in self._machines.items():
+            for run in sfn.list_executions(stateMachineArn=machine, maxResults=100)["executions"]:
+                seen = self._runs.get(run["executionArn"])
+                if seen == run["status"]:
+                    continue
+                started = run["startDate"].astimezone(UTC)
+                if seen is None:
+                    self.recorder.entries.append(
+                        Entry(started, "run", f"{kind} run {run['name']} started")
+                    )
+                if run["status"] != "RUNNING":
+                    stopped = run["stopDate"].astimezone(UTC) if "stopDate" in run else started
+                    self.recorder.entries.append(
+                        Entry(stopped, "run", f"{kind} run {run['name']}: {run['status']}")
+                    )
+                self._runs[run["executionArn"]] = run["status"]
 
     # --- maintenance windows on their schedule ------------------------------------------------
 

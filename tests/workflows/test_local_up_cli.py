@@ -218,6 +218,8 @@ def test_scale_out_with_the_aws_cli_and_see_the_instance_patched_and_released(
         lambda: outcome.search("\n".join(local_up.output())),
         30,
     )
+    ended = re.compile(rf"run\s+launch run {run['name']}: SUCCEEDED")
+    _wait_for("the timeline's run line", lambda: ended.search("\n".join(local_up.output())), 30)
     group_name = "/aws/lambda/fleetpatch-default-launch-outcome"
     messages = _wait_for(
         "the launch-outcome function's logs",
