@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud.adapters.awslambda import Invocation
+from localcloud.core import ratelimits
 from localcloud.recorder import RUN_KINDS, Entry, Recorder
 from localcloud.runner import build_fleet
 from localcloud.sim.patch_catalogue import OPERATING_SYSTEMS
@@ -98,10 +99,13 @@ class Sandbox:
         """Write the Lambda logs gathered since the last call; the new timeline entries."""
         with self._lock:
             pending, self._pending = self._pending, []
-        for invocation in pending:
-            self._write_logs(invocation)
-        self._schedule_windows()
-        self._note_runs()
+        # AWS's own doing (Lambda writing logs, the window scheduler, the console's view of
+        # runs): never charged to the account's API rate limits.
+        with ratelimits.on_behalf_of_aws():
+            for invocation in pending:
+                self._write_logs(invocation)
+            self._schedule_windows()
+            self._note_runs()
         entries = self.recorder.entries
         fresh = sorted(entries[self._streamed :], key=lambda e: e.at)
         self._streamed += len(fresh)
@@ -158,6 +162,10 @@ class Sandbox:
         )
 
     def _open(self, window_id: str, name: str) -> None:
+        with ratelimits.on_behalf_of_aws():
+            self._open_now(window_id, name)
+
+    def _open_now(self, window_id: str, name: str) -> None:
         runner = self.cloud.windows
         if runner is None or window_id not in self._window_ids():
             with self._lock:  # deleted meanwhile: scheduled again if it comes back

@@ -393,7 +393,12 @@ def _print_timeline(server: LocalServer, console: Console) -> None:
     """Write the Lambda logs gathered so far and print the new timeline entries."""
     if server.sandbox is None:
         return
-    for entry in server.sandbox.pump():
+    try:
+        entries = server.sandbox.pump()
+    except Exception as exc:  # shown, and the server goes on serving
+        console.print(f"sandbox: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        return
+    for entry in entries:
         console.print(
             f"{entry.at:%H:%M:%S} {entry.category:<9} {entry.text}",
             markup=False,

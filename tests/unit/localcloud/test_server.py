@@ -241,3 +241,17 @@ def test_serve_forever_prints_how_to_reach_it_and_stops_on_ctrl_c(tmp_path: Path
     assert output.getvalue().rstrip().endswith("stopped")
     assert signal.getsignal(signal.SIGTERM) == sigterm
     assert_released(int(endpoint.rsplit(":", 1)[1]))
+
+
+def test_a_failing_sandbox_pump_is_shown_and_the_server_goes_on() -> None:
+    from types import SimpleNamespace
+
+    from localcloud.server import _print_timeline
+
+    def pump() -> list[Any]:
+        raise RuntimeError("logs unavailable")
+
+    output = io.StringIO()
+    server: Any = SimpleNamespace(sandbox=SimpleNamespace(pump=pump))
+    _print_timeline(server, Console(file=output, width=200))
+    assert output.getvalue() == "sandbox: RuntimeError: logs unavailable\n"
