@@ -1,4 +1,9 @@
-"""DescribeMaintenanceWindowSchedule on the local cloud: a window's upcoming executions.
+"""DescribeMaintenanceWindowSchedule and -WindowsForTarget on the local cloud.
+
+DescribeMaintenanceWindowsForTarget (also missing in moto: HTTP 500) lists the windows
+whose registered targets or task targets name one of ``Targets`` (same key, an overlapping
+value, as registered: no tag resolution), as ``WindowIdentities`` of ``{WindowId, Name}``;
+``Targets`` and ``ResourceType`` are required, as in the API reference.
 
 moto 5.2.5 does not implement the operation: the request fails inside moto and reaches the
 caller as an HTTP 500 (``aws ssm describe-maintenance-window-schedule``). This extension
@@ -29,7 +34,7 @@ moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_win
 ``current_account``, ``region``), ``moto.ssm.models.ssm_backends`` and the backend's
 ``windows`` dict of ``FakeMaintenanceWindow`` (``id``, ``name``, ``schedule``,
 ``schedule_timezone``, ``schedule_offset``, ``start_date``, ``end_date``, ``targets`` of
-``FakeMaintenanceWindowTarget.targets``).
+``FakeMaintenanceWindowTarget.targets``, ``tasks`` of ``FakeMaintenanceWindowTask.targets``).
 """
 
 from __future__ import annotations
@@ -96,14 +101,15 @@ def _runs(window: Any, now: datetime) -> list[datetime]:
 
 
 def _targets_overlap(window: Any, wanted: list[dict[str, Any]]) -> bool:
-    for registered in window.targets.values():
-        for target in registered.targets:
-            for asked in wanted:
-                if target.get("Key") == asked.get("Key") and set(target.get("Values", [])) & set(
-                    asked.get("Values", [])
-                ):
-                    return True
-    return False
+    """A registered target or a task target of ``window`` names one of ``wanted``."""
+    named = [t for r in window.targets.values() for t in r.targets or []]
+    named += [t for task in window.tasks.values() for t in task.targets or []]
+    return any(
+        target.get("Key") == asked.get("Key")
+        and set(target.get("Values", [])) & set(asked.get("Values", []))
+        for target in named
+        for asked in wanted
+    )
 
 
 def _windows(self: SimpleSystemManagerResponse) -> list[Any]:
@@ -125,6 +131,35 @@ def _windows(self: SimpleSystemManagerResponse) -> list[Any]:
             raise SSMException("ValidationException", "ResourceType is required with Targets")
         windows = [w for w in windows if _targets_overlap(w, targets)]
     return windows
+
+
+def describe_maintenance_windows_for_target(self: SimpleSystemManagerResponse) -> ActionResult:
+    from moto.ssm.models import ssm_backends
+
+    targets = self._get_param("Targets")
+    if not targets or not self._get_param("ResourceType"):
+        raise SSMException("ValidationException", "Targets and ResourceType are required")
+    backend = ssm_backends[self.current_account][self.region]
+    found = [
+        {"WindowId": w.id, "Name": w.name}
+        for w in backend.windows.values()
+        if _targets_overlap(w, targets)
+    ]
+    page, more = _page(self, found)
+    return ActionResult({"WindowIdentities": page, **more})
+
+
+def _page(
+    self: SimpleSystemManagerResponse, items: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    token = self._get_param("NextToken")
+    size = int(self._get_param("MaxResults") or _DEFAULT_PAGE)
+    try:
+        first = int(token) if token else 0
+    except ValueError:
+        raise SSMException("InvalidNextToken", "The specified token isn't valid.") from None
+    more = {"NextToken": str(first + size)} if first + size < len(items) else {}
+    return items[first : first + size], more
 
 
 def describe_maintenance_window_schedule(self: SimpleSystemManagerResponse) -> ActionResult:
@@ -153,12 +188,5 @@ def describe_maintenance_window_schedule(self: SimpleSystemManagerResponse) -> A
         {"WindowId": wid, "Name": name, "ExecutionTime": run.strftime("%Y-%m-%dT%H:%MZ")}
         for run, wid, name in scheduled
     ]
-    token = self._get_param("NextToken")
-    size = int(self._get_param("MaxResults") or _DEFAULT_PAGE)
-    try:
-        first = int(token) if token else 0
-    except ValueError:
-        raise SSMException("InvalidNextToken", "The specified token isn't valid.") from None
-    page = rendered[first : first + size]
-    more = {"NextToken": str(first + size)} if first + size < len(rendered) else {}
+    page, more = _page(self, rendered)
     return ActionResult({"ScheduledWindowExecutions": page, **more})

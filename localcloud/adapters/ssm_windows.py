@@ -5,8 +5,8 @@ the APIs that report runs. This extension adds them, reading the runner's record
 DescribeMaintenanceWindowExecutions (filters ExecutedBefore/ExecutedAfter),
 DescribeMaintenanceWindowExecutionTasks and -TaskInvocations (filter STATUS),
 GetMaintenanceWindowExecution, -ExecutionTask, -ExecutionTaskInvocation and
-CancelMaintenanceWindowExecution; DescribeMaintenanceWindowSchedule (localcloud.adapters.
-ssm_schedule); plus GetMaintenanceWindowTask (from moto's stored task) and
+CancelMaintenanceWindowExecution; DescribeMaintenanceWindowSchedule and -WindowsForTarget
+(localcloud.adapters.ssm_schedule); plus GetMaintenanceWindowTask (from moto's stored task) and
 the ``OwnerInformation`` moto blanks in DescribeMaintenanceWindowTargets. ``MaxResults`` and
 ``NextToken`` page every Describe.
 
@@ -34,7 +34,10 @@ from typing import TYPE_CHECKING, Any
 from moto.core.responses import ActionResult
 from moto.ssm.exceptions import SSMException
 
-from localcloud.adapters.ssm_schedule import describe_maintenance_window_schedule
+from localcloud.adapters.ssm_schedule import (
+    describe_maintenance_window_schedule,
+    describe_maintenance_windows_for_target,
+)
 from localcloud.core import motopatch
 from localcloud.core.context import Cloud
 from localcloud.sim.maintenance_windows import RUNNER, WindowRunner
@@ -299,7 +302,9 @@ _ADDED: tuple[Handler, ...] = (
     get_maintenance_window_execution_task_invocation,
     cancel_maintenance_window_execution,
     get_maintenance_window_task,
-    describe_maintenance_window_schedule,  # localcloud.adapters.ssm_schedule
+    # localcloud.adapters.ssm_schedule
+    describe_maintenance_window_schedule,
+    describe_maintenance_windows_for_target,
 )
 
 

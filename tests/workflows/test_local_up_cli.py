@@ -183,6 +183,15 @@ def test_scale_out_with_the_aws_cli_and_see_the_instance_patched_and_released(
         "describe-maintenance-window-targets",
     ):
         assert aws("ssm", command, "--window-id", window) is not None, command
+    for_target = aws(
+        "ssm",
+        "describe-maintenance-windows-for-target",
+        "--resource-type",
+        "INSTANCE",
+        "--targets",
+        "Key=tag:Patch Group,Values=patch_test_0600_batch_1",
+    )
+    assert for_target["WindowIdentities"] == []  # the waves' windows register no targets
 
     # When the operator scales the group out by one
     aws(

@@ -25,6 +25,7 @@ ADDED = (
     "get_maintenance_window_task",
     # localcloud.adapters.ssm_schedule
     "describe_maintenance_window_schedule",
+    "describe_maintenance_windows_for_target",
 )
 
 
@@ -133,3 +134,6 @@ def test_windows_keep_what_the_schedule_is_computed_from() -> None:
     )
     assert (window.start_date, window.end_date) == ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
     assert "self.windows: dict[str, FakeMaintenanceWindow] = {}" in MODELS
+    # ... and DescribeMaintenanceWindowsForTarget reads each task's targets.
+    start = MODELS.index("class FakeMaintenanceWindowTask:")
+    assert "        self.targets = targets\n" in MODELS[start : MODELS.index("\nclass ", start + 1)]

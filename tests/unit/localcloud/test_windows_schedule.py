@@ -72,3 +72,29 @@ def test_an_unknown_window_or_filter_is_refused_as_ssm_refuses_it() -> None:
         with pytest.raises(ClientError) as bad:
             ssm.describe_maintenance_window_schedule(Filters=[{"Key": "Status", "Values": ["x"]}])
         assert bad.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_windows_for_a_target_by_registered_or_task_target() -> None:
+    with LocalCloud(start=START) as cloud:
+        ssm = cloud.client("ssm")
+        registered = _window(cloud, "registered", "cron(0 5 ? * SAT *)")
+        ssm.register_target_with_maintenance_window(
+            WindowId=registered,
+            ResourceType="INSTANCE",
+            Targets=[{"Key": "tag:Patch Group", "Values": ["web", "db"]}],
+        )
+        _window(cloud, "other", "cron(0 5 ? * SUN *)")
+
+        # When an operator asks which windows patch the "db" group
+        found = ssm.describe_maintenance_windows_for_target(
+            Targets=[{"Key": "tag:Patch Group", "Values": ["db"]}], ResourceType="INSTANCE"
+        )["WindowIdentities"]
+        # Then the window with that registered target, and only it
+        assert found == [{"WindowId": registered, "Name": "registered"}]
+        assert (
+            ssm.describe_maintenance_windows_for_target(
+                Targets=[{"Key": "InstanceIds", "Values": ["i-0123456789abcdef0"]}],
+                ResourceType="INSTANCE",
+            )["WindowIdentities"]
+            == []
+        )
