@@ -236,7 +236,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=start_time,
         default=None,
         metavar="TIME",
-        help="simulated time to start at, ISO-8601 with a zone (default: now)",
+        help="simulated time to start at, ISO-8601 with a zone; a scenario's start is for "
+        "local run (default: now)",
     )
     up.set_defaults(
         func=lambda a: serve(

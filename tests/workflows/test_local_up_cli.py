@@ -134,8 +134,9 @@ def local_up(request: pytest.FixtureRequest) -> Iterator[LocalUp]:
         assert endpoint, "\n".join(lines)
         yield LocalUp(process, endpoint, output, lines)
     finally:
-        # Ctrl-C, as a person stops it; then whatever it printed meanwhile.
-        process.send_signal(signal.SIGINT)
+        # SIGTERM (kill), which stops it as Ctrl-C does: a child may inherit an ignored
+        # SIGINT (a background job, a test worker); then whatever it printed meanwhile.
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
         finally:
