@@ -40,6 +40,26 @@ def states_entered(history: list[dict[str, object]]) -> list[str]:
     ]
 
 
+# The longest modules first (measured with --durations: the demo's module fixture, the AWS
+# CLI sandbox, serving waves, hundreds of instances): xdist hands out tests in this order,
+# and a long test started last keeps one worker busy alone after the other has finished.
+LONGEST_FIRST = (
+    "test_local_run.py",
+    "test_local_up_cli.py",
+    "test_serving.py",
+    "test_gated_wave_gates.py",
+    "test_wave_membership.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module's own order is kept
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup() -> None:
     # The local cloud is in-process; the only socket is the local Slack receiver's.

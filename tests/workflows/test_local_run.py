@@ -63,6 +63,7 @@ def demo() -> DemoRun:
     return DemoRun(exit_code, out.getvalue(), scenario, options, result)
 
 
+@pytest.mark.xdist_group("demo")  # one worker plays the module's demo once
 def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     demo: DemoRun,
 ) -> None:
@@ -218,6 +219,7 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     } <= functions
 
 
+@pytest.mark.xdist_group("demo")  # one worker plays the module's demo once
 def test_the_timeline_is_printed_without_json(
     demo: DemoRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
