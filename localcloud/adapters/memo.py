@@ -10,7 +10,13 @@ same work again for every test's fresh cloud, not from simulating anything:
   CreateStateMachine: each deploy parses the same two definitions again, 10 % of the suite.
   A definition that parsed once is valid; an invalid one is still parsed, and refused, every
   time.
-Neither changes an answer: the canaries in tests/unit/localcloud/test_moto_canaries_memo.py
+Profiled over a 1,000-instance wave (py-spy, every thread), a third:
+- moto lists a response class's methods (``inspect.getmembers`` over the class and its
+  bases) on every request, to see whether the action is one (``BaseResponse.call_action``):
+  2 % of the wave. The list is kept per class and made again when a class in its MRO gains
+  or loses an attribute (the local cloud adds actions moto lacks, e.g.
+  ``CloudWatchResponse.put_composite_alarm``).
+None changes an answer: the canaries in tests/unit/localcloud/test_moto_canaries_memo.py
 check the internals these rely on.
 """
 
@@ -60,8 +66,30 @@ def _validate_once(original: Any) -> Any:
     return validate
 
 
+_method_names: dict[type, tuple[tuple[int, ...], list[str]]] = {}
+
+
+def _shape(clazz: type) -> tuple[int, ...]:
+    return tuple(len(vars(c)) for c in clazz.__mro__)
+
+
+def _method_names_once(original: Any) -> Any:
+    def method_names_from_class(clazz: Any) -> list[str]:
+        shape = _shape(clazz)
+        known = _method_names.get(clazz)
+        if known is None or known[0] != shape:
+            known = _method_names[clazz] = (shape, original(clazz))
+        return list(known[1])
+
+    return method_names_from_class
+
+
 def install() -> None:
+    import moto.core.responses
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    # moto.core.responses imported the function by name: its module's name is the one called.
+    motopatch.patch(moto.core.responses, "method_names_from_class", _method_names_once, tag=TAG)
 
     motopatch.replace(botocore.session, "create_loader", _shared_loader, tag=TAG)
     if motopatch.patch(StepFunctionsParserBackend, "_validate_definition", _validate_once, tag=TAG):

@@ -405,3 +405,71 @@ def test_a_service_write_is_the_object_a_put_object_request_stores() -> None:
             assert by_service.get(field) == by_request.get(field), field
         with pytest.raises(MissingBucket):
             s3_objects.put_object("123456789012", REGION, "missing", "k", b"x")
+
+
+# --- DynamoDB: attribute values already in their wire form ---------------------------------------
+
+EVERY_TYPE = {
+    "pk": {"S": "ITEM"},
+    "s": {"S": "i-0abc"},
+    "empty": {"S": ""},
+    "n": {"N": "12.5"},
+    "flag": {"BOOL": False},
+    "none": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "bin": {"B": b"\x00\xffbinary"},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "list": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"k": {"B": b"\x03"}}}]},
+    "map": {"M": {"ids": {"L": [{"S": "i-1"}, {"S": "i-2"}]}, "empty": {"M": {}}}},
+}
+
+
+def test_moto_serialises_dynamodb_attribute_values_as_one_structure_shape() -> None:
+    from botocore.session import get_session
+    from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+
+    shape = get_session().get_service_model("dynamodb").shape_for("AttributeValue")
+    assert shape.type_name == "structure"
+    assert set(shape.members) == {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
+    source = inspect.getsource(_original(BaseJSONSerializer, "_serialize_type_structure"))
+    assert "super()._serialize_type_structure(serialized, value, shape, key)" in source
+    assert "serialized[serialization_key] = value" in inspect.getsource(
+        ResponseSerializer._default_serialize
+    )
+
+
+def test_attribute_values_read_back_as_written(monkeypatch: Any) -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    asked: list[Any] = []
+    real = lookups.plain_attribute
+    monkeypatch.setattr(lookups, "plain_attribute", lambda v: asked.append(v) or real(v))
+    with mock_aws():
+        lookups.install()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        _table(dynamodb, "items", sort_key=False)
+        dynamodb.put_item(TableName="items", Item=EVERY_TYPE)
+        key = {"pk": {"S": "ITEM"}}
+        fast = dynamodb.get_item(TableName="items", Key=key)["Item"]
+        queried = dynamodb.query(
+            TableName="items",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "ITEM"}},
+        )["Items"]
+        original = _original(BaseJSONSerializer, "_serialize_type_structure")
+        patched = BaseJSONSerializer._serialize_type_structure
+        BaseJSONSerializer._serialize_type_structure = original  # type: ignore[method-assign]
+        try:
+            slow = dynamodb.get_item(TableName="items", Key=key)["Item"]
+        finally:
+            BaseJSONSerializer._serialize_type_structure = patched  # type: ignore[method-assign]
+    assert fast == slow == queried[0]
+    assert fast.keys() == EVERY_TYPE.keys()
+    assert asked, "the fast path was not taken"
+    assert fast["bin"] == {"B": b"\x00\xffbinary"}
+    assert fast["list"] == EVERY_TYPE["list"]
+    assert fast["map"] == EVERY_TYPE["map"]
+    assert lookups.plain_attribute({"B": "AAE="}) is None
+    assert lookups.plain_attribute({"L": [{"S": "x"}, {"BS": []}]}) is None
+    assert lookups.plain_attribute({"M": {"a": {"N": "1"}}}) == {"M": {"a": {"N": "1"}}}

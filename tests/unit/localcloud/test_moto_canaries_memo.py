@@ -43,3 +43,33 @@ def test_moto_validates_definitions_in_a_static_method_raising_invalid_definitio
         validate('{"StartAt": "Nowhere", "States": {}}x')
     with pytest.raises(InvalidDefinition):  # an invalid one is refused every time
         validate('{"StartAt": "Nowhere", "States": {}}x')
+
+
+def test_moto_lists_a_response_class_methods_by_name_on_each_request() -> None:
+    import inspect
+
+    import moto.core.responses
+    import moto.core.utils
+
+    source = inspect.getsource(moto.core.responses.BaseResponse.call_action)
+    assert "method_names = method_names_from_class(self.__class__)" in source
+    memo.install()
+    listed = moto.core.responses.method_names_from_class
+    original = listed._fleetpatch_original  # type: ignore[attr-defined]
+    assert original is moto.core.utils.method_names_from_class
+
+    class Base:
+        def describe_things(self) -> None: ...
+
+    class Response(Base):
+        def list_things(self) -> None: ...
+
+    assert listed(Response) == original(Response) == ["describe_things", "list_things"]
+    assert listed(Response) == original(Response)  # kept
+    # An action the local cloud adds later (to the class or a base) is listed from then on
+    Base.put_thing = lambda self: None  # type: ignore[attr-defined]
+    assert listed(Response) == original(Response)
+    assert "put_thing" in listed(Response)
+    Response.get_thing = lambda self: None  # type: ignore[attr-defined]
+    assert listed(Response) == original(Response)
+    assert "get_thing" in listed(Response)
