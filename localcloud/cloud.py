@@ -43,6 +43,7 @@ from localcloud.adapters import (
     memo,
     quotas,
     s3_atomic,
+    s3_objects,
     scheduler,
     sim_dates,
     sns,
@@ -271,6 +272,18 @@ class LocalCloud:
             "Time": calendar.timegm(self.clock.now().utctimetuple()),
         }
         return events.put_aws_event(self.account_id, self.region, entry)
+
+    def put_object(self, bucket: str, key: str, body: bytes) -> None:
+        """Write an object as an AWS service does (the SSM agent's command output).
+
+        Straight to moto's S3 backend (``localcloud.adapters.s3_objects``), unless a test
+        scripted S3 PutObject faults: those are answered on the request path, so the write
+        goes through a client and meets them.
+        """
+        if self.faults.fails_api("s3", "PutObject"):
+            self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        else:
+            s3_objects.put_object(self.account_id, self.region, bucket, key, body)
 
     def emit(
         self,

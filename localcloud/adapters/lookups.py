@@ -19,8 +19,21 @@ Also, for the same reason (cost per request, not behaviour):
   (O(messages) per send: a dead-letter queue filling with thousands of throttled events
   made its sends quadratic). While moto sends, that read is answered from the queue's one
   attribute.
+* DynamoDB answers a Query on a table's own key from every item of the table, sorted
+  (``Table.all_items``), then keeps the partition asked for: O(table) per Query, and the
+  state table holds every run's records (the readiness watcher's Query of its few waiters,
+  every 2 s, cost more the longer the benchmark ran). While moto runs such a Query,
+  ``all_items`` answers with that one partition (moto keeps items by partition key), in
+  moto's order; queries of an index, and everything else, are moto's own.
 * DynamoDB parses an UpdateExpression twice per UpdateItem; the parsed tree is cached by its
-  text. moto deep-copies the tree before it validates and fills it
+  text.
+* moto serialises every response from the service's model, member by member: an item's
+  attribute values (``{"S": "i-0abc"}``) are each an ``AttributeValue`` structure of ten
+  members, every one looked up under several spellings. A query of a wave's plan (thousands
+  of instance ids) spent seconds there. An attribute value is already in its wire form
+  when it holds only strings, numbers (strings), booleans, lists and maps of those: it is
+  copied as it is. Binary values (``B``, ``BS``: base64 on the wire) and anything else go
+  through moto's serialiser. moto deep-copies the tree before it validates and fills it
   (``moto.dynamodb.parsing.validators.Validator.__init__``), so a cached tree is never
   changed by a request.
 
@@ -36,7 +49,13 @@ moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_loo
 * ``moto.sqs.models.SQSBackend.send_message`` wrapped and ``Queue.attributes`` replaced (reads
   ``Queue.fifo_queue`` and ``Queue.content_based_deduplication``; moto's ``send_message``
   and ``Queue.add_message`` read no other attribute);
-* ``moto.dynamodb.parsing.expressions.UpdateExpressionParser.make`` wrapped.
+* ``moto.dynamodb.parsing.expressions.UpdateExpressionParser.make`` wrapped;
+* ``moto.core.serialize.BaseJSONSerializer._serialize_type_structure`` wrapped, for shapes
+  named ``AttributeValue`` with a key (a member of a map or a list) in DynamoDB's
+  responses; reads ``_default_serialize`` and ``operation_model``;
+* ``moto.dynamodb.models.table.Table.query`` and ``Table.all_items`` wrapped; reads
+  ``Table.items`` (partition key -> item, or -> sort key -> item) and ``range_key_attr``,
+  and relies on ``query`` taking its candidates from ``all_items`` by ``item.hash_key``.
 """
 
 from __future__ import annotations
@@ -44,6 +63,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import inspect
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -266,6 +286,96 @@ def _send_message(original: Callable[..., Any]) -> Callable[..., Any]:
     return send_message
 
 
+_partition = threading.local()
+
+
+def _query(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A Query on the table's own key reads only its partition (see ``_all_items``)."""
+    signature = inspect.signature(original)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key = bound.arguments.get("hash_key")
+        if bound.arguments.get("index_name") or hash_key is None:
+            return original(self, *args, **kwargs)
+        previous = getattr(_partition, "asked", None)
+        _partition.asked = (self, hash_key)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _partition.asked = previous
+
+    return query
+
+
+def partition_items(table: Any, hash_key: Any) -> list[Any]:
+    """The items of one partition, in moto's ``all_items`` order (sort key ascending)."""
+    found = table.items.get(hash_key)
+    if found is None:
+        return []
+    if not table.range_key_attr:
+        return [found]
+    return sorted(found.values(), key=lambda item: item.range_key)
+
+
+def _all_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    def all_items(self: Any) -> Any:
+        asked = getattr(_partition, "asked", None)
+        if asked is None or asked[0] is not self:
+            return original(self)
+        return partition_items(self, asked[1])
+
+    return all_items
+
+
+_DYNAMODB_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+_TEXT_TYPES = frozenset({"S", "N"})
+_FLAG_TYPES = frozenset({"BOOL", "NULL"})
+_SET_TYPES = frozenset({"SS", "NS"})
+
+
+def plain_attribute(value: Any) -> dict[str, Any] | None:
+    """An attribute value's wire form if it needs no encoding (see the module's doc), or None."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    [(kind, inner)] = value.items()
+    if kind in _TEXT_TYPES:
+        return {kind: inner} if isinstance(inner, str) else None
+    if kind in _FLAG_TYPES:
+        return {kind: inner} if isinstance(inner, bool) else None
+    if kind in _SET_TYPES:
+        if isinstance(inner, list) and all(isinstance(v, str) for v in inner):
+            return {kind: list(inner)}
+        return None
+    if kind == "L" and isinstance(inner, list):
+        members = [plain_attribute(v) for v in inner]
+        return None if any(m is None for m in members) else {"L": members}
+    if kind == "M" and isinstance(inner, dict):
+        entries = {k: plain_attribute(v) for k, v in inner.items()}
+        if any(not isinstance(k, str) or v is None for k, v in entries.items()):
+            return None
+        return {"M": entries}
+    return None
+
+
+def _serialize_structure(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _serialize_type_structure(
+        self: Any, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and self.operation_model.service_model.service_name in _DYNAMODB_SERVICES
+        ):
+            plain = plain_attribute(value)
+            if plain is not None:
+                self._default_serialize(serialized, plain, shape, key)
+                return
+        original(self, serialized, value, shape, key)
+
+    return _serialize_type_structure
+
+
 def _s3_url_module() -> property:
     import moto.s3.urls
 
@@ -292,6 +402,8 @@ def _parse_once(make: Any) -> classmethod[Any, Any, Any]:
 
 def install() -> None:
     """Patch moto once per process (idempotent)."""
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
         UpdateExpressionParser,
     )
@@ -311,5 +423,8 @@ def install() -> None:
     _wrap(SQSBackend, "send_message", _send_message)
     if not getattr(Queue.__dict__["attributes"].fget, _PATCHED, False):
         Queue.attributes = _queue_attributes(Queue.__dict__["attributes"])  # type: ignore[assignment]
+    _wrap(BaseJSONSerializer, "_serialize_type_structure", _serialize_structure)
+    _wrap(Table, "query", _query)
+    _wrap(Table, "all_items", _all_items)
     if not getattr(UpdateExpressionParser.__dict__["make"].__func__, _PATCHED, False):
         UpdateExpressionParser.make = _parse_once(UpdateExpressionParser.make)

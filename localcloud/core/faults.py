@@ -252,6 +252,11 @@ class FaultInjector:
                 )
             )
 
+    def fails_api(self, service: str, operation: str) -> bool:
+        """Whether any fault is scripted for ``service``'s ``operation`` (used or not)."""
+        with self._lock:
+            return any((r.service, r.operation) == (service, operation) for r in self._api)
+
     def api_failures(self, service: str, operation: str) -> int:
         """How many calls to ``service``'s ``operation`` were answered with an injected error."""
         with self._lock:

@@ -490,9 +490,7 @@ class SsmAgent:
             if key is None or not text:
                 continue
             try:
-                self._s3_client().put_object(
-                    Bucket=request.output_bucket, Key=key, Body=text.encode()
-                )
+                self.cloud.put_object(request.output_bucket, key, text.encode())
             except Exception as exc:  # the agent logs a failed upload; the run stands
                 LOG.warning(
                     "could not write %s to s3://%s/%s: %s", stream, request.output_bucket, key, exc

@@ -255,12 +255,8 @@ def test_batch_gate_starts_the_waves_run_on_its_window_task(
     assert run["input"]["windowId"] == window
 
 
-def test_compliance_change_records_drift_schedules_the_digest_and_remediates_once(
-    account: Account,
-) -> None:
-    # Given a test instance (its environment remediates by installing, or scanning outside
-    # its window) and the workflows and digest target the template wires
-    instance = account.instance({"Patch Group": "patch_test_0600_batch_1"})
+def compliance_change_configured(account: Account) -> str:
+    """Configure compliance-change as the template does; the remediation workflow's ARN."""
     arn = account.state_machine("patch-new-instance")
     for name, value in {
         "FLEETPATCH_PATCH_NEW_INSTANCE_ARN": arn,
@@ -269,6 +265,16 @@ def test_compliance_change_records_drift_schedules_the_digest_and_remediates_onc
         "FLEETPATCH_DIGEST_SCHEDULE_PREFIX": "fleetpatch-dev-digest-",
     }.items():
         account.monkeypatch.setenv(name, value)
+    return arn
+
+
+def test_compliance_change_records_drift_schedules_the_digest_and_remediates_once(
+    account: Account,
+) -> None:
+    # Given a test instance (its environment remediates by installing, or scanning outside
+    # its window) and the workflows and digest target the template wires
+    instance = account.instance({"Patch Group": "patch_test_0600_batch_1"})
+    arn = compliance_change_configured(account)
     event = load_event("aws.ssm/compliance-patch-non-compliant")
     event["detail"]["resource-id"] = instance
     # When its non-compliant state is delivered twice
@@ -285,6 +291,34 @@ def test_compliance_change_records_drift_schedules_the_digest_and_remediates_onc
     assert run["input"]["trigger"] == "remediation"
     [schedule] = account.client("scheduler").list_schedules()["Schedules"]
     assert schedule["Name"].startswith("fleetpatch-dev-digest-")
+
+
+def test_a_burst_of_compliance_events_costs_one_tag_read(account: Account) -> None:
+    # Given instances in two patch groups, one untagged and one whose two tags disagree
+    tags = [
+        {"Patch Group": "patch_test_0600_batch_1"},
+        {"PatchGroup": "patch_test_0600_batch_1"},
+        {"Patch Group": "patch_test_0600_batch_1"},
+        {"Name": "untagged"},
+        {"Patch Group": "patch_test_0600_batch_1", "PatchGroup": "other"},
+    ]
+    instances = [account.instance(t) for t in tags]
+    compliance_change_configured(account)
+    reads: list[str] = []
+    aws.client("ec2").meta.events.register(
+        "before-call.ec2.DescribeTags", lambda **_: reads.append("DescribeTags")
+    )
+    # When each reports its compliance in the same second (a command's instances do)
+    environments = []
+    for n, instance in enumerate(instances):
+        event = load_event("aws.ssm/compliance-patch-compliant")
+        event["id"] = str(uuid.UUID(int=n + 1))
+        event["detail"]["resource-id"] = instance
+        environments.append(invoke("compliance_change", event)["environment"])
+    # Then one read of the patch group tags answered them all, each as its own tags say
+    # (the untagged instance, which that read did not list, is asked about alone)
+    assert environments == ["test", "test", "test", None, None]
+    assert reads == ["DescribeTags"] * 2
 
 
 class FakeStepFunctions:

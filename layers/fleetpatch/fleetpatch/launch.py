@@ -264,6 +264,68 @@ def instance_patch_group(ec2: Any, instance_id: str) -> str | None:
         return None
 
 
+_PATCH_GROUPS = "compliance.patch-groups"
+
+
+@dataclass(frozen=True)
+class _PatchGroupTags:
+    """Every instance's patch group tags (id -> key -> value), as read at ``read_at``."""
+
+    read_at: datetime
+    tags: dict[str, dict[str, str]]
+
+
+def patch_group_at(
+    instance_id: str,
+    ec2: Any,
+    *,
+    event_time: datetime | None = None,
+    memory: dict[str, Any] | None = None,
+) -> str | None:
+    """The patch group of ``instance_id`` for an event of ``event_time`` (as
+    :func:`instance_patch_group`: None for no tag, or two that disagree).
+
+    A wave's compliance events come in bursts (each command's instances report together), and
+    one ``DescribeTags`` per event is thousands of calls at EC2's 20 a second. Reading the tags
+    when an event is handled means reading them at some time after the event; so does one
+    read of every instance's patch group tags made at or after ``event_time``, which answers
+    for every event of the burst that is no newer than it. A read older than the event is
+    not trusted: it is made again. An instance the read found no patch group tag on is asked
+    about alone (event times are whole seconds, so a read may precede an event of its own
+    second: an instance tagged in between is not missed); a wave's instances all have one.
+    ``memory``: where the warm container keeps that read; without it (or without
+    ``event_time``) the one instance's tags are read.
+    """
+    if event_time is None or memory is None:
+        return instance_patch_group(ec2, instance_id)
+    cached: _PatchGroupTags | None = memory.get(_PATCH_GROUPS)
+    if cached is None or cached.read_at < event_time:
+        cached = memory[_PATCH_GROUPS] = _read_patch_groups(ec2)
+    tags = cached.tags.get(instance_id)
+    if tags is None:
+        return instance_patch_group(ec2, instance_id)
+    try:
+        return patch_group_of(tags)[0]
+    except ConflictingPatchGroupTagsError:
+        return None
+
+
+def _read_patch_groups(ec2: Any) -> _PatchGroupTags:
+    from fleetpatch import clock
+
+    read_at = clock.now()
+    tags: dict[str, dict[str, str]] = {}
+    filters = [
+        {"Name": "resource-type", "Values": ["instance"]},
+        {"Name": "key", "Values": list(PATCH_GROUP_TAG_KEYS)},
+    ]
+    paginator = ec2.get_paginator("describe_tags")
+    for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 1000}):
+        for tag in page.get("Tags", []):
+            tags.setdefault(tag["ResourceId"], {})[tag["Key"]] = tag["Value"]
+    return _PatchGroupTags(read_at, tags)
+
+
 def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     """Which OS, patch group and baseline apply to ``instance_id`` (read-only calls)."""
     reservations = ec2.describe_instances(

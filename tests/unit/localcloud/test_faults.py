@@ -86,6 +86,24 @@ def test_an_api_error_is_the_real_client_error(cloud: LocalCloud) -> None:
     assert cloud.faults.api_failures("s3", "PutObject") == 1
 
 
+def test_a_service_write_meets_scripted_s3_faults(cloud: LocalCloud) -> None:
+    # Given a bucket; AWS's own writes (the SSM agent's output) skip the request path
+    s3 = cloud.client("s3")
+    s3.create_bucket(
+        Bucket="reports", CreateBucketConfiguration={"LocationConstraint": cloud.region}
+    )
+    cloud.put_object("reports", "direct/out.txt", b"ok")
+    # When a test scripts an S3 PutObject fault
+    cloud.faults.fail_api("s3", "PutObject", "AccessDenied", status=403, matching="/denied/")
+    # Then such writes go through a client and meet it
+    with pytest.raises(ClientError) as denied:
+        cloud.put_object("reports", "denied/out.txt", b"{}")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    cloud.put_object("reports", "allowed/out.txt", b"{}")
+    assert cloud.faults.api_failures("s3", "PutObject") == 1
+    assert s3.get_object(Bucket="reports", Key="direct/out.txt")["Body"].read() == b"ok"
+
+
 def test_an_auto_scaling_error_is_injected_by_its_client_name(cloud: LocalCloud) -> None:
     # Given a fault on Auto Scaling, named as its client is ("autoscaling"; botocore's
     # events say "auto-scaling")

@@ -280,3 +280,196 @@ def test_launching_many_instances_indexes_each_once(ec2: Any, monkeypatch: Any) 
         assert backend.get_instance(instance_id) is _original(type(backend), "get_instance")(
             backend, instance_id
         )
+
+
+# --- DynamoDB: a Query reads its partition only ------------------------------------------------
+
+
+def test_moto_queries_a_table_from_all_its_items() -> None:
+    from moto.dynamodb.models.table import Table
+
+    query = inspect.getsource(_original(Table, "query"))
+    assert "for item in self.all_items()" in query
+    assert "isinstance(item, Item) and item.hash_key == hash_key" in query
+    assert "self.items = defaultdict(dict)" in inspect.getsource(Table.__init__)
+    assert "hash_key" in inspect.signature(Table.query).parameters
+    assert "index_name" in inspect.signature(Table.query).parameters
+
+
+def _table(dynamodb: Any, name: str, *, sort_key: bool) -> None:
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if sort_key:
+        schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=schema,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_a_query_on_the_table_key_answers_as_moto_does(monkeypatch: Any) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    with mock_aws():
+        lookups.install()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        _table(dynamodb, "t", sort_key=True)
+        _table(dynamodb, "h", sort_key=False)
+        for pk in ("WAITING", "RUN#1", "RUN#2", "A"):
+            for n in (7, 3, 11, 1, 5):
+                item = {"pk": {"S": pk}, "sk": {"S": f"s#{n:02d}"}, "n": {"N": str(n)}}
+                dynamodb.put_item(TableName="t", Item=item)
+        for pk in ("x", "y"):
+            dynamodb.put_item(TableName="h", Item={"pk": {"S": pk}, "v": {"S": pk * 2}})
+        table = dynamodb_backends["123456789012"][REGION].get_table("t")
+        plain = dynamodb_backends["123456789012"][REGION].get_table("h")
+        original_all = _original(Table, "all_items")
+        for tbl, pk in ((table, "WAITING"), (table, "RUN#2"), (table, "none"), (plain, "y")):
+            hk = DynamoType({"S": pk})
+            assert lookups.partition_items(tbl, hk) == [
+                i for i in original_all(tbl) if i.hash_key == hk
+            ]
+
+        asked: list[Any] = []
+        real = lookups.partition_items
+        monkeypatch.setattr(
+            lookups, "partition_items", lambda t, hk: asked.append(hk) or real(t, hk)
+        )
+        original_query = _original(Table, "query")
+        for args, kwargs in (
+            (("RUN#1", None, [], None, None, True, None), {}),
+            (("RUN#1", None, [], None, None, False, None), {}),
+            (("RUN#1", "BEGINS_WITH", [{"S": "s#0"}], 2, None, True, None), {}),
+            (("RUN#1", "BETWEEN", [{"S": "s#03"}, {"S": "s#07"}], None, None, True, None), {}),
+            (("RUN#1", None, [], 2, {"pk": {"S": "RUN#1"}, "sk": {"S": "s#03"}}, True, None), {}),
+            (("none", None, [], None, None, True, None), {}),
+        ):
+            hk = DynamoType({"S": args[0]})
+            values = [DynamoType(v) for v in args[2]]
+            call = (hk, args[1], values, *args[3:])
+            assert table.query(*call, **kwargs) == original_query(table, *call, **kwargs), args
+        assert asked, "the fast path was not taken"
+        pages = dynamodb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "WAITING"}},
+            ConsistentRead=True,
+            Limit=3,
+        )
+        assert [i["sk"]["S"] for i in pages["Items"]] == ["s#01", "s#03", "s#05"]
+        assert pages["LastEvaluatedKey"] == {"pk": {"S": "WAITING"}, "sk": {"S": "s#05"}}
+        scanned = dynamodb.scan(TableName="t")["Items"]
+        assert len(scanned) == 20  # a Scan still sees every partition
+
+
+# --- S3: what an AWS service writes goes to moto's backend ---------------------------------------
+
+
+def test_moto_put_object_handler_calls_the_backend_with_bucket_key_and_body() -> None:
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
+
+    handler = inspect.getsource(S3Response.put_object)
+    assert "new_key = self.backend.put_object(" in handler
+    parameters = list(inspect.signature(S3Backend.put_object).parameters)
+    assert parameters[:4] == ["self", "bucket_name", "key_name", "value"]
+    assert "if bucket.encryption:" in inspect.getsource(S3Backend.put_object)
+
+
+def test_a_service_write_is_the_object_a_put_object_request_stores() -> None:
+    from moto.s3.exceptions import MissingBucket
+
+    from localcloud.adapters import s3_objects
+
+    with mock_aws():
+        lookups.install()
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="out", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_encryption(
+            Bucket="out",
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+            },
+        )
+        s3.put_object(Bucket="out", Key="by/request", Body=b"patched\n")
+        s3_objects.put_object("123456789012", REGION, "out", "by/service", b"patched\n")
+        by_request = s3.get_object(Bucket="out", Key="by/request")
+        by_service = s3.get_object(Bucket="out", Key="by/service")
+        assert by_service["Body"].read() == by_request["Body"].read() == b"patched\n"
+        for field in ("ServerSideEncryption", "ContentLength", "ETag"):
+            assert by_service.get(field) == by_request.get(field), field
+        with pytest.raises(MissingBucket):
+            s3_objects.put_object("123456789012", REGION, "missing", "k", b"x")
+
+
+# --- DynamoDB: attribute values already in their wire form ---------------------------------------
+
+EVERY_TYPE = {
+    "pk": {"S": "ITEM"},
+    "s": {"S": "i-0abc"},
+    "empty": {"S": ""},
+    "n": {"N": "12.5"},
+    "flag": {"BOOL": False},
+    "none": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "bin": {"B": b"\x00\xffbinary"},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "list": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}, {"M": {"k": {"B": b"\x03"}}}]},
+    "map": {"M": {"ids": {"L": [{"S": "i-1"}, {"S": "i-2"}]}, "empty": {"M": {}}}},
+}
+
+
+def test_moto_serialises_dynamodb_attribute_values_as_one_structure_shape() -> None:
+    from botocore.session import get_session
+    from moto.core.serialize import BaseJSONSerializer, ResponseSerializer
+
+    shape = get_session().get_service_model("dynamodb").shape_for("AttributeValue")
+    assert shape.type_name == "structure"
+    assert set(shape.members) == {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
+    source = inspect.getsource(_original(BaseJSONSerializer, "_serialize_type_structure"))
+    assert "super()._serialize_type_structure(serialized, value, shape, key)" in source
+    assert "serialized[serialization_key] = value" in inspect.getsource(
+        ResponseSerializer._default_serialize
+    )
+
+
+def test_attribute_values_read_back_as_written(monkeypatch: Any) -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    asked: list[Any] = []
+    real = lookups.plain_attribute
+    monkeypatch.setattr(lookups, "plain_attribute", lambda v: asked.append(v) or real(v))
+    with mock_aws():
+        lookups.install()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        _table(dynamodb, "items", sort_key=False)
+        dynamodb.put_item(TableName="items", Item=EVERY_TYPE)
+        key = {"pk": {"S": "ITEM"}}
+        fast = dynamodb.get_item(TableName="items", Key=key)["Item"]
+        queried = dynamodb.query(
+            TableName="items",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "ITEM"}},
+        )["Items"]
+        original = _original(BaseJSONSerializer, "_serialize_type_structure")
+        patched = BaseJSONSerializer._serialize_type_structure
+        BaseJSONSerializer._serialize_type_structure = original  # type: ignore[method-assign]
+        try:
+            slow = dynamodb.get_item(TableName="items", Key=key)["Item"]
+        finally:
+            BaseJSONSerializer._serialize_type_structure = patched  # type: ignore[method-assign]
+    assert fast == slow == queried[0]
+    assert fast.keys() == EVERY_TYPE.keys()
+    assert asked, "the fast path was not taken"
+    assert fast["bin"] == {"B": b"\x00\xffbinary"}
+    assert fast["list"] == EVERY_TYPE["list"]
+    assert fast["map"] == EVERY_TYPE["map"]
+    assert lookups.plain_attribute({"B": "AAE="}) is None
+    assert lookups.plain_attribute({"L": [{"S": "x"}, {"BS": []}]}) is None
+    assert lookups.plain_attribute({"M": {"a": {"N": "1"}}}) == {"M": {"a": {"N": "1"}}}

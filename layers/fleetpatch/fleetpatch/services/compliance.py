@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from fleetpatch import aws, clock, remediation
 from fleetpatch.compliance import ComplianceChange, ComplianceLedger, DigestScheduler, Recorded
 from fleetpatch.events import ComplianceChangeEvent, PatchComplianceDetail
-from fleetpatch.launch import instance_patch_group
+from fleetpatch.launch import patch_group_at
 from fleetpatch.services import ClientFactory, aws_client
 
 
@@ -56,7 +56,10 @@ def record_change(
     detail = event.detail
     assert isinstance(detail, PatchComplianceDetail)
     policy = aws.compiled_policy(settings.policy_parameter)
-    patch_group = instance_patch_group(client("ec2"), detail.resource_id)
+    # One read of every instance's patch group answers a burst of events (see patch_group_at).
+    patch_group = patch_group_at(
+        detail.resource_id, client("ec2"), event_time=event.time, memory=aws.remembered()
+    )
     environment = policy.environment_of(patch_group) if patch_group else None
     change = ComplianceChange(
         instance_id=detail.resource_id,
