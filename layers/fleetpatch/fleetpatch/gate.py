@@ -117,6 +117,8 @@ class InstanceEvidence:
     def outcome(self) -> Outcome:
         """Its outcome in the reports' words (``fleetpatch.outcomes``), as this gate counts it."""
         if not self.counted:
+            if self.state == "excepted":
+                return "skipped-by-exception"
             if self.state in ("terminated", "busy"):
                 return "terminated" if self.state == "terminated" else "busy"
             return "joined"
@@ -138,6 +140,8 @@ class InstanceEvidence:
             return "terminated since the batch was sent"
         if outcome == "busy":
             return self.note or "another run is patching it"
+        if outcome == "skipped-by-exception":
+            return self.note or "its fleetpatch:skip exception applies"
         if outcome == "joined":
             return "joined the batch after it was sent; no patch run of its own covered it yet"
         return None

@@ -111,6 +111,10 @@ def _batch_lines(batch: BatchResult, *, wave: bool) -> list[str]:
         lines.append(
             f"  ... and {len(batch.excluded) - LISTED_INSTANCES} more excluded in the report"
         )
+    # Every exception is listed (an operator must see who opted out, and whose exception
+    # expired or could not be read), not only the first few.
+    for instance_id, entry in sorted(batch.exceptions.items()):
+        lines.append(f"  exception: {instance_id} - {entry.note}")
     return lines
 
 
