@@ -215,7 +215,7 @@ class RunReport(_Model):
 
     @property
     def healthy(self) -> bool:
-        return self.outcome in ("patched", "compliant", "completed")
+        return self.outcome in ("patched", "compliant", "completed", "skipped-by-exception")
 
 
 class DriftEntry(_Model):
