@@ -14,7 +14,7 @@ from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import gate_record
 from tests.workflows.test_gated_wave_gates import batch, gate, launch, patched, run_wave
-from tests.workflows.test_wave_reports import wave_message
+from tests.workflows.test_wave_reports import stored_html, wave_message
 
 RUN = "manual-custom"
 SKIP = "fleetpatch:skip"
@@ -86,3 +86,7 @@ def test_a_valid_exception_skips_its_instance_and_an_expired_one_does_not(
     assert f"exception: {excepted} - excepted until {tomorrow}: vendor freeze INC-123" in body
     assert f"exception: {expired} - exception expired on {yesterday}, patched" in body
     assert "1 skipped by exception" in body
+    # And the stored page has the batch's exceptions table
+    page = stored_html(deployed, RUN)
+    assert '<table class="exceptions">' in page
+    assert "vendor freeze INC-123" in page
