@@ -52,7 +52,7 @@ class InstanceResult(_Model):
     state: str | None = Field(
         default=None,
         description="its batch membership state (fleetpatch.membership): ready, not-managed, "
-        "stopped, busy, joined, terminated",
+        "stopped, busy, joined, terminated, excepted",
     )
     patch_group: str | None = None
     command_id: str | None = None
