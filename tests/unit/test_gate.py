@@ -210,6 +210,24 @@ def test_an_empty_batch_holds_unless_the_policy_allows_it() -> None:
     assert allowed.reasons == ["the batch had no instances (allowed: allow_empty)"]
 
 
+def test_a_batch_of_only_excepted_members_tested_nothing_and_says_why() -> None:
+    # Given a batch whose one member's fleetpatch:skip exception applied
+    excepted = InstanceEvidence(
+        "i-x", "linux", None, state="excepted", note="excepted until 2026-12-31: freeze"
+    )
+    decision = evaluate_gate(
+        RuntimeGate(batches=CHECKED), [excepted], window_status=None, alarm_states={}
+    )
+    # Then it is not judged, is reported with its reason, and the gate holds (fail closed)
+    assert excepted.outcome() == "skipped-by-exception"
+    assert not decision.passed
+    assert decision.instances == 0
+    assert decision.not_counted == {"i-x": "excepted until 2026-12-31: freeze"}
+    assert decision.reasons[0].startswith(
+        "the batch had no instances (1 excepted by fleetpatch:skip): nothing was tested"
+    )
+
+
 def test_members_that_joined_or_are_busy_are_reported_not_judged() -> None:
     patched = InstanceEvidence("i-a", "one", "Success", 0, 0, 0)
     joined = InstanceEvidence("i-b", "one", None, state="joined")

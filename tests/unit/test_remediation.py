@@ -341,6 +341,29 @@ def test_a_stopped_instance_is_left_alone(aws: Clients) -> None:
     assert aws.blocked(instance_id) == "it is stopped"
 
 
+def test_an_excepted_instance_is_not_remediated_until_its_exception_expires(
+    aws: Clients,
+) -> None:
+    # Given a running instance whose fleetpatch:skip exception runs through 2026-12-31
+    instance_id = aws.launch()
+    value = "until=2026-12-31; reason=vendor freeze INC-123"
+    aws.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "fleetpatch:skip", "Value": value}])
+    last_day = datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    # Then on its last day (UTC) drift is recorded but not remediated, and from the next
+    # day on it is remediated as usual
+    assert aws.blocked(instance_id, now=last_day) == (
+        "excepted until 2026-12-31: vendor freeze INC-123: drift recorded, not remediated"
+    )
+    assert aws.blocked(instance_id, now=last_day + timedelta(hours=1)) is None
+
+
+def test_an_invalid_exception_does_not_stop_a_remediation(aws: Clients) -> None:
+    instance_id = aws.launch()
+    value = "until=someday; reason=vendor freeze"
+    aws.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "fleetpatch:skip", "Value": value}])
+    assert aws.blocked(instance_id, now=datetime(2026, 1, 1, tzinfo=UTC)) is None
+
+
 def test_an_instance_that_does_not_exist_is_left_alone(aws: Clients) -> None:
     assert aws.blocked("i-0123456789abcdef0") == (
         "it is not an EC2 instance of this account (or no longer exists)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
+    ExceptionEntry,
     GateSummary,
     InstanceResult,
     RunReport,
@@ -231,6 +232,73 @@ def test_members_show_their_state_and_the_excluded_are_listed_apart() -> None:
         ["i-0conflict0000001", "its patch group tags disagree"]
     ]
     assert "7 instances: 5 patched, 1 failed, 1 not reached; 1 excluded" in section.text()
+
+
+def test_the_exceptions_of_a_batch_are_listed_with_their_date_and_reason() -> None:
+    # Given a batch with one member excepted and one whose exception expired
+    report = held_wave()
+    linux = report.batches[0]
+    excepted = InstanceResult(
+        instance_id="i-0excepted0000001",
+        outcome="skipped-by-exception",
+        state="excepted",
+        reason="excepted until 2026-12-31: vendor freeze INC-123",
+    )
+    batch = linux.model_copy(
+        update={
+            "instances": [excepted, *linux.instances],
+            "exceptions": {
+                "i-0excepted0000001": ExceptionEntry(
+                    status="applies",
+                    until=date(2026, 12, 31),
+                    reason="vendor freeze INC-123",
+                    note="excepted until 2026-12-31: vendor freeze INC-123",
+                ),
+                linux.instances[0].instance_id: ExceptionEntry(
+                    status="expired",
+                    until=date(2026, 11, 30),
+                    reason="old freeze",
+                    note="exception expired on 2026-11-30, patched",
+                ),
+            },
+        }
+    )
+    # When the page is rendered
+    root = parse(render_run_html(report.model_copy(update={"batches": [batch]})))
+    section = root.find("section", id="batch-1")
+    # Then the excepted member is a row with its outcome, and the exceptions are a table
+    rows = {
+        r.find("code").text(): [c.text() for c in r.find_all("td")]
+        for r in instance_rows(section.find("table", class_="instances"))
+    }
+    assert rows["i-0excepted0000001"][2:5] == [
+        "skipped by exception",
+        "excepted",
+        "excepted until 2026-12-31: vendor freeze INC-123",
+    ]
+    table = section.find("table", class_="exceptions").find("tbody").find_all("tr")
+    found = sorted([c.text() for c in r.find_all("td")] for r in table)
+    assert found == sorted(
+        [
+            [
+                "i-0excepted0000001",
+                "applies",
+                "2026-12-31",
+                "vendor freeze INC-123",
+                "excepted until 2026-12-31: vendor freeze INC-123",
+            ],
+            [
+                linux.instances[0].instance_id,
+                "expired",
+                "2026-11-30",
+                "old freeze",
+                "exception expired on 2026-11-30, patched",
+            ],
+        ]
+    )
+    # one row per instance, in instance id order
+    assert [r.find("code").text() for r in table] == sorted(r.find("code").text() for r in table)
+    assert "1 skipped by exception" in section.text()
 
 
 def test_gates_with_reasons_and_approver() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fleetpatch.reports import (
     BatchResult,
     DigestReport,
     DriftEntry,
+    ExceptionEntry,
     InstanceResult,
 )
 from fleetpatch.slack_message import (
@@ -122,6 +125,45 @@ def test_a_wave_names_every_member_that_needs_a_look_and_the_excluded_apart() ->
         "*Excluded (1)*\n"
         "`i-0000000000000009`: its patch group tags disagree (Patch Group=a, PatchGroup=b)"
     )
+
+
+def test_a_wave_lists_the_exceptions_that_applied_and_expired() -> None:
+    # Given a batch with a member excepted by fleetpatch:skip and one whose exception expired
+    ran = BatchResult(
+        name="linux",
+        status="ran",
+        instances=[
+            InstanceResult(
+                instance_id="i-0000000000000001",
+                outcome="skipped-by-exception",
+                reason="excepted until 2026-12-31: vendor freeze",
+            ),
+            InstanceResult(instance_id="i-0000000000000002", outcome="patched"),
+        ],
+        exceptions={
+            "i-0000000000000001": ExceptionEntry(
+                status="applies",
+                until=date(2026, 12, 31),
+                reason="vendor freeze",
+                note="excepted until 2026-12-31: vendor freeze",
+            ),
+            "i-0000000000000002": ExceptionEntry(
+                status="expired",
+                until=date(2026, 11, 30),
+                reason="old",
+                note="exception expired on 2026-11-30, patched",
+            ),
+        },
+    )
+    report = held_wave().model_copy(update={"batches": [ran], "outcome": "completed"})
+    # Then the message counts the excepted member apart and lists both exceptions
+    found = texts(message_for(report, report_url=None))
+    assert "*Instances*\n1 patched, 1 skipped by exception" in found
+    assert (
+        "*Exceptions (fleetpatch:skip) (2)*\n"
+        "`i-0000000000000001`: excepted until 2026-12-31: vendor freeze\n"
+        "`i-0000000000000002`: exception expired on 2026-11-30, patched"
+    ) in found
 
 
 def test_the_message_of_a_patched_launch() -> None:

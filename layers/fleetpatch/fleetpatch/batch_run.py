@@ -35,6 +35,7 @@ from fleetpatch.membership import (
     ping_statuses,
     roster,
 )
+from fleetpatch.skip_tag import SkipStatus
 
 MAX_IDS_PER_CALL = 50  # SendCommand's InstanceIds
 PLAN_IDS_PER_ITEM = 1000  # ~25 KB of ids per DynamoDB item (an item holds 400 KB)
@@ -300,8 +301,9 @@ def batch_evidence(
     autoscaling: Any,
     own_commands: Sequence[str],
     window_started: datetime | None = None,
-) -> tuple[list[InstanceEvidence], dict[str, str]]:
-    """Every member of the batch with its evidence, and the instances the rule excludes.
+) -> tuple[list[InstanceEvidence], dict[str, str], dict[str, SkipStatus]]:
+    """Every member of the batch with its evidence, the instances the rule excludes, and
+    what the members' ``fleetpatch:skip`` tags say now.
 
     ``invocations``: instance id -> (command id, final status) over the batch's commands.
     ``window_started``: when a maintenance window sent the batch (no plan was recorded). A
@@ -356,7 +358,7 @@ def batch_evidence(
         else:
             state, reason, _ = skipped[instance_id]
             found.append(_evidence(batch.name, instance_id, None, "terminated", reason))
-    return found, now.conflicting
+    return found, now.conflicting, now.exceptions
 
 
 def _sent_state(
@@ -379,8 +381,14 @@ def _sent_state(
 def _unsent_state(
     instance_id: str, member: Member, skipped: Mapping[str, tuple[str, str, str | None]]
 ) -> str:
-    """The state of a member nothing was sent to: a ready one joined after the plan."""
+    """The state of a member nothing was sent to: a ready one joined after the plan.
+
+    One the plan excepted stays excepted (its exception may have expired since: it was
+    not patched because it applied then).
+    """
     state = member.state.value
+    if instance_id in skipped and skipped[instance_id][0] == MemberState.EXCEPTED:
+        return MemberState.EXCEPTED.value
     if state == "ready":
         return "joined"
     if instance_id in skipped and state != "terminated":

@@ -15,7 +15,7 @@ gate and the report judge a member the same way; only what they show differs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from fleetpatch import aws
 from fleetpatch.batch_policy import RuntimeBatch
 from fleetpatch.batch_run import Plan, batch_evidence
 from fleetpatch.gate import InstanceEvidence
+from fleetpatch.skip_tag import SkipStatus
 
 # DescribeInstancePatchStates takes at most 50 instance ids.
 MAX_IDS_PER_CALL = 50
@@ -222,6 +223,8 @@ class BatchEvidence:
     members: list[Member]
     excluded: dict[str, str]
     """Instance id -> why the tag rule excludes it (its patch group tags disagree)."""
+    exceptions: Mapping[str, SkipStatus] = field(default_factory=dict)
+    """Member id -> what its ``fleetpatch:skip`` tag says (applies, expired, invalid)."""
 
 
 def gather(
@@ -242,7 +245,7 @@ def gather(
     own launch or remediation runs count from then on instead of from ``since``).
     """
     invocations = command_invocations(ssm, command_ids, detailed=detailed)
-    members, excluded = batch_evidence(
+    members, excluded, exceptions = batch_evidence(
         batch,
         plan,
         {
@@ -284,7 +287,7 @@ def gather(
                 source=source,
             )
         )
-    return BatchEvidence(gathered, excluded)
+    return BatchEvidence(gathered, excluded, exceptions)
 
 
 def _one_invocation(

@@ -117,6 +117,8 @@ class InstanceEvidence:
     def outcome(self) -> Outcome:
         """Its outcome in the reports' words (``fleetpatch.outcomes``), as this gate counts it."""
         if not self.counted:
+            if self.state == "excepted":
+                return "skipped-by-exception"
             if self.state in ("terminated", "busy"):
                 return "terminated" if self.state == "terminated" else "busy"
             return "joined"
@@ -138,6 +140,8 @@ class InstanceEvidence:
             return "terminated since the batch was sent"
         if outcome == "busy":
             return self.note or "another run is patching it"
+        if outcome == "skipped-by-exception":
+            return self.note or "its fleetpatch:skip exception applies"
         if outcome == "joined":
             return "joined the batch after it was sent; no patch run of its own covered it yet"
         return None
@@ -173,6 +177,7 @@ def evaluate_gate(
     if window_status is not None and window_status != WINDOW_SUCCESS:
         reasons.append(f"the maintenance window ended {window_status}, not SUCCESS")
     not_counted = {e.instance_id: _not_counted(e) for e in evidence if not e.counted}
+    excepted = sum(1 for e in evidence if e.outcome() == "skipped-by-exception")
     evidence = [e for e in evidence if e.counted]
     tally = Tally.of(e.outcome() for e in evidence)
     failed = {e.instance_id: why for e in evidence if (why := e.failure()) is not None}
@@ -190,7 +195,7 @@ def evaluate_gate(
             reasons.append(
                 f"{len(not_compliant)} of {len(evidence)} instances are not compliant after the run"
             )
-    reasons += _tested(gate, sum(e.patched for e in evidence), len(evidence))
+    reasons += _tested(gate, sum(e.patched for e in evidence), len(evidence), excepted)
     reasons += _alarms(gate, alarm_states)
     failed_instances = {**failed, **not_compliant}
     if reasons:
@@ -204,13 +209,18 @@ def _not_counted(evidence: InstanceEvidence) -> str:
     return f"not counted: {why}" if evidence.outcome() == "busy" else why
 
 
-def _tested(gate: Gate, patched: int, total: int) -> list[str]:
-    """Fail closed on missing evidence: a batch nobody was patched in tested nothing."""
+def _tested(gate: Gate, patched: int, total: int, excepted: int = 0) -> list[str]:
+    """Fail closed on missing evidence: a batch nobody was patched in tested nothing.
+
+    Members excepted by ``fleetpatch:skip`` are not evidence either: a batch of only those
+    tested nothing, and the reason says why it is empty.
+    """
     if not total:
         if gate.allow_empty:
             return []
+        why = f" ({excepted} excepted by fleetpatch:skip)" if excepted else ""
         return [
-            "the batch had no instances: nothing was tested before the next batch "
+            f"the batch had no instances{why}: nothing was tested before the next batch "
             "(a gate passes an empty batch only with allow_empty)"
         ]
     if gate.min_instances is not None and patched < gate.min_instances:

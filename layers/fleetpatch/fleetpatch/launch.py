@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleetpatch import clock
 from fleetpatch.churn import ChurnPolicy
 from fleetpatch.contracts import names
 from fleetpatch.errors import (
@@ -16,7 +17,13 @@ from fleetpatch.errors import (
     InstanceNotFoundError,
     UnsupportedPlatformError,
 )
-from fleetpatch.tags import AUTO_SCALING_GROUP_TAG_KEY, ENVIRONMENT_TAG_KEY, PATCH_GROUP_TAG_KEYS
+from fleetpatch.skip_tag import SkipStatus, evaluate
+from fleetpatch.tags import (
+    AUTO_SCALING_GROUP_TAG_KEY,
+    ENVIRONMENT_TAG_KEY,
+    PATCH_GROUP_TAG_KEYS,
+    SKIP_TAG_KEY,
+)
 
 if TYPE_CHECKING:
     from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
@@ -200,6 +207,8 @@ class PatchTarget:
     baseline_id: str
     baseline_source: Literal["patch-group", "default"]
     environment: str | None
+    exception: SkipStatus | None = None
+    """What its ``fleetpatch:skip`` tag says (``fleetpatch.skip_tag``); None: no tag."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +220,15 @@ class PatchTarget:
             "baselineId": self.baseline_id,
             "baselineSource": self.baseline_source,
             "environment": self.environment,
+            # The workflow releases an instance whose exception applies without patching.
+            "exception": None
+            if self.exception is None
+            else {
+                "status": self.exception.status,
+                "until": None if self.exception.until is None else str(self.exception.until),
+                "reason": self.exception.reason,
+                "note": self.exception.describe(),
+            },
         }
 
 
@@ -371,6 +389,7 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
         baseline_id=baseline_id,
         baseline_source=source,
         environment=tags.get(ENVIRONMENT_TAG_KEY),
+        exception=evaluate(tags[SKIP_TAG_KEY], clock.now()) if SKIP_TAG_KEY in tags else None,
     )
 
 

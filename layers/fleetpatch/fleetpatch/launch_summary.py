@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleetpatch import launch_report
 from fleetpatch.contracts.s3 import launch_output_prefix
 from fleetpatch.evidence import output_prefix
-from fleetpatch.reports import BatchResult, InstanceResult, Kind, RunReport, instance_result
+from fleetpatch.outcomes import label
+from fleetpatch.reports import (
+    BatchResult,
+    ExceptionEntry,
+    InstanceResult,
+    Kind,
+    RunReport,
+    instance_result,
+)
 
 _FAILED_OUTCOMES = ("failed", "non-compliant")
 
@@ -32,7 +40,7 @@ class InstanceRunSummary(_Summary):
     run_id: str = Field(alias="runId", min_length=1)
     instance_id: str = Field(alias="instanceId", min_length=1)
     trigger: str
-    outcome: Literal["patched", "compliant", "scanned", "failed"]
+    outcome: Literal["patched", "compliant", "scanned", "failed", "skipped-by-exception"]
     reason: str
     summary: str
     started_at: datetime = Field(alias="startedAt")
@@ -59,7 +67,16 @@ def instance_report(
     target = run.target or {}
     kind: Kind = "remediation" if run.trigger == "remediation" else "launch"
     state = run.patch_state
-    if run.command_id is None:
+    exception = target.get("exception") or None
+    if run.outcome == "skipped-by-exception":
+        result = InstanceResult(
+            instance_id=run.instance_id,
+            outcome="skipped-by-exception",
+            reason=exception["note"] if exception else run.summary,
+            state="excepted",
+            patch_group=target.get("patchGroup"),
+        )
+    elif run.command_id is None:
         result = InstanceResult(
             instance_id=run.instance_id,
             outcome="failed",
@@ -80,6 +97,18 @@ def instance_report(
         if run.outcome == "failed" and result.outcome not in _FAILED_OUTCOMES:
             # The workflow's verdict stands (e.g. the command never finished).
             result = result.model_copy(update={"outcome": "failed", "reason": run.summary})
+    exceptions: dict[str, ExceptionEntry] = {}
+    if exception:
+        note = exception["note"]
+        if result.outcome != "skipped-by-exception":
+            note = f"{note}, {label(result.outcome)}"
+        exceptions[run.instance_id] = ExceptionEntry(
+            status=exception["status"],
+            until=exception.get("until"),
+            reason=exception.get("reason"),
+            note=note,
+        )
+        result = result.model_copy(update={"exception": note})
     verb = {"remediation": "remediation of", "launch": "launch of"}[kind]
     outcome = run.launch_outcome or {}
     churn = launch_report.churn_summary(outcome.get("churn"))
@@ -113,6 +142,7 @@ def instance_report(
                 patch_groups=[target["patchGroup"]] if target.get("patchGroup") else [],
                 status="ran",
                 instances=[result],
+                exceptions=exceptions,
             )
         ],
     )

@@ -11,7 +11,11 @@ listed apart as conflicting, never patched under a guess. Each member is in one 
   another run is still in flight): its own run's command is its evidence;
 * ``joined``: became a member after the batch was sent (a scale-out): its own launch or
   remediation run's command, when there is one, is its evidence;
-* ``terminated``: gone since the batch was sent.
+* ``terminated``: gone since the batch was sent;
+* ``excepted``: it carries a ``fleetpatch:skip`` exception that applies now
+  (``fleetpatch.skip_tag``): never sent, never judged, listed with its reason and date. An
+  expired or invalid exception does not except it: it is in its usual state, and the
+  roster says what its tag said (``Roster.exceptions``).
 
 Everything here reads AWS in batches (tags 200 ids a call, states 100, agents 50, Auto
 Scaling 50): a batch may hold thousands of instances. At 10,000 that is hundreds of calls to
@@ -22,13 +26,14 @@ APIs AWS allows a few a second (SSM), so each call waits throttling out
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from fleetpatch import aws
-from fleetpatch.tags import PATCH_GROUP_TAG_KEYS
+from fleetpatch import aws, clock
+from fleetpatch.skip_tag import SkipStatus, evaluate
+from fleetpatch.tags import PATCH_GROUP_TAG_KEYS, SKIP_TAG_KEY
 
 PATCH_DOCUMENT = "AWS-RunPatchBaseline"
 # Command statuses of a patch run that has not ended (it holds the instance's patch lock).
@@ -42,6 +47,7 @@ class MemberState(StrEnum):
     BUSY = "busy"
     JOINED = "joined"
     TERMINATED = "terminated"
+    EXCEPTED = "excepted"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class Roster:
     members: list[Member]
     conflicting: dict[str, str]
     """Instance id -> why it is in no batch (its two patch group tags disagree)."""
+    exceptions: dict[str, SkipStatus] = field(default_factory=dict)
+    """Member id -> what its ``fleetpatch:skip`` tag says now (applies, expired, invalid)."""
 
     @property
     def ready(self) -> list[str]:
@@ -83,6 +91,17 @@ def _tag_rows(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[tuple[str, st
 
 def tagged(ec2: Any, patch_groups: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Instances tagged into ``patch_groups`` (sorted), and those whose two keys disagree."""
+    agreeing, conflicting, _ = _tagged(ec2, patch_groups)
+    return agreeing, conflicting
+
+
+def _tagged(
+    ec2: Any, patch_groups: Sequence[str]
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """As :func:`tagged`, and each agreeing instance's ``fleetpatch:skip`` value.
+
+    The skip tag is read in the same calls as the patch group keys: no call more.
+    """
     candidates: set[str] = set()
     for key in PATCH_GROUP_TAG_KEYS:
         filters = [
@@ -92,13 +111,17 @@ def tagged(ec2: Any, patch_groups: Sequence[str]) -> tuple[list[str], dict[str, 
         candidates |= {instance for instance, _, _ in _tag_rows(ec2, filters)}
     ordered = sorted(candidates)
     tags: dict[str, dict[str, str]] = {i: {} for i in ordered}
+    skips: dict[str, str] = {}
     for chunk in _chunks(ordered, 200):
         filters = [
             {"Name": "resource-id", "Values": list(chunk)},
-            {"Name": "key", "Values": list(PATCH_GROUP_TAG_KEYS)},
+            {"Name": "key", "Values": [*PATCH_GROUP_TAG_KEYS, SKIP_TAG_KEY]},
         ]
         for instance_id, key, value in _tag_rows(ec2, filters):
-            tags[instance_id][key] = value
+            if key == SKIP_TAG_KEY:
+                skips[instance_id] = value
+            else:
+                tags[instance_id][key] = value
     agreeing = [i for i in ordered if len(set(tags[i].values())) == 1]
     conflicting = {
         i: "its patch group tags disagree ("
@@ -107,7 +130,7 @@ def tagged(ec2: Any, patch_groups: Sequence[str]) -> tuple[list[str], dict[str, 
         for i in ordered
         if len(set(tags[i].values())) > 1
     }
-    return agreeing, conflicting
+    return agreeing, conflicting, {i: skips[i] for i in agreeing if i in skips}
 
 
 # --- states ---------------------------------------------------------------------------------
@@ -210,7 +233,9 @@ def roster(
     own_commands: Iterable[str] = (),
 ) -> Roster:
     """The batch's members now, each in its state (``own_commands``: this run's sends)."""
-    agreeing, conflicting = tagged(ec2, patch_groups)
+    agreeing, conflicting, skips = _tagged(ec2, patch_groups)
+    now = clock.now()
+    exceptions = {i: evaluate(value, now) for i, value in skips.items()}
     states = ec2_states(ec2, agreeing)
     running = [i for i in agreeing if states.get(i) == "running"]
     pings = ping_statuses(ssm, running)
@@ -220,10 +245,14 @@ def roster(
     members: list[Member] = []
     for instance_id in agreeing:
         state = states.get(instance_id, "terminated")
-        if state in ("stopping", "stopped"):
-            members.append(Member(instance_id, MemberState.STOPPED, f"it is {state}"))
-        elif state in ("shutting-down", "terminated"):
+        if state in ("shutting-down", "terminated"):
             members.append(Member(instance_id, MemberState.TERMINATED, f"it is {state}"))
+        elif instance_id in exceptions and exceptions[instance_id].applies:
+            # Whatever else it is (stopped, not managed): it opted out, so it is not failed.
+            why = exceptions[instance_id].describe()
+            members.append(Member(instance_id, MemberState.EXCEPTED, why))
+        elif state in ("stopping", "stopped"):
+            members.append(Member(instance_id, MemberState.STOPPED, f"it is {state}"))
         elif state == "pending":
             members.append(
                 Member(instance_id, MemberState.NOT_MANAGED, "not managed: it is still booting")
@@ -251,7 +280,7 @@ def roster(
             members.append(Member(instance_id, MemberState.BUSY, held[instance_id]))
         else:
             members.append(Member(instance_id, MemberState.READY))
-    return Roster(members, conflicting)
+    return Roster(members, conflicting, exceptions)
 
 
 def own_runs_commands(ssm: Any, instance_ids: Sequence[str], *, since: Any) -> dict[str, str]:

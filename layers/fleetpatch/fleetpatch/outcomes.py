@@ -17,7 +17,9 @@ The verdict on one instance is ``fleetpatch.contracts.verdict``'s.
 * ``busy``: another run is still patching it: not counted;
 * ``joined``: it joined the batch after it was sent and no run of its own patched it yet:
   not counted;
-* ``terminated``: gone since the batch was sent: not counted.
+* ``terminated``: gone since the batch was sent: not counted;
+* ``skipped-by-exception``: its ``fleetpatch:skip`` exception applied (``fleetpatch.skip_tag``):
+  not sent, not counted, listed with its reason and date.
 
 Instances whose patch group tags disagree are in no batch: they are *excluded*, counted and
 listed apart, never as members.
@@ -39,6 +41,7 @@ Outcome = Literal[
     "busy",
     "joined",
     "terminated",
+    "skipped-by-exception",
 ]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 """Every outcome, in the order every format lists and charts them."""
@@ -55,6 +58,8 @@ PROBLEMS: tuple[Outcome, ...] = ("failed", "not-reached", "non-compliant")
 
 def label(outcome: str) -> str:
     """The outcome as words: ``not-reached`` reads "not reached"; the others as they are."""
+    if outcome == "skipped-by-exception":
+        return "skipped by exception"
     return "not reached" if outcome == "not-reached" else outcome
 
 

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from fleetpatch import clock
 from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.serving_aws import placement
+from fleetpatch.skip_tag import evaluate
+from fleetpatch.tags import SKIP_TAG_KEY
 from fleetpatch.workflows import start_once
 
 if TYPE_CHECKING:
@@ -104,12 +107,16 @@ def plan(runtime: CompiledPolicy, environment: str | None, now: datetime) -> Rem
 _BUSY_STATUSES = {"Pending", "InProgress", "Delayed", "Cancelling"}
 
 
-def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | None:
+def blocked(
+    instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any, now: datetime | None = None
+) -> str | None:
     """Why remediating ``instance_id`` now would do harm (None: it may go ahead).
 
     Drift reported in the middle of another patch run is that run's business: an instance
     held by a launch hook or leaving a warm pool is patched by the launch workflow, and a
-    patch command still running on it must not meet a second one.
+    patch command still running on it must not meet a second one. An instance whose
+    ``fleetpatch:skip`` exception applies at ``now`` (``fleetpatch.skip_tag``) opted out:
+    its drift is recorded, never remediated; an expired or invalid one does not stop it.
     """
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -119,6 +126,11 @@ def blocked(instance_id: str, *, ec2: Any, autoscaling: Any, ssm: Any) -> str | 
         raise
     instances = [i for r in reservations for i in r["Instances"]]
     state = instances[0]["State"]["Name"] if instances else "gone"
+    tags = {t["Key"]: t["Value"] for t in (instances[0].get("Tags", []) if instances else [])}
+    if SKIP_TAG_KEY in tags:
+        exception = evaluate(tags[SKIP_TAG_KEY], now or clock.now())
+        if exception.applies:
+            return f"{exception.describe()}: drift recorded, not remediated"
     if state != "running":
         return f"it is {state}"
     groups = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])
@@ -194,7 +206,7 @@ def remediate(
     remediation = plan(runtime, environment, now)
     if remediation is None:
         return None
-    busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm)
+    busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm, now=now)
     if busy is not None:
         return {"execution": None, "operation": remediation.operation, "skipped": busy}
     if remediation.operation == "Install" and elbv2 is not None:

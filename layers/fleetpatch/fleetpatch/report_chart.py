@@ -30,6 +30,7 @@ OUTCOME_COLOURS: Mapping[str, str] = {
     "busy": "#0072B2",  # blue
     "joined": "#F0E442",  # yellow
     "terminated": "#CC79A7",  # reddish purple
+    "skipped-by-exception": "#000000",  # black: Okabe-Ito's eighth
 }
 
 

@@ -336,6 +336,7 @@ def _batch(batch: BatchResult, index: int, count: int, region: str | None) -> st
         _gate(batch.gate, batch.name),
         _instance_table(batch.instances, region),
         _excluded_table(batch.excluded),
+        _exceptions_table(batch),
         "</section>",
     ]
     return "".join(parts)
@@ -387,6 +388,26 @@ def _excluded_table(excluded: Mapping[str, str]) -> str:
         f'<h4>Excluded ({len(excluded)}): not members</h4><div class="table-wrap">'
         '<table class="excluded"><thead><tr><th scope="col">Instance</th>'
         f'<th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
+def _exceptions_table(batch: BatchResult) -> str:
+    """Members carrying a fleetpatch:skip tag: applied, expired or invalid, and what it did."""
+    if not batch.exceptions:
+        return ""
+    rows = "".join(
+        f'<tr><td class="id"><code>{_e(i)}</code></td><td>{_e(x.status)}</td>'
+        f"<td>{_e(str(x.until or '-'))}</td><td>{_e(x.reason or '-')}</td>"
+        f"<td>{_e(x.note)}</td></tr>"
+        for i, x in sorted(batch.exceptions.items())
+    )
+    head = "".join(
+        f'<th scope="col">{h}</th>' for h in ("Instance", "Exception", "Until", "Reason", "Result")
+    )
+    return (
+        f"<h4>Exceptions ({len(batch.exceptions)}): fleetpatch:skip</h4>"
+        '<div class="table-wrap"><table class="exceptions">'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 

@@ -39,21 +39,33 @@ def subject(report: RunReport) -> str:
     elif report.churn is not None and report.churn.escalation:
         text = launch_report.escalation_subject(report)
     else:
-        instance = report.instances()[0] if report.instances() else None
-        what = {"patched": "patched", "compliant": "already compliant"}.get(report.outcome)
-        text = f"{report.title}: {what or report.outcome}"
-        if report.outcome == "failed" and report.reason:
-            text += f" ({report.reason})"
-        elif report.outcome == "scanned" and instance is not None:
-            text += f", {instance.missing or 0} missing"
-        elif report.outcome == "patched" and instance is not None and instance.installed:
-            text += f", {instance.installed} installed"
-        released = launch_report.lifecycle_phrase(report)
-        if released:
-            text += f", {released}"
-        if report.environment:
-            text += f" [{report.environment}]"
+        text = _instance_subject(report)
     return clip(text, SUBJECT_LIMIT)
+
+
+def _instance_subject(report: RunReport) -> str:
+    """A run on one instance (launch, remediation): its outcome and what explains it."""
+    instance = report.instances()[0] if report.instances() else None
+    what = {
+        "patched": "patched",
+        "compliant": "already compliant",
+        "skipped-by-exception": "not patched",
+    }.get(report.outcome)
+    text = f"{report.title}: {what or report.outcome}"
+    if report.outcome == "failed" and report.reason:
+        text += f" ({report.reason})"
+    elif report.outcome == "skipped-by-exception" and instance is not None:
+        text += f" ({instance.reason})"
+    elif report.outcome == "scanned" and instance is not None:
+        text += f", {instance.missing or 0} missing"
+    elif report.outcome == "patched" and instance is not None and instance.installed:
+        text += f", {instance.installed} installed"
+    released = launch_report.lifecycle_phrase(report)
+    if released:
+        text += f", {released}"
+    if report.environment:
+        text += f" [{report.environment}]"
+    return text
 
 
 def email_body(report: RunReport, *, report_url: str | None, console_url: str | None) -> str:
@@ -111,6 +123,10 @@ def _batch_lines(batch: BatchResult, *, wave: bool) -> list[str]:
         lines.append(
             f"  ... and {len(batch.excluded) - LISTED_INSTANCES} more excluded in the report"
         )
+    # Every exception is listed (an operator must see who opted out, and whose exception
+    # expired or could not be read), not only the first few.
+    for instance_id, entry in sorted(batch.exceptions.items()):
+        lines.append(f"  exception: {instance_id} - {entry.note}")
     return lines
 
 

@@ -15,7 +15,7 @@ index ``fleetpatch.report_index``'s. Nothing here calls AWS.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -27,7 +27,8 @@ from fleetpatch.outcomes import PROBLEMS, Outcome, Tally
 # 2: one vocabulary (fleetpatch.outcomes: "not-run" became "not-reached"), members' states,
 # the instances the tag rule excludes, and what the run itself installed.
 # 3: each instance's Name tag and operating system (fleetpatch.instance_facts).
-REPORT_VERSION = 3
+# 4: fleetpatch:skip exceptions (fleetpatch.skip_tag): per batch and per instance.
+REPORT_VERSION = 4
 
 Kind = Literal["launch", "wave", "remediation"]
 InstanceOutcome = Outcome
@@ -51,7 +52,7 @@ class InstanceResult(_Model):
     state: str | None = Field(
         default=None,
         description="its batch membership state (fleetpatch.membership): ready, not-managed, "
-        "stopped, busy, joined, terminated",
+        "stopped, busy, joined, terminated, excepted",
     )
     patch_group: str | None = None
     command_id: str | None = None
@@ -87,6 +88,11 @@ class InstanceResult(_Model):
     out_of_service_seconds: float | None = Field(
         default=None, description="how long it was out of service (serving batches)"
     )
+    exception: str | None = Field(
+        default=None,
+        description="what its fleetpatch:skip tag did: 'excepted until DATE: REASON', "
+        "'exception expired on DATE, patched', or why an invalid one was ignored",
+    )
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -108,6 +114,15 @@ class GateSummary(_Model):
     approved_by: str | None = None
 
 
+class ExceptionEntry(_Model):
+    """A member's ``fleetpatch:skip`` tag as the run read it (``fleetpatch.skip_tag``)."""
+
+    status: Literal["applies", "expired", "invalid"]
+    until: date | None = None
+    reason: str | None = None
+    note: str = Field(description="what it did, as the instance's ``exception`` says")
+
+
 class BatchResult(_Model):
     name: str
     patch_groups: list[str] = Field(default_factory=list)
@@ -117,6 +132,11 @@ class BatchResult(_Model):
     excluded: dict[str, str] = Field(
         default_factory=dict,
         description="instances the tag rule excludes (their patch group tags disagree): why",
+    )
+    exceptions: dict[str, ExceptionEntry] = Field(
+        default_factory=dict,
+        description="members carrying a fleetpatch:skip tag: the exceptions that applied, "
+        "expired or were invalid (ignored)",
     )
 
     def counts(self) -> Tally:
@@ -159,6 +179,9 @@ class RunReport(_Model):
     def excluded(self) -> dict[str, str]:
         return {k: v for b in self.batches for k, v in b.excluded.items()}
 
+    def exceptions(self) -> dict[str, ExceptionEntry]:
+        return {k: v for b in self.batches for k, v in b.exceptions.items()}
+
     def counts(self) -> Tally:
         """The run's one count: every member of every batch by outcome, the excluded apart."""
         return Tally.of((i.outcome for i in self.instances()), len(self.excluded()))
@@ -192,7 +215,7 @@ class RunReport(_Model):
 
     @property
     def healthy(self) -> bool:
-        return self.outcome in ("patched", "compliant", "completed")
+        return self.outcome in ("patched", "compliant", "completed", "skipped-by-exception")
 
 
 class DriftEntry(_Model):

@@ -232,6 +232,14 @@ def _run_message(report: RunReport, report_url: str | None) -> dict[str, Any]:
                 [f"`{_escape(i)}`: {_escape(why)}" for i, why in sorted(excluded.items())],
             )
         )
+    exceptions = report.exceptions()
+    if exceptions:
+        blocks.append(
+            _listed(
+                "Exceptions (fleetpatch:skip)",
+                [f"`{_escape(i)}`: {_escape(x.note)}" for i, x in sorted(exceptions.items())],
+            )
+        )
     blocks.append(_context(_where(report.run_id, report_url)))
     return {"text": subject, "blocks": blocks}
 

@@ -10,3 +10,5 @@ PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
 ENVIRONMENT_TAG_KEY = "Environment"
 # Set by Auto Scaling on every instance it launches (reserved: no one else can set it).
 AUTO_SCALING_GROUP_TAG_KEY = "aws:autoscaling:groupName"
+# An instance's patching exception (``fleetpatch.skip_tag``: until=YYYY-MM-DD; reason=TEXT).
+SKIP_TAG_KEY = "fleetpatch:skip"

@@ -31,9 +31,17 @@ from fleetpatch.batch_run import Plan
 from fleetpatch.evidence import BatchEvidence, Member, as_time, gather
 from fleetpatch.membership import Member as RosterMember
 from fleetpatch.membership import MemberState, roster
+from fleetpatch.outcomes import label
 from fleetpatch.promotion import installed_since
 from fleetpatch.report_text import format_stamp
-from fleetpatch.reports import BatchResult, GateSummary, InstanceResult, RunReport
+from fleetpatch.reports import (
+    BatchResult,
+    ExceptionEntry,
+    GateSummary,
+    InstanceResult,
+    RunReport,
+)
+from fleetpatch.skip_tag import SkipStatus
 from fleetpatch.waves import batch_commands, with_serving
 
 INSTALLED_LOOKUPS = 100
@@ -113,10 +121,12 @@ def wave_report(
         if index in gathered:
             instances = [member_result(m, batch, installed) for m in gathered[index].members]
             excluded = gathered[index].excluded
+            skips = gathered[index].exceptions
         else:
             now = roster(batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling)
             instances = [unreached_result(m, batch, statuses[index]) for m in now.members]
-            excluded = now.conflicting
+            excluded, skips = now.conflicting, now.exceptions
+        instances, exceptions = with_exceptions(instances, skips)
         batches.append(
             BatchResult(
                 name=batch.name,
@@ -125,6 +135,7 @@ def wave_report(
                 gate=gate_summary(gates.get(batch.name), batch),
                 instances=instances,
                 excluded=excluded,
+                exceptions=exceptions,
             )
         )
     groups = [g for b in run.batches for g in b.patch_groups]
@@ -204,10 +215,39 @@ def evidence_note(member: Member) -> str | None:
     return "; ".join(notes) or None
 
 
+def with_exceptions(
+    instances: Sequence[InstanceResult], skips: Mapping[str, SkipStatus]
+) -> tuple[list[InstanceResult], dict[str, ExceptionEntry]]:
+    """The members with what their ``fleetpatch:skip`` tag did, and the batch's exceptions.
+
+    One that applied reads "excepted until DATE: REASON"; an expired or invalid one says
+    so and how the instance ended ("exception expired on DATE, patched").
+    """
+    found: dict[str, ExceptionEntry] = {}
+    results = []
+    for instance in instances:
+        skip = skips.get(instance.instance_id)
+        if skip is None:
+            results.append(instance)
+            continue
+        note = skip.describe()
+        if instance.outcome == "skipped-by-exception":
+            note = instance.reason or note
+        else:
+            note = f"{note}, {label(instance.outcome)}"
+        found[instance.instance_id] = ExceptionEntry(
+            status=skip.status, until=skip.until, reason=skip.reason, note=note
+        )
+        results.append(instance.model_copy(update={"exception": note}))
+    return results, found
+
+
 def unreached_result(member: RosterMember, batch: RuntimeBatch, status: str) -> InstanceResult:
     """A member of a batch the run never sent (held by a gate, or not reached)."""
     if member.state is MemberState.TERMINATED:
         outcome, reason = "terminated", member.reason
+    elif member.state is MemberState.EXCEPTED:
+        outcome, reason = "skipped-by-exception", member.reason
     else:
         outcome = "not-reached"
         reason = (

@@ -26,7 +26,9 @@ COMMAND_SUCCESS = "Success"
 SCAN = "Scan"
 
 Verdict = Literal["patched", "compliant", "non-compliant", "failed"]
-LaunchRunOutcome = Literal["patched", "compliant", "scanned", "failed"]
+LaunchRunOutcome = Literal["patched", "compliant", "scanned", "failed", "skipped-by-exception"]
+"""A patch-new-instance run's outcome (its Summarise state); ``skipped-by-exception``: its
+``fleetpatch:skip`` exception applied and it was released unpatched (``fleetpatch.skip_tag``)."""
 
 
 @dataclass(frozen=True)
