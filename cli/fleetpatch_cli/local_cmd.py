@@ -15,11 +15,30 @@ import time
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fleetpatch_authoring.yamlfile import InvalidFileError
 from fleetpatch_cli.parser import examples
 
+if TYPE_CHECKING:
+    from localcloud.scenario import Scenario
+
 EXIT_INVALID = 2
+# Handlers that publish no metric on a path warn about it on every invocation; in Lambda
+# that goes to the log, here it would drown the timeline.
+NO_METRICS_WARNING = "No application metrics to publish"
+
+
+def _load_scenario(path: Path) -> Scenario | None:
+    """The scenario at ``path``, or None after printing each problem (one per line)."""
+    from fleetpatch_cli.scenario_file import load_scenario
+
+    try:
+        return load_scenario(path)
+    except InvalidFileError as exc:
+        for error in exc.errors:
+            print(str(error), file=sys.stderr)
+        return None
 
 
 def run_scenario(
@@ -34,19 +53,13 @@ def run_scenario(
     if template is not None and not template.is_file():
         # Before the local cloud starts: the deploy would find out seconds later.
         raise FileNotFoundError(errno.ENOENT, "no such file (--template)", str(template))
-    from fleetpatch_cli.scenario_file import load_scenario
     from localcloud.runner import play
     from localcloud.scenario import ScenarioError
     from localcloud.timeline import render_timeline
 
-    # Handlers that publish no metric on a path warn about it on every invocation; in
-    # Lambda that goes to the log, here it would drown the timeline.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    try:
-        scenario = load_scenario(path)
-    except InvalidFileError as exc:
-        for error in exc.errors:
-            print(str(error), file=sys.stderr)
+    warnings.filterwarnings("ignore", message=NO_METRICS_WARNING)
+    scenario = _load_scenario(path)
+    if scenario is None:
         return EXIT_INVALID
     try:
         result = play(
@@ -96,16 +109,10 @@ def serve(
         raise FileNotFoundError(errno.ENOENT, "no such file (--template)", str(template))
     scenario = None
     if scenario_path is not None:
-        from fleetpatch_cli.scenario_file import load_scenario
-
-        try:
-            scenario = load_scenario(scenario_path)
-        except InvalidFileError as exc:
-            for error in exc.errors:
-                print(str(error), file=sys.stderr)
+        scenario = _load_scenario(scenario_path)
+        if scenario is None:
             return EXIT_INVALID
-    # Handlers that publish no metric warn on every invocation (as in run_scenario).
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    warnings.filterwarnings("ignore", message=NO_METRICS_WARNING)
     try:
         serve_forever(
             host=host,
