@@ -35,6 +35,7 @@ from localcloud.adapters import (
     autoscaling,
     awslambda,
     cloudwatch,
+    dynamodb_atomic,
     ec2,
     elbv2,
     events,
@@ -192,6 +193,7 @@ class LocalCloud:
         alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()
         s3_atomic.install()  # each PutObject and GetObject one step
+        dynamodb_atomic.install()  # each DynamoDB request one step
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)
