@@ -123,7 +123,13 @@ def wave_report(
             excluded = gathered[index].excluded
             skips = gathered[index].exceptions
         else:
-            now = roster(batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling)
+            now = roster(
+                batch.patch_groups,
+                ec2=ec2,
+                ssm=ssm,
+                autoscaling=autoscaling,
+                only=batch.instance_ids,
+            )
             instances = [unreached_result(m, batch, statuses[index]) for m in now.members]
             excluded, skips = now.conflicting, now.exceptions
         instances, exceptions = with_exceptions(instances, skips)
