@@ -69,6 +69,8 @@ class WaveRunSummary(BaseModel):
     decisions: list[dict[str, Any]] = Field(default_factory=list)
     commands: dict[str, list[str]] = Field(default_factory=dict)
     promote_from: str | None = Field(default=None, alias="promoteFrom")
+    emergency: dict[str, Any] | None = None
+    """An emergency run's CVE, severity, SLA and fixes (fleetpatch.services.emergency)."""
 
 
 def wave_report(
@@ -148,7 +150,9 @@ def wave_report(
     return RunReport(
         kind="wave",
         run_id=run.run_id,
-        title=f"{run.wave} wave",
+        title=f"emergency patch for {run.emergency['cve']}"
+        if run.emergency
+        else f"{run.wave} wave",
         outcome=run.outcome,
         reason=run.reason,
         summary=run.summary,

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from fleetpatch import aws, clock, instance_facts
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.emergency_records import recorded_findings
+from fleetpatch.emergency_report import emergency_notes
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
@@ -68,6 +70,7 @@ def publish_run_report(
             ssm=client("ssm"),
             ec2=client("ec2"),
             notes=[
+                *_emergency_notes(settings, run, client, ended_at),
                 *_promotion_notes(settings, run, client),
                 *_policy_notes(settings.policy_parameter, run, client),
             ],
@@ -156,6 +159,21 @@ def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) ->
         f"batches; this run went on with the batches it started with "
         f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
     ]
+
+
+def _emergency_notes(
+    settings: ReportSettings, run: WaveRunSummary, client: ClientFactory, now: datetime
+) -> list[str]:
+    """An emergency run's CVE, fixes and each instance's time to remediate against the SLA."""
+    if run.emergency is None:
+        return []
+    return emergency_notes(
+        run.emergency,
+        run.batches,
+        ssm=client("ssm"),
+        now=now,
+        recorded=recorded_findings(client("dynamodb"), settings.table_name, run.emergency["cve"]),
+    )
 
 
 def _promotion_notes(
