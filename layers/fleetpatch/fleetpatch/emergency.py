@@ -123,7 +123,8 @@ def inspector_findings(inspector2: Any, cve: str) -> list[Finding]:
         page = aws.patiently(inspector2.list_findings, **kwargs)
         for finding in page.get("findings", []):
             packages = tuple(
-                f"{p['name']}.{p['arch']}" if p.get("arch") else str(p["name"])
+                # Inspector writes the arch in capitals (X86_64); package ids are lower case.
+                f"{p['name']}.{str(p['arch']).lower()}" if p.get("arch") else str(p["name"])
                 for p in finding.get("packageVulnerabilityDetails", {}).get(
                     "vulnerablePackages", []
                 )

@@ -36,6 +36,8 @@ from fleetpatch.emergency import (
     resolve,
 )
 from fleetpatch.emergency_records import claim, record_findings
+from fleetpatch.errors import InvalidEventError
+from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
 from fleetpatch.lease import read_lease, release_lease
 from fleetpatch.membership import tagged
 from fleetpatch.policy import CompiledPolicy
@@ -254,3 +256,65 @@ def _give_back(dynamodb: Any, table: str, wave: str, run_id: str) -> None:
     lease = read_lease(dynamodb, table, wave)
     if lease is not None and lease.run_id == run_id:
         release_lease(dynamodb, table, lease)
+
+
+# --- started by an event -------------------------------------------------------------------------
+
+
+def request_of_event(
+    event: InspectorFindingEvent | EmergencyRequestEvent, policy: CompiledPolicy
+) -> EmergencyRequest | str:
+    """The request an event makes, or why it makes none (the policy's inspector switch)."""
+    if isinstance(event, EmergencyRequestEvent):
+        d = event.detail
+        environments = set(policy.patch_groups.values())
+        if d.environment is not None and d.environment not in environments:
+            raise InvalidEventError(
+                "detail.environment",
+                f"{d.environment!r} is not an environment of the fleet policy "
+                f"({', '.join(sorted(environments)) or 'none'})",
+            )
+        return EmergencyRequest(
+            target=Target(d.cve, tuple(d.kbs), tuple(d.packages)),
+            source="operator-event",
+            requested_by=d.requested_by,
+            requested_at=event.time,
+            reason=d.reason,
+            environment=d.environment,
+            severity=d.severity,
+            override_freeze=d.override_freeze,
+        )
+    finding = event.detail
+    rules = policy.emergency.inspector
+    details = finding.package_vulnerability_details
+    assert details is not None  # routing ignores findings without them
+    if not rules.enabled:
+        return "the policy's emergency.inspector is not enabled: findings start no run"
+    if finding.severity not in rules.severities:
+        return (
+            f"{finding.severity} finding: the policy starts runs for "
+            f"{', '.join(rules.severities)} findings only"
+        )
+    return EmergencyRequest(
+        target=Target(details.vulnerability_id),
+        source="inspector",
+        requested_by=finding.finding_arn,
+        requested_at=event.time,
+        reason=f"Amazon Inspector {finding.severity} finding",
+        severity=finding.severity,
+        findings=dict.fromkeys(finding.instance_ids(), finding.first_observed_at),
+    )
+
+
+def start_for_event(
+    event: InspectorFindingEvent | EmergencyRequestEvent,
+    settings: EmergencySettings,
+    policy: CompiledPolicy,
+    *,
+    client: ClientFactory = aws_client,
+) -> dict[str, Any]:
+    """An Inspector finding or an operator's event: start (or join) the CVE's run."""
+    request = request_of_event(event, policy)
+    if isinstance(request, str):
+        return {"route": "ignored", "reason": request}
+    return {"route": "emergency", **start_emergency(request, settings, policy, client=client)}
