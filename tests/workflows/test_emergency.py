@@ -14,6 +14,7 @@ import pytest
 
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.emergency import Target
+from fleetpatch.emergency_policy import CompiledEmergency, CompiledInspector
 from fleetpatch.policy import CompiledPolicy, CompiledSchedule, CompiledWave
 from fleetpatch.services.emergency import EmergencyRequest, start_emergency
 from localcloud.sim.instances import Behaviour
@@ -41,7 +42,7 @@ def _batch(name: str, group: str, gate: RuntimeGate | None = None) -> RuntimeBat
     )
 
 
-def policy(*, bake_minutes: int = 30) -> CompiledPolicy:
+def policy(*, bake_minutes: int = 30, inspector: bool = False) -> CompiledPolicy:
     """One prod wave: db (g-db) first, then web (g-web) behind a 30-minute gate on db."""
     gate = RuntimeGate(batches=["db"], bake_minutes=bake_minutes)
     return CompiledPolicy(
@@ -52,7 +53,26 @@ def policy(*, bake_minutes: int = 30) -> CompiledPolicy:
             )
         },
         patch_groups={"g-db": "prod", "g-web": "prod"},
+        emergency=CompiledEmergency(inspector=CompiledInspector(enabled=inspector)),
     )
+
+
+def deploy_policy(deployed: Deployed, rules: CompiledPolicy) -> None:
+    """The policy as `make policy` deploys it (the parameter the functions and CLI read)."""
+    deployed.cloud.client("ssm").put_parameter(
+        Name=deployed.stack.output("PolicyParameterName"),
+        Value=rules.model_dump_json(by_alias=True),
+        Type="String",
+        Overwrite=True,
+    )
+    deployed.cloud.advance(61)  # the functions cache the policy for a minute (fleetpatch.aws)
+
+
+def emergency_runs(deployed: Deployed) -> list[dict[str, Any]]:
+    listed = deployed.cloud.client("stepfunctions").list_executions(
+        stateMachineArn=Settings(deployed).state_machine_arn
+    )["executions"]
+    return [e for e in listed if e["name"].startswith("emergency-")]
 
 
 def launch(deployed: Deployed, os_name: str, group: str, **behaviour: Any) -> str:
@@ -237,3 +257,90 @@ def test_a_burst_of_duplicated_findings_makes_one_run(
     ]
     assert [e["name"] for e in runs] == [run]
     assert isinstance(runs[0]["startDate"], datetime)
+
+
+def test_inspector_findings_through_eventbridge_start_one_run(
+    deployed: Deployed, fleet: dict[str, str]
+) -> None:
+    # Given a policy whose emergency section lets CRITICAL findings start runs
+    deploy_policy(deployed, policy(inspector=True))
+    inspector = deployed.cloud.inspector
+    assert inspector is not None
+    affected = [fleet["db-al2-a"], fleet["db-al2-b"], fleet["web-al2023"]]
+    # When Inspector finds the CVE on three hosts, and announces each finding twice
+    for instance in affected + affected:
+        inspector.raise_finding(instance, CVE, "CRITICAL")
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then the emergency function (its own role, IAM enforced) started exactly one run
+    answers = [
+        i.result
+        for i in deployed.cloud.lambdas.invocations
+        if i.function_name.endswith("-emergency")
+    ]
+    assert len(answers) == 6
+    assert sorted(str(a.get("outcome")) for a in answers) == ["recorded"] * 5 + ["started"]
+    (run,) = emergency_runs(deployed)
+    assert run["status"] == "SUCCEEDED"
+    # ... which patched the three hosts and reports each one's time from its finding
+    sent = {i for c in patch_commands(deployed) for i in c["InstanceIds"]}
+    assert sent == set(affected)
+    text = str(deployed.report(run["name"]))
+    assert "affected instances from inspector" in text
+    assert "time to remediate: 3 met, 0 missed, 0 open of 3 instance(s)" in text
+
+
+def test_findings_start_nothing_unless_the_policy_says_so(
+    deployed: Deployed, fleet: dict[str, str]
+) -> None:
+    deploy_policy(deployed, policy(inspector=False))
+    assert deployed.cloud.inspector is not None
+    deployed.cloud.inspector.raise_finding(fleet["db-al2-a"], CVE, "CRITICAL")
+    deployed.cloud.settle(max_seconds=3600)
+    (answer,) = [
+        i.result
+        for i in deployed.cloud.lambdas.invocations
+        if i.function_name.endswith("-emergency")
+    ]
+    assert answer["route"] == "ignored"
+    assert "emergency.inspector is not enabled" in answer["reason"]
+    assert emergency_runs(deployed) == []
+
+
+def _printed(out: str) -> str:
+    """What the command printed (the in-process functions log JSON lines to stdout too)."""
+    return "\n".join(line for line in out.splitlines() if not line.startswith("{"))
+
+
+def test_the_cli_starts_the_run_and_a_second_request_names_it(
+    deployed: Deployed, fleet: dict[str, str], capsys: Any
+) -> None:
+    from argparse import Namespace
+
+    from fleetpatch_cli.emergency_cmd import run_emergency_command
+
+    deploy_policy(deployed, policy())
+    args = Namespace(
+        stage="default",
+        cve=CVE.lower(),
+        kb=[],
+        package=[],
+        environment="prod",
+        severity=None,
+        reason="curl RCE",
+        override_freeze="exploited in the wild",
+        json=False,
+    )
+    assert run_emergency_command(args, deployed.cloud.client) == 0
+    first = _printed(capsys.readouterr().out)
+    assert first.startswith("started emergency-CVE-2024-7264-")
+    assert "batches in order: prod-db-al2, prod-web-al2023" in first
+    assert run_emergency_command(args, deployed.cloud.client) == 0
+    second = _printed(capsys.readouterr().out)
+    assert second.startswith("recorded: run emergency-CVE-2024-7264-")
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    (run,) = emergency_runs(deployed)
+    assert run["status"] == "SUCCEEDED"
+    assert "change freeze overridden: exploited in the wild" in str(deployed.report(run["name"]))
+    args.environment = "staging"
+    assert run_emergency_command(args, deployed.cloud.client) == 2
+    assert "not an environment of the deployed policy (prod)" in capsys.readouterr().err
