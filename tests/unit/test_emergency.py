@@ -138,6 +138,25 @@ def test_inspector_findings_decide_the_hosts_and_name_the_packages() -> None:
     assert found.findings["i-00000002"].first_observed == SEEN
 
 
+def test_a_host_never_scanned_takes_its_os_from_the_finding() -> None:
+    ssm = FakeSsm({})
+    finding = {
+        "severity": "CRITICAL",
+        "firstObservedAt": SEEN,
+        "packageVulnerabilityDetails": {"vulnerablePackages": [{"name": "curl", "arch": "amd64"}]},
+        "resources": [
+            {
+                "type": "AWS_EC2_INSTANCE",
+                "id": "i-00000003",
+                "details": {"awsEc2Instance": {"platform": "UBUNTU_22_04"}},
+            }
+        ],
+    }
+    found = resolve(Target(CVE), ["i-00000003"], ssm=ssm, inspector2=FakeInspector([finding]))
+    assert found.affected == {"i-00000003": "UBUNTU"}
+    assert found.fixes == {"UBUNTU": [Fix("curl.amd64")]}
+
+
 def test_a_host_without_patch_state_or_fix_is_reported_not_patched() -> None:
     ssm = FakeSsm({"i-00000001": (WIN, [])})
     finding = {

@@ -34,6 +34,18 @@ from fleetpatch import aws
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.policy import CompiledPolicy
 
+# Inspector's EC2 platform names (resources[].details.awsEc2Instance.platform) by prefix:
+# an instance Patch Manager never scanned still has its operating system from its finding.
+PLATFORM_PREFIXES = (
+    ("AMAZON_LINUX_2023", "AMAZON_LINUX_2023"),
+    ("AMAZON_LINUX_2", "AMAZON_LINUX_2"),
+    ("UBUNTU", "UBUNTU"),
+    ("RHEL", "REDHAT_ENTERPRISE_LINUX"),
+    ("CENTOS", "CENTOS"),
+    ("SUSE", "SUSE"),
+    ("SLES", "SUSE"),
+    ("WINDOWS", "WINDOWS"),
+)
 STATE_BATCH = 50  # DescribeInstancePatchStates: at most 50 instance ids a call
 NOT_INSTALLED = ("Missing", "Failed")  # DescribeInstancePatches' State filter values
 LINUX_WILDCARD_ARCH = "*"
@@ -84,6 +96,16 @@ class Finding:
     severity: str
     first_observed: datetime
     packages: tuple[str, ...]  # name.arch (Linux) or KB (Windows)
+    platform: str | None = None  # Inspector's (AMAZON_LINUX_2023, UBUNTU_22_04, ...)
+
+    @property
+    def operating_system(self) -> str | None:
+        """Patch Manager's operating system for Inspector's platform, if it names one."""
+        if self.platform is None:
+            return None
+        return next(
+            (os for prefix, os in PLATFORM_PREFIXES if self.platform.startswith(prefix)), None
+        )
 
 
 @dataclass
@@ -131,12 +153,14 @@ def inspector_findings(inspector2: Any, cve: str) -> list[Finding]:
             )
             for resource in finding.get("resources", []):
                 if resource.get("type") == "AWS_EC2_INSTANCE":
+                    ec2 = resource.get("details", {}).get("awsEc2Instance", {})
                     found.append(
                         Finding(
                             instance_id=str(resource["id"]).rsplit("/", 1)[-1],
                             severity=str(finding.get("severity", "UNTRIAGED")),
                             first_observed=finding["firstObservedAt"],
                             packages=packages,
+                            platform=ec2.get("platform"),
                         )
                     )
         token = page.get("nextToken")
@@ -208,12 +232,18 @@ def resolve(
     exact = missing_fixes(ssm, narrowed, target)
     affected = set(resolution.findings) if findings else set(exact)
     for instance_id in sorted(affected):
-        if instance_id not in systems:
+        finding = resolution.findings.get(instance_id)
+        os_name = (
+            systems[instance_id][0]
+            if instance_id in systems
+            else (finding.operating_system if finding else None)
+        )
+        if os_name is None:
             resolution.not_patched[instance_id] = (
                 "no patch state (never scanned): its operating system is not known"
             )
             continue
-        resolution.affected[instance_id] = systems[instance_id][0]
+        resolution.affected[instance_id] = os_name
     for os_name, instances in resolution.by_os.items():
         entries = _os_fixes(os_name, instances, target, exact, resolution.findings)
         if entries:

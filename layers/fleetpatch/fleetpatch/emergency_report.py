@@ -3,8 +3,9 @@ remediate against the policy's SLA for the severity (docs/emergency.md).
 
 Time to remediate: from the instance's finding (Inspector's first observation, or a finding
 recorded by the run) or else the request, to the install of its fix, read back from the
-instance's patch state: a fix ``Installed`` (not pending a reboot) is patched and compliant
-for this CVE. An instance not remediated yet is measured to the report's time: past the SLA
+instance's patch state: a fix ``Installed`` or ``InstalledOther`` (installed, not yet
+approved by the baseline: compliant) and not pending a reboot is patched and compliant for
+this CVE. An instance not remediated yet is measured to the report's time: past the SLA
 it has missed it already, within it the SLA is still open.
 """
 
@@ -69,11 +70,14 @@ def patched_at(ssm: Any, instance_id: str, fixes: Sequence[str]) -> datetime | N
     for page in aws.pages(
         ssm.describe_instance_patches,
         InstanceId=instance_id,
-        Filters=[{"Key": "State", "Values": ["Installed", "InstalledPendingReboot"]}],
+        # InstalledOther: a fix the baseline has not approved yet (the emergency's case).
+        Filters=[
+            {"Key": "State", "Values": ["Installed", "InstalledOther", "InstalledPendingReboot"]}
+        ],
     ):
         for patch in page["Patches"]:
             if any(fnmatch.fnmatchcase(patch["KBId"], f) for f in fixes):
-                if str(patch.get("State", "")).upper() != "INSTALLED":
+                if str(patch.get("State", "")).upper().replace("_", "") == "INSTALLEDPENDINGREBOOT":
                     return None  # installed, but not compliant until the reboot
                 times.append(patch["InstalledTime"])
     return max(times) if times else None
