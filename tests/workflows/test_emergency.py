@@ -344,3 +344,25 @@ def test_the_cli_starts_the_run_and_a_second_request_names_it(
     args.environment = "staging"
     assert run_emergency_command(args, deployed.cloud.client) == 2
     assert "not an environment of the deployed policy (prod)" in capsys.readouterr().err
+
+
+def test_nothing_affected_starts_nothing_and_gives_the_lease_back(
+    deployed: Deployed, fleet: dict[str, str]
+) -> None:
+    # Given a CVE no host's patch state names, and no Inspector finding
+    rules = policy()
+    settings = Settings(deployed)
+    unknown = EmergencyRequest(
+        target=Target("CVE-1999-0001"),
+        source="cli",
+        requested_by="test",
+        requested_at=deployed.cloud.clock.now(),
+    )
+    # When it is asked for twice
+    answers = [
+        start_emergency(unknown, settings, rules, client=deployed.cloud.client) for _ in range(2)
+    ]
+    # Then neither starts a run, and the second is not "recorded" against a phantom run
+    assert [a["outcome"] for a in answers] == ["nothing-to-patch", "nothing-to-patch"]
+    assert "no instance of the fleet is affected by CVE-1999-0001" in answers[0]["reason"]
+    assert emergency_runs(deployed) == []
