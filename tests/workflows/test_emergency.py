@@ -182,6 +182,9 @@ def test_patches_only_the_affected_hosts_of_two_batches_through_the_gate(
     # And the report says it is an emergency for the CVE, with each host's time to remediate
     report = deployed.report(started["run"])
     assert report["outcome"] == "completed"
+    # (each host is patched: its fix is installed; the rest of its baseline is the waves')
+    outcomes = [i["outcome"] for b in report["batches"] for i in b["instances"]]
+    assert outcomes == ["patched"] * 3
     text = str(report)
     assert f"EMERGENCY run for {CVE}" in text
     assert "time to remediate: 3 met, 0 missed, 0 open of 3 instance(s)" in text

@@ -19,6 +19,7 @@ from typing import Any
 
 from fleetpatch import aws
 from fleetpatch.batch_policy import RuntimeBatch
+from fleetpatch.reports import InstanceResult, RunReport
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Remediation:
 
     def line(self, now: datetime) -> str:
         sla = f"SLA {self.sla_hours} h: {self.verdict(now)}" if self.sla_hours else "no SLA"
+        if self.elapsed is not None and self.elapsed <= timedelta(0):
+            return f"{self.instance_id} ({self.operating_system}): already fixed when found ({sla})"
         if self.elapsed is not None:
             return (
                 f"{self.instance_id} ({self.operating_system}): remediated in "
@@ -108,13 +111,33 @@ def remediations(
     return found
 
 
+def with_fix_verdicts(report: RunReport, found: Sequence[Remediation]) -> RunReport:
+    """An emergency installs the fix only: a host whose fix is installed is patched, even if
+    other approved patches (the waves' business) are still missing."""
+    fixed = {r.instance_id for r in found if r.patched_at is not None}
+
+    def judged(instance: InstanceResult) -> InstanceResult:
+        if instance.outcome != "non-compliant" or instance.instance_id not in fixed:
+            return instance
+        return instance.model_copy(
+            update={
+                "outcome": "patched",
+                "reason": "the fix is installed; other approved patches are left to the waves",
+            }
+        )
+
+    batches = [
+        b.model_copy(update={"instances": [judged(i) for i in b.instances]}) for b in report.batches
+    ]
+    return report.model_copy(update={"batches": batches})
+
+
 def emergency_notes(
     emergency: Mapping[str, Any],
-    batches: Sequence[RuntimeBatch],
+    found: Sequence[Remediation],
     *,
-    ssm: Any,
     now: datetime,
-    recorded: Mapping[str, Mapping[str, str]] = {},
+    recorded: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """The report's lines for an emergency run (first: what it was)."""
     cve = emergency["cve"]
@@ -130,7 +153,7 @@ def emergency_notes(
         lines.append(f"change freeze overridden: {emergency['overrideFreeze']}")
     for os_name, ids in sorted(emergency.get("fixes", {}).items()):
         lines.append(f"{os_name}: installs exactly {', '.join(ids)} (InstallOverrideList)")
-    found = remediations(emergency, batches, ssm=ssm)
+    recorded = recorded or {}
     verdicts = [r.verdict(now) for r in found]
     lines.append(
         f"time to remediate: {verdicts.count('met')} met, {verdicts.count('missed')} missed, "

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from fleetpatch import aws, clock, instance_facts
 from fleetpatch.compliance import DigestCollector
 from fleetpatch.emergency_records import recorded_findings
-from fleetpatch.emergency_report import emergency_notes
+from fleetpatch.emergency_report import emergency_notes, remediations, with_fix_verdicts
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
@@ -70,13 +70,13 @@ def publish_run_report(
             ssm=client("ssm"),
             ec2=client("ec2"),
             notes=[
-                *_emergency_notes(settings, run, client, ended_at),
                 *_promotion_notes(settings, run, client),
                 *_policy_notes(settings.policy_parameter, run, client),
             ],
             autoscaling=client("autoscaling"),
             serving=records.serving,
         )
+        report = _as_emergency(report, settings, run, client, ended_at)
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
     report = _with_facts(report, client)
@@ -161,19 +161,26 @@ def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) ->
     ]
 
 
-def _emergency_notes(
-    settings: ReportSettings, run: WaveRunSummary, client: ClientFactory, now: datetime
-) -> list[str]:
-    """An emergency run's CVE, fixes and each instance's time to remediate against the SLA."""
+def _as_emergency(
+    report: RunReport,
+    settings: ReportSettings,
+    run: WaveRunSummary,
+    client: ClientFactory,
+    now: datetime,
+) -> RunReport:
+    """An emergency run's report: its CVE, fixes and each instance's time to remediate
+    against the SLA first, and a host whose fix is installed judged patched."""
     if run.emergency is None:
-        return []
-    return emergency_notes(
+        return report
+    found = remediations(run.emergency, run.batches, ssm=client("ssm"))
+    notes = emergency_notes(
         run.emergency,
-        run.batches,
-        ssm=client("ssm"),
+        found,
         now=now,
         recorded=recorded_findings(client("dynamodb"), settings.table_name, run.emergency["cve"]),
     )
+    judged = with_fix_verdicts(report, found)
+    return judged.model_copy(update={"notes": [*notes, *judged.notes]})
 
 
 def _promotion_notes(
