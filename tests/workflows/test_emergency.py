@@ -18,6 +18,7 @@ from fleetpatch.emergency_policy import CompiledEmergency, CompiledInspector
 from fleetpatch.policy import CompiledPolicy, CompiledSchedule, CompiledWave
 from fleetpatch.services.emergency import EmergencyRequest, start_emergency
 from localcloud.sim.instances import Behaviour
+from tests.conftest import load_event
 from tests.workflows.conftest import Deployed
 
 CVE = "CVE-2024-7264"  # curl: Amazon Linux 2 and 2023 (and others), not Windows
@@ -369,3 +370,22 @@ def test_nothing_affected_starts_nothing_and_gives_the_lease_back(
     assert [a["outcome"] for a in answers] == ["nothing-to-patch", "nothing-to-patch"]
     assert "no instance of the fleet is affected by CVE-1999-0001" in answers[0]["reason"]
     assert emergency_runs(deployed) == []
+
+
+def test_an_operators_event_starts_the_run(deployed: Deployed, fleet: dict[str, str]) -> None:
+    # Given the deployed policy, and an operator's request as the fixture shows it
+    deploy_policy(deployed, policy())
+    event = load_event("fleetpatch.operator/emergency-patch-requested")
+    event["time"] = deployed.cloud.clock.now().isoformat().replace("+00:00", "Z")
+    # When it is put on the bus
+    deployed.cloud.put_event(event)
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    # Then the emergency function started the run, which patched the Linux hosts only
+    (run,) = emergency_runs(deployed)
+    assert run["status"] == "SUCCEEDED"
+    sent = {i for c in patch_commands(deployed) for i in c["InstanceIds"]}
+    assert sent == {fleet["db-al2-a"], fleet["db-al2-b"], fleet["web-al2023"]}
+    text = str(deployed.report(run["name"]))
+    assert (
+        "requested by arn:aws:sts::123456789012:assumed-role/SecOps/alice (operator-event)" in text
+    )
