@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.emergency import Fix, Scope, Target, emergency_batches, override_list, resolve
+from fleetpatch.emergency_policy import CompiledEmergency, CompiledInspector
+from fleetpatch.errors import InvalidEventError
+from fleetpatch.events import parse_event
 from fleetpatch.policy import CompiledPolicy, CompiledSchedule, CompiledWave
+from fleetpatch.services.emergency import EmergencyRequest, request_of_event
+from localcloud.scenario import Scenario
 from localcloud.sim.patches import parse_override_list
+from tests.conftest import load_event
 
 CVE = "CVE-2024-7264"
 AL2 = "pb-0aaaaaaaaaaaaaaaa"
@@ -247,3 +255,42 @@ def test_batches_follow_the_waves_split_per_os_with_compressed_gates() -> None:
     assert {b.max_concurrency for b in found} == {policy.emergency.max_concurrency}
     # And an environment narrows the scope to its waves
     assert Scope.of(policy, "prod").waves == ["prod"]
+
+
+def _policy_with(*, inspector: bool, severities: tuple[str, ...] = ("CRITICAL", "HIGH")) -> Any:
+    return CompiledPolicy(
+        patch_groups={"g": "prod"},
+        emergency=CompiledEmergency(
+            inspector=CompiledInspector(enabled=inspector, severities=list(severities))
+        ),
+    )
+
+
+def test_a_finding_asks_only_when_the_policy_enables_its_severity() -> None:
+    event = parse_event(load_event("aws.inspector2/package-vulnerability-critical"))
+    assert "not enabled" in str(request_of_event(event, _policy_with(inspector=False)))  # type: ignore[arg-type]
+    high_only = _policy_with(inspector=True, severities=("HIGH",))
+    assert "HIGH findings only" in str(request_of_event(event, high_only))  # type: ignore[arg-type]
+    asked = request_of_event(event, _policy_with(inspector=True))  # type: ignore[arg-type]
+    assert isinstance(asked, EmergencyRequest)
+    assert asked.target == Target(CVE)
+    assert asked.findings == {"i-0727110e75ed6b7ed": datetime(2026, 11, 12, 10, 15, 42, tzinfo=UTC)}
+
+
+def test_an_operators_request_for_an_unknown_environment_is_invalid_naming_the_field() -> None:
+    raw = load_event("fleetpatch.operator/emergency-patch-requested")
+    raw["detail"]["environment"] = "staging"
+    event = parse_event(raw)
+    with pytest.raises(InvalidEventError) as raised:
+        request_of_event(event, _policy_with(inspector=False))  # type: ignore[arg-type]
+    assert raised.value.field == "detail.environment"
+
+
+def test_a_scenario_finding_names_known_instances() -> None:
+    with pytest.raises(ValidationError, match=r"inspector_finding\.names: no fleet"):
+        Scenario.model_validate(
+            {
+                "name": "x",
+                "steps": [{"inspector_finding": {"names": ["nobody"], "cve": CVE}}],
+            }
+        )
