@@ -41,6 +41,7 @@ from fleetpatch.policy import (
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
+from fleetpatch_authoring.emergency import Emergency
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
@@ -79,6 +80,10 @@ class FleetPolicy(PolicyModel):
     launch: Launch = Launch()
     compliance: Compliance = Compliance()
     notifications: Notifications = Notifications()
+    emergency: Emergency = Field(
+        default_factory=Emergency,
+        description="emergency runs for one CVE, outside the schedule (docs/emergency.md)",
+    )
     serving: ServingField | None = Field(
         default=None,
         description="the fleet's defaults for patching instances that serve traffic: each "
@@ -152,6 +157,7 @@ class FleetPolicy(PolicyModel):
                 if self.notifications.slack
                 else None,
             ),
+            emergency=self.emergency.compiled(),
         )
 
 

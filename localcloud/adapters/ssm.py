@@ -81,6 +81,10 @@ from localcloud.adapters.ssm_baselines import (
     register_default_patch_baseline,
     register_patch_baseline_for_patch_group,
 )
+from localcloud.adapters.ssm_catalogue import (
+    describe_available_patches,
+    describe_effective_patches_for_patch_baseline,
+)
 from localcloud.adapters.ssm_commands import (
     cancel_command,
     describe_instance_information,
@@ -117,6 +121,8 @@ _ADDED = (
     get_default_patch_baseline,
     register_default_patch_baseline,
     describe_patch_groups,
+    describe_available_patches,
+    describe_effective_patches_for_patch_baseline,
 )
 _REPLACED = (send_command, list_commands, get_command_invocation, describe_patch_baselines)
 

@@ -17,6 +17,7 @@ from fleetpatch.batch_policy import (
     Compiled,
     RuntimeBatch,
 )
+from fleetpatch.emergency_policy import CompiledEmergency
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
 
@@ -79,6 +80,7 @@ class CompiledPolicy(Compiled):
     )
     compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
+    emergency: CompiledEmergency = Field(default_factory=CompiledEmergency)
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)

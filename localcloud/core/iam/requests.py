@@ -232,6 +232,14 @@ def _default_baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check
     ]
 
 
+@_model("ssm:GetPatchBaseline")
+def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # The account's own baselines by id; AWS's predefined ones by their ARN (AWS's account).
+    given = str(params.get("BaselineId", ""))
+    arn = given if given.startswith("arn:") else _arn(lookups, "ssm", f"patchbaseline/{given}")
+    return [Check("ssm:GetPatchBaseline", [Target("patchbaseline", arn)])]
+
+
 # --- Step Functions, Lambda, Scheduler ----------------------------------------------------
 
 
