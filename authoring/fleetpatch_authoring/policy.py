@@ -42,6 +42,7 @@ from fleetpatch.policy import (
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
+from fleetpatch_authoring.governance import ChangeFreeze
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
 from fleetpatch_authoring.waves import Wave
@@ -83,6 +84,11 @@ class FleetPolicy(PolicyModel):
         default=None,
         description="the fleet's defaults for patching instances that serve traffic: each "
         "batch is a serving batch unless it says serving: false (docs/policy.md)",
+    )
+    change_freeze: ChangeFreeze | None = Field(
+        default=None,
+        description="an SSM Change Calendar: while it is CLOSED no wave and no remediation "
+        "starts (docs/governance.md)",
     )
 
     @field_validator("patch_group_naming")
@@ -152,6 +158,7 @@ class FleetPolicy(PolicyModel):
                 if self.notifications.slack
                 else None,
             ),
+            change_freeze=self.change_freeze.runtime() if self.change_freeze else None,
         )
 
 

@@ -17,6 +17,7 @@ from fleetpatch.batch_policy import (
     Compiled,
     RuntimeBatch,
 )
+from fleetpatch.change_freeze import FreezePolicy
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
 
@@ -79,6 +80,11 @@ class CompiledPolicy(Compiled):
     )
     compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
+    change_freeze: FreezePolicy | None = Field(
+        default=None,
+        alias="changeFreeze",
+        description="the change freeze (fleetpatch.change_freeze); None: no freeze is checked",
+    )
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)

@@ -38,6 +38,7 @@ _EMOJI = {
     "completed-with-failures": ":warning:",
     "drift": ":warning:",
     "held": ":octagonal_sign:",
+    "skipped": ":double_vertical_bar:",
     "failed": ":x:",
 }
 

@@ -1,0 +1,118 @@
+"""A change freeze changes what a wave does (issue 21, part 3).
+
+The real template, ASL and handlers on the local cloud; the policy's ``change_freeze`` names
+an SSM Change Calendar created as an operator would (CreateDocument, ChangeCalendar, TEXT),
+evaluated on the simulated clock. The window opens while the calendar is CLOSED.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from localcloud.sim.change_calendar import ics
+from tests.workflows.conftest import Deployed, states_entered
+from tests.workflows.test_gated_wave import WINDOW, commands_on, launch_fleet, wave_runs
+
+CALENDAR = "fleetpatch-year-end"
+
+
+def with_freeze(deployed: Deployed, **freeze: Any) -> None:
+    """The deployed compiled policy, with a change freeze (as `policy render` compiles it)."""
+    ssm = deployed.cloud.client("ssm")
+    name = deployed.stack.output("PolicyParameterName")
+    policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    policy["changeFreeze"] = {"calendars": [CALENDAR], **freeze}
+    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+
+
+def closed(deployed: Deployed, start: datetime, end: datetime) -> None:
+    deployed.cloud.client("ssm").create_document(
+        Name=CALENDAR,
+        Content=ics("OPEN", [(start, end)]),
+        DocumentType="ChangeCalendar",
+        DocumentFormat="TEXT",
+    )
+
+
+def wave_messages(deployed: Deployed) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in deployed.messages()
+        if m["channel"] == "sns" and m["attributes"].get("kind") == "wave"
+    ]
+
+
+def test_a_closed_calendar_skips_the_wave_and_the_report_says_so(deployed: Deployed) -> None:
+    # Given the test wave's hosts, and a freeze (skip) whose calendar is CLOSED for two days
+    ids = launch_fleet(deployed)
+    now = deployed.cloud.clock.now()
+    closed(deployed, now - timedelta(hours=1), now + timedelta(days=2))
+    with_freeze(deployed, onClosed="skip")
+    # When the wave's window opens
+    execution_id = deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+    # Then the run ended without sending a single command
+    [run] = wave_runs(deployed)
+    assert run["name"] == f"wave-{execution_id}"
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert json.loads(run["output"])["outcome"] == "skipped"
+    assert all(commands_on(deployed, i) == [] for i in ids.values())
+    assert "TakeLease" not in states_entered(deployed.history(run))
+    # And the operator hears it, through publish-report: skipped by the freeze, and why
+    [message] = wave_messages(deployed)
+    assert message["subject"] == "test wave: skipped (change freeze), nothing sent"
+    assert message["attributes"]["outcome"] == "skipped"
+    report = deployed.report(run["name"])
+    assert report["outcome"] == "skipped"
+    assert report["reason"] == "ChangeFreeze"
+    assert report["summary"].startswith(
+        f"skipped: change freeze: calendar {CALENDAR} is CLOSED until "
+    )
+    assert {b["status"] for b in report["batches"]} == {"not-reached"}
+
+
+def test_a_wave_that_waits_patches_when_the_calendar_opens(deployed: Deployed) -> None:
+    # Given a freeze (wait, up to 3 hours) whose calendar opens 90 minutes after the window
+    ids = launch_fleet(deployed)
+    now = deployed.cloud.clock.now()
+    opens = now + timedelta(minutes=90)
+    closed(deployed, now - timedelta(hours=1), opens)
+    with_freeze(deployed, onClosed="wait", maxWaitHours=3)
+    # When the window opens
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+    # Then the run waited (one Wait, until the transition) and patched once the calendar opened
+    [run] = wave_runs(deployed)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert json.loads(run["output"])["outcome"] == "completed"
+    entered = states_entered(deployed.history(run))
+    assert entered.count("AwaitCalendar") == 1
+    assert entered.count("CheckGovernance") == 2
+    [command] = commands_on(deployed, ids["app-test-ubuntu"])
+    assert command["RequestedDateTime"] >= opens
+    assert commands_on(deployed, ids["app-test-windows"])
+    assert commands_on(deployed, ids["app-prod-windows"]) == []
+
+
+def test_a_freeze_longer_than_the_bound_is_reported_and_never_hangs(deployed: Deployed) -> None:
+    # Given a freeze (wait, at most 1 hour) whose calendar stays CLOSED for two days
+    ids = launch_fleet(deployed)
+    now = deployed.cloud.clock.now()
+    closed(deployed, now - timedelta(hours=1), now + timedelta(days=2))
+    with_freeze(deployed, onClosed="wait", maxWaitHours=1)
+    # When the window opens
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=12 * 3600)
+    # Then the run waited once, to its bound, and ended skipped: nothing sent, reported
+    [run] = wave_runs(deployed)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert json.loads(run["output"])["outcome"] == "skipped"
+    assert run["stopDate"] - run["startDate"] < timedelta(hours=1, minutes=5)
+    assert states_entered(deployed.history(run)).count("AwaitCalendar") == 1
+    assert all(commands_on(deployed, i) == [] for i in ids.values())
+    report = deployed.report(run["name"])
+    assert "still closed at the wait's bound" in report["summary"]
+    [message] = wave_messages(deployed)
+    assert message["attributes"]["outcome"] == "skipped"
