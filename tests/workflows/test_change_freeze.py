@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from localcloud.sim.change_calendar import ics
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed, states_entered
 from tests.workflows.test_gated_wave import WINDOW, commands_on, launch_fleet, wave_runs
+from tests.workflows.test_gated_wave_gates import patched
 
 CALENDAR = "fleetpatch-year-end"
 
@@ -116,3 +118,19 @@ def test_a_freeze_longer_than_the_bound_is_reported_and_never_hangs(deployed: De
     assert "still closed at the wait's bound" in report["summary"]
     [message] = wave_messages(deployed)
     assert message["attributes"]["outcome"] == "skipped"
+
+
+def test_a_launch_still_patches_during_a_freeze(deployed: Deployed) -> None:
+    # Given a freeze whose calendar is CLOSED for two days (policy: launches patch)
+    now = deployed.cloud.clock.now()
+    closed(deployed, now - timedelta(hours=1), now + timedelta(days=2))
+    with_freeze(deployed, onClosed="skip", launches="patch")
+    # When the covered group scales out
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour())
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    # Then the new instance was patched and released into service, as without a freeze
+    run = deployed.execution_for(instance)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert deployed.lifecycle_result(instance) == "CONTINUE"
+    assert patched(deployed, [instance])
