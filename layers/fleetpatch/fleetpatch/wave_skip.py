@@ -60,7 +60,7 @@ def _audit(dynamodb: Any, table: str, wave: str, action: str, now: datetime, **w
         Item={
             **keys.skip_log_key(wave, now, action),
             **item({"wave": wave, "action": action, "at": now.isoformat(), **what}),
-            **keys.expires_at(now.timestamp()),
+            keys.TTL_ATTRIBUTE: keys.expires_at(now.timestamp()),
         },
     )
 
@@ -74,7 +74,7 @@ def request(dynamodb: Any, table: str, wave: str, *, reason: str, by: str, now: 
             Item={
                 **keys.skip_key(wave),
                 **item({"wave": wave, "reason": reason, "by": by, "at": skip.at}),
-                **keys.expires_at(now.timestamp()),
+                keys.TTL_ATTRIBUTE: keys.expires_at(now.timestamp()),
             },
             # A taken skip (history) may be replaced; a pending one is cancelled first.
             ConditionExpression="attribute_not_exists(pk) OR attribute_exists(taken_by)",
