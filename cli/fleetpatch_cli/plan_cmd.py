@@ -26,6 +26,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleetpatch.contracts.names import policy_parameter_name
+from fleetpatch.skip_tag import evaluate
+from fleetpatch.tags import SKIP_TAG_KEY
 from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
@@ -153,7 +155,20 @@ def plan(
     return waves, not_placed
 
 
-def _instance_json(stage: str, p: Placement) -> dict[str, Any]:
+def exception_at(p: Placement, when: datetime | None) -> dict[str, Any] | None:
+    """The instance's fleetpatch:skip exception as the wave's next run will read it."""
+    value = p.instance.tags.get(SKIP_TAG_KEY)
+    if value is None or when is None:
+        return None
+    found = evaluate(value, when)
+    until = None if found.until is None else str(found.until)
+    note = found.describe()
+    if found.status == "applies":
+        note = f"{note} (not patched at this run)"
+    return {"status": found.status, "until": until, "reason": found.reason, "note": note}
+
+
+def _instance_json(stage: str, p: Placement, when: datetime | None = None) -> dict[str, Any]:
     return {
         "instanceId": p.instance.instance_id,
         "name": p.instance.name,
@@ -162,6 +177,7 @@ def _instance_json(stage: str, p: Placement) -> dict[str, Any]:
         "tagKey": p.tag_key,
         "environment": p.environment,
         "baseline": f"fleetpatch-{stage}-{baseline_name(p.environment, p.operating_system)}",
+        "exception": exception_at(p, when),
     }
 
 
@@ -177,7 +193,10 @@ def as_json(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> d
                     {
                         "batch": b.name,
                         "starts": b.start,
-                        "instances": [_instance_json(stage, p) for p in b.members],
+                        "instances": [
+                            _instance_json(stage, p, w.runs[0] if w.runs else None)
+                            for p in b.members
+                        ],
                         # As the control plane reads it (the compiled policy's form), or null.
                         "serving": b.serving.runtime().model_dump(mode="json", by_alias=True)
                         if b.serving
@@ -221,6 +240,9 @@ def as_text(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> l
                     f"    {p.instance.instance_id}  {p.instance.name:<20} "
                     f"{p.operating_system:<24} {p.patch_group}  {baseline}"
                 )
+                skip = exception_at(p, w.runs[0] if w.runs else None)
+                if skip is not None:
+                    lines.append(f"      fleetpatch:skip: {skip['note']}")
         lines.append("")
     lines.append(f"not patched by any wave: {len(not_placed)}")
     for n in not_placed:

@@ -206,3 +206,44 @@ def test_plan_of_an_unknown_wave_names_the_close_one(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == (
         "fleetpatch plan: --wave: no wave prd (waves: test, prod, web) (did you mean prod?)\n"
     )
+
+
+def test_the_plan_shows_each_members_exception_as_the_next_run_reads_it(
+    example: dict[str, Any],
+) -> None:
+    # Given three members of the web batch: excepted past the next run, excepted until
+    # before it (expired by then), and an unreadable tag (it does not skip)
+    tagged = [
+        InstanceFacts(
+            instance_id=f"i-0123456789abcdef{n}",
+            tags={"Name": f"web-{n}", "Patch Group": "patch_test_0600_batch_1", SKIP: value},
+            platform_type="Linux",
+            platform_name="Amazon Linux",
+            platform_version="2023",
+        )
+        for n, value in enumerate(
+            [
+                "until=2027-06-30; reason=vendor freeze INC-123",
+                "until=2026-11-23; reason=old freeze",
+                "reason=no date",
+            ]
+        )
+    ]
+    waves, not_placed = plan_cmd.plan(validate_policy(example), tagged, AT, "test")
+    # When the plan is printed, as text and as JSON
+    lines = plan_cmd.as_text("default", waves, not_placed)
+    data = plan_cmd.as_json("default", waves, not_placed)
+    # Then each member's exception is shown under it, as the wave's next run will read it
+    assert (
+        "      fleetpatch:skip: excepted until 2027-06-30: vendor freeze INC-123 "
+        "(not patched at this run)"
+    ) in lines
+    assert "      fleetpatch:skip: exception expired on 2026-11-23" in lines
+    assert any(
+        line.startswith("      fleetpatch:skip: invalid fleetpatch:skip tag") for line in lines
+    )
+    members = data["waves"][0]["batches"][0]["instances"]
+    assert [m["exception"]["status"] for m in members] == ["applies", "expired", "invalid"]
+
+
+SKIP = "fleetpatch:skip"

@@ -21,6 +21,8 @@ from fleetpatch.promotion import installed_since, record_lists
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import serving_horizon, zone_order
 from fleetpatch.serving_aws import zones
+from fleetpatch.skip_tag import evaluate
+from fleetpatch.tags import SKIP_TAG_KEY
 from fleetpatch.waves import (
     WaveRecords,
     batch_instances,
@@ -247,6 +249,23 @@ class PromotionRequest(Protocol):
     def started_at(self) -> datetime: ...
 
 
+def excepted_members(ec2: Any, instances: list[str], now: datetime) -> dict[str, str]:
+    """The members whose fleetpatch:skip exception applies now (id -> why)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(instances), 200):
+        tags = ec2.describe_tags(
+            Filters=[
+                {"Name": "resource-id", "Values": instances[start : start + 200]},
+                {"Name": "key", "Values": [SKIP_TAG_KEY]},
+            ]
+        )["Tags"]
+        for tag in tags:
+            status = evaluate(tag["Value"], now)
+            if status.status == "applies":
+                found[tag["ResourceId"]] = status.describe()
+    return found
+
+
 def record_promotion(
     request: PromotionRequest, *, artifacts_bucket: str, client: ClientFactory = aws_client
 ) -> dict[str, Any]:
@@ -258,7 +277,10 @@ def record_promotion(
     """
     groups = sorted({g for b in request.batches for g in b.patch_groups})
     instances = batch_instances(client("ec2"), groups)
-    installed = installed_since(client("ssm"), instances, request.started_at)
+    excepted = excepted_members(client("ec2"), instances, clock.now())
+    installed = installed_since(
+        client("ssm"), [i for i in instances if i not in excepted], request.started_at
+    )
     recorded = record_lists(
         client("s3"),
         artifacts_bucket,
@@ -266,6 +288,7 @@ def record_promotion(
         run_id=request.run_id,
         promotions=request.promotions,
         installed=installed,
+        excepted=excepted,
     )
     LOG.info(
         "promotion recorded",
