@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from fleetpatch import aws, clock, instance_facts
 from fleetpatch.compliance import DigestCollector
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
+from fleetpatch.membership import excepted_members
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
@@ -115,6 +116,7 @@ def send_compliance_digest(
         now=now,
         due=datetime.fromisoformat(due) if due else None,
         include_recoveries=policy.compliance.notify_recoveries,
+        exceptions=lambda ids: excepted_members(client("ec2"), ids, now),
     )
     LOG.info("digest sent", extra=sent)
     return sent

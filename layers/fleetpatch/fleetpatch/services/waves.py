@@ -16,13 +16,11 @@ from fleetpatch import aws, clock
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.s3 import wave_output_prefix
-from fleetpatch.membership import PATCH_DOCUMENT
+from fleetpatch.membership import PATCH_DOCUMENT, excepted_members
 from fleetpatch.promotion import installed_since, record_lists
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import serving_horizon, zone_order
 from fleetpatch.serving_aws import zones
-from fleetpatch.skip_tag import evaluate
-from fleetpatch.tags import SKIP_TAG_KEY
 from fleetpatch.waves import (
     WaveRecords,
     batch_instances,
@@ -247,23 +245,6 @@ class PromotionRequest(Protocol):
     def promotions(self) -> Sequence[str]: ...
     @property
     def started_at(self) -> datetime: ...
-
-
-def excepted_members(ec2: Any, instances: list[str], now: datetime) -> dict[str, str]:
-    """The members whose fleetpatch:skip exception applies now (id -> why)."""
-    found: dict[str, str] = {}
-    for start in range(0, len(instances), 200):
-        tags = ec2.describe_tags(
-            Filters=[
-                {"Name": "resource-id", "Values": instances[start : start + 200]},
-                {"Name": "key", "Values": [SKIP_TAG_KEY]},
-            ]
-        )["Tags"]
-        for tag in tags:
-            status = evaluate(tag["Value"], now)
-            if status.status == "applies":
-                found[tag["ResourceId"]] = status.describe()
-    return found
 
 
 def record_promotion(
