@@ -1,4 +1,4 @@
-"""The governance sections of the policy file: change freeze (issue 21, part 3)."""
+"""The governance sections of the policy file: change freeze and advance notice (issue 21)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from fleetpatch.change_freeze import MAX_WAIT_HOURS, FreezePolicy, OnClosed
+from fleetpatch.wave_notice import NoticePolicy
 from fleetpatch_authoring.fields import PolicyModel, PolicyProblem
 
 # An SSM document name (CreateDocument's Name pattern), or a calendar's ARN (one shared by
@@ -48,6 +49,18 @@ class ChangeFreeze(PolicyModel):
             max_wait_hours=self.max_wait_hours,
             launches=self.launches,
         )
+
+
+class Notice(PolicyModel):
+    """A message before each wave's window: what will be patched, on which hosts."""
+
+    days_before: int = Field(
+        default=3, ge=1, le=14, description="days before each window: the first notice"
+    )
+    hour_before: bool = Field(default=True, description="and one an hour before the window")
+
+    def runtime(self) -> NoticePolicy:
+        return NoticePolicy(days_before=self.days_before, hour_before=self.hour_before)
 
 
 def freeze_problems(freeze: ChangeFreeze | None) -> Iterator[PolicyProblem]:

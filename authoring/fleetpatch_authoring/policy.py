@@ -42,7 +42,7 @@ from fleetpatch.policy import (
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
-from fleetpatch_authoring.governance import ChangeFreeze
+from fleetpatch_authoring.governance import ChangeFreeze, Notice
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
 from fleetpatch_authoring.waves import Wave
@@ -89,6 +89,11 @@ class FleetPolicy(PolicyModel):
         default=None,
         description="an SSM Change Calendar: while it is CLOSED no wave and no remediation "
         "starts (docs/governance.md)",
+    )
+    notice: Notice | None = Field(
+        default=None,
+        description="advance notices: N days and one hour before each wave's window, by SNS "
+        "and Slack (docs/governance.md)",
     )
 
     @field_validator("patch_group_naming")
@@ -159,6 +164,7 @@ class FleetPolicy(PolicyModel):
                 else None,
             ),
             change_freeze=self.change_freeze.runtime() if self.change_freeze else None,
+            notice=self.notice.runtime() if self.notice else None,
         )
 
 

@@ -20,6 +20,7 @@ from fleetpatch.batch_policy import (
 from fleetpatch.change_freeze import FreezePolicy
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
+from fleetpatch.wave_notice import NoticePolicy
 
 POLICY_VERSION = 1
 
@@ -84,6 +85,9 @@ class CompiledPolicy(Compiled):
         default=None,
         alias="changeFreeze",
         description="the change freeze (fleetpatch.change_freeze); None: no freeze is checked",
+    )
+    notice: NoticePolicy | None = Field(
+        default=None, description="advance notices of waves (fleetpatch.wave_notice); None: none"
     )
 
     def environment_of(self, patch_group: str) -> str | None:

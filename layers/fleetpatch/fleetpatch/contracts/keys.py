@@ -14,6 +14,7 @@ pk                            sk                                     what
 ``WAVE#<run>``                ``SERVING#<nn>#<instance>``            a serving instance's outcome
 ``LEASE#WAVE#<wave>``         ``LEASE``                              the run that holds a wave
 ``SKIP#WAVE#<wave>``          ``NEXT``, ``LOG#<time>#<action>``      an operator's skip, its audit
+``NOTICE#<wave>``             ``<occurrence>#<kind>``                an advance notice, sent once
 ``BUDGET#<scope>``            ``BUDGET``                             a disruption budget's holders
 ``BUDGET#HOLDER#<instance>``  ``HOLDER``                             the scopes one instance holds
 ``COMMAND#<command>``         ``COMMAND`` or ``INSTANCE#<instance>`` a task token's waiter
@@ -139,6 +140,11 @@ def skip_key(wave: str) -> Key:
 def skip_log_key(wave: str, at: datetime, action: str) -> Key:
     """One audited action on ``wave``'s skip (requested, cancelled, applied)."""
     return _key(f"{SKIP_PREFIX}{wave}", f"{SKIP_LOG_PREFIX}{at.isoformat()}#{action}")
+
+
+def notice_key(wave: str, occurrence: datetime, kind: str) -> Key:
+    """An advance notice of ``wave``'s ``occurrence`` (kind days or hour): sent once."""
+    return _key(f"NOTICE#{wave}", f"{occurrence.isoformat()}#{kind}")
 
 
 # --- disruption budgets ---------------------------------------------------------------------------
