@@ -23,12 +23,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleetpatch.contracts import keys
+from localcloud import governance_steps
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.report_files import save_reports
 from localcloud.scenario import (
+    AdvanceNoticeStep,
     AdvanceStep,
     BehaviourSpec,
+    ChangeFreezeStep,
     GroupSpec,
     NoteStep,
     PutEventStep,
@@ -334,6 +337,8 @@ def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: b
             cloud.settle(max_seconds=step.settle.max_hours * 3600)
     elif isinstance(step, NoteStep):
         recorder.note("step", step.note.text)
+    elif isinstance(step, ChangeFreezeStep | AdvanceNoticeStep):
+        recorder.note("step", governance_steps.play(cloud, step))
     elif isinstance(step, TerminateInstanceStep):
         instance_id = terminate_instance(
             cloud, step.terminate_instance.name, step.terminate_instance.index

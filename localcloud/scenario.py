@@ -176,6 +176,26 @@ class TerminateInstance(_Strict):
     index: int = Field(default=0, ge=0, description="which one, in launch order (alive only)")
 
 
+class ChangeFreeze(_Strict):
+    """Create an SSM Change Calendar closed from now for ``closed_minutes`` and name it in the
+    deployed policy's change freeze (the compiled policy's ``changeFreeze``)."""
+
+    calendar: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,128}$")
+    closed_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    on_closed: Literal["wait", "skip"] = "skip"
+    max_wait_hours: int = Field(default=4, ge=1, le=168)
+
+
+class AdvanceNotice(_Strict):
+    """Turn on advance notices in the deployed policy and play the clock until ``wave``'s
+    next days-before notice has been sent (the stack's hourly tick sends it)."""
+
+    wave: str = Field(min_length=1)
+    days_before: int | None = Field(
+        default=None, ge=1, le=14, description="None: as many whole days as are still ahead"
+    )
+
+
 class ScaleOutStep(_Strict):
     scale_out: ScaleOut
 
@@ -204,6 +224,14 @@ class TerminateInstanceStep(_Strict):
     terminate_instance: TerminateInstance
 
 
+class ChangeFreezeStep(_Strict):
+    change_freeze: ChangeFreeze
+
+
+class AdvanceNoticeStep(_Strict):
+    advance_notice: AdvanceNotice
+
+
 STEP_KINDS = (
     "scale_out",
     "run_window",
@@ -212,6 +240,8 @@ STEP_KINDS = (
     "settle",
     "note",
     "terminate_instance",
+    "change_freeze",
+    "advance_notice",
 )
 
 
@@ -231,7 +261,9 @@ Step = Annotated[
     | Annotated[AdvanceStep, Tag("advance")]
     | Annotated[SettleStep, Tag("settle")]
     | Annotated[NoteStep, Tag("note")]
-    | Annotated[TerminateInstanceStep, Tag("terminate_instance")],
+    | Annotated[TerminateInstanceStep, Tag("terminate_instance")]
+    | Annotated[ChangeFreezeStep, Tag("change_freeze")]
+    | Annotated[AdvanceNoticeStep, Tag("advance_notice")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
