@@ -33,6 +33,7 @@ from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli import wave_skip_cmd
 from fleetpatch_cli.controlplane import Clients, boto_clients
 from fleetpatch_cli.parser import did_you_mean, examples
 from fleetpatch_cli.plan_serving import serving_lines
@@ -293,14 +294,28 @@ def run_plan(args: argparse.Namespace) -> int:
             )
         elif deployed["note"]:
             print(f"fleetpatch plan: note: {deployed['note']}", file=sys.stderr)
+        skips = _pending_skips(clients, args.stage, [w.name for w in waves])
+        for wave, why in skips.items():
+            print(
+                f"fleetpatch plan: note: wave {wave}'s next run is skipped, {why}", file=sys.stderr
+            )
     if args.json:
         data = as_json(args.stage, waves, not_placed)
         if args.local_fleet is None:
             data["deployedPolicy"] = deployed
+            data["skippedNext"] = skips
         print(json.dumps(data, indent=2))
     else:
         print("\n".join(as_text(args.stage, waves, not_placed)))
     return 0
+
+
+def _pending_skips(clients: Clients, stage: str, waves: list[str]) -> dict[str, str]:
+    """Operators' skips of each wave's next run (``wave skip --next``); none if not deployed."""
+    try:
+        return wave_skip_cmd.pending(clients("dynamodb"), stage, waves)
+    except ClientError:
+        return {}
 
 
 def compare_deployed(clients: Clients, stage: str, policy: FleetPolicy) -> dict[str, Any]:

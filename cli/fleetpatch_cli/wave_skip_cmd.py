@@ -11,6 +11,7 @@ reason. It applies to that one occurrence. ``wave status`` lists pending skips.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -47,15 +48,20 @@ def skip(plane: ControlPlane, args: argparse.Namespace, now: datetime) -> tuple[
     )
 
 
+def pending(dynamodb: Any, stage: str, waves: Iterable[str]) -> dict[str, str]:
+    """Wave -> its pending skip of the next occurrence (``wave status``, ``plan``)."""
+    found = {}
+    for wave in sorted(waves):
+        skip = wave_skip.current(dynamodb, state_table_name(stage), wave)
+        if skip is not None and skip.pending:
+            found[wave] = skip.describe()
+    return found
+
+
 def pending_lines(plane: ControlPlane) -> list[str]:
     """``wave status``'s line per wave whose next occurrence is skipped."""
-    dynamodb, table = plane.clients("dynamodb"), state_table_name(plane.stage)
-    lines = []
-    for wave in sorted(plane.policy().waves):
-        found = wave_skip.current(dynamodb, table, wave)
-        if found is not None and found.pending:
-            lines.append(f"wave {wave}: next occurrence skipped, {found.describe()}")
-    return lines
+    skips = pending(plane.clients("dynamodb"), plane.stage, plane.policy().waves)
+    return [f"wave {wave}: next occurrence skipped, {why}" for wave, why in skips.items()]
 
 
 def _json(found: wave_skip.Skip) -> dict[str, Any]:

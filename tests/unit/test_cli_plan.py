@@ -247,3 +247,34 @@ def test_the_plan_shows_each_members_exception_as_the_next_run_reads_it(
 
 
 SKIP = "fleetpatch:skip"
+
+
+def test_plan_against_a_stack_names_a_skipped_next_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a deployed stage where an operator skipped the prod wave's next run
+    from fleetpatch import wave_skip
+    from fleetpatch.contracts.names import state_table_name
+    from tests.unit.conftest import create_state_table
+
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-central-1").put_parameter(
+            Name=policy_parameter_name("default"),
+            Type="String",
+            Value=load_policy(FLEET_POLICY).runtime().model_dump_json(by_alias=True),
+        )
+        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+        create_state_table(dynamodb, state_table_name("default"))
+        wave_skip.request(
+            dynamodb,
+            state_table_name("default"),
+            "prod",
+            reason="CHG-4711 close",
+            by="arn:aws:iam::123456789012:user/alice",
+            now=AT,
+        )
+        # When the plan runs against it
+        code = main(["plan", "--policy", str(FLEET_POLICY), "--region", "eu-central-1", "--json"])
+    # Then it names the skip, in the notes and in the JSON
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "fleetpatch plan: note: wave prod's next run is skipped, skipped by " in err
+    assert "CHG-4711 close" in json.loads(out)["skippedNext"]["prod"]
