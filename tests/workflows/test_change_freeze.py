@@ -134,3 +134,31 @@ def test_a_launch_still_patches_during_a_freeze(deployed: Deployed) -> None:
     assert run["status"] == "SUCCEEDED", run.get("cause")
     assert deployed.lifecycle_result(instance) == "CONTINUE"
     assert patched(deployed, [instance])
+
+
+def test_no_remediation_starts_during_a_freeze(deployed: Deployed) -> None:
+    # Given a test host inside the test wave's window (remediation: install) and a freeze
+    from tests.workflows.test_reports import TEST_WINDOW_OPENS, compliance_event
+
+    assert deployed.cloud.fleet is not None
+    [instance] = deployed.cloud.fleet.launch(
+        "UBUNTU", tags={"Patch Group": "patch_test_0600_batch_1"}
+    )
+    deployed.cloud.advance((TEST_WINDOW_OPENS - deployed.cloud.clock.now()).total_seconds() + 600)
+    now = deployed.cloud.clock.now()
+    closed(deployed, now - timedelta(hours=1), now + timedelta(days=2))
+    with_freeze(deployed, onClosed="skip")
+    deployed.cloud.advance(61)  # the functions' policy cache (a minute)
+    # When its patch compliance drifts
+    compliance_event(deployed, instance, "non_compliant")
+    deployed.cloud.settle(max_seconds=3 * 3600)
+    # Then no remediation run started, and compliance-change says why
+    sfn = deployed.cloud.client("stepfunctions")
+    arn = deployed.stack.state_machine_arn("PatchNewInstanceStateMachine")
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+    function = deployed.stack.physical_id("ComplianceChangeFunction")
+    [result] = [i.result for i in deployed.cloud.lambdas.invocations if i.function_name == function]
+    assert result["remediation"]["execution"] is None
+    assert result["remediation"]["skipped"].startswith(
+        f"not remediated: change freeze: calendar {CALENDAR} is CLOSED until "
+    )
