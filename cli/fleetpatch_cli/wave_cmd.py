@@ -50,7 +50,10 @@ def status_data(plane: ControlPlane, run: str | None) -> dict[str, Any]:
             "runs": [
                 {"run": e["name"], "status": e["status"], "started": e["startDate"].isoformat()}
                 for e in plane.runs()
-            ]
+            ],
+            "skippedNext": wave_skip_cmd.pending(
+                plane.clients("dynamodb"), plane.stage, plane.policy().waves
+            ),
         }
     execution = plane.run(run)
     now = progress(plane, run, execution)

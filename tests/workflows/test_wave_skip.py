@@ -41,6 +41,8 @@ def test_a_skipped_occurrence_sends_nothing_and_the_next_one_patches(
     code, out = wave_cli(deployed, capsys, "status")
     assert "wave test: next occurrence skipped, skipped by arn:aws:" in out
     assert "CHG-4711 close" in out
+    code, out = wave_cli(deployed, capsys, "status", json=True)
+    assert "CHG-4711 close" in json.loads(out)["skippedNext"]["test"]
     # When the wave's window opens
     first = deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
     deployed.cloud.settle(max_seconds=12 * 3600)
