@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleetpatch.aws import POLICY_CACHE_SECONDS
@@ -44,14 +44,22 @@ def _edit_policy(cloud: LocalCloud, edit: Callable[[dict[str, Any]], None]) -> C
 
 
 def change_freeze(
-    cloud: LocalCloud, calendar: str, closed_minutes: float, on_closed: str, max_wait_hours: int
+    cloud: LocalCloud,
+    calendar: str,
+    closed: list[tuple[datetime, datetime]] | float,
+    on_closed: str,
+    max_wait_hours: int,
 ) -> str:
-    """Create the calendar, closed from now; the policy's freeze names it. What was done."""
+    """Create the calendar (closed from now for ``closed`` minutes, or in the periods given);
+    the policy's freeze names it. What was done."""
     now = cloud.clock.now()
-    until = now + timedelta(minutes=closed_minutes, seconds=POLICY_CACHE_SECONDS + 1)
+    if not isinstance(closed, list):
+        # From now, and through the minute the functions take to see the policy.
+        closed = [(now, now + timedelta(minutes=closed, seconds=POLICY_CACHE_SECONDS + 1))]
+    until = max(end for _, end in closed)
     cloud.client("ssm").create_document(
         Name=calendar,
-        Content=ics("OPEN", [(now, until)]),
+        Content=ics("OPEN", closed),
         DocumentType="ChangeCalendar",
         DocumentFormat="TEXT",
     )
@@ -62,7 +70,8 @@ def change_freeze(
         cloud, lambda p: p.update(changeFreeze=freeze.model_dump(mode="json", by_alias=True))
     )
     return (
-        f"change calendar {calendar} CLOSED until {until:%Y-%m-%d %H:%M} UTC; the policy's "
+        f"change calendar {calendar} CLOSED in {len(closed)} period(s), the last until "
+        f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC; the policy's "
         f"change freeze names it (on_closed {on_closed})"
     )
 
@@ -98,7 +107,12 @@ def play(cloud: LocalCloud, step: ChangeFreezeStep | AdvanceNoticeStep) -> str:
     """Play one governance step; what was done, for the timeline."""
     if isinstance(step, ChangeFreezeStep):
         freeze = step.change_freeze
+        closed: list[tuple[datetime, datetime]] | float = (
+            freeze.closed_minutes
+            if freeze.closed_minutes is not None
+            else [(p.start, p.end) for p in freeze.closed]
+        )
         return change_freeze(
-            cloud, freeze.calendar, freeze.closed_minutes, freeze.on_closed, freeze.max_wait_hours
+            cloud, freeze.calendar, closed, freeze.on_closed, freeze.max_wait_hours
         )
     return advance_notice(cloud, step.advance_notice.wave, step.advance_notice.days_before)

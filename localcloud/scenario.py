@@ -176,14 +176,36 @@ class TerminateInstance(_Strict):
     index: int = Field(default=0, ge=0, description="which one, in launch order (alive only)")
 
 
+class ClosedPeriod(_Strict):
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClosedPeriod:
+        if self.start.tzinfo is None or self.end.tzinfo is None or self.end <= self.start:
+            raise ValueError("a closed period has a start and a later end, each with a timezone")
+        return self
+
+
 class ChangeFreeze(_Strict):
     """Create an SSM Change Calendar closed from now for ``closed_minutes`` and name it in the
     deployed policy's change freeze (the compiled policy's ``changeFreeze``)."""
 
     calendar: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,128}$")
-    closed_minutes: float = Field(gt=0, le=7 * 24 * 60)
+    closed_minutes: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 60, description="CLOSED from now for this long"
+    )
+    closed: list[ClosedPeriod] = Field(
+        default_factory=list, description="...or CLOSED in these periods (UTC or with offset)"
+    )
     on_closed: Literal["wait", "skip"] = "skip"
     max_wait_hours: int = Field(default=4, ge=1, le=168)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ChangeFreeze:
+        if (self.closed_minutes is None) == (not self.closed):
+            raise ValueError("give closed_minutes or closed (a list of {start, end}), one of them")
+        return self
 
 
 class AdvanceNotice(_Strict):

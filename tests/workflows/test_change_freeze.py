@@ -162,3 +162,37 @@ def test_no_remediation_starts_during_a_freeze(deployed: Deployed) -> None:
     assert result["remediation"]["skipped"].startswith(
         f"not remediated: change freeze: calendar {CALENDAR} is CLOSED until "
     )
+
+
+def test_a_scenario_declares_a_calendar_with_closed_periods(deployed: Deployed) -> None:
+    # Given the scenario step that declares a calendar closed in two periods (the second now)
+    import pytest
+    from pydantic import ValidationError
+
+    from localcloud import governance_steps
+    from localcloud.scenario import ChangeFreezeStep
+
+    now = deployed.cloud.clock.now()
+    step = ChangeFreezeStep.model_validate(
+        {
+            "change_freeze": {
+                "calendar": "fleetpatch-scenario-freeze",
+                "closed": [
+                    {"start": now - timedelta(days=2), "end": now - timedelta(days=1)},
+                    {"start": now - timedelta(minutes=5), "end": now + timedelta(hours=6)},
+                ],
+                "on_closed": "skip",
+            }
+        }
+    )
+    done = governance_steps.play(deployed.cloud, step)
+    assert "CLOSED in 2 period(s)" in done
+    # When the wave's window opens: then it is skipped by that calendar
+    deployed.cloud.windows.run_window(WINDOW)  # type: ignore[union-attr]
+    deployed.cloud.settle(max_seconds=3600)
+    [run] = wave_runs(deployed)
+    assert json.loads(run["output"])["outcome"] == "skipped"
+    assert "fleetpatch-scenario-freeze is CLOSED until" in json.loads(run["output"])["message"]
+    # And a step that says neither how long nor when is refused
+    with pytest.raises(ValidationError, match="closed_minutes or closed"):
+        ChangeFreezeStep.model_validate({"change_freeze": {"calendar": "fleetpatch-x"}})
