@@ -57,7 +57,14 @@ def test_a_wave_is_announced_days_and_an_hour_before_once_each(
     # When the clock runs to just before the days notice: nothing yet
     advance_to(deployed, WINDOW - timedelta(days=2, hours=2))
     assert notices(deployed) == []
-    # When it runs past the days notice (the hourly ticks overlapping it)
+    # When the tick is delivered twice within the notice's hour (Scheduler and Lambda deliver
+    # at least once), and the clock runs on past the notice
+    advance_to(deployed, WINDOW - timedelta(days=2, minutes=30))
+    function = deployed.stack.physical_id("PublishReportFunction")
+    deployed.cloud.lambdas.invoke(function, {"kind": "wave-notice"})
+    again = deployed.cloud.lambdas.invoke(function, {"kind": "wave-notice"}).result
+    assert "notice-test-20261110T1200Z-days" in again["duplicates"]
+    assert again["sent"] == []
     advance_to(deployed, WINDOW - timedelta(days=2) + timedelta(hours=2))
     # Then one notice, by SNS, says what will be patched, on which hosts, and who is excepted
     [days] = notices(deployed)
