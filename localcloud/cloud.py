@@ -50,6 +50,7 @@ from localcloud.adapters import (
     sim_dates,
     sns,
     ssm,
+    ssm_calendar,
     ssm_windows,
     stepfunctions,
 )
@@ -205,6 +206,7 @@ class LocalCloud:
         ratelimits.install(self.rate_limits)
         # The simulators, each behind its moto adapter (which creates it for this cloud).
         self.fleet = ssm.install(self)
+        ssm_calendar.install()  # Change Calendar documents, GetCalendarState
         self.ebs = ec2.install(self)  # EC2 reboots and status checks, EBS: on the fleet
         self.autoscaling = autoscaling.install(self)
         self.load_balancing = elbv2.install(self)

@@ -23,13 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleetpatch.contracts import keys
+from localcloud import governance_steps
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.report_files import save_reports
 from localcloud.runner_emergency import note_remediation, raise_findings
 from localcloud.scenario import (
+    AdvanceNoticeStep,
     AdvanceStep,
     BehaviourSpec,
+    ChangeFreezeStep,
     GroupSpec,
     InspectorFindingStep,
     NoteStep,
@@ -308,7 +311,38 @@ def create_group(
 
 
 def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: bool) -> None:
+    if isinstance(step, AdvanceStep | SettleStep):
+        _play_clock_step(cloud, step, recorder, progress=progress)
+    elif isinstance(step, ScaleOutStep | RunWindowStep | PutEventStep | TerminateInstanceStep):
+        _play_fleet_step(cloud, step, recorder)
+    elif isinstance(step, NoteStep):
+        recorder.note("step", step.note.text)
+    elif isinstance(step, ChangeFreezeStep | AdvanceNoticeStep):
+        recorder.note("step", governance_steps.play(cloud, step))
+    elif isinstance(step, InspectorFindingStep):
+        raise_findings(cloud, step.inspector_finding, recorder)
+
+
+def _play_clock_step(
+    cloud: LocalCloud, step: AdvanceStep | SettleStep, recorder: Recorder, *, progress: bool
+) -> None:
     factor = cloud.clock.factor
+    if isinstance(step, AdvanceStep):
+        seconds = step.advance.total_seconds
+        recorder.note("step", f"advance {_duration(seconds)}")
+        with _waiting(progress, factor, f"advancing {_duration(seconds)}"):
+            cloud.advance(seconds)
+    else:
+        recorder.note("step", "wait until quiet")
+        with _waiting(progress, factor, "waiting until the cloud is quiet"):
+            cloud.settle(max_seconds=step.settle.max_hours * 3600)
+
+
+def _play_fleet_step(
+    cloud: LocalCloud,
+    step: ScaleOutStep | RunWindowStep | PutEventStep | TerminateInstanceStep,
+    recorder: Recorder,
+) -> None:
     if isinstance(step, ScaleOutStep):
         spec = step.scale_out
         for behaviour in spec.behaviours:
@@ -326,24 +360,11 @@ def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: b
         event = json.loads(step.put_event.file.read_text(encoding="utf-8"))
         recorder.note("step", f"put event {step.put_event.file.name} ({event.get('detail-type')})")
         cloud.put_event(event)
-    elif isinstance(step, AdvanceStep):
-        seconds = step.advance.total_seconds
-        recorder.note("step", f"advance {_duration(seconds)}")
-        with _waiting(progress, factor, f"advancing {_duration(seconds)}"):
-            cloud.advance(seconds)
-    elif isinstance(step, SettleStep):
-        recorder.note("step", "wait until quiet")
-        with _waiting(progress, factor, "waiting until the cloud is quiet"):
-            cloud.settle(max_seconds=step.settle.max_hours * 3600)
-    elif isinstance(step, NoteStep):
-        recorder.note("step", step.note.text)
-    elif isinstance(step, TerminateInstanceStep):
+    else:
         instance_id = terminate_instance(
             cloud, step.terminate_instance.name, step.terminate_instance.index
         )
         recorder.note("step", f"terminate {step.terminate_instance.name} ({instance_id})")
-    elif isinstance(step, InspectorFindingStep):
-        raise_findings(cloud, step.inspector_finding, recorder)
 
 
 def terminate_instance(cloud: LocalCloud, name: str, index: int = 0) -> str:

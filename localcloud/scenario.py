@@ -191,6 +191,48 @@ class InspectorFindingStep(_Strict):
     inspector_finding: InspectorFinding
 
 
+class ClosedPeriod(_Strict):
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClosedPeriod:
+        if self.start.tzinfo is None or self.end.tzinfo is None or self.end <= self.start:
+            raise ValueError("a closed period has a start and a later end, each with a timezone")
+        return self
+
+
+class ChangeFreeze(_Strict):
+    """Create an SSM Change Calendar closed from now for ``closed_minutes`` and name it in the
+    deployed policy's change freeze (the compiled policy's ``changeFreeze``)."""
+
+    calendar: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,128}$")
+    closed_minutes: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 60, description="CLOSED from now for this long"
+    )
+    closed: list[ClosedPeriod] = Field(
+        default_factory=list, description="...or CLOSED in these periods (UTC or with offset)"
+    )
+    on_closed: Literal["wait", "skip"] = "skip"
+    max_wait_hours: int = Field(default=4, ge=1, le=168)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ChangeFreeze:
+        if (self.closed_minutes is None) == (not self.closed):
+            raise ValueError("give closed_minutes or closed (a list of {start, end}), one of them")
+        return self
+
+
+class AdvanceNotice(_Strict):
+    """Turn on advance notices in the deployed policy and play the clock until ``wave``'s
+    next days-before notice has been sent (the stack's hourly tick sends it)."""
+
+    wave: str = Field(min_length=1)
+    days_before: int | None = Field(
+        default=None, ge=1, le=14, description="None: as many whole days as are still ahead"
+    )
+
+
 class ScaleOutStep(_Strict):
     scale_out: ScaleOut
 
@@ -219,6 +261,14 @@ class TerminateInstanceStep(_Strict):
     terminate_instance: TerminateInstance
 
 
+class ChangeFreezeStep(_Strict):
+    change_freeze: ChangeFreeze
+
+
+class AdvanceNoticeStep(_Strict):
+    advance_notice: AdvanceNotice
+
+
 STEP_KINDS = (
     "scale_out",
     "run_window",
@@ -228,6 +278,8 @@ STEP_KINDS = (
     "note",
     "terminate_instance",
     "inspector_finding",
+    "change_freeze",
+    "advance_notice",
 )
 
 
@@ -248,7 +300,9 @@ Step = Annotated[
     | Annotated[SettleStep, Tag("settle")]
     | Annotated[NoteStep, Tag("note")]
     | Annotated[TerminateInstanceStep, Tag("terminate_instance")]
-    | Annotated[InspectorFindingStep, Tag("inspector_finding")],
+    | Annotated[InspectorFindingStep, Tag("inspector_finding")]
+    | Annotated[ChangeFreezeStep, Tag("change_freeze")]
+    | Annotated[AdvanceNoticeStep, Tag("advance_notice")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",

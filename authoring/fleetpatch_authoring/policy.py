@@ -43,6 +43,7 @@ from fleetpatch.policy import (
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.emergency import Emergency
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
+from fleetpatch_authoring.governance import ChangeFreeze, Notice
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
 from fleetpatch_authoring.waves import Wave
@@ -88,6 +89,16 @@ class FleetPolicy(PolicyModel):
         default=None,
         description="the fleet's defaults for patching instances that serve traffic: each "
         "batch is a serving batch unless it says serving: false (docs/policy.md)",
+    )
+    change_freeze: ChangeFreeze | None = Field(
+        default=None,
+        description="an SSM Change Calendar: while it is CLOSED no wave and no remediation "
+        "starts (docs/governance.md)",
+    )
+    notice: Notice | None = Field(
+        default=None,
+        description="advance notices: N days and one hour before each wave's window, by SNS "
+        "and Slack (docs/governance.md)",
     )
 
     @field_validator("patch_group_naming")
@@ -158,6 +169,8 @@ class FleetPolicy(PolicyModel):
                 else None,
             ),
             emergency=self.emergency.compiled(),
+            change_freeze=self.change_freeze.runtime() if self.change_freeze else None,
+            notice=self.notice.runtime() if self.notice else None,
         )
 
 

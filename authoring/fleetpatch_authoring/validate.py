@@ -24,6 +24,7 @@ from fleetpatch_authoring.fields import (
     InvalidPolicyError,
     PolicyProblem,
 )
+from fleetpatch_authoring.governance import freeze_problems
 from fleetpatch_authoring.policy import FleetPolicy, naming_pattern
 from fleetpatch_authoring.serving import defaults_problems, serving_problems
 from fleetpatch_authoring.waves import Wave
@@ -37,6 +38,7 @@ def relation_problems(policy: FleetPolicy) -> list[PolicyProblem]:
         *_promotion_problems(policy),
         *_compliance_problems(policy),
         *_serving_problems(policy),
+        *freeze_problems(policy.change_freeze),
     ]
 
 

@@ -26,11 +26,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleetpatch.contracts.names import policy_parameter_name
+from fleetpatch.skip_tag import evaluate
+from fleetpatch.tags import SKIP_TAG_KEY
 from fleetpatch_authoring.placement import InstanceFacts, NotPlaced, Placement, place
 from fleetpatch_authoring.policy import FleetPolicy
 from fleetpatch_authoring.render import baseline_name
 from fleetpatch_authoring.serving import Serving
 from fleetpatch_authoring.yamlfile import InvalidFileError
+from fleetpatch_cli import wave_skip_cmd
 from fleetpatch_cli.controlplane import Clients, boto_clients
 from fleetpatch_cli.parser import did_you_mean, examples
 from fleetpatch_cli.plan_serving import serving_lines
@@ -153,7 +156,20 @@ def plan(
     return waves, not_placed
 
 
-def _instance_json(stage: str, p: Placement) -> dict[str, Any]:
+def exception_at(p: Placement, when: datetime | None) -> dict[str, Any] | None:
+    """The instance's fleetpatch:skip exception as the wave's next run will read it."""
+    value = p.instance.tags.get(SKIP_TAG_KEY)
+    if value is None or when is None:
+        return None
+    found = evaluate(value, when)
+    until = None if found.until is None else str(found.until)
+    note = found.describe()
+    if found.status == "applies":
+        note = f"{note} (not patched at this run)"
+    return {"status": found.status, "until": until, "reason": found.reason, "note": note}
+
+
+def _instance_json(stage: str, p: Placement, when: datetime | None = None) -> dict[str, Any]:
     return {
         "instanceId": p.instance.instance_id,
         "name": p.instance.name,
@@ -162,6 +178,7 @@ def _instance_json(stage: str, p: Placement) -> dict[str, Any]:
         "tagKey": p.tag_key,
         "environment": p.environment,
         "baseline": f"fleetpatch-{stage}-{baseline_name(p.environment, p.operating_system)}",
+        "exception": exception_at(p, when),
     }
 
 
@@ -177,7 +194,10 @@ def as_json(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> d
                     {
                         "batch": b.name,
                         "starts": b.start,
-                        "instances": [_instance_json(stage, p) for p in b.members],
+                        "instances": [
+                            _instance_json(stage, p, w.runs[0] if w.runs else None)
+                            for p in b.members
+                        ],
                         # As the control plane reads it (the compiled policy's form), or null.
                         "serving": b.serving.runtime().model_dump(mode="json", by_alias=True)
                         if b.serving
@@ -221,6 +241,9 @@ def as_text(stage: str, waves: list[WavePlan], not_placed: list[NotPlaced]) -> l
                     f"    {p.instance.instance_id}  {p.instance.name:<20} "
                     f"{p.operating_system:<24} {p.patch_group}  {baseline}"
                 )
+                skip = exception_at(p, w.runs[0] if w.runs else None)
+                if skip is not None:
+                    lines.append(f"      fleetpatch:skip: {skip['note']}")
         lines.append("")
     lines.append(f"not patched by any wave: {len(not_placed)}")
     for n in not_placed:
@@ -271,14 +294,28 @@ def run_plan(args: argparse.Namespace) -> int:
             )
         elif deployed["note"]:
             print(f"fleetpatch plan: note: {deployed['note']}", file=sys.stderr)
+        skips = _pending_skips(clients, args.stage, [w.name for w in waves])
+        for wave, why in skips.items():
+            print(
+                f"fleetpatch plan: note: wave {wave}'s next run is skipped, {why}", file=sys.stderr
+            )
     if args.json:
         data = as_json(args.stage, waves, not_placed)
         if args.local_fleet is None:
             data["deployedPolicy"] = deployed
+            data["skippedNext"] = skips
         print(json.dumps(data, indent=2))
     else:
         print("\n".join(as_text(args.stage, waves, not_placed)))
     return 0
+
+
+def _pending_skips(clients: Clients, stage: str, waves: list[str]) -> dict[str, str]:
+    """Operators' skips of each wave's next run (``wave skip --next``); none if not deployed."""
+    try:
+        return wave_skip_cmd.pending(clients("dynamodb"), stage, waves)
+    except ClientError:
+        return {}
 
 
 def compare_deployed(clients: Clients, stage: str, policy: FleetPolicy) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 ``wave status [RUN]``                    recent runs, or one run's gate decisions
 ``wave resume RUN --approve --reason``   go on from where RUN was held (recorded: who, why)
 ``wave stop RUN --reason``               stop RUN and cancel its commands (recorded: who, why)
+``wave skip WAVE --next --reason``       skip WAVE's next occurrence (recorded; --cancel undoes)
 
 One run per wave at a time (``fleetpatch.lease``): ``start`` and ``resume`` name the run
 that holds the wave; ``stop`` gives its lease back.
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from fleetpatch_cli import wave_skip_cmd
 from fleetpatch_cli.controlplane import Clients, add_aws_options, boto_clients
 from fleetpatch_cli.parser import examples
 from fleetpatch_cli.wave_plane import (
@@ -48,7 +50,10 @@ def status_data(plane: ControlPlane, run: str | None) -> dict[str, Any]:
             "runs": [
                 {"run": e["name"], "status": e["status"], "started": e["startDate"].isoformat()}
                 for e in plane.runs()
-            ]
+            ],
+            "skippedNext": wave_skip_cmd.pending(
+                plane.clients("dynamodb"), plane.stage, plane.policy().waves
+            ),
         }
     execution = plane.run(run)
     now = progress(plane, run, execution)
@@ -67,12 +72,13 @@ def status_data(plane: ControlPlane, run: str | None) -> dict[str, Any]:
 def status_lines(plane: ControlPlane, run: str | None) -> list[str]:
     if run is None:
         runs = plane.runs()
+        skips = wave_skip_cmd.pending_lines(plane)
         if not runs:
-            return ["no wave runs yet"]
+            return ["no wave runs yet", *skips]
         return [
             f"{e['name']}  {e['status']:<9}  started {e['startDate']:%Y-%m-%d %H:%M %Z}"
             for e in runs
-        ]
+        ] + skips
     execution = plane.run(run)
     payload = json.loads(execution["input"])
     lines = [f"{run}: wave {payload['wave']}, {execution['status']}"]
@@ -142,6 +148,8 @@ def _act(plane: ControlPlane, args: argparse.Namespace, now: datetime) -> tuple[
         confirm(plane, args, args.wave, f"start wave {args.wave} in stage {plane.stage}")
         name = plane.start(args.wave, now)
         return {"run": name, "wave": args.wave}, [f"started {name}"]
+    if args.action == "skip":
+        return wave_skip_cmd.skip(plane, args, now)
     if args.action == "status":
         data = status_data(plane, args.run) if getattr(args, "json", False) else None
         return data, [] if data is not None else status_lines(plane, args.run)
@@ -260,3 +268,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stop.add_argument("run", metavar="RUN", help="the run to stop (see wave status)")
     stop.add_argument("--reason", default="", help="why (required; recorded)")
     common(stop)
+    wave_skip_cmd.register(actions, common)

@@ -2,18 +2,21 @@
 
 Invoked synchronously by the gated-wave workflow. Reads command results, patch states and
 alarms (read-only), records the decision in the state table and returns its summary.
+With ``check: governance`` it is the gate before the first batch of a window's run: an
+operator's skip, the change freeze (``fleetpatch.services.governance``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
+from fleetpatch.services.governance import Governance, check_governance
 from fleetpatch.services.waves import evaluate_gate
 
 
@@ -39,7 +42,20 @@ class EvaluateRequest(BaseModel):
     )
 
 
+class GovernanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    check: Literal["governance"]
+    run_id: str = Field(alias="runId", min_length=1)
+    wave: str = Field(min_length=1)
+    governance: Governance
+
+
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("check") == "governance":
+        asked = GovernanceRequest.model_validate(event)
+        return check_governance(
+            asked.run_id, asked.wave, asked.governance, table_name=load_config(Config).table_name
+        )
     request = EvaluateRequest.model_validate(event)
     return evaluate_gate(request, table_name=load_config(Config).table_name)

@@ -2,8 +2,9 @@
 
 A run's summary (``kind: wave`` for a gated wave, otherwise a patch-instance run) becomes
 its stored, indexed and announced report; the one-time digest schedule's
-``{"kind": "compliance-digest"}`` sends the compliance digest. ``fleetpatch.services.reports``
-says what each does and why it is safe to repeat.
+``{"kind": "compliance-digest"}`` sends the compliance digest, and the hourly
+``{"kind": "wave-notice"}`` the advance notices of waves (``fleetpatch.services.notices``).
+``fleetpatch.services.reports`` says what each does and why it is safe to repeat.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
 from fleetpatch.launch_summary import InstanceRunSummary
+from fleetpatch.services.notices import send_wave_notices
 from fleetpatch.services.reports import publish_run_report, send_compliance_digest
 from fleetpatch.wave_report import WaveRunSummary
 
@@ -32,6 +34,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = load_config(Config)
     if event.get("kind") == "compliance-digest":
         return send_compliance_digest(config, event.get("due"))
+    if event.get("kind") == "wave-notice":
+        return send_wave_notices(config)
     run = (
         WaveRunSummary.model_validate(event)
         if event.get("kind") == "wave"

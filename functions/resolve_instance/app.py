@@ -1,22 +1,29 @@
-"""Resolve instance: the OS, patch group and baseline that apply to an instance (workflow task)."""
+"""Resolve instance: the OS, patch group and baseline that apply to an instance (workflow task).
+
+With ``only: exception`` it reads the instance's EC2 tags alone (no SSM agent needed): the
+launch workflow's first question, whether a fleetpatch:skip exception applies.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.ids import InstanceId
-from fleetpatch.services.launch import resolve_instance
+from fleetpatch.services.launch import resolve_exception, resolve_instance
 
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
     instance_id: InstanceId = Field(alias="instanceId")
+    only: Literal["exception"] | None = None
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ResolveRequest.model_validate(event)
+    if request.only == "exception":
+        return resolve_exception(request.instance_id)
     return resolve_instance(request.instance_id)

@@ -206,3 +206,75 @@ def test_plan_of_an_unknown_wave_names_the_close_one(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == (
         "fleetpatch plan: --wave: no wave prd (waves: test, prod, web) (did you mean prod?)\n"
     )
+
+
+def test_the_plan_shows_each_members_exception_as_the_next_run_reads_it(
+    example: dict[str, Any],
+) -> None:
+    # Given three members of the web batch: excepted past the next run, excepted until
+    # before it (expired by then), and an unreadable tag (it does not skip)
+    tagged = [
+        InstanceFacts(
+            instance_id=f"i-0123456789abcdef{n}",
+            tags={"Name": f"web-{n}", "Patch Group": "patch_test_0600_batch_1", SKIP: value},
+            platform_type="Linux",
+            platform_name="Amazon Linux",
+            platform_version="2023",
+        )
+        for n, value in enumerate(
+            [
+                "until=2027-06-30; reason=vendor freeze INC-123",
+                "until=2026-11-23; reason=old freeze",
+                "reason=no date",
+            ]
+        )
+    ]
+    waves, not_placed = plan_cmd.plan(validate_policy(example), tagged, AT, "test")
+    # When the plan is printed, as text and as JSON
+    lines = plan_cmd.as_text("default", waves, not_placed)
+    data = plan_cmd.as_json("default", waves, not_placed)
+    # Then each member's exception is shown under it, as the wave's next run will read it
+    assert (
+        "      fleetpatch:skip: excepted until 2027-06-30: vendor freeze INC-123 "
+        "(not patched at this run)"
+    ) in lines
+    assert "      fleetpatch:skip: exception expired on 2026-11-23" in lines
+    assert any(
+        line.startswith("      fleetpatch:skip: invalid fleetpatch:skip tag") for line in lines
+    )
+    members = data["waves"][0]["batches"][0]["instances"]
+    assert [m["exception"]["status"] for m in members] == ["applies", "expired", "invalid"]
+
+
+SKIP = "fleetpatch:skip"
+
+
+def test_plan_against_a_stack_names_a_skipped_next_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a deployed stage where an operator skipped the prod wave's next run
+    from fleetpatch import wave_skip
+    from fleetpatch.contracts.names import state_table_name
+    from tests.unit.conftest import create_state_table
+
+    with mock_aws():
+        boto3.client("ssm", region_name="eu-central-1").put_parameter(
+            Name=policy_parameter_name("default"),
+            Type="String",
+            Value=load_policy(FLEET_POLICY).runtime().model_dump_json(by_alias=True),
+        )
+        dynamodb = boto3.client("dynamodb", region_name="eu-central-1")
+        create_state_table(dynamodb, state_table_name("default"))
+        wave_skip.request(
+            dynamodb,
+            state_table_name("default"),
+            "prod",
+            reason="CHG-4711 close",
+            by="arn:aws:iam::123456789012:user/alice",
+            now=AT,
+        )
+        # When the plan runs against it
+        code = main(["plan", "--policy", str(FLEET_POLICY), "--region", "eu-central-1", "--json"])
+    # Then it names the skip, in the notes and in the JSON
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "fleetpatch plan: note: wave prod's next run is skipped, skipped by " in err
+    assert "CHG-4711 close" in json.loads(out)["skippedNext"]["prod"]

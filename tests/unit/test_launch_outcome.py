@@ -169,3 +169,17 @@ def test_a_suspension_that_fails_is_reported_not_raised(aws: Aws) -> None:
 def test_a_request_names_its_wrong_field() -> None:
     with pytest.raises(ValueError, match="instanceId"):
         request("not-an-instance")
+
+
+def test_an_excepted_launch_neither_ends_nor_extends_the_streak(aws: Aws) -> None:
+    # Given a group with one launch failure in its streak
+    instance = aws.instance({"Environment": "prod"})
+    failed = {"reason": "TargetUnresolved", "message": CONFLICT}
+    first = aws.account(request(instance, 1, group=GROUP, failure=failed))
+    assert first["churn"]["streak"] == 1
+    # When an excepted launch of the group is released unpatched
+    excepted = aws.account(request(instance, 2, group=GROUP, environment="prod", excepted=True))
+    # Then it goes into service and the streak is untouched: the next failure is the second
+    assert (excepted["lifecycleResult"], excepted["churn"]) == ("CONTINUE", None)
+    second = aws.account(request(instance, 3, group=GROUP, failure=failed))
+    assert second["churn"]["streak"] == 2

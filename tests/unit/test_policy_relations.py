@@ -240,3 +240,42 @@ def test_the_compiled_batches_read_back_as_the_workflows_read_them(
             gate.model_dump()
             == file_gate.model_copy(update={"batches": [batches[0].name]}).model_dump()
         )
+
+
+def test_a_change_freeze_and_notices_compile_and_are_checked(example: dict[str, Any]) -> None:
+    # Valid: a calendar by name (or ARN), wait with a bound, notices three days ahead
+    valid = copy.deepcopy(example)
+    valid["change_freeze"] = {"calendar": "year-end", "on_closed": "wait", "max_wait_hours": 2}
+    valid["notice"] = {"days_before": 3}
+    compiled = validate_policy(valid).runtime().model_dump(by_alias=True)
+    assert compiled["changeFreeze"] == {
+        "calendars": ["year-end"],
+        "onClosed": "wait",
+        "maxWaitHours": 2,
+        "launches": "patch",
+    }
+    assert compiled["notice"] == {"daysBefore": 3, "hourBefore": True}
+
+    # A bound that can never apply, a name SSM refuses, launches held: each named at its place
+    def skip_with_bound(d: dict[str, Any]) -> None:
+        d["change_freeze"] = {"calendar": "year-end", "on_closed": "skip", "max_wait_hours": 2}
+
+    assert only(problems(example, skip_with_bound)) == (
+        "change_freeze.max_wait_hours: max_wait_hours applies only with on_closed: wait "
+        "(a skipped run does not wait)"
+    )
+
+    def bad_name(d: dict[str, Any]) -> None:
+        d["change_freeze"] = {"calendar": "no spaces allowed"}
+
+    assert only(problems(example, bad_name)).startswith("change_freeze.calendar: ")
+
+    def hold(d: dict[str, Any]) -> None:
+        d["change_freeze"] = {"calendar": "year-end", "launches": "hold"}
+
+    assert only(problems(example, hold)).startswith("change_freeze.launches: ")
+
+    def too_early(d: dict[str, Any]) -> None:
+        d["notice"] = {"days_before": 15}
+
+    assert only(problems(example, too_early)).startswith("notice.days_before: ")

@@ -82,3 +82,43 @@ def test_the_workflow_spells_the_list_key_as_its_owner_does() -> None:
     expression = definition["States"]["PatchBatch"]["Arguments"]["Payload"]["installOverrideList"]
     key = override_list_key("' & $wave & '")  # the wave's name, spliced into the string
     assert f"'s3://${{ArtifactsBucketName}}/{key}'" in expression
+
+
+def test_the_list_names_the_members_an_exception_left_out(s3: Any) -> None:
+    # Given a source wave with one member excepted by fleetpatch:skip until next year, one
+    # whose exception expired, and one without
+    from fleetpatch.services.waves import excepted_members
+
+    ec2 = boto3.client("ec2", region_name="eu-central-1")
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=3, MaxCount=3)["Instances"]
+    ]
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    ec2.create_tags(
+        Resources=[ids[0]],
+        Tags=[{"Key": "fleetpatch:skip", "Value": "until=2027-01-31; reason=vendor INC-1"}],
+    )
+    ec2.create_tags(
+        Resources=[ids[1]], Tags=[{"Key": "fleetpatch:skip", "Value": "until=2026-12-01; reason=x"}]
+    )
+    # When the promotion list is recorded
+    excepted = excepted_members(ec2, ids, now)
+    recorded = record_lists(
+        s3,
+        BUCKET,
+        source_wave="test",
+        run_id="wave-1",
+        promotions=["prod"],
+        installed={ids[2]: [KB]},
+        excepted=excepted,
+    )
+    # Then the excepted member is named (in the list and in the result); the expired one is not
+    assert excepted == {ids[0]: "excepted until 2027-01-31: vendor INC-1"}
+    assert recorded.as_dict(["prod"])["excepted"] == excepted
+    body = s3.get_object(Bucket=BUCKET, Key=override_list_key("prod"))["Body"].read().decode()
+    assert (
+        f"# not from {ids[0]} (excepted until 2027-01-31: vendor INC-1): excepted by "
+        "fleetpatch:skip, not patched"
+    ) in body.splitlines()
+    assert ids[1] not in body

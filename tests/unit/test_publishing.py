@@ -555,3 +555,37 @@ def test_a_repeated_digest_is_sent_once_and_keeps_later_drift_for_the_next(cloud
     assert (nxt["runId"], nxt["entries"]) == ("digest-20261121T070000Z", 2)
     [later] = cloud.announced()
     assert later["Subject"] == "compliance digest: 2 instances drifted"
+
+
+def test_the_digest_names_the_exception_of_a_drifted_excepted_instance(cloud: Cloud) -> None:
+    # Given two drifted instances, the first excepted by fleetpatch:skip when the digest is sent
+    clock = [T0.timestamp()]
+    ledger = ComplianceLedger(cloud.dynamodb, TABLE, lambda: clock[0])
+    collector = DigestCollector(cloud.dynamodb, TABLE)
+    for n in (1, 2):
+        drift(ledger, n, T0 + timedelta(minutes=n))
+    asked: list[list[str]] = []
+
+    def exceptions(ids: list[str]) -> dict[str, str]:
+        asked.append(sorted(ids))
+        return {f"i-{1:017x}": "excepted until 2026-12-31: vendor freeze INC-123"}
+
+    # When the digest is sent
+    due = T0 + timedelta(hours=1)
+    send_digest(
+        collector,
+        cloud.publisher(),
+        now=due,
+        due=due,
+        include_recoveries=True,
+        exceptions=exceptions,
+    )
+    # Then the e-mail names the exception under the excepted instance, and only there
+    [message] = cloud.announced()
+    body = message["Message"]
+    assert asked == [[f"i-{1:017x}", f"i-{2:017x}"]]
+    assert (
+        "    excepted until 2026-12-31: vendor freeze INC-123: drift recorded, not remediated"
+        in body.splitlines()
+    )
+    assert body.count("not remediated") == 1

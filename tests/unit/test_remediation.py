@@ -541,3 +541,58 @@ def test_an_install_on_an_instance_serving_in_a_serving_batch_is_a_scan(
     other = drift("patch_test_0600_batch_2", "event-in-place")
     assert other is not None
     assert other["operation"] == "Install"
+
+
+class FrozenSsm:
+    """moto's SSM, with a Change Calendar answering CLOSED (plain moto has no calendars)."""
+
+    def __init__(self, ssm: Any, state: str) -> None:
+        self.ssm, self.state, self.asked = ssm, state, []  # type: ignore[var-annotated]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ssm, name)
+
+    def get_calendar_state(self, **request: Any) -> dict[str, Any]:
+        self.asked.append(request)
+        return {"State": self.state, "AtTime": request["AtTime"]}
+
+
+@pytest.mark.parametrize("state", ["CLOSED", "OPEN"])
+def test_no_remediation_starts_while_the_change_calendar_is_closed(
+    aws: Clients, runtime: dict[str, Any], state: str
+) -> None:
+    # Given a policy with a change freeze and a free running instance
+    instance_id = aws.launch()
+    policy = compiled({**runtime, "changeFreeze": {"calendars": ["year-end"]}})
+    started: list[dict[str, Any]] = []
+
+    class StepFunctions:
+        def start_execution(self, **request: Any) -> dict[str, Any]:
+            started.append(request)
+            return {"executionArn": "arn:x"}
+
+    ssm = FrozenSsm(aws.ssm, state)
+    # When drift asks for a remediation
+    found = remediate(
+        policy,
+        instance_id=instance_id,
+        environment="prod",
+        event_id=f"event-freeze-{state}",
+        now=zurich(2026, 11, 10, 12, 0),
+        state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:x",
+        stepfunctions=StepFunctions(),
+        ec2=aws.ec2,
+        autoscaling=aws.autoscaling,
+        ssm=ssm,
+    )
+    # Then during the freeze nothing starts, and the result says why; open, it starts
+    assert found is not None
+    assert ssm.asked == [{"CalendarNames": ["year-end"], "AtTime": "2026-11-10T11:00:00Z"}]
+    if state == "CLOSED":
+        assert started == []
+        assert found["skipped"] == (
+            "not remediated: change freeze: calendar year-end is CLOSED with no end in sight"
+        )
+    else:
+        assert len(started) == 1
+        assert "skipped" not in found

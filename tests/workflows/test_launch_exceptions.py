@@ -62,3 +62,32 @@ def test_an_excepted_launch_is_released_unpatched_and_an_expired_one_is_patched(
     [patched_instance] = deployed.report(other["name"])["batches"][0]["instances"]
     assert patched_instance["outcome"] == "patched"
     assert patched_instance["exception"] == f"exception expired on {yesterday}, patched"
+
+
+def test_an_excepted_launch_is_released_at_once_even_if_its_agent_never_comes_online(
+    deployed: Deployed,
+) -> None:
+    # Given a covered group launching an instance whose agent never reports Online, tagged
+    # with an exception that applies (as a launch template tags it)
+    tomorrow = deployed.cloud.clock.now().date() + timedelta(days=1)
+    deployed.auto_scaling_group()
+    [excepted] = deployed.scale_out(Behaviour(never_online=True))
+    deployed.cloud.client("ec2").create_tags(
+        Resources=[excepted],
+        Tags=[{"Key": SKIP, "Value": f"until={tomorrow}; reason=appliance, no agent"}],
+    )
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    # Then it was released (CONTINUE) by its exception, without waiting for the agent
+    run = deployed.execution_for(excepted)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert deployed.lifecycle_result(excepted) == "CONTINUE"
+    entered = states_entered(deployed.history(run))
+    assert "AwaitAgent" not in entered
+    assert "SendPatchCommand" not in entered
+    assert run["stopDate"] - run["startDate"] < timedelta(minutes=5)
+    report = deployed.report(run["name"])
+    assert report["outcome"] == "skipped-by-exception"
+    [instance] = report["batches"][0]["instances"]
+    assert instance["reason"] == f"excepted until {tomorrow}: appliance, no agent"
+    # And it neither ended nor extended the group's launch-churn streak
+    assert report.get("churn") is None

@@ -344,3 +344,27 @@ def test_a_window_the_stack_does_not_have_is_refused_before_any_step(
         r"fleetpatch-default-wave-tst in the stack \(did you mean fleetpatch-default-wave-test\?\)",
         line,
     )
+
+
+@pytest.mark.xdist_group("demo")
+def test_the_demo_skips_a_window_in_a_change_freeze_and_announces_the_next_one(
+    demo: DemoRun,
+) -> None:
+    # Issue 21's blocks: the test wave's first window falls in the freeze and is skipped,
+    # reported; the second, after the calendar opened, patches. Then the prod wave's next
+    # window is announced days ahead, by e-mail and Slack.
+    result = json.loads(demo.stdout)
+    tests = [r for r in result["runs"] if r["kind"] == "wave" and r["wave"] == "test"]
+    assert [r["outcome"] for r in tests] == ["skipped", "completed"]
+    subjects = [
+        m["subject"]
+        for m in result["messages"]
+        if m["channel"] == "sns" and m["attributes"].get("kind") == "wave"
+    ]
+    assert "test wave: skipped (change freeze), nothing sent" in subjects
+    notices = [m for m in result["messages"] if m["attributes"].get("kind") == "notice"]
+    [email] = [m for m in notices if m["channel"] == "sns"]
+    assert re.fullmatch(r"prod wave in \d+ days: 6 hosts, 2026-11-21 05:00 UTC", email["subject"])
+    assert "db-prod-rhel" in email["message"]
+    slack = [m for m in result["messages"] if m["channel"] == "slack"]
+    assert any(str(m["subject"]).startswith("prod wave in ") for m in slack)

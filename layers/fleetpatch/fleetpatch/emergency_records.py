@@ -71,11 +71,15 @@ def recorded_findings(dynamodb: Any, table: str, cve: str) -> dict[str, dict[str
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def claim(dynamodb: Any, table: str, wave: str, run_id: str, now: float) -> WaveLease | None:
-    """Take ``wave``'s lease for ``run_id``: None if taken, else the live holder.
+def claim(
+    dynamodb: Any, table: str, wave: str, run_id: str, now: float, *, hold: int = CLAIM_SECONDS
+) -> WaveLease | None:
+    """Take ``wave``'s lease for ``run_id`` for ``hold`` seconds: None if taken, else the
+    live holder.
 
     The same conditional write as the workflow's TakeLease (free or expired): of a burst,
-    one wins. The workflow finds the lease its own (the same run id) and renews it.
+    one wins. The workflow finds the lease its own (the same run id) and renews it. A run
+    that may first wait for a change freeze to end holds it through that wait too.
     """
     try:
         dynamodb.put_item(
@@ -85,7 +89,7 @@ def claim(dynamodb: Any, table: str, wave: str, run_id: str, now: float) -> Wave
                 "run_id": {"S": run_id},
                 "execution_arn": {"S": ""},
                 "taken_at": {"S": clock.now().isoformat()},
-                "expires_at": {"N": str(int(now) + CLAIM_SECONDS)},
+                "expires_at": {"N": str(int(now) + hold)},
             },
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
             ExpressionAttributeValues={":now": {"N": str(int(now))}},

@@ -393,6 +393,41 @@ def resolve_target(instance_id: str, ec2: Any, ssm: Any) -> PatchTarget:
     )
 
 
+def launch_exception(instance_id: str, ec2: Any) -> dict[str, Any]:
+    """What a launch's EC2 tags say before its SSM agent is Online (tags need no agent).
+
+    The launch workflow asks this first, so an excepted launch is released at once even if
+    its agent never comes Online; its patch group and environment are best effort (the
+    target is resolved in full once the agent is Online).
+    """
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    if not instances:
+        raise InstanceNotFoundError(f"instance {instance_id} does not exist")
+    tags = {t["Key"]: t["Value"] for t in instances[0].get("Tags", [])}
+    try:
+        patch_group, tag_key = patch_group_of(tags)
+    except ConflictingPatchGroupTagsError:
+        patch_group, tag_key = None, None
+    status = evaluate(tags[SKIP_TAG_KEY], clock.now()) if SKIP_TAG_KEY in tags else None
+    return {
+        "instanceId": instance_id,
+        "patchGroup": patch_group,
+        "patchGroupTagKey": tag_key,
+        "environment": tags.get(ENVIRONMENT_TAG_KEY),
+        "exception": None
+        if status is None
+        else {
+            "status": status.status,
+            "until": None if status.until is None else str(status.until),
+            "reason": status.reason,
+            "note": status.describe(),
+        },
+    }
+
+
 _TAGGED = "launch.tagged"
 
 

@@ -54,6 +54,11 @@ class OutcomeRequest(BaseModel):
     failure: RunFailure | None = None
     on_failure: Literal["ABANDON", "CONTINUE"] = Field(alias="onFailure")
     churn: ChurnPolicy = Field(default_factory=ChurnPolicy)
+    excepted: bool = Field(
+        default=False,
+        description="released unpatched by its fleetpatch:skip exception (neither a success "
+        "nor a failure of the group's launches)",
+    )
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ def account_launch(
     if request.group is None:
         # No lifecycle action: launched outside Auto Scaling (or remediation); no churn.
         return LaunchOutcome(environment, group, default)
+    if request.excepted:
+        # Not patched by the owner's choice: it neither ends nor extends the group's streak
+        # (docs/exceptions.md), and it is released into service.
+        return LaunchOutcome(environment, group, "CONTINUE")
     if request.failure is None:
         decision = records.record_success(group=request.group, policy=request.churn)
     else:

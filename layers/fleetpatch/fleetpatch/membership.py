@@ -311,3 +311,23 @@ def own_runs_commands(ssm: Any, instance_ids: Sequence[str], *, since: Any) -> d
             latest = max(recent, key=lambda c: c["RequestedDateTime"])
             found[instance_id] = str(latest["CommandId"])
     return found
+
+
+def excepted_members(ec2: Any, instances: list[str], now: datetime) -> dict[str, str]:
+    """Of ``instances``, those whose fleetpatch:skip exception applies at ``now`` (id -> why).
+
+    One DescribeTags call per 200 instances (the promotion list, the compliance digest).
+    """
+    found: dict[str, str] = {}
+    for start in range(0, len(instances), 200):
+        tags = ec2.describe_tags(
+            Filters=[
+                {"Name": "resource-id", "Values": instances[start : start + 200]},
+                {"Name": "key", "Values": [SKIP_TAG_KEY]},
+            ]
+        )["Tags"]
+        for tag in tags:
+            status = evaluate(tag["Value"], now)
+            if status.status == "applies":
+                found[tag["ResourceId"]] = status.describe()
+    return found

@@ -17,9 +17,11 @@ from fleetpatch.batch_policy import (
     Compiled,
     RuntimeBatch,
 )
+from fleetpatch.change_freeze import FreezePolicy
 from fleetpatch.emergency_policy import CompiledEmergency
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
+from fleetpatch.wave_notice import NoticePolicy
 
 POLICY_VERSION = 1
 
@@ -81,6 +83,14 @@ class CompiledPolicy(Compiled):
     compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
     emergency: CompiledEmergency = Field(default_factory=CompiledEmergency)
+    change_freeze: FreezePolicy | None = Field(
+        default=None,
+        alias="changeFreeze",
+        description="the change freeze (fleetpatch.change_freeze); None: no freeze is checked",
+    )
+    notice: NoticePolicy | None = Field(
+        default=None, description="advance notices of waves (fleetpatch.wave_notice); None: none"
+    )
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)

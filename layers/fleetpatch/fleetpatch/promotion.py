@@ -49,10 +49,20 @@ def installed_since(
     return installed
 
 
-def override_list(installed: Mapping[str, Sequence[tuple[str, str]]]) -> str:
-    """AWS-RunPatchBaseline's InstallOverrideList: exactly these patches (id and title)."""
+def override_list(
+    installed: Mapping[str, Sequence[tuple[str, str]]], excepted: Mapping[str, str] | None = None
+) -> str:
+    """AWS-RunPatchBaseline's InstallOverrideList: exactly these patches (id and title).
+
+    ``excepted``: the source wave's members its fleetpatch:skip exceptions left out (id ->
+    why), named in comments: the list holds nothing of theirs.
+    """
     unique = sorted({patch for patches in installed.values() for patch in patches})
-    lines = ["# fleetpatch: exactly what the source wave installed", "patches:"]
+    skipped = [
+        f"# not from {instance} ({why}): excepted by fleetpatch:skip, not patched"
+        for instance, why in sorted((excepted or {}).items())
+    ]
+    lines = ["# fleetpatch: exactly what the source wave installed", *skipped, "patches:"]
     if not unique:
         return "# fleetpatch: the source wave installed nothing\npatches: []\n"
     for patch_id, title in unique:
@@ -73,6 +83,8 @@ class Recorded:
     locations: list[str]
     """The lists written, or (``kept``) left as they were."""
     kept: bool
+    excepted: Mapping[str, str] | None = None
+    """Members left out by their fleetpatch:skip exception (id -> why)."""
 
     def note(self, promotions: Sequence[str]) -> str | None:
         """What the source run's summary says about it (None: lists written as usual)."""
@@ -88,6 +100,8 @@ class Recorded:
             "locations": self.locations,
             "kept": self.kept,
         }
+        if self.excepted:
+            found["excepted"] = dict(self.excepted)
         note = self.note(promotions)
         if note is not None:
             found["note"] = note
@@ -102,6 +116,7 @@ def record_lists(
     run_id: str,
     promotions: Sequence[str],
     installed: Mapping[str, Sequence[tuple[str, str]]],
+    excepted: Mapping[str, str] | None = None,
 ) -> Recorded:
     """Write what ``installed`` holds as each promoted wave's list, unless it holds nothing.
 
@@ -112,8 +127,8 @@ def record_lists(
     patches = len({p for found in installed.values() for p in found})
     locations = [f"s3://{bucket}/{override_list_key(target)}" for target in promotions]
     if not patches:
-        return Recorded(0, len(installed), locations, kept=True)
-    document = override_list(installed).encode()
+        return Recorded(0, len(installed), locations, kept=True, excepted=excepted)
+    document = override_list(installed, excepted).encode()
     for target in promotions:
         s3.put_object(
             Bucket=bucket,
@@ -122,7 +137,7 @@ def record_lists(
             ContentType="application/yaml",
             Metadata={SOURCE_WAVE: source_wave, SOURCE_RUN: run_id},
         )
-    return Recorded(patches, len(installed), locations, kept=False)
+    return Recorded(patches, len(installed), locations, kept=False, excepted=excepted)
 
 
 # --- what a promoted run installed from ---------------------------------------------------------

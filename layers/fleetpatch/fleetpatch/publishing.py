@@ -15,7 +15,7 @@ is logged and reported (``dayIndexError``); the report and its announcement stan
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -206,8 +206,12 @@ def send_digest(
     now: datetime,
     due: datetime | None,
     include_recoveries: bool,
+    exceptions: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest as one report, once.
+
+    ``exceptions(instance_ids)``: the drifted instances excepted by fleetpatch:skip (id ->
+    why), named on their entries (their drift is not remediated).
 
     A digest fired by its schedule is named after its due time, so a retried or repeated
     invocation of that schedule is the same digest. One that was announced already only
@@ -231,6 +235,18 @@ def send_digest(
     if digest is None:
         collector.remove(items)
         return {"runId": None, "entries": len(items)}
+    if exceptions is not None and digest.drifted:
+        notes = exceptions([e.instance_id for e in digest.drifted])
+        digest = digest.model_copy(
+            update={
+                "entries": [
+                    e.model_copy(update={"exception": notes.get(e.instance_id)})
+                    if e.transition == "drifted"
+                    else e
+                    for e in digest.entries
+                ]
+            }
+        )
     published = publisher.publish(digest)
     collector.remove(items)
     return {**published.as_dict(), "entries": len(items)}
@@ -279,6 +295,8 @@ def body_of(report: Report, *, report_url: str | None, region: str) -> str:
                 f"  {entry.instance_id:<20} {where}{detail} "
                 f"since {entry.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC{flaps}"
             )
+            if entry.exception:
+                lines.append(f"    {entry.exception}: drift recorded, not remediated")
         if len(entries) > report_text.LISTED_INSTANCES:
             lines.append(
                 f"  ... and {len(entries) - report_text.LISTED_INSTANCES} more in the report"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from fleetpatch import clock
+from fleetpatch.change_freeze import freeze_state
 from fleetpatch.contracts.names import remediation_run_name
 from fleetpatch.serving_aws import placement
 from fleetpatch.skip_tag import evaluate
@@ -209,6 +210,16 @@ def remediate(
     busy = blocked(instance_id, ec2=ec2, autoscaling=autoscaling, ssm=ssm, now=now)
     if busy is not None:
         return {"execution": None, "operation": remediation.operation, "skipped": busy}
+    if runtime.change_freeze is not None:
+        # No remediation starts during a change freeze (docs/governance.md); the drift is
+        # recorded and in the digest, and the next compliance event after it remediates.
+        frozen = freeze_state(ssm, runtime.change_freeze.calendars, now)
+        if frozen.closed:
+            return {
+                "execution": None,
+                "operation": remediation.operation,
+                "skipped": f"not remediated: {frozen.describe()}",
+            }
     if remediation.operation == "Install" and elbv2 is not None:
         serving = serving_scan(
             runtime, instance_id, patch_group, ec2=ec2, autoscaling=autoscaling, elbv2=elbv2

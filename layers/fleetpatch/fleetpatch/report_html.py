@@ -507,7 +507,9 @@ def _drift_table(entries: Sequence[DriftEntry], empty: str) -> str:
     )
     rows = "".join(
         f'<tr data-transition="{e.transition}">'
-        f'<td class="id"><code>{_e(e.instance_id)}</code></td>'
+        f'<td class="id"><code>{_e(e.instance_id)}</code>'
+        + (f"<br><small>{_e(e.exception)}: not remediated</small>" if e.exception else "")
+        + "</td>"
         f"<td>{_e(e.environment or '-')}</td>"
         f"<td>{_e(e.patch_group or '-')}</td>"
         f"<td>{_e(e.severity or '-')}</td>"

@@ -29,7 +29,10 @@ def subject(report: RunReport) -> str:
     """
     if report.kind == "wave":
         counted = report.counts().sentence()
-        if report.outcome == "held":
+        if report.outcome == "skipped":
+            why = "change freeze" if report.reason == "ChangeFreeze" else "by an operator"
+            text = f"{report.title}: skipped ({why}), nothing sent"
+        elif report.outcome == "held":
             held = next((b.name for b in report.batches if b.status == "held"), "next batch")
             text = f"{report.title}: {held} held; {counted}"
         elif report.outcome == "completed-with-failures" or report.failed_instances():

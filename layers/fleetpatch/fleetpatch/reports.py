@@ -229,6 +229,11 @@ class DriftEntry(_Model):
     severity: str | None = None
     baseline_id: str | None = None
     changes: int = Field(default=1, ge=1, description="transitions seen in the interval")
+    exception: str | None = Field(
+        default=None,
+        description="a drifted instance's fleetpatch:skip exception that applies when the "
+        "digest is sent (its drift is recorded, not remediated)",
+    )
 
 
 class DigestReport(_Model):

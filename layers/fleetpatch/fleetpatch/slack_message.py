@@ -38,6 +38,7 @@ _EMOJI = {
     "completed-with-failures": ":warning:",
     "drift": ":warning:",
     "held": ":octagonal_sign:",
+    "skipped": ":double_vertical_bar:",
     "failed": ":x:",
 }
 
@@ -286,6 +287,7 @@ def _digest_message(digest: DigestReport, report_url: str | None) -> dict[str, A
                     [
                         f"`{e.instance_id}` {_escape(_where_is(e.environment, e.patch_group))}"
                         + (f" severity {e.severity}" if e.severity else "")
+                        + (f" ({_escape(e.exception)}: not remediated)" if e.exception else "")
                         for e in entries
                     ],
                 )

@@ -57,7 +57,7 @@ class WaveRunSummary(BaseModel):
 
     run_id: str = Field(alias="runId", min_length=1)
     wave: str = Field(min_length=1)
-    outcome: Literal["held", "completed", "completed-with-failures"]
+    outcome: Literal["held", "completed", "completed-with-failures", "skipped"]
     reason: str | None = None
     summary: str
     started_at: datetime = Field(alias="startedAt")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fleetpatch.alarms import alarm_states, with_alarm_history
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import BatchRecords, Plan
+from fleetpatch.change_freeze import deadline_for
 from fleetpatch.contracts import keys
 from fleetpatch.evidence import gather, window_commands
 from fleetpatch.gate import GateDecision, InstanceEvidence, evaluate_gate
@@ -54,6 +55,7 @@ def run_input(
     approval: Mapping[str, Any] | None = None,
     resume: Mapping[str, Any] | None = None,
     emergency: Mapping[str, Any] | None = None,
+    governance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The gated-wave workflow's input: its one owner (batch-gate, ``wave start|resume``).
 
@@ -81,6 +83,26 @@ def run_input(
         # An emergency run (fleetpatch.services.emergency): its CVE, severity, SLA, the
         # lists per OS; the report reads it.
         found["emergency"] = dict(emergency)
+    if governance is not None:
+        found["governance"] = dict(governance)
+    return found
+
+
+def governance_input(policy: CompiledPolicy, wave: str, started: datetime) -> dict[str, Any]:
+    """``run_input``'s ``governance`` for a run its window starts (services.governance).
+
+    An operator's skip of the next occurrence applies, and the change freeze if the policy
+    names one, with the run's deadline for waiting (``change_freeze.deadline_for``).
+    """
+    freeze = policy.change_freeze
+    found: dict[str, Any] = {"operatorSkips": True, "freeze": None}
+    if freeze is not None:
+        deadline = deadline_for(started, freeze, policy.waves[wave].window_hours)
+        found["freeze"] = {
+            "calendars": list(freeze.calendars),
+            "onClosed": freeze.on_closed,
+            "deadline": deadline.isoformat(),
+        }
     return found
 
 

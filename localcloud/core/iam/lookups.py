@@ -83,6 +83,15 @@ class ResourceLookups:
             return {}
         return {t["Key"]: t["Value"] for t in tags.get("TagList", [])}
 
+    def document_type(self, name_or_arn: str) -> str | None:
+        """An SSM document's DocumentType (IAM's ``ssm:DocumentType``); None: no such document."""
+        ssm = self._client("ssm")
+        try:
+            found = ssm.describe_document(Name=name_or_arn.rsplit("document/", 1)[-1])
+        except ssm.exceptions.ClientError:
+            return None
+        return str(found["Document"].get("DocumentType") or "") or None
+
     def group(self, name: str) -> tuple[str, dict[str, str]]:
         groups = self._client("autoscaling").describe_auto_scaling_groups(
             AutoScalingGroupNames=[name]

@@ -55,6 +55,8 @@ KNOWN_KEYS = frozenset(
         # EC2 creating and tagging resources (localcloud.core.iam.requests_ec2)
         "ec2:createaction",
         "aws:tagkeys",
+        # SSM GetCalendarState: the document's type (localcloud.core.iam.requests)
+        "ssm:documenttype",
     }
 )
 KNOWN_KEY_FAMILIES = (

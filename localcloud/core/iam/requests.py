@@ -63,6 +63,7 @@ class Lookups(Protocol):
 
     def instance_tags(self, instance_ids: list[str]) -> dict[str, dict[str, str]]: ...
     def managed_node_tags(self, node_id: str) -> dict[str, str]: ...
+    def document_type(self, name_or_arn: str) -> str | None: ...
     def group(self, name: str) -> tuple[str, dict[str, str]]: ...
     def target_group_tags(self, arn: str) -> dict[str, str]: ...
     def queue(self, url: str) -> tuple[str, str | None]: ...
@@ -238,6 +239,17 @@ def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     given = str(params.get("BaselineId", ""))
     arn = given if given.startswith("arn:") else _arn(lookups, "ssm", f"patchbaseline/{given}")
     return [Check("ssm:GetPatchBaseline", [Target("patchbaseline", arn)])]
+
+
+@_model("ssm:GetCalendarState")
+def _calendar_state(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # Each calendar is a document (a name, or an ARN: a calendar shared by another account).
+    targets = []
+    for name in params.get("CalendarNames") or []:
+        arn = name if name.startswith("arn:") else _arn(lookups, "ssm", f"document/{name}")
+        kind = lookups.document_type(name)
+        targets.append(Target("document", arn, {"ssm:DocumentType": [kind] if kind else None}))
+    return [Check("ssm:GetCalendarState", targets)]
 
 
 # --- Step Functions, Lambda, Scheduler ----------------------------------------------------

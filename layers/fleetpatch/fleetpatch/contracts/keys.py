@@ -13,6 +13,8 @@ pk                            sk                                     what
 ``WAVE#<run>``                ``RESUMED``, ``STOPPED#<time>``        an operator's resume, stops
 ``WAVE#<run>``                ``SERVING#<nn>#<instance>``            a serving instance's outcome
 ``LEASE#WAVE#<wave>``         ``LEASE``                              the run that holds a wave
+``SKIP#WAVE#<wave>``          ``NEXT``, ``LOG#<time>#<action>``      an operator's skip, its audit
+``NOTICE#<wave>``             ``<occurrence>#<kind>``                an advance notice, sent once
 ``BUDGET#<scope>``            ``BUDGET``                             a disruption budget's holders
 ``BUDGET#HOLDER#<instance>``  ``HOLDER``                             the scopes one instance holds
 ``COMMAND#<command>``         ``COMMAND`` or ``INSTANCE#<instance>`` a task token's waiter
@@ -136,6 +138,28 @@ def emergency_pk(cve: str) -> str:
 
 def finding_key(cve: str, instance_id: str) -> Key:
     return _key(emergency_pk(cve), f"{FINDING_PREFIX}{instance_id}")
+
+
+# --- an operator's skip of a wave's next occurrence (fleetpatch.wave_skip) -------------------
+
+SKIP_PREFIX = "SKIP#WAVE#"
+SKIP_NEXT_SK = "NEXT"
+SKIP_LOG_PREFIX = "LOG#"
+
+
+def skip_key(wave: str) -> Key:
+    """The skip of ``wave``'s next occurrence (pending, or taken by the run it skipped)."""
+    return _key(f"{SKIP_PREFIX}{wave}", SKIP_NEXT_SK)
+
+
+def skip_log_key(wave: str, at: datetime, action: str) -> Key:
+    """One audited action on ``wave``'s skip (requested, cancelled, applied)."""
+    return _key(f"{SKIP_PREFIX}{wave}", f"{SKIP_LOG_PREFIX}{at.isoformat()}#{action}")
+
+
+def notice_key(wave: str, occurrence: datetime, kind: str) -> Key:
+    """An advance notice of ``wave``'s ``occurrence`` (kind days or hour): sent once."""
+    return _key(f"NOTICE#{wave}", f"{occurrence.isoformat()}#{kind}")
 
 
 # --- disruption budgets ---------------------------------------------------------------------------

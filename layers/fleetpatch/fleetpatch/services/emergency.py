@@ -10,9 +10,12 @@ on) are recorded (``EMERGENCY#<cve>`` items) and start nothing. The workflow's o
 its end. A service that took the lease and died before the start leaves it for at most
 ``CLAIM_SECONDS``.
 
-**Freeze.** :func:`freeze_allows` is the one hook a change freeze decides through; it
-allows today. An operator's ``--override-freeze REASON`` is carried in the run input and
-the report.
+**Freeze.** An emergency respects the policy's change freeze (``fleetpatch.change_freeze``)
+as a window's run does: the run's input carries the freeze (:func:`emergency_governance`),
+and the gated wave's governance check waits for the calendar to open or skips the run, by
+the policy's ``on_closed``, before anything is sent. A run that may wait holds its CVE's lease
+through the wait, so findings meanwhile join it. An operator's ``--override-freeze REASON``
+goes through any freeze; the reason is carried in the run input and the report.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fleetpatch import aws, clock
+from fleetpatch.change_freeze import deadline_for
 from fleetpatch.contracts import names
 from fleetpatch.contracts.s3 import emergency_list_key
 from fleetpatch.emergency import (
@@ -35,7 +39,7 @@ from fleetpatch.emergency import (
     override_list,
     resolve,
 )
-from fleetpatch.emergency_records import claim, record_findings
+from fleetpatch.emergency_records import CLAIM_SECONDS, claim, record_findings
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
 from fleetpatch.lease import read_lease, release_lease
@@ -80,16 +84,44 @@ class EmergencyRequest:
 
 
 def freeze_allows(policy: CompiledPolicy, request: EmergencyRequest) -> tuple[bool, str | None]:
-    """Whether a change freeze lets this emergency start now, and what to report.
+    """Whether the service may start the run now, and what to report about a freeze.
 
-    The one place a change freeze (an SSM Change Calendar, h-freeze) decides: today it
-    allows. An operator's ``override_freeze`` reason goes through any freeze and is
-    reported; the lead wires the calendar check here.
+    The service always may: the freeze itself is checked by the run (its governance check,
+    :func:`emergency_governance`), which waits or skips by policy. Only an operator's
+    ``override_freeze`` reason is noted here, for the report.
     """
     del policy
     if request.override_freeze:
         return True, f"freeze overridden: {request.override_freeze}"
     return True, None
+
+
+def emergency_governance(
+    policy: CompiledPolicy, request: EmergencyRequest, now: datetime
+) -> dict[str, Any] | None:
+    """``run_input``'s ``governance`` for an emergency: the policy's change freeze, waited for
+    up to its ``max_wait_hours`` (an emergency has no window), unless an operator overrode
+    it. No operator skip applies (``wave skip`` names a wave, not a CVE)."""
+    freeze = policy.change_freeze
+    if freeze is None or request.override_freeze:
+        return None
+    return {
+        "operatorSkips": False,
+        "freeze": {
+            "calendars": list(freeze.calendars),
+            "onClosed": freeze.on_closed,
+            "deadline": deadline_for(now, freeze, 0).isoformat(),
+        },
+    }
+
+
+def _claim_seconds(governance: Mapping[str, Any] | None) -> int:
+    """How long the service's claim on the CVE's lease lasts: through a freeze's wait too."""
+    freeze = (governance or {}).get("freeze")
+    if not freeze or freeze["onClosed"] != "wait":
+        return CLAIM_SECONDS
+    waited = datetime.fromisoformat(freeze["deadline"]) - clock.now()
+    return CLAIM_SECONDS + max(0, int(waited.total_seconds()))
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -127,7 +159,10 @@ def start_emergency(
     now = clock.now()
     wave = names.emergency_wave(cve)
     run_id = names.emergency_run_name(cve, now)
-    holder = claim(dynamodb, settings.table_name, wave, run_id, clock.time())
+    governance = emergency_governance(policy, request, now)
+    holder = claim(
+        dynamodb, settings.table_name, wave, run_id, clock.time(), hold=_claim_seconds(governance)
+    )
     if holder is not None:
         _record(dynamodb, settings.table_name, request, holder.run_id)
         LOG.info("emergency already running", extra={"cve": cve, "run": holder.run_id})
@@ -147,6 +182,7 @@ def start_emergency(
             run_id=run_id,
             wave=wave,
             freeze_note=freeze_note,
+            governance=governance,
             client=client,
         )
     except BaseException:
@@ -163,6 +199,7 @@ def _resolve_and_start(
     run_id: str,
     wave: str,
     freeze_note: str | None,
+    governance: Mapping[str, Any] | None,
     client: ClientFactory,
 ) -> dict[str, Any]:
     cve = request.target.cve
@@ -227,6 +264,7 @@ def _resolve_and_start(
             [b.model_dump(by_alias=True) for b in batches],
             start_step=0,
             emergency=emergency,
+            governance=governance,
         ),
     )
     LOG.info("emergency started", extra={"cve": cve, "run": run_id, "batches": len(batches)})

@@ -17,6 +17,7 @@ from fleetpatch.churn import ChurnRecords
 from fleetpatch.launch import (
     LaunchPolicy,
     auto_scaling_group_tags,
+    launch_exception,
     launch_request,
     not_covered_on_running,
     resolve_target,
@@ -92,6 +93,11 @@ def start_launch_run(
 def resolve_instance(instance_id: str, *, client: ClientFactory = aws_client) -> dict[str, Any]:
     """The OS, patch group and baseline that apply to ``instance_id`` (the workflow's task)."""
     return resolve_target(instance_id, client("ec2"), client("ssm")).as_dict()
+
+
+def resolve_exception(instance_id: str, *, client: ClientFactory = aws_client) -> dict[str, Any]:
+    """A launch's fleetpatch:skip exception from its EC2 tags, before its agent is Online."""
+    return launch_exception(instance_id, client("ec2"))
 
 
 def account_outcome(

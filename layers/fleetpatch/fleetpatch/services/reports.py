@@ -25,6 +25,7 @@ from fleetpatch.compliance import DigestCollector
 from fleetpatch.emergency_records import recorded_findings
 from fleetpatch.emergency_report import emergency_notes, remediations, with_fix_verdicts
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
+from fleetpatch.membership import excepted_members
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
@@ -118,6 +119,7 @@ def send_compliance_digest(
         now=now,
         due=datetime.fromisoformat(due) if due else None,
         include_recoveries=policy.compliance.notify_recoveries,
+        exceptions=lambda ids: excepted_members(client("ec2"), ids, now),
     )
     LOG.info("digest sent", extra=sent)
     return sent

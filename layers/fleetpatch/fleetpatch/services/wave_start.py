@@ -29,7 +29,7 @@ from fleetpatch import aws, clock
 from fleetpatch.contracts.names import window_run_name
 from fleetpatch.contracts.tags import STAGE_TAG, WAVE_TAG
 from fleetpatch.services import ClientFactory, aws_client
-from fleetpatch.waves import promotion_arguments, run_input
+from fleetpatch.waves import governance_input, promotion_arguments, run_input
 from fleetpatch.workflows import start_once
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def _start(
             [batch.model_dump(by_alias=True) for batch in policy.waves[wave].batches],
             window_id=window_id,
             window_execution_id=execution_id,
+            governance=governance_input(policy, wave, clock.now()),
             **promotion_arguments(policy, wave),
         ),
     )

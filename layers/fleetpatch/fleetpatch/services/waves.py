@@ -16,7 +16,7 @@ from fleetpatch import aws, clock
 from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
 from fleetpatch.batch_run import Plan, make_plan, send_round
 from fleetpatch.contracts.s3 import wave_output_prefix
-from fleetpatch.membership import PATCH_DOCUMENT
+from fleetpatch.membership import PATCH_DOCUMENT, excepted_members
 from fleetpatch.promotion import installed_since, record_lists
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.serving import serving_horizon, zone_order
@@ -262,7 +262,10 @@ def record_promotion(
     """
     groups = sorted({g for b in request.batches for g in b.patch_groups})
     instances = batch_instances(client("ec2"), groups)
-    installed = installed_since(client("ssm"), instances, request.started_at)
+    excepted = excepted_members(client("ec2"), instances, clock.now())
+    installed = installed_since(
+        client("ssm"), [i for i in instances if i not in excepted], request.started_at
+    )
     recorded = record_lists(
         client("s3"),
         artifacts_bucket,
@@ -270,6 +273,7 @@ def record_promotion(
         run_id=request.run_id,
         promotions=request.promotions,
         installed=installed,
+        excepted=excepted,
     )
     LOG.info(
         "promotion recorded",
