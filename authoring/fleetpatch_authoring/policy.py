@@ -41,6 +41,7 @@ from fleetpatch.policy import (
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
+from fleetpatch_authoring.exclusions import Exclusion, compiled
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
@@ -84,6 +85,11 @@ class FleetPolicy(PolicyModel):
         description="the fleet's defaults for patching instances that serve traffic: each "
         "batch is a serving batch unless it says serving: false (docs/policy.md)",
     )
+    exclusions: list[Exclusion] = Field(
+        default_factory=list,
+        description="packages and KBs the environments' baselines reject until a date "
+        "(docs/exceptions.md)",
+    )
 
     @field_validator("patch_group_naming")
     @classmethod
@@ -116,6 +122,22 @@ class FleetPolicy(PolicyModel):
             if os_name == operating_system:
                 return baseline
         return None
+
+    def operating_systems(self) -> dict[str, list[str]]:
+        """Environment -> the operating systems it has a baseline for."""
+        return {name: list(env.baselines) for name, env in self.environments.items()}
+
+    def excluded_patches(self, environment: str, operating_system: str) -> list[str]:
+        """Every exclusion's patches for one baseline, expired or not (the rendered list)."""
+        found: list[str] = []
+        oses = self.operating_systems()
+        for exclusion in self.exclusions:
+            if (
+                environment in exclusion.environments
+                and operating_system in compiled(exclusion, oses).operating_systems
+            ):
+                found.extend(p for p in exclusion.patches if p not in found)
+        return found
 
     def serving_of(self, wave: str, index: int) -> Serving | None:
         """Batch ``index`` of ``wave``'s serving block (defaults and override); None: in place."""
@@ -152,6 +174,7 @@ class FleetPolicy(PolicyModel):
                 if self.notifications.slack
                 else None,
             ),
+            exclusions=[compiled(e, self.operating_systems()) for e in self.exclusions],
         )
 
 

@@ -80,6 +80,7 @@ from localcloud.adapters.ssm_baselines import (
     get_patch_baseline_for_patch_group,
     register_default_patch_baseline,
     register_patch_baseline_for_patch_group,
+    update_patch_baseline,
 )
 from localcloud.adapters.ssm_commands import (
     cancel_command,
@@ -117,6 +118,7 @@ _ADDED = (
     get_default_patch_baseline,
     register_default_patch_baseline,
     describe_patch_groups,
+    update_patch_baseline,
 )
 _REPLACED = (send_command, list_commands, get_command_invocation, describe_patch_baselines)
 

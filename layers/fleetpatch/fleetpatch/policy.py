@@ -9,14 +9,15 @@ them (one shape for both sides). A reader takes a default from here, never one o
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from fleetpatch.batch_policy import (
     Compiled,
     RuntimeBatch,
 )
+from fleetpatch.exclusions import CompiledExclusion
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
 
@@ -79,6 +80,16 @@ class CompiledPolicy(Compiled):
     )
     compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
+    # issue 21: package/KB exclusions (fleetpatch.exclusions)
+    exclusions: list[CompiledExclusion] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_no_exclusions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A policy without exclusions compiles exactly as before they existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("exclusions", ...) == []:
+            del data["exclusions"]
+        return data
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)

@@ -232,6 +232,18 @@ def _default_baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check
     ]
 
 
+@_model("ssm:GetPatchBaseline", "ssm:UpdatePatchBaseline")
+def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # BaselineId is a pb- id (custom baselines) or an ARN (AWS's predefined ones).
+    baseline = str(params.get("BaselineId", ""))
+    arn = (
+        baseline
+        if baseline.startswith("arn:")
+        else _arn(lookups, "ssm", f"patchbaseline/{baseline}")
+    )
+    return [Check("", [Target("patchbaseline", arn)])]
+
+
 # --- Step Functions, Lambda, Scheduler ----------------------------------------------------
 
 

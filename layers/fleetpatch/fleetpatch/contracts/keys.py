@@ -24,6 +24,7 @@ pk                            sk                                     what
 ``DIGEST_PENDING``            ``DIGEST``                             the digest scheduled
 ``CHURN#<group>``             ``CHURN``                              a group's launch churn
 ``REPORT#<run>``              ``REPORT`` (gsi1 ``REPORTS``)          a published report
+``EXCLUSION#<id>``            ``EXPIRED#<environment>``              the report that said it expired
 ``IDEMPOTENCY#<function>``    ``<what>#<hash>``                      powertools idempotency
 ============================  =====================================  ==========================
 """
@@ -233,6 +234,17 @@ def report_key(run_id: str) -> Key:
 def by_time(at: str, run_id: str) -> str:
     """gsi1sk of a run or report: its time (ISO 8601, UTC), then its id."""
     return f"{at}#{run_id}"
+
+
+# --- policy exclusions --------------------------------------------------------------------------
+
+EXCLUSION_PREFIX = "EXCLUSION#"
+EXCLUSION_EXPIRED_PREFIX = "EXPIRED#"
+
+
+def exclusion_expiry_key(exclusion_id: str, environment: str) -> Key:
+    """The run whose report says a policy exclusion expired in an environment (once)."""
+    return _key(f"{EXCLUSION_PREFIX}{exclusion_id}", f"{EXCLUSION_EXPIRED_PREFIX}{environment}")
 
 
 # --- powertools idempotency ----------------------------------------------------------------------

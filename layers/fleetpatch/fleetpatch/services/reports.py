@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from fleetpatch import aws, clock, instance_facts
 from fleetpatch.compliance import DigestCollector
+from fleetpatch.exclusions import ExpiryRecorder, report_notes
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
 from fleetpatch.promotion import list_note
@@ -70,12 +71,16 @@ def publish_run_report(
             notes=[
                 *_promotion_notes(settings, run, client),
                 *_policy_notes(settings.policy_parameter, run, client),
+                *_exclusion_notes(settings, run, client),
             ],
             autoscaling=client("autoscaling"),
             serving=records.serving,
         )
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
+        if report.environment is not None:
+            extra = _exclusion_notes(settings, run, client, [report.environment])
+            report = report.model_copy(update={"notes": [*report.notes, *extra]})
     report = _with_facts(report, client)
     # A launch-churn streak's failures between its first and its escalation are kept quiet.
     quiet = report.churn is not None and not report.churn.announced
@@ -156,6 +161,31 @@ def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) ->
         f"batches; this run went on with the batches it started with "
         f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
     ]
+
+
+def _exclusion_notes(
+    settings: ReportSettings,
+    run: WaveRunSummary | InstanceRunSummary,
+    client: ClientFactory,
+    environments: list[str] | None = None,
+) -> list[str]:
+    """issue 21: the policy exclusions that applied to the run's environments when it
+    started, and those expired since, each listed by the first report after its date."""
+    policy = aws.compiled_policy(settings.policy_parameter)
+    if not policy.exclusions:
+        return []
+    if environments is None and isinstance(run, WaveRunSummary):
+        environments = [
+            env
+            for batch in run.batches
+            for group in batch.patch_groups
+            if (env := policy.environment_of(group)) is not None
+        ]
+    recorder = ExpiryRecorder(client("dynamodb"), settings.table_name, run.run_id, clock.time())
+    notes = report_notes(
+        policy.exclusions, environments or [], run.started_at, first_report_of_expiry=recorder
+    )
+    return [note.line() for note in notes]
 
 
 def _promotion_notes(

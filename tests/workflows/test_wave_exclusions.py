@@ -1,0 +1,104 @@
+"""A policy exclusion keeps a package off a wave's hosts until its date (issue 21, part 2).
+
+The real template, ASL and handlers on the local cloud, the wave started by its window as
+in production. The exclusion is in the deployed compiled policy; the wave's start syncs the
+environment's baselines (``ssm:UpdatePatchBaseline``, IAM enforced) and Patch Manager's
+own RejectedPatches keeps the package off. After the exclusion's last UTC day (by the
+simulated clock) the next wave installs it, and its report says the exclusion expired, once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.workflows.conftest import Deployed
+from tests.workflows.test_gated_wave import WINDOW, wave_runs
+
+LINUX = "patch_test_0600_batch_1"
+WINDOWS = "patch_test_0600_batch_2"
+PACKAGE = "openssl-libs.x86_64"  # in the simulated AL2023 catalogue, approved in test
+
+
+def exclude_openssl(deployed: Deployed, until: str) -> None:
+    """Deploy the policy with an exclusion, as `fleetpatch policy render` compiles one."""
+    ssm = deployed.cloud.client("ssm")
+    name = deployed.stack.outputs["PolicyParameterName"]
+    policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    policy["exclusions"] = [
+        {
+            "patches": ["openssl*"],
+            "environments": ["test"],
+            "operatingSystems": ["AMAZON_LINUX_2023"],
+            "until": until,
+            "reason": "vendor pin, ticket OPS-123",
+        }
+    ]
+    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+
+
+def state_of(deployed: Deployed, instance: str, kb_id: str) -> str | None:
+    patches = deployed.cloud.client("ssm").describe_instance_patches(InstanceId=instance)
+    found = [p["State"] for p in patches["Patches"] if p["KBId"] == kb_id]
+    return found[0] if found else None
+
+
+def run_window(deployed: Deployed) -> dict[str, Any]:
+    assert deployed.cloud.windows is not None
+    execution_id = deployed.cloud.windows.run_window(WINDOW)
+    deployed.cloud.settle(max_seconds=24 * 3600)
+    [run] = [r for r in wave_runs(deployed) if r["name"] == f"wave-{execution_id}"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    return deployed.report(run["name"])
+
+
+def exclusion_notes(report: dict[str, Any]) -> list[str]:
+    return [n for n in report["notes"] if n.startswith("exclusion")]
+
+
+def test_an_exclusion_keeps_a_package_off_until_it_expires(deployed: Deployed) -> None:
+    # Given an Amazon Linux 2023 host and a Windows host in the test wave, and an exclusion
+    # of openssl* in test through today (UTC, simulated clock)
+    fleet = deployed.cloud.fleet
+    assert fleet is not None
+    [host] = fleet.launch("AMAZON_LINUX_2023", tags={"Name": "db", "Patch Group": LINUX})
+    fleet.launch("WINDOWS", tags={"Name": "app", "Patch Group": WINDOWS})
+    deployed.cloud.settle(max_seconds=3600)
+    today = deployed.cloud.clock.now().date()
+    exclude_openssl(deployed, today.isoformat())
+    # When the wave's window opens
+    first = run_window(deployed)
+    # Then the host was patched, but not with openssl: the baseline rejects it
+    assert state_of(deployed, host, "curl-minimal.x86_64") == "INSTALLED"
+    assert state_of(deployed, host, PACKAGE) != "INSTALLED"
+    baseline = _test_al2023_baseline(deployed)
+    assert baseline["RejectedPatches"] == ["system-release.*", "openssl*"]
+    # And the report lists the exclusion that applied
+    assert exclusion_notes(first) == [
+        f"exclusion applied (test): openssl* until {today}: vendor pin, ticket OPS-123"
+    ]
+
+    # Given the exclusion's last day has passed (no redeploy)
+    deployed.cloud.advance(2 * 24 * 3600)
+    # When the next wave runs
+    second = run_window(deployed)
+    # Then openssl is installed, the baseline keeps only its own rejection
+    assert state_of(deployed, host, PACKAGE) == "INSTALLED"
+    assert _test_al2023_baseline(deployed)["RejectedPatches"] == ["system-release.*"]
+    # And the report says the exclusion expired
+    assert exclusion_notes(second) == [
+        f"exclusion expired on {today} (test): openssl* installed again as the baseline "
+        "approves (vendor pin, ticket OPS-123)"
+    ]
+    # And only once: the wave after lists it no more
+    third = run_window(deployed)
+    assert exclusion_notes(third) == []
+
+
+def _test_al2023_baseline(deployed: Deployed) -> dict[str, Any]:
+    ssm = deployed.cloud.client("ssm")
+    baseline_id = ssm.get_patch_baseline_for_patch_group(
+        PatchGroup=LINUX, OperatingSystem="AMAZON_LINUX_2023"
+    )["BaselineId"]
+    found: dict[str, Any] = ssm.get_patch_baseline(BaselineId=baseline_id)
+    return found
