@@ -11,6 +11,7 @@ from typing import cast
 from fleetpatch_cli import (
     doctor_cmd,
     events_cmd,
+    export_cmd,
     local_cmd,
     plan_cmd,
     policy_cmd,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports_cmd.register(subparsers)
     status_cmd.register(subparsers)
     doctor_cmd.register(subparsers)
+    export_cmd.register(subparsers)
     completion = subparsers.add_parser(
         "completion",
         help="print a shell completion script",

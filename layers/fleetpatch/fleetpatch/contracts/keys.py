@@ -194,6 +194,11 @@ def compliance_history_key(instance_id: str, event_time: datetime, event_id: str
     return _key(instance_pk(instance_id), f"{COMPLIANCE_SK}#{event_time.isoformat()}#{event_id}")
 
 
+def compliance_history_time(sk: str) -> str:
+    """The event time (ISO 8601) of a ``COMPLIANCE#<time>#<event>`` sort key."""
+    return sk.split("#", 2)[1]
+
+
 def digest_entry_key(event_time: datetime, instance_id: str) -> Key:
     """An entry the next digest sends (sorted by when the change happened)."""
     return _key(DIGEST_PK, f"{event_time.isoformat()}#{instance_id}")
