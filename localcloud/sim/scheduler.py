@@ -25,7 +25,8 @@ Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
   each one due in that time. Every other schedule keeps ``settle()`` playing until it ends;
 * a failed call (for a Lambda target: a function that does not exist or an ``Input``
   that is not JSON) is recorded (``firings``) and not retried (Scheduler's retry policy
-  and dead-letter queue are not simulated); cron() schedules and other targets are
+  and dead-letter queue are not simulated); ``cron(M H D * ? *)`` (a fixed day of every
+  month) fires as a recurring schedule; other cron() schedules and other targets are
   recorded as unsupported, never fired.
 
 moto is patched to call it by localcloud.adapters.scheduler. fleetpatch uses it to
@@ -67,6 +68,10 @@ _CONTEXT_ATTRIBUTE = re.compile(
 )
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
+# cron() as far as the stack uses it: a fixed minute, hour and day of the month, every
+# month and year (``cron(0 3 1 * ? *)``: the monthly audit export). Other cron expressions
+# stay unsupported (recorded, never fired).
+_MONTHLY_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) (\d{1,2}) \* \? \*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -131,6 +136,9 @@ class SchedulerSimulator:
             due = datetime.fromisoformat(at[1]).replace(tzinfo=zone).astimezone(UTC)
             if not first or due < after:
                 return None
+        elif cron := _MONTHLY_CRON.fullmatch(expression):
+            zone = ZoneInfo(schedule.schedule_expression_timezone or "UTC")
+            due = _next_monthly(after, zone, int(cron[1]), int(cron[2]), int(cron[3]))
         else:
             self.unsupported.append(f"{schedule.name}: {expression}")
             return None
@@ -206,9 +214,28 @@ class SchedulerSimulator:
 
 
 def _endless(schedule: Any) -> bool:
-    """A ``rate()`` schedule without an end date: it recurs for ever."""
+    """A ``rate()`` or ``cron()`` schedule without an end date: it recurs for ever."""
     expression = str(schedule.schedule_expression)
-    return bool(_RATE.fullmatch(expression)) and _date(schedule.end_date) is None
+    recurring = _RATE.fullmatch(expression) or _MONTHLY_CRON.fullmatch(expression)
+    return bool(recurring) and _date(schedule.end_date) is None
+
+
+def _next_monthly(after: datetime, zone: ZoneInfo, minute: int, hour: int, day: int) -> datetime:
+    """The first ``day`` of a month at ``hour:minute`` (local time in ``zone``) after ``after``.
+
+    A month without that day (the 31st in April) is skipped, as cron skips it.
+    """
+    local = after.astimezone(zone)
+    year, month = local.year, local.month
+    for _ in range(24):
+        try:
+            due = datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
+        except ValueError:
+            due = None
+        if due is not None and due > after:
+            return due
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    raise ValueError(f"no day {day} in two years")
 
 
 def _supported_target(arn: str) -> bool:

@@ -229,11 +229,11 @@ def patch_row(
     )
 
 
-def in_period(row: Row, since: datetime) -> bool:
+def in_period(row: Row, since: datetime, until: datetime | None = None) -> bool:
     """Every gap the fleet has now, and what was installed in the period."""
-    return (
-        row.installed_at is None or row.installed_at >= since or row.state not in (INSTALLED_STATES)
-    )
+    if row.installed_at is None or row.state not in INSTALLED_STATES:
+        return True
+    return row.installed_at >= since and (until is None or row.installed_at <= until)
 
 
 def drifts_of(history: Sequence[Mapping[str, str]], instance_id: str) -> list[Drift]:

@@ -168,7 +168,7 @@ def gather(
         patches = instance_patches(ssm, instance_id) or [NO_PATCH_DATA]
         for patch in patches:
             row = patch_row(facts, patch, spans=spans, exclusions=policy.exclusions, at=now)
-            if in_period(row, since):
+            if in_period(row, since, now):
                 export.rows.append(row)
         export.drifts += compliance_history(dynamodb, table, instance_id)
     export.rows.sort(key=lambda r: (r.environment, r.patch_group, r.instance_id, r.patch_id))

@@ -161,3 +161,19 @@ def test_a_missing_function_is_a_failed_firing(cloud: LocalCloud) -> None:
     assert firing.error is not None
     assert "ResourceNotFoundException" in firing.error
     assert cloud.lambdas.invocations == []
+
+
+def test_a_monthly_cron_is_due_on_its_day_and_skips_months_without_it() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from localcloud.sim.scheduler import _next_monthly
+
+    utc = ZoneInfo("UTC")
+    after = datetime(2026, 11, 7, 4, tzinfo=UTC)
+    assert _next_monthly(after, utc, 0, 3, 1) == datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert _next_monthly(datetime(2026, 12, 1, 3, tzinfo=UTC), utc, 0, 3, 1) == datetime(
+        2027, 1, 1, 3, tzinfo=UTC
+    )
+    # The 31st: November has none, so December's.
+    assert _next_monthly(after, utc, 0, 3, 31) == datetime(2026, 12, 31, 3, tzinfo=UTC)
