@@ -25,6 +25,7 @@ from fleetpatch_authoring.fields import (
     OperatingSystem,
     PolicyModel,
     PolicyProblem,
+    Switch,
 )
 
 _WINDOWS_ID = re.compile(r"^(KB\d{6,8}|MS\d{2}-\d{3})$")
@@ -65,6 +66,16 @@ class Exclusion(PolicyModel):
         if not value.strip():
             raise ValueError("the reason is empty: say why, with the ticket")
         return value
+
+
+class SecurityHub(PolicyModel):
+    """``security_hub``: drift and recovery as AWS Security Hub findings (issue 21)."""
+
+    enabled: Switch = Field(
+        default=False,
+        description="import a finding per non-compliant instance (BatchImportFindings), "
+        "updated when it recovers; Security Hub must be enabled in the account and region",
+    )
 
 
 def name_problem(operating_system: str, name: str) -> str | None:

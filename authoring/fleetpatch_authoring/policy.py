@@ -37,11 +37,12 @@ from fleetpatch.policy import (
     CompiledNotifications,
     CompiledPolicy,
     CompiledSchedule,
+    CompiledSecurityHub,
     CompiledWave,
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
-from fleetpatch_authoring.exclusions import Exclusion, compiled
+from fleetpatch_authoring.exclusions import Exclusion, SecurityHub, compiled
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
 from fleetpatch_authoring.serving import Serving, ServingField, effective_serving
@@ -84,6 +85,10 @@ class FleetPolicy(PolicyModel):
         default=None,
         description="the fleet's defaults for patching instances that serve traffic: each "
         "batch is a serving batch unless it says serving: false (docs/policy.md)",
+    )
+    security_hub: SecurityHub = Field(
+        default_factory=SecurityHub,
+        description="publish non-compliant instances to AWS Security Hub (docs/audit-export.md)",
     )
     exclusions: list[Exclusion] = Field(
         default_factory=list,
@@ -175,6 +180,7 @@ class FleetPolicy(PolicyModel):
                 else None,
             ),
             exclusions=[compiled(e, self.operating_systems()) for e in self.exclusions],
+            security_hub=CompiledSecurityHub(enabled=self.security_hub.enabled),
         )
 
 

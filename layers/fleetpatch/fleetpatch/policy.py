@@ -69,6 +69,12 @@ class CompiledNotifications(Compiled):
     slack_webhook_secret: str | None = Field(default=None, alias="slackWebhookSecret")
 
 
+class CompiledSecurityHub(Compiled):
+    """issue 21: publish non-compliant instances to AWS Security Hub (fleetpatch.security_hub)."""
+
+    enabled: bool = False
+
+
 class CompiledPolicy(Compiled):
     """The whole compiled policy (the SSM parameter's JSON)."""
 
@@ -82,13 +88,19 @@ class CompiledPolicy(Compiled):
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
     # issue 21: package/KB exclusions (fleetpatch.exclusions)
     exclusions: list[CompiledExclusion] = Field(default_factory=list)
+    security_hub: CompiledSecurityHub = Field(
+        default_factory=CompiledSecurityHub, alias="securityHub"
+    )
 
     @model_serializer(mode="wrap")
-    def _without_no_exclusions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A policy without exclusions compiles exactly as before they existed.
+    def _without_unused_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A policy without exclusions or Security Hub compiles exactly as before they existed.
         data: dict[str, Any] = handler(self)
         if data.get("exclusions", ...) == []:
             del data["exclusions"]
+        for key in ("security_hub", "securityHub"):
+            if data.get(key, ...) == {"enabled": False}:
+                del data[key]
         return data
 
     def environment_of(self, patch_group: str) -> str | None:

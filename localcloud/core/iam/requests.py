@@ -244,6 +244,13 @@ def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     return [Check("", [Target("patchbaseline", arn)])]
 
 
+@_model("securityhub:BatchImportFindings")
+def _import_findings(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # Authorized on the product each finding names (the SAR's resource type "product").
+    products = sorted({str(f.get("ProductArn", "")) for f in params.get("Findings") or []})
+    return [Check("", [Target("product", arn) for arn in products])]
+
+
 # --- Step Functions, Lambda, Scheduler ----------------------------------------------------
 
 

@@ -17,11 +17,12 @@ not load what building a report needs).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from fleetpatch import aws, clock, instance_facts
-from fleetpatch.compliance import DigestCollector
+from fleetpatch import aws, clock, instance_facts, security_hub
+from fleetpatch.compliance import DigestCollector, digest_report
 from fleetpatch.exclusions import ExpiryRecorder, report_notes
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
@@ -114,15 +115,39 @@ def send_compliance_digest(
     now = clock.now()
     publisher = _publisher(settings, client)
     policy = aws.compiled_policy(settings.policy_parameter)
+    imported: dict[str, Any] = {}
     sent = send_digest(
         DigestCollector(client("dynamodb"), settings.table_name),
         publisher,
         now=now,
         due=datetime.fromisoformat(due) if due else None,
         include_recoveries=policy.compliance.notify_recoveries,
+        before_publish=_to_security_hub(settings, now, client, imported)
+        if policy.security_hub.enabled
+        else None,
     )
+    if imported:
+        sent = {**sent, "securityHub": imported}
     LOG.info("digest sent", extra=sent)
     return sent
+
+
+def _to_security_hub(
+    settings: ReportSettings, now: datetime, client: ClientFactory, imported: dict[str, Any]
+) -> Callable[[list[dict[str, Any]]], None]:
+    """issue 21: the digest's drift and recovery as Security Hub findings, 100 a call."""
+
+    def publish(items: list[dict[str, Any]]) -> None:
+        digest = digest_report(items, sent_at=now, digest_id=None, include_recoveries=True)
+        if digest is None:
+            return
+        published = security_hub.publish(
+            client("securityhub"), digest.entries, security_hub.Account.of_arn(settings.topic_arn)
+        )
+        imported.update(published.as_dict())
+        LOG.info("findings imported", extra=imported)
+
+    return publish
 
 
 def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublisher:
