@@ -82,6 +82,10 @@ from localcloud.adapters.ssm_baselines import (
     register_patch_baseline_for_patch_group,
     update_patch_baseline,
 )
+from localcloud.adapters.ssm_catalogue import (
+    describe_available_patches,
+    describe_effective_patches_for_patch_baseline,
+)
 from localcloud.adapters.ssm_commands import (
     cancel_command,
     describe_instance_information,
@@ -119,6 +123,8 @@ _ADDED = (
     register_default_patch_baseline,
     describe_patch_groups,
     update_patch_baseline,
+    describe_available_patches,
+    describe_effective_patches_for_patch_baseline,
 )
 _REPLACED = (send_command, list_commands, get_command_invocation, describe_patch_baselines)
 

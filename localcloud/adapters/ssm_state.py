@@ -111,6 +111,7 @@ def describe_instance_patch_states_for_patch_group(
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CVE_STATES = frozenset({"MISSING", "FAILED"})
 
 
 @api
@@ -129,7 +130,13 @@ def describe_instance_patches(self: SimpleSystemManagerResponse) -> ActionResult
             "Severity": s.patch.severity,
             "State": s.state,
             "InstalledTime": s.installed_time or _EPOCH,
-            "CVEIds": ",".join(s.patch.cve_ids),
+            # PatchComplianceData.CVEIds (one comma-separated string): AWS reports it only
+            # for patches that are Missing or Failed, and leaves it out otherwise.
+            **(
+                {"CVEIds": ",".join(s.patch.cve_ids)}
+                if s.patch.cve_ids and s.state in _CVE_STATES
+                else {}
+            ),
         }
         for s in (report.statuses if report is not None else ())
     ]
