@@ -5,6 +5,8 @@ Read-only, batched as each API allows:
 * ``ssm:DescribeInstanceInformation`` (50 a page): the managed instances;
 * ``ssm:DescribeInstancePatchStates`` (50 instance ids a call): each one's patch group;
 * ``ssm:DescribeInstancePatches`` (one instance, 50 a page, every page): its patches;
+* ``ssm:DescribeEffectivePatchesForPatchBaseline`` (one call a page per baseline in use):
+  the CVE ids of installed patches, which DescribeInstancePatches leaves out;
 * ``ec2:DescribeTags`` (200 instance ids a call): Name and ``fleetpatch:skip`` tags;
 * the state table: the report index (``Query`` on gsi1) and each instance's compliance
   history (``Query`` on its partition); the artifacts bucket: the reports' JSON
@@ -13,7 +15,7 @@ Read-only, batched as each API allows:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +42,7 @@ IDS_PER_PATCH_STATES_CALL = 50  # DescribeInstancePatchStates InstanceIds: 1-50
 PATCHES_PAGE = 50  # DescribeInstancePatches MaxResults: 10-100
 AGENTS_PAGE = 50  # DescribeInstanceInformation MaxResults: 5-50
 TAGS_PER_CALL = 200  # DescribeTags: filter values per call
+EFFECTIVE_PAGE = 100  # DescribeEffectivePatchesForPatchBaseline MaxResults: 1-100
 MAX_REPORTS = 100_000
 
 
@@ -55,12 +58,37 @@ def managed_instances(ssm: Any) -> list[str]:
     return sorted(set(found))
 
 
-def patch_groups(ssm: Any, instance_ids: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def patch_states(ssm: Any, instance_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Instance id -> (patch group, baseline id)."""
+    found: dict[str, tuple[str, str]] = {}
     for chunk in _chunks(instance_ids, IDS_PER_PATCH_STATES_CALL):
         for page in aws.pages(ssm.describe_instance_patch_states, InstanceIds=chunk):
             for state in page.get("InstancePatchStates", []):
-                found[state["InstanceId"]] = state.get("PatchGroup", "")
+                found[state["InstanceId"]] = (
+                    state.get("PatchGroup", ""),
+                    state.get("BaselineId", ""),
+                )
+    return found
+
+
+def baseline_cves(ssm: Any, baseline_ids: Iterable[str]) -> dict[str, list[str]]:
+    """``name.arch`` -> CVE ids, from each baseline's approved patches.
+
+    DescribeInstancePatches reports CVE ids only for Missing and Failed patches (API
+    reference, PatchComplianceData.CVEIds); an installed patch's come from its baseline's
+    effective patches (Linux: ``Patch.CVEIds``), one paged call per baseline.
+    """
+    found: dict[str, list[str]] = {}
+    for baseline_id in sorted(set(b for b in baseline_ids if b)):
+        for page in aws.pages(
+            ssm.describe_effective_patches_for_patch_baseline,
+            BaselineId=baseline_id,
+            MaxResults=EFFECTIVE_PAGE,
+        ):
+            for effective in page.get("EffectivePatches", []):
+                patch = effective.get("Patch", {})
+                if patch.get("CVEIds") and patch.get("Name"):
+                    found[f"{patch['Name']}.{patch.get('Arch', '')}"] = list(patch["CVEIds"])
     return found
 
 
@@ -150,14 +178,15 @@ def gather(
     ssm, ec2, dynamodb = clients("ssm"), clients("ec2"), clients("dynamodb")
     export = Export(since=since, until=now)
     ids = managed_instances(ssm)
-    groups = patch_groups(ssm, ids)
+    states = patch_states(ssm, ids)
+    cves = baseline_cves(ssm, (baseline for _, baseline in states.values()))
     names = tags(ec2, ids, "Name")
     skips = tags(ec2, ids, SKIP_TAG_KEY)
     spans, export.notes = run_spans(
         dynamodb, clients("s3"), table=table, bucket=bucket, since=since, now=now.timestamp
     )
     for instance_id in ids:
-        group = groups.get(instance_id, "")
+        group = states.get(instance_id, ("", ""))[0]
         facts = InstanceFacts(
             instance_id=instance_id,
             name=names.get(instance_id, ""),
@@ -166,7 +195,10 @@ def gather(
             skip_tag=skips.get(instance_id),
         )
         patches = instance_patches(ssm, instance_id) or [NO_PATCH_DATA]
-        for patch in patches:
+        for reported in patches:
+            patch = reported
+            if not reported.get("CVEIds") and reported.get("KBId") in cves:
+                patch = {**reported, "CVEIds": ",".join(cves[reported["KBId"]])}
             row = patch_row(facts, patch, spans=spans, exclusions=policy.exclusions, at=now)
             if in_period(row, since, now):
                 export.rows.append(row)

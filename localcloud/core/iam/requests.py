@@ -232,7 +232,11 @@ def _default_baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check
     ]
 
 
-@_model("ssm:GetPatchBaseline", "ssm:UpdatePatchBaseline")
+@_model(
+    "ssm:GetPatchBaseline",
+    "ssm:UpdatePatchBaseline",
+    "ssm:DescribeEffectivePatchesForPatchBaseline",
+)
 def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
     # BaselineId is a pb- id (custom baselines) or an ARN (AWS's predefined ones).
     baseline = str(params.get("BaselineId", ""))
