@@ -204,6 +204,27 @@ class TerminateInstanceStep(_Strict):
     terminate_instance: TerminateInstance
 
 
+# issue 21: evidence for auditors (localcloud.audit_steps).
+class AuditExport(_Strict):
+    """``fleetpatch export`` as an auditor runs it: CSV and JSON into the reports folder."""
+
+    since_days: int = Field(default=30, ge=1, le=400)
+
+
+class SecurityHub(_Strict):
+    """``enable``: Security Hub in the account and the policy's switch; ``show``: findings."""
+
+    action: Literal["enable", "show"]
+
+
+class AuditExportStep(_Strict):
+    audit_export: AuditExport
+
+
+class SecurityHubStep(_Strict):
+    security_hub: SecurityHub
+
+
 STEP_KINDS = (
     "scale_out",
     "run_window",
@@ -212,6 +233,8 @@ STEP_KINDS = (
     "settle",
     "note",
     "terminate_instance",
+    "audit_export",
+    "security_hub",
 )
 
 
@@ -231,7 +254,9 @@ Step = Annotated[
     | Annotated[AdvanceStep, Tag("advance")]
     | Annotated[SettleStep, Tag("settle")]
     | Annotated[NoteStep, Tag("note")]
-    | Annotated[TerminateInstanceStep, Tag("terminate_instance")],
+    | Annotated[TerminateInstanceStep, Tag("terminate_instance")]
+    | Annotated[AuditExportStep, Tag("audit_export")]
+    | Annotated[SecurityHubStep, Tag("security_hub")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",

@@ -85,6 +85,10 @@ def test_the_export_lists_each_instance_and_patch_with_its_run(
     # And the excepted host, never scanned (the wave sent it nothing), has its one row,
     # which says why
     assert [r["state"] for r in by_instance[held]] == ["NoPatchData"]
+    assert (by_instance[held][0]["patch_group"], by_instance[held][0]["environment"]) == (
+        LINUX,
+        "test",
+    )
     assert {r["exception"] for r in by_instance[held]} == {
         f"fleetpatch:skip: excepted until {until}: vendor freeze INC-9"
     }

@@ -220,6 +220,21 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
 
 
 @pytest.mark.xdist_group("demo")  # one worker plays the module's demo once
+def test_the_demo_ends_with_security_hub_findings_and_an_audit_export(demo: DemoRun) -> None:
+    # issue 21: Security Hub was enabled first, so the runs' compliance changes reached it
+    # through the digest; db-prod-rhel's failed install is a FAILED finding. The auditor's
+    # export names every instance of the fleet.
+    steps = [e["text"] for e in json.loads(demo.stdout)["timeline"] if e["category"] == "step"]
+    [hub] = [t for t in steps if t.startswith("Security Hub findings from fleetpatch:")]
+    assert re.search(r"\b[1-9]\d* FAILED/ACTIVE/NEW\b", hub), hub
+    assert any(t.strip().startswith("CRITICAL: ") for t in steps)
+    [export] = [t for t in steps if t.startswith("audit export (fleetpatch export --since 30d):")]
+    instances = int(re.search(r"(\d+) instances", export).group(1))  # type: ignore[union-attr]
+    assert instances == len(demo.scenario.fleet) + 9  # web-test: 3 + 1 replacement; web-tier: 6
+    assert "Installed" in export
+
+
+@pytest.mark.xdist_group("demo")  # one worker plays the module's demo once
 def test_the_timeline_is_printed_without_json(
     demo: DemoRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

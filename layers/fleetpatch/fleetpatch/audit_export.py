@@ -246,7 +246,7 @@ def drifts_of(history: Sequence[Mapping[str, str]], instance_id: str) -> list[Dr
         if at is None:
             continue
         if change.get("to") == "non_compliant" and open_at is None:
-            open_at, severity = at, change.get("severity") or "UNSPECIFIED"
+            open_at, severity = at, (change.get("severity") or "UNSPECIFIED").upper()
         elif change.get("to") == "compliant" and open_at is not None:
             found.append(Drift(instance_id, severity, open_at, at))
             open_at = None

@@ -181,12 +181,15 @@ def gather(
     states = patch_states(ssm, ids)
     cves = baseline_cves(ssm, (baseline for _, baseline in states.values()))
     names = tags(ec2, ids, "Name")
+    # An instance never scanned has no patch state: its patch group from its tag (either
+    # spelling Patch Manager reads).
+    tagged_groups = tags(ec2, ids, "PatchGroup") | tags(ec2, ids, "Patch Group")
     skips = tags(ec2, ids, SKIP_TAG_KEY)
     spans, export.notes = run_spans(
         dynamodb, clients("s3"), table=table, bucket=bucket, since=since, now=now.timestamp
     )
     for instance_id in ids:
-        group = states.get(instance_id, ("", ""))[0]
+        group = states.get(instance_id, ("", ""))[0] or tagged_groups.get(instance_id, "")
         facts = InstanceFacts(
             instance_id=instance_id,
             name=names.get(instance_id, ""),
