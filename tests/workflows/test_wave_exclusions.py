@@ -10,8 +10,10 @@ simulated clock) the next wave installs it, and its report says the exclusion ex
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
+from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_gated_wave import WINDOW, wave_runs
 
@@ -102,3 +104,31 @@ def _test_al2023_baseline(deployed: Deployed) -> dict[str, Any]:
     )["BaselineId"]
     found: dict[str, Any] = ssm.get_patch_baseline(BaselineId=baseline_id)
     return found
+
+
+def test_a_launch_honours_an_exclusion_and_its_report_lists_it(deployed: Deployed) -> None:
+    # Given the test baselines reject openssl* as the rendered policy stack writes them, and
+    # the compiled policy's exclusion through tomorrow
+    from fleetpatch.exclusions import CompiledExclusion
+    from fleetpatch.exclusions_aws import sync_baselines
+    from fleetpatch.policy import CompiledPolicy
+
+    tomorrow = deployed.cloud.clock.now().date() + timedelta(days=1)
+    exclude_openssl(deployed, tomorrow.isoformat())
+    name = deployed.stack.outputs["PolicyParameterName"]
+    ssm = deployed.cloud.client("ssm")
+    policy = CompiledPolicy.model_validate_json(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    exclusions: list[CompiledExclusion] = policy.exclusions
+    sync_baselines(ssm, exclusions, policy.patch_groups, deployed.cloud.clock.now())
+    # When a covered group launches an Amazon Linux 2023 instance
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=45))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    # Then it was patched without openssl, released, and its report lists the exclusion
+    run = deployed.execution_for(instance)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert state_of(deployed, instance, "curl-minimal.x86_64") == "INSTALLED"
+    assert state_of(deployed, instance, PACKAGE) != "INSTALLED"
+    assert exclusion_notes(deployed.report(run["name"])) == [
+        f"exclusion applied (test): openssl* until {tomorrow}: vendor pin, ticket OPS-123"
+    ]
