@@ -10,7 +10,7 @@ simulated clock) the next wave installs it, and its report says the exclusion ex
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from localcloud.sim.instances import Behaviour
@@ -132,3 +132,33 @@ def test_a_launch_honours_an_exclusion_and_its_report_lists_it(deployed: Deploye
     assert exclusion_notes(deployed.report(run["name"])) == [
         f"exclusion applied (test): openssl* until {tomorrow}: vendor pin, ticket OPS-123"
     ]
+
+
+def test_the_daily_sync_ends_an_exclusion_on_its_date_for_launches_too(
+    deployed: Deployed,
+) -> None:
+    # Given an exclusion through today, in the baselines as the policy stack renders it
+    from fleetpatch.exclusions_aws import sync_baselines
+    from fleetpatch.policy import CompiledPolicy
+
+    today = deployed.cloud.clock.now().date()
+    exclude_openssl(deployed, today.isoformat())
+    name = deployed.stack.outputs["PolicyParameterName"]
+    ssm = deployed.cloud.client("ssm")
+    policy = CompiledPolicy.model_validate_json(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    sync_baselines(ssm, policy.exclusions, policy.patch_groups, deployed.cloud.clock.now())
+    assert _test_al2023_baseline(deployed)["RejectedPatches"] == ["system-release.*", "openssl*"]
+    # When the clock passes 00:01 UTC the next day (no wave runs, no redeploy)
+    midnight = datetime.combine(today + timedelta(days=1), time(0, 5), tzinfo=UTC)
+    deployed.cloud.advance((midnight - deployed.cloud.clock.now()).total_seconds())
+    # Then the stack's daily schedule took openssl* out of the baseline
+    assert _test_al2023_baseline(deployed)["RejectedPatches"] == ["system-release.*"]
+    function = deployed.stack.outputs["SyncExclusionsFunctionName"]
+    [run] = [i for i in deployed.cloud.lambdas.invocations if i.function_name == function]
+    assert run.error_type is None
+    assert len(run.result["changed"]) == 1
+    # And a launch now installs openssl
+    deployed.auto_scaling_group()
+    [instance] = deployed.scale_out(Behaviour(agent_delay_seconds=45))
+    deployed.cloud.settle(max_seconds=6 * 3600)
+    assert state_of(deployed, instance, PACKAGE) == "INSTALLED"
