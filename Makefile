@@ -111,7 +111,7 @@ workflows: $(BIN)/python $(AWSCLI) ## workflow tests: the real template and ASL 
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
 	@# Every IAM decision of the run goes to $(IAM_LOG), for iam-check and iam-report.
 	rm -rf $(IAM_LOG)
-	FLEETPATCH_IAM_LOG=$(IAM_LOG) $(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS) --dist loadgroup
+	FLEETPATCH_IAM_LOG=$(IAM_LOG) $(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
 
 .PHONY: iam-check
 iam-check: $(BIN)/python ## after make workflows: fail on a template grant no test used and docs/security.md does not explain

@@ -74,7 +74,7 @@ def _enable_security_hub(cloud: LocalCloud, recorder: Recorder) -> None:
     name, policy = _policy(cloud)
     policy["securityHub"] = {"enabled": True}
     cloud.client("ssm").put_parameter(
-        Name=name, Value=json.dumps(policy), Type="String", Overwrite=True
+        Name=name, Value=json.dumps(policy, separators=(",", ":")), Type="String", Overwrite=True
     )
     recorder.note("step", "Security Hub enabled; the policy's security_hub switch on")
 

@@ -35,10 +35,12 @@ from localcloud.adapters import (
     autoscaling,
     awslambda,
     cloudwatch,
+    dynamodb_atomic,
     ec2,
     elbv2,
     events,
     iam_simulate,
+    inspector2,
     lookups,
     memo,
     quotas,
@@ -61,6 +63,7 @@ from localcloud.deployer.stack import Stack
 from localcloud.sim.autoscaling import AutoScalingSimulator
 from localcloud.sim.ebs import EbsSimulator
 from localcloud.sim.fleet import FleetSimulator
+from localcloud.sim.inspector import InspectorSimulator
 from localcloud.sim.load_balancing import LoadBalancingSimulator
 from localcloud.sim.maintenance_windows import WindowRunner
 from localcloud.sim.scheduler import SchedulerSimulator
@@ -140,6 +143,7 @@ class LocalCloud:
         self.load_balancing: LoadBalancingSimulator | None = None  # ELBv2 target health
         self.windows: WindowRunner | None = None
         self.scheduler: SchedulerSimulator | None = None
+        self.inspector: InspectorSimulator | None = None  # Inspector findings (issue 21)
         self._clients: dict[str, Any] = {}
         self._session: boto3.Session | None = None
         self._mock: Any = None
@@ -193,6 +197,7 @@ class LocalCloud:
         alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()
         s3_atomic.install()  # each PutObject and GetObject one step
+        dynamodb_atomic.install()  # each DynamoDB request one step
         stepfunctions.install()
         awslambda.install(self.lambdas)
         events.install(self.delivery)
@@ -207,6 +212,7 @@ class LocalCloud:
         self.windows = ssm_windows.install(self)
         self.scheduler = scheduler.install(self)
         securityhub.install()  # BatchImportFindings as strict as AWS (issue 21)
+        self.inspector = inspector2.install(self)
         quotas.install()  # AWS's quotas, last: it wraps methods the other adapters replace
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
@@ -227,6 +233,7 @@ class LocalCloud:
         self._clients.clear()
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None
+        self.inspector = None
         self.load_balancing = None
         self.ebs = None
         for key, value in self._saved_environment.items():

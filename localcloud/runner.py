@@ -27,11 +27,13 @@ from localcloud import audit_steps
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.report_files import save_reports
+from localcloud.runner_emergency import note_remediation, raise_findings
 from localcloud.scenario import (
     AdvanceStep,
     AuditExportStep,
     BehaviourSpec,
     GroupSpec,
+    InspectorFindingStep,
     NoteStep,
     PutEventStep,
     RunWindowStep,
@@ -143,6 +145,7 @@ def play(
             cloud.settle(max_seconds=FINAL_SETTLE_SECONDS)
         _note_commands(cloud, recorder)
         _note_runs(recorder)
+        note_remediation(cloud, stack.physical_id("ArtifactsBucket"), recorder)
         reports = save_reports(
             cloud, stack.physical_id("ArtifactsBucket"), reports_dir, scenario.name
         )
@@ -361,6 +364,8 @@ def _play_step(cloud: LocalCloud, step: Step, recorder: Recorder, *, progress: b
             cloud, step.terminate_instance.name, step.terminate_instance.index
         )
         recorder.note("step", f"terminate {step.terminate_instance.name} ({instance_id})")
+    elif isinstance(step, InspectorFindingStep):
+        raise_findings(cloud, step.inspector_finding, recorder)
 
 
 def terminate_instance(cloud: LocalCloud, name: str, index: int = 0) -> str:
@@ -468,6 +473,7 @@ def _commands(cloud: LocalCloud) -> list[dict[str, Any]]:
             "command_id": command.command_id,
             "document": command.request.document_name,
             "operation": command.patch.operation if command.patch else None,
+            "install_override_list": command.patch.install_override_list if command.patch else None,
             "instance_ids": sorted(command.invocations),
             "status": command.status,
             "requested": command.requested,

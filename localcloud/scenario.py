@@ -20,6 +20,7 @@
       - scale_out: {group: web-test, count: 2, behaviours: [{}, {never_online: true}]}
       - terminate_instance: {name: web-test, index: 0}
       - put_event: {file: events/aws.ec2/instance-running.json}
+      - inspector_finding: {names: [db-test-rhel], cve: CVE-2024-6387, severity: CRITICAL}
       - advance: {minutes: 30}
       - settle: {}
 
@@ -176,6 +177,20 @@ class TerminateInstance(_Strict):
     index: int = Field(default=0, ge=0, description="which one, in launch order (alive only)")
 
 
+class InspectorFinding(_Strict):
+    """Amazon Inspector finds ``cve`` on each instance tagged ``Name: <name>`` (alive ones)."""
+
+    names: list[str] = Field(min_length=1)
+    cve: str = Field(pattern=r"^CVE-[0-9]{4}-[0-9]{4,7}$")
+    severity: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNTRIAGED"] = (
+        "CRITICAL"
+    )
+
+
+class InspectorFindingStep(_Strict):
+    inspector_finding: InspectorFinding
+
+
 class ScaleOutStep(_Strict):
     scale_out: ScaleOut
 
@@ -235,6 +250,7 @@ STEP_KINDS = (
     "terminate_instance",
     "audit_export",
     "security_hub",
+    "inspector_finding",
 )
 
 
@@ -256,7 +272,8 @@ Step = Annotated[
     | Annotated[NoteStep, Tag("note")]
     | Annotated[TerminateInstanceStep, Tag("terminate_instance")]
     | Annotated[AuditExportStep, Tag("audit_export")]
-    | Annotated[SecurityHubStep, Tag("security_hub")],
+    | Annotated[SecurityHubStep, Tag("security_hub")]
+    | Annotated[InspectorFindingStep, Tag("inspector_finding")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
@@ -296,6 +313,12 @@ class Scenario(_Strict):
                     f"steps.{index}.terminate_instance.name: no fleet or auto_scaling_groups "
                     f"entry named {step.terminate_instance.name!r}"
                 )
+            if isinstance(step, InspectorFindingStep):
+                for missing in sorted(set(step.inspector_finding.names) - names):
+                    raise ValueError(
+                        f"steps.{index}.inspector_finding.names: no fleet or "
+                        f"auto_scaling_groups entry named {missing!r}"
+                    )
         self._target_group_references()
         if self.start.tzinfo is None:
             raise ValueError("start must carry a timezone (e.g. 2026-11-07T04:00:00Z)")

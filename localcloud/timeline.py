@@ -28,6 +28,7 @@ _STYLES = {
     "window": "blue",
     "run": "bold",
     "message": "bold green",
+    "emergency": "bold red",
 }
 
 

@@ -42,6 +42,7 @@ from fleetpatch.policy import (
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
+from fleetpatch_authoring.emergency import Emergency
 from fleetpatch_authoring.exclusions import Exclusion, SecurityHub, compiled
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
@@ -81,6 +82,10 @@ class FleetPolicy(PolicyModel):
     launch: Launch = Launch()
     compliance: Compliance = Compliance()
     notifications: Notifications = Notifications()
+    emergency: Emergency = Field(
+        default_factory=Emergency,
+        description="emergency runs for one CVE, outside the schedule (docs/emergency.md)",
+    )
     serving: ServingField | None = Field(
         default=None,
         description="the fleet's defaults for patching instances that serve traffic: each "
@@ -181,6 +186,7 @@ class FleetPolicy(PolicyModel):
             ),
             exclusions=[compiled(e, self.operating_systems()) for e in self.exclusions],
             security_hub=CompiledSecurityHub(enabled=self.security_hub.enabled),
+            emergency=self.emergency.compiled(),
         )
 
 

@@ -10,6 +10,7 @@ from typing import cast
 
 from fleetpatch_cli import (
     doctor_cmd,
+    emergency_cmd,
     events_cmd,
     export_cmd,
     local_cmd,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cmd.register(subparsers)
     plan_cmd.register(subparsers)
     wave_cmd.register(subparsers)
+    emergency_cmd.register(subparsers)
     reports_cmd.register(subparsers)
     status_cmd.register(subparsers)
     doctor_cmd.register(subparsers)

@@ -62,6 +62,34 @@ DETAIL_REQUIRED: dict[str, tuple[str, ...]] = {
     "Association": ("resource-type", "resource-id", "compliance-status", "compliance-type"),
     events.COMMAND_INVOCATION: ("command-id", "document-name", "instance-id", "status"),
     events.COMMAND_STATUS: ("command-id", "document-name", "status"),
+    # The Inspector API reference's required Finding fields that the control plane reads.
+    events.INSPECTOR_FINDING: (
+        "findingArn",
+        "severity",
+        "status",
+        "type",
+        "firstObservedAt",
+        "resources",
+    ),
+    # docs/emergency.md: an operator's request.
+    events.EMERGENCY_REQUESTED: ("cve", "reason", "requested-by"),
+}
+# Fields AWS sends that no model reads (tolerated, as events.py says; never validated).
+TOLERATED_DETAIL_FIELDS: dict[str, frozenset[str]] = {
+    events.INSPECTOR_FINDING: frozenset(
+        {
+            "awsAccountId",
+            "description",
+            "exploitAvailable",
+            "fixAvailable",
+            "inspectorScore",
+            "inspectorScoreDetails",
+            "lastObservedAt",
+            "remediation",
+            "title",
+            "updatedAt",
+        }
+    ),
 }
 
 # Ids and names in AWS's formats: junk characters, a wrong length or nothing is not an id.
@@ -82,6 +110,8 @@ ID_FIELDS = frozenset(
         "patch-baseline-id",
         "command-id",
         "document-name",
+        "findingArn",
+        "cve",
     }
 )
 # Free text AWS bounds: longer than AWS allows is not an AWS event.
@@ -91,6 +121,9 @@ TEXT_LIMITS = {
     "owner-information": 128,
     "severity": 64,
     "replay-name": 64,
+    "reason": 512,
+    "requested-by": 256,
+    "override-freeze": 512,
 }
 ENUM_FIELDS = frozenset(
     {
@@ -105,26 +138,46 @@ ENUM_FIELDS = frozenset(
         "resource-type",
         "compliance-status",
         "compliance-type",
+        "type",
     }
 )
 TIME_FIELDS = frozenset(
-    {"time", "start-time", "end-time", "requested-date-time", "expire-after", "last-runtime"}
+    {
+        "time",
+        "start-time",
+        "end-time",
+        "requested-date-time",
+        "expire-after",
+        "last-runtime",
+        "firstObservedAt",
+    }
 )
 # EventBridge and SSM write ISO 8601 with a zone (Z), always as text.
 ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
 
 
 def _literals() -> frozenset[str]:
-    values: set[str] = {*KNOWN_DETAIL_TYPES, "aws.autoscaling", "aws.ec2", "aws.ssm", "0"}
+    values: set[str] = {
+        *KNOWN_DETAIL_TYPES,
+        "aws.autoscaling",
+        "aws.ec2",
+        "aws.ssm",
+        "aws.inspector2",
+        "fleetpatch.operator",
+        "0",
+    }
     for alias in (
         events.WindowStatus,
         events.CommandInvocationStatus,
         events.AutoScalingLocation,
         events.InstanceState,
+        events.FindingSeverity,
     ):
         values.update(get_args(alias))
     values.update({"managed-instance", "compliant", "non_compliant", "Patch", "Association"})
     values.add("autoscaling:EC2_INSTANCE_LAUNCHING")
+    values.update({"ACTIVE", "SUPPRESSED", "CLOSED"})
+    values.update({"PACKAGE_VULNERABILITY", "NETWORK_REACHABILITY", "CODE_VULNERABILITY"})
     return frozenset(values)
 
 

@@ -41,6 +41,7 @@ def handler(name: str) -> LambdaHandler:
         ("batch_gate", "aws.ssm/maintenance-window-execution-in-progress", "ignored"),
         ("compliance_change", "aws.ssm/compliance-association-non-compliant", "ignored"),
         ("command_status", "aws.ssm/command-invocation-in-progress", "ignored"),
+        ("emergency", "aws.inspector2/package-vulnerability-closed", "ignored"),
     ],
 )
 def test_handler_routes_its_own_events(

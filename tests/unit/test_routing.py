@@ -32,6 +32,9 @@ from tests.conftest import load_event
         ("aws.ssm/command-invocation-in-progress", Route.IGNORED),
         ("aws.ssm/command-success", Route.COMMAND_STATUS),
         ("aws.ssm/command-in-progress", Route.IGNORED),
+        ("aws.inspector2/package-vulnerability-critical", Route.EMERGENCY),
+        ("aws.inspector2/package-vulnerability-closed", Route.IGNORED),
+        ("fleetpatch.operator/emergency-patch-requested", Route.EMERGENCY),
     ],
 )
 def test_fixture_routes(name: str, route: Route) -> None:

@@ -180,7 +180,7 @@ def test_the_workflow_reads_exactly_the_input_its_owner_builds() -> None:
     asl = Path(__file__).resolve().parents[2] / "statemachines" / "gated_wave.asl.json"
     start = json.dumps(json.loads(asl.read_text())["States"]["Start"])
     read = set(re.findall(r"\$states\.input\.(\w+)", start))
-    built = run_input("w", [], commands={}, approval={}, resume={})
+    built = run_input("w", [], commands={}, approval={}, resume={}, emergency={})
     assert read == set(built)
 
 

@@ -25,6 +25,7 @@ from localcloud.runner import create_group
 from localcloud.scenario import GroupSpec, LifecycleHookSpec, WarmPoolSpec
 from localcloud.sim.instances import Behaviour
 from localcloud.slack import SlackWebhookReceiver
+from tests.workflows import forking
 
 GROUP = "web-test"
 HOOK = "fleetpatch-launch"
@@ -58,6 +59,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each module's own order is kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A test on the deployed stack runs in a fork of this process's one deployed cloud
+    (tests/workflows/forking.py); any other test runs here, as usual, on a cloud of its own."""
+    if not forking.enabled(item.config) or "deployed" not in item.fixturenames:
+        forking.close_template()
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in forking.run_forked(item, nextitem):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_sessionfinish() -> None:
+    forking.close_template()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -213,12 +232,13 @@ class Deployed:
 
 @pytest.fixture
 def deployed() -> Iterator[Deployed]:
-    with LocalCloud() as cloud:
-        recorder = Recorder(cloud)
-        recorder.attach()
-        stack = cloud.deploy()
-        recorder.subscribe_to_topics()
-        yield Deployed(cloud, stack, recorder)
+    template = forking.inherited()
+    if template is None:
+        template = forking.deploy_fresh()
+    try:
+        yield Deployed(template.cloud, template.stack, template.recorder)
+    finally:
+        template.cloud.__exit__(None, None, None)  # logs its IAM decisions, as every cloud does
 
 
 @pytest.fixture

@@ -69,6 +69,20 @@ INVALID = [
         "CommandStatusFunctionDeadLetterQueue",
         "detail.parameters.Operation",
     ),
+    (
+        "aws.inspector2/package-vulnerability-critical",
+        _setting("firstObservedAt", "last Tuesday"),
+        "emergency",
+        "EmergencyFunctionDeadLetterQueue",
+        "detail.firstObservedAt",
+    ),
+    (
+        "fleetpatch.operator/emergency-patch-requested",
+        _without("reason"),
+        "emergency",
+        "EmergencyFunctionDeadLetterQueue",
+        "detail.reason",
+    ),
 ]
 
 

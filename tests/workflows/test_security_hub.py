@@ -23,7 +23,9 @@ def enable_security_hub(deployed: Deployed) -> None:
     name = deployed.stack.outputs["PolicyParameterName"]
     policy = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     policy["securityHub"] = {"enabled": True}
-    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=name, Value=json.dumps(policy, separators=(",", ":")), Type="String", Overwrite=True
+    )
 
 
 def findings(deployed: Deployed) -> dict[str, dict[str, Any]]:

@@ -36,7 +36,9 @@ def exclude_openssl(deployed: Deployed, until: str) -> None:
             "reason": "vendor pin, ticket OPS-123",
         }
     ]
-    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=name, Value=json.dumps(policy, separators=(",", ":")), Type="String", Overwrite=True
+    )
 
 
 def state_of(deployed: Deployed, instance: str, kb_id: str) -> str | None:

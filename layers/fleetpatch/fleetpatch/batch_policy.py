@@ -101,10 +101,17 @@ class RuntimeBatch(Compiled):
     reboot_option: RebootOption = Field(alias="rebootOption")
     gate: RuntimeGate | None = None
     serving: RuntimeServing | None = None
+    # An emergency run's batch (fleetpatch.emergency): only these instances of the batch's
+    # patch groups are its members, and they install exactly this InstallOverrideList.
+    instance_ids: list[str] | None = Field(default=None, alias="instanceIds")
+    install_override_list: str | None = Field(
+        default=None, alias="installOverrideList", pattern=r"^s3://"
+    )
 
     @model_serializer(mode="wrap")
     def _without_absent_serving(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("serving", ...) is None:
-            del data["serving"]
+        for optional in ("serving", "instanceIds", "installOverrideList"):
+            if data.get(optional, ...) is None:
+                del data[optional]
         return data

@@ -186,7 +186,9 @@ class BatchRecords:
 
 
 def make_plan(batch: RuntimeBatch, *, ec2: Any, ssm: Any, autoscaling: Any) -> Plan:
-    members = roster(batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling)
+    members = roster(
+        batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling, only=batch.instance_ids
+    )
     skipped = {
         m.instance_id: (m.state.value, m.reason or m.state.value, m.command_id)
         for m in members.members
@@ -312,7 +314,12 @@ def batch_evidence(
     cutoff, or the instance was offline then), not "joined".
     """
     now = roster(
-        batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling, own_commands=own_commands
+        batch.patch_groups,
+        ec2=ec2,
+        ssm=ssm,
+        autoscaling=autoscaling,
+        own_commands=own_commands,
+        only=batch.instance_ids,
     )
     members = {m.instance_id: m for m in now.members}
     planned = set(plan.ready) if plan else set()

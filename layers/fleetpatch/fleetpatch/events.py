@@ -90,6 +90,8 @@ WINDOW_TARGET_INVOCATION = "Maintenance Window Task Target Invocation State-chan
 COMPLIANCE_CHANGE = "Configuration Compliance State Change"
 COMMAND_INVOCATION = "EC2 Command Invocation Status-change Notification"
 COMMAND_STATUS = "EC2 Command Status-change Notification"
+INSPECTOR_FINDING = "Inspector2 Finding"
+EMERGENCY_REQUESTED = "Emergency Patch Requested"  # fleetpatch.operator: docs/emergency.md
 
 # Maintenance window execution, task execution and target invocation share these.
 WindowStatus = Literal[
@@ -250,6 +252,90 @@ class CommandStatusDetail(_Detail):
     status: CommandInvocationStatus
 
 
+# --- emergencies (docs/emergency.md) ----------------------------------------------------------
+
+CveId = Annotated[str, StringConstraints(pattern=r"^CVE-[0-9]{4}-[0-9]{4,7}$")]
+KbId = Annotated[str, StringConstraints(pattern=r"^KB[0-9]{6,8}$")]
+PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}$")]
+FindingSeverity = Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNTRIAGED"]
+_INSPECTOR_TIME = "%b %d, %Y, %I:%M:%S %p"
+
+
+def _inspector_time(value: Any) -> Any:
+    # Inspector's events write instants as "Jan 19, 2023, 10:46:15 PM" (UTC), its API as
+    # ISO 8601: take either.
+    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
+        try:
+            return datetime.strptime(value, _INSPECTOR_TIME).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(
+                "expected Inspector's time, such as 'Jan 19, 2023, 10:46:15 PM', or ISO 8601"
+            ) from None
+    return _iso_instant_text(value)
+
+
+InspectorTime = Annotated[AwareDatetime, BeforeValidator(_inspector_time), AfterValidator(_in_utc)]
+
+
+class VulnerablePackage(_Detail):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    arch: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class PackageVulnerabilityDetails(_Detail):
+    vulnerability_id: CveId = Field(alias="vulnerabilityId")
+    vulnerable_packages: list[VulnerablePackage] = Field(
+        default_factory=list, alias="vulnerablePackages"
+    )
+
+
+class InspectorResource(_Detail):
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=341)]
+
+
+class InspectorFindingDetail(_Detail):
+    """An Amazon Inspector finding, as its EventBridge event carries it (the API's Finding)."""
+
+    finding_arn: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^arn:aws[a-z-]*:inspector2:[a-z]{2}(?:-gov)?-[a-z]+-[0-9]:[0-9]{12}"
+            r":finding/[a-f0-9]{32}$"
+        ),
+    ] = Field(alias="findingArn")
+    severity: FindingSeverity
+    status: Literal["ACTIVE", "SUPPRESSED", "CLOSED"]
+    type: Literal["PACKAGE_VULNERABILITY", "NETWORK_REACHABILITY", "CODE_VULNERABILITY"]
+    first_observed_at: InspectorTime = Field(alias="firstObservedAt")
+    package_vulnerability_details: PackageVulnerabilityDetails | None = Field(
+        default=None, alias="packageVulnerabilityDetails"
+    )
+    resources: list[InspectorResource] = Field(min_length=1, max_length=10)
+
+    def instance_ids(self) -> list[str]:
+        """The EC2 instances the finding is about (an ARN's or an id's last part)."""
+        return [r.id.rsplit("/", 1)[-1] for r in self.resources if r.type == "AWS_EC2_INSTANCE"]
+
+
+class EmergencyRequestDetail(BaseModel):
+    """An operator's own emergency request (``fleetpatch.operator``): strict, every field read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    cve: CveId
+    kbs: list[KbId] = Field(default_factory=list, max_length=50)
+    packages: list[PackageName] = Field(default_factory=list, max_length=50)
+    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")] | None = None
+    severity: FindingSeverity | None = None
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    requested_by: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        alias="requested-by"
+    )
+    override_freeze: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        default=None, alias="override-freeze"
+    )
+
+
 # --- the envelope ---------------------------------------------------------------------------
 
 
@@ -322,6 +408,18 @@ class CommandStatusEvent(_Envelope):
     detail: CommandStatusDetail
 
 
+class InspectorFindingEvent(_Envelope):
+    detail_type: Literal["Inspector2 Finding"] = Field(alias="detail-type")
+    source: Literal["aws.inspector2"]
+    detail: InspectorFindingDetail
+
+
+class EmergencyRequestEvent(_Envelope):
+    detail_type: Literal["Emergency Patch Requested"] = Field(alias="detail-type")
+    source: Literal["fleetpatch.operator"]
+    detail: EmergencyRequestDetail
+
+
 FleetEvent = Annotated[
     LaunchLifecycleActionEvent
     | InstanceStateChangeEvent
@@ -330,7 +428,9 @@ FleetEvent = Annotated[
     | WindowTargetInvocationEvent
     | ComplianceChangeEvent
     | CommandInvocationEvent
-    | CommandStatusEvent,
+    | CommandStatusEvent
+    | InspectorFindingEvent
+    | EmergencyRequestEvent,
     Field(discriminator="detail_type"),
 ]
 
@@ -350,6 +450,8 @@ KNOWN_DETAIL_TYPES: tuple[str, ...] = (
     COMPLIANCE_CHANGE,
     COMMAND_INVOCATION,
     COMMAND_STATUS,
+    INSPECTOR_FINDING,
+    EMERGENCY_REQUESTED,
 )
 
 

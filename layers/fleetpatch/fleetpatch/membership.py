@@ -25,7 +25,7 @@ APIs AWS allows a few a second (SSM), so each call waits throttling out
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -231,9 +231,18 @@ def roster(
     ssm: Any,
     autoscaling: Any,
     own_commands: Iterable[str] = (),
+    only: Collection[str] | None = None,
 ) -> Roster:
-    """The batch's members now, each in its state (``own_commands``: this run's sends)."""
+    """The batch's members now, each in its state (``own_commands``: this run's sends).
+
+    ``only``: an emergency batch's affected instances; the batch's other members are not
+    its members at all (not patched, not judged, not reported).
+    """
     agreeing, conflicting, skips = _tagged(ec2, patch_groups)
+    if only is not None:
+        wanted = set(only)
+        agreeing = [i for i in agreeing if i in wanted]
+        conflicting = {i: why for i, why in conflicting.items() if i in wanted}
     now = clock.now()
     exceptions = {i: evaluate(value, now) for i, value in skips.items()}
     states = ec2_states(ec2, agreeing)

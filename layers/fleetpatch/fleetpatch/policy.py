@@ -17,6 +17,7 @@ from fleetpatch.batch_policy import (
     Compiled,
     RuntimeBatch,
 )
+from fleetpatch.emergency_policy import CompiledEmergency
 from fleetpatch.exclusions import CompiledExclusion
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
@@ -102,6 +103,8 @@ class CompiledPolicy(Compiled):
             if data.get(key, ...) == {"enabled": False}:
                 del data[key]
         return data
+
+    emergency: CompiledEmergency = Field(default_factory=CompiledEmergency)
 
     def environment_of(self, patch_group: str) -> str | None:
         return self.patch_groups.get(patch_group)

@@ -18,7 +18,9 @@ from fleetpatch.events import (
     CommandInvocationEvent,
     CommandStatusEvent,
     ComplianceChangeEvent,
+    EmergencyRequestEvent,
     FleetEvent,
+    InspectorFindingEvent,
     InstanceStateChangeEvent,
     LaunchLifecycleActionEvent,
     PatchComplianceDetail,
@@ -34,6 +36,7 @@ class Route(StrEnum):
     BATCH_GATE = "batch-gate"
     COMPLIANCE_CHANGE = "compliance-change"
     COMMAND_STATUS = "command-status"
+    EMERGENCY = "emergency"
     IGNORED = "ignored"
 
 
@@ -64,6 +67,12 @@ def route_event(event: FleetEvent) -> RouteDecision:
             return _command_route(d.command_id, d.document_name, d.status, f" on {d.instance_id}")
         case CommandStatusEvent(detail=d):
             return _command_route(d.command_id, d.document_name, d.status, " on all its instances")
+        case InspectorFindingEvent():
+            return _finding_route(event)
+        case EmergencyRequestEvent(detail=d):
+            return RouteDecision(
+                Route.EMERGENCY, f"emergency requested for {d.cve} by {d.requested_by}"
+            )
         case _:
             assert_never(event)
 
@@ -125,6 +134,26 @@ def _command_route(command_id: str, document: str, status: str, where: str) -> R
             Route.IGNORED, f"command {command_id}{where} is {status}; waiting for a final status"
         )
     return RouteDecision(Route.COMMAND_STATUS, f"command {command_id}{where} ended {status}")
+
+
+def _finding_route(event: InspectorFindingEvent) -> RouteDecision:
+    d = event.detail
+    details = d.package_vulnerability_details
+    if d.type != "PACKAGE_VULNERABILITY" or details is None:
+        return RouteDecision(Route.IGNORED, f"{d.type} finding: only package vulnerabilities")
+    if d.status != "ACTIVE":
+        return RouteDecision(
+            Route.IGNORED, f"finding for {details.vulnerability_id} is {d.status}, not ACTIVE"
+        )
+    if not d.instance_ids():
+        return RouteDecision(
+            Route.IGNORED, f"finding for {details.vulnerability_id} is about no EC2 instance"
+        )
+    return RouteDecision(
+        Route.EMERGENCY,
+        f"{d.severity} finding for {details.vulnerability_id} on {', '.join(d.instance_ids())} "
+        "(the policy's emergency.inspector decides)",
+    )
 
 
 def route_raw(raw: Any, *, source_name: str | None = None) -> tuple[FleetEvent, RouteDecision]:

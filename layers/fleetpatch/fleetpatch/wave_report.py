@@ -69,6 +69,8 @@ class WaveRunSummary(BaseModel):
     decisions: list[dict[str, Any]] = Field(default_factory=list)
     commands: dict[str, list[str]] = Field(default_factory=dict)
     promote_from: str | None = Field(default=None, alias="promoteFrom")
+    emergency: dict[str, Any] | None = None
+    """An emergency run's CVE, severity, SLA and fixes (fleetpatch.services.emergency)."""
 
 
 def wave_report(
@@ -123,7 +125,13 @@ def wave_report(
             excluded = gathered[index].excluded
             skips = gathered[index].exceptions
         else:
-            now = roster(batch.patch_groups, ec2=ec2, ssm=ssm, autoscaling=autoscaling)
+            now = roster(
+                batch.patch_groups,
+                ec2=ec2,
+                ssm=ssm,
+                autoscaling=autoscaling,
+                only=batch.instance_ids,
+            )
             instances = [unreached_result(m, batch, statuses[index]) for m in now.members]
             excluded, skips = now.conflicting, now.exceptions
         instances, exceptions = with_exceptions(instances, skips)
@@ -142,7 +150,9 @@ def wave_report(
     return RunReport(
         kind="wave",
         run_id=run.run_id,
-        title=f"{run.wave} wave",
+        title=f"emergency patch for {run.emergency['cve']}"
+        if run.emergency
+        else f"{run.wave} wave",
         outcome=run.outcome,
         reason=run.reason,
         summary=run.summary,

@@ -53,6 +53,7 @@ def run_input(
     commands: Mapping[str, Sequence[str]] | None = None,
     approval: Mapping[str, Any] | None = None,
     resume: Mapping[str, Any] | None = None,
+    emergency: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The gated-wave workflow's input: its one owner (batch-gate, ``wave start|resume``).
 
@@ -76,6 +77,10 @@ def run_input(
         found["approval"] = dict(approval)
     if resume is not None:
         found["resume"] = dict(resume)
+    if emergency is not None:
+        # An emergency run (fleetpatch.services.emergency): its CVE, severity, SLA, the
+        # lists per OS; the report reads it.
+        found["emergency"] = dict(emergency)
     return found
 
 

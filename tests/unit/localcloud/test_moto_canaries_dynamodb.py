@@ -89,3 +89,28 @@ def test_update_operands_read_the_item_as_it_was_and_failures_return_it(dynamodb
         update("compliant", "2")
     assert raised.value.response["Item"]["previous"] == {"S": "compliant"}
     assert raised.value.response["Item"]["status"] == {"S": "non_compliant"}
+
+
+def test_update_item_on_a_new_item_stores_the_bare_key_first_and_the_handler_answers_whole() -> (
+    None
+):
+    # localcloud.adapters.dynamodb_atomic holds one lock over DynamoHandler.call_action: the
+    # reason (UpdateItem stores the key, then updates the item in place) and the place (the
+    # handler's call_action dispatches the action and serialises its result) must both hold.
+    import inspect
+
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    from localcloud.core import motopatch
+
+    update = inspect.getsource(DynamoDBBackend.update_item)
+    assert update.index("table.put_item(data)") < update.index("UpdateExpressionExecutor(")
+    handler = DynamoHandler.call_action
+    assert "return super().call_action()" in inspect.getsource(
+        getattr(handler, motopatch.ORIGINAL, handler)
+    )
+    base = inspect.getsource(BaseResponse.call_action)
+    assert "response = method()" in base
+    assert "self.serialized(response)" in base

@@ -124,6 +124,21 @@ def lease_key(wave: str) -> Key:
     return _key(f"{LEASE_PREFIX}{wave}", LEASE_SK)
 
 
+# --- emergency runs (fleetpatch.emergency) --------------------------------------------------------
+
+EMERGENCY_PREFIX = "EMERGENCY#"
+FINDING_PREFIX = "FINDING#"
+
+
+def emergency_pk(cve: str) -> str:
+    """Every finding (or request) recorded for one CVE: which instance, since when."""
+    return f"{EMERGENCY_PREFIX}{cve}"
+
+
+def finding_key(cve: str, instance_id: str) -> Key:
+    return _key(emergency_pk(cve), f"{FINDING_PREFIX}{instance_id}")
+
+
 # --- disruption budgets ---------------------------------------------------------------------------
 
 BUDGET_PREFIX = "BUDGET#"

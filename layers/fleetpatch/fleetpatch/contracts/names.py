@@ -64,6 +64,16 @@ def resumed_run_name(run: str, step: int) -> str:
 # --- the readiness watcher ----------------------------------------------------------------------
 
 
+def emergency_wave(cve: str) -> str:
+    """An emergency run's wave: its lease (``LEASE#WAVE#<wave>``) is one run per CVE."""
+    return f"emergency-{cve.upper()}"
+
+
+def emergency_run_name(cve: str, now: datetime) -> str:
+    """An emergency run for ``cve``, started at ``now`` (one per CVE at a time: the lease)."""
+    return _safe("emergency", f"{cve.upper()}-{now:%Y%m%dT%H%M%SZ}")
+
+
 def watcher_run_name(now: datetime, nonce: str) -> str:
     """A readiness watcher's execution (and lease owner): unique, sortable by start."""
     return f"watch-{now:%Y%m%dT%H%M%S}-{_NAME_UNSAFE.sub('_', nonce)}"[:MAX_EXECUTION_NAME]

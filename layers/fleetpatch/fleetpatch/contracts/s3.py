@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 REPORTS_PREFIX = "reports/"
 COMMAND_OUTPUT_PREFIX = "command-output/"
 PROMOTION_PREFIX = "promotion/"
+EMERGENCY_PREFIX = "emergency/"
 DAY_INDEX_NAME = "index.html"
 
 
@@ -39,6 +40,11 @@ def launch_output_prefix(run_id: str) -> str:
 def wave_output_prefix(wave: str, batch: str) -> str:
     """Run Command output of a wave's batch (patch-batch's OutputS3KeyPrefix)."""
     return f"{COMMAND_OUTPUT_PREFIX}waves/{wave}/{batch}"
+
+
+def emergency_list_key(run_id: str, operating_system: str) -> str:
+    """An emergency run's InstallOverrideList for one operating system."""
+    return f"{EMERGENCY_PREFIX}{run_id}/{operating_system}/install-override-list.yaml"
 
 
 def override_list_key(wave: str) -> str:

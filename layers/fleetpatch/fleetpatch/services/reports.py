@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from fleetpatch import aws, clock, instance_facts, security_hub
 from fleetpatch.compliance import DigestCollector, digest_report
+from fleetpatch.emergency_records import recorded_findings
+from fleetpatch.emergency_report import emergency_notes, remediations, with_fix_verdicts
 from fleetpatch.exclusions import ExpiryRecorder, report_notes
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.policy import CompiledPolicy
@@ -77,6 +79,7 @@ def publish_run_report(
             autoscaling=client("autoscaling"),
             serving=records.serving,
         )
+        report = _as_emergency(report, settings, run, client, ended_at)
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
         if report.environment is not None:
@@ -211,6 +214,28 @@ def _exclusion_notes(
         policy.exclusions, environments or [], run.started_at, first_report_of_expiry=recorder
     )
     return [note.line() for note in notes]
+
+
+def _as_emergency(
+    report: RunReport,
+    settings: ReportSettings,
+    run: WaveRunSummary,
+    client: ClientFactory,
+    now: datetime,
+) -> RunReport:
+    """An emergency run's report: its CVE, fixes and each instance's time to remediate
+    against the SLA first, and a host whose fix is installed judged patched."""
+    if run.emergency is None:
+        return report
+    found = remediations(run.emergency, run.batches, ssm=client("ssm"))
+    notes = emergency_notes(
+        run.emergency,
+        found,
+        now=now,
+        recorded=recorded_findings(client("dynamodb"), settings.table_name, run.emergency["cve"]),
+    )
+    judged = with_fix_verdicts(report, found)
+    return judged.model_copy(update={"notes": [*notes, *judged.notes]})
 
 
 def _promotion_notes(

@@ -97,10 +97,14 @@ def send_batch_round(
             Parameters={
                 "Operation": [batch.operation],
                 "RebootOption": [batch.reboot_option],
-                # A promoted wave installs exactly what its source installed.
+                # A promoted wave installs exactly what its source installed; an emergency
+                # batch, exactly the fix for its operating system.
                 **(
-                    {"InstallOverrideList": [request.install_override_list]}
-                    if request.install_override_list
+                    {"InstallOverrideList": [override_list]}
+                    if (
+                        override_list := batch.install_override_list
+                        or request.install_override_list
+                    )
                     else {}
                 ),
             },

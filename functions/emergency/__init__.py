@@ -1,0 +1,1 @@
+"""The emergency function (Lambda imports its module ``app``)."""

@@ -1,0 +1,40 @@
+"""Emergency: an Inspector finding or an operator's request starts (or joins) a CVE's run.
+
+Both arrive from EventBridge (``aws.inspector2`` ``Inspector2 Finding``, ``fleetpatch.operator``
+``Emergency Patch Requested``), validated at the edge; an invalid one lands in the
+function's dead-letter queue with its field named. One run per CVE at a time
+(``fleetpatch.services.emergency``): a burst of findings starts one run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.edge import accept_event
+from fleetpatch_lambda.observability import instrumented
+from pydantic import Field
+
+from fleetpatch import aws
+from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
+from fleetpatch.routing import Route
+from fleetpatch.services.emergency import start_for_event
+
+
+class Config(FunctionConfig):
+    state_machine_arn: str = Field(
+        alias="FLEETPATCH_GATED_WAVE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
+    )
+    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
+    artifacts_bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
+    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parsed, decision = accept_event(event, Route.EMERGENCY)
+    if decision.route is Route.IGNORED:
+        return {"route": decision.route.value, "reason": decision.reason}
+    assert isinstance(parsed, InspectorFindingEvent | EmergencyRequestEvent)
+    config = load_config(Config)
+    return start_for_event(parsed, config, aws.compiled_policy(config.policy_parameter))
