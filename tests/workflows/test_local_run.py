@@ -82,8 +82,8 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     # groups do not keep tests on one worker under pytest 9, so a second test of the play
     # played it again. Its timeline is checked here too, from the same play.
     assert_the_timeline_is_printed_without_json(demo, monkeypatch, capsys)
-    assert_the_demo_emergency_patches_only_the_affected_hosts_through_the_gate(demo)
     assert_the_demo_ends_with_security_hub_findings_and_an_audit_export(demo)
+    assert_the_demo_emergency_patches_only_the_affected_hosts_through_the_gate(demo)
     assert demo.exit_code == 0
     result = json.loads(demo.stdout)
 
