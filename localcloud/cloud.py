@@ -47,6 +47,7 @@ from localcloud.adapters import (
     s3_atomic,
     s3_objects,
     scheduler,
+    securityhub,
     sim_dates,
     sns,
     ssm,
@@ -212,6 +213,7 @@ class LocalCloud:
         self.load_balancing = elbv2.install(self)
         self.windows = ssm_windows.install(self)
         self.scheduler = scheduler.install(self)
+        securityhub.install()  # BatchImportFindings as strict as AWS (issue 21)
         self.inspector = inspector2.install(self)
         quotas.install()  # AWS's quotas, last: it wraps methods the other adapters replace
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleetpatch.contracts import keys
-from localcloud import governance_steps
+from localcloud import audit_steps, governance_steps
 from localcloud.cloud import REPO_ROOT, LocalCloud
 from localcloud.recorder import Entry, Recorder, as_jsonable
 from localcloud.report_files import save_reports
@@ -31,6 +31,7 @@ from localcloud.runner_emergency import note_remediation, raise_findings
 from localcloud.scenario import (
     AdvanceNoticeStep,
     AdvanceStep,
+    AuditExportStep,
     BehaviourSpec,
     ChangeFreezeStep,
     GroupSpec,
@@ -41,6 +42,7 @@ from localcloud.scenario import (
     ScaleOutStep,
     Scenario,
     ScenarioError,
+    SecurityHubStep,
     SettleStep,
     Step,
     TargetGroupSpec,
@@ -135,7 +137,11 @@ def play(
         recorder.subscribe_to_topics()
         _connect_slack(cloud, stack.outputs.get("SlackWebhookSecret", ""), slack, recorder)
         build_fleet(cloud, scenario, recorder)
+        outputs: dict[str, str] = {}  # files the evidence steps leave for the reports folder
         for step in scenario.steps:
+            if isinstance(step, AuditExportStep | SecurityHubStep):
+                audit_steps.play(cloud, step, recorder, outputs)
+                continue
             _play_step(cloud, step, recorder, progress=progress)
         with _waiting(progress, factor, "waiting until the cloud is quiet"):
             cloud.settle(max_seconds=FINAL_SETTLE_SECONDS)
@@ -145,6 +151,7 @@ def play(
         reports = save_reports(
             cloud, stack.physical_id("ArtifactsBucket"), reports_dir, scenario.name
         )
+        reports = save_outputs(reports, outputs)
         return ScenarioResult(
             scenario=scenario.name,
             started=scenario.start,
@@ -162,6 +169,20 @@ def play(
             healthy_counts=_healthy_counts(cloud, scenario),
             serving=_serving_outcomes(cloud, recorder.runs()),
         )
+
+
+def save_outputs(reports: list[str], outputs: dict[str, str]) -> list[str]:
+    """The evidence steps' files, next to the saved reports (their index stays last)."""
+    if not reports or not outputs:
+        return reports
+    run_dir = Path(reports[-1]).parent
+    saved = []
+    for relative, text in sorted(outputs.items()):
+        target = run_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8", newline="")
+        saved.append(str(target))
+    return [*reports[:-1], *saved, reports[-1]]
 
 
 def _connect_slack(

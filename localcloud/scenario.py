@@ -269,6 +269,27 @@ class AdvanceNoticeStep(_Strict):
     advance_notice: AdvanceNotice
 
 
+# issue 21: evidence for auditors (localcloud.audit_steps).
+class AuditExport(_Strict):
+    """``fleetpatch export`` as an auditor runs it: CSV and JSON into the reports folder."""
+
+    since_days: int = Field(default=30, ge=1, le=400)
+
+
+class SecurityHub(_Strict):
+    """``enable``: Security Hub in the account and the policy's switch; ``show``: findings."""
+
+    action: Literal["enable", "show"]
+
+
+class AuditExportStep(_Strict):
+    audit_export: AuditExport
+
+
+class SecurityHubStep(_Strict):
+    security_hub: SecurityHub
+
+
 STEP_KINDS = (
     "scale_out",
     "run_window",
@@ -277,6 +298,8 @@ STEP_KINDS = (
     "settle",
     "note",
     "terminate_instance",
+    "audit_export",
+    "security_hub",
     "inspector_finding",
     "change_freeze",
     "advance_notice",
@@ -302,7 +325,9 @@ Step = Annotated[
     | Annotated[TerminateInstanceStep, Tag("terminate_instance")]
     | Annotated[InspectorFindingStep, Tag("inspector_finding")]
     | Annotated[ChangeFreezeStep, Tag("change_freeze")]
-    | Annotated[AdvanceNoticeStep, Tag("advance_notice")],
+    | Annotated[AdvanceNoticeStep, Tag("advance_notice")]
+    | Annotated[AuditExportStep, Tag("audit_export")]
+    | Annotated[SecurityHubStep, Tag("security_hub")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",

@@ -37,11 +37,13 @@ from fleetpatch.policy import (
     CompiledNotifications,
     CompiledPolicy,
     CompiledSchedule,
+    CompiledSecurityHub,
     CompiledWave,
     SsmWindowSchedule,
 )
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
 from fleetpatch_authoring.emergency import Emergency
+from fleetpatch_authoring.exclusions import Exclusion, SecurityHub, compiled
 from fleetpatch_authoring.fields import DEFAULT_NAMING, NAME, PolicyModel
 from fleetpatch_authoring.governance import ChangeFreeze, Notice
 from fleetpatch_authoring.sections import Compliance, Launch, Notifications
@@ -100,6 +102,15 @@ class FleetPolicy(PolicyModel):
         description="advance notices: N days and one hour before each wave's window, by SNS "
         "and Slack (docs/governance.md)",
     )
+    security_hub: SecurityHub = Field(
+        default_factory=SecurityHub,
+        description="publish non-compliant instances to AWS Security Hub (docs/audit-export.md)",
+    )
+    exclusions: list[Exclusion] = Field(
+        default_factory=list,
+        description="packages and KBs the environments' baselines reject until a date "
+        "(docs/exceptions.md)",
+    )
 
     @field_validator("patch_group_naming")
     @classmethod
@@ -132,6 +143,22 @@ class FleetPolicy(PolicyModel):
             if os_name == operating_system:
                 return baseline
         return None
+
+    def operating_systems(self) -> dict[str, list[str]]:
+        """Environment -> the operating systems it has a baseline for."""
+        return {name: list(env.baselines) for name, env in self.environments.items()}
+
+    def excluded_patches(self, environment: str, operating_system: str) -> list[str]:
+        """Every exclusion's patches for one baseline, expired or not (the rendered list)."""
+        found: list[str] = []
+        oses = self.operating_systems()
+        for exclusion in self.exclusions:
+            if (
+                environment in exclusion.environments
+                and operating_system in compiled(exclusion, oses).operating_systems
+            ):
+                found.extend(p for p in exclusion.patches if p not in found)
+        return found
 
     def serving_of(self, wave: str, index: int) -> Serving | None:
         """Batch ``index`` of ``wave``'s serving block (defaults and override); None: in place."""
@@ -168,6 +195,8 @@ class FleetPolicy(PolicyModel):
                 if self.notifications.slack
                 else None,
             ),
+            exclusions=[compiled(e, self.operating_systems()) for e in self.exclusions],
+            security_hub=CompiledSecurityHub(enabled=self.security_hub.enabled),
             emergency=self.emergency.compiled(),
             change_freeze=self.change_freeze.runtime() if self.change_freeze else None,
             notice=self.notice.runtime() if self.notice else None,

@@ -229,8 +229,15 @@ def _baseline(
         properties["ApprovedPatchesComplianceLevel"] = baseline.approved_patches_compliance_level
         if baseline.approved_patches_enable_non_security:
             properties["ApprovedPatchesEnableNonSecurity"] = True
-    if baseline.rejected_patches:
-        properties["RejectedPatches"] = list(baseline.rejected_patches)
+    # Exclusions are rendered whether they apply yet or not (the file renders the same every
+    # day); the control plane drops an expired one from the baseline (fleetpatch.exclusions).
+    rejected = list(baseline.rejected_patches) + [
+        p
+        for p in policy.excluded_patches(environment, operating_system)
+        if p not in baseline.rejected_patches
+    ]
+    if rejected:
+        properties["RejectedPatches"] = rejected
         properties["RejectedPatchesAction"] = baseline.rejected_patches_action
     if baseline.sources:
         properties["Sources"] = [

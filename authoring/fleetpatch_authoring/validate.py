@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from fleetpatch.patch_properties import RULE_FILTERS, filter_key, filter_keys, value_problem
 from fleetpatch_authoring import wording
 from fleetpatch_authoring.baselines import ApprovalRule, Baseline, Environment
+from fleetpatch_authoring.exclusions import exclusion_problems
 from fleetpatch_authoring.fields import (
     DEBIAN_FAMILY,
     EXTENSION_PREFIX,
@@ -39,6 +40,15 @@ def relation_problems(policy: FleetPolicy) -> list[PolicyProblem]:
         *_compliance_problems(policy),
         *_serving_problems(policy),
         *freeze_problems(policy.change_freeze),
+        *exclusion_problems(
+            list(policy.exclusions),
+            policy.operating_systems(),
+            {
+                (env, os_name): list(baseline.rejected_patches)
+                for env, environment in policy.environments.items()
+                for os_name, baseline in environment.baselines.items()
+            },
+        ),
     ]
 
 

@@ -12,6 +12,7 @@ from fleetpatch_cli import (
     doctor_cmd,
     emergency_cmd,
     events_cmd,
+    export_cmd,
     local_cmd,
     plan_cmd,
     policy_cmd,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports_cmd.register(subparsers)
     status_cmd.register(subparsers)
     doctor_cmd.register(subparsers)
+    export_cmd.register(subparsers)
     completion = subparsers.add_parser(
         "completion",
         help="print a shell completion script",

@@ -80,6 +80,7 @@ from localcloud.adapters.ssm_baselines import (
     get_patch_baseline_for_patch_group,
     register_default_patch_baseline,
     register_patch_baseline_for_patch_group,
+    update_patch_baseline,
 )
 from localcloud.adapters.ssm_catalogue import (
     describe_available_patches,
@@ -121,6 +122,7 @@ _ADDED = (
     get_default_patch_baseline,
     register_default_patch_baseline,
     describe_patch_groups,
+    update_patch_baseline,
     describe_available_patches,
     describe_effective_patches_for_patch_baseline,
 )

@@ -230,3 +230,47 @@ def deregister_patch_baseline_for_patch_group(
     if group is not None and group.associations.get(os_name) == baseline_id:
         group.associations[os_name] = _aws_default_ids(self.region_name)[os_name]
     return baseline_id, patch_group
+
+
+# UpdatePatchBaseline (moto has none). Only the fields the request names change (API
+# reference: "the fields you specify"); the lists are replaced whole, as AWS does, and hold
+# at most 50 entries each (RejectedPatches/ApprovedPatches: "Array Members: Minimum number
+# of 0 items. Maximum number of 50 items"; botocore does not check the maximum).
+_UPDATABLE = {
+    "Name": "name",
+    "Description": "description",
+    "GlobalFilters": "global_filters",
+    "ApprovalRules": "approval_rules",
+    "ApprovedPatches": "approved_patches",
+    "ApprovedPatchesComplianceLevel": "approved_patches_compliance_level",
+    "ApprovedPatchesEnableNonSecurity": "approved_patches_enable_non_security",
+    "RejectedPatches": "rejected_patches",
+    "RejectedPatchesAction": "rejected_patches_action",
+    "Sources": "sources",
+}
+MAX_PATCH_LIST = 50
+
+
+def update_patch_baseline(self: SimpleSystemManagerResponse) -> ActionResult:
+    from moto.ssm.exceptions import BaselineDoesNotExistException, ValidationException
+
+    store = _baselines(self)
+    baseline_id = self._get_param("BaselineId")
+    fake = store.backend.baselines.get(baseline_id)
+    if fake is None:  # AWS's predefined baselines cannot be updated either
+        raise BaselineDoesNotExistException()
+    for field in ("ApprovedPatches", "RejectedPatches"):
+        values = self._get_param(field)
+        if values is not None and len(values) > MAX_PATCH_LIST:
+            raise ValidationException(
+                f"1 validation error detected: Value at '{field[0].lower()}{field[1:]}' failed "
+                f"to satisfy constraint: Member must have length less than or equal to "
+                f"{MAX_PATCH_LIST}"
+            )
+    for param, attribute in _UPDATABLE.items():
+        value = self._get_param(param)
+        if value is not None:
+            setattr(fake, attribute, value)
+    baseline = store.get(baseline_id)
+    assert baseline is not None
+    return ActionResult(baseline.to_api())

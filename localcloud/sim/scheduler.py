@@ -25,8 +25,9 @@ Either way, the context attributes ``<aws.scheduler.schedule-arn>``,
   each one due in that time. Every other schedule keeps ``settle()`` playing until it ends;
 * a failed call (for a Lambda target: a function that does not exist or an ``Input``
   that is not JSON) is recorded (``firings``) and not retried (Scheduler's retry policy
-  and dead-letter queue are not simulated); cron() schedules and other targets are
-  recorded as unsupported, never fired.
+  and dead-letter queue are not simulated); ``cron(M H D * ? *)`` (a fixed day of every
+  month, or ``*``: every day) fires as a recurring schedule; other cron() schedules and
+  other targets are recorded as unsupported, never fired.
 
 moto is patched to call it by localcloud.adapters.scheduler. fleetpatch uses it to
 heartbeat a held launch while its patch runs, without a single state transition (see
@@ -67,6 +68,10 @@ _CONTEXT_ATTRIBUTE = re.compile(
 )
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
+# cron() as far as the stack uses it: a fixed minute and hour, on a fixed day of every
+# month (``cron(0 3 1 * ? *)``: the monthly audit export) or every day (``cron(1 0 * * ? *)``:
+# the exclusions' daily sync). Other cron expressions stay unsupported (recorded, never fired).
+_MONTHLY_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) (\d{1,2}|\*) \* \? \*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -131,6 +136,10 @@ class SchedulerSimulator:
             due = datetime.fromisoformat(at[1]).replace(tzinfo=zone).astimezone(UTC)
             if not first or due < after:
                 return None
+        elif cron := _MONTHLY_CRON.fullmatch(expression):
+            zone = ZoneInfo(schedule.schedule_expression_timezone or "UTC")
+            day = None if cron[3] == "*" else int(cron[3])
+            due = _next_monthly(after, zone, int(cron[1]), int(cron[2]), day)
         else:
             self.unsupported.append(f"{schedule.name}: {expression}")
             return None
@@ -206,9 +215,36 @@ class SchedulerSimulator:
 
 
 def _endless(schedule: Any) -> bool:
-    """A ``rate()`` schedule without an end date: it recurs for ever."""
+    """A ``rate()`` or ``cron()`` schedule without an end date: it recurs for ever."""
     expression = str(schedule.schedule_expression)
-    return bool(_RATE.fullmatch(expression)) and _date(schedule.end_date) is None
+    recurring = _RATE.fullmatch(expression) or _MONTHLY_CRON.fullmatch(expression)
+    return bool(recurring) and _date(schedule.end_date) is None
+
+
+def _next_monthly(
+    after: datetime, zone: ZoneInfo, minute: int, hour: int, day: int | None
+) -> datetime:
+    """The first ``day`` of a month (None: any day) at ``hour:minute`` (local time in
+    ``zone``) after ``after``.
+
+    A month without that day (the 31st in April) is skipped, as cron skips it.
+    """
+    local = after.astimezone(zone)
+    if day is None:
+        daily = datetime(local.year, local.month, local.day, hour, minute, tzinfo=zone)
+        while daily.astimezone(UTC) <= after:
+            daily = (daily + timedelta(days=1)).replace(hour=hour, minute=minute)
+        return daily.astimezone(UTC)
+    year, month = local.year, local.month
+    for _ in range(24):
+        try:
+            due: datetime | None = datetime(year, month, day, hour, minute, tzinfo=zone)
+        except ValueError:
+            due = None
+        if due is not None and due.astimezone(UTC) > after:
+            return due.astimezone(UTC)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    raise ValueError(f"no day {day} in two years")
 
 
 def _supported_target(arn: str) -> bool:

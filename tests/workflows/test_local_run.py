@@ -82,6 +82,7 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     # groups do not keep tests on one worker under pytest 9, so a second test of the play
     # played it again. Its timeline is checked here too, from the same play.
     assert_the_timeline_is_printed_without_json(demo, monkeypatch, capsys)
+    assert_the_demo_ends_with_security_hub_findings_and_an_audit_export(demo)
     assert_the_demo_emergency_patches_only_the_affected_hosts_through_the_gate(demo)
     assert demo.exit_code == 0
     result = json.loads(demo.stdout)
@@ -246,6 +247,20 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
         "fleetpatch-default-command-status",
         "fleetpatch-default-compliance-change",
     } <= functions
+
+
+def assert_the_demo_ends_with_security_hub_findings_and_an_audit_export(demo: DemoRun) -> None:
+    # issue 21: Security Hub was enabled first, so the runs' compliance changes reached it
+    # through the digest; db-prod-rhel's failed install is a FAILED finding. The auditor's
+    # export names every instance of the fleet.
+    steps = [e["text"] for e in json.loads(demo.stdout)["timeline"] if e["category"] == "step"]
+    [hub] = [t for t in steps if t.startswith("Security Hub findings from fleetpatch:")]
+    assert re.search(r"\b[1-9]\d* FAILED/ACTIVE/NEW\b", hub), hub
+    assert any(t.strip().startswith("CRITICAL: ") for t in steps)
+    [export] = [t for t in steps if t.startswith("audit export (fleetpatch export --since 30d):")]
+    instances = int(re.search(r"(\d+) instances", export).group(1))  # type: ignore[union-attr]
+    assert instances == len(demo.scenario.fleet) + 9  # web-test: 3 + 1 replacement; web-tier: 6
+    assert "Installed" in export
 
 
 def assert_the_demo_emergency_patches_only_the_affected_hosts_through_the_gate(

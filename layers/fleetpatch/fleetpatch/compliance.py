@@ -184,6 +184,8 @@ class ComplianceLedger:
                 "to": {"S": change.status},
                 "transition": {"S": kind},
                 "baseline_id": {"S": change.baseline_id},
+                # issue 21: the audit export's time to remediate is per severity.
+                "severity": {"S": change.severity or ""},
                 "expires_at": self._ttl(),
             },
         )

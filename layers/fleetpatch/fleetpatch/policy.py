@@ -9,9 +9,9 @@ them (one shape for both sides). A reader takes a default from here, never one o
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from fleetpatch.batch_policy import (
     Compiled,
@@ -19,6 +19,7 @@ from fleetpatch.batch_policy import (
 )
 from fleetpatch.change_freeze import FreezePolicy
 from fleetpatch.emergency_policy import CompiledEmergency
+from fleetpatch.exclusions import CompiledExclusion
 from fleetpatch.launch import LaunchPolicy
 from fleetpatch.schedule import Schedule, schedule
 from fleetpatch.wave_notice import NoticePolicy
@@ -71,6 +72,12 @@ class CompiledNotifications(Compiled):
     slack_webhook_secret: str | None = Field(default=None, alias="slackWebhookSecret")
 
 
+class CompiledSecurityHub(Compiled):
+    """issue 21: publish non-compliant instances to AWS Security Hub (fleetpatch.security_hub)."""
+
+    enabled: bool = False
+
+
 class CompiledPolicy(Compiled):
     """The whole compiled policy (the SSM parameter's JSON)."""
 
@@ -82,6 +89,23 @@ class CompiledPolicy(Compiled):
     )
     compliance: CompiledCompliance = Field(default_factory=CompiledCompliance)
     notifications: CompiledNotifications = Field(default_factory=CompiledNotifications)
+    # issue 21: package/KB exclusions (fleetpatch.exclusions)
+    exclusions: list[CompiledExclusion] = Field(default_factory=list)
+    security_hub: CompiledSecurityHub = Field(
+        default_factory=CompiledSecurityHub, alias="securityHub"
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unused_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A policy without exclusions or Security Hub compiles exactly as before they existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("exclusions", ...) == []:
+            del data["exclusions"]
+        for key in ("security_hub", "securityHub"):
+            if data.get(key, ...) == {"enabled": False}:
+                del data[key]
+        return data
+
     emergency: CompiledEmergency = Field(default_factory=CompiledEmergency)
     change_freeze: FreezePolicy | None = Field(
         default=None,

@@ -207,11 +207,14 @@ def send_digest(
     due: datetime | None,
     include_recoveries: bool,
     exceptions: Callable[[list[str]], Mapping[str, str]] | None = None,
+    before_publish: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest as one report, once.
 
     ``exceptions(instance_ids)``: the drifted instances excepted by fleetpatch:skip (id ->
     why), named on their entries (their drift is not remediated).
+    ``before_publish`` gets the digest's entries first (Security Hub's findings): a failure
+    there leaves the digest unsent and the entries in place for Lambda's retry.
 
     A digest fired by its schedule is named after its due time, so a retried or repeated
     invocation of that schedule is the same digest. One that was announced already only
@@ -229,6 +232,8 @@ def send_digest(
         return {"runId": digest_id, "duplicate": True, "entries": len(carried)}
     collector.release()
     items = collector.entries(until=now)
+    if before_publish is not None and items:
+        before_publish(items)
     digest = digest_report(
         items, sent_at=now, digest_id=digest_id, include_recoveries=include_recoveries
     )

@@ -233,12 +233,27 @@ def _default_baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check
     ]
 
 
-@_model("ssm:GetPatchBaseline")
+@_model(
+    "ssm:GetPatchBaseline",
+    "ssm:UpdatePatchBaseline",
+    "ssm:DescribeEffectivePatchesForPatchBaseline",
+)
 def _baseline(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
-    # The account's own baselines by id; AWS's predefined ones by their ARN (AWS's account).
-    given = str(params.get("BaselineId", ""))
-    arn = given if given.startswith("arn:") else _arn(lookups, "ssm", f"patchbaseline/{given}")
-    return [Check("ssm:GetPatchBaseline", [Target("patchbaseline", arn)])]
+    # BaselineId is a pb- id (custom baselines) or an ARN (AWS's predefined ones).
+    baseline = str(params.get("BaselineId", ""))
+    arn = (
+        baseline
+        if baseline.startswith("arn:")
+        else _arn(lookups, "ssm", f"patchbaseline/{baseline}")
+    )
+    return [Check("", [Target("patchbaseline", arn)])]
+
+
+@_model("securityhub:BatchImportFindings")
+def _import_findings(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    # Authorized on the product each finding names (the SAR's resource type "product").
+    products = sorted({str(f.get("ProductArn", "")) for f in params.get("Findings") or []})
+    return [Check("", [Target("product", arn) for arn in products])]
 
 
 @_model("ssm:GetCalendarState")

@@ -136,3 +136,17 @@ def test_run_instances_is_where_every_launch_passes() -> None:
         tags.TagBackend
     )
     assert "ec2_backend" in inspect.signature(instances.Instance).parameters
+
+
+def test_update_patch_baseline_sets_the_attributes_moto_stores() -> None:
+    """UpdatePatchBaseline (localcloud.adapters.ssm_baselines) sets FakePatchBaseline's
+    attributes by name, and moto has no UpdatePatchBaseline of its own to defer to."""
+    from moto.ssm import exceptions, models
+
+    from localcloud.adapters.ssm_baselines import _UPDATABLE
+
+    init = inspect.getsource(models.FakePatchBaseline.__init__)
+    for attribute in _UPDATABLE.values():
+        assert f"self.{attribute} = {attribute}" in init, attribute
+    assert not hasattr(models.SimpleSystemManagerBackend, "update_patch_baseline")
+    assert exceptions.ValidationException("x").code == "ValidationException"

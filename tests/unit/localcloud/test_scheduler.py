@@ -95,12 +95,15 @@ def test_a_failing_call_is_recorded(cloud: LocalCloud) -> None:
     assert "QueueDoesNotExist" in firing.error or "NonExistentQueue" in firing.error
 
 
-def test_cron_schedules_are_reported_unsupported(cloud: LocalCloud) -> None:
+def test_a_daily_cron_fires_and_other_cron_schedules_are_reported_unsupported(
+    cloud: LocalCloud,
+) -> None:
     queue = cloud.client("sqs").create_queue(QueueName="cron")["QueueUrl"]
     create(cloud, "nightly", "cron(0 1 * * ? *)", queue=queue)
+    create(cloud, "mondays", "cron(0 1 ? * MON *)", queue=queue)
     cloud.advance(2 * 86400)
-    assert received(cloud, queue) == []
-    assert cloud.scheduler.unsupported == ["nightly: cron(0 1 * * ? *)"]  # type: ignore[union-attr]
+    assert received(cloud, queue) == ["nightly", "nightly"]
+    assert cloud.scheduler.unsupported == ["mondays: cron(0 1 ? * MON *)"]  # type: ignore[union-attr]
 
 
 # --- templated Lambda targets --------------------------------------------------------------
@@ -161,3 +164,34 @@ def test_a_missing_function_is_a_failed_firing(cloud: LocalCloud) -> None:
     assert firing.error is not None
     assert "ResourceNotFoundException" in firing.error
     assert cloud.lambdas.invocations == []
+
+
+def test_a_monthly_cron_is_due_on_its_day_and_skips_months_without_it() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from localcloud.sim.scheduler import _next_monthly
+
+    utc = ZoneInfo("UTC")
+    after = datetime(2026, 11, 7, 4, tzinfo=UTC)
+    assert _next_monthly(after, utc, 0, 3, 1) == datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert _next_monthly(datetime(2026, 12, 1, 3, tzinfo=UTC), utc, 0, 3, 1) == datetime(
+        2027, 1, 1, 3, tzinfo=UTC
+    )
+    # The 31st: November has none, so December's.
+    assert _next_monthly(after, utc, 0, 3, 31) == datetime(2026, 12, 31, 3, tzinfo=UTC)
+
+
+def test_a_daily_cron_is_due_at_its_time_each_day() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from localcloud.sim.scheduler import _next_monthly
+
+    utc = ZoneInfo("UTC")
+    assert _next_monthly(datetime(2026, 11, 7, 4, tzinfo=UTC), utc, 1, 0, None) == datetime(
+        2026, 11, 8, 0, 1, tzinfo=UTC
+    )
+    assert _next_monthly(datetime(2026, 11, 7, 0, 0, tzinfo=UTC), utc, 1, 0, None) == datetime(
+        2026, 11, 7, 0, 1, tzinfo=UTC
+    )

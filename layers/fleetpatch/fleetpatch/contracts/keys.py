@@ -26,6 +26,7 @@ pk                            sk                                     what
 ``DIGEST_PENDING``            ``DIGEST``                             the digest scheduled
 ``CHURN#<group>``             ``CHURN``                              a group's launch churn
 ``REPORT#<run>``              ``REPORT`` (gsi1 ``REPORTS``)          a published report
+``EXCLUSION#<id>``            ``EXPIRED#<environment>``              the report that said it expired
 ``IDEMPOTENCY#<function>``    ``<what>#<hash>``                      powertools idempotency
 ============================  =====================================  ==========================
 """
@@ -232,6 +233,11 @@ def compliance_history_key(instance_id: str, event_time: datetime, event_id: str
     return _key(instance_pk(instance_id), f"{COMPLIANCE_SK}#{event_time.isoformat()}#{event_id}")
 
 
+def compliance_history_time(sk: str) -> str:
+    """The event time (ISO 8601) of a ``COMPLIANCE#<time>#<event>`` sort key."""
+    return sk.split("#", 2)[1]
+
+
 def digest_entry_key(event_time: datetime, instance_id: str) -> Key:
     """An entry the next digest sends (sorted by when the change happened)."""
     return _key(DIGEST_PK, f"{event_time.isoformat()}#{instance_id}")
@@ -272,6 +278,17 @@ def report_key(run_id: str) -> Key:
 def by_time(at: str, run_id: str) -> str:
     """gsi1sk of a run or report: its time (ISO 8601, UTC), then its id."""
     return f"{at}#{run_id}"
+
+
+# --- policy exclusions --------------------------------------------------------------------------
+
+EXCLUSION_PREFIX = "EXCLUSION#"
+EXCLUSION_EXPIRED_PREFIX = "EXPIRED#"
+
+
+def exclusion_expiry_key(exclusion_id: str, environment: str) -> Key:
+    """The run whose report says a policy exclusion expired in an environment (once)."""
+    return _key(f"{EXCLUSION_PREFIX}{exclusion_id}", f"{EXCLUSION_EXPIRED_PREFIX}{environment}")
 
 
 # --- powertools idempotency ----------------------------------------------------------------------

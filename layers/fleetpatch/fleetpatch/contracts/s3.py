@@ -50,3 +50,16 @@ def emergency_list_key(run_id: str, operating_system: str) -> str:
 def override_list_key(wave: str) -> str:
     """Where a promoted wave's InstallOverrideList lives."""
     return f"{PROMOTION_PREFIX}{wave}/install-override-list.yaml"
+
+
+# issue 21: the monthly audit export (fleetpatch.services.audit).
+AUDIT_PREFIX = "audit/"
+
+
+def audit_export_keys(year: int, month: int) -> tuple[str, str]:
+    """A month's audit export: (CSV key, JSON summary key), ``audit/YYYY/MM/``."""
+    folder = f"{AUDIT_PREFIX}{year:04d}/{month:02d}/"
+    return (
+        f"{folder}patches-{year:04d}-{month:02d}.csv",
+        f"{folder}summary-{year:04d}-{month:02d}.json",
+    )

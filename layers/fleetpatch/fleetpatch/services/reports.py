@@ -17,13 +17,15 @@ not load what building a report needs).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from fleetpatch import aws, clock, instance_facts
-from fleetpatch.compliance import DigestCollector
+from fleetpatch import aws, clock, instance_facts, security_hub
+from fleetpatch.compliance import DigestCollector, digest_report
 from fleetpatch.emergency_records import recorded_findings
 from fleetpatch.emergency_report import emergency_notes, remediations, with_fix_verdicts
+from fleetpatch.exclusions import ExpiryRecorder, report_notes
 from fleetpatch.launch_summary import InstanceRunSummary, instance_report
 from fleetpatch.membership import excepted_members
 from fleetpatch.policy import CompiledPolicy
@@ -73,6 +75,7 @@ def publish_run_report(
             notes=[
                 *_promotion_notes(settings, run, client),
                 *_policy_notes(settings.policy_parameter, run, client),
+                *_exclusion_notes(settings, run, client),
             ],
             autoscaling=client("autoscaling"),
             serving=records.serving,
@@ -80,6 +83,9 @@ def publish_run_report(
         report = _as_emergency(report, settings, run, client, ended_at)
     else:
         report = instance_report(run, ended_at=ended_at, bucket=settings.bucket)
+        if report.environment is not None:
+            extra = _exclusion_notes(settings, run, client, [report.environment])
+            report = report.model_copy(update={"notes": [*report.notes, *extra]})
     report = _with_facts(report, client)
     # A launch-churn streak's failures between its first and its escalation are kept quiet.
     quiet = report.churn is not None and not report.churn.announced
@@ -113,6 +119,7 @@ def send_compliance_digest(
     now = clock.now()
     publisher = _publisher(settings, client)
     policy = aws.compiled_policy(settings.policy_parameter)
+    imported: dict[str, Any] = {}
     sent = send_digest(
         DigestCollector(client("dynamodb"), settings.table_name),
         publisher,
@@ -120,9 +127,32 @@ def send_compliance_digest(
         due=datetime.fromisoformat(due) if due else None,
         include_recoveries=policy.compliance.notify_recoveries,
         exceptions=lambda ids: excepted_members(client("ec2"), ids, now),
+        before_publish=_to_security_hub(settings, now, client, imported)
+        if policy.security_hub.enabled
+        else None,
     )
+    if imported:
+        sent = {**sent, "securityHub": imported}
     LOG.info("digest sent", extra=sent)
     return sent
+
+
+def _to_security_hub(
+    settings: ReportSettings, now: datetime, client: ClientFactory, imported: dict[str, Any]
+) -> Callable[[list[dict[str, Any]]], None]:
+    """issue 21: the digest's drift and recovery as Security Hub findings, 100 a call."""
+
+    def publish(items: list[dict[str, Any]]) -> None:
+        digest = digest_report(items, sent_at=now, digest_id=None, include_recoveries=True)
+        if digest is None:
+            return
+        published = security_hub.publish(
+            client("securityhub"), digest.entries, security_hub.Account.of_arn(settings.topic_arn)
+        )
+        imported.update(published.as_dict())
+        LOG.info("findings imported", extra=imported)
+
+    return publish
 
 
 def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublisher:
@@ -161,6 +191,31 @@ def _policy_notes(parameter: str, run: WaveRunSummary, client: ClientFactory) ->
         f"batches; this run went on with the batches it started with "
         f"({', '.join(b.name for b in run.batches)}); the change applies from the next run"
     ]
+
+
+def _exclusion_notes(
+    settings: ReportSettings,
+    run: WaveRunSummary | InstanceRunSummary,
+    client: ClientFactory,
+    environments: list[str] | None = None,
+) -> list[str]:
+    """issue 21: the policy exclusions that applied to the run's environments when it
+    started, and those expired since, each listed by the first report after its date."""
+    policy = aws.compiled_policy(settings.policy_parameter)
+    if not policy.exclusions:
+        return []
+    if environments is None and isinstance(run, WaveRunSummary):
+        environments = [
+            env
+            for batch in run.batches
+            for group in batch.patch_groups
+            if (env := policy.environment_of(group)) is not None
+        ]
+    recorder = ExpiryRecorder(client("dynamodb"), settings.table_name, run.run_id, clock.time())
+    notes = report_notes(
+        policy.exclusions, environments or [], run.started_at, first_report_of_expiry=recorder
+    )
+    return [note.line() for note in notes]
 
 
 def _as_emergency(

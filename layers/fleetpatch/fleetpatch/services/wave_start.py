@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from fleetpatch import aws, clock
 from fleetpatch.contracts.names import window_run_name
 from fleetpatch.contracts.tags import STAGE_TAG, WAVE_TAG
+from fleetpatch.exclusions_aws import sync_baselines
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.waves import governance_input, promotion_arguments, run_input
 from fleetpatch.workflows import start_once
@@ -104,6 +105,8 @@ def _start(
     policy = aws.compiled_policy(settings.policy_parameter)
     if wave not in policy.waves:
         return {"route": "ignored", "reason": f"wave {wave} is not in the fleet policy"}
+    # issue 21: the baselines reject what the policy's exclusions keep off today, no more.
+    sync_baselines(client("ssm"), policy.exclusions, policy.patch_groups, clock.now())
     started = start_once(
         client("stepfunctions"),
         settings.state_machine_arn,

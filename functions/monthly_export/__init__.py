@@ -1,0 +1,1 @@
+"""The monthly-export function (Lambda imports its module ``app``)."""

@@ -1,0 +1,1 @@
+"""The sync-exclusions function (Lambda imports its module ``app``)."""

@@ -1,0 +1,24 @@
+"""Sync exclusions: the policy's package/KB exclusions into the baselines, daily (issue 21).
+
+Invoked by an EventBridge Scheduler schedule (template.yaml); the event carries nothing the
+function needs. See ``fleetpatch.services.exclusions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.observability import instrumented
+from pydantic import Field
+
+from fleetpatch.services.exclusions import sync
+
+
+class Config(FunctionConfig):
+    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
+
+
+@instrumented
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return sync(load_config(Config).policy_parameter)
