@@ -16,7 +16,13 @@ from localcloud.recorder import Entry, Recorder
 from localcloud.scenario import InspectorFinding
 
 # The report lines worth a timeline entry (fleetpatch.emergency_report writes them).
-_SHOWN = ("EMERGENCY run for", "time to remediate:", ": installs exactly", " remediated")
+_SHOWN = (
+    "EMERGENCY run for",
+    "time to remediate:",
+    ": installs exactly",
+    " remediated",
+    "already fixed when found",
+)
 
 
 def instances_named(cloud: LocalCloud, name: str) -> list[str]:

@@ -70,7 +70,10 @@ def test_every_lease_state_writes_the_owners_key(state: str) -> None:
 
 
 def test_the_lease_is_taken_before_anything_is_sent() -> None:
-    assert STATES["Start"]["Next"] == "TakeLease"
+    # Only the governance check (issue 21: a freeze, an operator's skip) comes first: it
+    # sends nothing, and a skipped run ends without the lease.
+    assert STATES["Start"]["Next"] == "Governed?"
+    assert STATES["Governed?"]["Default"] == "TakeLease"
     assert "PatchBatch" not in reachable("Start", avoiding="TakeLease")
     # Refused (another run holds it): nothing is sent and nothing released
     refused = reachable("LeaseHolder")
