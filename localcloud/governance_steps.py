@@ -36,7 +36,15 @@ def _edit_policy(cloud: LocalCloud, edit: Callable[[dict[str, Any]], None]) -> C
     policy: dict[str, Any] = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     edit(policy)
     compiled = CompiledPolicy.model_validate(policy)
-    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+    # As the renderer writes it: compact, and the tier that holds it (the policy is near
+    # the Standard tier's 4,096 characters; Intelligent-Tiering moves it up when it must).
+    ssm.put_parameter(
+        Name=name,
+        Value=json.dumps(policy, separators=(",", ":")),
+        Type="String",
+        Tier="Intelligent-Tiering",
+        Overwrite=True,
+    )
     # The functions cache the policy for a minute (fleetpatch.aws.POLICY_CACHE_SECONDS), as
     # after a real redeploy: play that minute so the next step sees the edited policy.
     cloud.advance(POLICY_CACHE_SECONDS + 1)

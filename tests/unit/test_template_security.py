@@ -278,3 +278,15 @@ def test_lifecycle_actions_are_limited_to_the_launch_policy_groups(
     joined = policy_stack["Outputs"]["LaunchGroupArns"]["Value"]["Fn::Join"][1]
     names = [str(arn["Fn::Sub"]).rsplit("/", 1)[1] for arn in joined]
     assert names == ["web-test", "web-prod"]
+
+
+def test_every_queue_is_an_output_that_doctor_and_status_watch(template: Template) -> None:
+    # `fleetpatch doctor` and `fleetpatch status` find the dead-letter queues by the stack's
+    # outputs: a queue without one is a dead letter nobody is told about.
+    queues = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    outputs = {
+        value["Value"]["Ref"]
+        for value in template["Outputs"].values()
+        if isinstance(value.get("Value"), dict) and "Ref" in value["Value"]
+    }
+    assert queues - outputs == set()

@@ -84,6 +84,7 @@ def test_the_demo_patches_new_instances_and_abandons_the_one_never_online(
     assert_the_timeline_is_printed_without_json(demo, monkeypatch, capsys)
     assert_the_demo_ends_with_security_hub_findings_and_an_audit_export(demo)
     assert_the_demo_emergency_patches_only_the_affected_hosts_through_the_gate(demo)
+    assert_the_demo_skips_a_window_in_a_change_freeze_and_announces_the_next_one(demo)
     assert demo.exit_code == 0
     result = json.loads(demo.stdout)
 
@@ -361,8 +362,7 @@ def test_a_window_the_stack_does_not_have_is_refused_before_any_step(
     )
 
 
-@pytest.mark.xdist_group("demo")
-def test_the_demo_skips_a_window_in_a_change_freeze_and_announces_the_next_one(
+def assert_the_demo_skips_a_window_in_a_change_freeze_and_announces_the_next_one(
     demo: DemoRun,
 ) -> None:
     # Issue 21's blocks: the test wave's first window falls in the freeze and is skipped,

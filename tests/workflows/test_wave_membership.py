@@ -243,7 +243,13 @@ def test_a_policy_redeployed_mid_wave_is_named_in_the_report(deployed: Deployed)
     deployed.cloud.advance(60)
     # When the policy is redeployed mid-wave with a different second batch
     policy["waves"]["test"]["batches"][1]["maxConcurrency"] = "25%"
-    ssm.put_parameter(Name=name, Value=json.dumps(policy), Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=name,
+        Value=json.dumps(policy, separators=(",", ":")),  # as rendered: compact
+        Type="String",
+        Tier="Intelligent-Tiering",  # the policy is near the Standard tier's 4,096 characters
+        Overwrite=True,
+    )
     deployed.cloud.settle(max_seconds=24 * 3600)
     # Then the run went on with the batches it started with, and its report says so
     assert finished(deployed, arn)["status"] == "SUCCEEDED"
