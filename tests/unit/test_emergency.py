@@ -294,3 +294,51 @@ def test_a_scenario_finding_names_known_instances() -> None:
                 "steps": [{"inspector_finding": {"names": ["nobody"], "cve": CVE}}],
             }
         )
+
+
+def test_a_policy_exclusion_leaves_its_patch_out_of_the_override_list() -> None:
+    # Given a CVE fixed by openssl and curl on Amazon Linux 2 and only by openssl on SUSE,
+    # and openssl* excluded in prod until the end of the year (not yet expired)
+    from fleetpatch.emergency import Resolution
+    from fleetpatch.exclusions import CompiledExclusion
+    from fleetpatch.services.emergency import leave_out_exclusions
+
+    pinned = CompiledExclusion(
+        patches=["openssl*"],
+        environments=["prod"],
+        operatingSystems=["AMAZON_LINUX_2", "SUSE"],
+        until=datetime(2026, 12, 31).date(),
+        reason="vendor pin, OPS-123",
+    )
+    policy = CompiledPolicy(exclusions=[pinned])
+    resolution = Resolution(
+        source="patch-state",
+        affected={"i-al2": "AMAZON_LINUX_2", "i-suse": "SUSE"},
+        fixes={
+            "AMAZON_LINUX_2": [Fix("openssl-libs.x86_64"), Fix("curl.x86_64")],
+            "SUSE": [Fix("openssl*")],
+        },
+    )
+    now = datetime(2026, 12, 10, tzinfo=UTC)
+
+    # When the run's lists are made for prod
+    lines = leave_out_exclusions(policy, ["prod"], resolution, now)
+
+    # Then openssl is left out (also a wildcard fix that would install it), and said so;
+    # SUSE, with nothing left, is not patched, with the reason
+    assert resolution.fixes == {"AMAZON_LINUX_2": [Fix("curl.x86_64")]}
+    assert resolution.affected == {"i-al2": "AMAZON_LINUX_2"}
+    assert resolution.not_patched == {"i-suse": "every fix on SUSE is excluded by the policy"}
+    assert [line.split(" left out: ")[0] for line in lines] == [
+        "openssl-libs.x86_64 (AMAZON_LINUX_2)",
+        "openssl* (SUSE)",
+    ]
+    # And after its last day, or in another environment, nothing is left out
+    for environments, when in ((["prod"], datetime(2027, 1, 1, tzinfo=UTC)), (["test"], now)):
+        fresh = Resolution(
+            source="patch-state",
+            affected={"i-suse": "SUSE"},
+            fixes={"SUSE": [Fix("openssl*")]},
+        )
+        assert leave_out_exclusions(policy, environments, fresh, when) == []
+        assert fresh.fixes == {"SUSE": [Fix("openssl*")]}

@@ -153,6 +153,7 @@ def emergency_notes(
         lines.append(f"change freeze overridden: {emergency['overrideFreeze']}")
     for os_name, ids in sorted(emergency.get("fixes", {}).items()):
         lines.append(f"{os_name}: installs exactly {', '.join(ids)} (InstallOverrideList)")
+    lines += [f"policy exclusion: {line}" for line in emergency.get("excluded", [])]
     recorded = recorded or {}
     verdicts = [r.verdict(now) for r in found]
     lines.append(

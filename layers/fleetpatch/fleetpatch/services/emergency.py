@@ -20,6 +20,7 @@ goes through any freeze; the reason is carried in the run input and the report.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from fleetpatch.emergency import (
 from fleetpatch.emergency_records import CLAIM_SECONDS, claim, record_findings
 from fleetpatch.errors import InvalidEventError
 from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
+from fleetpatch.exclusions import CompiledExclusion, active_exclusions
 from fleetpatch.lease import read_lease, release_lease
 from fleetpatch.membership import tagged
 from fleetpatch.policy import CompiledPolicy
@@ -122,6 +124,60 @@ def _claim_seconds(governance: Mapping[str, Any] | None) -> int:
         return CLAIM_SECONDS
     waited = datetime.fromisoformat(freeze["deadline"]) - clock.now()
     return CLAIM_SECONDS + max(0, int(waited.total_seconds()))
+
+
+# --- the policy's exclusions --------------------------------------------------------------------
+
+
+def _environments(policy: CompiledPolicy, scope: Scope) -> list[str]:
+    groups = {g for _, batch in scope.batches(policy) for g in batch.patch_groups}
+    return sorted({policy.patch_groups[g] for g in groups if g in policy.patch_groups})
+
+
+def leave_out_exclusions(
+    policy: CompiledPolicy, environments: list[str], resolution: Resolution, now: datetime
+) -> list[str]:
+    """Drop from each OS's fix the patches a policy exclusion covers in any environment of
+    the run, and say so (one line each).
+
+    An InstallOverrideList installs what it names whatever the baseline rejects, so the
+    exclusion (fleetpatch.exclusions, rendered as RejectedPatches) is applied here. The
+    lists are per OS across the run's environments: an exclusion in one of them leaves the
+    patch out for all (the safe side). An OS left with no fix leaves its hosts unpatched,
+    each with the reason.
+    """
+    lines: list[str] = []
+    for os_name, fixes in sorted(resolution.fixes.items()):
+        active = [
+            e
+            for env in environments
+            for e in active_exclusions(policy.exclusions, env, os_name, now)
+        ]
+        kept = []
+        for fix in fixes:
+            hit = next((e for e in active if _covers(e, fix.id)), None)
+            if hit is None:
+                kept.append(fix)
+            else:
+                lines.append(f"{fix.id} ({os_name}) left out: {hit.describe()}")
+        if kept:
+            resolution.fixes[os_name] = kept
+            continue
+        del resolution.fixes[os_name]
+        for instance_id, system in sorted(resolution.affected.items()):
+            if system == os_name:
+                resolution.not_patched[instance_id] = (
+                    f"every fix on {os_name} is excluded by the policy"
+                )
+                del resolution.affected[instance_id]
+    return lines
+
+
+def _covers(exclusion: CompiledExclusion, fix_id: str) -> bool:
+    """The exclusion names the fix, or the fix (a wildcard entry) would install one it names."""
+    return exclusion.matches(fix_id) or any(
+        fnmatch.fnmatchcase(pattern, fix_id) for pattern in exclusion.patches
+    )
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -224,6 +280,15 @@ def _resolve_and_start(
             "outcome": "nothing-to-patch",
             "reason": f"no instance of {scope_text} is affected by {cve} (by {resolution.source})",
         }
+    excluded = leave_out_exclusions(policy, _environments(policy, scope), resolution, clock.now())
+    if not resolution.affected:
+        _give_back(client("dynamodb"), settings.table_name, wave, run_id)
+        return {
+            **answer,
+            "notPatched": resolution.not_patched,
+            "outcome": "nothing-to-patch",
+            "reason": f"every fix for {cve} is excluded by the policy: {'; '.join(excluded)}",
+        }
     lists = {}
     s3 = client("s3")
     for os_name, fixes in sorted(resolution.fixes.items()):
@@ -254,6 +319,7 @@ def _resolve_and_start(
         "fixes": {os: [f.id for f in fixes] for os, fixes in sorted(resolution.fixes.items())},
         "lists": lists,
         "notPatched": resolution.not_patched,
+        "excluded": excluded,
     }
     started = start_once(
         client("stepfunctions"),
