@@ -11,8 +11,7 @@ from fleetpatch.emergency_policy import (
     CompiledInspector,
     Severity,
 )
-from fleetpatch_authoring.fields import Count, PolicyModel, RateValue, Switch
-from fleetpatch_authoring.waves import _CONCURRENCY, _ERRORS
+from fleetpatch_authoring.fields import Concurrency, Count, ErrorBudget, PolicyModel, Switch
 
 
 class Inspector(PolicyModel):
@@ -36,30 +35,16 @@ class Emergency(PolicyModel):
         le=24 * 60,
         description="the longest bake before a gate of an emergency run (the wave's, if shorter)",
     )
-    max_concurrency: RateValue = Field(
+    max_concurrency: Concurrency = Field(
         default="25%", description="every batch's rate in an emergency run: count or percentage"
     )
-    max_errors: RateValue = Field(default="1", description="count or percentage")
+    max_errors: ErrorBudget = Field(default="1", description="count or percentage")
     sla_hours: dict[Severity, Count] = Field(
         default_factory=lambda: dict(DEFAULT_SLA_HOURS),  # type: ignore[arg-type]
         description="hours to remediate, per severity, that the report measures each "
         "instance against",
     )
     inspector: Inspector = Inspector()
-
-    @field_validator("max_concurrency")
-    @classmethod
-    def _concurrency(cls, value: str) -> str:
-        if not _CONCURRENCY.fullmatch(value):
-            raise ValueError(f"{value!r} is not a count (1-99999) or a percentage (1%-100%)")
-        return value
-
-    @field_validator("max_errors")
-    @classmethod
-    def _errors(cls, value: str) -> str:
-        if not _ERRORS.fullmatch(value):
-            raise ValueError(f"{value!r} is not a count (0-99999) or a percentage (0%-100%)")
-        return value
 
     @field_validator("sla_hours")
     @classmethod

@@ -7,10 +7,11 @@ checks (:mod:`fleetpatch_authoring.validate`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
 
 from fleetpatch.errors import FleetpatchError
 
@@ -82,6 +83,26 @@ def _text(value: Any) -> Any:
 
 
 RateValue = Annotated[str, BeforeValidator(_text)]
+
+# Run Command's MaxConcurrency and MaxErrors: a count or a percentage, in SSM's ranges.
+_CONCURRENCY = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
+_ERRORS = re.compile(r"^(?:[0-9]{1,5}|(?:[0-9]{1,2}|100)%)$")
+
+
+def _concurrency(value: str) -> str:
+    if not _CONCURRENCY.fullmatch(value):
+        raise ValueError(f"{value!r} is not a count (1-99999) or a percentage (1%-100%)")
+    return value
+
+
+def _errors(value: str) -> str:
+    if not _ERRORS.fullmatch(value):
+        raise ValueError(f"{value!r} is not a count (0-99999) or a percentage (0%-100%)")
+    return value
+
+
+Concurrency = Annotated[RateValue, AfterValidator(_concurrency)]
+ErrorBudget = Annotated[RateValue, AfterValidator(_errors)]
 
 # YAML reads `yes`, `on` and `true` as true, and pydantic would take true as the count 1
 # and 0 as false: in a policy file a count is a number and a switch is true or false.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -13,17 +12,14 @@ from fleetpatch.schedule import Schedule, ScheduleError, schedule, zone
 from fleetpatch_authoring.fields import (
     NAME,
     PATCH_GROUP_NAME,
+    Concurrency,
     Count,
+    ErrorBudget,
     Percent,
     PolicyModel,
-    RateValue,
     Switch,
 )
 from fleetpatch_authoring.serving import ServingField
-
-# Percentages or counts, as SSM's MaxConcurrency/MaxErrors take them.
-_CONCURRENCY = re.compile(r"^(?:[1-9][0-9]{0,4}|(?:[1-9][0-9]?|100)%)$")
-_ERRORS = re.compile(r"^(?:[0-9]{1,5}|(?:[0-9]{1,2}|100)%)$")
 
 
 class WaveSchedule(PolicyModel):
@@ -132,8 +128,8 @@ class Batch(PolicyModel):
 
     name: str = Field(pattern=NAME)
     patch_groups: list[Annotated[str, Field(pattern=PATCH_GROUP_NAME)]] = Field(min_length=1)
-    max_concurrency: RateValue = Field(default="50%", description="count or percentage")
-    max_errors: RateValue = Field(default="0", description="count or percentage")
+    max_concurrency: Concurrency = Field(default="50%", description="count or percentage")
+    max_errors: ErrorBudget = Field(default="0", description="count or percentage")
     operation: Operation | None = Field(default=None, description="default: the wave's")
     reboot: RebootOption | None = Field(default=None, description="default: the wave's")
     gate: Gate | None = Field(
@@ -144,20 +140,6 @@ class Batch(PolicyModel):
         description="override the fleet's serving defaults field by field, or false to patch "
         "in place (default: the fleet's serving block, if any)",
     )
-
-    @field_validator("max_concurrency")
-    @classmethod
-    def _concurrency(cls, value: str) -> str:
-        if not _CONCURRENCY.fullmatch(value):
-            raise ValueError(f"{value!r} is not a count (1-99999) or a percentage (1%-100%)")
-        return value
-
-    @field_validator("max_errors")
-    @classmethod
-    def _errors(cls, value: str) -> str:
-        if not _ERRORS.fullmatch(value):
-            raise ValueError(f"{value!r} is not a count (0-99999) or a percentage (0%-100%)")
-        return value
 
 
 class Wave(PolicyModel):

@@ -20,8 +20,6 @@ serialisation), wrapped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from localcloud.core import motopatch
 
@@ -31,16 +29,8 @@ TAG = "_fleetpatch_dynamodb_atomic"
 _LOCK = threading.RLock()
 
 
-def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
-    def atomic(self: Any) -> Any:
-        with _LOCK:
-            return original(self)
-
-    return atomic
-
-
 def install() -> None:
     """Patch moto once per process (idempotent)."""
     from moto.dynamodb.responses import DynamoHandler
 
-    motopatch.patch(DynamoHandler, "call_action", _atomic, tag=TAG, wraps=True)
+    motopatch.patch(DynamoHandler, "call_action", motopatch.holding(_LOCK), tag=TAG, wraps=True)

@@ -20,8 +20,6 @@ there, before the backend stores) and ``S3Response.get_object``, wrapped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from localcloud.core import motopatch
 
@@ -31,17 +29,9 @@ TAG = "_fleetpatch_s3_atomic"
 _LOCK = threading.RLock()
 
 
-def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
-    def atomic(self: Any) -> Any:
-        with _LOCK:
-            return original(self)
-
-    return atomic
-
-
 def install() -> None:
     """Patch moto once per process (idempotent)."""
     from moto.s3.responses import S3Response
 
-    motopatch.patch(S3Response, "put_object", _atomic, tag=TAG, wraps=True)
-    motopatch.patch(S3Response, "get_object", _atomic, tag=TAG, wraps=True)
+    motopatch.patch(S3Response, "put_object", motopatch.holding(_LOCK), tag=TAG, wraps=True)
+    motopatch.patch(S3Response, "get_object", motopatch.holding(_LOCK), tag=TAG, wraps=True)

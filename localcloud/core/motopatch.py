@@ -43,6 +43,20 @@ def patch(
     return True
 
 
+def holding(lock: Any) -> Callable[[Method], Method]:
+    """A ``make`` for :func:`patch`: moto's method, run while holding ``lock`` (so what moto
+    does in several steps, a check and a write, is one step to every other thread)."""
+
+    def make(original: Method) -> Method:
+        def locked(self: Any) -> Any:
+            with lock:
+                return original(self)
+
+        return locked
+
+    return make
+
+
 def replace(owner: Any, name: str, replacement: Method, *, tag: str = MARK) -> bool:
     """Replace ``owner.name`` by ``replacement`` (which does not need the current method)."""
     return patch(owner, name, lambda _current: replacement, tag=tag)

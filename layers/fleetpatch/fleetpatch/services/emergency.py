@@ -85,17 +85,10 @@ class EmergencyRequest:
 # --- the freeze hook -----------------------------------------------------------------------------
 
 
-def freeze_allows(policy: CompiledPolicy, request: EmergencyRequest) -> tuple[bool, str | None]:
-    """Whether the service may start the run now, and what to report about a freeze.
-
-    The service always may: the freeze itself is checked by the run (its governance check,
-    :func:`emergency_governance`), which waits or skips by policy. Only an operator's
-    ``override_freeze`` reason is noted here, for the report.
-    """
-    del policy
-    if request.override_freeze:
-        return True, f"freeze overridden: {request.override_freeze}"
-    return True, None
+def _freeze_note(request: EmergencyRequest) -> str | None:
+    """What the report says about a freeze: only an operator's override is decided here; the
+    freeze itself is checked by the run (:func:`emergency_governance`)."""
+    return f"freeze overridden: {request.override_freeze}" if request.override_freeze else None
 
 
 def emergency_governance(
@@ -208,10 +201,7 @@ def start_emergency(
     """Resolve and start the CVE's run, or record the request for the run that holds it."""
     cve = request.target.cve
     dynamodb = client("dynamodb")
-    allowed, freeze_note = freeze_allows(policy, request)
-    if not allowed:
-        _record(dynamodb, settings.table_name, request, None)
-        return {"outcome": "frozen", "cve": cve, "reason": freeze_note or "change freeze"}
+    freeze_note = _freeze_note(request)
     now = clock.now()
     wave = names.emergency_wave(cve)
     run_id = names.emergency_run_name(cve, now)
