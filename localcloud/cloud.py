@@ -44,6 +44,7 @@ from localcloud.adapters import (
     lookups,
     memo,
     quotas,
+    request_cost,
     s3_atomic,
     s3_objects,
     scheduler,
@@ -193,6 +194,7 @@ class LocalCloud:
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
         memo.install()
+        request_cost.install()
         iam_simulate.install()
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)

@@ -1,0 +1,135 @@
+"""What botocore and moto spend on each in-process request that no local answer depends on.
+
+Every API call a handler or a state machine makes on the local cloud goes through botocore
+and moto in this process. Profiled (cProfile, 2,000 DynamoDB PutItem/GetItem calls by a
+handler's client, and py-spy over a 50-launch scale-out), three costs came from work whose
+result nobody reads here:
+
+- **The User-Agent header.** botocore renders ~30 components per request, twice, each
+  sanitized character by character: ~10 % of a call. The components are immutable tuples,
+  so each is rendered once per process and looked up afterwards; the header is the same.
+- **The SigV4 signature.** botocore hashes the canonical request and chains four HMACs:
+  ~13 % of a call. Nothing on the local cloud verifies a signature (moto does not; the IAM
+  enforcer knows the caller from its context, the rate limiter reads the credential scope).
+  The request is signed as before, with the same headers (X-Amz-Date, the security token,
+  ``Authorization`` with the same Credential scope and SignedHeaders), and a signature of
+  64 zeros. S3's signers (payload hashing) and presigned URLs are left as they are.
+- **A new client for every state machine task.** moto's Step Functions interpreter builds
+  a boto3 client for each Lambda, SDK or DynamoDB task it runs (``boto_client_for``): ~7 %
+  of a scale-out. The client for a (session, region, service) is built once and reused;
+  botocore clients are safe to share between threads, and moto's interpreter passes no
+  credentials of its own to them (the caller's identity is the enforcer's context).
+
+None changes what any API answers: the canaries in
+tests/unit/localcloud/test_moto_canaries_request_cost.py check the internals these rely on.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import Any
+
+import boto3
+import botocore.auth
+import botocore.useragent
+from botocore.exceptions import NoCredentialsError
+
+from localcloud.core import motopatch
+
+TAG = "_fleetpatch_request_cost"
+UNVERIFIED_SIGNATURE = "0" * 64
+
+# --- the User-Agent header --------------------------------------------------------------------
+
+
+def _render_once(original: Any) -> Any:
+    render = functools.lru_cache(maxsize=4096)(original)
+
+    def to_string(self: botocore.useragent.UserAgentComponent) -> str:
+        result: str = render(self)
+        return result
+
+    return to_string
+
+
+# --- the SigV4 signature ----------------------------------------------------------------------
+
+
+def _sign_unverified(original: Any) -> Any:
+    def add_auth(self: Any, request: Any) -> None:
+        if type(self) is not botocore.auth.SigV4Auth:
+            # S3 (payload hashing, chunked uploads) and query signing: as botocore does it.
+            original(self, request)
+            return
+        signer: Any = self  # botocore's private steps, as add_auth runs them
+        if signer.credentials is None:
+            raise NoCredentialsError()
+        now = botocore.auth.get_current_datetime()  # type: ignore[attr-defined]
+        request.context["timestamp"] = now.strftime(botocore.auth.SIGV4_TIMESTAMP)
+        signer._modify_request_before_signing(request)
+        signer._inject_signature_to_request(request, UNVERIFIED_SIGNATURE)
+
+    return add_auth
+
+
+# --- one client per state machine task --------------------------------------------------------
+
+_clients_lock = threading.Lock()
+_clients: dict[tuple[int, str, str], Any] = {}
+_PARSER = "moto.stepfunctions.parser"
+# The interpreter's modules that build a client with ``boto_client_for``, each imported by name
+# (the canary walks the whole parser for any other).
+_TASK_MODULES = tuple(
+    f"{_PARSER}.asl.component.state.exec.{name}"
+    for name in (
+        "state_task.lambda_eval_utils",
+        "state_task.service.state_task_service_aws_sdk",
+        "state_task.service.state_task_service_dynamodb",
+        "state_task.service.state_task_service_events",
+        "state_task.service.state_task_service_sfn",
+        "state_task.service.state_task_service_sns",
+        "state_task.service.state_task_service_sqs",
+        "state_task.service.state_task_service_batch",
+        "state_task.service.state_task_service_ecs",
+        "state_task.service.state_task_service_glue",
+        "state_task.service.state_task_service_unsupported",
+        "state_map.item_reader.eval.resource_eval_s3",
+        "state_map.result_writer.resource_eval.resource_eval_s3",
+    )
+)
+
+
+def _shared_client(original: Any) -> Any:
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto replaces boto3's default session when a mock starts: a client belongs to the
+        # session it was built in (its event hooks are copied from it at creation).
+        key = (id(boto3._get_default_session()), region, service)
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                if len(_clients) > 256:
+                    _clients.clear()
+                client = _clients[key] = original(region, service, state_credentials)
+            return client
+
+    return boto_client_for
+
+
+def install() -> None:
+    import importlib
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    motopatch.patch(botocore.useragent.UserAgentComponent, "to_string", _render_once, tag=TAG)
+    motopatch.patch(botocore.auth.SigV4Auth, "add_auth", _sign_unverified, tag=TAG)
+    original = boto_client.boto_client_for
+    if motopatch.patch(boto_client, "boto_client_for", _shared_client, tag=TAG):
+        shared = boto_client.boto_client_for
+        # Each task module imported the function by name: point every one at the shared one.
+        for name in _TASK_MODULES:
+            importlib.import_module(name)
+        for name, module in list(sys.modules.items()):
+            if name.startswith(_PARSER) and getattr(module, "boto_client_for", None) is original:
+                module.boto_client_for = shared  # type: ignore[attr-defined]
