@@ -91,3 +91,25 @@ def test_the_shared_client_is_built_once_per_session_region_and_service() -> Non
     assert boto_client.boto_client_for("eu-central-1", "lambda") is first
     assert boto_client.boto_client_for("eu-west-1", "lambda") is not first
     assert boto_client.boto_client_for("eu-central-1", "sqs") is not first
+
+
+def test_moto_draws_request_ids_from_its_seedable_random_strings() -> None:
+    request_cost.install()
+    from moto.moto_api._internal import mock_random
+    from moto.moto_api._internal.moto_random import MotoRandom
+    from moto.utilities import aws_headers
+
+    assert isinstance(mock_random, MotoRandom)
+    assert "get_random_string(length=52)" in inspect.getsource(aws_headers)
+    drawn = mock_random.get_random_string(length=52)
+    assert len(drawn) == 52
+    assert drawn.isalnum()
+    assert mock_random.get_random_string(8, include_digits=False, lower_case=True).islower()
+    state = mock_random.getstate()
+    try:
+        mock_random.seed(7)
+        first = mock_random.get_random_string()
+        mock_random.seed(7)
+        assert mock_random.get_random_string() == first  # still deterministic when seeded
+    finally:
+        mock_random.setstate(state)
