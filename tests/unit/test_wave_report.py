@@ -359,3 +359,26 @@ def test_batch_statuses() -> None:
     assert batch_statuses(3, 1, held=True) == ["ran", "held", "not-reached"]
     assert batch_statuses(3, 3, held=False) == ["ran", "ran", "ran"]
     assert batch_statuses(2, 1, held=False) == ["ran", "not-reached"]
+
+
+def test_installed_since_leaves_out_an_instance_systems_manager_no_longer_answers_for() -> None:
+    # A promotion lists running members, then asks for each one's patches: one stopped or
+    # terminated in between (or whose agent never registered) answers InvalidInstanceId.
+    from fleetpatch.promotion import installed_since
+
+    ssm = PatchesSsm({"i-1": [T0 + timedelta(minutes=3)]})
+    assert installed_since(ssm, ["i-1", "i-gone"], T0) == {"i-1": [("kb-0", "patch 0")]}
+    assert ssm.asked == ["i-1", "i-gone"]
+
+
+def test_the_audit_export_shows_a_host_without_answers_as_having_no_patch_data() -> None:
+    from fleetpatch.audit_export_aws import instance_patches
+
+    class Gone:
+        class exceptions:
+            InvalidInstanceId = PatchesSsm.exceptions.InvalidInstanceId
+
+        def describe_instance_patches(self, **_: Any) -> dict[str, Any]:
+            raise self.exceptions.InvalidInstanceId("i-gone")
+
+    assert instance_patches(Gone(), "i-gone") == []

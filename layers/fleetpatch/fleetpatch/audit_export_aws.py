@@ -107,11 +107,16 @@ def tags(ec2: Any, instance_ids: Sequence[str], key: str) -> dict[str, str]:
 
 
 def instance_patches(ssm: Any, instance_id: str) -> list[dict[str, Any]]:
+    """Its patches; none for a host Systems Manager no longer answers for (InvalidInstanceId:
+    stopped, terminated or deregistered), which the export shows as having no patch data."""
     found: list[dict[str, Any]] = []
-    for page in aws.pages(
-        ssm.describe_instance_patches, InstanceId=instance_id, MaxResults=PATCHES_PAGE
-    ):
-        found += page.get("Patches", [])
+    try:
+        for page in aws.pages(
+            ssm.describe_instance_patches, InstanceId=instance_id, MaxResults=PATCHES_PAGE
+        ):
+            found += page.get("Patches", [])
+    except ssm.exceptions.InvalidInstanceId:
+        return []
     return found
 
 

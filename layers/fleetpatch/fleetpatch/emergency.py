@@ -192,20 +192,39 @@ def operating_systems(
     return found
 
 
-def missing_fixes(ssm: Any, instance_ids: Iterable[str], target: Target) -> dict[str, list[Fix]]:
-    """Instance -> the Missing or Failed patches on it that fix ``target`` (exact id, title)."""
+def missing_fixes(
+    ssm: Any, instance_ids: Iterable[str], target: Target, unreachable: set[str] | None = None
+) -> dict[str, list[Fix]]:
+    """Instance -> the Missing or Failed patches on it that fix ``target`` (exact id, title).
+
+    A host Systems Manager no longer answers for (InvalidInstanceId: stopped, terminated or
+    deregistered since its last scan) is left out, and added to ``unreachable``.
+    """
     found: dict[str, list[Fix]] = {}
     for instance_id in instance_ids:
         fixes = []
-        for page in aws.pages(
-            ssm.describe_instance_patches,
-            InstanceId=instance_id,
-            Filters=[{"Key": "State", "Values": list(NOT_INSTALLED)}],
-        ):
-            fixes += [Fix(p["KBId"], p.get("Title")) for p in page["Patches"] if target.names(p)]
+        try:
+            for page in aws.pages(
+                ssm.describe_instance_patches,
+                InstanceId=instance_id,
+                Filters=[{"Key": "State", "Values": list(NOT_INSTALLED)}],
+            ):
+                fixes += [
+                    Fix(p["KBId"], p.get("Title")) for p in page["Patches"] if target.names(p)
+                ]
+        except ssm.exceptions.InvalidInstanceId:
+            if unreachable is not None:
+                unreachable.add(instance_id)
+            continue
         if fixes:
             found[instance_id] = fixes
     return found
+
+
+UNREACHABLE = (
+    "Systems Manager no longer answers for it (stopped, terminated or deregistered since its "
+    "last scan): patch it when it is back"
+)
 
 
 def _missing_something(state: Mapping[str, Any]) -> bool:
@@ -229,7 +248,10 @@ def resolve(
     looked_at = sorted(resolution.findings) if findings else sorted(in_scope)
     systems = operating_systems(ssm, looked_at)
     narrowed = [i for i in looked_at if i in systems and _missing_something(systems[i][1])]
-    exact = missing_fixes(ssm, narrowed, target)
+    unreachable: set[str] = set()
+    exact = missing_fixes(ssm, narrowed, target, unreachable)
+    for instance_id in sorted(unreachable - set(resolution.findings)):
+        resolution.not_patched[instance_id] = UNREACHABLE
     affected = set(resolution.findings) if findings else set(exact)
     for instance_id in sorted(affected):
         finding = resolution.findings.get(instance_id)

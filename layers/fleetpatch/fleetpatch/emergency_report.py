@@ -29,6 +29,8 @@ class Remediation:
     since: datetime
     patched_at: datetime | None
     sla_hours: int | None
+    # Systems Manager no longer answers for it (stopped, terminated or deregistered).
+    unreachable: bool = False
 
     @property
     def elapsed(self) -> timedelta | None:
@@ -51,8 +53,13 @@ class Remediation:
                 f"{self.instance_id} ({self.operating_system}): remediated in "
                 f"{duration(self.elapsed)} ({sla})"
             )
+        why = (
+            " (Systems Manager no longer answers for it: stopped, terminated or deregistered)"
+            if self.unreachable
+            else ""
+        )
         return (
-            f"{self.instance_id} ({self.operating_system}): not remediated, "
+            f"{self.instance_id} ({self.operating_system}): not remediated{why}, "
             f"{duration(now - self.since)} since {self.since:%Y-%m-%d %H:%M} UTC ({sla})"
         )
 
@@ -67,8 +74,22 @@ def _os_of(batch: RuntimeBatch, lists: Mapping[str, str]) -> str:
     return next((os for os, url in lists.items() if url == batch.install_override_list), "?")
 
 
+class Unreachable(Exception):
+    """Systems Manager answers InvalidInstanceId: the host is not a managed node now."""
+
+
 def patched_at(ssm: Any, instance_id: str, fixes: Sequence[str]) -> datetime | None:
-    """When the last of the fix's patches was installed (and not pending a reboot), or None."""
+    """When the last of the fix's patches was installed (and not pending a reboot), or None.
+
+    Raises :class:`Unreachable` for a host Systems Manager no longer answers for.
+    """
+    try:
+        return _patched_at(ssm, instance_id, fixes)
+    except ssm.exceptions.InvalidInstanceId as error:
+        raise Unreachable(instance_id) from error
+
+
+def _patched_at(ssm: Any, instance_id: str, fixes: Sequence[str]) -> datetime | None:
     times = []
     for page in aws.pages(
         ssm.describe_instance_patches,
@@ -99,13 +120,18 @@ def remediations(
         os_name = _os_of(batch, lists)
         for instance_id in batch.instance_ids or []:
             since = min(first_seen.get(instance_id, requested), requested)
+            try:
+                fixed_at, unreachable = patched_at(ssm, instance_id, fixes.get(os_name, [])), False
+            except Unreachable:
+                fixed_at, unreachable = None, True
             found.append(
                 Remediation(
                     instance_id=instance_id,
                     operating_system=os_name,
                     since=since,
-                    patched_at=patched_at(ssm, instance_id, fixes.get(os_name, [])),
+                    patched_at=fixed_at,
                     sla_hours=emergency.get("slaHours"),
+                    unreachable=unreachable,
                 )
             )
     return found

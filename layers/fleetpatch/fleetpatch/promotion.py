@@ -33,18 +33,27 @@ SOURCE_RUN = "source-run"
 def installed_since(
     ssm: Any, instance_ids: Sequence[str], since: datetime
 ) -> dict[str, list[tuple[str, str]]]:
-    """Per instance, the (id, title) of every patch installed at or after ``since``."""
+    """Per instance, the (id, title) of every patch installed at or after ``since``.
+
+    An instance Systems Manager does not answer for (InvalidInstanceId: stopped or terminated
+    since it was listed, or an agent that never registered) is left out: it installed nothing
+    anyone can see.
+    """
     installed: dict[str, list[tuple[str, str]]] = {}
     paginator = ssm.get_paginator("describe_instance_patches")
     for instance_id in instance_ids:
         found = []
-        for page in paginator.paginate(
-            InstanceId=instance_id, Filters=[{"Key": "State", "Values": list(INSTALLED_STATES)}]
-        ):
-            for patch in page["Patches"]:
-                at = patch.get("InstalledTime")
-                if at is not None and at >= since:
-                    found.append((patch["KBId"], patch["Title"]))
+        try:
+            for page in paginator.paginate(
+                InstanceId=instance_id,
+                Filters=[{"Key": "State", "Values": list(INSTALLED_STATES)}],
+            ):
+                for patch in page["Patches"]:
+                    at = patch.get("InstalledTime")
+                    if at is not None and at >= since:
+                        found.append((patch["KBId"], patch["Title"]))
+        except ssm.exceptions.InvalidInstanceId:
+            continue
         installed[instance_id] = sorted(found)
     return installed
 

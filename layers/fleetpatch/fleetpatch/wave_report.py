@@ -315,11 +315,9 @@ def installed_by_run(
             "up; each instance shows its cumulative InstalledCount"
         )
     for instance_id, since in lookups:
-        try:
-            found = installed_since(ssm, [instance_id], since)
-        except ssm.exceptions.InvalidInstanceId:
-            continue  # gone since (terminated): Patch Manager no longer answers for it
-        counted[instance_id] = len(found[instance_id])
+        found = installed_since(ssm, [instance_id], since).get(instance_id)
+        if found is not None:  # None: gone since (terminated), Patch Manager no longer answers
+            counted[instance_id] = len(found)
     return counted, None
 
 
