@@ -134,6 +134,10 @@ def state_of(deployed: Deployed, instance: str, kb: str) -> str | None:
 
 @pytest.fixture
 def fleet(deployed: Deployed) -> dict[str, str]:
+    return emergency_fleet(deployed)
+
+
+def emergency_fleet(deployed: Deployed) -> dict[str, str]:
     """db: two Amazon Linux 2 hosts and a Windows host; web: an AL2023 host and Windows."""
     hosts = {
         "db-al2-a": launch(deployed, "AMAZON_LINUX_2", "g-db"),

@@ -8,15 +8,22 @@ remediated.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.workflows.conftest import Deployed
-from tests.workflows.test_emergency import (  # noqa: F401 - the fleet fixture
+from tests.workflows.test_emergency import (
+    emergency_fleet,
     finished,
-    fleet,
     patch_commands,
     policy,
     start,
     state_of,
 )
+
+
+@pytest.fixture
+def fleet(deployed: Deployed) -> dict[str, str]:
+    return emergency_fleet(deployed)
 
 
 def test_a_host_stopped_during_the_run_is_reported_not_remediated(
