@@ -134,3 +134,47 @@ def test_the_ssm_document_store_read_for_command_documents() -> None:
         with pytest.raises(Exception, match="does not exist") as caught:
             backend._get_documents("missing")
         assert type(caught.value).__name__ == "InvalidDocument"
+
+
+def test_the_fleet_launches_with_the_arguments_moto_runinstances_handler_passes() -> None:
+    # localcloud.sim.fleet._run_instances calls the backend as moto's RunInstances handler
+    # does (without serializing the reservation): the handler's keyword arguments must still
+    # be the ones it passes, and the backend must still take them.
+    import re
+
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.responses.instances import InstanceResponse
+
+    from localcloud.sim import fleet
+
+    handler = inspect.getsource(InstanceResponse.run_instances)
+    passed = set(re.findall(r'^\s+"(\w+)":', handler.split("kwargs = {", 1)[1], re.MULTILINE))
+    ours = inspect.getsource(fleet._run_instances)
+    given = set(re.findall(r"^\s+(\w+)=", ours.split("backend.run_instances(", 1)[1], re.M))
+    assert passed == given
+    assert "self.ec2_backend.run_instances(" in handler
+    assert list(inspect.signature(InstanceBackend.run_instances).parameters)[:5] == [
+        "self",
+        "image_id",
+        "count",
+        "user_data",
+        "security_group_names",
+    ]
+
+
+def test_a_fleet_launch_tags_its_instances_as_runinstances_does() -> None:
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud() as cloud:
+        assert cloud.fleet is not None
+        ids = cloud.fleet.launch("UBUNTU", tags={"Patch Group": "g1", "Name": "web"}, count=2)
+        found = cloud.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+        instances = [i for r in found for i in r["Instances"]]
+        assert sorted(i["InstanceId"] for i in instances) == sorted(ids)
+        for instance in instances:
+            assert {t["Key"]: t["Value"] for t in instance["Tags"]} == {
+                "Patch Group": "g1",
+                "Name": "web",
+            }
+            assert instance["InstanceType"] == "t3.micro"
+            assert instance["ImageId"] == cloud.fleet.image_id("UBUNTU")
