@@ -91,6 +91,7 @@ class StackSet:
     name: str
     id: str
     template_path: Path
+    template: dict[str, Any]
     parameters: dict[str, str]
     auto_deployment: bool
     # target OU -> its regions, and the overrides given with them
@@ -135,7 +136,8 @@ class StackSets:
                 operation,
             )
         body = self._template_text(TemplateBody, TemplateURL, operation)
-        path = self._directory / f"{StackSetName}.json"
+        suffix = ".json" if body.lstrip().startswith("{") else ".yaml"
+        path = self._directory / f"{StackSetName}{suffix}"
         path.write_text(body)
         try:
             template = load_template(path)
@@ -149,6 +151,7 @@ class StackSets:
             StackSetName,
             stack_set_id,
             path,
+            template,
             parameters,
             bool(AutoDeployment.get("Enabled")),
         )
@@ -172,7 +175,7 @@ class StackSets:
                 operation,
             )
         overrides = {p["ParameterKey"]: p["ParameterValue"] for p in ParameterOverrides}
-        _check_parameters(load_template(stack_set.template_path), overrides, operation)
+        _check_parameters(stack_set.template, overrides, operation)
         regions = list(Regions)
         for unit in units:
             stack_set.targets.setdefault(unit, [])
@@ -241,7 +244,7 @@ class StackSets:
         name = f"StackSet-{stack_set.name}-{uuid.uuid5(uuid.NAMESPACE_URL, account + region)}"
         with self.organization.using(account, region) as cloud:
             try:
-                if _has_nested_stacks(load_template(stack_set.template_path)):
+                if _has_nested_stacks(stack_set.template):
                     raise TemplateError(
                         "the StackSet execution role (stacksets-exec-*) cannot provision "
                         "nested stacks"
