@@ -298,8 +298,21 @@ def arrive(bus_arn: str, event: dict[str, Any]) -> None:
     if bus is None:
         LOG.warning("event for %s dropped: the bus does not exist", bus_arn)
         return
+    # moto's native delivery (SQS, Logs) reads when the bus received it, as EventBridge sets it.
+    # ... and, like every event moto's buses hold, its time in epoch seconds.
+    received = {
+        **event,
+        "time": _epoch(event.get("time")),
+        "ingestion-time": sim.current().now().timestamp(),
+    }
     for rule in list(bus.rules.values()):
-        rule.send_to_targets(copy.deepcopy(event))  # type: ignore[arg-type]
+        rule.send_to_targets(copy.deepcopy(received))  # type: ignore[arg-type]
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    return value
 
 
 def _elsewhere(rule: Any, target: dict[str, Any]) -> bool:

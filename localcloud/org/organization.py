@@ -216,9 +216,9 @@ class Organization:
         _, _, _, region, account, _ = bus_arn.split(":", 5)
         self._inbox.setdefault((account, region), []).append((bus_arn, event))
 
-    def pending(self, account: str, region: str) -> int:
-        """Events forwarded to a bus of ``account`` in ``region`` not yet delivered there."""
-        return len(self._inbox.get((account, region), []))
+    def pending(self, account: str, region: str) -> list[dict[str, Any]]:
+        """Events forwarded to a bus of ``account`` in ``region``, not yet delivered there."""
+        return [event for _, event in self._inbox.get((account, region), [])]
 
     def _deliver_inbox(self, key: tuple[str, str]) -> None:
         for bus_arn, event in self._inbox.pop(key, []):

@@ -245,6 +245,8 @@ class IamEnforcer(ResourceLookups):
                     document = None
             elif kind == "events":
                 document = _bus_policy(resource)
+            elif kind == "kms" and resource.split(":")[4] != self.account:
+                document = _foreign_key_policy(resource)
             elif kind == "kms":
                 document = self._client("kms").get_key_policy(KeyId=resource, PolicyName="default")[
                     "Policy"
@@ -399,6 +401,16 @@ class IamEnforcer(ResourceLookups):
 
 
 _UNEXPECTED: list[DecisionRecord] = []
+
+
+def _foreign_key_policy(arn: str) -> str | None:
+    """Another account's key policy, from moto's KMS backend of that account (canary:
+    tests/unit/localcloud/test_moto_canaries_org.py); None if there is no such key."""
+    from moto.kms.models import kms_backends
+
+    _, _, _, region, account, resource = arn.split(":", 5)
+    key = kms_backends[account][region].keys.get(resource.removeprefix("key/"))
+    return None if key is None else str(key.policy)
 
 
 def _bus_policy(arn: str) -> str | None:
