@@ -245,18 +245,19 @@ class IamEnforcer(ResourceLookups):
                     document = None
             elif kind == "events":
                 document = _bus_policy(resource)
-            elif kind == "kms" and resource.split(":")[4] != self.account:
-                document = _foreign_key_policy(resource)
             elif kind == "kms":
-                document = self._client("kms").get_key_policy(KeyId=resource, PolicyName="default")[
-                    "Policy"
-                ]
+                document = self._key_policy(resource)
             if not document:
                 return None
             return policy.parse_policy(document, f"{kind}:{resource}", resource_policy=True)
 
         result: list[policy.Statement] | None = self._cached((f"policy-{kind}", resource), load)
         return result
+
+    def _key_policy(self, arn: str) -> str | None:
+        if arn.split(":")[4] != self.account:
+            return _foreign_key_policy(arn)
+        return str(self._client("kms").get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
 
     def _resource_account(self, kind: str, resource: str) -> str | None:
         """The account that owns the resource whose policy applies (None: this one)."""
