@@ -37,10 +37,10 @@ def upload(package: StackSetPackage, regions: list[str], prefix: str, s3: Any) -
     ``s3(region)`` is an S3 client of that region. Keys are content hashes: an object that
     is already there is the same bytes and is not uploaded again.
     """
+    check_buckets(regions, prefix, s3)
     for region in regions:
         bucket = f"{prefix}-{region}"
         client = s3(region)
-        _check_bucket(client, bucket, region)
         for artifact in package.artifacts.values():
             if not _exists(client, bucket, artifact.key):
                 client.put_object(Bucket=bucket, Key=artifact.key, Body=artifact.body)
@@ -48,6 +48,12 @@ def upload(package: StackSetPackage, regions: list[str], prefix: str, s3: Any) -
     key = f"{KEY_PREFIX}template-{hashlib.sha256(body).hexdigest()}.json"
     s3(regions[0]).put_object(Bucket=f"{prefix}-{regions[0]}", Key=key, Body=body)
     return template_url(f"{prefix}-{regions[0]}", regions[0], key)
+
+
+def check_buckets(regions: list[str], prefix: str, s3: Any) -> None:
+    """Each region's bucket exists and is in that region (before anything is built)."""
+    for region in regions:
+        _check_bucket(s3(region), f"{prefix}-{region}", region)
 
 
 def _check_bucket(client: Any, bucket: str, region: str) -> None:
@@ -89,7 +95,6 @@ def run_package(args: argparse.Namespace) -> int:
             )
         if not regions:
             raise PackagingError("--regions names no region")
-        package = build(Path(args.template), allow_unbuilt=args.allow_unbuilt)
         session = boto3.Session(profile_name=args.profile)
         clients: dict[str, Any] = {}
 
@@ -100,6 +105,8 @@ def run_package(args: argparse.Namespace) -> int:
                 )
             return clients[region]
 
+        check_buckets(regions, args.bucket_prefix, s3)
+        package = build(Path(args.template), allow_unbuilt=args.allow_unbuilt)
         url = upload(package, regions, args.bucket_prefix, s3)
     except PackagingError as exc:
         print(f"fleetpatch package: {exc}", file=sys.stderr)
