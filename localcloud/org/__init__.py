@@ -1,5 +1,7 @@
 """An AWS Organization on the local cloud: several (account, region) clouds in one test.
 
+    from localcloud.org.organization import Organization
+
     with Organization() as org:
         ou = org.create_organizational_unit("workloads")
         member = org.create_account("app-1", ou)
@@ -9,8 +11,3 @@
 
 See :mod:`localcloud.org.organization` and docs/localcloud-contract.md.
 """
-
-from localcloud.org.organization import Organization
-from localcloud.org.stacksets import StackSets
-
-__all__ = ["Organization", "StackSets"]

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from fleetpatch_cli.package_cmd import upload
 from fleetpatch_cli.stackset_template import build
 from localcloud.cloud import REPO_ROOT
-from localcloud.org import Organization
+from localcloud.org.organization import Organization
 from localcloud.recorder import Recorder
 from localcloud.sim.instances import Behaviour
 from tests.workflows.conftest import Deployed

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
 from localcloud.core.iam.principal import acting_as
-from localcloud.org import Organization
+from localcloud.org.organization import Organization
 
 REGION = "eu-central-1"
 CENTRAL_BUS = "fleetpatch-central"
