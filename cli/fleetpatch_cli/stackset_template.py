@@ -100,7 +100,10 @@ class StackSetPackage:
 
 def build(template_path: Path, *, allow_unbuilt: bool = False) -> StackSetPackage:
     """The StackSet template of ``template_path`` and the artifacts it refers to."""
-    sam = load_template(template_path)
+    try:
+        sam = load_template(template_path)
+    except TemplateError as exc:
+        raise PackagingError(str(exc)) from exc
     base = template_path.resolve().parent
     declared = sam.get("Transform") or []
     transforms = [declared] if isinstance(declared, str) else list(declared)

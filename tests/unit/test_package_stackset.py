@@ -139,6 +139,11 @@ def test_the_check_refuses_what_stacksets_refuse(
         check(mutated)
 
 
+def test_a_missing_template_is_a_packaging_error(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError, match="cannot read template"):
+        build(tmp_path / "template.yaml")
+
+
 def test_source_with_requirements_is_refused_unless_allowed() -> None:
     with pytest.raises(PackagingError, match=r"requirements\.txt"):
         build(ROOT / "template.yaml")
