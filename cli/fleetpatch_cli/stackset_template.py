@@ -125,7 +125,7 @@ def build(template_path: Path, *, allow_unbuilt: bool = False) -> StackSetPackag
                 "the SAM transform resolved a region, account or parameter into the template "
                 f"({_first_difference(a, b)}): one body cannot serve every stack instance"
             )
-    template = _regional_buckets(first)
+    template = _definitions_as_objects(_regional_buckets(first))
     for logical_id, child in nested.items():
         template = _inline_stack(template, logical_id, child)
     template.setdefault("Parameters", {})[BUCKET_PARAMETER] = {
@@ -331,6 +331,27 @@ def _regional_buckets(template: dict[str, Any]) -> dict[str, Any]:
     if _contains_value(result, _PLACEHOLDER_BUCKET):
         raise PackagingError("an artifact location is left that is not a Code or Content")
     return result
+
+
+def _definitions_as_objects(template: dict[str, Any]) -> dict[str, Any]:
+    """Each state machine's ``Definition`` as an object again.
+
+    The translator writes an inline definition as ``DefinitionString: !Join ["\\n", lines]``
+    of the pretty-printed JSON: a third larger, and beyond cfn-lint's recursion limit.
+    CloudFormation takes the object (``Definition``) with the same substitutions.
+    """
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties") or {}
+        joined = properties.get("DefinitionString")
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine" or not isinstance(
+            joined, dict
+        ):
+            continue
+        separator, lines = joined.get("Fn::Join", (None, None))
+        if separator == "\n" and all(isinstance(line, str) for line in lines):
+            del properties["DefinitionString"]
+            properties["Definition"] = json.loads("\n".join(lines))
+    return template
 
 
 # --- nested stacks ----------------------------------------------------------------------------

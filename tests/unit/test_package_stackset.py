@@ -104,6 +104,20 @@ def test_the_policy_stack_is_inlined_with_the_parents_values(package: StackSetPa
     assert json.loads(launch["FLEETPATCH_LAUNCH_POLICY"])["hookNames"] == ["fleetpatch-launch"]
 
 
+def test_state_machine_definitions_are_objects_with_their_substitutions(
+    package: StackSetPackage,
+) -> None:
+    machines = _resources(package, "AWS::StepFunctions::StateMachine")
+    assert machines
+    for machine in machines.values():
+        properties = machine["Properties"]
+        assert "DefinitionString" not in properties
+        assert "States" in properties["Definition"]
+    launch = machines["PatchNewInstanceStateMachine"]["Properties"]
+    assert "${" in json.dumps(launch["Definition"])
+    assert launch["DefinitionSubstitutions"]
+
+
 def test_archives_are_deterministic() -> None:
     first = deterministic_zip(ROOT / "functions" / "patch_on_launch")
     assert first == deterministic_zip(ROOT / "functions" / "patch_on_launch")
