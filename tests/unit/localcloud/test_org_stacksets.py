@@ -4,7 +4,9 @@ reference and user guide say."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,3 +177,81 @@ def test_a_nested_stack_fails_its_instances(org: Organization) -> None:
     assert (instance["Account"], instance["Status"]) == (account, "OUTDATED")
     assert instance["StackInstanceStatus"] == {"DetailedStatus": "FAILED"}
     assert "cannot provision nested stacks" in instance["StatusReason"]
+
+
+# --- code in the management account's buckets -----------------------------------------------
+
+
+def _code_bucket(org: Organization, region: str, *, org_may_read: bool) -> None:
+    """A bucket of the management account in ``region`` holding a function's zip."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    with org.using(org.management_account, region) as cloud:
+        s3 = cloud.client("s3")
+        s3.create_bucket(Bucket="code", CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_object(Bucket="code", Key="fn.zip", Body=archive.getvalue())
+        if org_may_read:
+            statement = {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::code/*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org.id}},
+            }
+            s3.put_bucket_policy(Bucket="code", Policy=json.dumps({"Statement": [statement]}))
+
+
+FUNCTION = {
+    "Resources": {
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ]
+                }
+            },
+        },
+        "Fn": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Code": {"S3Bucket": "code", "S3Key": "fn.zip"},
+                "Handler": "app.handler",
+                "Runtime": "python3.13",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            },
+        },
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("bucket_region", "org_may_read", "status", "why"),
+    [
+        ("eu-central-1", True, "CURRENT", ""),
+        ("eu-central-1", False, "OUTDATED", "S3 Error Code: AccessDenied"),
+        ("eu-west-1", True, "OUTDATED", "S3 Error Code: PermanentRedirect"),
+    ],
+)
+def test_a_members_stack_reads_its_code_from_the_organizations_bucket_as_lambda_does(
+    org: Organization, bucket_region: str, *, org_may_read: bool, status: str, why: str
+) -> None:
+    # Given a function's code in a bucket of the management account
+    ou = org.create_organizational_unit("workloads")
+    account = org.create_account("a", ou)
+    _code_bucket(org, bucket_region, org_may_read=org_may_read)
+    # When a StackSet deploys the function to a member in eu-central-1
+    _create(org, FUNCTION, Capabilities=["CAPABILITY_IAM"])
+    org.stack_sets.create_stack_instances(
+        StackSetName="s", DeploymentTargets={"OrganizationalUnitIds": [ou]}, Regions=REGIONS[:1]
+    )
+    # Then it reads the code only from its own region, if the bucket lets the member read it
+    [instance] = org.stack_sets.list_stack_instances(StackSetName="s")["Summaries"]
+    assert (instance["Account"], instance["Status"]) == (account, status)
+    assert why in instance["StatusReason"]
