@@ -130,9 +130,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "stack), upload the functions' code and the layer to <bucket-prefix>-<region> in each "
         "region, and the template to the first region's bucket. See docs/multi-account.md.",
         epilog=examples(
-            "sam build && fleetpatch package --stackset --template .aws-sam/build/template.yaml "
+            "fleetpatch package --stackset --template .aws-sam/build/template.yaml "
             "--regions eu-central-1,eu-west-1 --bucket-prefix acme-fleetpatch "
-            "--output stackset.json",
+            "--output stackset.json     # after sam build",
         ),
     )
     parser.add_argument("--stackset", action="store_true", help="package for a StackSet (required)")
