@@ -94,6 +94,8 @@ _LOCAL_ENVIRONMENT = {
     # The fleet registers the images it launches; moto's 2,500 stock AMIs only slow EC2.
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
+# ... and for an organization's own calls (localcloud.org) between its clouds' runs.
+LOCAL_ENVIRONMENT = _LOCAL_ENVIRONMENT
 
 
 class LocalCloud:
@@ -150,13 +152,29 @@ class LocalCloud:
         self._session: boto3.Session | None = None
         self._mock: Any = None
         self._saved_environment: dict[str, str | None] = {}
+        self._suspended: dict[str, Any] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> LocalCloud:
+    def start(self, *, shared_moto: bool = False) -> LocalCloud:
+        """Run this cloud; ``shared_moto``: on the moto state its organization started.
+
+        An organization's clouds (:mod:`localcloud.org`) share one moto state, each account
+        and region in its own moto backends, and run one at a time (:meth:`suspend`,
+        :meth:`resume`): nothing is reset when one starts.
+        """
         # One cloud per process (moto's backends are process-wide): its parts go in the
         # registry, where the patched moto methods find them.
         registry.start(self)
+        self._enter_process()
+        if not shared_moto:
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self._mock.start()
+        self._install()
+        return self
+
+    def _enter_process(self) -> None:
+        """The process-wide settings this cloud runs with (undone by :meth:`_leave_process`)."""
         # moto answers every request as the account in MOTO_ACCOUNT_ID (multi-account tests
         # deploy the same template into several accounts, one cloud after another).
         overlay = {
@@ -178,8 +196,6 @@ class LocalCloud:
             "http_proxy",
         ):
             self._saved_environment.setdefault(key, os.environ.pop(key, None))
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self._mock.start()
         # botocore backs off between retries with a real time.sleep (up to seconds per
         # throttled call); on the local cloud a wait is the simulated clock's business, so
         # the retry goes again at once. Restored on stop.
@@ -191,6 +207,33 @@ class LocalCloud:
         iam_enforcer.install(self.iam)
         # A new account for the handlers: no client or cached policy from an earlier one.
         fleetpatch_aws.reset_clients()
+
+    def _leave_process(self) -> None:
+        botocore.endpoint.time = time  # type: ignore[attr-defined]
+        iam_enforcer.uninstall(self.iam)
+        fleetpatch_clock.use(None)
+        fleetpatch_aws.reset_clients()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environment = {}
+
+    def suspend(self) -> None:
+        """Step aside for another cloud of the organization; state and simulated time stay."""
+        self._leave_process()
+        self._suspended = registry.suspend(self)
+
+    def resume(self) -> None:
+        """Run again where :meth:`suspend` left off (its simulated clock had stopped)."""
+        if self._suspended is None:
+            raise RuntimeError("this cloud is not suspended")
+        registry.resume(self, self._suspended)
+        self._suspended = None
+        self._enter_process()
+
+    def _install(self) -> None:
         # moto's by-id lookups and per-request costs, without changing its answers.
         lookups.install()
         memo.install()
@@ -221,30 +264,24 @@ class LocalCloud:
         # moto's ASL interpreter logs every caught failure at ERROR; the execution history
         # already records them.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        return self
 
     def stop(self) -> None:
+        if self._suspended is not None:  # its organization stops every cloud, running or not
+            self.resume()
         self.lambdas.close()
+        self.clock.stop()
         if self._mock is not None:
-            self.clock.stop()
             self._mock.stop()
-            botocore.endpoint.time = time  # type: ignore[attr-defined]
             self._mock = None
         sim.uninstall()
         fault_injection.uninstall()
-        iam_enforcer.uninstall(self.iam)
-        fleetpatch_clock.use(None)
+        self._leave_process()
         self._clients.clear()
         self._session = None
         self.fleet = self.autoscaling = self.windows = self.scheduler = None
         self.inspector = None
         self.load_balancing = None
         self.ebs = None
-        for key, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         registry.stop(self)
 
     def __enter__(self) -> LocalCloud:

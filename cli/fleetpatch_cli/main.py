@@ -14,6 +14,7 @@ from fleetpatch_cli import (
     events_cmd,
     export_cmd,
     local_cmd,
+    package_cmd,
     plan_cmd,
     policy_cmd,
     reports_cmd,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_cmd.register(subparsers)
     doctor_cmd.register(subparsers)
     export_cmd.register(subparsers)
+    package_cmd.register(subparsers)  # issue 22: StackSets
     completion = subparsers.add_parser(
         "completion",
         help="print a shell completion script",

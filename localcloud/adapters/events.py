@@ -13,10 +13,12 @@ happens after ``PutEvents`` returns. ``InputPath`` and ``InputTransformer`` are 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from localcloud.adapters import alarm_evaluation
 from localcloud.adapters.awslambda import LambdaRuntime
 from localcloud.core import clock as sim
 from localcloud.core import motopatch, ratelimits
@@ -81,6 +84,8 @@ class EventDelivery:
         self.listeners: list[Callable[[Delivery], None]] = []
         # Scripted delivery faults (drop, duplicate, reorder): see localcloud.core.faults.
         self.faults: FaultInjector | None = None
+        # Per rule, the deliveries that failed (EventBridge's FailedInvocations metric).
+        self.failed_invocations: Counter[str] = Counter()
 
     def record(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
@@ -90,6 +95,10 @@ class EventDelivery:
 
 # The running cloud's event-delivery (localcloud.core.registry).
 DELIVERY: Slot[EventDelivery] = Slot("event-delivery")
+# Where an event for a bus of another account or region goes once EventBridge may put it
+# there: ``(bus ARN, event)``. An organization (localcloud.org) queues it for the cloud of
+# that account and region; with no such slot it arrives at once (:func:`arrive`).
+BUS_FORWARDER: Slot[Callable[[str, dict[str, Any]], None]] = Slot("bus-forwarder")
 _swap_lock = threading.Lock()
 
 
@@ -205,7 +214,9 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
     service = arn.split(":")[2]
     iam = enforcer.active()
     try:
-        if service == "lambda":
+        if service == "events":
+            _forward(target, payload)
+        elif service == "lambda":
             function_name = arn.split(":")[6]
             if function_name not in delivery.runtime.functions:
                 raise LookupError(f"function {function_name} does not exist")
@@ -230,10 +241,88 @@ def _deliver(rule_name: str, target: dict[str, Any], payload: Any) -> None:
                     stateMachineArn=arn, input=json.dumps(payload)
                 )
     except Exception as exc:
+        delivery.failed_invocations[rule_name] += 1
+        _count_failure(rule_name)
         delivery.record(Delivery(rule_name, arn, payload, delivered=False, error=str(exc)))
         _dead_letter(target, payload, str(exc))
         return
     delivery.record(Delivery(rule_name, arn, payload, delivered=True))
+
+
+def _count_failure(rule_name: str) -> None:
+    """EventBridge's ``AWS/Events`` ``FailedInvocations`` datapoint for the rule."""
+    evaluator = alarm_evaluation.EVALUATOR.get()
+    if evaluator is not None:
+        evaluator.emit("AWS/Events", "FailedInvocations", {"RuleName": rule_name}, 1)
+
+
+def _forward(target: dict[str, Any], event: dict[str, Any]) -> None:
+    """Put ``event`` on a bus of another account or region, as EventBridge does.
+
+    EventBridge assumes the target's ``RoleArn`` (its trust policy must let
+    events.amazonaws.com) and puts the event as that role: the role's policy must allow
+    ``events:PutEvents`` on the bus, and the bus's resource policy must allow the role's
+    account or organization (``aws:PrincipalOrgID`` is the role's organization). AWS
+    requires a RoleArn for a bus in another Region, and for another account's bus that
+    allows the sender through its organization (PutPermission, PutTargets in the
+    EventBridge API reference); the local cloud requires it for every bus of another
+    account or region (a bus policy naming the account itself, without a role, is not
+    modelled). A refusal fails the delivery: FailedInvocations, the target's DLQ.
+    """
+    arn = target["Arn"]
+    iam = enforcer.active()
+    if iam is not None and iam.enabled:
+        role_arn = target.get("RoleArn")
+        if not role_arn:
+            raise LookupError(
+                f"target {arn} is a bus of another account or Region: EventBridge puts "
+                "events there with the target's RoleArn, and it has none"
+            )
+        principal = iam.assume(role_arn, "events.amazonaws.com", source_arn=target.get("_RuleArn"))
+        iam.require(principal, "events", "PutEvents", {"Entries": [{"EventBusName": arn}]})
+    forwarder = BUS_FORWARDER.get()
+    (forwarder or arrive)(arn, copy.deepcopy(event))
+
+
+def arrive(bus_arn: str, event: dict[str, Any]) -> None:
+    """``event`` arrives on the bus ``bus_arn``: each of its rules matches and delivers it.
+
+    The event keeps its ``account`` and ``region`` (the source's), as EventBridge forwards
+    it. moto: ``events_backends[account][region].event_buses[name].rules`` and
+    ``Rule.send_to_targets`` (canaries: tests/unit/localcloud/test_moto_canaries_org.py).
+    """
+    from moto.events.models import events_backends
+
+    _, _, _, region, account, resource = bus_arn.split(":", 5)
+    bus = events_backends[account][region].event_buses.get(resource.split("/", 1)[1])
+    if bus is None:
+        LOG.warning("event for %s dropped: the bus does not exist", bus_arn)
+        return
+    # moto's native delivery (SQS, Logs) reads when the bus received it, as EventBridge sets it.
+    # ... and, like every event moto's buses hold, its time in epoch seconds.
+    received = {
+        **event,
+        "time": _epoch(event.get("time")),
+        "ingestion-time": sim.current().now().timestamp(),
+    }
+    for rule in list(bus.rules.values()):
+        rule.send_to_targets(copy.deepcopy(received))  # type: ignore[arg-type]
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    return value
+
+
+def _elsewhere(rule: Any, target: dict[str, Any]) -> bool:
+    """A target that is an event bus of another account or region than the rule's."""
+    parts = target["Arn"].split(":")
+    return (
+        parts[2] == "events"
+        and parts[5].startswith("event-bus/")
+        and (parts[4], parts[3]) != (rule.account_id, rule.region_name)
+    )
 
 
 def _delivery_of(rule_name: str, target: dict[str, Any], payload: Any) -> Callable[[], None]:
@@ -258,12 +347,18 @@ def install(delivery: EventDelivery) -> None:
         event = dict(original_event)
         event["time"] = _event_time(event.get("time"))
         event.pop("ingestion-time", None)
-        ours = [t for t in self.targets if t["Arn"].split(":")[2] in {"lambda", "states"}]
+        ours = [
+            t
+            for t in self.targets
+            if t["Arn"].split(":")[2] in {"lambda", "states"} or _elsewhere(self, t)
+        ]
         native = [t for t in self.targets if t not in ours]
         delivery = DELIVERY.get()
         faults = delivery.faults if delivery is not None else None
         for target in ours:
-            payload = _render(target, event) if transform_input else event
+            # A bus target gets the event itself (EventBridge forwards it unchanged).
+            forwarded = _elsewhere(self, target) or not transform_input
+            payload = event if forwarded else _render(target, event)
             # Asynchronous, like EventBridge: delivered after PutEvents has returned; at
             # least once and in no particular order when faults say so.
             for delay in faults.delivery_delays(event) if faults is not None else [0.0]:

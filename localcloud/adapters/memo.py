@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,14 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 _valid_definitions: set[str] = set()
+# Account ids and region names (in ARNs, URLs, resource names): whether a definition is
+# valid does not depend on which, and an organization's clouds deploy the same definitions
+# with their own (issue 22). Only the memo's key: moto validates the definition as given.
+_ACCOUNT_OR_REGION = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])|\b[a-z]{2}(?:-[a-z]+)+-[0-9]\b")
+
+
+def _validity_key(definition: str) -> str:
+    return _ACCOUNT_OR_REGION.sub("~", definition)
 
 
 def _validate_once(original: Any) -> Any:
@@ -57,10 +66,11 @@ def _validate_once(original: Any) -> Any:
     validate_original = original
 
     def validate(definition: str) -> None:
-        if definition in _valid_definitions:
+        key = _validity_key(definition)
+        if key in _valid_definitions:
             return
         validate_original(definition)  # raises InvalidDefinition for a bad one
-        _valid_definitions.add(definition)
+        _valid_definitions.add(key)
 
     return validate
 

@@ -75,3 +75,26 @@ def running() -> object:
     if cloud is None:
         raise RuntimeError("no LocalCloud is running")
     return cloud
+
+
+def suspend(cloud: object) -> dict[str, Any]:
+    """Take ``cloud``'s parts out of the process (another cloud of an organization runs next).
+
+    :func:`resume` puts them back as they were: a suspended cloud keeps its simulators.
+    """
+    with _lock:
+        if _parts.get(_CLOUD) is not cloud:
+            raise RuntimeError("only the running LocalCloud can be suspended")
+        parts = dict(_parts)
+        _parts.clear()
+        return parts
+
+
+def resume(cloud: object, parts: dict[str, Any]) -> None:
+    """Make ``cloud`` the running one again, with the parts :func:`suspend` took."""
+    with _lock:
+        if _CLOUD in _parts:
+            raise RuntimeError("a LocalCloud is already running in this process")
+        if parts.get(_CLOUD) is not cloud:
+            raise RuntimeError("these parts are another cloud's")
+        _parts.update(parts)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.model import Shape
 
+from localcloud.deployer import s3_artifacts
 from localcloud.deployer.packaging import ARTIFACT_BUCKET, placeholder_zip
 from localcloud.deployer.stack import Stack
 from localcloud.intrinsics import PseudoParameters, TemplateError, as_text
@@ -107,6 +108,16 @@ class Context:
         """The local path behind a packaged location; anything else cannot run locally."""
         if location.get(bucket) == ARTIFACT_BUCKET and location.get(key) in self.artifacts:
             return self.artifacts[location[key]]
+        if bucket == "S3Bucket" and isinstance(location.get(bucket), str):
+            # A packaged template's zip in a real bucket (fleetpatch package --stackset).
+            body = s3_artifacts.fetch(
+                location[bucket],
+                str(location.get(key)),
+                region=self.pseudo.region,
+                account=self.pseudo.account_id,
+                org_id=self.cloud.iam.org_id,
+            )
+            return s3_artifacts.extracted(body)
         raise TemplateError(
             f"{location!r} is not a local path of the template; "
             "the local cloud runs code and definitions from the template's directories"

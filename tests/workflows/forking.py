@@ -155,6 +155,10 @@ def run_forked(item: pytest.Item, nextitem: pytest.Item | None) -> list[Any]:
     with os.fdopen(read_end, "rb") as pipe:
         payload = pipe.read()
     _, status = os.waitpid(pid, 0)
+    # ... and what this process set up that the next item does not need (the module of an
+    # earlier test run here) is torn down now, as pytest's teardown with nextitem would:
+    # the next item, run here, would find it on the stack and refuse to set up.
+    item.session._setupstate.teardown_exact(nextitem)
     if not payload:
         return [_failed(item, f"the forked test process died ({_describe(status)})")]
     hook = item.config.hook

@@ -39,13 +39,15 @@ from botocore import handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from localcloud.core import motopatch, ratelimits
-from localcloud.core.iam import policy, requests, requests_ec2
+from localcloud.core.iam import policy, requests, requests_ec2, requests_events
 from localcloud.core.iam.lookups import ResourceLookups
 from localcloud.core.iam.principal import Principal, acting_as, current
 from localcloud.core.registry import Slot
 
 # What EC2 requests touch (instances, volumes, snapshots), modelled in their own module.
 requests.register(requests_ec2.MODELS)
+# ... and EventBridge PutEvents (buses of this and other accounts: issue 22).
+requests.register(requests_events.MODELS)
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -241,16 +243,33 @@ class IamEnforcer(ResourceLookups):
                     document = lam.get_policy(FunctionName=resource)["Policy"]
                 except lam.exceptions.ResourceNotFoundException:
                     document = None
+            elif kind == "events":
+                document = _bus_policy(resource)
             elif kind == "kms":
-                document = self._client("kms").get_key_policy(KeyId=resource, PolicyName="default")[
-                    "Policy"
-                ]
+                document = self._key_policy(resource)
             if not document:
                 return None
             return policy.parse_policy(document, f"{kind}:{resource}", resource_policy=True)
 
         result: list[policy.Statement] | None = self._cached((f"policy-{kind}", resource), load)
         return result
+
+    def _key_policy(self, arn: str) -> str | None:
+        if arn.split(":")[4] != self.account:
+            return _foreign_key_policy(arn)
+        return str(self._client("kms").get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+
+    def _resource_account(self, kind: str, resource: str) -> str | None:
+        """The account that owns the resource whose policy applies (None: this one)."""
+        if kind == "s3":
+            from moto.s3.models import s3_backends
+
+            owner = s3_backends.bucket_accounts.get(resource)
+            return owner[1] if owner else None
+        parts = resource.split(":")
+        if kind and len(parts) > 4 and parts[0] == "arn" and parts[4].isdigit():
+            return parts[4]
+        return None
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -290,6 +309,7 @@ class IamEnforcer(ResourceLookups):
                         self._identity(principal),
                         resource_policy,
                         key_policy=kind == "kms",
+                        resource_account=self._resource_account(kind, resource),
                     )
                     self._log(principal, check.action, target.arn, decision, check.on_behalf_of)
                     if not decision.allowed:
@@ -382,6 +402,30 @@ class IamEnforcer(ResourceLookups):
 
 
 _UNEXPECTED: list[DecisionRecord] = []
+
+
+def _foreign_key_policy(arn: str) -> str | None:
+    """Another account's key policy, from moto's KMS backend of that account (canary:
+    tests/unit/localcloud/test_moto_canaries_org.py); None if there is no such key."""
+    from moto.kms.models import kms_backends
+
+    _, _, _, region, account, resource = arn.split(":", 5)
+    key = kms_backends[account][region].keys.get(resource.removeprefix("key/"))
+    return None if key is None else str(key.policy)
+
+
+def _bus_policy(arn: str) -> str | None:
+    """An event bus's resource policy, from moto's backend of the bus's own account.
+
+    Through the backend, not DescribeEventBus: the bus may be another account's, which no
+    client of this account can describe. moto: ``events_backends[account][region]
+    .event_buses[name].policy`` (canary: tests/unit/localcloud/test_moto_canaries_org.py).
+    """
+    from moto.events.models import events_backends
+
+    _, _, _, region, account, resource = arn.split(":", 5)
+    bus = events_backends[account][region].event_buses.get(resource.split("/", 1)[1])
+    return None if bus is None else bus.policy
 
 
 def take_unexpected_denials() -> list[DecisionRecord]:

@@ -208,6 +208,10 @@ class ResourceLookups:
 
     def key_arn(self, key_id: str) -> str:
         def load() -> str:
+            if key_id.startswith("arn:") and key_id.split(":")[4] != self.account:
+                # Another account's key (a bucket of the organization's central account):
+                # its ARN names it; no client of this account can describe it.
+                return key_id
             return str(self._client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
 
         result: str = self._cached(("key", key_id), load)

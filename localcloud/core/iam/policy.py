@@ -4,6 +4,8 @@
 * Otherwise the call is allowed when an identity policy of the calling role allows it, or a
   resource policy allows the principal itself (a service principal has no identity
   policies: only the resource policy can allow it).
+* A role using a resource of another account (``resource_account``) needs both: its identity
+  policy must allow the call and the resource policy must allow the role or its account.
 * A KMS key policy is different: it must allow the call, either naming the principal, or
   naming the account (``arn:aws:iam::ACCOUNT:root``), which delegates to the caller's IAM
   policies.
@@ -395,6 +397,7 @@ def evaluate(
     resource_policy: list[Statement] | None,
     *,
     key_policy: bool = False,
+    resource_account: str | None = None,
 ) -> Decision:
     """Decide one request (see the module docstring for the rules)."""
     matched = _match_statements(principal, request, identity, resource_policy)
@@ -403,6 +406,8 @@ def evaluate(
         return Decision(
             False, True, denies, "with an explicit deny in " + ", ".join(map(str, denies))
         )
+    if principal.kind == "role" and resource_account not in {None, principal.account}:
+        return _cross_account_decision(matched)
     if key_policy:
         return _key_policy_decision(matched)
     if allows or resource_allows:
@@ -441,6 +446,26 @@ def _match_statements(
         else:
             matched.delegates.append(statement.ref)
     return matched
+
+
+def _cross_account_decision(matched: _Matched) -> Decision:
+    """A role using another account's resource: both accounts must allow it.
+
+    The caller's identity policy must allow the request and the resource's policy (bucket,
+    bus, key policy) must allow the role or its account (IAM User Guide, *Cross-account
+    policy evaluation logic*). A key policy is the same here: it must name the external
+    account or role, and the caller's own policies must allow the key's use.
+    """
+    trusted = matched.resource_allows + matched.delegates
+    if matched.allows and trusted:
+        return Decision(True, statements=trusted + matched.allows)
+    if not trusted:
+        return Decision(
+            False, reason="because no resource-based policy allows it (a cross-account request)"
+        )
+    return Decision(
+        False, reason="because no identity-based policy allows it (a cross-account request)"
+    )
 
 
 def _key_policy_decision(matched: _Matched) -> Decision:

@@ -140,7 +140,10 @@ def test_a_state_machine_placeholder_without_substitution_is_an_error(
         cloud.deploy(path)
 
 
-def test_code_that_is_not_local_cannot_run(cloud: LocalCloud, tmp_path: Path) -> None:
+def test_code_in_a_bucket_that_does_not_exist_fails_as_lambda_does(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    # Code in S3 (a packaged template) is read from the bucket, as Lambda reads it.
     path = template(
         tmp_path,
         """
@@ -155,7 +158,7 @@ def test_code_that_is_not_local_cannot_run(cloud: LocalCloud, tmp_path: Path) ->
         """,
     )
     with pytest.raises(
-        TemplateError, match=r"Fn \(AWS::Lambda::Function\): .* is not a local path"
+        TemplateError, match=r"Fn \(AWS::Lambda::Function\): .* S3 Error Code: NoSuchBucket"
     ):
         cloud.deploy(path)
 

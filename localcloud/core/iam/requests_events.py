@@ -1,0 +1,40 @@
+"""What an EventBridge PutEvents request touches, for IAM (registered by the enforcer).
+
+Per the Service Authorization Reference: ``events:PutEvents`` on each ``event-bus`` the
+entries name (``EventBusName``, a name or an ARN; none: the default bus). A bus of another
+account or region is named by its ARN; its resource policy (PutPermission,
+``AWS::Events::EventBusPolicy``) applies, and a bus of another account must allow the
+caller there (cross-account evaluation, :func:`localcloud.core.iam.policy.evaluate`).
+EventBridge itself asks the same question when a rule's target is another account's bus
+(``localcloud.adapters.events``), as the target's role (``RoleArn``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from localcloud.core.iam.requests import Check, Lookups, Target
+
+Model = Callable[[Mapping[str, Any], Lookups], list[Check]]
+
+
+def bus_arn(lookups: Lookups, name: str | None) -> str:
+    """The ARN of the bus ``name`` (a name in the caller's account and region, or an ARN)."""
+    if name and name.startswith("arn:"):
+        return name
+    return (
+        f"arn:{lookups.partition}:events:{lookups.region}:{lookups.account}:"
+        f"event-bus/{name or 'default'}"
+    )
+
+
+def _put_events(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
+    buses = dict.fromkeys(bus_arn(lookups, e.get("EventBusName")) for e in params["Entries"])
+    return [
+        Check("events:PutEvents", [Target("event-bus", arn)], resource_policy=("events", arn))
+        for arn in buses
+    ]
+
+
+MODELS: dict[str, Model] = {"events:PutEvents": _put_events}
