@@ -39,13 +39,15 @@ from botocore import handlers
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from localcloud.core import motopatch, ratelimits
-from localcloud.core.iam import policy, requests, requests_ec2
+from localcloud.core.iam import policy, requests, requests_ec2, requests_events
 from localcloud.core.iam.lookups import ResourceLookups
 from localcloud.core.iam.principal import Principal, acting_as, current
 from localcloud.core.registry import Slot
 
 # What EC2 requests touch (instances, volumes, snapshots), modelled in their own module.
 requests.register(requests_ec2.MODELS)
+# ... and what EventBridge PutEvents touches (issue 22).
+requests.register(requests_events.MODELS)
 
 # moto's service modules are imported inside the functions that use them, on purpose: they
 # load when a cloud starts, not when localcloud is imported (import cost, several seconds).
@@ -88,6 +90,7 @@ _POLICY_WRITES = {
     "lambda": {"AddPermission", "RemovePermission", "CreateFunction", "DeleteFunction"},
     "dynamodb": {"CreateTable", "UpdateTable", "DeleteTable"},
     "secretsmanager": {"CreateSecret", "UpdateSecret", "PutResourcePolicy"},
+    "events": {"PutPermission", "RemovePermission", "CreateEventBus", "DeleteEventBus"},
 }
 _READ_PREFIXES = ("Get", "List", "Describe", "Head")
 
@@ -245,6 +248,8 @@ class IamEnforcer(ResourceLookups):
                 document = self._client("kms").get_key_policy(KeyId=resource, PolicyName="default")[
                     "Policy"
                 ]
+            elif kind == "events":
+                document = self._event_bus_policy(resource)
             if not document:
                 return None
             return policy.parse_policy(document, f"{kind}:{resource}", resource_policy=True)

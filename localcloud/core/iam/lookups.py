@@ -177,6 +177,19 @@ class ResourceLookups:
         result: str | None = self._cached(("bucket-policy", bucket), load)
         return result
 
+    def _event_bus_policy(self, arn: str) -> str | None:
+        """issue 22: an event bus's resource policy (None: none, or a bus of another account)."""
+        _, _, _, region, account, resource = arn.split(":", 5)
+        if account != self.account or region != self.region:
+            return None
+        events = self._client("events")
+        try:
+            found = events.describe_event_bus(Name=resource.split("/", 1)[1])
+        except events.exceptions.ResourceNotFoundException:
+            return None
+        policy = found.get("Policy")
+        return str(policy) if policy else None
+
     def table(self, name: str) -> tuple[str, str | None, str]:
         def load() -> tuple[str, str | None, str]:
             table = self._client("dynamodb").describe_table(TableName=name.rsplit("/", 1)[-1])[
