@@ -264,7 +264,8 @@ def install(delivery: EventDelivery) -> None:
         for target in buses:
             sim.current().call_later(
                 0.0,
-                _bus_delivery_of(self.name, dict(target, _RuleArn=self.arn), event),
+                # As received (moto's epoch time): the receiving bus's rules render it.
+                _bus_delivery_of(self.name, dict(target, _RuleArn=self.arn), dict(original_event)),
                 label=f"deliver:{self.name}",
             )
         delivery = DELIVERY.get()
@@ -356,8 +357,10 @@ def _deliver_to_bus(rule_name: str, target: dict[str, Any], event: dict[str, Any
             elif account != iam.account:
                 raise LookupError(f"target {arn} is in another account and has no RoleArn")
         bus = events_backends[account][region].describe_event_bus(resource.split("/", 1)[1])
+        # moto's own targets (SQS, archives) read the receiving bus's ingestion time.
+        received = {**event, "ingestion-time": sim.current().now().timestamp()}
         for rule in list(bus.rules.values()):
-            rule.send_to_targets(dict(event))  # type: ignore[arg-type]
+            rule.send_to_targets(dict(received))  # type: ignore[arg-type]
     except Exception as exc:
         delivery.record(Delivery(rule_name, arn, event, delivered=False, error=str(exc)))
         _dead_letter(target, event, str(exc))
