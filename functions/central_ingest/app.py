@@ -18,8 +18,11 @@ from fleetpatch.shared_events import parse_shared_event
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_ORG_INDEX_TABLE", min_length=3)
+    topic_arn: str = Field(alias="FLEETPATCH_REPORTS_TOPIC_ARN", min_length=20)
+    bucket: str = Field(alias="FLEETPATCH_CENTRAL_REPORTS_BUCKET", min_length=3)
+    region: str = Field(alias="AWS_REGION", min_length=1)
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return file_event(parse_shared_event(event), load_config(Config).table_name)
+    return file_event(parse_shared_event(event), load_config(Config))

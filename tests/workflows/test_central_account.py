@@ -30,11 +30,13 @@ from localcloud.deployer.deploy import deploy_template
 from localcloud.deployer.stack import Stack
 from localcloud.recorder import Recorder
 from localcloud.sim.instances import Behaviour
+from localcloud.slack import SlackWebhookReceiver
 from tests.workflows.conftest import Deployed
 from tests.workflows.test_reports import compliance_event
 
 ORGANIZATION = "o-a1b2c3d4e5"
 CENTRAL = REPO_ROOT / "central" / "template.yaml"
+SLACK_SECRET = "fleetpatch/central/slack"
 
 
 @dataclass
@@ -66,7 +68,7 @@ def org() -> Iterator[Organization]:
         central = deploy_template(
             cloud,
             CENTRAL,
-            {"OrganizationId": ORGANIZATION},
+            {"OrganizationId": ORGANIZATION, "SlackWebhookSecret": SLACK_SECRET},
             stack_name=central_stack_name("default"),
         )
         stack = cloud.deploy(
@@ -83,10 +85,15 @@ def org() -> Iterator[Organization]:
 def test_a_member_launch_reaches_the_central_index_and_the_org_view(
     org: Organization, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # When an instance launches into the member's Auto Scaling group and is patched
-    org.member.auto_scaling_group()
-    [instance] = org.member.scale_out(Behaviour(agent_delay_seconds=30))
-    org.cloud.settle(max_seconds=6 * 3600)
+    # Given the organization's Slack webhook, in the secret the central stack names
+    with SlackWebhookReceiver() as slack:
+        org.cloud.client("secretsmanager").create_secret(
+            Name=SLACK_SECRET, SecretString=json.dumps({"webhook_url": slack.url})
+        )
+        # When an instance launches into the member's Auto Scaling group and is patched
+        org.member.auto_scaling_group()
+        [instance] = org.member.scale_out(Behaviour(agent_delay_seconds=30))
+        org.cloud.settle(max_seconds=6 * 3600)
     execution = org.member.execution_for(instance)
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
 
@@ -107,6 +114,14 @@ def test_a_member_launch_reaches_the_central_index_and_the_org_view(
         org.cloud.client("s3").get_object(Bucket=bucket, Key=json_key)["Body"].read()
     )
     assert copied["run_id"] == run_id
+    # ... and it was announced once for the organization: one message on the central topic
+    # (account and region first) and one Slack post, built from the central copy
+    topic = org.central.outputs["ReportsTopicArn"]
+    [announced] = [m for m in org.member.messages() if m.get("topic") == topic]
+    assert announced["subject"].startswith(f"[{ACCOUNT_ID} {DEFAULT_REGION}] ")
+    assert announced["attributes"]["report"] == json_key
+    [posted] = slack.delivered
+    assert instance in posted["text"]
 
     # And the --org views show it with its account and region
     code, out, err = org.cli(capsys, "runs", "--since", "2000-01-01")

@@ -89,14 +89,49 @@ class OrgIndex:
         return self._put_if_newer(item, "as_of", as_of)
 
     def _put_if_newer(self, item: dict[str, Any], field: str, value: str) -> bool:
+        # An update, not a put: what was recorded about the item since (its announcement)
+        # stays when a newer delivery rewrites it.
+        names = [k for k in item if k not in ("pk", "sk")]
         try:
-            self._dynamodb.put_item(
+            self._dynamodb.update_item(
                 TableName=self._table,
-                Item=item,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET " + ", ".join(f"#a{n} = :a{n}" for n in range(len(names))),
                 # Newer only: a repeat (same time) or a late older delivery is refused.
                 ConditionExpression="attribute_not_exists(pk) OR #f < :v",
-                ExpressionAttributeNames={"#f": field},
-                ExpressionAttributeValues={":v": {"S": value}},
+                ExpressionAttributeNames={
+                    "#f": field,
+                    **{f"#a{n}": name for n, name in enumerate(names)},
+                },
+                ExpressionAttributeValues={
+                    ":v": {"S": value},
+                    **{f":a{n}": item[name] for n, name in enumerate(names)},
+                },
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # --- announcing once (the central topic, issue 22) ---------------------------------------
+
+    def announced(self, run: RunFinished) -> str | None:
+        """The central topic's message id the run was announced with, if it was."""
+        item = self._dynamodb.get_item(
+            TableName=self._table,
+            Key=org_run_key(run.account, run.region, run.run_id),
+            ConsistentRead=True,
+        ).get("Item", {})
+        return item.get("message_id", {}).get("S") or None
+
+    def mark_announced(self, run: RunFinished, message_id: str) -> bool:
+        """Record the announcement; False when another delivery got there first."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=org_run_key(run.account, run.region, run.run_id),
+                UpdateExpression="SET message_id = :id",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(message_id)",
+                ExpressionAttributeValues={":id": {"S": message_id}},
             )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             return False
