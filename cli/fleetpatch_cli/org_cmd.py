@@ -32,8 +32,7 @@ from fleetpatch.contracts.org import (
     central_stack_name,
 )
 from fleetpatch.org_index import OrgIndex
-from fleetpatch.report_text import email_body
-from fleetpatch.reports import RunReport
+from fleetpatch.publishing import body_of, load_report
 from fleetpatch_cli.controlplane import Clients, boto_clients
 from fleetpatch_cli.report_tables import emit, minute, outcome_text
 from fleetpatch_cli.reports_cmd import (
@@ -188,13 +187,11 @@ def show_org_report(central: Central, args: argparse.Namespace) -> int:
         text = body.decode()
         print(text, end="" if text.endswith("\n") else "\n")
         return 0
-    report = RunReport.model_validate_json(body)
+    report = load_report(body)
     print(f"Account: {item['account']}  Region: {item['region']}\n")
     html = item.get("html_key") or ""
-    print(
-        email_body(report, report_url=f"s3://{bucket}/{html}" if html else None, console_url=None),
-        end="",
-    )
+    url = f"s3://{bucket}/{html}" if html else None
+    print(body_of(report, report_url=url, region=item["region"]), end="")
     return 0
 
 

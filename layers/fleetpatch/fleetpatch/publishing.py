@@ -210,6 +210,7 @@ def send_digest(
     include_recoveries: bool,
     exceptions: Callable[[list[str]], Mapping[str, str]] | None = None,
     before_publish: Callable[[list[dict[str, Any]]], None] | None = None,
+    after_publish: Callable[[DigestReport, Published], None] | None = None,
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest as one report, once.
 
@@ -217,6 +218,7 @@ def send_digest(
     why), named on their entries (their drift is not remediated).
     ``before_publish`` gets the digest's entries first (Security Hub's findings): a failure
     there leaves the digest unsent and the entries in place for Lambda's retry.
+    ``after_publish`` gets the published digest (issue 22: shared with the central account).
 
     A digest fired by its schedule is named after its due time, so a retried or repeated
     invocation of that schedule is the same digest. One that was announced already only
@@ -255,6 +257,8 @@ def send_digest(
             }
         )
     published = publisher.publish(digest)
+    if after_publish is not None:  # issue 22: shared with the central account
+        after_publish(digest, published)
     collector.remove(items)
     return {**published.as_dict(), "entries": len(items)}
 

@@ -6,7 +6,8 @@ stack is given a central bus, a rule forwards them there (template.yaml
 (``fleetpatch.services.central``). ``source`` and the detail-types are
 ``fleetpatch.contracts.org``'s.
 
-``Run Finished``: one per published run report (launch, wave, emergency, remediation).
+``Run Finished``: one per published run report (launch, wave, emergency, remediation) and
+per compliance digest (``compliance-digest``: its drifted instances are ``failed``).
 ``Compliance Summary``: an account and region's compliance counts per environment and patch
 group, sent with each compliance digest.
 
@@ -45,7 +46,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 MAX_ENTRIES_PER_CALL = 10
 """PutEvents takes at most 10 entries a request (API Reference, ``Entries``)."""
 
-RunKind = Literal["launch", "wave", "emergency", "remediation"]
+RunKind = Literal["launch", "wave", "emergency", "remediation", "compliance-digest"]
 Text = Annotated[str, StringConstraints(max_length=1024)]
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 

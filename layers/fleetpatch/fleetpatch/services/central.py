@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from fleetpatch import clock, report_text
 from fleetpatch.org_index import OrgIndex
-from fleetpatch.reports import RunReport
+from fleetpatch.publishing import Report, body_of, load_report, subject_of
 from fleetpatch.services import ClientFactory, aws_client
 from fleetpatch.shared_events import RunFinished, SharedEvent
 
@@ -85,13 +85,14 @@ def _announce_once(
         }
     else:
         assert run.report is not None
-        subject = report_text.subject(report)
-        body = report_text.email_body(
+        # The member's own subject and text (fleetpatch.publishing, for a run or a digest).
+        subject = subject_of(report)
+        body = body_of(
             report,
             report_url=report_text.report_console_url(
                 settings.region, settings.bucket, run.report.html_key
             ),
-            console_url=None,
+            region=run.region,
         )
         attributes = report_text.attributes(report, report_key=run.report.json_key)
     for name, value in (("account", run.account), ("region", run.region)):
@@ -110,13 +111,13 @@ def _announce_once(
 
 def _stored_report(
     run: RunFinished, settings: CentralSettings, client: ClientFactory
-) -> RunReport | None:
+) -> Report | None:
     """The member's copy of the report in the central bucket (None: not copied or unreadable)."""
     if run.report is None or run.report.bucket != settings.bucket:
         return None
     try:
         body = client("s3").get_object(Bucket=run.report.bucket, Key=run.report.json_key)["Body"]
-        return RunReport.model_validate_json(body.read())
-    except (ClientError, BotoCoreError, ValidationError) as exc:
+        return load_report(body.read())
+    except (ClientError, BotoCoreError, ValidationError, ValueError) as exc:
         LOG.warning("central copy of the report unreadable", extra={"error": str(exc)})
         return None

@@ -133,8 +133,10 @@ def send_compliance_digest(
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest, due at ``due``."""
     now = clock.now()
-    publisher = _publisher(settings, client)
+    copy = sharing_service.central_copy(settings, client)
+    publisher = _publisher(settings, client, mirror=copy)
     policy = aws.compiled_policy(settings.policy_parameter)
+    shared: dict[str, Any] = {}
     imported: dict[str, Any] = {}
     sent = send_digest(
         DigestCollector(client("dynamodb"), settings.table_name),
@@ -146,11 +148,15 @@ def send_compliance_digest(
         before_publish=_to_security_hub(settings, now, client, imported)
         if policy.security_hub.enabled
         else None,
+        after_publish=lambda digest, published: shared.update(
+            digest=sharing_service.share_run(digest, published, settings, client, copy=copy)
+        ),
     )
     if imported:
         sent = {**sent, "securityHub": imported}
     # issue 22: the account and region's compliance counts, with each digest.
-    sent = {**sent, "shared": sharing_service.share_compliance(settings, client, now)}
+    shared["compliance"] = sharing_service.share_compliance(settings, client, now)
+    sent = {**sent, "shared": shared}
     LOG.info("digest sent", extra=sent)
     return sent
 

@@ -1,7 +1,7 @@
 """issue 22: what publish-report shares with the organization's central account.
 
-Every published run report becomes a ``Run Finished`` event, and every compliance digest a
-``Compliance Summary`` event, put on this account's default bus
+Every published run report (and compliance digest) becomes a ``Run Finished`` event, and
+every compliance digest also a ``Compliance Summary`` event, put on this account's default bus
 (``fleetpatch.shared_events``). A stack deployed with ``CentralEventBusArn`` forwards them to
 the central bus; without one they stay on the member's bus (its own rules may use them), so
 a single-account deploy needs nothing more. With ``CentralReportsBucket`` each stored report
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from fleetpatch import clock, security_hub
 from fleetpatch.compliance import ComplianceLedger
 from fleetpatch.publishing import Published
-from fleetpatch.reports import RunReport
+from fleetpatch.reports import DigestReport, RunReport
 from fleetpatch.services import ClientFactory
 from fleetpatch.shared_events import (
     ComplianceSummary,
@@ -66,17 +66,22 @@ def central_copy(settings: SharingSettings, client: ClientFactory) -> CentralCop
 
 
 def share_run(
-    report: RunReport,
+    report: RunReport | DigestReport,
     published: Published,
     settings: SharingSettings,
     client: ClientFactory,
     *,
     copy: CentralCopy | None,
-    emergency: bool,
+    emergency: bool = False,
 ) -> dict[str, Any]:
-    """Put the run's ``Run Finished`` event (again on a retried publish: the central index
-    files a run once, whatever the number of deliveries)."""
+    """Put the run's (or digest's) ``Run Finished`` event (again on a retried publish: the
+    central index files a run once, whatever the number of deliveries)."""
     where = _where(settings)
+    if isinstance(report, RunReport):
+        instances, failed = len(report.instances()), len(report.failed_instances())
+        execution_arn = report.execution_arn
+    else:
+        instances, failed, execution_arn = len(report.entries), len(report.drifted), None
     detail = RunFinished(
         account=where.account_id,
         region=where.region,
@@ -89,10 +94,10 @@ def share_run(
         environment=report.environment,
         started_at=report.started_at,
         ended_at=report.ended_at,
-        instances=len(report.instances()),
-        failed=len(report.failed_instances()),
+        instances=instances,
+        failed=failed,
         report=_location(published, settings, copy),
-        execution_arn=report.execution_arn,
+        execution_arn=execution_arn,
     )
     result = _share(detail, settings, client, run_id=report.run_id)
     if copy is not None and copy.error is not None:
