@@ -53,7 +53,11 @@ RunId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 class _Detail(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore"
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="ignore",
+        defer_build=True,
     )
 
 
@@ -159,7 +163,7 @@ def entry_size(built: Mapping[str, Any]) -> int:
 class SharedEvent(BaseModel):
     """A forwarded event as the central bus delivers it (the EventBridge envelope)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     account: AccountId
