@@ -229,3 +229,18 @@ def test_without_org_the_commands_are_unchanged() -> None:
     assert isinstance(args, argparse.Namespace)
     assert args.org is False
     assert args.func.__name__ == "command"  # dispatches to the single-account command
+
+
+def test_status_org_on_screen(
+    index: OrgIndex, aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, aws, "status")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"fleetpatch organization ({central_stack_name('default')})"
+    [a] = [line for line in lines if line.startswith(A)]
+    assert a.split()[:4] == [A, "eu-west-1", "1", "1"]
+    assert a.endswith("3 compliant, 1 non-compliant")
+    [b] = [line for line in lines if line.startswith(B)]
+    assert b.split()[:3] == [B, "us-east-1", "1"]
+    assert b.endswith("-")
