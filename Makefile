@@ -150,6 +150,8 @@ POLICY := policy/fleet.yaml
 RENDERED_POLICY := policy/rendered/fleet-policy.yaml
 POLICY_SCHEMA := policy/fleet.schema.json
 MONITORING := monitoring/rendered/monitoring.yaml
+# issue 22: the organization's central account, a stack of its own (docs/multi-account.md).
+CENTRAL := central/template.yaml
 
 .PHONY: policy
 policy: $(BIN)/python ## check the fleet policy, render it for the template and write its JSON Schema
@@ -183,12 +185,13 @@ lint-python: $(BIN)/python
 lint-template: $(BIN)/python $(SAM) $(CHECKOV)
 	@# The monitoring stack is committed: fail when a queue, state machine or function lacks its alarm.
 	$(BIN)/python tools/render_monitoring.py --check
-	$(TOOLS)/sam/bin/cfn-lint template.yaml $(RENDERED_POLICY) $(MONITORING)
+	$(TOOLS)/sam/bin/cfn-lint template.yaml $(RENDERED_POLICY) $(MONITORING) $(CENTRAL)
 	$(SAM) validate --lint --template template.yaml
+	$(SAM) validate --lint --template $(CENTRAL)
 	@# statelint, plus a syntax check of the JSONata it cannot read in numeric fields (see the script)
 	$(BIN)/python tools/lint_asl.py $(wildcard statemachines/*.asl.json)
 	@# --skip-download: no Prisma Cloud guideline download (offline; skips keep their CKV_ ids)
-	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f $(RENDERED_POLICY) -f $(MONITORING)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml -f $(RENDERED_POLICY) -f $(MONITORING) -f $(CENTRAL)
 
 .PHONY: fmt
 fmt: $(BIN)/python ## format and autofix the Python sources

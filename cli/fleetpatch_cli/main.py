@@ -14,6 +14,7 @@ from fleetpatch_cli import (
     events_cmd,
     export_cmd,
     local_cmd,
+    org_cmd,
     package_cmd,
     plan_cmd,
     policy_cmd,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     emergency_cmd.register(subparsers)
     reports_cmd.register(subparsers)
     status_cmd.register(subparsers)
+    org_cmd.register(subparsers)  # issue 22: --org on runs, report, compliance and status
     doctor_cmd.register(subparsers)
     export_cmd.register(subparsers)
     package_cmd.register(subparsers)  # issue 22: StackSets

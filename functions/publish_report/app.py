@@ -27,6 +27,10 @@ class Config(FunctionConfig):
     topic_arn: str = Field(alias="FLEETPATCH_REPORTS_TOPIC_ARN", min_length=20)
     policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
     region: str = Field(alias="AWS_REGION", min_length=1)
+    # issue 22: shared with the organization's central account (docs/multi-account.md).
+    stage: str = Field(alias="FLEETPATCH_STAGE", min_length=1)
+    central_bucket: str = Field(alias="FLEETPATCH_CENTRAL_REPORTS_BUCKET")
+    dead_letter_queue_url: str = Field(alias="FLEETPATCH_DEAD_LETTER_QUEUE_URL", min_length=10)
 
 
 @instrumented

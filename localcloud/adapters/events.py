@@ -279,7 +279,12 @@ def _forward(target: dict[str, Any], event: dict[str, Any]) -> None:
                 "events there with the target's RoleArn, and it has none"
             )
         principal = iam.assume(role_arn, "events.amazonaws.com", source_arn=target.get("_RuleArn"))
-        iam.require(principal, "events", "PutEvents", {"Entries": [{"EventBusName": arn}]})
+        entry = {
+            "EventBusName": arn,
+            "Source": event.get("source"),
+            "DetailType": event.get("detail-type"),
+        }
+        iam.require(principal, "events", "PutEvents", {"Entries": [entry]})
     forwarder = BUS_FORWARDER.get()
     (forwarder or arrive)(arn, copy.deepcopy(event))
 
@@ -352,7 +357,16 @@ def install(delivery: EventDelivery) -> None:
             for t in self.targets
             if t["Arn"].split(":")[2] in {"lambda", "states"} or _elsewhere(self, t)
         ]
-        native = [t for t in self.targets if t not in ours]
+        # A bus of this account and region (another account's or region's is forwarded).
+        buses = [t for t in self.targets if _is_bus(t["Arn"]) and t not in ours]
+        native = [t for t in self.targets if t not in ours and t not in buses]
+        for target in buses:
+            sim.current().call_later(
+                0.0,
+                # As received (moto's epoch time): the receiving bus's rules render it.
+                _bus_delivery_of(self.name, dict(target, _RuleArn=self.arn), dict(original_event)),
+                label=f"deliver:{self.name}",
+            )
         delivery = DELIVERY.get()
         faults = delivery.faults if delivery is not None else None
         for target in ours:
@@ -395,3 +409,61 @@ def put_aws_event(account_id: str, region: str, entry: dict[str, Any]) -> str:
     if "ErrorCode" in result:
         raise RuntimeError(f"PutEvents failed: {result}")
     return str(result["EventId"])
+
+
+# --- event bus targets (issue 22: a member's rule forwarding to the central bus) ----------------
+#
+# moto delivers to a bus target itself, but as a new event of the receiving account (its
+# account, region, time and id), with no role and no bus policy. EventBridge forwards the
+# event as it was and, for a bus that grants an organization rather than an account, only
+# with the target's RoleArn ("accounts in that organization must specify a RoleArn",
+# AWS::Events::EventBusPolicy): the role must be allowed events:PutEvents on that bus, by
+# its identity policy or the bus's resource policy (the policy's aws:PrincipalOrgID
+# condition is evaluated against the cloud's organization). Without a role, a bus of the
+# same account receives the event as EventBridge's own (no policy applies). A refused or
+# missing bus sends the event to the target's dead-letter queue, as for other targets.
+# moto internals: EventsBackend.describe_event_bus(name).rules (canary:
+# tests/unit/localcloud/test_events_bus_targets.py).
+
+
+def _is_bus(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "events" and parts[5].startswith("event-bus/")
+
+
+def _bus_delivery_of(rule_name: str, target: dict[str, Any], event: Any) -> Callable[[], None]:
+    return lambda: _deliver_to_bus(rule_name, target, event)
+
+
+def _deliver_to_bus(rule_name: str, target: dict[str, Any], event: dict[str, Any]) -> None:
+    from moto.events.models import events_backends
+
+    delivery = DELIVERY.get()
+    assert delivery is not None
+    arn: str = target["Arn"]
+    _, _, _, region, account, resource = arn.split(":", 5)
+    iam = enforcer.active()
+    try:
+        if iam is not None and iam.enabled:
+            if target.get("RoleArn"):
+                role = iam.assume(
+                    target["RoleArn"], "events.amazonaws.com", source_arn=target.get("_RuleArn")
+                )
+                entry = {
+                    "EventBusName": arn,
+                    "Source": event.get("source"),
+                    "DetailType": event.get("detail-type"),
+                }
+                iam.require(role, "events", "PutEvents", {"Entries": [entry]})
+            elif account != iam.account:
+                raise LookupError(f"target {arn} is in another account and has no RoleArn")
+        bus = events_backends[account][region].describe_event_bus(resource.split("/", 1)[1])
+        # moto's own targets (SQS, archives) read the receiving bus's ingestion time.
+        received = {**event, "ingestion-time": sim.current().now().timestamp()}
+        for rule in list(bus.rules.values()):
+            rule.send_to_targets(dict(received))  # type: ignore[arg-type]
+    except Exception as exc:
+        delivery.record(Delivery(rule_name, arn, event, delivered=False, error=str(exc)))
+        _dead_letter(target, event, str(exc))
+        return
+    delivery.record(Delivery(rule_name, arn, event, delivered=True))

@@ -12,6 +12,7 @@ from typing import Any
 
 from localcloud.deployer.resources import (
     cloudformation,
+    event_bus,
     events,
     iam,
     lambda_,
@@ -32,6 +33,9 @@ RESOURCE_TYPES: Mapping[str, ResourceType] = MappingProxyType(
         "AWS::CloudWatch::Dashboard": logs.dashboard,
         "AWS::DynamoDB::Table": storage.table,
         "AWS::Events::Rule": events.rule,
+        # issue 22: the central account's bus and its organization policy.
+        "AWS::Events::EventBus": event_bus.event_bus,
+        "AWS::Events::EventBusPolicy": event_bus.event_bus_policy,
         "AWS::IAM::ManagedPolicy": iam.managed_policy,
         "AWS::IAM::Policy": iam.role_policy,
         "AWS::IAM::Role": iam.role,

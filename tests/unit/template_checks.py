@@ -183,6 +183,9 @@ def unscoped_send_command(template: Template) -> list[str]:
 # Sources operators put events with on purpose (docs/emergency.md: an emergency request);
 # every other non-AWS source could be anyone's.
 OPERATOR_SOURCES = frozenset({"fleetpatch.operator"})
+# issue 22: fleetpatch's own shared events (fleetpatch.contracts.org.SOURCE), forwarded to
+# the organization's central bus.
+OWN_SOURCES = frozenset({"fleetpatch"})
 
 
 def loose_event_patterns(template: Template) -> list[str]:
@@ -194,7 +197,7 @@ def loose_event_patterns(template: Template) -> list[str]:
             if not values or not all(isinstance(v, str) and "*" not in v for v in values):
                 found.append(f"{rule}: {field} is {values!r}, not a list of exact names")
         if not all(
-            str(s).startswith("aws.") or str(s) in OPERATOR_SOURCES
+            str(s).startswith("aws.") or str(s) in OPERATOR_SOURCES | OWN_SOURCES
             for s in pattern.get("source") or []
         ):
             found.append(f"{rule}: source {pattern.get('source')!r} is not an AWS service")
@@ -336,6 +339,10 @@ def _via_services(statement: dict[str, Any]) -> set[str]:
     return {str(v["Fn::Sub"]).split(".")[0] for v in _as_list(via)}
 
 
+# issue 22: the central account's key, for the central bucket's copies of the reports.
+CENTRAL_KEY_ARN = {"Ref": "CentralReportsKeyArn"}
+
+
 def key_grants(template: Template) -> list[str]:
     """Key use is granted on the key only, through the services that need it, to the roles
     that touch an encrypted store through them (and to no others)."""
@@ -351,7 +358,7 @@ def key_grants(template: Template) -> list[str]:
             continue
         if set(kms) - {"kms:Decrypt", "kms:GenerateDataKey"}:
             found.append(f"{role}: {kms}")
-        if _as_list(statement["Resource"]) != [KEY_ARN]:
+        if _as_list(statement["Resource"]) not in ([KEY_ARN], [CENTRAL_KEY_ARN]):
             found.append(f"{role}: key actions on {statement['Resource']}")
         via = _via_services(statement)
         if not via:

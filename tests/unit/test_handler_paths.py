@@ -130,6 +130,9 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         "FLEETPATCH_ARTIFACTS_BUCKET": BUCKET,
         "FLEETPATCH_POLICY_PARAMETER": POLICY_PARAMETER,
         "FLEETPATCH_STAGE": STAGE,
+        # issue 22: publish-report's sharing (no central bucket: a single account)
+        "FLEETPATCH_CENTRAL_REPORTS_BUCKET": "",
+        "FLEETPATCH_DEAD_LETTER_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/123456789012/dlq",
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
@@ -413,6 +416,8 @@ def test_publish_report_stores_and_announces_a_launch_run(account: Account) -> N
     assert published["runId"] == summary["runId"]
     assert published["messageId"] is not None
     assert (published["duplicate"], again["duplicate"]) == (False, True)
+    # Each publish puts its Run Finished event (a retry again: the central index files once)
+    assert published["shared"] == again["shared"] == {"sent": 1, "unsent": 0, "errors": []}
     s3 = account.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert published["report"] in keys

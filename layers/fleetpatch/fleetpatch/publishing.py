@@ -74,8 +74,11 @@ class ReportPublisher:
         region: str,
         now: Callable[[], float],
         log: Callable[[str, dict[str, Any]], None] = lambda message, extra: None,
+        mirror: Callable[[str, bytes, str], None] | None = None,
     ) -> None:
         self._s3 = s3
+        # issue 22: each stored object also goes to the central bucket (fleetpatch.sharing).
+        self._mirror = mirror
         self._sns = sns
         self._index = ReportIndex(dynamodb, table, now)
         self._days = DayIndex(s3, bucket)
@@ -176,23 +179,22 @@ class ReportPublisher:
         html = (
             render_run_html(report) if isinstance(report, RunReport) else render_digest_html(report)
         )
+        objects = (
+            (json_key, report.model_dump_json(indent=1).encode(), "application/json"),
+            (html_key, html.encode(), "text/html; charset=utf-8"),
+        )
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=json_key,
-                Body=report.model_dump_json(indent=1).encode(),
-                ContentType="application/json",
-            )
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=html_key,
-                Body=html.encode(),
-                ContentType="text/html; charset=utf-8",
-            )
+            for key, body, content_type in objects:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=key, Body=body, ContentType=content_type
+                )
         except (ClientError, BotoCoreError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             self._log("report not stored", {"run": report.run_id, "error": error})
             return error
+        if self._mirror is not None:
+            for key, body, content_type in objects:
+                self._mirror(key, body, content_type)
         return None
 
 
@@ -208,6 +210,7 @@ def send_digest(
     include_recoveries: bool,
     exceptions: Callable[[list[str]], Mapping[str, str]] | None = None,
     before_publish: Callable[[list[dict[str, Any]]], None] | None = None,
+    after_publish: Callable[[DigestReport, Published], None] | None = None,
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest as one report, once.
 
@@ -215,6 +218,7 @@ def send_digest(
     why), named on their entries (their drift is not remediated).
     ``before_publish`` gets the digest's entries first (Security Hub's findings): a failure
     there leaves the digest unsent and the entries in place for Lambda's retry.
+    ``after_publish`` gets the published digest (issue 22: shared with the central account).
 
     A digest fired by its schedule is named after its due time, so a retried or repeated
     invocation of that schedule is the same digest. One that was announced already only
@@ -253,6 +257,8 @@ def send_digest(
             }
         )
     published = publisher.publish(digest)
+    if after_publish is not None:  # issue 22: shared with the central account
+        after_publish(digest, published)
     collector.remove(items)
     return {**published.as_dict(), "entries": len(items)}
 

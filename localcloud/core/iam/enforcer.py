@@ -90,6 +90,7 @@ _POLICY_WRITES = {
     "lambda": {"AddPermission", "RemovePermission", "CreateFunction", "DeleteFunction"},
     "dynamodb": {"CreateTable", "UpdateTable", "DeleteTable"},
     "secretsmanager": {"CreateSecret", "UpdateSecret", "PutResourcePolicy"},
+    "events": {"PutPermission", "RemovePermission", "CreateEventBus", "DeleteEventBus"},
 }
 _READ_PREFIXES = ("Get", "List", "Describe", "Head")
 

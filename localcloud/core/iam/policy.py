@@ -59,6 +59,9 @@ KNOWN_KEYS = frozenset(
         "aws:tagkeys",
         # SSM GetCalendarState: the document's type (localcloud.core.iam.requests)
         "ssm:documenttype",
+        # EventBridge PutEvents: the entries' sources and detail-types (issue 22)
+        "events:source",
+        "events:detail-type",
     }
 )
 KNOWN_KEY_FAMILIES = (
@@ -276,9 +279,13 @@ class Statement:
             return any(glob_match(p, action, ignore_case=True) for p in self.actions)
         return not any(glob_match(p, action, ignore_case=True) for p in self.not_actions)
 
-    def matches_resource(self, resource: str) -> bool:
+    def matches_resource(self, resource: str, context: ConditionContext | None = None) -> bool:
         if self.resources:
-            return any(glob_match(p, resource) for p in self.resources)
+            return any(
+                glob_match(p, resource)
+                for p in (_with_variables(r, context) if "${" in r else r for r in self.resources)
+                if p is not None
+            )
         if self.not_resources:
             return not any(glob_match(p, resource) for p in self.not_resources)
         # A resource policy's statement may leave Resource out (Lambda permissions).
@@ -431,7 +438,7 @@ def _match_statements(
     for statement, kind in applicable:
         if not (
             statement.matches_action(request.action)
-            and statement.matches_resource(request.resource)
+            and statement.matches_resource(request.resource, request.context)
         ):
             continue
         match = statement.principal_match(principal) if kind == "resource" else "direct"
@@ -477,3 +484,25 @@ def _key_policy_decision(matched: _Matched) -> Decision:
     if not matched.delegates:
         return Decision(False, reason="because no key policy statement allows it")
     return Decision(False, reason="because no identity-based policy allows it")
+
+
+# issue 22: policy variables in Resource (IAM User Guide, "IAM policy elements: Variables
+# and tags"): ``${aws:PrincipalAccount}`` is the request's value, and a key the request does
+# not have makes the resource match nothing. Only single-valued keys are variables; the
+# escapes ${*} ${?} ${$} are not modelled (a key the local cloud does not know is an error).
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _with_variables(pattern: str, context: ConditionContext | None) -> str | None:
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = context.get(match.group(1)) if context is not None else None
+        if not found or len(found) != 1:
+            missing = True
+            return ""
+        return found[0]
+
+    substituted = _VARIABLE.sub(value, pattern)
+    return None if missing else substituted

@@ -6,7 +6,9 @@ account or region is named by its ARN; its resource policy (PutPermission,
 ``AWS::Events::EventBusPolicy``) applies, and a bus of another account must allow the
 caller there (cross-account evaluation, :func:`localcloud.core.iam.policy.evaluate`).
 EventBridge itself asks the same question when a rule's target is another account's bus
-(``localcloud.adapters.events``), as the target's role (``RoleArn``).
+(``localcloud.adapters.events``), as the target's role (``RoleArn``). The
+request's sources and detail-types are the ``events:source`` and ``events:detail-type``
+condition keys.
 """
 
 from __future__ import annotations
@@ -30,10 +32,20 @@ def bus_arn(lookups: Lookups, name: str | None) -> str:
 
 
 def _put_events(params: Mapping[str, Any], lookups: Lookups) -> list[Check]:
-    buses = dict.fromkeys(bus_arn(lookups, e.get("EventBusName")) for e in params["Entries"])
+    by_bus: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in params.get("Entries") or []:
+        by_bus.setdefault(bus_arn(lookups, entry.get("EventBusName")), []).append(entry)
     return [
-        Check("events:PutEvents", [Target("event-bus", arn)], resource_policy=("events", arn))
-        for arn in buses
+        Check(
+            "events:PutEvents",
+            [Target("event-bus", arn)],
+            {
+                "events:source": sorted({str(e.get("Source")) for e in entries}),
+                "events:detail-type": sorted({str(e.get("DetailType")) for e in entries}),
+            },
+            resource_policy=("events", arn),
+        )
+        for arn, entries in by_bus.items()
     ]
 
 

@@ -327,6 +327,26 @@ Resources:
           InputPath: $.detail
           DeadLetterConfig: {Arn: !GetAtt LaunchDeadLetters.Arn}
 
+  # issue 22: a bus of its own, open to an organization (the central stack's).
+  CentralBus:
+    Type: AWS::Events::EventBus
+    Properties:
+      Name: !Sub central-${Stage}
+
+  CentralBusPolicy:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      EventBusName: !Ref CentralBus
+      StatementId: AllowOrganization
+      Statement:
+        Effect: Allow
+        Principal: "*"
+        Action: events:PutEvents
+        Resource: !GetAtt CentralBus.Arn
+        Condition:
+          StringEquals:
+            aws:PrincipalOrgID: o-a1b2c3d4e5
+
   WebhookSecret:
     Type: AWS::SecretsManager::Secret
     Properties:

@@ -418,3 +418,12 @@ def test_the_deployed_stacks_are_visible_to_cloudformation(cloud: LocalCloud, st
     # and the nested stack, by its own name
     names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
     assert {stack.name, stack.nested("Policy").name} <= names
+
+
+def test_an_event_bus_gets_its_policy_statement(cloud: LocalCloud, stack: Stack) -> None:
+    # issue 22: AWS::Events::EventBusPolicy adds its statement (Sid = StatementId)
+    bus = cloud.client("events").describe_event_bus(Name=stack.physical_id("CentralBus"))
+    assert bus["Arn"] == stack.resources["CentralBus"].attributes["Arn"]
+    [statement] = json.loads(bus["Policy"])["Statement"]
+    assert statement["Sid"] == "AllowOrganization"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}

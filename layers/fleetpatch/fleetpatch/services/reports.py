@@ -33,6 +33,7 @@ from fleetpatch.promotion import list_note
 from fleetpatch.publishing import ReportPublisher, send_digest
 from fleetpatch.reports import RunReport, with_instance_facts
 from fleetpatch.services import ClientFactory, aws_client
+from fleetpatch.services import sharing as sharing_service
 from fleetpatch.wave_report import WaveRunSummary, wave_report
 from fleetpatch.waves import WaveRecords
 
@@ -52,6 +53,13 @@ class ReportSettings(Protocol):
     def policy_parameter(self) -> str: ...
     @property
     def region(self) -> str: ...
+    # issue 22: what the member shares with the organization's central account.
+    @property
+    def stage(self) -> str: ...
+    @property
+    def central_bucket(self) -> str: ...
+    @property
+    def dead_letter_queue_url(self) -> str: ...
 
 
 def publish_run_report(
@@ -62,7 +70,8 @@ def publish_run_report(
 ) -> dict[str, Any]:
     """Build, store, index and announce a finished run's report (once)."""
     ended_at = clock.now()
-    publisher = _publisher(settings, client)
+    copy = sharing_service.central_copy(settings, client)
+    publisher = _publisher(settings, client, mirror=copy)
     if isinstance(run, WaveRunSummary):
         records = WaveRecords(client("dynamodb"), settings.table_name, run.run_id, clock.time)
         report = wave_report(
@@ -99,7 +108,14 @@ def publish_run_report(
             "quiet": published.quiet,
         },
     )
-    return published.as_dict()
+    shared = sharing_service.share_run(
+        report, published, settings, client, copy=copy, emergency=_is_emergency(run)
+    )
+    return {**published.as_dict(), "shared": shared}
+
+
+def _is_emergency(run: WaveRunSummary | InstanceRunSummary) -> bool:
+    return isinstance(run, WaveRunSummary) and run.emergency is not None
 
 
 def _with_facts(report: RunReport, client: ClientFactory) -> RunReport:
@@ -117,8 +133,10 @@ def send_compliance_digest(
 ) -> dict[str, Any]:
     """Send the drift and recovery recorded since the last digest, due at ``due``."""
     now = clock.now()
-    publisher = _publisher(settings, client)
+    copy = sharing_service.central_copy(settings, client)
+    publisher = _publisher(settings, client, mirror=copy)
     policy = aws.compiled_policy(settings.policy_parameter)
+    shared: dict[str, Any] = {}
     imported: dict[str, Any] = {}
     sent = send_digest(
         DigestCollector(client("dynamodb"), settings.table_name),
@@ -130,9 +148,15 @@ def send_compliance_digest(
         before_publish=_to_security_hub(settings, now, client, imported)
         if policy.security_hub.enabled
         else None,
+        after_publish=lambda digest, published: shared.update(
+            digest=sharing_service.share_run(digest, published, settings, client, copy=copy)
+        ),
     )
     if imported:
         sent = {**sent, "securityHub": imported}
+    # issue 22: the account and region's compliance counts, with each digest.
+    shared["compliance"] = sharing_service.share_compliance(settings, client, now)
+    sent = {**sent, "shared": shared}
     LOG.info("digest sent", extra=sent)
     return sent
 
@@ -155,7 +179,11 @@ def _to_security_hub(
     return publish
 
 
-def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublisher:
+def _publisher(
+    settings: ReportSettings,
+    client: ClientFactory,
+    mirror: Callable[[str, bytes, str], None] | None = None,
+) -> ReportPublisher:
     return ReportPublisher(
         s3=client("s3"),
         sns=client("sns"),
@@ -166,6 +194,7 @@ def _publisher(settings: ReportSettings, client: ClientFactory) -> ReportPublish
         region=settings.region,
         now=clock.time,
         log=lambda message, extra: LOG.warning(message, extra=extra),
+        mirror=mirror,
     )
 
 

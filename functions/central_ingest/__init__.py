@@ -1,0 +1,1 @@
+"""The central-ingest function of the central stack (Lambda imports its module ``app``)."""
