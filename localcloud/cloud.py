@@ -47,6 +47,7 @@ from localcloud.adapters import (
     request_cost,
     s3_atomic,
     s3_objects,
+    s3_policies,
     scheduler,
     securityhub,
     sim_dates,
@@ -243,6 +244,7 @@ class LocalCloud:
         alarm_evaluation.install(self.alarms, self.lambdas)
         sim_dates.install()
         s3_atomic.install()  # each PutObject and GetObject one step
+        s3_policies.install()  # bucket policies decided by the IAM enforcer, not moto
         dynamodb_atomic.install()  # each DynamoDB request one step
         stepfunctions.install()
         awslambda.install(self.lambdas)

@@ -133,7 +133,9 @@ def _kms(
     if not key_id or key_id.startswith("alias/aws/"):
         return []  # AWS owned or AWS managed keys: no key policy of the account's to check
     key_arn = lookups.key_arn(key_id)
-    via = f"{service}.{lookups.region}.amazonaws.com"
+    # The service calls KMS in the key's (its resource's) Region, not always the caller's.
+    region = key_arn.split(":")[3] if key_arn.count(":") > 4 else lookups.region
+    via = f"{service}.{region or lookups.region}.amazonaws.com"
     return [
         Check(
             action,

@@ -147,22 +147,15 @@ def bucket(ctx: Context, res: Resource) -> Created:
 
 @creates(passes="Bucket", applies="PolicyDocument")
 def bucket_policy(ctx: Context, res: Resource) -> Created:
-    """Apply the policy; record its conditional statements, which moto cannot evaluate.
+    """Apply the whole policy, conditions included.
 
-    moto enforces ``Principal: "*"`` statements but ignores their ``Condition``: the usual
-    "deny unless TLS" statement would deny every request. Such statements are kept under
-    ``recorded`` (cfn-lint and checkov read them from the template as written).
+    The IAM enforcer evaluates bucket policies (conditions, policy variables, other
+    accounts); moto's own check, which ignores conditions, is neutral on the local cloud
+    (``localcloud.adapters.s3_policies``).
     """
     document = res.require("PolicyDocument")
-    statements = document.get("Statement", [])
-    statements = [statements] if isinstance(statements, dict) else list(statements)
-    conditional = [s for s in statements if "Condition" in s]
-    applied = [s for s in statements if "Condition" not in s]
-    if applied:
-        policy = json_text({**document, "Statement": applied})
-        ctx.call("s3", "put_bucket_policy", **res.passed, Policy=policy)
-    recorded = {"ConditionalStatements": conditional} if conditional else {}
-    return Created(ctx.name(res.logical_id, 128), recorded=recorded)
+    ctx.call("s3", "put_bucket_policy", **res.passed, Policy=json_text(document))
+    return Created(ctx.name(res.logical_id, 128))
 
 
 # --- DynamoDB -------------------------------------------------------------------------------

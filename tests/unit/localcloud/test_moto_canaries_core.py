@@ -477,3 +477,36 @@ def test_an_aws_event_arrives_as_one_put_through_the_api() -> None:
         body.pop("ingestion-time", None)
     assert bodies[0] == bodies[1]
     assert bodies[0]["detail"]["state"] == "running"
+
+
+def test_moto_checks_bucket_policies_itself_through_get_permission() -> None:
+    # localcloud/adapters/s3_policies.py makes this check neutral: the IAM enforcer decides.
+    import inspect as _inspect
+
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+
+    from localcloud.adapters import s3_policies
+
+    assert list(_inspect.signature(FakeBucket.get_permission).parameters) == [
+        "self",
+        "action",
+        "resource",
+    ]
+    assert "bucket.get_permission(" in _inspect.getsource(S3Response)
+    s3_policies.install()
+    assert FakeBucket.get_permission(None, "s3:PutObject", "arn:aws:s3:::b/k") == (
+        PermissionResult.NEUTRAL
+    )
+    # ... because moto's own evaluator ignores conditions: "deny unless TLS" denies all.
+    from moto.iam.access_control import IAMPolicy
+
+    deny_unless_tls = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", '
+        '"Action": "s3:*", "Resource": "arn:aws:s3:::b/*", '
+        '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}'
+    )
+    assert IAMPolicy(deny_unless_tls).is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k") == (
+        PermissionResult.DENIED
+    )
