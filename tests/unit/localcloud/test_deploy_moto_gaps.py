@@ -62,8 +62,12 @@ def test_aws_managed_policies_are_not_loaded(cloud: LocalCloud) -> None:
 
 
 def test_bucket_policy_conditions_are_ignored() -> None:
-    # deploy records conditional bucket policy statements instead of applying them: moto
-    # would apply this "deny unless TLS" statement to every request.
+    # moto's own bucket-policy check ignores conditions: this "deny unless TLS" statement
+    # denies every request. localcloud/adapters/s3_policies.py makes that check neutral on the
+    # local cloud (the IAM enforcer decides), so the deployer can store policies whole.
+    from moto.s3.models import FakeBucket
+
+    check = getattr(FakeBucket.get_permission, "_fleetpatch_original", FakeBucket.get_permission)
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-central-1")
         s3.create_bucket(
@@ -80,5 +84,10 @@ def test_bucket_policy_conditions_are_ignored() -> None:
             Bucket="canary-bucket",
             Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
         )
-        with pytest.raises(ClientError, match=r"403|AccessDenied|Forbidden"):
-            s3.put_object(Bucket="canary-bucket", Key="k", Body=b"over TLS, still denied")
+        from moto.iam.access_control import PermissionResult
+        from moto.s3.models import s3_backends
+
+        bucket = s3_backends["123456789012"]["aws"].get_bucket("canary-bucket")
+        assert check(bucket, "s3:PutObject", "arn:aws:s3:::canary-bucket/k") == (
+            PermissionResult.DENIED
+        )
