@@ -83,3 +83,17 @@ def org_run_order(ended_at: str, account: str, region: str, run_id: str) -> str:
 
 def org_compliance_key(account: str, region: str) -> Key:
     return {"pk": {"S": f"COMPLIANCE#{account}#{region}"}, "sk": {"S": "SUMMARY"}}
+
+
+# --- the organization's compliance digest (central stack's digest schedule) ----------------------
+#
+# ``ORGDIGEST#<YYYY-MM-DD>`` / ``DIGEST``: one per UTC day (gsi1 ``ORGDIGEST`` by day), put
+# under a condition by the first delivery of the day's schedule tick, with what it says; its
+# ``message_id`` once it was published.
+
+ORG_DIGESTS_INDEX = "ORGDIGEST"
+
+
+def org_digest_key(day: str) -> Key:
+    """The organization's digest of ``day`` (``YYYY-MM-DD``, UTC)."""
+    return {"pk": {"S": f"ORGDIGEST#{day}"}, "sk": {"S": "DIGEST"}}

@@ -14,6 +14,8 @@ attributes of the member's own announcement (``fleetpatch.report_text``) and the
 and region in front, so the central notify-slack (the same function as a member's) posts it
 to the organization's Slack channel from the report the member copied into the central
 bucket. Members of an organization then leave Slack off: one message per run, for all.
+A member's compliance digest is filed but not announced: the organization's digest
+(``fleetpatch.services.org_digest``) sends every account's compliance once a day.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from fleetpatch import clock, report_text
+from fleetpatch import clock, org_digest, report_text
 from fleetpatch.org_index import OrgIndex
 from fleetpatch.publishing import Report, body_of, load_report, subject_of
 from fleetpatch.services import ClientFactory, aws_client
@@ -53,7 +55,13 @@ def file_event(
     if isinstance(detail, RunFinished):
         filed = index.record_run(detail, event.id)
         what = {"run": detail.run_id, "kind": detail.kind, "outcome": detail.status}
-        what["announced"] = _announce_once(index, detail, settings, client)
+        # A member's compliance digest is not announced per member: the organization's
+        # digest (fleetpatch.services.org_digest) covers every account once a day.
+        what["announced"] = (
+            None
+            if detail.kind == org_digest.DIGEST_KIND
+            else _announce_once(index, detail, settings, client)
+        )
     else:
         filed = index.record_compliance(detail, event.id)
         what = {"compliant": detail.compliant, "nonCompliant": detail.non_compliant}

@@ -1,0 +1,1 @@
+"""The central-digest function of the central stack (Lambda imports its module ``app``)."""
