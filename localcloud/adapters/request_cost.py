@@ -96,7 +96,8 @@ def _draw_at_once(original: Any) -> Any:
 # --- one client per state machine task --------------------------------------------------------
 
 _clients_lock = threading.Lock()
-_clients: dict[tuple[int, str, str], Any] = {}
+# (region, service) -> (the session it was built in, the client)
+_clients: dict[tuple[str, str], tuple[Any, Any]] = {}
 _PARSER = "moto.stepfunctions.parser"
 # The interpreter's modules that build a client with ``boto_client_for``, each imported by name
 # (the canary walks the whole parser for any other).
@@ -124,14 +125,15 @@ def _shared_client(original: Any) -> Any:
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto replaces boto3's default session when a mock starts: a client belongs to the
         # session it was built in (its event hooks are copied from it at creation).
-        key = (id(boto3._get_default_session()), region, service)
+        session = boto3._get_default_session()
         with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                if len(_clients) > 256:
-                    _clients.clear()
-                client = _clients[key] = original(region, service, state_credentials)
-            return client
+            built = _clients.get((region, service))
+            if built is None or built[0] is not session:
+                built = _clients[(region, service)] = (
+                    session,
+                    original(region, service, state_credentials),
+                )
+            return built[1]
 
     return boto_client_for
 

@@ -23,10 +23,10 @@ from localcloud.org.organization import Organization
 from tests.workflows.test_stackset import (
     PREFIX,
     REGIONS,
-    STACK_SET,
     _artifact_buckets,
     _launch,
     _package,
+    deploy_to_ou,
 )
 
 CENTRAL_TEMPLATE = REPO_ROOT / "central" / "template.yaml"
@@ -58,19 +58,7 @@ def test_runs_org_lists_every_member_accounts_runs_in_both_regions(
             "CentralReportsBucket": hub.outputs["ReportsBucketName"],
             "CentralReportsKeyArn": hub.outputs["ReportsKeyArn"],
         }
-        org.stack_sets.create_stack_set(
-            StackSetName=STACK_SET,
-            TemplateURL=url,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in overrides.items()],
-            Capabilities=["CAPABILITY_IAM"],
-            PermissionModel="SERVICE_MANAGED",
-            AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
-        )
-        org.stack_sets.create_stack_instances(
-            StackSetName=STACK_SET,
-            DeploymentTargets={"OrganizationalUnitIds": [ou]},
-            Regions=REGIONS,
-        )
+        deploy_to_ou(org, url, ou, overrides)
 
         # When an instance launches in every member account and region
         launched = {}

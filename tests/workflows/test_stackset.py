@@ -80,6 +80,24 @@ def _launch(org: Organization, account: str, region: str) -> tuple[Deployed, str
         return deployed, instance
 
 
+def deploy_to_ou(org: Organization, url: str, ou: str, parameters: dict[str, str]) -> None:
+    """A service-managed StackSet of the template at ``url``, with auto-deployment, and its
+    instances in every account of ``ou`` in both regions."""
+    org.stack_sets.create_stack_set(
+        StackSetName=STACK_SET,
+        TemplateURL=url,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+        PermissionModel="SERVICE_MANAGED",
+        AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+    )
+    org.stack_sets.create_stack_instances(
+        StackSetName=STACK_SET,
+        DeploymentTargets={"OrganizationalUnitIds": [ou]},
+        Regions=REGIONS,
+    )
+
+
 def _instances(org: Organization) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = org.stack_sets.list_stack_instances(StackSetName=STACK_SET)[
         "Summaries"
@@ -97,19 +115,7 @@ def test_a_stackset_deploys_the_packaged_template_to_every_account_of_the_ou() -
         url = _package(org)
 
         # When a service-managed StackSet deploys it to the OU in both regions
-        org.stack_sets.create_stack_set(
-            StackSetName=STACK_SET,
-            TemplateURL=url,
-            Parameters=[{"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX}],
-            Capabilities=["CAPABILITY_IAM"],
-            PermissionModel="SERVICE_MANAGED",
-            AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
-        )
-        org.stack_sets.create_stack_instances(
-            StackSetName=STACK_SET,
-            DeploymentTargets={"OrganizationalUnitIds": [ou]},
-            Regions=REGIONS,
-        )
+        deploy_to_ou(org, url, ou, {"ArtifactBucketPrefix": PREFIX})
 
         # Then every account and region has a current instance
         instances = _instances(org)
