@@ -50,6 +50,7 @@ from localcloud.adapters import (
     s3_policies,
     scheduler,
     securityhub,
+    serializer,
     sim_dates,
     sns,
     ssm,
@@ -239,6 +240,7 @@ class LocalCloud:
         lookups.install()
         memo.install()
         request_cost.install()
+        serializer.install()  # moto's response members read from plain dicts directly
         iam_simulate.install()
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)

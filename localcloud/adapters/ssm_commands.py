@@ -137,8 +137,12 @@ def describe_instance_information(self: SimpleSystemManagerResponse) -> ActionRe
     fleet = require_fleet("DescribeInstanceInformation")
     filters = _instance_filters(self)
     now = fleet.clock.now()
+    # A filter by instance id reads only those instances (the answer is the same: every
+    # filter is still applied, in launch order); a scan per call made a wave's checks, one
+    # call per 50 instances, quadratic in the fleet.
+    among = next((values for key, values in filters if key == "InstanceIds"), None)
     found = []
-    for instance in fleet.managed_instances():
+    for instance in fleet.managed_instances(among):
         ping = instance.ping_status(now)
         if ping is not None and _matches(instance, ping, filters):
             found.append(_instance_information(instance, ping, now, self.region))

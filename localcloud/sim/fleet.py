@@ -135,6 +135,7 @@ class FleetSimulator(SsmAgent):
         # thread when the clock runs in real time.
         self.lock = threading.RLock()
         self._instances: dict[str, ManagedInstance] = {}
+        self._position: dict[str, int] = {}  # launch order, for answers by id in that order
         self._images: dict[str, Image] = {}
         self._fleet_images: dict[OperatingSystem, str] = {}
         self._scripted: list[_ScriptedLaunch] = []
@@ -266,6 +267,7 @@ class FleetSimulator(SsmAgent):
                 return
             group = _tags(ec2_instance).get(ASG_NAME_TAG)
             behaviour = self._explicit or self._take_scripted(group, image)
+            self._position[ec2_instance.id] = len(self._position)
             instance = self._instances[ec2_instance.id] = ManagedInstance(
                 instance_id=ec2_instance.id,
                 os=image.os,
@@ -302,11 +304,22 @@ class FleetSimulator(SsmAgent):
 
     # --- reading the fleet (DescribeInstanceInformation & co) ---------------------------------
 
-    def managed_instances(self) -> list[ManagedInstance]:
-        """Instances whose agent is registered and that run (Online or ConnectionLost)."""
+    def managed_instances(self, among: Iterable[str] | None = None) -> list[ManagedInstance]:
+        """Instances whose agent is registered and that run (Online or ConnectionLost).
+
+        ``among`` narrows them to those ids (a filter by instance id reads only those), in the
+        same order as the whole list: launch order.
+        """
         now = self.clock.now()
         with self.lock:
-            return [i for i in self._instances.values() if i.ping_status(now) is not None]
+            if among is None:
+                candidates: Iterable[ManagedInstance] = self._instances.values()
+            else:
+                known = {i for i in among if i in self._instances}
+                candidates = [
+                    self._instances[i] for i in sorted(known, key=self._position.__getitem__)
+                ]
+            return [i for i in candidates if i.ping_status(now) is not None]
 
     def patch_states(self) -> list[PatchReport]:
         with self.lock:

@@ -116,6 +116,43 @@ def test_pages_of_instance_information(fleet: FleetSimulator) -> None:
     assert "NextToken" not in second
 
 
+def test_a_filter_by_instance_id_answers_as_the_whole_list_does(fleet: FleetSimulator) -> None:
+    # The by-id fast path reads only the named instances: same instances, same (launch)
+    # order, every other filter still applied, unknown and stopped ids left out, same pages.
+    ids = fleet.launch("UBUNTU", count=6, tags={"Patch Group": "db"})
+    [windows] = fleet.launch("WINDOWS", tags={"Patch Group": "db"})
+    fleet.cloud.settle()
+    fleet.cloud.client("ec2").stop_instances(InstanceIds=[ids[2]])
+    ssm = fleet.cloud.client("ssm")
+    everyone = [
+        i["InstanceId"] for i in ssm.describe_instance_information()["InstanceInformationList"]
+    ]
+    asked = [windows, ids[4], "i-0123456789abcdef0", ids[2], ids[0], ids[5]]
+    named = ssm.describe_instance_information(
+        Filters=[
+            {"Key": "InstanceIds", "Values": asked},
+            {"Key": "PlatformTypes", "Values": ["Linux"]},
+        ],
+        MaxResults=5,
+    )
+    expected = [i for i in everyone if i in asked and i != windows]
+    assert [i["InstanceId"] for i in named["InstanceInformationList"]] == expected
+    assert expected == [ids[0], ids[4], ids[5]]
+    assert "NextToken" not in named
+    page = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [windows, *reversed(ids)]}], MaxResults=5
+    )
+    rest = ssm.describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [windows, *reversed(ids)]}],
+        MaxResults=5,
+        NextToken=page["NextToken"],
+    )
+    assert [
+        i["InstanceId"] for i in page["InstanceInformationList"] + rest["InstanceInformationList"]
+    ] == everyone
+    assert len(everyone) == 6
+
+
 def test_instance_information_refuses_what_aws_refuses(fleet: FleetSimulator) -> None:
     # The limits the readiness watcher batches against (botocore's service model: 1 to 100
     # filter values, MaxResults 5 to 50; the API reference: the legacy and current filter
