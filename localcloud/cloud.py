@@ -57,6 +57,7 @@ from localcloud.adapters import (
     ssm_calendar,
     ssm_windows,
     stepfunctions,
+    xml_bodies,
 )
 from localcloud.core import clock as sim
 from localcloud.core import faults as fault_injection
@@ -241,6 +242,7 @@ class LocalCloud:
         memo.install()
         request_cost.install()
         serializer.install()  # moto's response members read from plain dicts directly
+        xml_bodies.install()  # moto's XML bodies written without a SAX call per element
         iam_simulate.install()
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)
