@@ -102,7 +102,7 @@ test: lint unit workflows iam-check ## run every check: lint, unit and workflow 
 
 .PHONY: unit
 unit: $(BIN)/python ## unit tests (no network)
-	$(BIN)/pytest tests/unit -q -n $(TEST_WORKERS)
+	$(BIN)/pytest tests/unit -q -n $(TEST_WORKERS) --durations=10
 
 IAM_LOG := out/iam
 
@@ -111,7 +111,7 @@ workflows: $(BIN)/python $(AWSCLI) ## workflow tests: the real template and ASL 
 	@# pytest exits 5 when it collects nothing; an empty suite is a failure here too.
 	@# Every IAM decision of the run goes to $(IAM_LOG), for iam-check and iam-report.
 	rm -rf $(IAM_LOG)
-	FLEETPATCH_IAM_LOG=$(IAM_LOG) $(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS)
+	FLEETPATCH_IAM_LOG=$(IAM_LOG) $(BIN)/pytest tests/workflows -q -n $(TEST_WORKERS) --durations=15
 
 .PHONY: iam-check
 iam-check: $(BIN)/python ## after make workflows: fail on a template grant no test used and docs/security.md does not explain
