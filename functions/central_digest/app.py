@@ -14,7 +14,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from fleetpatch.errors import InvalidEventError
-from fleetpatch.services.org_digest import send_org_digest
 
 
 class Config(FunctionConfig):
@@ -31,6 +30,9 @@ class Tick(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first tick, not at cold start (issue 19).
+    from fleetpatch.services.org_digest import send_org_digest
+
     try:
         tick = Tick.model_validate(event)
     except ValidationError as exc:

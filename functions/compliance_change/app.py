@@ -18,10 +18,6 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
-from fleetpatch.events import ComplianceChangeEvent
-from fleetpatch.routing import Route
-from fleetpatch.services.compliance import record_change
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -37,6 +33,11 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first event, not at cold start (issue 19).
+    from fleetpatch.events import ComplianceChangeEvent
+    from fleetpatch.routing import Route
+    from fleetpatch.services.compliance import record_change
+
     parsed, decision = accept_event(event, Route.COMPLIANCE_CHANGE)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}

@@ -13,8 +13,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.services.audit import export_month
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -29,5 +27,8 @@ class MonthlyExportEvent(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.audit import export_month
+
     request = MonthlyExportEvent.model_validate(event)
     return export_month(load_config(Config), request.scheduled_time)

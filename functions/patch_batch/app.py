@@ -14,7 +14,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.batch_policy import RuntimeBatch
-from fleetpatch.services.waves import send_batch_round
 
 
 class Config(FunctionConfig):
@@ -36,6 +35,9 @@ class PatchRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.waves import send_batch_round
+
     request = PatchRequest.model_validate(event)
     config = load_config(Config)
     return send_batch_round(

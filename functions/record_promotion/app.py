@@ -16,7 +16,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.batch_policy import RuntimeBatch
-from fleetpatch.services.waves import record_promotion
 
 
 class Config(FunctionConfig):
@@ -34,5 +33,8 @@ class PromotionRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.waves import record_promotion
+
     request = PromotionRequest.model_validate(event)
     return record_promotion(request, artifacts_bucket=load_config(Config).artifacts_bucket)

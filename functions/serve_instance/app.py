@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts.serving import ServingOutcome
 from fleetpatch.ids import InstanceId
-from fleetpatch.services import serving
 
 
 class Config(FunctionConfig):
@@ -88,6 +87,9 @@ class Request(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services import serving
+
     request = Request.model_validate({"request": event}).request
     match request:
         case TakeOut():

@@ -1,15 +1,22 @@
-"""The event edge every handler shares: validate, route, and refuse what is not ours."""
+"""The event edge every handler shares: validate, route, and refuse what is not ours.
+
+The event models and the router (``fleetpatch.events``, ``fleetpatch.routing``: dozens of
+pydantic models) are imported by the first event, not by the handler's import (cold
+start, issue 19): a handler module imports this edge, and only an invocation parses.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from fleetpatch.errors import InvalidEventError, MisroutedEventError
-from fleetpatch.events import FleetEvent
-from fleetpatch.routing import Route, RouteDecision, route_raw
 from fleetpatch_lambda.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from fleetpatch.events import FleetEvent
+    from fleetpatch.routing import Route, RouteDecision
 
 
 def accept_event(raw: Any, expected: Route) -> tuple[FleetEvent, RouteDecision]:
@@ -18,6 +25,8 @@ def accept_event(raw: Any, expected: Route) -> tuple[FleetEvent, RouteDecision]:
     Invalid events raise :class:`InvalidEventError` so the asynchronous invocation fails
     and, after Lambda's retries, the event lands in the function's dead-letter queue.
     """
+    from fleetpatch.routing import Route, route_raw
+
     try:
         event, decision = route_raw(raw)
     except InvalidEventError as exc:
