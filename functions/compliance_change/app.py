@@ -48,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         **record_change(parsed, load_config(Config)),
     }
     # The dashboard's "compliance by environment" reads these fields (tools/render_monitoring.py).
-    logger.info(
+    logger().info(
         "compliance recorded",
         extra={
             "instance": parsed.detail.resource_id,

@@ -123,8 +123,10 @@ EDGE = frozenset(
         "fleetpatch_lambda.observability",
     }
 )
-# Third-party modules a handler imports only where it uses them.
-DEFERRED = ("aws_lambda_powertools.utilities.idempotency", "aws_xray_sdk")
+# Third-party modules a handler's import leaves to its first invocation: powertools (the
+# Logger, Metrics and idempotency utility are created when the handler first runs) and the
+# X-Ray SDK (only with tracing on).
+DEFERRED = ("aws_lambda_powertools", "aws_xray_sdk")
 
 
 def beyond_the_edge(result: dict[str, object]) -> list[str]:

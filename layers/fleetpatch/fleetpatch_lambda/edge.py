@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from fleetpatch.errors import InvalidEventError, MisroutedEventError
 from fleetpatch_lambda.observability import logger, metrics
 
@@ -25,21 +23,23 @@ def accept_event(raw: Any, expected: Route) -> tuple[FleetEvent, RouteDecision]:
     Invalid events raise :class:`InvalidEventError` so the asynchronous invocation fails
     and, after Lambda's retries, the event lands in the function's dead-letter queue.
     """
+    from aws_lambda_powertools.metrics import MetricUnit
+
     from fleetpatch.routing import Route, route_raw
 
     try:
         event, decision = route_raw(raw)
     except InvalidEventError as exc:
-        logger.error("invalid event", extra={"field": exc.field, "problem": exc.message})
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        logger().error("invalid event", extra={"field": exc.field, "problem": exc.message})
+        metrics().add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
         raise
-    logger.append_keys(route=decision.route.value, detail_type=event.detail_type)
+    logger().append_keys(route=decision.route.value, detail_type=event.detail_type)
     if decision.route not in {expected, Route.IGNORED}:
         raise MisroutedEventError(expected=expected.value, actual=decision.route.value)
-    metrics.add_metric(
+    metrics().add_metric(
         name="IgnoredEvents" if decision.route is Route.IGNORED else "AcceptedEvents",
         unit=MetricUnit.Count,
         value=1,
     )
-    logger.info("event routed", extra={"reason": decision.reason})
+    logger().info("event routed", extra={"reason": decision.reason})
     return event, decision
