@@ -15,9 +15,8 @@ from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
-
 if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
     from fleetpatch.services.governance import Governance
 
 
@@ -54,6 +53,7 @@ class GovernanceRequest(BaseModel):
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
     from fleetpatch.services.governance import Governance, check_governance
     from fleetpatch.services.waves import evaluate_gate
 
@@ -62,5 +62,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return check_governance(
             asked.run_id, asked.wave, asked.governance, table_name=load_config(Config).table_name
         )
-    request = EvaluateRequest.model_validate(event)
+    request = resolved(
+        EvaluateRequest, RuntimeBatch=RuntimeBatch, RuntimeGate=RuntimeGate
+    ).model_validate(event)
     return evaluate_gate(request, table_name=load_config(Config).table_name)

@@ -105,13 +105,12 @@ def test_the_check_sees_a_model_built_at_import() -> None:
     assert built_at_import(setup)["built"] == ["fleetpatch.ids.Eager"]
 
 
-# What a handler's import may load of the layer: the edge and light types (ids, the runtime
-# batch a wave's request carries), nothing that defines the events, the policy or a use case.
+# What a handler's import may load of the layer: the edge and light types (ids, the serving
+# outcomes), nothing that defines the events, the policy, the runtime batch or a use case.
 EDGE = frozenset(
     {
         "fleetpatch",
         "fleetpatch.aws",
-        "fleetpatch.batch_policy",
         "fleetpatch.clock",
         "fleetpatch.contracts",
         "fleetpatch.contracts.serving",
