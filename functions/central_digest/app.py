@@ -24,7 +24,7 @@ class Config(FunctionConfig):
 class Tick(BaseModel):
     """The schedule's Input: ``{"scheduledTime": "<aws.scheduler.scheduled-time>"}``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     scheduled_time: AwareDatetime = Field(alias="scheduledTime")
 
 

@@ -21,7 +21,7 @@ class Config(FunctionConfig):
 
 
 class MonthlyExportEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
 
 

@@ -34,6 +34,9 @@ handlers = []  # kept: a class only weakly referenced by __subclasses__ could be
 for name, path in json.loads(sys.argv[1]).items():
     spec = importlib.util.spec_from_file_location(f"handler_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    # Registered, as Lambda's import (and the local cloud's) registers it: pydantic resolves
+    # a model's annotations through its module, and builds one it can resolve.
+    sys.modules[spec.name] = module
     sys.path.insert(0, str(spec.origin).rsplit("/", 1)[0])
     spec.loader.exec_module(module)
     handlers.append(module)
