@@ -36,11 +36,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first event, not at cold start (issue 19).
     from fleetpatch.events import ComplianceChangeEvent
     from fleetpatch.routing import Route
-    from fleetpatch.services.compliance import record_change
 
     parsed, decision = accept_event(event, Route.COMPLIANCE_CHANGE)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
+    # The use case, only for an event of this route.
+    from fleetpatch.services.compliance import record_change
+
     assert isinstance(parsed, ComplianceChangeEvent)
     result = {
         "route": decision.route.value,

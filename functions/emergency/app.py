@@ -33,11 +33,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # router and the use case (which brings the policy) are most of the handler's imports.
     from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
     from fleetpatch.routing import Route
-    from fleetpatch.services.emergency import start_for_event
 
     parsed, decision = accept_event(event, Route.EMERGENCY)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
+    # The use case, only for an event of this route.
+    from fleetpatch.services.emergency import start_for_event
+
     assert isinstance(parsed, InspectorFindingEvent | EmergencyRequestEvent)
     config = load_config(Config)
     return start_for_event(parsed, config, aws.compiled_policy(config.policy_parameter))

@@ -28,13 +28,15 @@ class Config(FunctionConfig):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     # Imported by the first event, not at cold start (issue 19).
     from fleetpatch.events import InstanceStateChangeEvent, LaunchLifecycleActionEvent
-    from fleetpatch.launch import LaunchPolicy
     from fleetpatch.routing import Route
-    from fleetpatch.services.launch import start_launch_run
 
     parsed, decision = accept_event(event, Route.PATCH_ON_LAUNCH)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
+    # The use case and the launch policy, only for an event of this route.
+    from fleetpatch.launch import LaunchPolicy
+    from fleetpatch.services.launch import start_launch_run
+
     assert isinstance(parsed, LaunchLifecycleActionEvent | InstanceStateChangeEvent)
     return start_launch_run(
         parsed, decision, load_config(resolved(Config, LaunchPolicy=LaunchPolicy))
