@@ -13,7 +13,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.ids import ManagedInstanceId, Uuid
-from fleetpatch.services.commands import await_command
 
 
 class Config(FunctionConfig):
@@ -31,6 +30,9 @@ class AwaitRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.commands import await_command
+
     request = AwaitRequest.model_validate(event)
     resumed = await_command(
         load_config(Config).table_name,

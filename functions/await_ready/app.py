@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleetpatch import clock
 from fleetpatch.ids import ManagedInstanceId
-from fleetpatch.readiness import Waiter
-from fleetpatch.services.readiness import await_ready
 
 
 class Config(FunctionConfig):
@@ -54,6 +52,10 @@ class AwaitReadyRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.readiness import Waiter
+    from fleetpatch.services.readiness import await_ready
+
     request = AwaitReadyRequest.model_validate(event)
     config = load_config(Config)
     waiter = Waiter(

@@ -13,10 +13,6 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.events import WindowExecutionEvent
-from fleetpatch.routing import Route
-from fleetpatch.services.wave_start import start_for_window_event, start_for_window_task
-
 
 class Config(FunctionConfig):
     state_machine_arn: str = Field(
@@ -37,6 +33,11 @@ class WindowTask(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    # Imported by the first event, not at cold start (issue 19).
+    from fleetpatch.events import WindowExecutionEvent
+    from fleetpatch.routing import Route
+    from fleetpatch.services.wave_start import start_for_window_event, start_for_window_task
+
     if isinstance(event, dict) and event.get("source") == "fleetpatch.window":
         task = WindowTask.model_validate(event)
         return start_for_window_task(task.wave, task.window_id, load_config(Config))

@@ -14,7 +14,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from fleetpatch.errors import InvalidEventError
-from fleetpatch.services.org_digest import send_org_digest
 
 
 class Config(FunctionConfig):
@@ -25,12 +24,15 @@ class Config(FunctionConfig):
 class Tick(BaseModel):
     """The schedule's Input: ``{"scheduledTime": "<aws.scheduler.scheduled-time>"}``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     scheduled_time: AwareDatetime = Field(alias="scheduledTime")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first tick, not at cold start (issue 19).
+    from fleetpatch.services.org_digest import send_org_digest
+
     try:
         tick = Tick.model_validate(event)
     except ValidationError as exc:

@@ -12,9 +12,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.services.central import file_event
-from fleetpatch.shared_events import parse_shared_event
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_ORG_INDEX_TABLE", min_length=3)
@@ -25,4 +22,8 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first event, not at cold start (issue 19).
+    from fleetpatch.services.central import file_event
+    from fleetpatch.shared_events import parse_shared_event
+
     return file_event(parse_shared_event(event), load_config(Config))

@@ -18,10 +18,6 @@ from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented, logger
 from pydantic import Field
 
-from fleetpatch.events import ComplianceChangeEvent
-from fleetpatch.routing import Route
-from fleetpatch.services.compliance import record_change
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -37,9 +33,16 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first event, not at cold start (issue 19).
+    from fleetpatch.events import ComplianceChangeEvent
+    from fleetpatch.routing import Route
+
     parsed, decision = accept_event(event, Route.COMPLIANCE_CHANGE)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
+    # The use case, only for an event of this route.
+    from fleetpatch.services.compliance import record_change
+
     assert isinstance(parsed, ComplianceChangeEvent)
     result = {
         "route": decision.route.value,
@@ -47,7 +50,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         **record_change(parsed, load_config(Config)),
     }
     # The dashboard's "compliance by environment" reads these fields (tools/render_monitoring.py).
-    logger.info(
+    logger().info(
         "compliance recorded",
         extra={
             "instance": parsed.detail.resource_id,

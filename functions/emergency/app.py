@@ -16,9 +16,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
 from fleetpatch import aws
-from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
-from fleetpatch.routing import Route
-from fleetpatch.services.emergency import start_for_event
 
 
 class Config(FunctionConfig):
@@ -32,9 +29,17 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first event, not at cold start (issue 19): the event models, the
+    # router and the use case (which brings the policy) are most of the handler's imports.
+    from fleetpatch.events import EmergencyRequestEvent, InspectorFindingEvent
+    from fleetpatch.routing import Route
+
     parsed, decision = accept_event(event, Route.EMERGENCY)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
+    # The use case, only for an event of this route.
+    from fleetpatch.services.emergency import start_for_event
+
     assert isinstance(parsed, InspectorFindingEvent | EmergencyRequestEvent)
     config = load_config(Config)
     return start_for_event(parsed, config, aws.compiled_policy(config.policy_parameter))

@@ -9,15 +9,15 @@ operator's skip, the change freeze (``fleetpatch.services.governance``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
-from fleetpatch.services.governance import Governance, check_governance
-from fleetpatch.services.waves import evaluate_gate
+if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
+    from fleetpatch.services.governance import Governance
 
 
 class Config(FunctionConfig):
@@ -52,10 +52,17 @@ class GovernanceRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.batch_policy import RuntimeBatch, RuntimeGate
+    from fleetpatch.services.governance import Governance, check_governance
+    from fleetpatch.services.waves import evaluate_gate
+
     if isinstance(event, dict) and event.get("check") == "governance":
-        asked = GovernanceRequest.model_validate(event)
+        asked = resolved(GovernanceRequest, Governance=Governance).model_validate(event)
         return check_governance(
             asked.run_id, asked.wave, asked.governance, table_name=load_config(Config).table_name
         )
-    request = EvaluateRequest.model_validate(event)
+    request = resolved(
+        EvaluateRequest, RuntimeBatch=RuntimeBatch, RuntimeGate=RuntimeGate
+    ).model_validate(event)
     return evaluate_gate(request, table_name=load_config(Config).table_name)

@@ -14,9 +14,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.launch_outcome import OutcomeRequest
-from fleetpatch.services.launch import account_outcome
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -24,5 +21,9 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.launch_outcome import OutcomeRequest
+    from fleetpatch.services.launch import account_outcome
+
     request = OutcomeRequest.model_validate(event)
     return account_outcome(request, load_config(Config).table_name)

@@ -13,8 +13,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.services.audit import export_month
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -23,11 +21,14 @@ class Config(FunctionConfig):
 
 
 class MonthlyExportEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.audit import export_month
+
     request = MonthlyExportEvent.model_validate(event)
     return export_month(load_config(Config), request.scheduled_time)

@@ -17,13 +17,10 @@ from functools import partial
 from typing import Any
 
 from fleetpatch_lambda.config import FunctionConfig, load_config
-from fleetpatch_lambda.idempotency import once
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
 from fleetpatch import aws
-from fleetpatch.notify import sns_notifications
-from fleetpatch.services.slack import post_to_slack
 
 
 class Config(FunctionConfig):
@@ -45,6 +42,13 @@ POSTED_TTL_SECONDS = 24 * 3600
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19): powertools'
+    # idempotency utility, the SNS parsing and the Slack message.
+    from fleetpatch_lambda.idempotency import once
+
+    from fleetpatch.notify import sns_notifications
+    from fleetpatch.services.slack import post_to_slack
+
     config = load_config(Config)
     return post_to_slack(
         sns_notifications(event),

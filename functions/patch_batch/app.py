@@ -7,14 +7,14 @@ they are made, and a retry sends only the rest.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.batch_policy import RuntimeBatch
-from fleetpatch.services.waves import send_batch_round
+if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeBatch
 
 
 class Config(FunctionConfig):
@@ -36,7 +36,11 @@ class PatchRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = PatchRequest.model_validate(event)
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.batch_policy import RuntimeBatch
+    from fleetpatch.services.waves import send_batch_round
+
+    request = resolved(PatchRequest, RuntimeBatch=RuntimeBatch).model_validate(event)
     config = load_config(Config)
     return send_batch_round(
         request, table_name=config.table_name, artifacts_bucket=config.artifacts_bucket

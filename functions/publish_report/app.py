@@ -15,11 +15,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.launch_summary import InstanceRunSummary
-from fleetpatch.services.notices import send_wave_notices
-from fleetpatch.services.reports import publish_run_report, send_compliance_digest
-from fleetpatch.wave_report import WaveRunSummary
-
 
 class Config(FunctionConfig):
     table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
@@ -35,6 +30,12 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.launch_summary import InstanceRunSummary
+    from fleetpatch.services.notices import send_wave_notices
+    from fleetpatch.services.reports import publish_run_report, send_compliance_digest
+    from fleetpatch.wave_report import WaveRunSummary
+
     config = load_config(Config)
     if event.get("kind") == "compliance-digest":
         return send_compliance_digest(config, event.get("due"))

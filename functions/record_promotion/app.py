@@ -9,14 +9,14 @@ installed nothing leaves the lists as they were (``fleetpatch.promotion.record_l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.batch_policy import RuntimeBatch
-from fleetpatch.services.waves import record_promotion
+if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeBatch
 
 
 class Config(FunctionConfig):
@@ -34,5 +34,9 @@ class PromotionRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = PromotionRequest.model_validate(event)
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.batch_policy import RuntimeBatch
+    from fleetpatch.services.waves import record_promotion
+
+    request = resolved(PromotionRequest, RuntimeBatch=RuntimeBatch).model_validate(event)
     return record_promotion(request, artifacts_bucket=load_config(Config).artifacts_bucket)

@@ -12,7 +12,6 @@ from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetpatch.ids import InstanceId
-from fleetpatch.services.launch import resolve_exception, resolve_instance
 
 
 class ResolveRequest(BaseModel):
@@ -23,6 +22,9 @@ class ResolveRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.launch import resolve_exception, resolve_instance
+
     request = ResolveRequest.model_validate(event)
     if request.only == "exception":
         return resolve_exception(request.instance_id)

@@ -9,16 +9,17 @@ Every action is safe to retry (``fleetpatch.services.serving``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
+from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.batch_policy import RuntimeServing
 from fleetpatch.contracts.serving import ServingOutcome
 from fleetpatch.ids import InstanceId
-from fleetpatch.services import serving
+
+if TYPE_CHECKING:
+    from fleetpatch.batch_policy import RuntimeServing
 
 
 class Config(FunctionConfig):
@@ -88,6 +89,12 @@ class Request(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.batch_policy import RuntimeServing
+    from fleetpatch.services import serving
+
+    for carrying_serving in (TakeOut, Check, TakeOutAgain):
+        resolved(carrying_serving, RuntimeServing=RuntimeServing)
     request = Request.model_validate({"request": event}).request
     match request:
         case TakeOut():

@@ -12,8 +12,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.services.snapshots import sweep
-
 
 class Config(FunctionConfig):
     stage: str = Field(alias="FLEETPATCH_STAGE", min_length=1)
@@ -21,4 +19,7 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.snapshots import sweep
+
     return sweep(load_config(Config).stage)

@@ -12,8 +12,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import Field
 
-from fleetpatch.services.exclusions import sync
-
 
 class Config(FunctionConfig):
     policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
@@ -21,4 +19,7 @@ class Config(FunctionConfig):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.exclusions import sync
+
     return sync(load_config(Config).policy_parameter)

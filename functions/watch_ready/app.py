@@ -13,8 +13,6 @@ from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleetpatch.services.readiness import watch
-
 # A round ends this long before the function's own timeout, whatever it was asked.
 TIMEOUT_MARGIN_SECONDS = 30.0
 
@@ -34,6 +32,9 @@ class WatchRequest(BaseModel):
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch.services.readiness import watch
+
     request = WatchRequest.model_validate(event)
     config = load_config(Config)
     remaining = context.get_remaining_time_in_millis() / 1000 - TIMEOUT_MARGIN_SECONDS

@@ -1,11 +1,14 @@
-"""Importing a handler does no heavy work: no pydantic model is built at import (issue 19).
+"""Importing a handler does no heavy work (issue 19: cold start).
 
 Every model of the layer and of the handlers defers its build (``defer_build=True``): a
 model is built when it first validates or serializes, so a handler pays only for the
-models it uses, and a cold start only for what the first invocation needs. The probe
-imports every handler in one fresh interpreter, as Lambda would (function directory and
-layer on the path, each ``app.py`` under its own name), then lists the layer's and the
-handlers' ``BaseModel`` classes that are already complete (built).
+models it uses, and a cold start only for what the first invocation needs. And a handler's
+module imports only the edge (configuration, observability, the event edge, a few light
+types): the event models, the router, the use cases and the policy are imported by the
+handler when it runs. The probe imports every handler in one fresh interpreter, as Lambda
+would (function directory and layer on the path, each ``app.py`` under its own name), notes
+which modules that loaded, then imports every module of the layer and lists the layer's and
+the handlers' ``BaseModel`` classes that are already complete (built).
 """
 
 from __future__ import annotations
@@ -27,12 +30,24 @@ from pydantic import BaseModel
 # What the check runs first (a mutation test prepends an eager model here).
 __SETUP__
 
+handlers = []  # kept: a class only weakly referenced by __subclasses__ could be collected
 for name, path in json.loads(sys.argv[1]).items():
     spec = importlib.util.spec_from_file_location(f"handler_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    # Registered, as Lambda's import (and the local cloud's) registers it: pydantic resolves
+    # a model's annotations through its module, and builds one it can resolve.
+    sys.modules[spec.name] = module
     sys.path.insert(0, str(spec.origin).rsplit("/", 1)[0])
     spec.loader.exec_module(module)
+    handlers.append(module)
     sys.path.pop(0)
+at_import = sorted(sys.modules)
+
+# Then every model of the layer is defined, as the handlers' first invocations define them.
+import fleetpatch, fleetpatch_lambda, pkgutil
+for package in (fleetpatch, fleetpatch_lambda):
+    for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(found.name)
 
 
 def models(cls):
@@ -47,6 +62,7 @@ ours = [
     or m.__module__.startswith("handler_")
 ]
 print(json.dumps({
+    "at_import": at_import,
     "models": len(ours),
     "built": sorted(f"{m.__module__}.{m.__qualname__}" for m in ours if m.__pydantic_complete__),
 }))
@@ -76,7 +92,7 @@ def test_importing_every_handler_builds_no_model() -> None:
     result = built_at_import()
     # Then the probe saw the models (handlers', events', the policy's) and none is built
     assert isinstance(result["models"], int)
-    assert result["models"] > 30
+    assert result["models"] > 100
     assert result["built"] == []
 
 
@@ -90,3 +106,53 @@ def test_the_check_sees_a_model_built_at_import() -> None:
     )
     # Then the check names it
     assert built_at_import(setup)["built"] == ["fleetpatch.ids.Eager"]
+
+
+# What a handler's import may load of the layer: the edge and light types (ids, the serving
+# outcomes), nothing that defines the events, the policy, the runtime batch or a use case.
+EDGE = frozenset(
+    {
+        "fleetpatch",
+        "fleetpatch.aws",
+        "fleetpatch.clock",
+        "fleetpatch.contracts",
+        "fleetpatch.contracts.serving",
+        "fleetpatch.errors",
+        "fleetpatch.ids",
+        "fleetpatch_lambda",
+        "fleetpatch_lambda.config",
+        "fleetpatch_lambda.edge",
+        "fleetpatch_lambda.observability",
+    }
+)
+# Third-party modules a handler's import leaves to its first invocation: powertools (the
+# Logger, Metrics and idempotency utility are created when the handler first runs) and the
+# X-Ray SDK (only with tracing on).
+DEFERRED = ("aws_lambda_powertools", "aws_xray_sdk")
+
+
+def beyond_the_edge(result: dict[str, object]) -> list[str]:
+    modules = result["at_import"]
+    assert isinstance(modules, list)
+    return [
+        m
+        for m in modules
+        if (m.split(".")[0] in {"fleetpatch", "fleetpatch_lambda"} and m not in EDGE)
+        or m.startswith(DEFERRED)
+    ]
+
+
+def test_importing_every_handler_loads_only_the_edge() -> None:
+    # Given every handler imported, as Lambda imports each at cold start
+    result = built_at_import()
+    # Then the layer's modules loaded are the edge's (the probe did import it)
+    assert "fleetpatch_lambda.observability" in result["at_import"]
+    assert beyond_the_edge(result) == []
+
+
+def test_the_check_sees_a_heavy_module_imported_at_import() -> None:
+    # Given a handler that imports the event models and a use case at module level
+    setup = "import fleetpatch.events, fleetpatch.services.launch\n"
+    # Then the check names them (and what they brought)
+    heavy = beyond_the_edge(built_at_import(setup))
+    assert {"fleetpatch.events", "fleetpatch.services.launch", "fleetpatch.launch"} <= set(heavy)

@@ -8,6 +8,7 @@ the template must provide.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -28,3 +29,15 @@ def load_config[C: FunctionConfig](model: type[C]) -> C:
             for e in exc.errors(include_url=False)
         )
         raise ConfigurationError(f"invalid function configuration: {problems}") from exc
+
+
+def resolved[M: type[BaseModel]](model: M, **types: Any) -> M:
+    """``model``, completed with ``types`` (annotation name -> type): domain types its
+    annotations name that the handler imports only for type checking (``if TYPE_CHECKING:``)
+    and, at run time, in the handler: their modules stay out of the cold start (issue 19).
+
+    The model must defer its build (``defer_build=True``); once complete, this is a no-op.
+    """
+    if not model.__pydantic_complete__:
+        model.model_rebuild(_types_namespace=types)
+    return model

@@ -2,6 +2,10 @@
 
 Every handler uses :func:`instrumented`, which applies the decorators in the house order:
 logger context (with the EventBridge event id as correlation id) -> metrics -> tracer.
+
+Powertools is imported, and the Logger and Metrics created, by the first invocation, not by
+the handler's import (cold start, issue 19): :func:`logger` and :func:`metrics` give the
+process's one instance of each.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ import os
 import sys
 from collections.abc import Callable
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
+from typing import TYPE_CHECKING, Any
 
 from fleetpatch import aws
 from fleetpatch.errors import AwsThrottledError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
 
 
 class _CurrentStdout:
@@ -35,8 +39,21 @@ class _CurrentStdout:
         sys.stdout.flush()
 
 
-logger = Logger(stream=_CurrentStdout())  # type: ignore[arg-type]
-metrics = Metrics()
+@cache
+def logger() -> Logger:
+    """The process's Logger (created by its first use)."""
+    from aws_lambda_powertools import Logger
+
+    return Logger(stream=_CurrentStdout())  # type: ignore[arg-type]
+
+
+@cache
+def metrics() -> Metrics:
+    """The process's Metrics (created by its first use: it reads its namespace then)."""
+    from aws_lambda_powertools import Metrics
+
+    return Metrics()
+
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -88,11 +105,23 @@ def instrumented(handler: Handler) -> Handler:
     """Wrap a handler: logger context -> metrics -> tracer (when tracing is on).
 
     Innermost, throttling is renamed so workflows retry it (:func:`_throttling_named`).
+    The wrapping is built by the first invocation (powertools is imported then), once.
     """
-    wrapped: Handler = _throttling_named(handler)
-    if _tracing_enabled():
-        wrapped = _tracer().capture_lambda_handler(wrapped)
-    wrapped = metrics.log_metrics(wrapped)
-    return logger.inject_lambda_context(
-        wrapped, correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True
-    )
+
+    @cache
+    def wrapping() -> Handler:
+        from aws_lambda_powertools.logging import correlation_paths
+
+        wrapped: Handler = _throttling_named(handler)
+        if _tracing_enabled():
+            wrapped = _tracer().capture_lambda_handler(wrapped)
+        wrapped = metrics().log_metrics(wrapped)
+        return logger().inject_lambda_context(
+            wrapped, correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True
+        )
+
+    @functools.wraps(handler)
+    def call(event: dict[str, Any], context: Any) -> Any:
+        return wrapping()(event, context)
+
+    return call
