@@ -258,7 +258,15 @@ _BINDING = re.compile(r"\$([A-Za-z0-9_]+):=/\*fp:(\d+)\*/")
 
 
 def _split_bindings(expression: str) -> tuple[str, dict[str, Any]]:
-    bindings: dict[str, Any] = {}
+    """The expression without its encoded bindings, and the bindings it refers to.
+
+    moto binds every variable of the execution into every evaluation (its own TODO: "sample
+    only those invoked"); a launch run has some 35, and decoding them all was most of an
+    evaluation. A binding whose ``$name`` the rest of the text never mentions cannot be
+    read (JSONata has no dynamic variable lookup, and Step Functions forbids ``$eval``), so
+    it is left out.
+    """
+    found_bindings: list[tuple[str, int, int]] = []
     pieces: list[str] = []
     position = 0
     while (found := _BINDING.search(expression, position)) is not None:
@@ -266,11 +274,16 @@ def _split_bindings(expression: str) -> tuple[str, dict[str, Any]]:
         end = start + int(found.group(2))
         if expression[end : end + 1] != ";":
             raise ValueError(f"malformed encoded binding at {found.start()}: {expression[:200]}")
-        bindings[found.group(1)] = _jsonata_value(json.loads(expression[start:end]))
+        found_bindings.append((found.group(1), start, end))
         pieces.append(expression[position : found.start()])
         position = end + 1
     pieces.append(expression[position:])
-    return "".join(pieces), bindings
+    body = "".join(pieces)
+    bindings: dict[str, Any] = {}
+    for name, start, end in found_bindings:
+        if f"${name}" in body:
+            bindings[name] = _jsonata_value(json.loads(expression[start:end]))
+    return body, bindings
 
 
 def _jsonata_value(value: Any) -> Any:

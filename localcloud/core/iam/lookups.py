@@ -93,18 +93,21 @@ class ResourceLookups:
         return str(found["Document"].get("DocumentType") or "") or None
 
     def group(self, name: str) -> tuple[str, dict[str, str]]:
-        groups = self._client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name]
-        )
-        if not groups["AutoScalingGroups"]:
+        # Read from moto's backend, not DescribeAutoScalingGroups: the answer serialises every
+        # instance of the group, and a launch's heartbeats and CompleteLifecycleAction each
+        # ask, so a scale-out of N launches paid N x N instances (a fifth of a 100-launch
+        # scale-out's CPU). The same ARN and tags (canary: test_moto_canaries_iam.py).
+        from moto.autoscaling.models import autoscaling_backends
+
+        group = autoscaling_backends[self.account][self.region].autoscaling_groups.get(name)
+        if group is None:
             # The ARN of a group that does not exist still names it (the call then fails on it).
             return (
                 f"arn:{self.partition}:autoscaling:{self.region}:{self.account}:autoScalingGroup:"
                 f"00000000-0000-0000-0000-000000000000:autoScalingGroupName/{name}",
                 {},
             )
-        group = groups["AutoScalingGroups"][0]
-        return group["AutoScalingGroupARN"], {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+        return str(group.arn), {str(t["Key"]): str(t["Value"]) for t in group.tags}
 
     def target_group_tags(self, arn: str) -> dict[str, str]:
         elbv2 = self._client("elbv2")

@@ -62,3 +62,45 @@ def test_moto_ships_the_aws_managed_policy_documents_the_template_attaches() -> 
     policies = json.loads(aws_managed_policies_data)
     statements = policies["AWSXrayWriteOnlyAccess"]["Document"]["Statement"]
     assert any("xray:PutTraceSegments" in s["Action"] for s in statements)
+
+
+def test_iam_reads_a_group_as_describe_auto_scaling_groups_answers_it() -> None:
+    # localcloud.core.iam.lookups.group reads moto's backend (autoscaling_groups, .arn,
+    # .tags) instead of DescribeAutoScalingGroups, whose answer lists every instance.
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud() as cloud:
+        autoscaling = cloud.client("autoscaling")
+        autoscaling.create_launch_configuration(
+            LaunchConfigurationName="lc", ImageId="ami-04681a1dbd79675a5", InstanceType="t3.micro"
+        )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="web",
+            LaunchConfigurationName="lc",
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=1,
+            AvailabilityZones=["eu-central-1a"],
+            Tags=[{"Key": "Environment", "Value": "test", "PropagateAtLaunch": True}],
+        )
+        autoscaling.create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": "web",
+                    "ResourceType": "auto-scaling-group",
+                    "Key": "team",
+                    "Value": "ops",
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        )
+        described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])
+        group = described["AutoScalingGroups"][0]
+        assert cloud.iam.group("web") == (
+            group["AutoScalingGroupARN"],
+            {t["Key"]: t["Value"] for t in group["Tags"]},
+        )
+        assert cloud.iam.group("web")[1] == {"Environment": "test", "team": "ops"}
+        arn, tags = cloud.iam.group("missing")
+        assert arn.endswith(":autoScalingGroupName/missing")
+        assert tags == {}

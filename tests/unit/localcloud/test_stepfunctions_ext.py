@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from localcloud.adapters.stepfunctions import _encode_bindings, evaluate_jsonata
+from localcloud.adapters.stepfunctions import _encode_bindings, _split_bindings, evaluate_jsonata
 from localcloud.cloud import LocalCloud
 from tests.unit.localcloud.conftest import (
     create_state_machine,
@@ -66,6 +66,25 @@ def test_encoded_bindings_mean_what_the_same_values_written_as_jsonata_mean() ->
         "f": 3,
         "l": [1, None],
         "count": 0,
+    }
+
+
+def test_only_the_bindings_an_expression_mentions_are_decoded() -> None:
+    # Given bindings as moto composes them: every variable of the execution, used or not
+    values = {"$used": {"a": 1}, "$unused": {"big": list(range(50))}, "$usedToo": "x"}
+    body = '{"a": $used.a, "s": $usedToo & "$unused is text in a string"}'
+    # When the expression is split
+    split, bindings = _split_bindings(f"({_encode_bindings(values)}{body})")
+    # Then the body is the expression alone, and only what it names is bound (a mention
+    # inside a string literal counts too: kept, harmlessly)
+    assert split == f"({body})"
+    assert set(bindings) == {"used", "usedToo", "unused"}
+    split, bindings = _split_bindings(f"({_encode_bindings(values)}$used.a)")
+    assert set(bindings) == {"used"}
+    # and the evaluation is the same as with every binding
+    assert evaluate_jsonata(f"({_encode_bindings(values)}{body})") == {
+        "a": 1,
+        "s": "x$unused is text in a string",
     }
 
 
