@@ -6,34 +6,18 @@ The window's task and EventBridge's window event both start the wave's gated run
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Config(FunctionConfig):
-    state_machine_arn: str = Field(
-        alias="FLEETPATCH_GATED_WAVE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
-    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
-    stage: str = Field(alias="FLEETPATCH_STAGE", min_length=1)
-
-
-class WindowTask(BaseModel):
-    """What a wave's window task sends (its Payload, rendered by the policy stack)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
-    source: Literal["fleetpatch.window"]
-    wave: str = Field(min_length=1, max_length=64)
-    window_id: str = Field(alias="windowId", pattern=r"^mw-[0-9a-f]{17}$")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     # Imported by the first event, not at cold start (issue 19).
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.batch_gate import Config, WindowTask
+
     from fleetpatch.events import WindowExecutionEvent
     from fleetpatch.routing import Route
     from fleetpatch.services.wave_start import start_for_window_event, start_for_window_task

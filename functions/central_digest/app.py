@@ -9,28 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from fleetpatch.errors import InvalidEventError
-
-
-class Config(FunctionConfig):
-    table_name: str = Field(alias="FLEETPATCH_ORG_INDEX_TABLE", min_length=3)
-    topic_arn: str = Field(alias="FLEETPATCH_REPORTS_TOPIC_ARN", min_length=20)
-
-
-class Tick(BaseModel):
-    """The schedule's Input: ``{"scheduledTime": "<aws.scheduler.scheduled-time>"}``."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-    scheduled_time: AwareDatetime = Field(alias="scheduledTime")
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first tick, not at cold start (issue 19).
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.central_digest import Config, Tick
+    from pydantic import ValidationError
+
     from fleetpatch.services.org_digest import send_org_digest
 
     try:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
-
-
-class Config(FunctionConfig):
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
 
 
 @instrumented
@@ -23,7 +17,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed, decision = accept_event(event, Route.COMMAND_STATUS)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
-    # The use case, only for an event of this route.
+    # The use case and the configuration, only for an event of this route.
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.command_status import Config
+
     from fleetpatch.services.commands import record_status
 
     assert isinstance(parsed, CommandInvocationEvent | CommandStatusEvent)

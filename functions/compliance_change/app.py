@@ -13,22 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented, logger
-from pydantic import Field
-
-
-class Config(FunctionConfig):
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
-    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
-    digest_function_arn: str = Field(alias="FLEETPATCH_DIGEST_FUNCTION_ARN", min_length=20)
-    digest_role_arn: str = Field(alias="FLEETPATCH_DIGEST_ROLE_ARN", min_length=20)
-    digest_schedule_prefix: str = Field(alias="FLEETPATCH_DIGEST_SCHEDULE_PREFIX", min_length=1)
-    # A remediation run is a patch-new-instance run (the launch workflow).
-    remediation_state_machine_arn: str = Field(
-        alias="FLEETPATCH_PATCH_NEW_INSTANCE_ARN", min_length=20
-    )
 
 
 @instrumented
@@ -40,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed, decision = accept_event(event, Route.COMPLIANCE_CHANGE)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
-    # The use case, only for an event of this route.
+    # The use case and the configuration, only for an event of this route.
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.compliance_change import Config
+
     from fleetpatch.services.compliance import record_change
 
     assert isinstance(parsed, ComplianceChangeEvent)

@@ -10,21 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
 
 from fleetpatch import aws
-
-
-class Config(FunctionConfig):
-    state_machine_arn: str = Field(
-        alias="FLEETPATCH_GATED_WAVE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
-    artifacts_bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
-    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
 
 
 @instrumented
@@ -37,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed, decision = accept_event(event, Route.EMERGENCY)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
-    # The use case, only for an event of this route.
+    # The use case and the configuration, only for an event of this route.
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.emergency import Config
+
     from fleetpatch.services.emergency import start_for_event
 
     assert isinstance(parsed, InspectorFindingEvent | EmergencyRequestEvent)

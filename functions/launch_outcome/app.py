@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
-
-
-class Config(FunctionConfig):
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.launch_outcome import Config
+
     from fleetpatch.launch_outcome import OutcomeRequest
     from fleetpatch.services.launch import account_outcome
 

@@ -16,20 +16,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
 
 from fleetpatch import aws
-
-
-class Config(FunctionConfig):
-    bucket: str = Field(alias="FLEETPATCH_ARTIFACTS_BUCKET", min_length=3)
-    webhook_secret: str = Field(default="", alias="FLEETPATCH_SLACK_WEBHOOK_SECRET")
-    region: str = Field(alias="AWS_REGION", min_length=1)
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
-    function_name: str = Field(alias="AWS_LAMBDA_FUNCTION_NAME", min_length=1)
-
 
 # The webhook URL, cached for warm invocations (this execution environment's).
 _CACHE: dict[str, tuple[float, str]] = {}
@@ -44,7 +33,9 @@ POSTED_TTL_SECONDS = 24 * 3600
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19): powertools'
     # idempotency utility, the SNS parsing and the Slack message.
+    from fleetpatch_lambda.config import load_config
     from fleetpatch_lambda.idempotency import once
+    from fleetpatch_lambda.inputs.notify_slack import Config
 
     from fleetpatch.notify import sns_notifications
     from fleetpatch.services.slack import post_to_slack

@@ -6,22 +6,10 @@ so a duplicate event cannot start a second run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.edge import accept_event
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field, Json
-
-if TYPE_CHECKING:
-    from fleetpatch.launch import LaunchPolicy
-
-
-class Config(FunctionConfig):
-    state_machine_arn: str = Field(
-        alias="FLEETPATCH_PATCH_NEW_INSTANCE_ARN", pattern=r"^arn:aws[a-z-]*:states:"
-    )
-    launch_policy: Json[LaunchPolicy] = Field(alias="FLEETPATCH_LAUNCH_POLICY")
 
 
 @instrumented
@@ -33,11 +21,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     parsed, decision = accept_event(event, Route.PATCH_ON_LAUNCH)
     if decision.route is Route.IGNORED:
         return {"route": decision.route.value, "reason": decision.reason}
-    # The use case and the launch policy, only for an event of this route.
-    from fleetpatch.launch import LaunchPolicy
+    # The use case and the configuration, only for an event of this route.
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.patch_on_launch import Config
+
     from fleetpatch.services.launch import start_launch_run
 
     assert isinstance(parsed, LaunchLifecycleActionEvent | InstanceStateChangeEvent)
-    return start_launch_run(
-        parsed, decision, load_config(resolved(Config, LaunchPolicy=LaunchPolicy))
-    )
+    return start_launch_run(parsed, decision, load_config(Config))

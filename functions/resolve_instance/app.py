@@ -6,23 +6,16 @@ launch workflow's first question, whether a fleetpatch:skip exception applies.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fleetpatch_lambda.observability import instrumented
-from pydantic import BaseModel, ConfigDict, Field
-
-from fleetpatch.ids import InstanceId
-
-
-class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    instance_id: InstanceId = Field(alias="instanceId")
-    only: Literal["exception"] | None = None
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch_lambda.inputs.resolve_instance import ResolveRequest
+
     from fleetpatch.services.launch import resolve_exception, resolve_instance
 
     request = ResolveRequest.model_validate(event)

@@ -8,93 +8,29 @@ Every action is safe to retry (``fleetpatch.services.serving``).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config, resolved
 from fleetpatch_lambda.observability import instrumented
-from pydantic import BaseModel, ConfigDict, Field
-
-from fleetpatch.contracts.serving import ServingOutcome
-from fleetpatch.ids import InstanceId
-
-if TYPE_CHECKING:
-    from fleetpatch.batch_policy import RuntimeServing
-
-
-class Config(FunctionConfig):
-    table_name: str = Field(alias="FLEETPATCH_TABLE_NAME", min_length=3)
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
-
-
-class TakeOut(_Request):
-    action: Literal["take-out"]
-    run_id: str = Field(alias="runId", min_length=1)
-    instance_id: InstanceId = Field(alias="instanceId")
-    serving: RuntimeServing
-
-
-class Drained(_Request):
-    action: Literal["drained"]
-    placement: dict[str, Any]
-    out: dict[str, Any]
-
-
-class Check(_Request):
-    action: Literal["check"]
-    instance_id: InstanceId = Field(alias="instanceId")
-    serving: RuntimeServing
-    since: datetime | None = None
-    in_service: dict[str, Any] | None = Field(default=None, alias="inService")
-
-
-class PutBack(_Request):
-    action: Literal["put-back"]
-    placement: dict[str, Any]
-    out: dict[str, Any] | None
-
-
-class TakeOutAgain(_Request):
-    action: Literal["take-out-again"]
-    placement: dict[str, Any]
-    serving: RuntimeServing
-
-
-class GiveBack(_Request):
-    action: Literal["give-back"]
-    run_id: str = Field(alias="runId", min_length=1)
-    instance_id: InstanceId = Field(alias="instanceId")
-
-
-class Finish(_Request):
-    action: Literal["finish"]
-    run_id: str = Field(alias="runId", min_length=1)
-    step: int = Field(ge=0)
-    instance_id: InstanceId = Field(alias="instanceId")
-    outcome: ServingOutcome
-    detail: dict[str, Any]
-
-
-class Request(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    request: Annotated[
-        TakeOut | Drained | Check | PutBack | TakeOutAgain | GiveBack | Finish,
-        Field(discriminator="action"),
-    ]
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
-    from fleetpatch.batch_policy import RuntimeServing
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.serve_instance import (
+        Check,
+        Config,
+        Drained,
+        Finish,
+        GiveBack,
+        PutBack,
+        Request,
+        TakeOut,
+        TakeOutAgain,
+    )
+
     from fleetpatch.services import serving
 
-    for carrying_serving in (TakeOut, Check, TakeOutAgain):
-        resolved(carrying_serving, RuntimeServing=RuntimeServing)
     request = Request.model_validate({"request": event}).request
     match request:
         case TakeOut():

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
-
-
-class Config(FunctionConfig):
-    stage: str = Field(alias="FLEETPATCH_STAGE", min_length=1)
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.snapshot_retention import Config
+
     from fleetpatch.services.snapshots import sweep
 
     return sweep(load_config(Config).stage)

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetpatch_lambda.config import FunctionConfig, load_config
 from fleetpatch_lambda.observability import instrumented
-from pydantic import Field
-
-
-class Config(FunctionConfig):
-    policy_parameter: str = Field(alias="FLEETPATCH_POLICY_PARAMETER", min_length=1)
 
 
 @instrumented
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Imported by the first invocation, not at cold start (issue 19).
+    from fleetpatch_lambda.config import load_config
+    from fleetpatch_lambda.inputs.sync_exclusions import Config
+
     from fleetpatch.services.exclusions import sync
 
     return sync(load_config(Config).policy_parameter)

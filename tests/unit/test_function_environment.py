@@ -1,7 +1,8 @@
 """Every environment variable a function reads is set on it in template.yaml, and back.
 
 What a handler reads is its configuration model (``fleetpatch_lambda.config``: each
-field's alias is a variable); what the layer reads directly is found in its source
+field's alias is a variable; the model lives in ``fleetpatch_lambda.inputs`` and the handler
+imports it when it runs); what the layer reads directly is found in its source
 (``os.environ`` / ``os.getenv`` with a literal name). The template sets variables in
 ``Globals`` and per function. Four properties:
 
@@ -65,20 +66,35 @@ OURS = "FLEETPATCH_"
 # --- what the code reads ----------------------------------------------------------------------
 
 
-def handler_reads(code_uri: str, handler: str) -> frozenset[str]:
-    """The variables the handler's configuration models read (their fields' aliases)."""
+def handler_config_models(code_uri: str, handler: str) -> list[type[FunctionConfig]]:
+    """The configuration models a handler uses: those it defines, and those it imports from
+    ``fleetpatch_lambda.inputs`` (at module level or, as handlers do to keep pydantic out of
+    their cold start, inside a function): every ``from ... import`` of its source, resolved."""
     module_name = handler.rpartition(".")[0]
     package = ".".join(Path(code_uri.rstrip("/")).parts)
     module = importlib.import_module(f"{package}.{module_name}")
+    assert module.__file__ is not None
+    candidates = list(vars(module).values())
+    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported = importlib.import_module(node.module)
+            candidates += [getattr(imported, alias.name, None) for alias in node.names]
     models = [
         value
-        for value in vars(module).values()
+        for value in candidates
         if isinstance(value, type)
         and issubclass(value, FunctionConfig)
         and value is not FunctionConfig
     ]
+    return list(dict.fromkeys(models))
+
+
+def handler_reads(code_uri: str, handler: str) -> frozenset[str]:
+    """The variables the handler's configuration models read (their fields' aliases)."""
     return frozenset(
-        field.alias or name for model in models for name, field in model.model_fields.items()
+        field.alias or name
+        for model in handler_config_models(code_uri, handler)
+        for name, field in model.model_fields.items()
     )
 
 
@@ -304,3 +320,19 @@ def test_a_resource_passed_under_two_names_is_found(template: Template) -> None:
         '{"Ref": "ArtifactsBucket"} is passed as FLEETPATCH_ARTIFACTS_BUCKET, '
         "FLEETPATCH_ARTIFACTS_BUCKET_NAME: one name per resource"
     ]
+
+
+def test_the_models_found_are_those_the_handler_imports_when_it_runs(
+    template: Template, reads: dict[str, frozenset[str]]
+) -> None:
+    from fleetpatch_lambda.inputs import command_status
+
+    # Given command-status, whose handler imports its Config inside lambda_handler
+    assert handler_config_models("functions/command_status/", "app.lambda_handler") == [
+        command_status.Config
+    ]
+    # And every handler that loads a configuration has its model found (none is read as empty)
+    for logical_id, properties in functions(template):
+        source = (REPO_ROOT / properties["CodeUri"] / "app.py").read_text()
+        if "load_config(" in source:
+            assert reads[properties["CodeUri"]], logical_id

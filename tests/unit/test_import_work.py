@@ -3,9 +3,9 @@
 Every model of the layer and of the handlers defers its build (``defer_build=True``): a
 model is built when it first validates or serializes, so a handler pays only for the
 models it uses, and a cold start only for what the first invocation needs. And a handler's
-module imports only the edge (configuration, observability, the event edge, a few light
-types): the event models, the router, the use cases and the policy are imported by the
-handler when it runs. The probe imports every handler in one fresh interpreter, as Lambda
+module imports only the edge (observability, the event edge) and no pydantic: its
+configuration and request models (``fleetpatch_lambda.inputs``), the event models, the
+router, the use cases and the policy are imported by the handler when it runs. The probe imports every handler in one fresh interpreter, as Lambda
 would (function directory and layer on the path, each ``app.py`` under its own name), notes
 which modules that loaded, then imports every module of the layer and lists the layer's and
 the handlers' ``BaseModel`` classes that are already complete (built).
@@ -25,7 +25,6 @@ HANDLERS = sorted(path.parent.name for path in FUNCTIONS.glob("*/app.py"))
 
 PROBE = """\
 import importlib.util, json, sys
-from pydantic import BaseModel
 
 # What the check runs first (a mutation test prepends an eager model here).
 __SETUP__
@@ -42,6 +41,7 @@ for name, path in json.loads(sys.argv[1]).items():
     handlers.append(module)
     sys.path.pop(0)
 at_import = sorted(sys.modules)
+from pydantic import BaseModel
 
 # Then every model of the layer is defined, as the handlers' first invocations define them.
 import fleetpatch, fleetpatch_lambda, pkgutil
@@ -100,6 +100,7 @@ def test_the_check_sees_a_model_built_at_import() -> None:
     # Given a layer module whose model builds eagerly (no defer_build)
     setup = (
         "import fleetpatch.ids\n"
+        "from pydantic import BaseModel\n"
         "class Eager(BaseModel):\n"
         "    x: int\n"
         "Eager.__module__ = 'fleetpatch.ids'\n"
@@ -108,27 +109,25 @@ def test_the_check_sees_a_model_built_at_import() -> None:
     assert built_at_import(setup)["built"] == ["fleetpatch.ids.Eager"]
 
 
-# What a handler's import may load of the layer: the edge and light types (ids, the serving
-# outcomes), nothing that defines the events, the policy, the runtime batch or a use case.
+# What a handler's import may load of the layer: the edge (observability, the event edge, the
+# boto3 clients' home, errors, the clock), nothing that defines a model: not the ids, the
+# configuration, a function's inputs, the events, the policy, the runtime batch or a use case.
 EDGE = frozenset(
     {
         "fleetpatch",
         "fleetpatch.aws",
         "fleetpatch.clock",
-        "fleetpatch.contracts",
-        "fleetpatch.contracts.serving",
         "fleetpatch.errors",
-        "fleetpatch.ids",
         "fleetpatch_lambda",
-        "fleetpatch_lambda.config",
         "fleetpatch_lambda.edge",
         "fleetpatch_lambda.observability",
     }
 )
 # Third-party modules a handler's import leaves to its first invocation: powertools (the
-# Logger, Metrics and idempotency utility are created when the handler first runs) and the
-# X-Ray SDK (only with tracing on).
-DEFERRED = ("aws_lambda_powertools", "aws_xray_sdk")
+# Logger, Metrics and idempotency utility are created when the handler first runs), the
+# X-Ray SDK (only with tracing on) and pydantic (every model, the configuration's included,
+# is defined in the layer's modules the handler imports when it runs).
+DEFERRED = ("aws_lambda_powertools", "aws_xray_sdk", "pydantic")
 
 
 def beyond_the_edge(result: dict[str, object]) -> list[str]:
@@ -156,3 +155,19 @@ def test_the_check_sees_a_heavy_module_imported_at_import() -> None:
     # Then the check names them (and what they brought)
     heavy = beyond_the_edge(built_at_import(setup))
     assert {"fleetpatch.events", "fleetpatch.services.launch", "fleetpatch.launch"} <= set(heavy)
+
+
+def test_importing_every_handler_loads_no_pydantic() -> None:
+    # Given every handler imported, as Lambda imports each at cold start
+    modules = built_at_import()["at_import"]
+    assert isinstance(modules, list)
+    # Then pydantic is not loaded (nor pydantic_core), and the inputs are left to the invocation
+    assert [m for m in modules if m.startswith(("pydantic", "fleetpatch_lambda.inputs"))] == []
+
+
+def test_the_check_sees_pydantic_imported_at_import() -> None:
+    # Given a handler whose module defines its configuration (as handlers did before)
+    setup = "import fleetpatch_lambda.config\n"
+    # Then the check names the configuration module and pydantic
+    heavy = beyond_the_edge(built_at_import(setup))
+    assert {"fleetpatch_lambda.config", "pydantic", "pydantic_core"} <= set(heavy)

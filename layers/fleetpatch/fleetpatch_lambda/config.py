@@ -2,13 +2,13 @@
 
 Each field's alias is the environment variable it comes from. A missing or invalid
 variable raises ``ConfigurationError`` naming the variable: no silent defaults for what
-the template must provide.
+the template must provide. Each function's model lives in ``fleetpatch_lambda.inputs``, which
+its handler imports when it runs (no pydantic at a handler's import: cold start, issue 19).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -29,15 +29,3 @@ def load_config[C: FunctionConfig](model: type[C]) -> C:
             for e in exc.errors(include_url=False)
         )
         raise ConfigurationError(f"invalid function configuration: {problems}") from exc
-
-
-def resolved[M: type[BaseModel]](model: M, **types: Any) -> M:
-    """``model``, completed with ``types`` (annotation name -> type): domain types its
-    annotations name that the handler imports only for type checking (``if TYPE_CHECKING:``)
-    and, at run time, in the handler: their modules stay out of the cold start (issue 19).
-
-    The model must defer its build (``defer_build=True``); once complete, this is a no-op.
-    """
-    if not model.__pydantic_complete__:
-        model.model_rebuild(_types_namespace=types)
-    return model
