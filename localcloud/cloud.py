@@ -36,6 +36,7 @@ from localcloud.adapters import (
     awslambda,
     cloudwatch,
     dynamodb_atomic,
+    dynamodb_values,
     ec2,
     elbv2,
     events,
@@ -243,6 +244,7 @@ class LocalCloud:
         request_cost.install()
         serializer.install()  # moto's response members read from plain dicts directly
         xml_bodies.install()  # moto's XML bodies written without a SAX call per element
+        dynamodb_values.install()  # attribute values rendered and sized without copies
         iam_simulate.install()
         cloudwatch.install()
         alarm_evaluation.install(self.alarms, self.lambdas)

@@ -39,8 +39,9 @@ Also, for the same reason (cost per request, not behaviour):
 
 moto internals touched (canaries in tests/unit/localcloud/test_moto_canaries_lookups.py):
 
-* ``moto.ec2.models.tags.TagBackend.describe_tags`` wrapped; reads ``tags`` and
-  ``VALID_TAG_FILTERS``;
+* ``moto.ec2.models.tags.TagBackend.describe_tags`` wrapped (a literal ``resource-id`` or
+  ``key`` filter: only those resources' tags, or those keys, are handed to moto's matching);
+  reads ``tags`` and ``VALID_TAG_FILTERS``;
 * ``moto.ec2.models.instances.InstanceBackend``: ``get_instance``, ``get_instance_by_id``,
   ``get_multi_instances_by_id``, ``get_reservations_by_instance_ids`` and
   ``all_reservations`` wrapped; reads ``reservations`` (``Reservation.instances``,
@@ -100,14 +101,22 @@ def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[
 def _describe_tags(original: Callable[..., Any]) -> Callable[..., Any]:
     def describe_tags(self: Any, filters: dict[str, list[str]] | None = None) -> Any:
         ids = _literal(filters.get("resource-id", ())) if filters else None
-        if ids is None:
+        keys = _literal(filters.get("key", ())) if filters else None
+        if ids is None and keys is None:
             return original(self, filters)
-        # moto's own matching, over the named resources' tags only.
+        # moto's own matching, over the named resources' tags (or the named keys) only, in
+        # moto's order: a literal key filter matches exactly that key (fnmatch, anchored).
         tags = self.tags
-        narrowed = SimpleNamespace(
-            tags={rid: tags[rid] for rid in dict.fromkeys(ids) if rid in tags},
-            VALID_TAG_FILTERS=self.VALID_TAG_FILTERS,
-        )
+        if ids is not None:
+            tags = {rid: tags[rid] for rid in dict.fromkeys(ids) if rid in tags}
+        if keys is not None:
+            wanted = frozenset(keys)
+            tags = {
+                rid: {key: value for key, value in held.items() if key in wanted}
+                for rid, held in tags.items()
+                if not wanted.isdisjoint(held)
+            }
+        narrowed = SimpleNamespace(tags=tags, VALID_TAG_FILTERS=self.VALID_TAG_FILTERS)
         return original(narrowed, filters)
 
     return describe_tags

@@ -7,6 +7,7 @@ If one fails after a moto upgrade, revisit localcloud/adapters/lookups.py.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,48 @@ def test_describe_tags_by_resource_id_answers_as_moto_does(ec2: Any) -> None:
     assert described == [
         {"ResourceId": ids[4], "ResourceType": "instance", "Key": "Name", "Value": "web"}
     ]
+
+
+def test_describe_tags_by_key_answers_as_moto_does(ec2: Any) -> None:
+    from moto.ec2.models.tags import TagBackend
+    from moto.ec2.utils import simple_aws_filter_to_re
+
+    # moto matches a key filter with fnmatch's anchored pattern: a literal is the key itself
+    source = inspect.getsource(_original(TagBackend, "describe_tags"))
+    assert "re.compile(simple_aws_filter_to_re(value))" in source
+    assert "if pattern.match(key) is not None:" in source
+    assert re.compile(simple_aws_filter_to_re("Patch")).match("PatchGroup") is None
+    assert re.compile(simple_aws_filter_to_re("a.b+c")).match("aXb+c") is None
+
+    grouped = _launch(ec2, 3, {"Patch Group": "g1", "Name": "web", "a.b+c": "x"})
+    other = _launch(ec2, 2, {"PatchGroup": "g2", "Name": "db"})
+    untagged = _launch(ec2, 1, {"Owner": "me"})
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1)["VolumeId"]
+    ec2.create_tags(Resources=[volume], Tags=[{"Key": "Patch Group", "Value": "g1"}])
+    ec2.create_tags(Resources=[grouped[1]], Tags=[{"Key": "Patch Group", "Value": "g3"}])
+    backend = _backend()
+    original = _original(TagBackend, "describe_tags")
+    for filters in (
+        {"key": ["Patch Group"]},
+        {"key": ["Patch Group", "PatchGroup"], "resource-type": ["instance"]},
+        {"key": ["PatchGroup", "Patch Group"], "value": ["g1", "g2"]},
+        {"key": ["Patch"]},
+        {"key": ["a.b+c"]},
+        {"key": ["Name"], "resource-id": ["i-*"]},
+        {"key": ["Patch*"]},  # a pattern: moto's own scan
+        {"key": ["nothing"]},
+        {"key": ["Owner"], "resource-id": [untagged[0], other[0]]},
+    ):
+        assert backend.describe_tags(filters) == original(backend, filters), filters
+    described = ec2.describe_tags(
+        Filters=[
+            {"Name": "resource-type", "Values": ["instance"]},
+            {"Name": "key", "Values": ["Patch Group", "PatchGroup"]},
+        ]
+    )["Tags"]
+    assert sorted((t["ResourceId"], t["Value"]) for t in described) == sorted(
+        [(grouped[0], "g1"), (grouped[1], "g3"), (grouped[2], "g1"), *((i, "g2") for i in other)]
+    )
 
 
 def test_instance_lookups_answer_as_moto_does(ec2: Any) -> None:
