@@ -163,9 +163,12 @@ def unparse(
             **kwargs,
         )
 
-    if output is not None or encoding != "utf-8" or kwargs.keys() - {"pretty"}:
-        return theirs()
-    if kwargs.get("pretty"):
+    if (
+        output is not None
+        or encoding != "utf-8"
+        or kwargs.keys() - {"pretty"}
+        or kwargs.get("pretty")
+    ):
         return theirs()
     out = _Writer(short_empty_elements)
     try:
@@ -179,8 +182,6 @@ def unparse(
             raise _Unusual
     except _Unusual:
         return theirs()
-    if out.pending:  # a root that is never closed cannot happen: end() closes each
-        raise AssertionError("unterminated element")
     body = "".join(out.parts)
     return _DECLARATION + body if full_document else body
 
